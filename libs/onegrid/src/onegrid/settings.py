@@ -1,0 +1,103 @@
+"""One settings base for every service: Kafka, database, telemetry, HTTP.
+
+Each service subclasses `ServiceSettings` with its own prefix-free fields; values come from the
+environment (`ONEGRID_` prefix) or `.run/endpoints.json` written by the local stack. Validation fails
+at start with a message that names the variable, never deep inside a handler.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ONEGRID_KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_cafile: str | None = None
+    client_id_prefix: str = "onegrid"
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (self.sasl_username and self.sasl_password):
+            raise ValueError(
+                "ONEGRID_KAFKA_SECURITY_PROTOCOL is SASL_* but ONEGRID_KAFKA_SASL_USERNAME/PASSWORD are not set"
+            )
+        return self
+
+    def client_kwargs(self) -> dict[str, object]:
+        """Keyword arguments shared by every aiokafka client we create."""
+        kw: dict[str, object] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            kw.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password,
+            )
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            kw["ssl_context"] = create_ssl_context(cafile=self.ssl_cafile)
+        return kw
+
+
+class TelemetrySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ONEGRID_OTEL_", extra="ignore")
+
+    # OTLP/HTTP endpoint of a real collector, e.g. http://127.0.0.1:4318; unset = no export.
+    exporter_otlp_endpoint: str | None = None
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+
+class ServiceSettings(BaseSettings):
+    """Base of every service's settings; build it once in `bootstrap()` and pass it down."""
+
+    model_config = SettingsConfigDict(env_prefix="ONEGRID_", extra="ignore")
+
+    service_name: str = "onegrid"
+    environment: Literal["development", "test", "production"] = "development"
+    instance_id: str = "0"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    database_url: str = Field(
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432/onegrid",
+        validation_alias="DATABASE_URL",
+    )
+    # The schema this service owns; set by each service's settings class.
+    db_schema: str = "public"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    # Consumer loop tuning shared by every service.
+    batch_max_records: int = Field(default=500, ge=1)
+    batch_timeout_ms: int = Field(default=100, ge=1)
+    commit_interval_s: float = Field(default=1.0, ge=0.0)
+    dlq_max_ratio: float = Field(default=0.5, gt=0.0, le=1.0)
+    dlq_max_consecutive: int = Field(default=1000, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, v: str) -> str:
+        # Accept the libpq form people paste (postgresql://...) and use asyncpg underneath.
+        if v.startswith("postgres://"):
+            v = "postgresql://" + v[len("postgres://") :]
+        if v.startswith("postgresql://"):
+            v = "postgresql+asyncpg://" + v[len("postgresql://") :]
+        if not v.startswith("postgresql+asyncpg://"):
+            raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://user@host:port/db)")
+        return v
+
+    @property
+    def client_id(self) -> str:
+        return f"{self.kafka.client_id_prefix}-{self.service_name}-{self.instance_id}"

@@ -1,0 +1,79 @@
+"""The topic catalogue as code: one place for names, partitions, retention and cleanup policy.
+
+Names are a public interface (departments and BI integrate against them); contracts/asyncapi.yaml
+describes the same topics and a contract test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+DAY_MS = 24 * 3600 * 1000
+
+LEGACY_ENV_HJ212 = "legacy.env.hj212.v1"
+LEGACY_EMERGENCY_CAP = "legacy.emergency.cap.v1"
+LEGACY_SAFETY = "legacy.safety.v1"
+LEGACY_PARTY = "legacy.party.v1"
+CASES = "cases.v1"
+INTAKE_DLQ = "intake.dlq.v1"
+INTAKE_QUARANTINE = "intake.quarantine.v1"
+GRID_REGISTRY = "grid.registry.v1"
+DISPATCH_FEEDBACK = "dispatch.feedback.v1"
+CASE_LIFECYCLE = "case.lifecycle.v1"
+AUDIT_HEADS = "audit.heads.v1"
+
+_DEPARTMENT_CODE = re.compile(r"^[a-z][a-z0-9_-]{1,40}$")
+
+
+def dispatch_orders_topic(department_code: str) -> str:
+    """`dispatch.orders.<department-code>.v1`: one topic per department."""
+    if not _DEPARTMENT_CODE.match(department_code):
+        raise ValueError(f"department code {department_code!r} must match {_DEPARTMENT_CODE.pattern}")
+    return f"dispatch.orders.{department_code}.v1"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int = 6
+    replication: int = 1
+    retention_ms: int | None = 30 * DAY_MS
+    compacted: bool = False
+    extra_config: dict[str, str] = field(default_factory=dict)
+
+    def config(self) -> dict[str, str]:
+        cfg = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        # Compacted changelogs keep every key's latest value forever: no time retention.
+        cfg["retention.ms"] = "-1" if self.compacted or self.retention_ms is None else str(self.retention_ms)
+        cfg.update(self.extra_config)
+        return cfg
+
+
+CATALOGUE: tuple[TopicSpec, ...] = (
+    TopicSpec(LEGACY_ENV_HJ212, partitions=6),
+    TopicSpec(LEGACY_EMERGENCY_CAP, partitions=3),
+    TopicSpec(LEGACY_SAFETY, partitions=3),
+    TopicSpec(LEGACY_PARTY, partitions=3),
+    TopicSpec(CASES, partitions=6, retention_ms=365 * DAY_MS),
+    # Dead letters and quarantine are evidence: kept long, never compacted.
+    TopicSpec(INTAKE_DLQ, partitions=1, retention_ms=180 * DAY_MS),
+    TopicSpec(INTAKE_QUARANTINE, partitions=1, retention_ms=365 * DAY_MS),
+    TopicSpec(
+        GRID_REGISTRY,
+        partitions=1,
+        compacted=True,
+        extra_config={"min.cleanable.dirty.ratio": "0.1", "delete.retention.ms": str(DAY_MS)},
+    ),
+    TopicSpec(DISPATCH_FEEDBACK, partitions=3),
+    TopicSpec(CASE_LIFECYCLE, partitions=6, retention_ms=None),
+    TopicSpec(AUDIT_HEADS, partitions=1, retention_ms=None),
+)
+
+
+def catalogue(department_codes: Iterable[str] = ()) -> list[TopicSpec]:
+    """The fixed topics plus one orders topic per department."""
+    specs = list(CATALOGUE)
+    specs += [TopicSpec(dispatch_orders_topic(code), partitions=3) for code in department_codes]
+    return specs

@@ -1,0 +1,15 @@
+"""Audit settings: the shared base plus this service's own knobs."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from onegrid.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="ONEGRID_AUDIT_", extra="ignore")
+
+    service_name: str = "audit"
+    http_port: int = 8004
+    db_schema: str = "audit"

@@ -1,0 +1,15 @@
+"""Grid registry settings: the shared base plus this service's own knobs."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from onegrid.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="ONEGRID_GRID_REGISTRY_", extra="ignore")
+
+    service_name: str = "grid-registry"
+    http_port: int = 8001
+    db_schema: str = "registry"

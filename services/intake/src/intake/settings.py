@@ -1,0 +1,15 @@
+"""Unified intake (统一受理) settings: the shared base plus this service's own knobs."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from onegrid.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="ONEGRID_INTAKE_", extra="ignore")
+
+    service_name: str = "intake"
+    http_port: int = 8002
+    db_schema: str = "intake"
