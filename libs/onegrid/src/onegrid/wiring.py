@@ -1,13 +1,14 @@
 """The common half of every service's `bootstrap()`: telemetry, database, producer, topics, loops.
 
 A service's bootstrap builds its settings, calls `wire()`, adds its loops and routers, and that is
-all; nothing here knows any domain.
+all; nothing here knows any domain. Kafka clients need a running event loop, so they are built in
+the app's start-up, after migrations and topic creation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
@@ -23,12 +24,24 @@ from onegrid.settings import ServiceSettings
 from onegrid.topics import CATALOGUE, INTAKE_DLQ, INTAKE_QUARANTINE, TopicSpec
 
 
+@dataclass(frozen=True)
+class LoopSpec:
+    name: str
+    topics: tuple[str, ...]
+    handler: BatchHandler
+    exactly_once: bool
+    dlq_topic: str | None
+    quarantine_topic: str | None
+
+
 @dataclass
 class Wiring:
     settings: ServiceSettings
     runtime: Runtime
     engine: AsyncEngine
-    producer: AIOKafkaProducer
+    producer: AIOKafkaProducer | None = None
+    loop_specs: list[LoopSpec] = field(default_factory=list)
+    _own_producers: list[AIOKafkaProducer] = field(default_factory=list)
 
     def add_loop(
         self,
@@ -39,38 +52,52 @@ class Wiring:
         exactly_once: bool = False,
         dlq_topic: str | None = INTAKE_DLQ,
         quarantine_topic: str | None = INTAKE_QUARANTINE,
-    ) -> ConsumerLoop:
-        """A consumer loop in group `<service>.<name>`; exactly-once loops get their own transactional
-        producer whose id is stable per instance, so a restarted instance fences its zombie."""
-        s = self.settings
-        group = f"{s.service_name}.{name}"
-        producer = self.producer
-        if exactly_once:
-            producer = make_producer(
-                s.kafka, client_id=f"{s.client_id}-{name}", transactional_id=f"{group}.{s.instance_id}"
-            )
-            self.runtime.on_start.append(producer.start)
-            self.runtime.on_stop.append(producer.stop)
-        loop = ConsumerLoop(
-            consumer=make_consumer(s.kafka, group_id=group, client_id=f"{s.client_id}-{name}"),
-            handler=handler,
-            producer=producer,
-            config=LoopConfig(
-                group_id=group,
-                topics=tuple(topics),
-                service=s.service_name,
-                dlq_topic=dlq_topic,
-                quarantine_topic=quarantine_topic,
-                exactly_once=exactly_once,
-                batch_max_records=s.batch_max_records,
-                batch_timeout_ms=s.batch_timeout_ms,
-                commit_interval_s=s.commit_interval_s,
-                dlq_max_ratio=s.dlq_max_ratio,
-                dlq_max_consecutive=s.dlq_max_consecutive,
-            ),
+    ) -> None:
+        """A consumer loop in group `<service>.<name>`, started with the app. Exactly-once loops get
+        their own transactional producer whose id is stable per instance, so a restarted instance
+        fences its zombie."""
+        self.loop_specs.append(
+            LoopSpec(name, tuple(topics), handler, exactly_once, dlq_topic, quarantine_topic)
         )
-        self.runtime.loops.append(loop)
-        return loop
+
+    async def start_clients(self) -> None:
+        s = self.settings
+        self.producer = make_producer(s.kafka, client_id=s.client_id)
+        await self.producer.start()
+        for spec in self.loop_specs:
+            group = f"{s.service_name}.{spec.name}"
+            producer = self.producer
+            if spec.exactly_once:
+                producer = make_producer(
+                    s.kafka, client_id=f"{s.client_id}-{spec.name}", transactional_id=f"{group}.{s.instance_id}"
+                )
+                await producer.start()
+                self._own_producers.append(producer)
+            self.runtime.loops.append(
+                ConsumerLoop(
+                    consumer=make_consumer(s.kafka, group_id=group, client_id=f"{s.client_id}-{spec.name}"),
+                    handler=spec.handler,
+                    producer=producer,
+                    config=LoopConfig(
+                        group_id=group,
+                        topics=spec.topics,
+                        service=s.service_name,
+                        dlq_topic=spec.dlq_topic,
+                        quarantine_topic=spec.quarantine_topic,
+                        exactly_once=spec.exactly_once,
+                        batch_max_records=s.batch_max_records,
+                        batch_timeout_ms=s.batch_timeout_ms,
+                        commit_interval_s=s.commit_interval_s,
+                        dlq_max_ratio=s.dlq_max_ratio,
+                        dlq_max_consecutive=s.dlq_max_consecutive,
+                    ),
+                )
+            )
+
+    async def stop_clients(self) -> None:
+        for p in [*self._own_producers, *([self.producer] if self.producer else [])]:
+            await p.stop()
+        await self.engine.dispose()
 
 
 def wire(
@@ -81,22 +108,18 @@ def wire(
 ) -> Wiring:
     telemetry.configure(settings.service_name, settings.telemetry)
     engine = make_engine(settings.database_url, settings.db_schema)
-    producer = make_producer(settings.kafka, client_id=settings.client_id)
     rt = Runtime(settings=settings)
+    w = Wiring(settings=settings, runtime=rt, engine=engine)
     specs = list(topics)
 
     async def prepare() -> None:
         if migrations is not None:
             await migrate(settings.database_url, settings.db_schema, migrations)
         await ensure_topics(settings.kafka, specs)
-        await producer.start()
-
-    async def close() -> None:
-        await producer.stop()
-        await engine.dispose()
+        await w.start_clients()
 
     rt.on_start.append(prepare)
-    rt.on_stop.append(close)
+    rt.on_stop.append(w.stop_clients)
     rt.checks["database"] = lambda: ping(engine)
     rt.checks["kafka"] = lambda: broker_ready(settings.kafka)
-    return Wiring(settings=settings, runtime=rt, engine=engine, producer=producer)
+    return w

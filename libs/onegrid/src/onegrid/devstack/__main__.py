@@ -1,0 +1,33 @@
+"""`python -m onegrid.devstack {fetch-kafka|up|down|status|logs|run}` (what the Makefile calls)."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = "usage: python -m onegrid.devstack {fetch-kafka|up|down|status|logs|run}"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(USAGE, file=sys.stderr)
+        return 2
+    cmd = argv[0]
+    if cmd == "fetch-kafka":
+        from onegrid.devstack.kafka import fetch_jars
+
+        print(f"kafka jars: {fetch_jars()}")
+        return 0
+    from onegrid.devstack.stack import Stack
+
+    stack = Stack()
+    actions = {"up": stack.up, "down": stack.down, "status": stack.status, "logs": stack.logs_tail,
+               "run": stack.run_foreground}
+    if cmd not in actions:
+        print(USAGE, file=sys.stderr)
+        return 2
+    actions[cmd]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

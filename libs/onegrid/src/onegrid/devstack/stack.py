@@ -1,0 +1,256 @@
+"""The whole local system: Kafka, PostgreSQL, topics and the four services, as background processes.
+
+State lives in `.run/`: pid files, logs, data, and `endpoints.json` for tools and people. Every step
+is idempotent: `up` twice changes nothing; `down` leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from onegrid.devstack.kafka import KafkaBroker, stop_process_group
+from onegrid.devstack.paths import port_in_use, project_root, run_dir
+from onegrid.devstack.postgres import LocalPostgres
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    port_env: str
+    default_port: int
+
+    @property
+    def port(self) -> int:
+        return int(os.environ.get(self.port_env, self.default_port))
+
+
+SERVICES = (
+    ServiceSpec("grid-registry", "grid_registry", "ONEGRID_GRID_REGISTRY_HTTP_PORT", 8001),
+    ServiceSpec("intake", "intake", "ONEGRID_INTAKE_HTTP_PORT", 8002),
+    ServiceSpec("dispatch", "dispatch", "ONEGRID_DISPATCH_HTTP_PORT", 8003),
+    ServiceSpec("audit", "audit", "ONEGRID_AUDIT_HTTP_PORT", 8004),
+)
+
+
+def _alive(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as f:  # a zombie is not alive
+            if f.read().split(") ", 1)[1].startswith("Z"):
+                return None
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError, IndexError):
+        return None
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.run = run_dir()
+        self.logs = self.run / "logs"
+        self.logs.mkdir(exist_ok=True)
+        self.external_kafka = os.environ.get("ONEGRID_KAFKA_BOOTSTRAP_SERVERS")
+        self.external_db = os.environ.get("DATABASE_URL")
+        self.kafka = KafkaBroker(
+            self.run / "kafka",
+            port=int(os.environ.get("ONEGRID_KAFKA_PORT", 9092)),
+            controller_port=int(os.environ.get("ONEGRID_KAFKA_CONTROLLER_PORT", 9093)),
+        )
+        self.pg = LocalPostgres(self.run / "pg" / "data", port=int(os.environ.get("ONEGRID_PG_PORT", 55432)))
+
+    @property
+    def bootstrap(self) -> str:
+        return self.external_kafka or self.kafka.bootstrap
+
+    @property
+    def database_url(self) -> str:
+        return self.external_db or self.pg.url
+
+    def service_env(self, svc: ServiceSpec, *, human_logs: bool) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            ONEGRID_ROOT=str(project_root()),
+            ONEGRID_KAFKA_BOOTSTRAP_SERVERS=self.bootstrap,
+            DATABASE_URL=self.database_url,
+            ONEGRID_OTEL_LOG_JSON="false" if human_logs else "true",
+        )
+        env[svc.port_env] = str(svc.port)
+        return env
+
+    # -- up --------------------------------------------------------------------------------
+
+    def up(self, *, human_logs: bool = False) -> None:
+        self._start_kafka()
+        self._start_postgres()
+        asyncio.run(self._ensure_topics())
+        for svc in SERVICES:
+            self._start_service(svc, human_logs=human_logs)
+        for svc in SERVICES:
+            self._wait_healthy(svc)
+        self._write_endpoints()
+        print(f"up: endpoints in {self.run / 'endpoints.json'}")
+
+    def _start_kafka(self) -> None:
+        if self.external_kafka:
+            print(f"kafka: using {self.external_kafka}")
+            return
+        if _alive(self.kafka.pid_file):
+            print(f"kafka: already running on {self.kafka.bootstrap}")
+            return
+        if port_in_use(self.kafka.port):
+            raise SystemExit(f"port {self.kafka.port} is taken by another process; set ONEGRID_KAFKA_PORT")
+        self.kafka.start()
+        asyncio.run(self.kafka.wait_ready())
+        print(f"kafka: started on {self.kafka.bootstrap} (KRaft, log {self.kafka.log_file})")
+
+    def _start_postgres(self) -> None:
+        if self.external_db:
+            print("postgres: using DATABASE_URL")
+            return
+        was = self.pg.running()
+        self.pg.start()
+        print(f"postgres: {'already running' if was else 'started'} at {self.pg.url}")
+
+    async def _ensure_topics(self) -> None:
+        from onegrid.kafka.admin import ensure_topics
+        from onegrid.settings import KafkaSettings
+        from onegrid.topics import catalogue
+
+        outcome = await ensure_topics(KafkaSettings(bootstrap_servers=self.bootstrap), catalogue())
+        changed = {k: v for k, v in outcome.items() if v != "unchanged"}
+        print(f"topics: {len(outcome)} in catalogue, {len(changed)} created or updated")
+
+    def _start_service(self, svc: ServiceSpec, *, human_logs: bool) -> None:
+        pid_file = self.run / f"{svc.name}.pid"
+        if _alive(pid_file):
+            print(f"{svc.name}: already running on :{svc.port}")
+            return
+        if port_in_use(svc.port):
+            raise SystemExit(f"port {svc.port} for {svc.name} is taken; set {svc.port_env}")
+        log = (self.logs / f"{svc.name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", svc.module], env=self.service_env(svc, human_logs=human_logs),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=project_root(),
+        )
+        pid_file.write_text(str(proc.pid))
+
+    def _wait_healthy(self, svc: ServiceSpec, timeout_s: float = 90) -> None:
+        deadline = time.monotonic() + timeout_s
+        url = f"http://127.0.0.1:{svc.port}/readyz"
+        while time.monotonic() < deadline:
+            if not _alive(self.run / f"{svc.name}.pid"):
+                raise SystemExit(f"{svc.name} exited during start; see {self.logs / (svc.name + '.log')}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if resp.status == 200:
+                        print(f"{svc.name}: ready on http://127.0.0.1:{svc.port}")
+                        return
+            except Exception:
+                pass
+            time.sleep(0.5)
+        raise SystemExit(f"{svc.name} not ready after {timeout_s}s; see {self.logs / (svc.name + '.log')}")
+
+    def _write_endpoints(self) -> None:
+        endpoints = {
+            "kafka_bootstrap": self.bootstrap,
+            "database_url": self.database_url,
+            "services": {s.name: f"http://127.0.0.1:{s.port}" for s in SERVICES},
+        }
+        (self.run / "endpoints.json").write_text(json.dumps(endpoints, indent=2) + "\n")
+
+    # -- down ------------------------------------------------------------------------------
+
+    def down(self) -> None:
+        for svc in reversed(SERVICES):
+            pid_file = self.run / f"{svc.name}.pid"
+            pid = _alive(pid_file)
+            if pid:
+                stop_process_group(pid, timeout_s=35)
+                print(f"{svc.name}: stopped")
+            pid_file.unlink(missing_ok=True)
+        if not self.external_kafka and _alive(self.kafka.pid_file):
+            self.kafka.stop()
+            print("kafka: stopped")
+        if not self.external_db and self.pg.running():
+            self.pg.stop()
+            print("postgres: stopped")
+        (self.run / "endpoints.json").unlink(missing_ok=True)
+
+    # -- status, logs, run -----------------------------------------------------------------
+
+    def status(self) -> None:
+        rows = [("kafka", self.bootstrap, "external" if self.external_kafka else
+                 ("running" if _alive(self.kafka.pid_file) else "stopped"))]
+        rows.append(("postgres", self.database_url, "external" if self.external_db else
+                     ("running" if self.pg.running() else "stopped")))
+        for s in SERVICES:
+            rows.append((s.name, f"http://127.0.0.1:{s.port}",
+                         "running" if _alive(self.run / f"{s.name}.pid") else "stopped"))
+        for name, where, state in rows:
+            print(f"{name:<14} {state:<9} {where}")
+        if rows[0][2] in ("running", "external"):
+            asyncio.run(self._print_lag())
+
+    async def _print_lag(self) -> None:
+        from onegrid.kafka.admin import consumer_lag
+        from onegrid.settings import KafkaSettings
+
+        try:
+            lags = await asyncio.wait_for(consumer_lag(KafkaSettings(bootstrap_servers=self.bootstrap)), 15)
+        except Exception as exc:
+            print(f"consumer lag: unavailable ({exc!r})")
+            return
+        print(f"\n{'group':<26} {'topic':<28} {'part':>4} {'committed':>10} {'end':>10} {'lag':>8}")
+        for r in lags:
+            print(f"{r.group:<26} {r.topic:<28} {r.partition:>4} {r.committed if r.committed is not None else '-':>10}"
+                  f" {r.end:>10} {r.lag:>8}")
+
+    def logs_tail(self, lines: int = 40) -> None:
+        for f in sorted(self.logs.glob("*.log")):
+            print(f"==> {f.name} <==")
+            print("".join(f.read_text(errors="replace").splitlines(keepends=True)[-lines:]))
+
+    def run_foreground(self) -> None:
+        """`make run`: everything up, service logs streamed here, Ctrl-C stops all of it."""
+        stopping = False
+
+        def _stop(*_: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        try:
+            self.up(human_logs=True)
+            print("\nOneGrid is running. Ctrl-C stops everything.\n")
+            for s in SERVICES:
+                print(f"  {s.name:<14} http://127.0.0.1:{s.port}/docs")
+            print()
+            self._follow_logs(lambda: stopping)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            print("\nstopping ...")
+            self.down()
+
+    def _follow_logs(self, stop: object) -> None:
+        files = {s.name: (self.logs / f"{s.name}.log").open("r", errors="replace") for s in SERVICES}
+        for f in files.values():
+            f.seek(0, os.SEEK_END)
+        while not stop():  # type: ignore[operator]
+            idle = True
+            for name, f in files.items():
+                for line in f.readlines():
+                    idle = False
+                    print(f"{name:>13} | {line}", end="")
+            if idle:
+                time.sleep(0.2)
