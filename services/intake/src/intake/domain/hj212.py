@@ -1,0 +1,282 @@
+"""HJ 212 packets: framing, CRC (HJ 212-2017 Appendix A), data segment and CP body.
+
+The accepted dialect and every tolerance are specified in ``contracts/legacy/hj212.md``.
+``parse_packet`` is total: for any input it returns an ``Hj212Packet`` or raises ``Rejected``.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from types import MappingProxyType
+from typing import Final
+
+from intake.domain.errors import Rejected
+from intake.domain.hj212_codes import pollutant_code_2017
+
+BEIJING: Final = timezone(timedelta(hours=8), "Asia/Shanghai")
+MAX_SEGMENT_LENGTH: Final = 9999  # four decimal digits
+
+TOLERANCE_LOWERCASE_CRC: Final = "lowercase_crc"
+TOLERANCE_MISSING_CRLF: Final = "missing_crlf"
+TOLERANCE_LENGTH_OFF_BY_ONE: Final = "length_off_by_one"
+
+FLAG_REPLY_WANTED: Final = 1 << 0
+FLAG_SPLIT: Final = 1 << 1
+FLAG_VERSION_2017: Final = 1 << 2
+
+_HEAD_KEYS: Final = ("QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO")
+_CP_MARKER: Final = "CP=&&"
+_HEX: Final = frozenset(b"0123456789abcdefABCDEF")
+_DIGITS_RE: Final = re.compile(r"[0-9]+")
+_MN_RE: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_CP_KEY_RE: Final = re.compile(r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)?")
+_DATA_TIME_RE: Final = re.compile(r"[0-9]{14}(?:[0-9]{3})?")
+
+
+@dataclass(frozen=True, slots=True)
+class Hj212Packet:
+    """One verified HJ 212 packet. Mappings are read-only views; values stay raw strings.
+
+    ``cp_items`` is keyed by the HJ 212-2017 pollutant code; ``original_codes`` maps such a key
+    back to the 2005 code the device sent, for the items that were renamed.
+    ``cp_data_time`` is the CP ``DataTime`` (Beijing local time) converted to UTC.
+    """
+
+    qn: str | None
+    st: str
+    cn: str
+    pw: str
+    mn: str
+    flag: int | None
+    pnum: int | None
+    pno: int | None
+    edition: int
+    data_time_text: str | None
+    cp_data_time: datetime | None
+    cp_items: Mapping[str, Mapping[str, str]]
+    cp_params: Mapping[str, str]
+    original_codes: Mapping[str, str]
+    tolerances: tuple[str, ...]
+
+    @property
+    def reply_wanted(self) -> bool:
+        return self.flag is not None and bool(self.flag & FLAG_REPLY_WANTED)
+
+    @property
+    def is_split(self) -> bool:
+        return self.flag is not None and bool(self.flag & FLAG_SPLIT)
+
+
+def crc16_hj212(data: bytes) -> int:
+    """CRC of HJ 212-2017 Appendix A (not CRC-16/MODBUS: the register is shifted before the XOR)."""
+    reg = 0xFFFF
+    for byte in data:
+        reg = (reg >> 8) ^ byte
+        for _ in range(8):
+            carry = reg & 1
+            reg >>= 1
+            if carry:
+                reg ^= 0xA001
+    return reg
+
+
+def build_packet(segment: str) -> bytes:
+    """Frame a data segment as the standard prescribes: ``##``, length, segment, upper-case CRC, CRLF.
+
+    Raises ``ValueError`` for a segment that is not ASCII or longer than 9999 bytes.
+    """
+    data = segment.encode("ascii")
+    if len(data) > MAX_SEGMENT_LENGTH:
+        raise ValueError(f"data segment of {len(data)} bytes exceeds {MAX_SEGMENT_LENGTH}")
+    return b"##%04d%s%04X\r\n" % (len(data), data, crc16_hj212(data))
+
+
+def parse_packet(raw: bytes, *, max_bytes: int = 16384) -> Hj212Packet:
+    """Verify framing, length and CRC of ``raw`` and decode its data segment.
+
+    Raises ``Rejected`` (reasons ``hj212.*``, see the contract) for anything outside the accepted
+    dialect; never raises anything else. Accepted deviations are listed in ``tolerances``.
+    """
+    if len(raw) > max_bytes:
+        raise Rejected("hj212.too_large", f"packet of {len(raw)} bytes exceeds the limit of {max_bytes}")
+    segment, tolerances = _unframe(raw)
+    return _parse_segment(_decode(segment), tolerances)
+
+
+def _unframe(raw: bytes) -> tuple[bytes, list[str]]:
+    tolerances: list[str] = []
+    body = raw
+    if body.endswith(b"\r\n"):
+        body = body[:-2]
+    else:
+        tolerances.append(TOLERANCE_MISSING_CRLF)
+    if len(body) < 10 or not body.startswith(b"##"):
+        raise Rejected("hj212.framing", "packet must start with '##' and hold a length and a 4-digit CRC")
+    length_text, crc_text = body[2:6], body[-4:]
+    if not length_text.isdigit() or not length_text.isascii():
+        raise Rejected("hj212.framing", f"length field {length_text!r} is not 4 decimal digits")
+    if not all(b in _HEX for b in crc_text):
+        raise Rejected("hj212.framing", f"CRC field {crc_text!r} at the end is not 4 hex digits")
+    segment = body[6:-4]
+    declared, actual = int(length_text), len(segment)
+    received, computed = int(crc_text, 16), crc16_hj212(segment)
+    if declared != actual:
+        if abs(declared - actual) != 1 or received != computed:
+            raise Rejected(
+                "hj212.length_mismatch",
+                f"declared length {declared}, data segment has {actual} bytes"
+                + ("" if received == computed else f" and its CRC {computed:04X} != {received:04X}"),
+            )
+        tolerances.append(TOLERANCE_LENGTH_OFF_BY_ONE)
+    if received != computed:
+        raise Rejected(
+            "hj212.crc_mismatch", f"declared CRC {crc_text.decode()}, data segment gives {computed:04X}"
+        )
+    if crc_text != crc_text.upper():
+        tolerances.append(TOLERANCE_LOWERCASE_CRC)
+    return segment, tolerances
+
+
+def _decode(segment: bytes) -> str:
+    for offset, byte in enumerate(segment):
+        if not 0x20 <= byte <= 0x7E:
+            raise Rejected(
+                "hj212.encoding", f"byte 0x{byte:02X} at data segment offset {offset} is not printable ASCII"
+            )
+    return segment.decode("ascii")
+
+
+def _parse_segment(text: str, tolerances: list[str]) -> Hj212Packet:
+    starts = [m.start() for m in re.finditer(re.escape(_CP_MARKER), text)]
+    cp_starts = [i for i in starts if i == 0 or text[i - 1] == ";"]
+    if not cp_starts:
+        raise Rejected("hj212.segment", "data segment has no 'CP=&&' field")
+    if len(cp_starts) > 1:
+        raise Rejected("hj212.segment", f"data segment has {len(cp_starts)} CP fields")
+    head_text, cp_text = text[: cp_starts[0]], text[cp_starts[0] + len(_CP_MARKER) :]
+    head = _parse_head(head_text)
+    if not cp_text.endswith("&&"):
+        raise Rejected("hj212.cp", "CP body is not closed by '&&' at the end of the data segment")
+    items, params, original_codes = _parse_cp(cp_text[:-2])
+    data_time_text = params.pop("DataTime", None)
+    flag = _optional_int(head, "Flag")
+    edition = 2017 if flag is not None and flag & FLAG_VERSION_2017 else 2005
+    pnum, pno = _optional_int(head, "PNUM"), _optional_int(head, "PNO")
+    qn = head.get("QN")
+    _check_split(flag, pnum, pno, qn)
+    if edition == 2017 and qn is None:
+        raise Rejected("hj212.segment", "2017-edition packet (Flag version bit set) has no QN")
+    return Hj212Packet(
+        qn=qn,
+        st=head["ST"],
+        cn=head["CN"],
+        pw=head["PW"],
+        mn=head["MN"],
+        flag=flag,
+        pnum=pnum,
+        pno=pno,
+        edition=edition,
+        data_time_text=data_time_text,
+        cp_data_time=None if data_time_text is None else parse_data_time(data_time_text),
+        cp_items=MappingProxyType({code: MappingProxyType(f) for code, f in items.items()}),
+        cp_params=MappingProxyType(params),
+        original_codes=MappingProxyType(original_codes),
+        tolerances=tuple(tolerances),
+    )
+
+
+def _parse_head(head_text: str) -> dict[str, str]:
+    head: dict[str, str] = {}
+    if head_text and not head_text.endswith(";"):  # pragma: no cover - CP is only found after ';'
+        raise Rejected("hj212.segment", "field before CP is not terminated by ';'")
+    for position, field in enumerate(head_text[:-1].split(";") if head_text else []):
+        key, sep, value = field.partition("=")
+        if not sep or not value or "=" in value:
+            raise Rejected("hj212.segment", f"field {position} {field!r} is not key=value")
+        if key not in _HEAD_KEYS:
+            raise Rejected("hj212.segment", f"unknown field {key!r} in the data segment")
+        if key in head:
+            raise Rejected("hj212.segment", f"field {key} appears twice")
+        head[key] = value
+    for key in ("ST", "CN", "PW", "MN"):
+        if key not in head:
+            raise Rejected("hj212.segment", f"mandatory field {key} is missing")
+    for key in ("ST", "CN"):
+        if not _DIGITS_RE.fullmatch(head[key]):
+            raise Rejected("hj212.segment", f"{key}={head[key]!r} is not a decimal code")
+    if not _MN_RE.fullmatch(head["MN"]):
+        raise Rejected("hj212.segment", f"MN={head['MN']!r} is not 1-64 characters of [A-Za-z0-9_.-]")
+    return head
+
+
+def _optional_int(head: Mapping[str, str], key: str) -> int | None:
+    value = head.get(key)
+    if value is None:
+        return None
+    if not _DIGITS_RE.fullmatch(value) or len(value) > 4:
+        raise Rejected("hj212.segment", f"{key}={value!r} is not a decimal number of at most 4 digits")
+    return int(value)
+
+
+def _check_split(flag: int | None, pnum: int | None, pno: int | None, qn: str | None) -> None:
+    if flag is not None and flag > 255:
+        raise Rejected("hj212.segment", f"Flag={flag} does not fit the 8 flag bits")
+    split = flag is not None and bool(flag & FLAG_SPLIT)
+    if not split:
+        if pnum is not None or pno is not None:
+            raise Rejected("hj212.segment", "PNUM/PNO present but the Flag split bit is not set")
+        return
+    if pnum is None or pno is None:
+        raise Rejected("hj212.segment", "Flag split bit set but PNUM or PNO is missing")
+    if not 1 <= pno <= pnum:
+        raise Rejected("hj212.segment", f"PNO={pno} is outside 1..PNUM={pnum}")
+    if qn is None:
+        raise Rejected("hj212.segment", "split packet has no QN to tie its parts together")
+
+
+def _parse_cp(
+    body: str,
+) -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, str]]:
+    items: dict[str, dict[str, str]] = {}
+    params: dict[str, str] = {}
+    original_codes: dict[str, str] = {}
+    sent_as: dict[str, str] = {}  # 2017 code -> code as sent, to catch "B01" and "w00000" together
+    if not body:
+        return items, params, original_codes
+    for item_no, item in enumerate(body.split(";")):
+        if not item:
+            raise Rejected("hj212.cp", f"CP item {item_no} is empty")
+        for field in item.split(","):
+            key, sep, value = field.partition("=")
+            if not sep or "=" in value or "&" in value or not _CP_KEY_RE.fullmatch(key):
+                raise Rejected("hj212.cp", f"CP item {item_no}: {field!r} is not key=value")
+            code, dash, suffix = key.partition("-")
+            if not dash:
+                if key in params:
+                    raise Rejected("hj212.cp", f"CP key {key} appears twice")
+                params[key] = value
+                continue
+            new_code = pollutant_code_2017(code)
+            if sent_as.setdefault(new_code, code) != code:
+                raise Rejected("hj212.cp", f"CP codes {sent_as[new_code]} and {code} both mean {new_code}")
+            if new_code != code:
+                original_codes[new_code] = code
+            fields = items.setdefault(new_code, {})
+            if suffix in fields:
+                raise Rejected("hj212.cp", f"CP key {key} appears twice")
+            fields[suffix] = value
+    return items, params, original_codes
+
+
+def parse_data_time(text: str) -> datetime:
+    """Parse a ``DataTime`` (``YYYYMMDDhhmmss`` or with ``zzz`` milliseconds), Beijing time, into UTC."""
+    if not _DATA_TIME_RE.fullmatch(text):
+        raise Rejected("hj212.data_time", f"DataTime={text!r} is not 14 or 17 digits")
+    month, day, hour, minute, second = (int(text[i : i + 2]) for i in (4, 6, 8, 10, 12))
+    millis = int(text[14:]) if len(text) == 17 else 0
+    try:
+        local = datetime(int(text[:4]), month, day, hour, minute, second, millis * 1000, tzinfo=BEIJING)
+        return local.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise Rejected("hj212.data_time", f"DataTime={text!r} is not a calendar time: {exc}") from None
