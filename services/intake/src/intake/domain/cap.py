@@ -1,0 +1,480 @@
+"""CAP 1.2 (OASIS Common Alerting Protocol) alerts from the emergency-management network.
+
+The accepted dialect, its limits and every reason code are specified in ``contracts/legacy/cap.md``.
+``parse_alert`` is the only way in; areas and their geometry live in ``intake.domain.cap_area``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Final, TypeVar
+from xml.etree.ElementTree import Element, ParseError
+from xml.parsers.expat import ErrorString
+
+import defusedxml.ElementTree as SafeElementTree
+from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden, NotSupportedError
+from shapely.geometry.base import BaseGeometry
+
+from intake.domain.cap_area import CapArea, CapValue, parse_circle, parse_decimal, parse_polygon, union_shapes
+from intake.domain.errors import Rejected
+
+__all__ = [
+    "CAP_NAMESPACE",
+    "MAX_ALERT_BYTES",
+    "TOLERANCE_VERY_LIKELY",
+    "CapAlert",
+    "CapCertainty",
+    "CapInfo",
+    "CapMsgType",
+    "CapReference",
+    "CapResource",
+    "CapScope",
+    "CapSeverity",
+    "CapStatus",
+    "CapUrgency",
+    "parse_alert",
+]
+
+CAP_NAMESPACE: Final = "urn:oasis:names:tc:emergency:cap:1.2"
+MAX_ALERT_BYTES: Final = 512 * 1024
+TOLERANCE_VERY_LIKELY: Final = "certainty_very_likely"
+
+_Q: Final = "{" + CAP_NAMESPACE + "}"
+_BOM: Final = b"\xef\xbb\xbf"
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}", re.ASCII)
+_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
+# CAP 1.2: identifier and sender "MUST NOT include spaces, commas or restricted characters (< and &)".
+_FORBIDDEN_IN_ID = re.compile(r"[\s,<&]")
+
+CATEGORIES: Final = frozenset(
+    {
+        "Geo",
+        "Met",
+        "Safety",
+        "Security",
+        "Rescue",
+        "Fire",
+        "Health",
+        "Env",
+        "Transport",
+        "Infra",
+        "CBRNE",
+        "Other",
+    }
+)
+RESPONSE_TYPES: Final = frozenset(
+    {"Shelter", "Evacuate", "Prepare", "Execute", "Avoid", "Monitor", "Assess", "AllClear", "None"}
+)
+
+
+class CapStatus(StrEnum):
+    ACTUAL = "Actual"
+    EXERCISE = "Exercise"
+    SYSTEM = "System"
+    TEST = "Test"
+    DRAFT = "Draft"
+
+
+class CapMsgType(StrEnum):
+    ALERT = "Alert"
+    UPDATE = "Update"
+    CANCEL = "Cancel"
+    ACK = "Ack"
+    ERROR = "Error"
+
+
+class CapScope(StrEnum):
+    PUBLIC = "Public"
+    RESTRICTED = "Restricted"
+    PRIVATE = "Private"
+
+
+class CapUrgency(StrEnum):
+    """``rank``: larger is more urgent (Past, already over, ranks below Unknown)."""
+
+    IMMEDIATE = "Immediate"
+    EXPECTED = "Expected"
+    FUTURE = "Future"
+    PAST = "Past"
+    UNKNOWN = "Unknown"
+
+    @property
+    def rank(self) -> int:
+        return {"Immediate": 4, "Expected": 3, "Future": 2, "Unknown": 1, "Past": 0}[self.value]
+
+
+class CapSeverity(StrEnum):
+    """``rank``: larger is more severe."""
+
+    EXTREME = "Extreme"
+    SEVERE = "Severe"
+    MODERATE = "Moderate"
+    MINOR = "Minor"
+    UNKNOWN = "Unknown"
+
+    @property
+    def rank(self) -> int:
+        return {"Extreme": 4, "Severe": 3, "Moderate": 2, "Minor": 1, "Unknown": 0}[self.value]
+
+
+class CapCertainty(StrEnum):
+    """``rank``: larger is more certain (Unlikely ranks below Unknown)."""
+
+    OBSERVED = "Observed"
+    LIKELY = "Likely"
+    POSSIBLE = "Possible"
+    UNLIKELY = "Unlikely"
+    UNKNOWN = "Unknown"
+
+    @property
+    def rank(self) -> int:
+        return {"Observed": 4, "Likely": 3, "Possible": 2, "Unknown": 1, "Unlikely": 0}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class CapReference:
+    """One ``sender,identifier,sent`` triple of ``references``: an earlier message this one cites."""
+
+    sender: str
+    identifier: str
+    sent: datetime
+    sent_text: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(sender, identifier): CAP's identity of a message, equal to ``CapAlert.key`` of the cited one."""
+        return (self.sender, self.identifier)
+
+
+@dataclass(frozen=True, slots=True)
+class CapResource:
+    """A ``resource`` reference; inline content (``derefUri``) is not kept."""
+
+    resource_desc: str
+    mime_type: str
+    size: int | None
+    uri: str | None
+    digest: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CapInfo:
+    """One ``info`` block. Times are aware UTC datetimes next to the sender's original text."""
+
+    language: str
+    categories: tuple[str, ...]
+    event: str
+    response_types: tuple[str, ...]
+    urgency: CapUrgency
+    severity: CapSeverity
+    certainty: CapCertainty
+    audience: str | None
+    event_codes: tuple[CapValue, ...]
+    effective: datetime | None
+    effective_text: str | None
+    onset: datetime | None
+    onset_text: str | None
+    expires: datetime | None
+    expires_text: str | None
+    sender_name: str | None
+    headline: str | None
+    description: str | None
+    instruction: str | None
+    web: str | None
+    contact: str | None
+    parameters: tuple[CapValue, ...]
+    resources: tuple[CapResource, ...]
+    areas: tuple[CapArea, ...]
+
+    def geometry(self) -> BaseGeometry | None:
+        """Union of this info's areas (see ``CapArea.geometry``); None when none has a shape."""
+        return union_shapes(area.geometry() for area in self.areas)
+
+
+@dataclass(frozen=True, slots=True)
+class CapAlert:
+    """A validated CAP 1.2 ``alert``. ``sent`` is in UTC; ``sent_text`` is what the sender wrote.
+
+    ``references`` is empty unless the message cites earlier ones; it is never empty for Update and
+    Cancel. ``tolerances`` names the accepted deviations from CAP 1.2 (see the contract).
+    """
+
+    identifier: str
+    sender: str
+    sent: datetime
+    sent_text: str
+    status: CapStatus
+    msg_type: CapMsgType
+    source: str | None
+    scope: CapScope
+    restriction: str | None
+    addresses: tuple[str, ...]
+    codes: tuple[str, ...]
+    note: str | None
+    references: tuple[CapReference, ...]
+    incidents: tuple[str, ...]
+    infos: tuple[CapInfo, ...]
+    tolerances: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(sender, identifier), the identity later messages cite in their ``references``."""
+        return (self.sender, self.identifier)
+
+    def most_severe_info(self) -> CapInfo | None:
+        """The info with the highest (severity, urgency, certainty) rank; the first one on ties."""
+        if not self.infos:
+            return None
+        return max(self.infos, key=lambda i: (i.severity.rank, i.urgency.rank, i.certainty.rank))
+
+    def geometry(self) -> BaseGeometry | None:
+        """Union of all infos' areas in (lon, lat) order; None when no area has a polygon or circle."""
+        return union_shapes(info.geometry() for info in self.infos)
+
+
+def parse_alert(raw: bytes, *, max_bytes: int = MAX_ALERT_BYTES) -> CapAlert:
+    """Parse and validate one CAP 1.2 alert document.
+
+    The size limit is checked before any parsing; DTDs, entity declarations and external references
+    are refused before anything is fetched or expanded. Raises ``Rejected`` (reasons ``cap.*``, see the
+    contract) for anything outside the accepted dialect and never raises anything else.
+    """
+    if len(raw) > max_bytes:
+        raise Rejected("cap.too_large", f"document of {len(raw)} bytes exceeds the limit of {max_bytes}")
+    root = _parse_xml(raw.removeprefix(_BOM))
+    if root.tag != _Q + "alert":
+        raise Rejected("cap.namespace", f"root element is {root.tag!r}, expected {_Q}alert")
+    # Checked in CAP's element order, so the first missing or invalid element is the one reported.
+    identifier = _identity(_required(root, "identifier", "alert"), "alert/identifier")
+    sender = _identity(_required(root, "sender", "alert"), "alert/sender")
+    sent_text = _required(root, "sent", "alert")
+    sent = _time(sent_text, "alert/sent")
+    status = _enum(CapStatus, _required(root, "status", "alert"), "alert/status")
+    msg_type = _enum(CapMsgType, _required(root, "msgType", "alert"), "alert/msgType")
+    scope = _enum(CapScope, _required(root, "scope", "alert"), "alert/scope")
+    addresses = _tokens(_optional(root, "addresses", "alert"))
+    if scope is CapScope.PRIVATE and not addresses:
+        raise Rejected("cap.missing_field", "alert/addresses is required when scope is Private")
+    references_text = _optional(root, "references", "alert")
+    references = _references(references_text) if references_text else ()
+    if msg_type in (CapMsgType.UPDATE, CapMsgType.CANCEL) and not references:
+        raise Rejected("cap.references", f"msgType {msg_type} must cite earlier messages in alert/references")
+    tolerances: list[str] = []
+    return CapAlert(
+        identifier=identifier,
+        sender=sender,
+        sent=sent,
+        sent_text=sent_text,
+        status=status,
+        msg_type=msg_type,
+        source=_optional(root, "source", "alert"),
+        scope=scope,
+        restriction=_optional(root, "restriction", "alert"),
+        addresses=addresses,
+        codes=tuple(text for el in _children(root, "code") if (text := _text(el))),
+        note=_optional(root, "note", "alert"),
+        references=references,
+        incidents=_tokens(_optional(root, "incidents", "alert")),
+        infos=tuple(_info(el, f"info[{n}]", tolerances) for n, el in enumerate(_children(root, "info"))),
+        tolerances=tuple(dict.fromkeys(tolerances)),
+    )
+
+
+def _parse_xml(data: bytes) -> Element:
+    try:
+        root: Element = SafeElementTree.fromstring(
+            data, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+    except DTDForbidden as e:
+        raise Rejected(
+            "cap.forbidden_xml", f"DTD <!DOCTYPE {e.name}> (system id {e.sysid!r}, public id {e.pubid!r})"
+        ) from None
+    except EntitiesForbidden as e:
+        raise Rejected(
+            "cap.forbidden_xml", f"entity declaration {e.name!r} (system id {e.sysid!r})"
+        ) from None
+    except ExternalReferenceForbidden as e:
+        raise Rejected("cap.forbidden_xml", f"external reference (system id {e.sysid!r})") from None
+    except NotSupportedError as e:
+        raise Rejected("cap.forbidden_xml", f"unsupported XML feature: {e}") from None
+    except ParseError as e:
+        line, column = e.position
+        raise Rejected("cap.xml_malformed", f"line {line}, column {column}: {ErrorString(e.code)}") from None
+    except (ValueError, LookupError) as e:
+        # pyexpat refuses multi-byte legacy encodings (GBK) and unknown encoding names this way.
+        raise Rejected("cap.encoding", f"encoding not supported: {e}") from None
+    return root
+
+
+def _info(el: Element, where: str, tolerances: list[str]) -> CapInfo:
+    categories = tuple(_text(c) for c in _children(el, "category"))
+    if not categories:
+        raise Rejected("cap.missing_field", f"{where}/category is required (one or more)")
+    for category in categories:
+        _member(category, CATEGORIES, f"{where}/category")
+    response_types = tuple(_text(c) for c in _children(el, "responseType"))
+    for response_type in response_types:
+        _member(response_type, RESPONSE_TYPES, f"{where}/responseType")
+    certainty_text = _required(el, "certainty", where)
+    if certainty_text == "Very Likely":  # CAP 1.0 wording, still sent by old encoders
+        certainty_text = CapCertainty.LIKELY
+        tolerances.append(TOLERANCE_VERY_LIKELY)
+    times = {name: _optional(el, name, where) for name in ("effective", "onset", "expires")}
+    stamps = {name: _time(text, f"{where}/{name}") if text else None for name, text in times.items()}
+    return CapInfo(
+        language=_optional(el, "language", where) or "en-US",
+        categories=categories,
+        event=_required(el, "event", where),
+        response_types=response_types,
+        urgency=_enum(CapUrgency, _required(el, "urgency", where), f"{where}/urgency"),
+        severity=_enum(CapSeverity, _required(el, "severity", where), f"{where}/severity"),
+        certainty=_enum(CapCertainty, certainty_text, f"{where}/certainty"),
+        audience=_optional(el, "audience", where),
+        event_codes=_values(el, "eventCode", where),
+        effective=stamps["effective"],
+        effective_text=times["effective"],
+        onset=stamps["onset"],
+        onset_text=times["onset"],
+        expires=stamps["expires"],
+        expires_text=times["expires"],
+        sender_name=_optional(el, "senderName", where),
+        headline=_optional(el, "headline", where),
+        description=_optional(el, "description", where),
+        instruction=_optional(el, "instruction", where),
+        web=_optional(el, "web", where),
+        contact=_optional(el, "contact", where),
+        parameters=_values(el, "parameter", where),
+        resources=tuple(
+            _resource(r, f"{where}/resource[{n}]") for n, r in enumerate(_children(el, "resource"))
+        ),
+        areas=tuple(_area(a, f"{where}/area[{n}]") for n, a in enumerate(_children(el, "area"))),
+    )
+
+
+def _area(el: Element, where: str) -> CapArea:
+    altitude_text = _optional(el, "altitude", where)
+    ceiling_text = _optional(el, "ceiling", where)
+    if ceiling_text is not None and altitude_text is None:
+        raise Rejected("cap.invalid_area", f"{where}/ceiling is given without altitude")
+    return CapArea(
+        area_desc=_required(el, "areaDesc", where),
+        polygons=tuple(
+            parse_polygon(_text(p), f"{where}/polygon[{n}]") for n, p in enumerate(_children(el, "polygon"))
+        ),
+        circles=tuple(
+            parse_circle(_text(c), f"{where}/circle[{n}]") for n, c in enumerate(_children(el, "circle"))
+        ),
+        geocodes=_values(el, "geocode", where),
+        altitude=parse_decimal(altitude_text, f"{where}/altitude", "cap.invalid_area")
+        if altitude_text
+        else None,
+        ceiling=parse_decimal(ceiling_text, f"{where}/ceiling", "cap.invalid_area") if ceiling_text else None,
+    )
+
+
+def _resource(el: Element, where: str) -> CapResource:
+    size_text = _optional(el, "size", where)
+    if size_text is not None and not (size_text.isascii() and size_text.isdigit()):
+        raise Rejected("cap.invalid_value", f"{where}/size {size_text[:60]!r} is not a whole number of bytes")
+    return CapResource(
+        resource_desc=_required(el, "resourceDesc", where),
+        mime_type=_required(el, "mimeType", where),
+        size=int(size_text) if size_text is not None else None,
+        uri=_optional(el, "uri", where),
+        digest=_optional(el, "digest", where),
+    )
+
+
+def _values(el: Element, name: str, where: str) -> tuple[CapValue, ...]:
+    pairs = []
+    for n, pair in enumerate(_children(el, name)):
+        inner = f"{where}/{name}[{n}]"
+        pairs.append(CapValue(_required(pair, "valueName", inner), _optional(pair, "value", inner) or ""))
+    return tuple(pairs)
+
+
+def _references(text: str) -> tuple[CapReference, ...]:
+    references = []
+    for n, triple in enumerate(text.split()):
+        parts = triple.split(",")
+        if len(parts) != 3 or not all(parts):
+            raise Rejected(
+                "cap.references",
+                f"alert/references item {n} {triple[:120]!r} is not 'sender,identifier,sent'",
+            )
+        try:
+            sent = _time(parts[2], f"alert/references item {n}")
+        except Rejected as e:
+            raise Rejected("cap.references", e.detail) from None
+        references.append(CapReference(parts[0], parts[1], sent, parts[2]))
+    return tuple(references)
+
+
+def _time(text: str, where: str) -> datetime:
+    if text[-1:] in ("Z", "z"):
+        raise Rejected(
+            "cap.invalid_time", f"{where} {text!r} ends in 'Z', which CAP 1.2 forbids (UTC is -00:00)"
+        )
+    if not _TIME.fullmatch(text):
+        raise Rejected("cap.invalid_time", f"{where} {text[:60]!r} is not YYYY-MM-DDThh:mm:ss±hh:mm")
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except (ValueError, OverflowError) as e:
+        raise Rejected("cap.invalid_time", f"{where} {text!r}: {e}") from None
+
+
+def _identity(text: str, where: str) -> str:
+    if _FORBIDDEN_IN_ID.search(text):
+        raise Rejected("cap.invalid_value", f"{where} {text[:120]!r} contains a space, comma, '<' or '&'")
+    return text
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _enum(kind: type[_E], text: str, where: str) -> _E:
+    try:
+        return kind(text)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise Rejected("cap.invalid_value", f"{where} {text[:60]!r} is not one of {allowed}") from None
+
+
+def _member(text: str, allowed: frozenset[str], where: str) -> None:
+    if text not in allowed:
+        raise Rejected(
+            "cap.invalid_value", f"{where} {text[:60]!r} is not one of {', '.join(sorted(allowed))}"
+        )
+
+
+def _tokens(text: str | None) -> tuple[str, ...]:
+    """CAP's space-separated lists, where a "quoted string" is one item."""
+    if not text:
+        return ()
+    return tuple(quoted if quoted else bare for quoted, bare in _TOKEN.findall(text))
+
+
+def _children(el: Element, name: str) -> list[Element]:
+    return [child for child in el if child.tag == _Q + name]
+
+
+def _text(el: Element) -> str:
+    return (el.text or "").strip()
+
+
+def _optional(el: Element, name: str, where: str) -> str | None:
+    """The stripped text of the single child ``name``; None when absent or empty."""
+    found = _children(el, name)
+    if len(found) > 1:
+        raise Rejected("cap.invalid_value", f"{where}/{name} occurs {len(found)} times, at most once allowed")
+    return (_text(found[0]) or None) if found else None
+
+
+def _required(el: Element, name: str, where: str) -> str:
+    text = _optional(el, name, where)
+    if text is None:
+        raise Rejected("cap.missing_field", f"{where}/{name} is required and missing or empty")
+    return text
