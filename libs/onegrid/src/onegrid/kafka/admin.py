@@ -107,6 +107,9 @@ async def consumer_lag(kafka: KafkaSettings, groups: Iterable[str] | None = None
 async def broker_ready(kafka: KafkaSettings, timeout_ms: int = 2000) -> bool:
     """True when the cluster answers a metadata request (not merely when the port is open)."""
     admin = AIOKafkaAdminClient(request_timeout_ms=timeout_ms, **kafka.client_kwargs())  # type: ignore[arg-type]
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # a refused connection is the answer here, not an error
     try:
         await admin.start()
         info = await admin.describe_cluster()
@@ -114,6 +117,7 @@ async def broker_ready(kafka: KafkaSettings, timeout_ms: int = 2000) -> bool:
     except Exception:
         return False
     finally:
+        quiet.setLevel(level)
         try:
             await admin.close()
         except Exception:

@@ -1,0 +1,163 @@
+"""The consumer loop's contract, on the in-memory broker (the same scenarios run on real Kafka in
+tests/integration/test_pipeline.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from onegrid.kafka import BatchResult, DeadLetter, OutRecord, Record
+from onegrid.kafka.loop import ConsumerLoop, LoopConfig
+from onegrid.kafka.memory import MemoryBroker, MemoryConsumer, MemoryProducer
+from onegrid.kafka.policy import DlqLimitExceeded, TransientError
+
+
+def upper(records: Sequence[Record]) -> BatchResult:
+    return BatchResult(outputs=[OutRecord("out", (r.value or b"").upper(), r.key) for r in records])
+
+
+def make_loop(broker: MemoryBroker, handler, *, eos: bool = False, producer=None, **cfg) -> ConsumerLoop:
+    config = LoopConfig(group_id="g", topics=("in",), service="test", dlq_topic="dlq",
+                        quarantine_topic="quarantine", exactly_once=eos, commit_interval_s=0, **cfg)
+    return ConsumerLoop(consumer=MemoryConsumer(broker, "g"), handler=handler,
+                        producer=producer or MemoryProducer(broker), config=config)
+
+
+async def run_until(loop: ConsumerLoop, cond, timeout: float = 2.0) -> None:
+    task = asyncio.create_task(loop.run())
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        if task.done():
+            task.result()
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+    loop.stop()
+    await task
+
+
+@pytest.mark.parametrize("eos", [False, True])
+async def test_outputs_then_commits_in_order(eos: bool) -> None:
+    broker = MemoryBroker()
+    for i in range(50):
+        broker.append("in", f"m{i}".encode(), b"k")
+
+    async def handler(rs):
+        return upper(rs)
+
+    loop = make_loop(broker, handler, eos=eos, batch_max_records=7)
+    await run_until(loop, lambda: len(broker.records("out")) == 50)
+    assert [r.value for r in broker.records("out")] == [f"M{i}".encode() for i in range(50)]
+    assert broker.committed[("g", ("in", 0))] == 50
+
+
+@pytest.mark.parametrize("eos", [False, True])
+async def test_poison_record_isolated_and_dead_lettered_with_original_bytes(eos: bool) -> None:
+    broker = MemoryBroker()
+    for i in range(10):
+        broker.append("in", b"poison" if i == 4 else f"ok{i}".encode(), b"k", headers=[("h", b"v")])
+
+    async def handler(rs):
+        if any(r.value == b"poison" for r in rs):
+            raise ValueError("cannot digest")
+        return upper(rs)
+
+    loop = make_loop(broker, handler, eos=eos)
+    await run_until(loop, lambda: len(broker.records("out")) == 9)
+    dlq = broker.records("dlq")
+    assert len(dlq) == 1
+    assert dlq[0].value == b"poison" and dlq[0].key == b"k"
+    headers = dict(dlq[0].headers)
+    assert headers["h"] == b"v"  # the original headers are kept
+    assert headers["dlq_reason"] == b"unhandled.ValueError"
+    assert headers["dlq_offset"] == b"4" and headers["dlq_topic"] == b"in"
+    assert b"cannot digest" in headers["dlq_detail"]
+
+
+async def test_handler_dead_letters_and_quarantine_go_to_their_topics() -> None:
+    broker = MemoryBroker()
+    broker.append("in", b"bad")
+    broker.append("in", b"unmapped")
+    broker.append("in", b"good")
+
+    async def handler(rs):
+        res = BatchResult()
+        for r in rs:
+            if r.value == b"bad":
+                res.dead_letters.append(DeadLetter(r, "x.bad", "it is bad", "parse", "dlq"))
+            elif r.value == b"unmapped":
+                res.dead_letters.append(DeadLetter(r, "x.unmapped", "no mapping", "map", "quarantine"))
+            else:
+                res.outputs.append(OutRecord("out", r.value))
+        return res
+
+    loop = make_loop(broker, handler, eos=True)
+    await run_until(loop, lambda: broker.committed.get(("g", ("in", 0))) == 3)
+    assert [r.value for r in broker.records("dlq")] == [b"bad"]
+    q = broker.records("quarantine")
+    assert [r.value for r in q] == [b"unmapped"]
+    assert dict(q[0].headers)["quarantine_reason"] == b"x.unmapped"
+
+
+async def test_transient_failures_are_retried_not_dead_lettered() -> None:
+    broker = MemoryBroker()
+    broker.append("in", b"a")
+    calls = 0
+
+    async def handler(rs):
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise TransientError("database restarting")
+        return upper(rs)
+
+    loop = make_loop(broker, handler)
+    await run_until(loop, lambda: len(broker.records("out")) == 1, timeout=5)
+    assert calls == 3
+    assert broker.records("dlq") == []
+
+
+async def test_failed_transaction_publishes_nothing_and_is_retried() -> None:
+    broker = MemoryBroker()
+    for i in range(3):
+        broker.append("in", f"m{i}".encode())
+    producer = MemoryProducer(broker, fail_sends=2)  # the first transaction fails mid-way
+
+    async def handler(rs):
+        return upper(rs)
+
+    loop = make_loop(broker, handler, eos=True, producer=producer)
+    await run_until(loop, lambda: len(broker.records("out")) == 3, timeout=5)
+    assert [r.value for r in broker.records("out")] == [b"M0", b"M1", b"M2"]  # no duplicates
+
+
+async def test_dlq_guard_stops_the_loop_without_committing_the_batch() -> None:
+    broker = MemoryBroker()
+    for _ in range(20):
+        broker.append("in", b"junk")
+
+    async def handler(rs):
+        return BatchResult(dead_letters=[DeadLetter(r, "x.junk", "junk") for r in rs])
+
+    loop = make_loop(broker, handler, dlq_max_consecutive=5)
+    with pytest.raises(DlqLimitExceeded):
+        await loop.run()
+    assert ("g", ("in", 0)) not in broker.committed
+    assert broker.records("dlq") == []
+
+
+async def test_stop_finishes_commits_and_leaves() -> None:
+    broker = MemoryBroker()
+    broker.append("in", b"a")
+    consumer = MemoryConsumer(broker, "g")
+
+    async def handler(rs):
+        return upper(rs)
+
+    loop = ConsumerLoop(consumer=consumer, handler=handler, producer=MemoryProducer(broker),
+                        config=LoopConfig(group_id="g", topics=("in",), service="t", commit_interval_s=3600))
+    await run_until(loop, lambda: len(broker.records("out")) == 1)
+    # The commit interval had not elapsed: the commit happened on stop.
+    assert broker.committed[("g", ("in", 0))] == 1
+    assert consumer.stopped
