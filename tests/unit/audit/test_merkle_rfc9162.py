@@ -254,3 +254,24 @@ def test_inclusion_edges() -> None:
     assert not merkle.verify_inclusion(-1, 3, LEAVES[0], [], REF_ROOTS[3])
     with pytest.raises(ValueError):
         merkle.inclusion_proof(3, LEAVES[:3])
+
+
+def test_inclusion_verdicts_agree_with_the_reference_for_every_claimed_size() -> None:
+    # A proof checked under a wrong tree size must fail the same way the RFC steps do (step 5's sn == 0).
+    assert not merkle.verify_inclusion(0, 3, LEAVES[0], [LEAVES[1]], REF_ROOTS[2])
+    for size in range(1, 33):
+        for index in range(size):
+            proof = merkle.inclusion_proof(index, LEAVES[:size])
+            for claimed in range(1, 34):
+                args = (index, claimed, LEAVES[index], proof, REF_ROOTS[size])
+                assert merkle.verify_inclusion(*args) == ref_verify_inclusion(*args), (index, size, claimed)
+
+
+def test_consistency_verdicts_agree_with_the_reference_for_every_claimed_pair() -> None:
+    for n in range(2, 25):
+        for m in range(1, n):
+            proof = merkle.consistency_proof(m, LEAVES[:n])
+            for claimed_m in range(1, 26):
+                for claimed_n in range(claimed_m + 1, 26):
+                    args = (claimed_m, claimed_n, REF_ROOTS[m], REF_ROOTS[n], proof)
+                    assert merkle.verify_consistency(*args) == ref_verify_consistency(*args), (m, n, args[:2])
