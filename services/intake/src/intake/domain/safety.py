@@ -320,8 +320,8 @@ def _position(lon_text: str | None, lat_text: str | None) -> SafetyPosition | No
     if lon == 0.0 and lat == 0.0:
         return None  # the source's "not located" placeholder (contract: tolerated)
     for path, value, (low, high) in (("JD", lon, _LON_RANGE), ("WD", lat, _LAT_RANGE)):
-        if not low <= value <= high:
-            raise Rejected("safety.invalid_value", f"{path} {value} is outside China's range [{low}, {high}]")
+        if not low <= value < high:
+            raise Rejected("safety.invalid_value", f"{path} {value} is outside China's range [{low}, {high})")
     return SafetyPosition(lon=lon, lat=lat)
 
 
