@@ -43,6 +43,17 @@ def _system_user() -> str | None:
     return "embedded_postgres"
 
 
+def _as_user(user: str | None) -> dict[str, object]:
+    """subprocess arguments to run as `user` with ONLY that user's group: root's group would
+    otherwise make group permission bits (often 0) apply to the folders above the data."""
+    if user is None:
+        return {}
+    import pwd
+
+    pw = pwd.getpwnam(user)
+    return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+
+
 def _open_prefix(path: Path) -> None:
     """Let the server's user traverse every folder above its data directory."""
     for p in [path, *path.parents]:
@@ -66,7 +77,7 @@ class LocalPostgres:
         return self.data_dir.parent / "postgres.log"
 
     def _run(self, args: list[str], user: str | None) -> None:
-        subprocess.run(args, check=True, user=user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **_as_user(user))
 
     def start(self) -> None:
         user = _system_user()
@@ -96,10 +107,10 @@ class LocalPostgres:
         psql = [_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER, "-d", "postgres",
                 "-tAc"]
         out = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname='{self.database}'"],
-                             check=True, capture_output=True, text=True, user=user).stdout
+                             check=True, capture_output=True, text=True, **_as_user(user)).stdout
         if "1" not in out:
             subprocess.run([*psql, f'CREATE DATABASE "{self.database}"'], check=True, capture_output=True,
-                           user=user)
+                           **_as_user(user))
 
     def running(self) -> bool:
         pid_file = self.data_dir / "postmaster.pid"
