@@ -51,7 +51,7 @@ logs: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/onegrid/src services/intake/src/intake/domain
+	$(VENV)/bin/mypy libs/onegrid/src $(wildcard services/*/src/*/domain)
 
 fmt: install
 	$(VENV)/bin/ruff format .

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer
-
 from onegrid.devstack.kafka import KafkaBroker
 from onegrid.devstack.paths import free_port
 from onegrid.devstack.postgres import LocalPostgres
@@ -50,7 +49,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    pg = LocalPostgres(Path(tmp_path_factory.mktemp("pg")) / "data", port=free_port(), database="onegrid_test")
+    pg = LocalPostgres(
+        Path(tmp_path_factory.mktemp("pg")) / "data", port=free_port(), database="onegrid_test"
+    )
     pg.start()
     try:
         yield pg.url
@@ -80,11 +81,22 @@ class TopicFactory:
         return name
 
 
-async def read_all(kafka: KafkaSettings, topic: str, *, expect: int | None = None, timeout_s: float = 30.0,
-                   isolation_level: str = "read_committed") -> list:
+async def read_all(
+    kafka: KafkaSettings,
+    topic: str,
+    *,
+    expect: int | None = None,
+    timeout_s: float = 30.0,
+    isolation_level: str = "read_committed",
+) -> list:
     """Every record of `topic` (committed transactions only), waiting until `expect` have arrived."""
-    consumer = AIOKafkaConsumer(topic, auto_offset_reset="earliest", enable_auto_commit=False,
-                                isolation_level=isolation_level, **kafka.client_kwargs())
+    consumer = AIOKafkaConsumer(
+        topic,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level=isolation_level,
+        **kafka.client_kwargs(),
+    )
     await consumer.start()
     out: list = []
     try:

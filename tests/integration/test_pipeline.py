@@ -11,16 +11,15 @@ from collections import Counter
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
 from onegrid import telemetry
 from onegrid.kafka import BatchResult, OutRecord
 from onegrid.kafka.admin import consumer_lag
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
 from onegrid.kafka.producer import make_producer
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from .conftest import read_all
 
@@ -37,10 +36,14 @@ async def produce(kafka, topic: str, values: list[bytes]) -> None:
         await p.stop()
 
 
-def start_relay(bootstrap: str, src: str, dst: str, group: str, mode: str, delay: float = 0.0,
-                interval: float = 1.0) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, str(RELAY), bootstrap, src, dst, group, mode, str(delay),
-                             str(interval)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def start_relay(
+    bootstrap: str, src: str, dst: str, group: str, mode: str, delay: float = 0.0, interval: float = 1.0
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(RELAY), bootstrap, src, dst, group, mode, str(delay), str(interval)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 async def wait_for_count(kafka, topic: str, n: int, timeout_s: float = 60.0) -> None:
@@ -53,7 +56,9 @@ async def wait_for_count(kafka, topic: str, n: int, timeout_s: float = 60.0) -> 
     raise AssertionError(f"{topic} did not reach {n} records")
 
 
-async def test_sigkill_mid_stream_then_restart_delivers_every_input_exactly_once(kafka_settings, topics) -> None:
+async def test_sigkill_mid_stream_then_restart_delivers_every_input_exactly_once(
+    kafka_settings, topics
+) -> None:
     src, dst = await topics("eos.in", partitions=3), await topics("eos.out", partitions=3)
     n = 3000
     ids = [f"id-{i:05d}".encode() for i in range(n)]
@@ -78,7 +83,9 @@ async def test_sigkill_mid_stream_then_restart_delivers_every_input_exactly_once
     assert max(counts.values()) == 1, f"duplicates: {[k for k, c in counts.items() if c > 1][:5]}"
 
 
-async def test_poison_message_goes_to_dlq_with_original_bytes_and_pipeline_continues(kafka_settings, topics) -> None:
+async def test_poison_message_goes_to_dlq_with_original_bytes_and_pipeline_continues(
+    kafka_settings, topics
+) -> None:
     src, dst = await topics("poison.in"), await topics("poison.out")
     dlq = f"{src}.dlq"
     from onegrid.kafka.admin import ensure_topics
@@ -136,9 +143,12 @@ async def test_trace_continues_across_a_kafka_hop(kafka_settings, topics) -> Non
 
     producer = make_producer(kafka_settings, client_id="trace-p")
     await producer.start()
-    loop = ConsumerLoop(consumer=make_consumer(kafka_settings, group_id=f"g-{src}", client_id="trace-c"),
-                        handler=handler, producer=producer,
-                        config=LoopConfig(group_id=f"g-{src}", topics=(src,), service="t"))
+    loop = ConsumerLoop(
+        consumer=make_consumer(kafka_settings, group_id=f"g-{src}", client_id="trace-c"),
+        handler=handler,
+        producer=producer,
+        config=LoopConfig(group_id=f"g-{src}", topics=(src,), service="t"),
+    )
     loop._tracer = tracer  # the test's provider, not the process-wide one
     task = asyncio.create_task(loop.run())
     try:
@@ -150,5 +160,7 @@ async def test_trace_continues_across_a_kafka_hop(kafka_settings, topics) -> Non
     spans = {s.name: s for s in exporter.get_finished_spans()}
     consumer_span = spans[f"process {src}"]
     assert consumer_span.context.trace_id == sent.get_span_context().trace_id
-    assert consumer_span.parent is not None and consumer_span.parent.span_id == sent.get_span_context().span_id
+    assert (
+        consumer_span.parent is not None and consumer_span.parent.span_id == sent.get_span_context().span_id
+    )
     assert seen and seen[0].span_id == consumer_span.context.span_id

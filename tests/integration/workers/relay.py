@@ -17,7 +17,9 @@ from onegrid.kafka.producer import make_producer
 from onegrid.settings import KafkaSettings
 
 
-async def main(bootstrap: str, src: str, dst: str, group: str, mode: str, delay: float, interval: float) -> None:
+async def main(
+    bootstrap: str, src: str, dst: str, group: str, mode: str, delay: float, interval: float
+) -> None:
     kafka = KafkaSettings(bootstrap_servers=bootstrap)
     eos = mode == "eos"
     producer = make_producer(kafka, client_id=f"{group}-p", transactional_id=f"{group}.0" if eos else None)
@@ -35,8 +37,15 @@ async def main(bootstrap: str, src: str, dst: str, group: str, mode: str, delay:
         consumer=make_consumer(kafka, group_id=group, client_id=f"{group}-c"),
         handler=handle,
         producer=producer,
-        config=LoopConfig(group_id=group, topics=(src,), service="relay", dlq_topic=f"{src}.dlq",
-                          exactly_once=eos, batch_max_records=50, commit_interval_s=interval),
+        config=LoopConfig(
+            group_id=group,
+            topics=(src,),
+            service="relay",
+            dlq_topic=f"{src}.dlq",
+            exactly_once=eos,
+            batch_max_records=50,
+            commit_interval_s=interval,
+        ),
     )
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, loop.stop)
     print("ready", flush=True)
@@ -48,5 +57,14 @@ async def main(bootstrap: str, src: str, dst: str, group: str, mode: str, delay:
 
 if __name__ == "__main__":
     a = sys.argv[1:]
-    asyncio.run(main(a[0], a[1], a[2], a[3], a[4], float(a[5]) if len(a) > 5 else 0.0,
-                     float(a[6]) if len(a) > 6 else 1.0))
+    asyncio.run(
+        main(
+            a[0],
+            a[1],
+            a[2],
+            a[3],
+            a[4],
+            float(a[5]) if len(a) > 5 else 0.0,
+            float(a[6]) if len(a) > 6 else 1.0,
+        )
+    )

@@ -3,17 +3,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from pydantic import ValidationError
-
 from onegrid.envelope import CloudEvent, get_header
 from onegrid.kafka.policy import DlqGuard, DlqLimitExceeded
 from onegrid.settings import KafkaSettings, ServiceSettings
 from onegrid.topics import CATALOGUE, catalogue, dispatch_orders_topic
+from pydantic import ValidationError
 
 
 def test_cloudevent_round_trips_through_headers() -> None:
-    ev = CloudEvent(type="cn.onegrid.case.reported.v1", source="/onegrid/intake", subject="C-1",
-                    time=datetime(2026, 11, 30, 8, 0, tzinfo=UTC), extensions={"network": "env"})
+    ev = CloudEvent(
+        type="cn.onegrid.case.reported.v1",
+        source="/onegrid/intake",
+        subject="C-1",
+        time=datetime(2026, 11, 30, 8, 0, tzinfo=UTC),
+        extensions={"network": "env"},
+    )
     back = CloudEvent.from_headers(ev.headers())
     assert back == ev
     assert get_header(ev.headers(), "ce_time") == "2026-11-30T08:00:00Z"
@@ -26,9 +30,17 @@ def test_raw_legacy_headers_are_no_cloudevent() -> None:
 def test_topic_names_are_the_public_interface() -> None:
     names = {t.name for t in CATALOGUE}
     assert names == {
-        "legacy.env.hj212.v1", "legacy.emergency.cap.v1", "legacy.safety.v1", "legacy.party.v1", "cases.v1",
-        "intake.dlq.v1", "intake.quarantine.v1", "grid.registry.v1", "dispatch.feedback.v1",
-        "case.lifecycle.v1", "audit.heads.v1",
+        "legacy.env.hj212.v1",
+        "legacy.emergency.cap.v1",
+        "legacy.safety.v1",
+        "legacy.party.v1",
+        "cases.v1",
+        "intake.dlq.v1",
+        "intake.quarantine.v1",
+        "grid.registry.v1",
+        "dispatch.feedback.v1",
+        "case.lifecycle.v1",
+        "audit.heads.v1",
     }
     registry = next(t for t in CATALOGUE if t.name == "grid.registry.v1")
     assert registry.config()["cleanup.policy"] == "compact"

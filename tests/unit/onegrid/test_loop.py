@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
-
 from onegrid.kafka import BatchResult, DeadLetter, OutRecord, Record
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig
 from onegrid.kafka.memory import MemoryBroker, MemoryConsumer, MemoryProducer
@@ -19,10 +18,22 @@ def upper(records: Sequence[Record]) -> BatchResult:
 
 
 def make_loop(broker: MemoryBroker, handler, *, eos: bool = False, producer=None, **cfg) -> ConsumerLoop:
-    config = LoopConfig(group_id="g", topics=("in",), service="test", dlq_topic="dlq",
-                        quarantine_topic="quarantine", exactly_once=eos, commit_interval_s=0, **cfg)
-    return ConsumerLoop(consumer=MemoryConsumer(broker, "g"), handler=handler,
-                        producer=producer or MemoryProducer(broker), config=config)
+    config = LoopConfig(
+        group_id="g",
+        topics=("in",),
+        service="test",
+        dlq_topic="dlq",
+        quarantine_topic="quarantine",
+        exactly_once=eos,
+        commit_interval_s=0,
+        **cfg,
+    )
+    return ConsumerLoop(
+        consumer=MemoryConsumer(broker, "g"),
+        handler=handler,
+        producer=producer or MemoryProducer(broker),
+        config=config,
+    )
 
 
 async def run_until(loop: ConsumerLoop, cond, timeout: float = 2.0) -> None:
@@ -155,8 +166,12 @@ async def test_stop_finishes_commits_and_leaves() -> None:
     async def handler(rs):
         return upper(rs)
 
-    loop = ConsumerLoop(consumer=consumer, handler=handler, producer=MemoryProducer(broker),
-                        config=LoopConfig(group_id="g", topics=("in",), service="t", commit_interval_s=3600))
+    loop = ConsumerLoop(
+        consumer=consumer,
+        handler=handler,
+        producer=MemoryProducer(broker),
+        config=LoopConfig(group_id="g", topics=("in",), service="t", commit_interval_s=3600),
+    )
     await run_until(loop, lambda: len(broker.records("out")) == 1)
     # The commit interval had not elapsed: the commit happened on stop.
     assert broker.committed[("g", ("in", 0))] == 1

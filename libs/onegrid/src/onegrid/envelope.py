@@ -50,11 +50,7 @@ class CloudEvent:
         d = header_dict(headers)
         if "ce_id" not in d or "ce_type" not in d:
             return None
-        ext = {
-            k[3:]: v
-            for k, v in d.items()
-            if k.startswith("ce_") and k[3:] not in _ATTRS
-        }
+        ext = {k[3:]: v for k, v in d.items() if k.startswith("ce_") and k[3:] not in _ATTRS}
         t = d.get("ce_time")
         return cls(
             type=d["ce_type"],

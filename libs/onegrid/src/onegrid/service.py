@@ -135,7 +135,9 @@ def _instrument(app: FastAPI) -> None:
             return await call_next(request)
         ctx = propagate.extract(dict(request.headers))
         with tracer.start_as_current_span(
-            f"{request.method} {path}", context=ctx, kind=SpanKind.SERVER,
+            f"{request.method} {path}",
+            context=ctx,
+            kind=SpanKind.SERVER,
             attributes={"http.request.method": request.method, "url.path": path},
         ) as span:
             response = await call_next(request)
@@ -146,5 +148,11 @@ def _instrument(app: FastAPI) -> None:
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     import uvicorn
 
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=30)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )

@@ -145,7 +145,9 @@ def configure_logging(service_name: str, settings: TelemetrySettings) -> None:
     if settings.log_json:
         handler.setFormatter(JsonLogFormatter(service_name))
     else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {service_name} %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s {service_name} %(levelname)s %(name)s %(message)s")
+        )
     root.handlers[:] = [handler]
     # aiokafka logs every coordinator hiccup at INFO; keep the stream readable.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)

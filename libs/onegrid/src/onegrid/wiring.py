@@ -69,7 +69,9 @@ class Wiring:
             producer = self.producer
             if spec.exactly_once:
                 producer = make_producer(
-                    s.kafka, client_id=f"{s.client_id}-{spec.name}", transactional_id=f"{group}.{s.instance_id}"
+                    s.kafka,
+                    client_id=f"{s.client_id}-{spec.name}",
+                    transactional_id=f"{group}.{s.instance_id}",
                 )
                 await producer.start()
                 self._own_producers.append(producer)

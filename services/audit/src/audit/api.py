@@ -17,8 +17,10 @@ def router(engine: AsyncEngine) -> APIRouter:
         subject: str | None = None, topic: str | None = None, limit: int = Query(100, ge=1, le=1000)
     ) -> list[dict[str, Any]]:
         """Recorded messages in recording order, filtered by case id (CloudEvents subject) or topic."""
-        q = ('SELECT seq, topic, partition, "offset", event_id, event_type, subject, traceparent, '
-             "encode(payload_sha256, 'hex') AS payload_sha256, recorded_at FROM trail WHERE true")
+        q = (
+            'SELECT seq, topic, partition, "offset", event_id, event_type, subject, traceparent, '
+            "encode(payload_sha256, 'hex') AS payload_sha256, recorded_at FROM trail WHERE true"
+        )
         params: dict[str, Any] = {"limit": limit}
         if subject:
             q += " AND subject = :subject"

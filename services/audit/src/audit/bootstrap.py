@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from onegrid.service import create_app
+from onegrid.topics import CATALOGUE
+from onegrid.wiring import wire
 
 from audit.api import router
 from audit.settings import Settings
 from audit.wiretap import WireTap
-from onegrid.service import create_app
-from onegrid.topics import CATALOGUE
-from onegrid.wiring import wire
 
 
 def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:

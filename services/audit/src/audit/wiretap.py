@@ -8,11 +8,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from onegrid.envelope import header_dict
 from onegrid.kafka import BatchResult, Record
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 _INSERT = text(
     """
@@ -35,9 +34,23 @@ class WireTap:
     async def handle(self, records: Sequence[Record]) -> BatchResult:
         import json
 
-        cols: dict[str, list[object]] = {k: [] for k in (
-            "topic", "partition", "offset", "kafka_ts", "key", "event_id", "event_type", "subject",
-            "traceparent", "sha", "payload", "headers")}
+        cols: dict[str, list[object]] = {
+            k: []
+            for k in (
+                "topic",
+                "partition",
+                "offset",
+                "kafka_ts",
+                "key",
+                "event_id",
+                "event_type",
+                "subject",
+                "traceparent",
+                "sha",
+                "payload",
+                "headers",
+            )
+        }
         for r in records:
             h = header_dict(r.headers)
             payload = r.value or b""

@@ -16,9 +16,19 @@ def router(engine: AsyncEngine) -> APIRouter:
     async def case_events(case_id: str) -> list[dict[str, Any]]:
         """Every case event received for a case, in arrival order."""
         async with engine.connect() as conn:
-            rows = (await conn.execute(
-                text("SELECT event_id, topic, event_type, body, received_at FROM inbox "
-                     "WHERE case_id = :c ORDER BY received_at, event_id"), {"c": case_id})).mappings().all()
+            rows = (
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT event_id, topic, event_type, body, received_at FROM inbox "
+                            "WHERE case_id = :c ORDER BY received_at, event_id"
+                        ),
+                        {"c": case_id},
+                    )
+                )
+                .mappings()
+                .all()
+            )
         if not rows:
             raise HTTPException(404, f"no events for case {case_id}")
         return [dict(x) for x in rows]

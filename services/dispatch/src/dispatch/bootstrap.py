@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from onegrid.service import create_app
+from onegrid.topics import CASES, DISPATCH_FEEDBACK
+from onegrid.wiring import wire
 
 from dispatch.api import router
 from dispatch.inbox import CaseInbox
 from dispatch.settings import Settings
-from onegrid.service import create_app
-from onegrid.topics import CASES, DISPATCH_FEEDBACK
-from onegrid.wiring import wire
 
 
 def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from onegrid.envelope import header_dict
 from onegrid.kafka import BatchResult, DeadLetter, Record
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 _INSERT = text(
     """
@@ -27,7 +26,9 @@ class CaseInbox:
 
     async def handle(self, records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
-        rows: dict[str, list[object]] = {k: [] for k in ("event_id", "topic", "case_id", "event_type", "body")}
+        rows: dict[str, list[object]] = {
+            k: [] for k in ("event_id", "topic", "case_id", "event_type", "body")
+        }
         for r in records:
             h = header_dict(r.headers)
             try:

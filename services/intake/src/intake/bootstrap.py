@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from onegrid.service import create_app
+from onegrid.topics import LEGACY_EMERGENCY_CAP, LEGACY_ENV_HJ212, LEGACY_PARTY, LEGACY_SAFETY
+from onegrid.wiring import wire
 
 from intake.api import router
 from intake.pipeline import IntakePipeline
 from intake.settings import Settings
-from onegrid.service import create_app
-from onegrid.topics import LEGACY_EMERGENCY_CAP, LEGACY_ENV_HJ212, LEGACY_PARTY, LEGACY_SAFETY
-from onegrid.wiring import wire
 
 
 def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:

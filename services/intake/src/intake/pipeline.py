@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from onegrid.kafka import BatchResult, DeadLetter, OutRecord, Record
+
 from intake.domain.errors import Quarantined, Rejected
 from intake.settings import Settings
-from onegrid.kafka import BatchResult, DeadLetter, OutRecord, Record
 
 Adapter = Callable[[Record], list[OutRecord]]
 
@@ -26,7 +27,9 @@ class IntakePipeline:
             adapter = self.adapters.get(r.topic)
             if adapter is None:
                 result.dead_letters.append(
-                    DeadLetter(r, "intake.no_adapter", f"no adapter for topic {r.topic}", "route", "quarantine")
+                    DeadLetter(
+                        r, "intake.no_adapter", f"no adapter for topic {r.topic}", "route", "quarantine"
+                    )
                 )
                 continue
             try:

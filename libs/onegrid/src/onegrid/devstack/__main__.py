@@ -20,8 +20,13 @@ def main(argv: list[str]) -> int:
     from onegrid.devstack.stack import Stack
 
     stack = Stack()
-    actions = {"up": stack.up, "down": stack.down, "status": stack.status, "logs": stack.logs_tail,
-               "run": stack.run_foreground}
+    actions = {
+        "up": stack.up,
+        "down": stack.down,
+        "status": stack.status,
+        "logs": stack.logs_tail,
+        "run": stack.run_foreground,
+    }
     if cmd not in actions:
         print(USAGE, file=sys.stderr)
         return 2

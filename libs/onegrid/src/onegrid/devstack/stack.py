@@ -139,8 +139,12 @@ class Stack:
             raise SystemExit(f"port {svc.port} for {svc.name} is taken; set {svc.port_env}")
         log = (self.logs / f"{svc.name}.log").open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", svc.module], env=self.service_env(svc, human_logs=human_logs),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=project_root(),
+            [sys.executable, "-m", svc.module],
+            env=self.service_env(svc, human_logs=human_logs),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=project_root(),
         )
         pid_file.write_text(str(proc.pid))
 
@@ -189,13 +193,30 @@ class Stack:
     # -- status, logs, run -----------------------------------------------------------------
 
     def status(self) -> None:
-        rows = [("kafka", self.bootstrap, "external" if self.external_kafka else
-                 ("running" if _alive(self.kafka.pid_file) else "stopped"))]
-        rows.append(("postgres", self.database_url, "external" if self.external_db else
-                     ("running" if self.pg.running() else "stopped")))
+        rows = [
+            (
+                "kafka",
+                self.bootstrap,
+                "external"
+                if self.external_kafka
+                else ("running" if _alive(self.kafka.pid_file) else "stopped"),
+            )
+        ]
+        rows.append(
+            (
+                "postgres",
+                self.database_url,
+                "external" if self.external_db else ("running" if self.pg.running() else "stopped"),
+            )
+        )
         for s in SERVICES:
-            rows.append((s.name, f"http://127.0.0.1:{s.port}",
-                         "running" if _alive(self.run / f"{s.name}.pid") else "stopped"))
+            rows.append(
+                (
+                    s.name,
+                    f"http://127.0.0.1:{s.port}",
+                    "running" if _alive(self.run / f"{s.name}.pid") else "stopped",
+                )
+            )
         for name, where, state in rows:
             print(f"{name:<14} {state:<9} {where}")
         if rows[0][2] in ("running", "external"):
@@ -212,8 +233,10 @@ class Stack:
             return
         print(f"\n{'group':<26} {'topic':<28} {'part':>4} {'committed':>10} {'end':>10} {'lag':>8}")
         for r in lags:
-            print(f"{r.group:<26} {r.topic:<28} {r.partition:>4} {r.committed if r.committed is not None else '-':>10}"
-                  f" {r.end:>10} {r.lag:>8}")
+            print(
+                f"{r.group:<26} {r.topic:<28} {r.partition:>4} {r.committed if r.committed is not None else '-':>10}"
+                f" {r.end:>10} {r.lag:>8}"
+            )
 
     def logs_tail(self, lines: int = 40) -> None:
         for f in sorted(self.logs.glob("*.log")):

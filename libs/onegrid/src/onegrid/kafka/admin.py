@@ -23,7 +23,7 @@ async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> dic
     Returns {topic: "created" | "updated" | "unchanged"}; a second call returns all "unchanged".
     """
     specs = list(specs)
-    admin = AIOKafkaAdminClient(**kafka.client_kwargs())  # type: ignore[arg-type]
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -80,8 +80,8 @@ class PartitionLag:
 
 async def consumer_lag(kafka: KafkaSettings, groups: Iterable[str] | None = None) -> list[PartitionLag]:
     """Committed offset versus end offset for every partition every group has committed."""
-    admin = AIOKafkaAdminClient(**kafka.client_kwargs())  # type: ignore[arg-type]
-    probe = AIOKafkaConsumer(**kafka.client_kwargs())  # type: ignore[arg-type]
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    probe = AIOKafkaConsumer(**kafka.client_kwargs())
     await admin.start()
     await probe.start()
     try:
@@ -106,7 +106,7 @@ async def consumer_lag(kafka: KafkaSettings, groups: Iterable[str] | None = None
 
 async def broker_ready(kafka: KafkaSettings, timeout_ms: int = 2000) -> bool:
     """True when the cluster answers a metadata request (not merely when the port is open)."""
-    admin = AIOKafkaAdminClient(request_timeout_ms=timeout_ms, **kafka.client_kwargs())  # type: ignore[arg-type]
+    admin = AIOKafkaAdminClient(request_timeout_ms=timeout_ms, **kafka.client_kwargs())
     quiet = logging.getLogger("aiokafka")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # a refused connection is the answer here, not an error

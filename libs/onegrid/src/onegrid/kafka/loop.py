@@ -204,8 +204,13 @@ class ConsumerLoop:
             if is_transient(exc):
                 raise
             if len(records) == 1:
-                log.warning("poison record %s[%d]@%d: %r", records[0].topic, records[0].partition,
-                            records[0].offset, exc)
+                log.warning(
+                    "poison record %s[%d]@%d: %r",
+                    records[0].topic,
+                    records[0].partition,
+                    records[0].offset,
+                    exc,
+                )
                 dl = DeadLetter(records[0], f"unhandled.{type(exc).__name__}", str(exc) or repr(exc))
                 return BatchResult(dead_letters=[dl])
             # Isolate the poison record: replay one by one (handlers are idempotent by contract).
@@ -292,6 +297,10 @@ class ConsumerLoop:
             hw = self._consumer.highwater(tp)
             nxt = self._next_offset.get(tp)
             if hw is not None and nxt is not None:
-                obs.append(Observation(max(0, hw - nxt), {"group": self.config.group_id,
-                                                          "topic": tp.topic, "partition": tp.partition}))
+                obs.append(
+                    Observation(
+                        max(0, hw - nxt),
+                        {"group": self.config.group_id, "topic": tp.topic, "partition": tp.partition},
+                    )
+                )
         return obs

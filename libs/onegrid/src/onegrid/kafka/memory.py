@@ -33,8 +33,14 @@ class MemoryBroker:
     logs: dict[TopicPartition, list[MemoryRecord]] = field(default_factory=lambda: defaultdict(list))
     committed: dict[tuple[str, TopicPartition], int] = field(default_factory=dict)
 
-    def append(self, topic: str, value: bytes | None, key: bytes | None = None,
-               headers: Sequence[tuple[str, bytes]] = (), partition: int | None = None) -> MemoryRecord:
+    def append(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+        partition: int | None = None,
+    ) -> MemoryRecord:
         p = partition if partition is not None else (hash(key) % self.partitions if key else 0)
         tp = TopicPartition(topic, p)
         rec = MemoryRecord(topic, p, len(self.logs[tp]), key, value, tuple(headers))
@@ -64,7 +70,9 @@ class MemoryConsumer:
     def assignment(self) -> set[TopicPartition]:
         return {TopicPartition(t, p) for t in self._topics for p in range(self.broker.partitions)}
 
-    async def getmany(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[MemoryRecord]]:
+    async def getmany(
+        self, timeout_ms: int = 0, max_records: int | None = None
+    ) -> dict[TopicPartition, list[MemoryRecord]]:
         if not self._position:
             for tp in self.assignment():
                 self._position[tp] = self.broker.committed.get((self.group_id, tp), 0)
@@ -104,8 +112,14 @@ class MemoryProducer:
         self._txn_offsets: tuple[dict[TopicPartition, Any], str] | None = None
         self.fail_sends = fail_sends  # the next N sends raise, to test retries
 
-    async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None,
-                   headers: list[tuple[str, bytes]] | None = None, partition: int | None = None) -> asyncio.Future[Any]:
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
+    ) -> asyncio.Future[Any]:
         if self.fail_sends > 0:
             self.fail_sends -= 1
             raise ConnectionError("simulated broker outage")

@@ -19,7 +19,7 @@ class TransientError(Exception):
     """Raise (or wrap) to say: the same input may succeed later; retry, don't dead-letter."""
 
 
-class Backpressure(Exception):  # noqa: N818 - a signal, not an error
+class Backpressure(Exception):
     """Raised by a handler or sink that cannot take more now; the loop waits and retries the batch."""
 
 
@@ -55,7 +55,7 @@ class Backoff:
     def next_delay(self) -> float:
         base = min(self.max_s, self.initial_s * self.factor**self.attempt)
         self.attempt += 1
-        return base * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+        return base * (0.5 + random.random() / 2)
 
     def reset(self) -> None:
         self.attempt = 0

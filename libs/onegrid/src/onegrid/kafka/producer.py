@@ -32,7 +32,7 @@ def make_producer(
         linger_ms=linger_ms,
         max_batch_size=max_batch_size,
         compression_type=None,
-        **kafka.client_kwargs(),  # type: ignore[arg-type]
+        **kafka.client_kwargs(),
     )
 
 
@@ -43,9 +43,7 @@ async def send_all(producer: AIOKafkaProducer, records: Iterable[OutRecord]) -> 
     of `records`.
     """
     futures = [
-        await producer.send(
-            r.topic, value=r.value, key=r.key, headers=list(r.headers), partition=r.partition
-        )
+        await producer.send(r.topic, value=r.value, key=r.key, headers=list(r.headers), partition=r.partition)
         for r in records
     ]
     if futures:
