@@ -188,8 +188,7 @@ def _parse_segment(text: str, tolerances: list[str]) -> Hj212Packet:
 
 def _parse_head(head_text: str) -> dict[str, str]:
     head: dict[str, str] = {}
-    if head_text and not head_text.endswith(";"):  # pragma: no cover - CP is only found after ';'
-        raise Rejected("hj212.segment", "field before CP is not terminated by ';'")
+    # head_text is empty or ends with the ';' that precedes CP (see _parse_segment).
     for position, field in enumerate(head_text[:-1].split(";") if head_text else []):
         key, sep, value = field.partition("=")
         if not sep or not value or "=" in value:

@@ -67,7 +67,8 @@ class SplitPacketAssembler:
         """
         if not packet.is_split:
             return packet
-        assert packet.qn is not None and packet.pnum is not None and packet.pno is not None  # parse_packet
+        if packet.qn is None or packet.pnum is None or packet.pno is None:
+            raise ValueError("split packet without QN, PNUM or PNO: not produced by parse_packet")
         key = (packet.mn, packet.qn)
         if key in self._completed:
             return None
