@@ -10,10 +10,12 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+from defusedxml.ElementTree import parse as parse_xml
 from hypothesis import given
 from hypothesis import strategies as st
 from intake.domain.errors import Rejected
 from intake.domain.safety import (
+    HANDLING_STATUSES,
     SAFETY_EVENT_TYPES,
     SAFETY_LEVELS,
     Reporter,
@@ -239,6 +241,30 @@ def test_code_table_matches_the_contract_and_the_crosswalk() -> None:
     crosswalk = json.loads((resources.files("intake.data") / "crosswalk.v1.json").read_text("utf-8"))
     mapped = {code: entry["zh"] for code, entry in crosswalk["networks"]["safety"]["codes"].items()}
     assert mapped == dict(SAFETY_EVENT_TYPES)
+
+
+def test_xsd_declares_the_contracts_elements_and_enumerations() -> None:
+    xs = "{http://www.w3.org/2001/XMLSchema}"
+    xsd = parse_xml(CONTRACTS / "safety.v1.xsd").getroot()
+
+    def declared(path: str) -> dict[str | None, bool]:
+        return {
+            e.get("name"): e.get("minOccurs", "1") != "0" for e in xsd.findall(f"{path}/{xs}all/{xs}element")
+        }
+
+    def enumeration(name: str) -> tuple[str | None, ...]:
+        path = f"{xs}simpleType[@name='{name}']/{xs}restriction/{xs}enumeration"
+        return tuple(e.get("value") for e in xsd.findall(path))
+
+    rows = re.findall(
+        r"^\| `([A-Z]+)` +\| [^|]+\| (yes|no|pair) +\|", (CONTRACTS / "safety.v1.md").read_text(), re.M
+    )
+    assert declared(f"{xs}element[@name='SJXX']/{xs}complexType") == {
+        name: req == "yes" for name, req in rows
+    }
+    assert declared(f"{xs}complexType[@name='Reporter']") == {"XM": True, "LXDH": True, "SFZH": False}
+    assert enumeration("EventLevel") == SAFETY_LEVELS
+    assert enumeration("HandlingStatus") == HANDLING_STATUSES
 
 
 @given(st.binary(max_size=2048))
