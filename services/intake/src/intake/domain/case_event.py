@@ -31,6 +31,8 @@ UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
 DistrictCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$")]
 StreetCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{9}$")]
 CommunityCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{12}$")]
+GridCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{15}$")]
+MicroGridCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{18}$")]
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 # [longitude, latitude]: GeoJSON (RFC 7946) order, unlike `Point`.
@@ -152,8 +154,8 @@ class Division(_Contract, frozen=True):
     district: DistrictCode | None
     street: StreetCode | None
     community: CommunityCode | None
-    grid: NonEmpty | None
-    micro_grid: NonEmpty | None
+    grid: GridCode | None
+    micro_grid: MicroGridCode | None
     tier: Tier
 
 
