@@ -8,6 +8,7 @@ topics of `onegrid.topics`, with the same partitions and cleanup policy.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,3 +117,22 @@ def test_partitions_and_cleanup_policy_match_the_code(spec: topics.TopicSpec) ->
     assert binding["topicConfiguration"]["retention.ms"] == int(config["retention.ms"])
     if "topic" in binding:
         assert binding["topic"] == spec.name
+
+
+def _relative_links() -> Iterator[str]:
+    readme = (CONTRACTS / "README.md").read_text(encoding="utf-8")
+    yield from re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", readme)
+    yield from (url for url in _external_docs(DOC) if not url.startswith(("http:", "https:")))
+
+
+def _external_docs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("externalDocs"), dict):
+            yield node["externalDocs"]["url"]
+        for value in node.values():
+            yield from _external_docs(value)
+
+
+@pytest.mark.parametrize("link", sorted(set(_relative_links())))
+def test_every_relative_link_in_the_catalogue_exists(link: str) -> None:
+    assert (CONTRACTS / link).is_file(), link
