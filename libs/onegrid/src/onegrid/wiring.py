@@ -32,6 +32,7 @@ class LoopSpec:
     exactly_once: bool
     dlq_topic: str | None
     quarantine_topic: str | None
+    topic_pattern: str | None = None
 
 
 @dataclass
@@ -52,12 +53,13 @@ class Wiring:
         exactly_once: bool = False,
         dlq_topic: str | None = INTAKE_DLQ,
         quarantine_topic: str | None = INTAKE_QUARANTINE,
+        topic_pattern: str | None = None,
     ) -> None:
         """A consumer loop in group `<service>.<name>`, started with the app. Exactly-once loops get
         their own transactional producer whose id is stable per instance, so a restarted instance
-        fences its zombie."""
+        fences its zombie. `topic_pattern` (a regex) subscribes by pattern instead of `topics`."""
         self.loop_specs.append(
-            LoopSpec(name, tuple(topics), handler, exactly_once, dlq_topic, quarantine_topic)
+            LoopSpec(name, tuple(topics), handler, exactly_once, dlq_topic, quarantine_topic, topic_pattern)
         )
 
     async def start_clients(self) -> None:
@@ -92,6 +94,7 @@ class Wiring:
                         commit_interval_s=s.commit_interval_s,
                         dlq_max_ratio=s.dlq_max_ratio,
                         dlq_max_consecutive=s.dlq_max_consecutive,
+                        topic_pattern=spec.topic_pattern,
                     ),
                 )
             )

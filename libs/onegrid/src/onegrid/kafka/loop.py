@@ -54,6 +54,9 @@ class LoopConfig:
     commit_interval_s: float = 1.0
     dlq_max_ratio: float = 0.5
     dlq_max_consecutive: int = 1000
+    # A regex subscription on top of `topics` (which are then ignored): topics created later, such as
+    # one orders topic per new department, are picked up on the next metadata refresh.
+    topic_pattern: str | None = None
 
 
 def make_consumer(
@@ -131,7 +134,10 @@ class ConsumerLoop:
     async def run(self) -> None:
         """Consume until `stop()`. Raises `DlqLimitExceeded` or a fatal error, after leaving the group."""
         await self._consumer.start()
-        self._consumer.subscribe(list(self.config.topics), listener=_Rebalance(self))
+        if self.config.topic_pattern is not None:
+            self._consumer.subscribe(pattern=self.config.topic_pattern, listener=_Rebalance(self))
+        else:
+            self._consumer.subscribe(list(self.config.topics), listener=_Rebalance(self))
         self.running = True
         try:
             while not self._stopping.is_set():
