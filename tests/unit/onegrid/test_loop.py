@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+
 from onegrid.kafka import BatchResult, DeadLetter, OutRecord, Record
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig
 from onegrid.kafka.memory import MemoryBroker, MemoryConsumer, MemoryProducer
@@ -176,3 +177,23 @@ async def test_stop_finishes_commits_and_leaves() -> None:
     # The commit interval had not elapsed: the commit happened on stop.
     assert broker.committed[("g", ("in", 0))] == 1
     assert consumer.stopped
+
+
+async def test_after_commit_runs_only_for_delivered_batches() -> None:
+    broker = MemoryBroker()
+    broker.append("in", b"a")
+    producer = MemoryProducer(broker, fail_sends=1)  # first delivery attempt fails
+    applied: list[bytes] = []
+    attempts = 0
+
+    async def handler(rs):
+        nonlocal attempts
+        attempts += 1
+        res = upper(rs)
+        res.after_commit.append(lambda: applied.append(rs[0].value))
+        return res
+
+    loop = make_loop(broker, handler, eos=True, producer=producer)
+    await run_until(loop, lambda: len(broker.records("out")) == 1, timeout=5)
+    assert attempts == 2
+    assert applied == [b"a"]  # the failed attempt's state change was never applied

@@ -12,6 +12,8 @@ Contract:
 - A handler exception that is not transient is isolated to the record that causes it (the batch is
   replayed one record at a time) and that record is dead-lettered with reason `unhandled.<Type>`.
 - Transient failures and `Backpressure` retry the same batch with capped backoff.
+- `BatchResult.after_commit` callbacks run only after the batch is committed (exactly-once mode) or
+  its outputs acknowledged (at-least-once mode): the place to apply in-memory state changes.
 - Never commits a partition that was revoked; on revoke the in-flight batch finishes first.
 - `stop()` (SIGTERM): the current batch finishes, offsets are committed, the consumer leaves its group.
 """
@@ -261,6 +263,8 @@ class ConsumerLoop:
                 await send_all(self._producer, outputs)
             self._pending.update(offsets)
         self._next_offset.update(offsets)
+        for apply in result.after_commit:
+            apply()
         if outputs:
             self._m_produced.add(len(outputs), {"group": self.config.group_id})
 

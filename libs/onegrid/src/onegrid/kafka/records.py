@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -61,10 +61,15 @@ class BatchResult:
 
     outputs: list[OutRecord] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    # Run by the loop once outputs and offsets are committed (never when delivery fails): a handler
+    # computes its in-memory state changes on the side and applies them here, so a retried or
+    # aborted batch never sees state from its own failed attempt.
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def extend(self, other: BatchResult) -> None:
         self.outputs.extend(other.outputs)
         self.dead_letters.extend(other.dead_letters)
+        self.after_commit.extend(other.after_commit)
 
 
 def dead_letter_record(dl: DeadLetter, *, topic: str, service: str, prefix: str = "dlq") -> OutRecord:

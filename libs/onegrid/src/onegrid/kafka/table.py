@@ -1,0 +1,95 @@
+"""A global table: every instance reads a whole (usually compacted) topic, without a consumer group.
+
+Used for the registry view (`grid.registry.v1`) and for a service's own state changelog. `catch_up()`
+returns once everything that was in the topic when it was called has been applied, so a service can
+refuse to process its input before its view is complete; `follow()` then applies changes as they come.
+Nothing is committed: a restarted instance rebuilds from the beginning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer
+
+from onegrid.kafka.records import Record
+from onegrid.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+Apply = Callable[[Sequence[Record]], Awaitable[object]]
+
+
+class GlobalTable:
+    def __init__(self, kafka: KafkaSettings, topic: str, apply: Apply, *, client_id: str = "table") -> None:
+        self._kafka = kafka
+        self.topic = topic
+        self._apply = apply
+        self._client_id = client_id
+        self._consumer: AIOKafkaConsumer | None = None
+        self.caught_up = asyncio.Event()
+        self.applied = 0
+        self._stopping = False
+
+    async def _start(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            c = AIOKafkaConsumer(
+                client_id=self._client_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                isolation_level="read_committed",
+                **self._kafka.client_kwargs(),
+            )
+            await c.start()
+            # Without a group, a subscription is assigned every partition; auto_offset_reset="earliest"
+            # with nothing committed starts each at its beginning.
+            c.subscribe([self.topic])
+            for _ in range(200):
+                if c.assignment():
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                await c.stop()
+                raise RuntimeError(f"topic {self.topic} has no partitions (does it exist?)")
+            self._consumer = c
+        return self._consumer
+
+    async def catch_up(self, timeout_s: float = 120.0) -> int:
+        """Apply everything up to the end offsets seen now; returns how many records were applied."""
+        c = await self._start()
+        ends = await c.end_offsets(list(c.assignment()))
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            positions = {tp: await c.position(tp) for tp in ends}
+            if all(positions[tp] >= end for tp, end in ends.items()):
+                break
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{self.topic}: not caught up after {timeout_s}s ({positions} < {ends})")
+            await self._poll(c, timeout_ms=200)
+        self.caught_up.set()
+        log.info("%s: caught up with %d records", self.topic, self.applied)
+        return self.applied
+
+    async def _poll(self, c: AIOKafkaConsumer, timeout_ms: int) -> None:
+        fetched = await c.getmany(timeout_ms=timeout_ms, max_records=5000)
+        records: list[Record] = [r for rs in fetched.values() for r in rs]
+        if records:
+            await self._apply(records)
+            self.applied += len(records)
+
+    async def follow(self) -> None:
+        """Catch up (if not yet) and keep applying changes until `stop()`."""
+        c = await self._start()
+        if not self.caught_up.is_set():
+            await self.catch_up()
+        try:
+            while not self._stopping:
+                await self._poll(c, timeout_ms=500)
+        finally:
+            await c.stop()
+            self._consumer = None
+
+    def stop(self) -> None:
+        self._stopping = True
