@@ -1,0 +1,74 @@
+"""`Report`: what any legacy record says, in one network-neutral shape, before normalization.
+
+Every adapter turns its parsed record into Reports (an HJ 212 packet may give several, a CAP alert
+one); `normalize` turns a Report into a case event. The adapters keep what the source said (codes,
+local time texts, coordinates in the source's system); all conversion happens later, in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from shapely.geometry.base import BaseGeometry
+
+from intake.domain.coords import CoordSystem
+from intake.domain.localtime import LocalTime
+from intake.domain.severity import Severity
+
+
+class Intent(StrEnum):
+    """What the source record means for the case it belongs to."""
+
+    REPORT = "report"  # a new incident (or the same incident seen by another network)
+    AMEND = "amend"  # more about an earlier record of the same source: CAP Update, episode peak, follow-up
+    CANCEL = "cancel"  # the source withdraws it: CAP Cancel
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePosition:
+    """A point exactly as the source gave it."""
+
+    lat: float
+    lon: float
+    system: CoordSystem
+
+
+@dataclass(frozen=True, slots=True)
+class ReporterInfo:
+    """Personal data: masked outside the roles that need it."""
+
+    name: str | None = None
+    phone: str | None = None
+    id_number: str | None = None
+    org: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    network: str  # env | emergency | safety | party | open311
+    source_id: str  # the source's own id; with network, the idempotency key
+    intent: Intent
+    source_code: str  # the code the crosswalk maps (network-specific form)
+    title: str
+    description: str
+    reported: LocalTime
+    parser_version: str
+    severity: Severity
+    severity_source: str | None = None
+    occurred: LocalTime | None = None
+    refers_to: tuple[str, ...] = ()  # source ids of earlier records this one amends or cancels
+    hints: Mapping[str, str] = field(default_factory=dict)  # crosswalk hints (e.g. CAP event text)
+    position: SourcePosition | None = None
+    area: BaseGeometry | None = None  # WGS-84, lon/lat axis order
+    address: str | None = None
+    grid_code: str | None = None  # the source's own placement, checked against the registry
+    division_code: str | None = None  # e.g. a CAP geocode or a station's registered street
+    reporter: ReporterInfo = field(default_factory=ReporterInfo)
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def source_key(self) -> str:
+        return f"{self.network}:{self.source_id}"
