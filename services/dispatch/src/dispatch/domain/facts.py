@@ -1,0 +1,151 @@
+"""What dispatch reads, decoded and validated in one pass (msgspec): the case events of `cases.v1`
+(contracts/schemas/case-event.v1.json) and the departments' feedback (feedback.v1.json).
+
+Dispatch keeps only the case fields it routes on and forwards to departments; unknown fields are
+ignored, so a later optional field in the contract does not break it. Reporter data is never decoded:
+it must not reach departments or the lifecycle feed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Network = Literal["env", "emergency", "safety", "party", "open311"]
+Tier = Literal["grid", "community", "street", "district", "city"]
+DepartmentCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{1,40}$")]
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
+Sha256 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+
+
+class _In(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=False):
+    pass
+
+
+class Category(_In, frozen=True):
+    code: NonEmpty
+    family: NonEmpty
+    taxonomy_version: NonEmpty
+    source_code: str | None
+
+
+class Severity(_In, frozen=True):
+    level: Annotated[int, msgspec.Meta(ge=1, le=4)]
+    source_value: str | None
+
+
+class Division(_In, frozen=True):
+    district: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$")] | None
+    street: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{9}$")] | None
+    community: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{12}$")] | None
+    grid: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{15}$")] | None
+    micro_grid: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{18}$")] | None
+    tier: Tier
+
+    def codes(self) -> list[str]:
+        """The division codes of the case, most specific first."""
+        return [c for c in (self.micro_grid, self.grid, self.community, self.street, self.district) if c]
+
+
+class Source(_In, frozen=True):
+    network: Network
+    source_id: NonEmpty
+
+
+class Merge(_In, frozen=True):
+    reason: str
+    matched_case_id: uuid.UUID
+
+
+class CaseFacts(_In, frozen=True):
+    """One case event as dispatch needs it. `location` is kept as the contract's JSON object."""
+
+    event_id: uuid.UUID
+    event_type: Literal["case.reported", "case.amended", "case.cancelled", "case.linked"]
+    case_id: uuid.UUID
+    source: Source
+    merge: Merge | None
+    category: Category
+    severity: Severity
+    location: dict[str, Any]
+    division: Division
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    description: str
+
+    @property
+    def network(self) -> str:
+        return self.source.network
+
+
+class Actor(_In, frozen=True):
+    kind: Literal["system", "staff", "department", "citizen"]
+    id: NonEmpty
+    display: str
+
+
+class Evidence(_In, frozen=True):
+    ref: NonEmpty
+    media_type: Annotated[str, msgspec.Meta(min_length=3)]
+    sha256: Sha256
+    taken_at: UtcTime | None
+
+
+ReturnCode = Literal[
+    "return.not_our_duty",
+    "return.outside_jurisdiction",
+    "return.wrong_location",
+    "return.insufficient_information",
+    "return.duplicate",
+    "return.needs_enforcement",
+    "return.other",
+]
+
+
+class ReturnReason(_In, frozen=True):
+    code: ReturnCode
+    suggested_department: DepartmentCode | None
+    detail: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class Feedback(_In, frozen=True):
+    """A department's answer to an order; `feedback_id` makes a repeat a no-op."""
+
+    feedback_id: uuid.UUID
+    order_id: uuid.UUID
+    case_id: uuid.UUID
+    department: DepartmentCode
+    kind: Literal["acknowledge", "progress", "resolve", "return"]
+    at: UtcTime
+    actor: Actor
+    note: Annotated[str, msgspec.Meta(max_length=4000)] | None
+    evidence: tuple[Evidence, ...]
+    return_reason: ReturnReason | None
+
+    def __post_init__(self) -> None:
+        # The schema's conditionals, which a Struct cannot express by types alone.
+        if self.at.utcoffset() != timedelta(0):
+            raise ValueError("at must be in UTC")
+        if self.kind == "resolve" and not self.evidence:
+            raise ValueError("resolve needs at least one evidence reference")
+        if self.kind == "return" and self.return_reason is None:
+            raise ValueError("return needs a return_reason")
+        if self.kind != "return" and self.return_reason is not None:
+            raise ValueError("return_reason is only allowed on kind=return")
+
+
+_case_decoder = msgspec.json.Decoder(CaseFacts)
+_feedback_decoder = msgspec.json.Decoder(Feedback)
+
+
+def decode_case(data: bytes) -> CaseFacts:
+    """Raises msgspec.ValidationError / DecodeError naming the offending field."""
+    return _case_decoder.decode(data)
+
+
+def decode_feedback(data: bytes) -> Feedback:
+    """Raises msgspec.ValidationError / DecodeError naming the offending field or rule."""
+    return _feedback_decoder.decode(data)

@@ -1,0 +1,173 @@
+"""Tiered routing (分级管理、分类处置) over the registry's records, and the escalation ladder.
+
+`Directory` is built from plain registry dicts (kinds `routing_rule`, `sla_policy`, `department`,
+`grid`, exactly as on grid.registry.v1) and answers, without side effects:
+- `route(facts)`: the tier, the department(s), the order kind, the SLA, and the versions used;
+- `escalation(facts, tier)`: the next tier up that has a command centre, and that centre;
+- `supervisor(dept)`, `territorial_unit(facts)` (属地兜底), `sla(facts)`.
+
+Conventions (documented in the service README section of the report): the tier is the highest of the
+tier intake proposed and the floor the severity sets (I → city, II → district, III → street,
+IV → as proposed); grid and community tiers mean the grid worker handles it first (第一时间处置);
+a department whose code ends with `command_suffix` is the command centre of its division; the
+territorial unit is the street's command centre (then the district's, then the city's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from dispatch.domain.facts import CaseFacts
+
+TIERS = ("grid", "community", "street", "district", "city")
+SEVERITY_FLOOR = {1: "city", 2: "district", 3: "street", 4: "grid"}
+SELF_HANDLED_TIERS = frozenset({"grid", "community"})
+Records = Mapping[str, Mapping[str, dict[str, Any]]]  # kind -> code -> record
+
+
+class Sla(msgspec.Struct, frozen=True, kw_only=True):
+    code: str | None
+    revision: int | None
+    acknowledge_s: int
+    resolve_s: int
+
+
+class Versions(msgspec.Struct, frozen=True, kw_only=True):
+    rule_version: str | None
+    taxonomy_version: str | None
+    grid_version: str | None
+
+
+class RoutingDecision(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a disputed evaluation needs to replay the decision."""
+
+    tier: str
+    self_handle: bool
+    departments: tuple[str, ...]
+    order_kind: str  # assign | whistle
+    rule_code: str | None
+    rule_version: str | None
+    sla: Sla
+    versions: Versions
+    considered_rules: tuple[tuple[str, int], ...]  # (code, revision) of every active rule looked at
+
+
+DEFAULT_SLA = Sla(code=None, revision=None, acknowledge_s=1800, resolve_s=86400)
+
+
+@dataclass(frozen=True)
+class Directory:
+    records: Records
+    command_suffix: str = "-command"
+    default_sla: Sla = DEFAULT_SLA
+
+    def _all(self, kind: str) -> list[dict[str, Any]]:
+        return [r for r in self.records.get(kind, {}).values() if r.get("active", True)]
+
+    def department(self, code: str | None) -> dict[str, Any] | None:
+        rec = self.records.get("department", {}).get(code or "")
+        return rec if rec and rec.get("active", True) else None
+
+    def route(self, facts: CaseFacts) -> RoutingDecision:
+        rules = sorted(self._all("routing_rule"), key=lambda r: (r.get("priority", 0), r["code"]))
+        rule = next((r for r in rules if _rule_matches(r, facts)), None)
+        floor = SEVERITY_FLOOR[facts.severity.level]
+        tier = max(facts.division.tier, floor, key=TIERS.index)
+        departments: tuple[str, ...] = ()
+        if rule is not None:
+            departments = tuple(d for d in rule["departments"] if self.department(d))
+        self_handle = tier in SELF_HANDLED_TIERS
+        if not self_handle and not departments:
+            unit = self.territorial_unit(facts)
+            departments = (unit,) if unit else ()
+        return RoutingDecision(
+            tier=tier,
+            self_handle=self_handle,
+            departments=departments,
+            order_kind="whistle" if rule is not None and rule.get("whistle") else "assign",
+            rule_code=rule["code"] if rule else None,
+            rule_version=str(rule["revision"]) if rule else None,
+            sla=self.sla(facts),
+            versions=self.versions(facts, rule),
+            considered_rules=tuple((r["code"], int(r.get("revision", 0))) for r in rules),
+        )
+
+    def versions(self, facts: CaseFacts, rule: Mapping[str, Any] | None) -> Versions:
+        grid = self.records.get("grid", {}).get(facts.division.grid or "")
+        return Versions(
+            rule_version=str(rule["revision"]) if rule else None,
+            taxonomy_version=facts.category.taxonomy_version,
+            grid_version=f"{grid['updated_at']}#{grid['revision']}" if grid else None,
+        )
+
+    def sla(self, facts: CaseFacts) -> Sla:
+        """The most specific active policy: category and severity named > one named > neither."""
+        best: tuple[int, str, dict[str, Any]] | None = None
+        for p in self._all("sla_policy"):
+            m = p["match"]
+            cats, levels = m.get("category_codes") or [], m.get("severity_levels") or []
+            if cats and facts.category.code not in cats:
+                continue
+            if levels and facts.severity.level not in levels:
+                continue
+            score = (2 if cats else 0) + (1 if levels else 0)
+            if best is None or (-score, p["code"]) < (-best[0], best[1]):
+                best = (score, p["code"], p)
+        if best is None:
+            return self.default_sla
+        p = best[2]
+        return Sla(
+            code=p["code"],
+            revision=int(p["revision"]),
+            acknowledge_s=int(p["acknowledge_within_s"]),
+            resolve_s=int(p["resolve_within_s"]),
+        )
+
+    def command_centre(self, tier: str, facts: CaseFacts) -> str | None:
+        div = facts.division
+        division_code = {"street": div.street, "district": div.district}.get(tier)
+        for d in sorted(self._all("department"), key=lambda d: d["code"]):
+            if not d["code"].endswith(self.command_suffix) or d.get("tier") != tier:
+                continue
+            if tier == "city" or (division_code and d.get("division_code") == division_code):
+                return str(d["code"])
+        return None
+
+    def escalation(self, facts: CaseFacts, tier: str) -> tuple[str, str | None]:
+        """The next tier above `tier` with a command centre, and that centre; at the top, the same
+        tier and None (nobody left to whistle to)."""
+        for up in TIERS[TIERS.index(tier) + 1 :]:
+            centre = self.command_centre(up, facts)
+            if centre:
+                return up, centre
+        return tier, None
+
+    def supervisor(self, department: str | None) -> str | None:
+        rec = self.department(department)
+        parent = rec.get("parent_code") if rec else None
+        return str(parent) if parent and self.department(parent) else None
+
+    def territorial_unit(self, facts: CaseFacts) -> str | None:
+        for tier in ("street", "district", "city"):
+            centre = self.command_centre(tier, facts)
+            if centre:
+                return centre
+        return None
+
+
+def _rule_matches(rule: Mapping[str, Any], facts: CaseFacts) -> bool:
+    m = rule["match"]
+    if m.get("category_codes") and facts.category.code not in m["category_codes"]:
+        return False
+    if m.get("networks") and facts.network not in m["networks"]:
+        return False
+    if m.get("severity_levels") and facts.severity.level not in m["severity_levels"]:
+        return False
+    codes = facts.division.codes()
+    return not m.get("division_codes") or any(
+        c.startswith(prefix) for c in codes for prefix in m["division_codes"]
+    )

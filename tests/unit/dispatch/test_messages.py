@@ -1,0 +1,85 @@
+"""What dispatch emits validates against its contracts; signatures verify and refuse replays."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from dispatch.domain import signature
+from dispatch.domain.facts import decode_feedback
+from dispatch.domain.lifecycle import Lifecycle
+from dispatch.domain.messages import dispatch_order, lifecycle_event
+from dispatch.domain.states import Action, State
+
+from .drive import NOW, case_in, command
+
+SCHEMAS = Path(__file__).resolve().parents[3] / "contracts" / "schemas"
+
+
+def validator(name: str) -> Draft202012Validator:
+    schemas = [json.loads(p.read_text(encoding="utf-8")) for p in SCHEMAS.glob("*.json")]
+    registry = Registry().with_resources([(s["$id"], Resource.from_contents(s)) for s in schemas])
+    schema = json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
+    return Draft202012Validator(schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+LIFECYCLE = validator("lifecycle-event.v1.json")
+ORDER = validator("dispatch-order.v1.json")
+
+
+@pytest.mark.parametrize("state", list(State))
+def test_every_transition_and_order_on_the_way_to_each_state_validates(
+    lifecycle: Lifecycle, state: State
+) -> None:
+    case = case_in(lifecycle, state)
+    for action in Action:
+        try:
+            out = lifecycle.decide(case, command(action, case), NOW)
+        except Exception:
+            continue
+        for t in out.transitions:
+            event = lifecycle_event(out.case, t)
+            assert not list(LIFECYCLE.iter_errors(event)), event
+            assert "王建国" not in json.dumps(event, ensure_ascii=False)
+        for o in out.orders:
+            body = dispatch_order(out.case, o)
+            assert not list(ORDER.iter_errors(body)), body
+            assert "13805271234" not in json.dumps(body)
+
+
+def test_closing_event_says_whether_it_was_on_time(lifecycle: Lifecycle) -> None:
+    case = case_in(lifecycle, State.RESOLVED)
+    out = lifecycle.decide(case, command(Action.VERIFY, case), NOW)
+    assert lifecycle_event(out.case, out.transitions[-1])["on_time"] is True
+
+
+def test_staff_names_are_masked(lifecycle: Lifecycle) -> None:
+    case = case_in(lifecycle, State.REGISTERED)
+    out = lifecycle.decide(case, command(Action.SELF_HANDLE, case), NOW)
+    assert lifecycle_event(out.case, out.transitions[0])["actor"]["display"] == "张*"
+
+
+def test_feedback_examples_decode_and_the_conditionals_hold() -> None:
+    schema = json.loads((SCHEMAS / "feedback.v1.json").read_text(encoding="utf-8"))
+    for example in schema["examples"]:
+        decode_feedback(json.dumps(example).encode())
+    bad = dict(schema["examples"][0], evidence=[])
+    with pytest.raises(Exception, match="evidence"):
+        decode_feedback(json.dumps(bad).encode())
+    bad = dict(schema["examples"][2], return_reason=schema["examples"][1]["return_reason"])
+    with pytest.raises(Exception, match="return_reason"):
+        decode_feedback(json.dumps(bad).encode())
+
+
+def test_signature_verifies_and_refuses_tampering_and_replay() -> None:
+    secret, body = b"s3cret", b'{"order_id": "x"}'
+    sig = signature.sign(secret, 1_000_000, body)
+    assert signature.verify(secret, "1000000", sig, body, now=1_000_010) is None
+    assert signature.verify(secret, "1000000", sig, body + b" ", now=1_000_010) == "signature.mismatch"
+    assert signature.verify(b"other", "1000000", sig, body, now=1_000_010) == "signature.mismatch"
+    assert signature.verify(secret, "1000000", sig, body, now=1_000_301) == "signature.outside_replay_window"
+    assert signature.verify(secret, "abc", sig, body, now=1_000_000) == "signature.timestamp_invalid"
