@@ -1,8 +1,7 @@
 """`python -m audit`: run the service (HTTP API and consumer loops) until SIGTERM."""
 
-from onegrid.service import serve
-
 from audit.bootstrap import bootstrap
+from onegrid.service import serve
 
 
 def main() -> None:

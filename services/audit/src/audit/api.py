@@ -1,35 +1,183 @@
-"""Audit HTTP API: the trail of one case, by position."""
+"""Audit HTTP API: traceability (a case's story, by trace, actor, time), proofs, heads, key, exports.
+
+Hashes are lowercase hex and payloads standard base64, as in the export (contracts/audit/README.md);
+the heads on Kafka (audit.heads.v1) carry base64 hashes per their JSON Schema. Errors are 4xx with a
+``detail`` naming the problem.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+import asyncpg
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import StreamingResponse
+
+from audit.domain.tree_head import key_id, raw_public_key
+from audit.store import EntryFilter, NotInLog, TrailStore, to_entry
+
+Limit = Annotated[int, Query(ge=1, le=10_000)]
 
 
-def router(engine: AsyncEngine) -> APIRouter:
+def render(row: asyncpg.Record, *, payload: bool = True) -> dict[str, Any]:
+    """An entry as the export has it, plus what is stored beside the leaf (not authenticated by it)."""
+    out = to_entry(row).to_export()
+    if not payload:
+        out.pop("payload")
+    out.update(
+        source=row["source"],
+        kafka_ts=None if row["kafka_ts"] is None else row["kafka_ts"].isoformat(),
+        related_cases=row["related_cases"] or [],
+        refs=row["refs"] or [],
+        origin=row["origin"],
+        headers=json.loads(row["headers"]),
+        leaf_hash=bytes(row["leaf_hash"]).hex(),
+    )
+    return out
+
+
+def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["audit"])
 
-    @r.get("/trail")
-    async def trail(
-        subject: str | None = None, topic: str | None = None, limit: int = Query(100, ge=1, le=1000)
-    ) -> list[dict[str, Any]]:
-        """Recorded messages in recording order, filtered by case id (CloudEvents subject) or topic."""
-        q = (
-            'SELECT seq, topic, partition, "offset", event_id, event_type, subject, traceparent, '
-            "encode(payload_sha256, 'hex') AS payload_sha256, recorded_at FROM trail WHERE true"
+    def not_found(exc: NotInLog) -> HTTPException:
+        return HTTPException(404, str(exc))
+
+    @r.get("/entries")
+    async def entries(
+        case_id: str | None = None,
+        trace_id: str | None = None,
+        actor: str | None = None,
+        topic: str | None = None,
+        event_type: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_seq: Annotated[int, Query(ge=-1)] = -1,
+        limit: Limit = 100,
+        payload: bool = False,
+    ) -> dict[str, Any]:
+        """Entries in log order, filtered; page with ``after_seq`` = the last ``seq`` seen."""
+        for name, t in (("since", since), ("until", until)):
+            if t is not None and t.utcoffset() is None:
+                raise HTTPException(422, f"{name} needs a UTC offset, e.g. 2026-03-01T00:00:00Z")
+        flt = EntryFilter(case_id, trace_id, actor, topic, event_type, since, until, after_seq)
+        rows = await store.entries(flt, limit)
+        return {"entries": [render(row, payload=payload) for row in rows]}
+
+    @r.get("/entries/{seq}")
+    async def entry(seq: int) -> dict[str, Any]:
+        try:
+            return render(await store.entry(seq))
+        except NotInLog as exc:
+            raise not_found(exc) from exc
+
+    @r.get("/cases/{case_id}/story")
+    async def story(case_id: str, limit: Limit = 10_000, payload: bool = False) -> dict[str, Any]:
+        """The case's whole story across services in log order: its source records (legacy packets),
+        case events (merges included), orders, feedback, lifecycle, dead letters and quarantines."""
+        rows = await store.story(case_id, limit)
+        if not rows:
+            raise HTTPException(404, f"nothing in the trail about case {case_id}")
+        return {"case_id": case_id, "entries": [render(row, payload=payload) for row in rows]}
+
+    @r.get("/traces/{trace_id}")
+    async def by_trace(trace_id: str, limit: Limit = 1000) -> dict[str, Any]:
+        rows = await store.entries(EntryFilter(trace_id=trace_id), limit)
+        return {"trace_id": trace_id, "entries": [render(row, payload=False) for row in rows]}
+
+    @r.get("/actors/{actor}")
+    async def by_actor(actor: str, after_seq: int = -1, limit: Limit = 1000) -> dict[str, Any]:
+        rows = await store.entries(EntryFilter(actor=actor, after_seq=after_seq), limit)
+        return {"actor": actor, "entries": [render(row, payload=False) for row in rows]}
+
+    @r.get("/heads")
+    async def heads(after_size: int = -1, limit: Limit = 1000) -> dict[str, Any]:
+        return {"heads": [h.to_export() for h in await store.heads(after_size, limit)]}
+
+    @r.get("/heads/latest")
+    async def latest_head() -> dict[str, Any]:
+        try:
+            return (await store.latest_head()).to_export()
+        except NotInLog as exc:
+            raise not_found(exc) from exc
+
+    @r.get("/public-key")
+    async def public_key_info() -> dict[str, str]:
+        """The key that signs tree heads; auditors should obtain it out of band too."""
+        pem = public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        params: dict[str, Any] = {"limit": limit}
-        if subject:
-            q += " AND subject = :subject"
-            params["subject"] = subject
-        if topic:
-            q += " AND topic = :topic"
-            params["topic"] = topic
-        async with engine.connect() as conn:
-            rows = (await conn.execute(text(q + " ORDER BY seq LIMIT :limit"), params)).mappings().all()
-        return [dict(row) for row in rows]
+        raw = raw_public_key(public_key)
+        import base64
+
+        return {
+            "key_id": key_id(public_key),
+            "ed25519_base64": base64.b64encode(raw).decode(),
+            "pem": pem.decode(),
+        }
+
+    @r.get("/proofs/inclusion")
+    async def inclusion(seq: Annotated[int, Query(ge=0)], tree_size: int | None = None) -> dict[str, Any]:
+        """RFC 9162 PATH(seq, D[tree_size]); ``tree_size`` defaults to the latest signed head's."""
+        try:
+            size = tree_size if tree_size is not None else (await store.latest_head()).tree_size
+            leaf, proof, root = await store.inclusion_proof(seq, size)
+        except NotInLog as exc:
+            raise not_found(exc) from exc
+        return {
+            "seq": seq,
+            "tree_size": size,
+            "leaf_hash": leaf.hex(),
+            "root_hash": root.hex(),
+            "inclusion_proof": [p.hex() for p in proof],
+        }
+
+    @r.get("/proofs/consistency")
+    async def consistency(
+        first: Annotated[int, Query(ge=0)], second: Annotated[int, Query(ge=0)]
+    ) -> dict[str, Any]:
+        """RFC 9162 PROOF(first, D[second]) between two tree sizes (e.g. two signed heads)."""
+        try:
+            proof, first_root, second_root = await store.consistency_proof(first, second)
+        except NotInLog as exc:
+            raise not_found(exc) from exc
+        return {
+            "first": first,
+            "second": second,
+            "first_root_hash": first_root.hex(),
+            "second_root_hash": second_root.hex(),
+            "consistency_proof": [p.hex() for p in proof],
+        }
+
+    @r.get("/export/entries.jsonl")
+    async def export_entries(
+        from_seq: Annotated[int, Query(ge=0)] = 0, to_seq: Annotated[int | None, Query(ge=0)] = None
+    ) -> StreamingResponse:
+        """``entries.jsonl`` for external auditors (the verifier needs it from seq 0)."""
+
+        async def lines() -> AsyncIterator[bytes]:
+            async for e in store.export_entries(from_seq, to_seq):
+                yield json.dumps(e.to_export(), ensure_ascii=False).encode() + b"\n"
+
+        return StreamingResponse(lines(), media_type="application/jsonl")
+
+    @r.get("/export/heads.jsonl")
+    async def export_heads() -> StreamingResponse:
+        """``heads.jsonl``: every signed head, each with its consistency proof from the previous one."""
+        return StreamingResponse(heads_lines(store), media_type="application/jsonl")
 
     return r
+
+
+async def heads_lines(store: TrailStore) -> AsyncIterator[bytes]:
+    previous = None
+    for head in await store.heads(limit=1_000_000):
+        proof = None
+        if previous is not None:
+            proof, _, _ = await store.consistency_proof(previous.tree_size, head.tree_size)
+        yield json.dumps(head.to_export(proof)).encode() + b"\n"
+        previous = head

@@ -1,25 +1,87 @@
-"""Composition root of the audit service."""
+"""Composition root of the audit service: the wire tap, the head signer, the partition keeper, the API."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI
-from onegrid.service import create_app
-from onegrid.topics import CATALOGUE
-from onegrid.wiring import wire
 
 from audit.api import router
+from audit.database import Database
+from audit.domain.tree_head import SignedTreeHead
+from audit.heads import HeadSigner, head_bytes
 from audit.settings import Settings
+from audit.store import TrailStore
+from audit.trail_writer import TrailWriter, ensure_partitions
 from audit.wiretap import WireTap
+from onegrid.envelope import CloudEvent
+from onegrid.service import create_app
+from onegrid.topics import AUDIT_HEADS
+from onegrid.wiring import Wiring, wire
+
+log = logging.getLogger(__name__)
 
 
 def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     settings = settings or Settings()
+    key = settings.private_key()  # fails at start, before anything runs, when the key is unusable
     w = wire(settings, migrations=Path(__file__).parent / "migrations")
-    tap = WireTap(w.engine)
-    # The tap reads every topic of the catalogue, dead letters and quarantine included.
-    topics = [t.name for t in CATALOGUE]
-    w.add_loop(name="wiretap", topics=topics, handler=tap.handle, dlq_topic=None, quarantine_topic=None)
-    app = create_app(w.runtime, title="OneGrid audit", routers=[router(w.engine)])
+    db = Database(settings.database_url, settings.db_schema)
+    writer = TrailWriter(
+        db, dedupe_window_s=settings.event_dedupe_window_s, partitions_ahead=settings.partitions_ahead
+    )
+    signer = HeadSigner(
+        db,
+        key,
+        every_entries=settings.head_every_entries,
+        interval_s=settings.head_interval_s,
+        publish=_publisher(w),
+    )
+    # Opened after `wire`'s own start hook (migrations, topics, Kafka clients): hooks run in order.
+    w.runtime.on_start.append(db.open)
+    w.runtime.on_stop.append(db.close)
+    w.runtime.background.append(signer.run)
+    w.runtime.background.append(_partition_keeper(db, settings.partitions_ahead))
+    w.add_loop(
+        name="wiretap",
+        topics=(),
+        topic_pattern=settings.tap_topic_pattern,
+        handler=WireTap(writer).handle,
+        dlq_topic=None,
+        quarantine_topic=None,
+    )
+    app = create_app(w.runtime, title="OneGrid audit", routers=[router(TrailStore(db), key.public_key())])
     return app, settings
+
+
+def _publisher(w: Wiring):  # type: ignore[no-untyped-def]
+    async def publish(head: SignedTreeHead) -> None:
+        if w.producer is None:
+            raise RuntimeError("the producer is not started")
+        event = CloudEvent(
+            type="cn.onegrid.audit.tree_head.v1",
+            source="/onegrid/audit",
+            id=f"{head.key_id}-{head.tree_size}-{head.timestamp}",
+        )
+        await w.producer.send_and_wait(
+            AUDIT_HEADS, head_bytes(head), key=head.key_id.encode(), headers=event.headers()
+        )
+
+    return publish
+
+
+def _partition_keeper(db: Database, ahead: int):  # type: ignore[no-untyped-def]
+    async def keep_partitions() -> None:
+        """Create next months' trail partitions well ahead of time (hourly; idempotent)."""
+        while True:
+            try:
+                async with db.acquire() as conn:
+                    await ensure_partitions(conn, datetime.now(UTC), ahead)
+            except Exception:
+                log.warning("creating trail partitions failed; will retry", exc_info=True)
+            await asyncio.sleep(3600)
+
+    return keep_partitions

@@ -1,9 +1,29 @@
-"""Audit settings: the shared base plus this service's own knobs."""
+"""Audit settings: the shared base plus the signing key, the head cadence and the tap's own knobs.
+
+The Ed25519 signing key comes from ``ONEGRID_AUDIT_SIGNING_KEY`` (base64 of the raw 32-byte seed, or
+an unencrypted PKCS#8 PEM) or from the file named by ``ONEGRID_AUDIT_SIGNING_KEY_FILE``. In development
+a missing key is generated into ``.run/audit-signing-key.pem``; in any other environment a missing or
+unreadable key stops the service at start with a message naming the variable.
+"""
 
 from __future__ import annotations
 
-from onegrid.settings import ServiceSettings
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
+
+from audit.domain.tree_head import MalformedTreeHead, load_private_key
+from onegrid.settings import ServiceSettings
+
+# The tap's subscription: every topic of the system except the log's own heads (recording them would
+# make every head cause the next one).
+TAP_PATTERN = (
+    r"^(legacy\..+|cases\.v1|intake\.dlq\.v1|intake\.quarantine\.v1|dispatch\.orders\..+\.v1"
+    r"|dispatch\.feedback\.v1|case\.lifecycle\.v1|grid\.registry\.v1)$"
+)
 
 
 class Settings(ServiceSettings):
@@ -12,3 +32,48 @@ class Settings(ServiceSettings):
     service_name: str = "audit"
     http_port: int = 8004
     db_schema: str = "audit"
+    signing_key: str | None = Field(default=None, repr=False)
+    signing_key_file: Path | None = None
+    # A head is signed when this many entries are unsigned, or after head_interval_s if any are.
+    head_every_entries: int = Field(default=10_000, ge=1)
+    head_interval_s: float = Field(default=10.0, gt=0)
+    # Re-deliveries of one event (same topic and ce_id at a new offset) are recognised this far back.
+    event_dedupe_window_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    tap_topic_pattern: str = TAP_PATTERN
+    # Months of trail partitions created ahead of the current one.
+    partitions_ahead: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _key_present_outside_development(self) -> Settings:
+        if self.environment != "development" and not (self.signing_key or self.signing_key_file):
+            raise ValueError(
+                "ONEGRID_AUDIT_SIGNING_KEY (or ONEGRID_AUDIT_SIGNING_KEY_FILE) must be set outside "
+                "development: the audit log's tree heads are signed with it"
+            )
+        if self.signing_key:
+            try:
+                load_private_key(self.signing_key.encode())
+            except (MalformedTreeHead, ValueError) as exc:
+                raise ValueError(f"ONEGRID_AUDIT_SIGNING_KEY is not an Ed25519 private key: {exc}") from exc
+        return self
+
+    def private_key(self) -> Ed25519PrivateKey:
+        """The signing key; in development, generated into ``.run/`` on first use."""
+        if self.signing_key:
+            return load_private_key(self.signing_key.encode())
+        if self.signing_key_file is not None:
+            try:
+                return load_private_key(self.signing_key_file.read_bytes())
+            except (OSError, ValueError) as exc:
+                raise RuntimeError(f"ONEGRID_AUDIT_SIGNING_KEY_FILE {self.signing_key_file}: {exc}") from exc
+        from onegrid.devstack.paths import run_dir
+
+        path = run_dir() / "audit-signing-key.pem"
+        if not path.exists():
+            key = Ed25519PrivateKey.generate()
+            pem = key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            path.touch(mode=0o600)
+            path.write_bytes(pem)
+        return load_private_key(path.read_bytes())

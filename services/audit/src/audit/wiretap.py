@@ -1,71 +1,36 @@
-"""The wire tap: every message of the system recorded once, keyed by its position in Kafka.
+"""The wire tap: the consumer loop's handler that records every message of the system in the trail.
 
-Idempotent on (topic, partition, offset): a batch replayed after a crash inserts nothing twice.
+Idempotent as the loop requires: a batch replayed after a crash, a retry or poison isolation appends
+nothing twice (see ``TrailWriter.append``). The tap never dead-letters: every record, however
+malformed, is evidence and is recorded as it is. It produces nothing; the loop commits offsets only
+after ``append`` has committed its transaction.
+
+Scaling: one gapless sequence needs one writer at a time. The tap runs as a single consumer group
+(``audit.wiretap``); with several instances the partitions are shared but their appends are
+serialized by the ``log_state`` row lock, so more instances add availability, not write throughput.
+Throughput comes from batches (one transaction and one COPY per batch of up to
+``batch_max_records``).
 """
 
 from __future__ import annotations
 
-import hashlib
+import logging
 from collections.abc import Sequence
 
-from onegrid.envelope import header_dict
+from audit.trail_writer import TrailWriter
 from onegrid.kafka import BatchResult, Record
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-_INSERT = text(
-    """
-    INSERT INTO trail (topic, partition, "offset", kafka_ts, key, event_id, event_type, subject,
-                       traceparent, payload_sha256, payload, headers)
-    SELECT * FROM unnest(
-        CAST(:topic AS text[]), CAST(:partition AS int[]), CAST(:offset AS bigint[]),
-        CAST(:kafka_ts AS bigint[]), CAST(:key AS bytea[]), CAST(:event_id AS text[]),
-        CAST(:event_type AS text[]), CAST(:subject AS text[]), CAST(:traceparent AS text[]),
-        CAST(:sha AS bytea[]), CAST(:payload AS bytea[]), CAST(:headers AS jsonb[]))
-    ON CONFLICT (topic, partition, "offset") DO NOTHING
-    """
-)
+log = logging.getLogger(__name__)
 
 
 class WireTap:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, writer: TrailWriter) -> None:
+        self._writer = writer
+        self.recorded = 0
 
     async def handle(self, records: Sequence[Record]) -> BatchResult:
-        import json
-
-        cols: dict[str, list[object]] = {
-            k: []
-            for k in (
-                "topic",
-                "partition",
-                "offset",
-                "kafka_ts",
-                "key",
-                "event_id",
-                "event_type",
-                "subject",
-                "traceparent",
-                "sha",
-                "payload",
-                "headers",
-            )
-        }
-        for r in records:
-            h = header_dict(r.headers)
-            payload = r.value or b""
-            cols["topic"].append(r.topic)
-            cols["partition"].append(r.partition)
-            cols["offset"].append(r.offset)
-            cols["kafka_ts"].append(r.timestamp)
-            cols["key"].append(r.key)
-            cols["event_id"].append(h.get("ce_id"))
-            cols["event_type"].append(h.get("ce_type"))
-            cols["subject"].append(h.get("ce_subject"))
-            cols["traceparent"].append(h.get("traceparent"))
-            cols["sha"].append(hashlib.sha256(payload).digest())
-            cols["payload"].append(payload)
-            cols["headers"].append(json.dumps(h, ensure_ascii=False))
-        async with self._engine.begin() as conn:
-            await conn.execute(_INSERT, cols)
+        result = await self._writer.append(records)
+        self.recorded += result.appended
+        if result.duplicates:
+            log.info("%d records were already in the trail", result.duplicates)
         return BatchResult()

@@ -1,0 +1,180 @@
+"""What the wire tap reads off one Kafka record: the audit facts about it, before it has a place in the log.
+
+``describe`` is pure and total: any bytes, any headers, give a ``Capture`` (never an exception), because
+the tap must record hostile and malformed records too (they are evidence). Where the facts come from:
+
+- ``event_id``: the CloudEvents ``ce_id``; for a dead letter or quarantined record without one, the
+  position of the original (``dlq:<topic>/<partition>/<offset>``); else the record's own position.
+- ``event_type``: ``ce_type``; ``kafka.tombstone`` for a null value; ``raw.<topic>`` for a raw feed.
+- ``source``: ``ce_source``. ``case_id``: ``ce_subject``, else the JSON body's ``case_id``.
+- ``actor``: the JSON body's ``actor`` (``<kind>:<id>``), else the service that dead-lettered the
+  record, else ``ce_source``.
+- ``trace_id``: the trace id of the W3C ``traceparent``.
+- ``related_cases``: other cases the event names (a merge's ``matched_case_id``).
+- ``refs``: positions the event refers to (a case event's source records, a dead letter's original),
+  as ``<topic>/<partition>/<offset>``; ``origin``: a dead letter's or quarantined record's original.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgspec
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+_DEAD_LETTER_PREFIXES = ("dlq", "quarantine")
+_JSON = msgspec.json.Decoder()
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """The audit facts of one record; ``position`` is ``(topic, partition, offset)``."""
+
+    topic: str
+    partition: int
+    offset: int
+    event_id: str
+    event_type: str
+    source: str | None
+    key: str | None
+    case_id: str | None
+    actor: str | None
+    trace_id: str | None
+    payload: bytes
+    headers: dict[str, str]
+    related_cases: tuple[str, ...] = ()
+    refs: tuple[str, ...] = ()
+    origin: str | None = None
+
+
+def position(topic: str, partition: int, offset: int) -> str:
+    """The text form of a Kafka position used in ``refs`` and ``origin``."""
+    return f"{topic}/{partition}/{offset}"
+
+
+def key_text(key: bytes | None) -> str | None:
+    """A Kafka key as text: UTF-8 when it is, else ``b64:`` and its base64 (keys are bytes)."""
+    if key is None:
+        return None
+    try:
+        text = key.decode("utf-8")
+    except UnicodeDecodeError:
+        text = "\x00"
+    # NUL cannot be stored as PostgreSQL text: such keys are kept as base64 too.
+    return text if "\x00" not in text else "b64:" + base64.b64encode(key).decode("ascii")
+
+
+def describe(
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]] | None,
+) -> Capture:
+    """The audit facts of one record (see the module docstring); never raises on content."""
+    h = {_clean(k): _clean((v or b"").decode("utf-8", "replace")) for k, v in (headers or ())}
+    body = _json_object(value, h.get("content-type"))
+    origin = _origin(h)
+    event_id = h.get("ce_id") or (
+        f"{origin[0]}:{origin[1]}" if origin else f"kafka:{position(topic, partition, offset)}"
+    )
+    event_type = "kafka.tombstone" if value is None else h.get("ce_type") or f"raw.{topic}"
+    case_id = h.get("ce_subject") or _text(body.get("case_id"))
+    related = _related_cases(body, case_id)
+    refs = _source_positions(body)
+    if origin:
+        refs = (*refs, origin[1])
+    return Capture(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        event_id=event_id,
+        event_type=event_type,
+        source=h.get("ce_source") or None,
+        key=key_text(key),
+        case_id=case_id,
+        actor=_actor(body, h),
+        trace_id=_trace_id(h.get("traceparent")),
+        payload=value or b"",
+        headers=h,
+        related_cases=related,
+        refs=refs,
+        origin=origin[1] if origin else None,
+    )
+
+
+def _json_object(value: bytes | None, content_type: str | None) -> dict[str, object]:
+    # Only bodies that say (or look like) JSON objects are parsed: legacy packets stay opaque bytes.
+    if not value or not (value[:1] == b"{" or (content_type or "").startswith("application/json")):
+        return {}
+    try:
+        parsed = _JSON.decode(value)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _clean(text: str) -> str:
+    """PostgreSQL text and jsonb cannot hold NUL, nor UTF-8 a lone surrogate (JSON can say both): "?" or
+    U+FFFD marks where one was, as for bad UTF-8."""
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def _text(value: object) -> str | None:
+    return _clean(value) if isinstance(value, str) and value else None
+
+
+def _origin(h: dict[str, str]) -> tuple[str, str] | None:
+    for prefix in _DEAD_LETTER_PREFIXES:
+        topic, part, off = (h.get(f"{prefix}_{f}") for f in ("topic", "partition", "offset"))
+        if topic and part and off and part.isdigit() and off.isdigit():
+            return prefix, position(topic, int(part), int(off))
+    return None
+
+
+def _actor(body: dict[str, object], h: dict[str, str]) -> str | None:
+    actor = body.get("actor")
+    if isinstance(actor, dict) and _text(actor.get("id")):
+        kind = _text(actor.get("kind"))
+        return f"{kind}:{_text(actor['id'])}" if kind else _text(actor["id"])
+    if isinstance(actor, str):
+        return _text(actor)
+    for prefix in _DEAD_LETTER_PREFIXES:
+        if service := h.get(f"{prefix}_service"):
+            return f"service:{service}"
+    return h.get("ce_source") or None
+
+
+def _trace_id(traceparent: str | None) -> str | None:
+    match = _TRACEPARENT.match(traceparent or "")
+    return match.group(1) if match and match.group(1) != "0" * 32 else None
+
+
+def _related_cases(body: dict[str, object], case_id: str | None) -> tuple[str, ...]:
+    merge = body.get("merge")
+    found = []
+    if isinstance(merge, dict) and (matched := _text(merge.get("matched_case_id"))):
+        found.append(matched)
+    return tuple(c for c in dict.fromkeys(found) if c != case_id)
+
+
+def _source_positions(body: dict[str, object]) -> tuple[str, ...]:
+    sources: list[object] = [body.get("source")]
+    linked = body.get("linked_sources")
+    if isinstance(linked, list):
+        sources += linked
+    found = []
+    for src in sources:
+        if not isinstance(src, dict):
+            continue
+        topic, part, off = src.get("topic"), src.get("partition"), src.get("offset")
+        if isinstance(topic, str) and type(part) is int and type(off) is int:
+            found.append(_clean(position(topic, part, off)))
+    return tuple(dict.fromkeys(found))

@@ -1,0 +1,112 @@
+"""The trail on a real PostgreSQL: gapless and idempotent appends, append-only by construction, the
+Merkle frontier kept with the rows, and proofs that check against the signed heads."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from audit.domain.merkle import verify_consistency, verify_inclusion
+from audit.domain.tree_head import verify_tree_head
+from audit.heads import HeadSigner
+from audit.store import TrailStore
+from audit.trail_writer import TrailWriter
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from .audit_support import FakeRecord, case_event, fresh_schema, superuser
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+
+
+def raw(topic: str, offset: int, partition: int = 0) -> FakeRecord:
+    return FakeRecord(topic, partition, offset, f"##0101QN={offset:017d};CP=&&&&".encode())
+
+
+async def test_appends_are_gapless_and_a_replayed_batch_adds_nothing(database_url: str) -> None:
+    db = await fresh_schema(database_url)
+    try:
+        writer = TrailWriter(db)
+        first = [raw("legacy.env.hj212.v1", o, o % 2) for o in range(10)]
+        assert (await writer.append(first)).appended == 10
+        again = await writer.append(first[3:] + [raw("legacy.env.hj212.v1", 10, 0)])
+        assert (again.appended, again.duplicates, again.tree_size) == (1, 7, 11)
+        async with db.acquire() as conn:
+            seqs = [r["seq"] for r in await conn.fetch("SELECT seq FROM trail ORDER BY seq")]
+            offsets = await conn.fetch('SELECT "offset" FROM trail WHERE seq = 10')
+        assert seqs == list(range(11))
+        assert offsets[0]["offset"] == 10
+    finally:
+        await db.close()
+
+
+async def test_an_event_republished_at_a_new_offset_is_recorded_once(database_url: str) -> None:
+    db = await fresh_schema(database_url)
+    try:
+        writer = TrailWriter(db)
+        event = case_event("cases.v1", 0, "case-1", event_id="evt-1")
+        assert (await writer.append([event])).appended == 1
+        replayed = FakeRecord("cases.v1", 0, 7, event.value, event.key, event.headers)
+        other_topic = FakeRecord("intake.dlq.v1", 0, 0, event.value, event.key, event.headers)
+        result = await writer.append([replayed, other_topic])
+        assert (result.appended, result.duplicates) == (1, 1)
+    finally:
+        await db.close()
+
+
+async def test_the_trail_refuses_update_delete_and_truncate(database_url: str) -> None:
+    db = await fresh_schema(database_url)
+    try:
+        await TrailWriter(db).append([raw("legacy.party.v1", 0)])
+        await HeadSigner(db, KEY, every_entries=1, interval_s=3600).sign_if_due()
+        conn = await superuser(database_url, db.schema)
+        try:
+            partition = await conn.fetchval(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'trail'::regclass LIMIT 1"
+            )
+            for sql in (
+                "UPDATE trail SET payload = 'x'",
+                "DELETE FROM trail",
+                "TRUNCATE trail",
+                f'TRUNCATE "{partition}"',
+                f'UPDATE "{partition}" SET actor = \'x\'',
+                "DELETE FROM tree_head",
+            ):
+                with pytest.raises(asyncpg.PostgresError, match="append-only"):
+                    await conn.execute(sql)
+                    pytest.fail(f"{sql} was not refused")
+            async with conn.transaction():
+                await conn.execute("SET LOCAL ROLE audit_writer")
+                with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+                    await conn.execute("UPDATE trail SET payload = 'x'")
+            assert await conn.fetchval("SELECT count(*) FROM trail") == 1
+        finally:
+            await conn.close()
+    finally:
+        await db.close()
+
+
+async def test_proofs_from_the_api_store_check_against_signed_heads(database_url: str) -> None:
+    db = await fresh_schema(database_url)
+    try:
+        writer = TrailWriter(db)
+        signer = HeadSigner(db, KEY, every_entries=1, interval_s=3600)
+        heads = []
+        for batch in range(6):
+            await writer.append([raw("legacy.safety.v1", batch * 300 + i) for i in range(300)])
+            head = await signer.sign_if_due()
+            assert head is not None and verify_tree_head(head, KEY.public_key())
+            heads.append(head)
+        store = TrailStore(db)
+        last = heads[-1]
+        for seq in (0, 1, 255, 256, 511, 1000, last.tree_size - 1):
+            leaf, proof, root = await store.inclusion_proof(seq, last.tree_size)
+            assert root == last.root_hash
+            assert verify_inclusion(seq, last.tree_size, leaf, proof, last.root_hash)
+        for a, b in zip(heads, heads[1:], strict=False):
+            proof, ra, rb = await store.consistency_proof(a.tree_size, b.tree_size)
+            assert (ra, rb) == (a.root_hash, b.root_hash)
+            assert verify_consistency(a.tree_size, b.tree_size, a.root_hash, b.root_hash, proof)
+    finally:
+        await db.close()
