@@ -1,31 +1,61 @@
 """Every service's view of the grid registry, rebuilt from the compacted `grid.registry.v1` topic.
 
-Keys are "<kind>:<code>"; values are the full current record as JSON; a null value is a tombstone.
-The view is read at start from offset zero and then follows changes live. Consumers that need the
-spatial index subscribe to changes with `on_change` and rebuild lazily.
+Keys are "<kind>:<code>"; values are the full current record as JSON (contracts/schemas/
+registry-record.v1.json); a null value is a tombstone. The view is read at start from offset zero and
+then follows changes live (`handle` is a consumer-loop handler). On top of the records it answers the
+questions services ask on their hot path, all in memory:
+
+- `grid_index()`: a GridIndex over every active division with an area and every active grid, rebuilt
+  lazily on the first call after a division or grid changed (never per change);
+- `station(mn)`: the HJ 212 monitoring station with that MN;
+- `route(category, severity, ...)`: the routing rule in force (分类处置) and its departments;
+- `sla(category, severity)` and `due_at(start, seconds, policy)`: deadlines, with the working-day calendar.
+
+The view is not thread-safe; use it from the event loop that feeds it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import time as clock
 from typing import Any
 
+from shapely.geometry import shape
+
+from onegrid.geo import Cell, GridChain, GridIndex, Level
 from onegrid.kafka import BatchResult, Record
 
 ChangeListener = Callable[[str, str, dict[str, Any] | None], None]
+Json = dict[str, Any]
+
+SPATIAL_KINDS = ("division", "grid")
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+_CELL_LEVELS: dict[str, Level] = {
+    "district": "district",
+    "street": "street",
+    "community": "community",
+    "grid": "grid",
+    "micro_grid": "micro_grid",
+    "special": "special",
+}
 
 
 class RegistryView:
     def __init__(self) -> None:
-        self.records: dict[str, dict[str, dict[str, Any]]] = {}
+        self.records: dict[str, dict[str, Json]] = {}
         self.listeners: list[ChangeListener] = []
         self.version = 0  # bumps with every applied change: cheap "has anything changed?"
+        self.spatial_version = 0  # bumps with every division or grid change
+        self._index: GridIndex | None = None
+        self._index_version = -1
 
-    def get(self, kind: str, code: str) -> dict[str, Any] | None:
+    def get(self, kind: str, code: str) -> Json | None:
         return self.records.get(kind, {}).get(code)
 
-    def all(self, kind: str) -> dict[str, dict[str, Any]]:
+    def all(self, kind: str) -> dict[str, Json]:
         return self.records.get(kind, {})
 
     def apply(self, key: str, value: bytes | None) -> None:
@@ -39,6 +69,8 @@ class RegistryView:
         else:
             bucket[code] = record
         self.version += 1
+        if kind in SPATIAL_KINDS:
+            self.spatial_version += 1
         for listener in self.listeners:
             listener(kind, code, record)
 
@@ -49,3 +81,173 @@ class RegistryView:
                 continue
             self.apply(r.key.decode(), r.value)
         return BatchResult()
+
+    # -- questions asked on the hot path ------------------------------------------------------------
+
+    def grid_index(self) -> GridIndex:
+        """The spatial index over the current cells; the same object until a division or grid changes.
+
+        Build cost is paid by the first caller after a change (about a second for a whole district);
+        a malformed cell on the topic raises ValueError/TypeError here rather than being skipped.
+        """
+        if self._index is None or self._index_version != self.spatial_version:
+            version = self.spatial_version
+            self._index = GridIndex.build(cells_from_records(self.all("division"), self.all("grid")))
+            self._index_version = version
+        return self._index
+
+    def locate(self, lon: float, lat: float) -> GridChain | None:
+        """The chain of units at a WGS-84 point (None outside every district)."""
+        return self.grid_index().lookup(lon, lat)
+
+    def station(self, mn: str) -> Json | None:
+        """The active monitoring station whose HJ 212 MN is `mn`, or None."""
+        record = self.get("station", mn)
+        return record if record is not None and record.get("active", True) else None
+
+    def route(
+        self,
+        category: str,
+        severity: int,
+        *,
+        codes: Iterable[str] = (),
+        tier: str | None = None,
+        network: str | None = None,
+    ) -> Route | None:
+        """The routing rule in force for a case; see `match_route`."""
+        return match_route(
+            self.all("routing_rule").values(), category, severity, codes=codes, tier=tier, network=network
+        )
+
+    def sla(self, category: str, severity: int) -> Json | None:
+        """The SLA policy in force for a case; see `match_sla`."""
+        return match_sla(self.all("sla_policy").values(), category, severity)
+
+
+def cells_from_records(divisions: dict[str, Json], grids: dict[str, Json]) -> list[Cell]:
+    """Index cells for every active division below the city that has an area, and every active grid.
+
+    Parents: a district hangs off nothing, a street off its district, a community off its street, a
+    grid or special grid off its community, a micro-grid off its grid.
+    """
+    cells: list[Cell] = []
+    for code, d in divisions.items():
+        level = _CELL_LEVELS.get(d.get("level", ""))
+        if level is None or not d.get("active", True) or d.get("area") is None:
+            continue
+        parent = None if level == "district" else d.get("parent_code")
+        cells.append(Cell(code, level, parent, shape(d["area"]), d.get("name", "")))
+    for code, g in grids.items():
+        level = _CELL_LEVELS.get(g.get("level", ""))
+        if level is None or not g.get("active", True):
+            continue
+        parent = g.get("parent_grid_code") if level == "micro_grid" else g.get("community_code")
+        cells.append(Cell(code, level, parent, shape(g["area"]), g.get("name", "")))
+    return cells
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a case goes: the rule that decided, its departments (orders topics) and whether the
+    departments must report in (吹哨报到)."""
+
+    rule: str
+    departments: tuple[str, ...]
+    whistle: bool
+
+
+def match_route(
+    rules: Iterable[Json],
+    category: str,
+    severity: int,
+    *,
+    codes: Iterable[str] = (),
+    tier: str | None = None,
+    network: str | None = None,
+) -> Route | None:
+    """The matching active rule with the lowest (priority, code), or None.
+
+    A rule's empty match list matches anything. `codes` are the case's division and grid codes (its
+    GridChain); a rule's division code matches a case code it prefixes ("321003" matches every code in
+    邗江区). A rule naming networks or tiers does not match a case whose network or tier is unknown.
+    """
+    case_codes = tuple(codes)
+    best: tuple[int, str, Json] | None = None
+    for rule in rules:
+        m = rule.get("match", {})
+        if not rule.get("active", True):
+            continue
+        if not (
+            _admits(m.get("category_codes"), category)
+            and _admits(m.get("severity_levels"), severity)
+            and _admits(m.get("networks"), network)
+            and _admits(m.get("tiers"), tier)
+            and (
+                not m.get("division_codes")
+                or any(c.startswith(d) for d in m["division_codes"] for c in case_codes)
+            )
+        ):
+            continue
+        key = (int(rule.get("priority", 0)), str(rule["code"]), rule)
+        if best is None or key[:2] < best[:2]:
+            best = key
+    if best is None:
+        return None
+    rule = best[2]
+    return Route(rule["code"], tuple(rule["departments"]), bool(rule.get("whistle", False)))
+
+
+def match_sla(policies: Iterable[Json], category: str, severity: int) -> Json | None:
+    """The most specific matching active policy: one naming the category beats one naming only the
+    severity, which beats a catch-all; ties go to the smallest code. None when nothing matches."""
+    best: tuple[int, str, Json] | None = None
+    for policy in policies:
+        m = policy.get("match", {})
+        if not policy.get("active", True):
+            continue
+        if not (_admits(m.get("category_codes"), category) and _admits(m.get("severity_levels"), severity)):
+            continue
+        rank = (0 if m.get("category_codes") else 2) + (0 if m.get("severity_levels") else 1)
+        if best is None or (rank, policy["code"]) < best[:2]:
+            best = (rank, str(policy["code"]), policy)
+    return None if best is None else best[2]
+
+
+def due_at(start: datetime, seconds: int, policy: Json) -> datetime:
+    """When `seconds` of the policy's clock have run from `start` (aware), in UTC.
+
+    Calendar "24x7": wall-clock seconds. "working_days": only time inside the business hours
+    (default 08:30-17:30 China Standard Time), Monday to Friday, outside the listed holidays; a case
+    raised at night starts counting when the office opens.
+    """
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    if policy.get("calendar") != "working_days":
+        return (start + timedelta(seconds=seconds)).astimezone(UTC)
+    hours = policy.get("business_hours") or {}
+    opens, closes = _clock(hours.get("start", "08:30")), _clock(hours.get("end", "17:30"))
+    holidays = {date.fromisoformat(d) for d in hours.get("holidays", [])}
+    if closes <= opens:
+        raise ValueError(f"business hours {opens}-{closes} are empty")
+    at = start.astimezone(CHINA_STANDARD_TIME)
+    remaining = timedelta(seconds=seconds)
+    for _ in range(366 * 20):  # bounded: twenty years of days
+        day = at.date()
+        if day.isoweekday() <= 5 and day not in holidays:
+            begin = max(at, datetime.combine(day, opens, CHINA_STANDARD_TIME))
+            end = datetime.combine(day, closes, CHINA_STANDARD_TIME)
+            if begin < end:
+                if begin + remaining <= end:
+                    return (begin + remaining).astimezone(UTC)
+                remaining -= end - begin
+        at = datetime.combine(day + timedelta(days=1), clock(0), CHINA_STANDARD_TIME)
+    raise ValueError(f"{seconds} s of business time do not fit in twenty years")
+
+
+def _admits(allowed: list[Any] | None, value: Any) -> bool:
+    return not allowed or (value is not None and value in allowed)
+
+
+def _clock(hhmm: str) -> clock:
+    hour, minute = hhmm.split(":")
+    return clock(int(hour), int(minute))

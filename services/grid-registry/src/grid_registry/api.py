@@ -1,17 +1,190 @@
-"""Grid-registry HTTP API."""
+"""Grid-registry HTTP API: records (create, read, update, delete, history, as-of), GeoJSON import/export.
+
+Every record kind has the same resource shape: /v1/records/{kind}/{code}. Writes are validated (see
+domain/records.py) and refused with 4xx and a body {"error": <reason>, "detail": <what and where>}:
+422 a malformed record or an unknown reference, 409 a conflict with stored records (sibling overlap,
+exists, still referenced), 412 a stale If-Match, 404 nothing there. Reads carry an ETag (the
+revision); If-None-Match answers 304, If-Match on PUT/DELETE guards against lost updates.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from onegrid.registry_view import RegistryView
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, FastAPI, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from grid_registry.domain.records import RecordRejected
+from grid_registry.registry import Registry
+
+Kind = Literal["division", "grid", "staff", "department", "station", "routing_rule", "sla_policy"]
+Json = dict[str, Any]
+STATUS = {"invalid": 422, "reference": 422, "conflict": 409, "precondition": 412, "not_found": 404}
+SPATIAL = {"division", "grid"}
 
 
-def router(view: RegistryView) -> APIRouter:
-    r = APIRouter(prefix="/v1", tags=["registry"])
+def install_error_handler(app: FastAPI) -> None:
+    async def rejected(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RecordRejected)
+        return JSONResponse({"error": exc.reason, "detail": exc.detail}, status_code=STATUS[exc.problem])
 
-    @r.get("/summary")
-    async def summary() -> dict[str, int]:
-        """How many current records of each kind the changelog holds."""
-        return {kind: len(items) for kind, items in view.records.items()}
+    app.add_exception_handler(RecordRejected, rejected)
+
+
+def etag(record: Json) -> str:
+    return f'"{record["revision"]}"'
+
+
+def revision_of(header: str | None) -> int | None:
+    """The revision named by an If-Match header ("3" or W/"3"); None for absent or "*"."""
+    if header is None or header.strip() == "*":
+        return None
+    raw = header.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise RecordRejected("precondition", "etag.malformed", f"If-Match {header!r} is not a revision ETag")
+    return int(raw)
+
+
+def router(registry: Registry) -> APIRouter:
+    r = APIRouter(prefix="/v1", tags=["records"])
+    store = registry.store
+
+    @r.get("/records/{kind}")
+    async def list_records(
+        kind: Kind,
+        parent: str | None = None,
+        level: str | None = None,
+        active: bool | None = None,
+        as_of: datetime | None = None,
+        after: Annotated[str | None, Query(description="last code of the previous page")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> Json:
+        """Records of one kind in code order; page with `after` = the previous page's `next_after`.
+        `parent`: division parent, grid community (or parent grid for micro-grids), staff department."""
+        items = await store.records(
+            kind, at=as_of, parent=parent, level=level, active=active, after=after, limit=limit
+        )
+        return {"items": items, "next_after": items[-1]["code"] if len(items) == limit else None}
+
+    @r.get("/records/{kind}/{code:path}", responses={304: {}, 404: {}})
+    async def get_record(
+        kind: Kind,
+        code: str,
+        response: Response,
+        as_of: datetime | None = None,
+        if_none_match: Annotated[str | None, Header()] = None,
+    ) -> Any:
+        """One record, current or as it was in force at `as_of`."""
+        record = await store.get(kind, code, at=as_of)
+        if record is None:
+            raise RecordRejected(
+                "not_found", "record.not_found", f"no {kind} {code}" + (f" at {as_of}" if as_of else "")
+            )
+        if if_none_match is not None and etag(record) in {
+            t.strip().removeprefix("W/") for t in if_none_match.split(",")
+        }:
+            return Response(status_code=304, headers={"ETag": etag(record)})
+        response.headers["ETag"] = etag(record)
+        return record
+
+    @r.post("/records/{kind}", status_code=201)
+    async def create_record(kind: Kind, response: Response, payload: Annotated[Json, Body()]) -> Json:
+        """Create a record (`code` in the body); 409 if it exists."""
+        code = payload.get("code")
+        if not isinstance(code, str) or not code:
+            raise RecordRejected("invalid", "schema.invalid", f"{kind} code: required, a non-empty string")
+        written = await registry.put(kind, code, payload, create=True)
+        assert written.record is not None
+        response.headers["ETag"] = etag(written.record)
+        response.headers["Location"] = f"/v1/records/{kind}/{code}"
+        return written.record
+
+    @r.put("/records/{kind}/{code:path}")
+    async def put_record(
+        kind: Kind,
+        code: str,
+        response: Response,
+        payload: Annotated[Json, Body()],
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> Json:
+        """Create or replace a record; an unchanged body is no new revision."""
+        written = await registry.put(kind, code, payload, if_match=revision_of(if_match))
+        assert written.record is not None
+        response.headers["ETag"] = etag(written.record)
+        return written.record
+
+    @r.delete("/records/{kind}/{code:path}", status_code=204)
+    async def delete_record(
+        kind: Kind, code: str, if_match: Annotated[str | None, Header()] = None
+    ) -> Response:
+        """Delete a record: a tombstone on grid.registry.v1; its history stays queryable."""
+        await registry.delete(kind, code, if_match=revision_of(if_match))
+        return Response(status_code=204)
+
+    @r.get("/history/{kind}/{code:path}")
+    async def history(kind: Kind, code: str) -> list[Json]:
+        """Every version of a record with the interval it was in force."""
+        versions = await store.history(kind, code)
+        if not versions:
+            raise RecordRejected("not_found", "record.not_found", f"no {kind} {code} ever")
+        return versions
+
+    @r.post("/import/geojson")
+    async def import_geojson(collection: Annotated[Json, Body()]) -> Json:
+        """A FeatureCollection of divisions or grids: each feature's properties are the record's fields
+        (kind defaults to grid, code to the feature id), its geometry the area. All or nothing."""
+        bodies = [_record_of(f, i) for i, f in enumerate(_features(collection))]
+        written = await registry.put_batch(bodies)
+        return {"records": len(written), "changed": sum(w.changed for w in written)}
+
+    @r.get("/export/geojson")
+    async def export_geojson(
+        kind: Literal["division", "grid"] = "grid",
+        parent: str | None = None,
+        level: str | None = None,
+        as_of: datetime | None = None,
+    ) -> Json:
+        """Records with an area as a GeoJSON FeatureCollection (RFC 7946, lon/lat)."""
+        records = await store.records(kind, at=as_of, parent=parent, level=level)
+        return {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "id": rec["code"],
+                    "geometry": rec["area"],
+                    "properties": {k: v for k, v in rec.items() if k != "area"},
+                }
+                for rec in records
+                if rec.get("area") is not None
+            ],
+        }
 
     return r
+
+
+def _features(collection: Json) -> list[Json]:
+    if collection.get("type") != "FeatureCollection" or not isinstance(collection.get("features"), list):
+        raise RecordRejected(
+            "invalid", "geojson.not_feature_collection", "body must be a GeoJSON FeatureCollection"
+        )
+    if not collection["features"]:
+        raise RecordRejected("invalid", "geojson.empty", "the FeatureCollection has no features")
+    features: list[Json] = collection["features"]
+    return features
+
+
+def _record_of(feature: Any, index: int) -> Json:
+    if not isinstance(feature, dict) or feature.get("type") != "Feature":
+        raise RecordRejected("invalid", "geojson.not_feature", f"features[{index}] is not a GeoJSON Feature")
+    props = dict(feature.get("properties") or {})
+    props.setdefault("kind", "grid")
+    if feature.get("id") is not None:
+        props.setdefault("code", str(feature["id"]))
+    if props["kind"] not in SPATIAL or not isinstance(props.get("code"), str):
+        raise RecordRejected(
+            "invalid", "geojson.bad_properties", f"features[{index}]: kind division|grid and a code"
+        )
+    props["area"] = feature.get("geometry")
+    return props

@@ -1,26 +1,84 @@
-"""Composition root of the grid-registry service."""
+"""Composition root of the grid-registry service.
+
+Start-up order: migrations and topics (wire), then the seed when the registry is empty, then the
+outbox relay (publishes every committed change to the changelog) and the changelog consumer (feeds
+the registry's own RegistryView, which answers the lookups).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
+
+from grid_registry import api, lookups
+from grid_registry.domain.seed import category_codes, seed_records
+from grid_registry.registry import Registry
+from grid_registry.settings import Settings
+from grid_registry.store import RecordStore
+from onegrid.outbox import OutboxRelay
 from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
-from onegrid.topics import GRID_REGISTRY
-from onegrid.wiring import wire
+from onegrid.topics import CATALOGUE, GRID_REGISTRY, TopicSpec
+from onegrid.wiring import Wiring, wire
 
-from grid_registry.api import router
-from grid_registry.settings import Settings
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class GridRegistry:
+    """What bootstrap built, for the CLI and tests."""
+
+    app: FastAPI
+    settings: Settings
+    wiring: Wiring
+    registry: Registry
+    relay: OutboxRelay
+    view: RegistryView
+
+
+def build(settings: Settings | None = None) -> GridRegistry:
+    settings = settings or Settings()
+    topics = list(CATALOGUE)
+    if settings.changelog_topic != GRID_REGISTRY:
+        spec = next(t for t in CATALOGUE if t.name == GRID_REGISTRY)
+        topics.append(
+            TopicSpec(settings.changelog_topic, partitions=1, compacted=True, extra_config=spec.extra_config)
+        )
+    w = wire(settings, migrations=MIGRATIONS, topics=topics)
+    store = RecordStore(w.engine, topic=settings.changelog_topic)
+    relay = OutboxRelay(w.engine)
+    registry = Registry(store, categories=category_codes(), relay=relay)
+    view = RegistryView()
+
+    async def seed_if_empty() -> None:
+        if settings.seed_on_start and await store.is_empty():
+            records = await asyncio.to_thread(seed_records, settings.geometry_seed)
+            log.info("seeded an empty registry: %d records", await registry.seed(records))
+
+    w.runtime.on_start.append(seed_if_empty)
+    w.runtime.background.append(lambda: relay.run(w.producer))
+    # The registry follows its own changelog: what every other service sees is what it answers.
+    w.add_loop(
+        name="changelog",
+        topics=[settings.changelog_topic],
+        handler=view.handle,
+        dlq_topic=None,
+        quarantine_topic=None,
+    )
+    app = create_app(
+        w.runtime,
+        title="OneGrid grid registry",
+        routers=[api.router(registry), lookups.router(view, store)],
+    )
+    api.install_error_handler(app)
+    return GridRegistry(app, settings, w, registry, relay, view)
 
 
 def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
-    settings = settings or Settings()
-    w = wire(settings, migrations=Path(__file__).parent / "migrations")
-    view = RegistryView()
-    # The registry follows its own changelog: what every other service sees is what it checks.
-    w.add_loop(
-        name="changelog", topics=[GRID_REGISTRY], handler=view.handle, dlq_topic=None, quarantine_topic=None
-    )
-    app = create_app(w.runtime, title="OneGrid grid registry", routers=[router(view)])
-    return app, settings
+    built = build(settings)
+    return built.app, built.settings

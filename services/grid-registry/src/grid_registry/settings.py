@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from onegrid.settings import ServiceSettings
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
+from onegrid.settings import ServiceSettings
+from onegrid.topics import GRID_REGISTRY
 
 
 class Settings(ServiceSettings):
@@ -12,3 +15,8 @@ class Settings(ServiceSettings):
     service_name: str = "grid-registry"
     http_port: int = 8001
     db_schema: str = "registry"
+    # The changelog topic; tests point it at a topic of their own.
+    changelog_topic: str = GRID_REGISTRY
+    # Seed an empty registry at start (make up); the seed of the generated grid geometry.
+    seed_on_start: bool = True
+    geometry_seed: int = Field(default=321003)

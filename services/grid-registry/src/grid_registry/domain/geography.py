@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 import shapely
-from onegrid.geo import Area, Cell, Level
 from shapely.geometry import mapping
 
 from grid_registry.domain.codes import FIRST_SPECIAL_SEQUENCE, make_grid_code
 from grid_registry.domain.divisions import CITY_CODE, DivisionTree, load_divisions
 from grid_registry.domain.gridgen import partition, site
 from grid_registry.domain.outlines import district_outlines
+from onegrid.geo import Area, Cell, Level
 
 DEFAULT_SEED = 321003
 GRIDS_PER_COMMUNITY = (3, 8)

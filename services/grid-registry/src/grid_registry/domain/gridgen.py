@@ -13,9 +13,10 @@ import math
 
 import numpy as np
 import shapely
-from onegrid.geo import Area
 from shapely import affinity
 from shapely.geometry import MultiPolygon, Polygon, box
+
+from onegrid.geo import Area
 
 AREA_TOLERANCE = 1e-9  # relative: what floating-point clipping may lose or gain
 

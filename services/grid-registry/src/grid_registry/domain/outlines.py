@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from onegrid.geo import Area
 from shapely.geometry import Polygon
 
 from grid_registry.domain.gridgen import as_area
+from onegrid.geo import Area
 
 HANJIANG = "321003"
 
