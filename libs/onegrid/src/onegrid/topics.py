@@ -16,9 +16,12 @@ LEGACY_ENV_HJ212 = "legacy.env.hj212.v1"
 LEGACY_EMERGENCY_CAP = "legacy.emergency.cap.v1"
 LEGACY_SAFETY = "legacy.safety.v1"
 LEGACY_PARTY = "legacy.party.v1"
+LEGACY_OPEN311 = "legacy.open311.v1"
 CASES = "cases.v1"
 INTAKE_DLQ = "intake.dlq.v1"
 INTAKE_QUARANTINE = "intake.quarantine.v1"
+# Internal: intake's own state changelog (HJ 212 episodes per station), written in its transactions.
+INTAKE_STATE = "intake.state.v1"
 GRID_REGISTRY = "grid.registry.v1"
 DISPATCH_FEEDBACK = "dispatch.feedback.v1"
 CASE_LIFECYCLE = "case.lifecycle.v1"
@@ -56,10 +59,13 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(LEGACY_EMERGENCY_CAP, partitions=3),
     TopicSpec(LEGACY_SAFETY, partitions=3),
     TopicSpec(LEGACY_PARTY, partitions=3),
+    # Residents' Open311 requests, form bodies as received by the intake API (key: service_request_id).
+    TopicSpec(LEGACY_OPEN311, partitions=3),
     TopicSpec(CASES, partitions=6, retention_ms=365 * DAY_MS),
     # Dead letters and quarantine are evidence: kept long, never compacted.
     TopicSpec(INTAKE_DLQ, partitions=1, retention_ms=180 * DAY_MS),
     TopicSpec(INTAKE_QUARANTINE, partitions=1, retention_ms=365 * DAY_MS),
+    TopicSpec(INTAKE_STATE, partitions=3, compacted=True, extra_config={"min.cleanable.dirty.ratio": "0.1"}),
     TopicSpec(
         GRID_REGISTRY,
         partitions=1,

@@ -1,41 +1,122 @@
-"""The intake pipeline: a batch of legacy records in, case events, dead letters and quarantine out.
+"""The intake pipeline on Kafka: a batch of legacy records in, case events, dead letters, quarantine
+and state changes out, all in one transaction (the loop runs it exactly once).
 
-Each legacy topic has one adapter (`Adapter`: bytes -> case events, or `Rejected`/`Quarantined`).
-A topic with no adapter yet is quarantined with reason `intake.no_adapter`: kept and replayable.
+- Case events go to `cases.v1`, keyed by case id, as CloudEvents (binary mode); each carries the
+  trace of the record it came from.
+- A malformed record goes to `intake.dlq.v1`, a well-formed one that cannot be mapped yet to
+  `intake.quarantine.v1` (both with the original bytes and the reason).
+- HJ 212 episode state changes go to the compacted `intake.state.v1`, so a restart resumes them.
+In-memory state (case book, episode slices) changes only after the transaction commits.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
+from opentelemetry import trace
+
+from intake.domain.case_event import CE_TYPES, CaseEvent, encode_case_event
+from intake.domain.errors import IntakeError, Quarantined
+from intake.domain.normalize import Provenance
+from intake.domain.process import LEGACY_FEEDS, Inbound, Intake, observe_event
+from onegrid import telemetry
+from onegrid.envelope import CloudEvent, header_dict
 from onegrid.kafka import BatchResult, DeadLetter, OutRecord, Record
+from onegrid.kafka.policy import Backpressure
+from onegrid.topics import CASES, INTAKE_STATE
 
-from intake.domain.errors import Quarantined, Rejected
-from intake.settings import Settings
+SOURCE = "/onegrid/intake"
+_STAGE = {"place": "enrich", "crosswalk": "map", "correlation": "correlate", "registry": "map"}
 
-Adapter = Callable[[Record], list[OutRecord]]
+
+def stage_of(error: IntakeError) -> str:
+    return _STAGE.get(error.reason.split(".")[0], "parse")
+
+
+def event_record(ev: CaseEvent, parent_headers: Sequence[tuple[str, bytes]] | None) -> OutRecord:
+    headers = CloudEvent(
+        type=CE_TYPES[ev.event_type],
+        source=SOURCE,
+        id=str(ev.event_id),
+        subject=str(ev.case_id),
+        time=ev.times.received_at,
+        extensions={"network": ev.source.network},
+    ).headers()
+    parent = [(k, v) for k, v in (parent_headers or ()) if k in ("traceparent", "tracestate")]
+    headers += parent if parent else telemetry.inject([])
+    return OutRecord(CASES, encode_case_event(ev), key=str(ev.case_id).encode(), headers=headers)
 
 
 class IntakePipeline:
-    def __init__(self, *, settings: Settings, adapters: dict[str, Adapter] | None = None) -> None:
-        self.settings = settings
-        self.adapters: dict[str, Adapter] = dict(adapters or {})
+    def __init__(
+        self, intake: Intake, *, state_topic: str = INTAKE_STATE, ready: Callable[[], bool] = lambda: True
+    ) -> None:
+        self.intake = intake
+        self.ready = ready
+        self.state_topic = state_topic
+        self._m_outcomes = telemetry.meter("intake").create_counter(
+            "intake_records", description="legacy records by feed and outcome reason"
+        )
 
     async def handle(self, records: Sequence[Record]) -> BatchResult:
+        if not self.ready():
+            # Without the registry every place looks outside the city: wait, don't dead-letter.
+            raise Backpressure("the registry view is empty; waiting for grid.registry.v1")
+        batch = [
+            Inbound(
+                LEGACY_FEEDS.get(r.topic, r.topic),
+                r.value or b"",
+                # The broker's timestamp, not the clock: a replay derives the very same events.
+                Provenance(r.topic, r.partition, r.offset, datetime.fromtimestamp(r.timestamp / 1000, UTC)),
+                header_dict(r.headers),
+            )
+            for r in records
+        ]
+        with telemetry.tracer("intake").start_as_current_span("intake.process") as span:
+            outcome = self.intake.process(batch)
+            span.set_attribute("intake.records", len(records))
         result = BatchResult()
-        for r in records:
-            adapter = self.adapters.get(r.topic)
-            if adapter is None:
+        for r, inbound, out in zip(records, batch, outcome.outcomes, strict=True):
+            if out.error is not None:
+                kind = "quarantine" if isinstance(out.error, Quarantined) else "dlq"
                 result.dead_letters.append(
-                    DeadLetter(
-                        r, "intake.no_adapter", f"no adapter for topic {r.topic}", "route", "quarantine"
-                    )
+                    DeadLetter(r, out.error.reason, out.error.detail, stage_of(out.error), kind)
                 )
+                self._m_outcomes.add(1, {"feed": inbound.feed, "outcome": out.error.reason})
                 continue
-            try:
-                result.outputs.extend(adapter(r))
-            except Rejected as e:
-                result.dead_letters.append(DeadLetter(r, e.reason, e.detail, "parse", "dlq"))
-            except Quarantined as e:
-                result.dead_letters.append(DeadLetter(r, e.reason, e.detail, "map", "quarantine"))
+            self._m_outcomes.add(1, {"feed": inbound.feed, "outcome": "ok" if out.events else "no_case"})
+            result.outputs += [event_record(ev, r.headers) for ev in out.events]
+        for mn, piece in sorted(outcome.env.changed.items()):
+            result.outputs.append(
+                OutRecord(self.state_topic, json.dumps(piece).encode(), key=f"env:{mn}".encode())
+            )
+        result.after_commit.append(outcome.apply)
+        trace.get_current_span().set_attribute("intake.events", len(result.outputs))
         return result
+
+    # -- rebuilding state at start --------------------------------------------------------------
+
+    async def observe_cases(self, records: Sequence[Record]) -> BatchResult:
+        """GlobalTable handler for `cases.v1`: what was already taken in, and recent cases."""
+        from intake.domain.case_event import decode_case_event
+
+        for r in records:
+            if r.value:
+                observe_event(self.intake.book, decode_case_event(r.value))
+        return BatchResult()
+
+    async def observe_state(self, records: Sequence[Record]) -> BatchResult:
+        """GlobalTable handler for `intake.state.v1`: the last committed slice of every station."""
+        for r in records:
+            key = (r.key or b"").decode()
+            if key.startswith("env:"):
+                if r.value is None:
+                    self.intake.env.slices.pop(key[4:], None)
+                else:
+                    self.intake.env.slices[key[4:]] = json.loads(r.value)
+        return BatchResult()
+
+    def prune(self) -> None:
+        self.intake.book.prune(datetime.now(UTC))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from onegrid.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+from onegrid.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
@@ -12,3 +13,5 @@ class Settings(ServiceSettings):
     service_name: str = "intake"
     http_port: int = 8002
     db_schema: str = "intake"
+    # Residents' requests (Open311) join the same pipeline through legacy.open311.v1.
+    open311_enabled: bool = True

@@ -67,6 +67,9 @@ class Report:
     grid_code: str | None = None  # the source's own placement, checked against the registry
     division_code: str | None = None  # e.g. a CAP geocode or a station's registered street
     reporter: ReporterInfo = field(default_factory=ReporterInfo)
+    # True for feeds from outside the city's own systems (CAP): a record that names no place of the
+    # city is outside it. The city's own feeds may be unlocated; the command centre then places them.
+    must_locate: bool = False
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
     @property

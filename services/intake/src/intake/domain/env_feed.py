@@ -1,0 +1,129 @@
+"""The HJ 212 feed: packets to episode findings to Reports, with per-station state.
+
+State is kept as one JSON slice per station (MN): the station's record and its open episodes. A
+batch restores an engine from the slices of the stations it touches, works on it, and hands back
+the new slices; they replace the old ones only after the batch commits (`EnvTxn.apply`), and are
+also written to the compacted state topic so a restarted instance resumes the same episodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from intake.domain.coords import CoordSystem
+from intake.domain.env_findings import EnvFinding
+from intake.domain.env_limits import EnvRuleConfig
+from intake.domain.env_rules import SNAPSHOT_VERSION, EnvRuleEngine
+from intake.domain.errors import Quarantined
+from intake.domain.hj212 import Hj212Packet, parse_packet
+from intake.domain.localtime import LocalTime
+from intake.domain.placement import Station
+from intake.domain.report import Intent, Report, SourcePosition
+from intake.domain.severity import Severity, from_exceedance_ratio
+
+HJ212_PARSER = "hj212-2017/1"
+_KIND_ZH = {"exceedance": "超标", "fault": "设备故障", "silence": "数据中断"}
+
+Slice = dict[str, Any]
+
+
+def split_snapshot(snapshot: Mapping[str, Any]) -> dict[str, Slice]:
+    """The engine's whole snapshot as one slice per station."""
+    slices: dict[str, Slice] = {
+        mn: {"station": st, "episodes": []} for mn, st in snapshot["stations"].items()
+    }
+    for ep in snapshot["episodes"]:
+        slices.setdefault(ep["mn"], {"station": None, "episodes": []})["episodes"].append(ep)
+    return slices
+
+
+def join_slices(slices: Mapping[str, Slice]) -> dict[str, Any]:
+    return {
+        "version": SNAPSHOT_VERSION,
+        "episodes": [ep for s in slices.values() for ep in s["episodes"]],
+        "stations": {mn: s["station"] for mn, s in slices.items() if s.get("station") is not None},
+    }
+
+
+@dataclass
+class EnvState:
+    config: EnvRuleConfig = field(default_factory=EnvRuleConfig)
+    slices: dict[str, Slice] = field(default_factory=dict)
+
+    def begin(self) -> EnvTxn:
+        return EnvTxn(self)
+
+
+@dataclass
+class EnvTxn:
+    state: EnvState
+    changed: dict[str, Slice] = field(default_factory=dict)
+
+    def _engine_for(self, mns: set[str]) -> EnvRuleEngine:
+        slices = {mn: self.changed.get(mn) or self.state.slices.get(mn) for mn in mns}
+        return EnvRuleEngine.restore(self.state.config, join_slices({k: v for k, v in slices.items() if v}))
+
+    def _keep(self, engine: EnvRuleEngine, mns: set[str]) -> None:
+        after = split_snapshot(engine.snapshot())
+        for mn in mns:
+            self.changed[mn] = after.get(mn, {"station": None, "episodes": []})
+
+    def findings(self, packet: Hj212Packet, received_at: datetime) -> list[EnvFinding]:
+        engine = self._engine_for({packet.mn})
+        out = engine.process(packet, received_at=received_at)
+        self._keep(engine, {packet.mn})
+        return out
+
+    def silence(self, now: datetime) -> list[EnvFinding]:
+        mns = set(self.state.slices) | set(self.changed)
+        engine = self._engine_for(mns)
+        out = engine.check_silence(now)
+        self._keep(engine, {f.mn for f in out})
+        return out
+
+    def apply(self) -> None:
+        self.state.slices.update(self.changed)
+
+
+def finding_report(f: EnvFinding, station: Station, received_at: datetime) -> Report:
+    """One finding as a Report: an opened episode reports, later findings amend that report."""
+    pollutant = f.pollutant or "none"
+    opened = f.status == "opened"
+    source_id = f.episode_id if opened else f"{f.episode_id}:{f.status}:{f.qn or f.observed_at.isoformat()}"
+    if f.kind == "exceedance" and f.value is not None and f.limit:
+        severity = from_exceedance_ratio(abs(f.value) / f.limit)
+    else:
+        severity = Severity.IV
+    title = f"{station.name} {f.pollutant or ''}{_KIND_ZH[f.kind]}".strip()
+    detail = f"{f.kind} {f.status}: {f.pollutant or '-'} value={f.value} limit={f.limit} {f.unit or ''}"
+    return Report(
+        network="env",
+        source_id=source_id,
+        intent=Intent.REPORT if opened else Intent.AMEND,
+        refers_to=() if opened else (f.episode_id,),
+        source_code=f"{f.kind}:{f.st}:{pollutant}",
+        title=title,
+        description=detail.strip(),
+        reported=LocalTime(utc=received_at, text=received_at.isoformat(), zone="UTC"),
+        occurred=LocalTime(utc=f.observed_at, text=f.observed_at.isoformat(), zone="UTC"),
+        parser_version=HJ212_PARSER,
+        severity=severity,
+        severity_source=None if f.value is None or not f.limit else f"{f.value}/{f.limit}",
+        position=SourcePosition(station.lat, station.lon, CoordSystem.WGS84),
+        division_code=station.division_code,
+        grid_code=station.grid_code,
+        attributes={"mn": f.mn, "episode_id": f.episode_id, "episode_status": f.status, **f.to_dict()},
+    )
+
+
+def reports_from_packet(raw: bytes, txn: EnvTxn, station_of: Any, received_at: datetime) -> list[Report]:
+    """`station_of(mn) -> Station | None`; an unregistered MN is quarantined (replayable once the
+    station is registered), never dead-lettered."""
+    packet = parse_packet(raw)
+    station = station_of(packet.mn)
+    if station is None:
+        raise Quarantined("registry.unknown_station", f"station MN {packet.mn} is not in the registry")
+    return [finding_report(f, station, received_at) for f in txn.findings(packet, received_at)]

@@ -1,0 +1,129 @@
+"""Stateless feeds: the bytes of one legacy record to the Reports it carries.
+
+Each function raises `Rejected` (malformed) from its parser; CAP messages that are not about real
+incidents (Test, Exercise, Draft, System status; Ack and Error types) carry no report and give an
+empty list: the audit trail keeps them, no case is made of them.
+"""
+
+from __future__ import annotations
+
+from intake.domain import cap as cap_mod
+from intake.domain.coords import CoordSystem
+from intake.domain.localtime import LocalTime
+from intake.domain.party import parse_party
+from intake.domain.report import Intent, Report, ReporterInfo, SourcePosition
+from intake.domain.safety import parse_safety
+from intake.domain.severity import Severity, from_cap, from_china_level
+
+CAP_PARSER = "cap-1.2/1"
+SAFETY_PARSER = "safety-v1/1"
+PARTY_PARSER = "party-v1/1"
+BEIJING = "Asia/Shanghai"
+
+_CAP_INTENT = {
+    cap_mod.CapMsgType.ALERT: Intent.REPORT,
+    cap_mod.CapMsgType.UPDATE: Intent.AMEND,
+    cap_mod.CapMsgType.CANCEL: Intent.CANCEL,
+}
+
+
+def cap_source_id(sender: str, identifier: str) -> str:
+    return f"{sender},{identifier}"
+
+
+def reports_from_cap(raw: bytes) -> list[Report]:
+    alert = cap_mod.parse_alert(raw)
+    intent = _CAP_INTENT.get(alert.msg_type)
+    if alert.status is not cap_mod.CapStatus.ACTUAL or intent is None:
+        return []
+    info = alert.most_severe_info()
+    offset = alert.sent_text[-6:] if alert.sent_text[-6] in "+-" else "UTC"
+    sent = LocalTime(utc=alert.sent, text=alert.sent_text, zone=offset)
+    geocodes = [g.value for i in alert.infos for a in i.areas for g in a.geocodes]
+    occurred = None
+    if info is not None and info.onset is not None:
+        occurred = LocalTime(utc=info.onset, text=info.onset_text or "", zone=offset)
+    return [
+        Report(
+            network="emergency",
+            source_id=cap_source_id(alert.sender, alert.identifier),
+            intent=intent,
+            source_code=info.categories[0] if info else "Other",
+            hints={"event": info.event} if info else {},
+            title=(info.headline or info.event) if info else alert.identifier,
+            description=(info.description or "") if info else (alert.note or ""),
+            reported=sent,
+            occurred=occurred,
+            parser_version=CAP_PARSER,
+            severity=from_cap(info.severity.value, info.urgency.value) if info else Severity.IV,
+            severity_source=f"{info.severity.value}/{info.urgency.value}" if info else None,
+            refers_to=tuple(cap_source_id(r.sender, r.identifier) for r in alert.references),
+            area=alert.geometry(),
+            address="; ".join(a.area_desc for i in alert.infos for a in i.areas) or None,
+            division_code=next((g for g in geocodes if g.isdigit() and len(g) in (6, 9, 12)), None),
+            reporter=ReporterInfo(org=(info.sender_name if info else None) or alert.sender),
+            must_locate=True,
+            attributes={
+                "cap_identifier": alert.identifier,
+                "cap_sender": alert.sender,
+                "cap_msg_type": alert.msg_type.value,
+                "cap_events": [i.event for i in alert.infos],
+                "cap_geocodes": geocodes,
+                "cap_expires": info.expires.isoformat() if info and info.expires else None,
+            },
+        )
+    ]
+
+
+def reports_from_safety(raw: bytes) -> list[Report]:
+    r = parse_safety(raw)
+    pos = r.position
+    return [
+        Report(
+            network="safety",
+            source_id=r.source_id,
+            intent=Intent.AMEND if r.related_id else Intent.REPORT,
+            refers_to=(r.related_id,) if r.related_id else (),
+            source_code=r.event_type_code,
+            title=r.title,
+            description=r.description,
+            reported=LocalTime(utc=r.reported_at, text=r.reported_text, zone=BEIJING),
+            occurred=LocalTime(utc=r.occurred_at, text=r.occurred_text, zone=BEIJING),
+            parser_version=SAFETY_PARSER,
+            severity=from_china_level(r.level),
+            severity_source=r.level,
+            position=SourcePosition(pos.lat, pos.lon, CoordSystem.GCJ02) if pos else None,
+            address=r.address,
+            grid_code=r.grid_code,
+            reporter=ReporterInfo(
+                name=r.reporter.name, phone=r.reporter.phone, id_number=r.reporter.id_number
+            ),
+            attributes={"handling_status": r.handling_status, "source_encoding": r.declared_encoding},
+        )
+    ]
+
+
+def reports_from_party(raw: bytes) -> list[Report]:
+    r = parse_party(raw)
+    pos = r.position
+    return [
+        Report(
+            network="party",
+            source_id=r.source_id,
+            intent=Intent.REPORT,
+            source_code=r.event_type_code,
+            title=r.title,
+            description=r.content,
+            reported=LocalTime(utc=r.reported_at, text=r.reported_text, zone=BEIJING),
+            occurred=LocalTime(utc=r.occurred_at, text=r.occurred_text or "", zone=BEIJING)
+            if r.occurred_at
+            else None,
+            parser_version=PARTY_PARSER,
+            severity=Severity.IV,
+            position=SourcePosition(pos.lat, pos.lon, CoordSystem.BD09) if pos else None,
+            address=r.address,
+            grid_code=r.grid_code,
+            reporter=ReporterInfo(name=r.reporter.name, phone=r.reporter.phone),
+            attributes={"reporter_role": r.reporter_role, "photo_urls": list(r.photo_urls)},
+        )
+    ]

@@ -1,0 +1,259 @@
+"""The intake core: a batch of legacy records in, case events and refusals out. No I/O.
+
+Three passes, so that the expensive parts run once per batch rather than once per record:
+1. parse every record into Reports (feeds; the HJ 212 feed advances its episode state);
+2. convert every position to WGS-84 and place every report in one batched spatial lookup;
+3. in order: classify (crosswalk), correlate (case book) and build the CaseEvent.
+A record either yields all its events or none: any refusal sets the whole record aside.
+The service (Kafka) and the feed checker (files) both run exactly this code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from shapely.geometry import Point
+
+from intake.domain import case_event as ce
+from intake.domain.coords import CoordSystem, to_wgs84_many, valid_mask
+from intake.domain.correlation import BookTxn, CaseBook, RecentCase
+from intake.domain.crosswalk import Crosswalk
+from intake.domain.env_feed import EnvState, EnvTxn, reports_from_packet
+from intake.domain.errors import IntakeError, Quarantined, Rejected
+from intake.domain.feeds import reports_from_cap, reports_from_party, reports_from_safety
+from intake.domain.normalize import Provenance, to_case_event
+from intake.domain.placement import UNLOCATED, Geography, Placement, from_chain, from_owner
+from intake.domain.report import Report
+
+LEGACY_FEEDS = {
+    "legacy.env.hj212.v1": "hj212",
+    "legacy.emergency.cap.v1": "cap",
+    "legacy.safety.v1": "safety",
+    "legacy.party.v1": "party",
+    "legacy.open311.v1": "open311",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    feed: str  # hj212 | cap | safety | party | open311
+    value: bytes
+    provenance: Provenance
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """Per inbound record: its events, or the refusal that set it aside."""
+
+    events: list[ce.CaseEvent] = field(default_factory=list)
+    error: IntakeError | None = None
+
+
+@dataclass
+class BatchOutcome:
+    outcomes: list[Outcome]
+    book: BookTxn
+    env: EnvTxn
+
+    def apply(self) -> None:
+        """Make the batch's state changes permanent (call once the batch is committed)."""
+        self.book.apply()
+        self.env.apply()
+
+
+OpenFeed = Callable[[Inbound], list[Report]]
+
+
+@dataclass
+class Intake:
+    crosswalk: Crosswalk
+    geography: Geography
+    book: CaseBook = field(default_factory=CaseBook)
+    env: EnvState = field(default_factory=EnvState)
+    open311: OpenFeed | None = None
+
+    def process(self, batch: Sequence[Inbound]) -> BatchOutcome:
+        book, env = self.book.begin(), self.env.begin()
+        outcomes = [Outcome() for _ in batch]
+        reports: list[tuple[int, Report]] = []
+        for i, inbound in enumerate(batch):
+            try:
+                reports += [(i, r) for r in self._parse(inbound, env)]
+            except IntakeError as e:
+                outcomes[i].error = e
+        points = self._convert(reports, outcomes)
+        places = self._place(reports, points, outcomes)
+        for (i, report), point, place in zip(reports, points, places, strict=True):
+            if outcomes[i].error is not None:
+                continue
+            try:
+                outcomes[i].events += self._build(report, point, place, batch[i], book)
+            except IntakeError as e:
+                outcomes[i].error = e
+                outcomes[i].events.clear()
+        return BatchOutcome(outcomes, book, env)
+
+    # -- pass 1 ---------------------------------------------------------------------------------
+
+    def _parse(self, inbound: Inbound, env: EnvTxn) -> list[Report]:
+        received = inbound.provenance.received_at
+        match inbound.feed:
+            case "hj212":
+                return reports_from_packet(inbound.value, env, self.geography.station, received)
+            case "cap":
+                return reports_from_cap(inbound.value)
+            case "safety":
+                return reports_from_safety(inbound.value)
+            case "party":
+                return reports_from_party(inbound.value)
+            case "open311" if self.open311 is not None:
+                return self.open311(inbound)
+        raise Quarantined("intake.no_adapter", f"no adapter for feed {inbound.feed}")
+
+    # -- pass 2 ---------------------------------------------------------------------------------
+
+    def _convert(
+        self, reports: list[tuple[int, Report]], outcomes: list[Outcome]
+    ) -> list[tuple[float, float] | None]:
+        """Every position in WGS-84 (lat, lon), one vectorised call per coordinate system."""
+        out: list[tuple[float, float] | None] = [None] * len(reports)
+        by_system: dict[CoordSystem, list[int]] = {}
+        for k, (_, r) in enumerate(reports):
+            if r.position is not None:
+                by_system.setdefault(r.position.system, []).append(k)
+        for system, ks in by_system.items():
+            positions = [reports[k][1].position for k in ks]
+            lats = np.array([p.lat for p in positions if p is not None])
+            lons = np.array([p.lon for p in positions if p is not None])
+            ok = valid_mask(lats, lons)
+            for k, good, la, lo in zip(ks, ok, lats, lons, strict=True):
+                if not good:
+                    outcomes[reports[k][0]].error = Rejected(
+                        "coords.invalid", f"coordinates ({la}, {lo}) are not a place on Earth"
+                    )
+            good_ks = [k for k, g in zip(ks, ok, strict=True) if g]
+            if good_ks:
+                wl, wn = to_wgs84_many(lats[ok], lons[ok], system)
+                for k, la, lo in zip(good_ks, wl, wn, strict=True):
+                    out[k] = (float(la), float(lo))
+        return out
+
+    def _place(
+        self,
+        reports: list[tuple[int, Report]],
+        points: list[tuple[float, float] | None],
+        outcomes: list[Outcome],
+    ) -> list[Placement]:
+        places: list[Placement] = [UNLOCATED] * len(reports)
+        located = [k for k, p in enumerate(points) if p is not None]
+        if located:
+            chains = self.geography.locate(
+                np.array([points[k][1] for k in located]),  # type: ignore[index]
+                np.array([points[k][0] for k in located]),  # type: ignore[index]
+            )
+            for k, chain in zip(located, chains, strict=True):
+                places[k] = from_chain(chain, reports[k][1].severity)
+        for k, (i, r) in enumerate(reports):
+            if points[k] is not None:
+                pass
+            elif r.area is not None:
+                places[k] = from_owner(self.geography.owner(r.area), self.geography, r.area, r.severity)
+            elif r.grid_code and (chain := self.geography.chain_of(r.grid_code)) is not None:
+                places[k] = from_chain(chain, r.severity)
+            elif r.division_code and (area := self.geography.division_area(r.division_code)) is not None:
+                places[k] = from_owner(self.geography.owner(area), self.geography, area, r.severity)
+            if outcomes[i].error is not None:
+                continue
+            if not places[k].inside_city:
+                outcomes[i].error = Rejected(
+                    "place.outside_city", f"{r.network} record {r.source_id} lies outside the city's area"
+                )
+            elif not places[k].located and r.must_locate:
+                outcomes[i].error = Rejected(
+                    "place.outside_city",
+                    f"{r.network} record {r.source_id} names no polygon, circle, geocode or grid of the city",
+                )
+        return places
+
+    # -- pass 3 ---------------------------------------------------------------------------------
+
+    def _build(
+        self, r: Report, point: tuple[float, float] | None, place: Placement, inbound: Inbound, book: BookTxn
+    ) -> list[ce.CaseEvent]:
+        category = self.crosswalk.map(r.network, r.source_code, hints=r.hints)
+        shape = Point(point[1], point[0]) if point else r.area
+        at = (r.occurred or r.reported).utc
+        try:
+            decision = book.decide(
+                source_key=r.source_key,
+                intent=r.intent,
+                refers_to=tuple(f"{r.network}:{x}" for x in r.refers_to),
+                family=category.family,
+                shape=shape,
+                at=at,
+                network=r.network,
+                source_id=r.source_id,
+            )
+        except LookupError as e:
+            raise Quarantined("correlation.unknown_reference", str(e)) from e
+        if decision.event_type is None:
+            return []  # the same source record again: already taken in
+        assert decision.case_id is not None
+        recent = (
+            RecentCase(decision.case_id, category.family, shape, at, r.network) if shape is not None else None
+        )
+        book.record(r.source_key, decision, recent)
+        return [
+            to_case_event(
+                r,
+                category=category,
+                taxonomy_version=self.crosswalk.taxonomy_version,
+                crosswalk_version=self.crosswalk.version,
+                placement=place,
+                point=point,
+                decision=decision,
+                provenance=inbound.provenance,
+                geography_version=self.geography.version,
+            )
+        ]
+
+    def silence(self, now: datetime) -> tuple[list[ce.CaseEvent], BatchOutcome]:
+        """Stations silent too long: their findings as case events (the caller commits, then applies)."""
+        from intake.domain.env_feed import finding_report
+
+        book, env = self.book.begin(), self.env.begin()
+        events: list[ce.CaseEvent] = []
+        prov = Provenance(None, None, None, now)
+        for f in env.silence(now):
+            station = self.geography.station(f.mn)
+            if station is None:
+                continue
+            r = finding_report(f, station, now)
+            inbound = Inbound("hj212", b"", prov)
+            point = (station.lat, station.lon)
+            chain = self.geography.locate(np.array([station.lon]), np.array([station.lat]))[0]
+            try:
+                events += self._build(r, point, from_chain(chain, r.severity), inbound, book)
+            except IntakeError:
+                continue
+        return events, BatchOutcome([], book, env)
+
+
+def observe_event(book: CaseBook, ev: ce.CaseEvent) -> None:
+    """Rebuild the case book from `cases.v1`: what was taken in, and the recent cases to merge with."""
+    key = f"{ev.source.network}:{ev.source.source_id}"
+    recent = None
+    loc = ev.location
+    if ev.event_type == "case.reported" and loc.point is not None:
+        recent = RecentCase(
+            ev.case_id,
+            ev.category.family,
+            Point(loc.point.lon, loc.point.lat),
+            ev.times.occurred_at or ev.times.reported_at,
+            ev.source.network,
+        )
+    book.observe(key, ev.case_id, recent)
