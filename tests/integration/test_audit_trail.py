@@ -3,16 +3,18 @@ Merkle frontier kept with the rows, and proofs that check against the signed hea
 
 from __future__ import annotations
 
+import itertools
+
 import asyncpg
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from audit.domain.merkle import verify_consistency, verify_inclusion
 from audit.domain.tree_head import verify_tree_head
 from audit.heads import HeadSigner
 from audit.store import TrailStore
+from audit.testing import FakeRecord, case_event, fresh_schema, superuser
 from audit.trail_writer import TrailWriter
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from .audit_support import FakeRecord, case_event, fresh_schema, superuser
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -29,7 +31,7 @@ async def test_appends_are_gapless_and_a_replayed_batch_adds_nothing(database_ur
         writer = TrailWriter(db)
         first = [raw("legacy.env.hj212.v1", o, o % 2) for o in range(10)]
         assert (await writer.append(first)).appended == 10
-        again = await writer.append(first[3:] + [raw("legacy.env.hj212.v1", 10, 0)])
+        again = await writer.append([*first[3:], raw("legacy.env.hj212.v1", 10, 0)])
         assert (again.appended, again.duplicates, again.tree_size) == (1, 7, 11)
         async with db.acquire() as conn:
             seqs = [r["seq"] for r in await conn.fetch("SELECT seq FROM trail ORDER BY seq")]
@@ -70,7 +72,7 @@ async def test_the_trail_refuses_update_delete_and_truncate(database_url: str) -
                 "DELETE FROM trail",
                 "TRUNCATE trail",
                 f'TRUNCATE "{partition}"',
-                f'UPDATE "{partition}" SET actor = \'x\'',
+                f"UPDATE \"{partition}\" SET actor = 'x'",
                 "DELETE FROM tree_head",
             ):
                 with pytest.raises(asyncpg.PostgresError, match="append-only"):
@@ -104,7 +106,7 @@ async def test_proofs_from_the_api_store_check_against_signed_heads(database_url
             leaf, proof, root = await store.inclusion_proof(seq, last.tree_size)
             assert root == last.root_hash
             assert verify_inclusion(seq, last.tree_size, leaf, proof, last.root_hash)
-        for a, b in zip(heads, heads[1:], strict=False):
+        for a, b in itertools.pairwise(heads):
             proof, ra, rb = await store.consistency_proof(a.tree_size, b.tree_size)
             assert (ra, rb) == (a.root_hash, b.root_hash)
             assert verify_consistency(a.tree_size, b.tree_size, a.root_hash, b.root_hash, proof)

@@ -8,7 +8,6 @@ the heads on Kafka (audit.heads.v1) carry base64 hashes per their JSON Schema. E
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -19,7 +18,8 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
 from audit.domain.tree_head import key_id, raw_public_key
-from audit.store import EntryFilter, NotInLog, TrailStore, to_entry
+from audit.export import entries_lines, heads_lines
+from audit.store import EntryFilter, LogDamaged, NotInLog, TrailStore, to_entry
 
 Limit = Annotated[int, Query(ge=1, le=10_000)]
 
@@ -128,6 +128,8 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
             leaf, proof, root = await store.inclusion_proof(seq, size)
         except NotInLog as exc:
             raise not_found(exc) from exc
+        except LogDamaged as exc:
+            raise HTTPException(500, str(exc)) from exc
         return {
             "seq": seq,
             "tree_size": size,
@@ -145,6 +147,8 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
             proof, first_root, second_root = await store.consistency_proof(first, second)
         except NotInLog as exc:
             raise not_found(exc) from exc
+        except LogDamaged as exc:
+            raise HTTPException(500, str(exc)) from exc
         return {
             "first": first,
             "second": second,
@@ -159,11 +163,7 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
     ) -> StreamingResponse:
         """``entries.jsonl`` for external auditors (the verifier needs it from seq 0)."""
 
-        async def lines() -> AsyncIterator[bytes]:
-            async for e in store.export_entries(from_seq, to_seq):
-                yield json.dumps(e.to_export(), ensure_ascii=False).encode() + b"\n"
-
-        return StreamingResponse(lines(), media_type="application/jsonl")
+        return StreamingResponse(entries_lines(store, from_seq, to_seq), media_type="application/jsonl")
 
     @r.get("/export/heads.jsonl")
     async def export_heads() -> StreamingResponse:
@@ -171,13 +171,3 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
         return StreamingResponse(heads_lines(store), media_type="application/jsonl")
 
     return r
-
-
-async def heads_lines(store: TrailStore) -> AsyncIterator[bytes]:
-    previous = None
-    for head in await store.heads(limit=1_000_000):
-        proof = None
-        if previous is not None:
-            proof, _, _ = await store.consistency_proof(previous.tree_size, head.tree_size)
-        yield json.dumps(head.to_export(proof)).encode() + b"\n"
-        previous = head

@@ -27,6 +27,10 @@ ENTRY_COLUMNS = (
 )
 
 
+class LogDamaged(RuntimeError):
+    """The stored log lacks something it must have (a leaf or subtree root): it was tampered with."""
+
+
 class NotInLog(LookupError):
     """The asked-for entry, size or head is not (yet) in the log; the message says which."""
 
@@ -176,6 +180,10 @@ class TrailStore:
                 "SELECT seq, leaf_hash FROM trail WHERE seq = ANY($1::bigint[])", list(leaves)
             )
             hashes = {r["seq"]: bytes(r["leaf_hash"]) for r in rows}
+        if missing := sorted(leaves - hashes.keys()) + sorted(nodes - cache.keys()):
+            raise LogDamaged(
+                f"the stored log lacks {missing[:5]} (leaves by seq, subtrees by (height, position))"
+            )
         return StoredTree(
             lambda a, b: [hashes[i] for i in range(a, b)],
             cache=cache,
@@ -213,16 +221,31 @@ class TrailStore:
     async def export_entries(
         self, start: int = 0, end: int | None = None, chunk: int = 5000
     ) -> AsyncIterator[AuditEntry]:
-        """Entries ``start..end-1`` in log order, read in chunks (a long export holds no transaction)."""
-        seq = start
-        while end is None or seq < end:
-            stop = seq + chunk if end is None else min(end, seq + chunk)
+        """Entries from seq ``start`` (before seq ``end``) in RECORDING order (recorded_at, topic,
+        partition, offset), read in chunks (a long export holds no transaction). The log appends in
+        that order, so a row whose seq was changed shows up where the verifier sees the seq disagree."""
+        async with self._db.acquire() as conn:
+            first = await conn.fetchrow(
+                'SELECT recorded_at, topic, partition, "offset" FROM trail WHERE seq = $1', start
+            )
+        if first is None:
+            return
+        cursor, inclusive, left = tuple(first), True, None if end is None else end - start
+        while left is None or left > 0:
+            n = chunk if left is None else min(chunk, left)
+            op = ">=" if inclusive else ">"
             async with self._db.acquire() as conn:
                 rows = await conn.fetch(
-                    f"SELECT {ENTRY_COLUMNS} FROM trail WHERE seq >= $1 AND seq < $2 ORDER BY seq", seq, stop
+                    f"SELECT {ENTRY_COLUMNS} FROM trail "
+                    f'WHERE (recorded_at, topic, partition, "offset") {op} ($1, $2, $3, $4) '
+                    f'ORDER BY recorded_at, topic, partition, "offset" LIMIT {n}',
+                    *cursor,
                 )
             for row in rows:
                 yield to_entry(row)
-            if len(rows) < stop - seq:
+            if len(rows) < n:
                 return
-            seq = stop
+            last = rows[-1]
+            cursor, inclusive = (last["recorded_at"], last["topic"], last["partition"], last["offset"]), False
+            if left is not None:
+                left -= len(rows)

@@ -5,11 +5,12 @@ Contract of ``TrailWriter.append(records)``:
   ``tap_position.next_offset``) and by event (same topic and event id recorded within
   ``dedupe_window_s``, or earlier in the same batch). Calling it again with the same records, or any
   subset of them, after a crash or a retry, appends nothing twice: it is idempotent.
-- The new entries get ``seq`` = the log's size onwards, in the order given (the consumer loop gives
-  each partition's records in offset order). Rows, completed subtree roots, positions and the log's
-  new size and Merkle frontier are committed in ONE transaction, under the ``log_state`` row lock:
-  a SIGKILL at any point leaves either all of a batch or none of it, never a gap or a duplicate, and
-  several writers (instances) are serialized rather than interleaved.
+- The new entries get ``seq`` = the log's size onwards, in position order (topic, partition, offset),
+  all with one ``recorded_at`` later than any before, so seq order and recording order agree. Rows,
+  completed subtree roots, positions and the log's new size and Merkle frontier are committed in ONE
+  transaction, under the ``log_state`` row lock: a SIGKILL at any point leaves either all of a batch
+  or none of it, never a gap or a duplicate, and several writers (instances) are serialized rather
+  than interleaved.
 - Writes run as role ``audit_writer`` (SELECT and INSERT only on the trail).
 """
 
@@ -127,9 +128,13 @@ class TrailWriter:
             for r in fresh
         ]
         keep = await self._new_events(conn, captures, now)
-        # recorded_at never goes backwards, so time ranges and seq ranges agree.
+        # The log's order has two independent encodings, both in every leaf: seq, and the recording
+        # order (recorded_at, topic, partition, offset). recorded_at strictly increases per batch and
+        # a batch is appended in position order (which keeps each partition's offset order), so the
+        # export can list entries in recording order and the verifier catches a seq that disagrees.
+        keep.sort(key=lambda j: (captures[j].topic, captures[j].partition, captures[j].offset))
         last = state["last_recorded_at"]
-        recorded_at = now if last is None or now > last else last
+        recorded_at = now if last is None or now > last else last + timedelta(microseconds=1)
         size = state["size"]
         rows, leaves = [], []
         for i, (record, cap) in enumerate((fresh[j], captures[j]) for j in keep):

@@ -57,6 +57,8 @@ def upgrade() -> None:
     for ddl in (
         'CREATE INDEX trail_position ON trail (topic, partition, "offset")',
         "CREATE INDEX trail_event ON trail (topic, event_id)",
+        # Recording order: time ranges, and the export (which lists entries in this order).
+        'CREATE INDEX trail_recording ON trail (recorded_at, topic, partition, "offset")',
         "CREATE INDEX trail_case ON trail (case_id, seq) WHERE case_id IS NOT NULL",
         "CREATE INDEX trail_trace ON trail (trace_id, seq) WHERE trace_id IS NOT NULL",
         "CREATE INDEX trail_actor ON trail (actor, seq) WHERE actor IS NOT NULL",

@@ -1,4 +1,5 @@
-"""Helpers shared by the audit integration tests: a migrated schema of its own, fake Kafka records."""
+"""Test support for the audit service (used by its integration tests and the bench): a migrated schema
+of its own, and fake Kafka records."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-from audit.database import Database, libpq_url
-from onegrid.db import migrate
 
 import audit
+from audit.database import Database, libpq_url
+from onegrid.db import migrate
 
 MIGRATIONS = Path(audit.__file__).parent / "migrations"
 
@@ -44,7 +45,9 @@ class FakeRecord:
     timestamp: int = 1_772_323_200_000
 
 
-def case_event(topic: str, offset: int, case_id: str, *, partition: int = 0, event_id: str | None = None, **body: object) -> FakeRecord:
+def case_event(
+    topic: str, offset: int, case_id: str, *, partition: int = 0, event_id: str | None = None, **body: object
+) -> FakeRecord:
     eid = event_id or str(uuid.uuid4())
     payload = {"event_id": eid, "case_id": case_id, **body}
     headers = [
@@ -56,4 +59,6 @@ def case_event(topic: str, offset: int, case_id: str, *, partition: int = 0, eve
         ("content-type", b"application/json"),
         ("traceparent", f"00-{uuid.uuid4().hex}-00f067aa0ba902b7-01".encode()),
     ]
-    return FakeRecord(topic, partition, offset, json.dumps(payload, ensure_ascii=False).encode(), case_id.encode(), headers)
+    return FakeRecord(
+        topic, partition, offset, json.dumps(payload, ensure_ascii=False).encode(), case_id.encode(), headers
+    )
