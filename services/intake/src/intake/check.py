@@ -77,7 +77,8 @@ def check(
                 reason=out.error.reason,
                 detail=out.error.detail,
                 parsed=parsed,
-                inside_city=out.error.reason != "place.outside_city",
+                # Where a record could not be read, nothing is known of its place: null.
+                inside_city=False if out.error.reason == "place.outside_city" else (True if parsed else None),
             )
         lines.append(line)
     return lines
