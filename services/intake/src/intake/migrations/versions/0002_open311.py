@@ -1,0 +1,57 @@
+"""Open311 service requests: what `GET requests` answers, with the status that follows the case.
+
+The personal columns (first_name, last_name, email, phone, device_id, account_id) are stored for the
+command centre and never selected by the public Open311 API. `lifecycle_seq` is the `seq` of the last
+case.lifecycle.v1 event applied, so replayed or late events never move the status backwards.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute(
+        """
+        CREATE TABLE open311_request (
+            id                 uuid PRIMARY KEY,
+            case_id            uuid NOT NULL UNIQUE,
+            service_code       text NOT NULL,
+            description        text,
+            lat                double precision CHECK (lat BETWEEN -90 AND 90),
+            long               double precision CHECK (long BETWEEN -180 AND 180),
+            address            text,
+            address_id         text,
+            media_url          text,
+            requested_datetime timestamptz NOT NULL,
+            updated_datetime   timestamptz NOT NULL,
+            expected_datetime  timestamptz,
+            status             text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+            status_notes       text,
+            agency_responsible text,
+            lifecycle_seq      integer NOT NULL DEFAULT 0,
+            first_name         text,
+            last_name          text,
+            email              text,
+            phone              text,
+            device_id          text,
+            account_id         text,
+            CHECK ((lat IS NULL) = (long IS NULL))
+        )
+        """
+    )
+    # GET requests: newest first within a date window, optionally by service code and status.
+    op.execute("CREATE INDEX open311_request_requested ON open311_request (requested_datetime DESC)")
+    op.execute(
+        "CREATE INDEX open311_request_service_requested ON open311_request (service_code, requested_datetime DESC)"
+    )
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE open311_request")

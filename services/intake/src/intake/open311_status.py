@@ -1,0 +1,48 @@
+"""The Open311 status follows the case: a batch handler for `case.lifecycle.v1`.
+
+Contract (a `BatchHandler` for the shared consumer loop, at least once):
+- For each case in the batch, the event of highest `seq` sets the status, notes, updated and expected
+  datetimes and agency of the Open311 request opened for that case (if any; most cases come from
+  other networks and match no row). One UPDATE round trip per batch, committed before the handler
+  returns, so offsets are committed only after the rows are.
+- Idempotent: an event whose seq is not higher than the row's stored one changes nothing, so a
+  replayed batch, a duplicate or a late event never moves a status backwards.
+- A value that is not a lifecycle event is dead-lettered (`lifecycle.invalid`, stage `decode`); it
+  does not hold up the others.
+- Produces nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from intake.domain.errors import Rejected
+from intake.domain.open311_status import StatusChange, decode_lifecycle, latest_per_case
+from intake.open311_store import apply_changes
+from onegrid.kafka import BatchResult, DeadLetter, Record
+
+
+class Open311StatusFollower:
+    """Keeps `open311_request.status` in step with `case.lifecycle.v1`."""
+
+    def __init__(self, *, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def apply_lifecycle(self, records: Sequence[Record]) -> BatchResult:
+        """Apply a batch of lifecycle records; see the module docstring."""
+        result = BatchResult()
+        changes: list[StatusChange] = []
+        for record in records:
+            try:
+                changes.append(decode_lifecycle(record.value))
+            except Rejected as error:
+                result.dead_letters.append(
+                    DeadLetter(record=record, reason=error.reason, detail=error.detail, stage="decode")
+                )
+        latest = latest_per_case(changes)
+        if latest:
+            async with self._engine.begin() as conn:
+                await apply_changes(conn, latest)
+        return result

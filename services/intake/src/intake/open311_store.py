@@ -1,0 +1,183 @@
+"""The `open311_request` table (migration 0002): record a request, read its public part, follow its case.
+
+Contract:
+- `record_request` is idempotent (a second call for the same service_request_id changes nothing), so
+  the API and, later, the pipeline re-reading `legacy.open311.v1` may both call it.
+- `find_requests` selects only `PUBLIC_COLUMNS`: the personal columns never leave the database
+  through this module.
+- `apply_changes` applies a lifecycle status change only when its seq is higher than the one stored,
+  so replays and out-of-order duplicates never move a status backwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from intake.domain.identity import case_id_for
+from intake.domain.open311 import NETWORK, Open311Request
+from intake.domain.open311_status import StatusChange
+
+_metadata = sa.MetaData()
+open311_request = sa.Table(
+    "open311_request",  # unqualified: the engine's search_path names the intake schema
+    _metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("case_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("service_code", sa.Text, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("lat", sa.Float),
+    sa.Column("long", sa.Float),
+    sa.Column("address", sa.Text),
+    sa.Column("address_id", sa.Text),
+    sa.Column("media_url", sa.Text),
+    sa.Column("requested_datetime", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_datetime", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expected_datetime", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("status_notes", sa.Text),
+    sa.Column("agency_responsible", sa.Text),
+    sa.Column("lifecycle_seq", sa.Integer, nullable=False),
+    sa.Column("first_name", sa.Text),
+    sa.Column("last_name", sa.Text),
+    sa.Column("email", sa.Text),
+    sa.Column("phone", sa.Text),
+    sa.Column("device_id", sa.Text),
+    sa.Column("account_id", sa.Text),
+)
+
+PUBLIC_COLUMNS = (
+    "id",
+    "service_code",
+    "description",
+    "lat",
+    "long",
+    "address",
+    "address_id",
+    "media_url",
+    "requested_datetime",
+    "updated_datetime",
+    "expected_datetime",
+    "status",
+    "status_notes",
+    "agency_responsible",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PublicRequest:
+    """What Open311 `GET requests` may show of one request: no personal field exists here."""
+
+    id: uuid.UUID
+    service_code: str
+    description: str | None
+    lat: float | None
+    long: float | None
+    address: str | None
+    address_id: str | None
+    media_url: str | None
+    requested_datetime: datetime
+    updated_datetime: datetime
+    expected_datetime: datetime | None
+    status: str
+    status_notes: str | None
+    agency_responsible: str | None
+
+
+async def record_request(conn: AsyncConnection, req: Open311Request) -> bool:
+    """Insert the request as `open` (no-op if its id is already there); True if this call inserted it."""
+    values = {
+        "id": uuid.UUID(req.service_request_id),
+        "case_id": case_id_for(NETWORK, req.service_request_id),
+        "service_code": req.service_code,
+        "description": req.description,
+        "lat": req.lat,
+        "long": req.long,
+        "address": req.address_string,
+        "address_id": req.address_id,
+        "media_url": req.media_url,
+        "requested_datetime": req.received_at,
+        "updated_datetime": req.received_at,
+        "status": "open",
+        "status_notes": None,
+        "lifecycle_seq": 0,
+        "first_name": req.first_name,
+        "last_name": req.last_name,
+        "email": req.email,
+        "phone": req.phone,
+        "device_id": req.device_id,
+        "account_id": req.account_id,
+    }
+    stmt = insert(open311_request).values(values).on_conflict_do_nothing(index_elements=["id"])
+    result = await conn.execute(stmt)
+    return bool(result.rowcount)
+
+
+async def find_requests(
+    conn: AsyncConnection,
+    *,
+    ids: Sequence[uuid.UUID] | None = None,
+    service_codes: Sequence[str] = (),
+    statuses: Sequence[str] = (),
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 1000,
+) -> list[PublicRequest]:
+    """Requests newest first. With `ids`, only those (the other filters are ignored, as GeoReport v2
+    says); otherwise those requested in [start, end] matching the codes and statuses given."""
+    t = open311_request.c
+    query = sa.select(*(t[name] for name in PUBLIC_COLUMNS))
+    if ids is not None:
+        query = query.where(t.id.in_(list(ids)))
+    else:
+        if service_codes:
+            query = query.where(t.service_code.in_(list(service_codes)))
+        if statuses:
+            query = query.where(t.status.in_(list(statuses)))
+        if start is not None:
+            query = query.where(t.requested_datetime >= start)
+        if end is not None:
+            query = query.where(t.requested_datetime <= end)
+    query = query.order_by(t.requested_datetime.desc(), t.id).limit(limit)
+    rows = (await conn.execute(query)).mappings().all()
+    return [PublicRequest(**row) for row in rows]
+
+
+async def apply_changes(conn: AsyncConnection, changes: Sequence[StatusChange]) -> None:
+    """Apply each change to the request of its case if newer than what is stored (one round trip)."""
+    if not changes:
+        return
+    t = open311_request.c
+    stmt = (
+        sa.update(open311_request)
+        .where(t.case_id == sa.bindparam("b_case_id"), t.lifecycle_seq < sa.bindparam("b_seq"))
+        .values(
+            status=sa.bindparam("b_status"),
+            status_notes=sa.bindparam("b_notes"),
+            updated_datetime=sa.bindparam("b_updated"),
+            expected_datetime=sa.bindparam("b_expected"),
+            agency_responsible=sa.bindparam("b_agency"),
+            lifecycle_seq=sa.bindparam("b_seq"),
+        )
+    )
+    await conn.execute(
+        stmt,
+        [
+            {
+                "b_case_id": c.case_id,
+                "b_seq": c.seq,
+                "b_status": c.status,
+                "b_notes": c.status_notes,
+                "b_updated": c.updated,
+                "b_expected": c.expected,
+                "b_agency": c.agency,
+            }
+            for c in changes
+        ],
+    )
