@@ -3,8 +3,12 @@ of its own, and fake Kafka records."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+import sys
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +16,12 @@ import asyncpg
 
 import audit
 from audit.database import Database, libpq_url
+from audit.trail_writer import TrailWriter
+from audit.wiretap import WireTap
 from onegrid.db import migrate
+from onegrid.kafka import Record
+from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
+from onegrid.settings import KafkaSettings
 
 MIGRATIONS = Path(audit.__file__).parent / "migrations"
 
@@ -62,3 +71,43 @@ def case_event(
     return FakeRecord(
         topic, partition, offset, json.dumps(payload, ensure_ascii=False).encode(), case_id.encode(), headers
     )
+
+
+class PausingWriter(TrailWriter):
+    """A writer that waits inside each batch's transaction, so a SIGKILL lands mid-batch."""
+
+    def __init__(self, db: Database, pause_s: float) -> None:
+        super().__init__(db)
+        self._pause_s = pause_s
+
+    async def _advance_positions(self, conn: asyncpg.Connection, records: Sequence[Record]) -> None:
+        await super()._advance_positions(conn, records)
+        await asyncio.sleep(self._pause_s)
+
+
+async def run_tap(bootstrap: str, database_url: str, schema: str, topics: list[str], pause_s: float) -> None:
+    """The wire tap alone (no HTTP, no signer) on ``topics``, in group ``tap-<schema>``, until SIGTERM."""
+    kafka = KafkaSettings(bootstrap_servers=bootstrap)
+    db = Database(asyncpg_url(database_url), schema)
+    await db.open()
+    writer = PausingWriter(db, pause_s) if pause_s else TrailWriter(db)
+    group = f"tap-{schema}"
+    loop = ConsumerLoop(
+        consumer=make_consumer(kafka, group_id=group, client_id=group),
+        handler=WireTap(writer).handle,
+        config=LoopConfig(
+            group_id=group, topics=tuple(topics), service="audit", batch_max_records=50, commit_interval_s=0.2
+        ),
+    )
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, loop.stop)
+    print("ready", flush=True)
+    try:
+        await loop.run()
+    finally:
+        await db.close()
+
+
+if __name__ == "__main__":
+    # python -m audit.testing BOOTSTRAP DATABASE_URL SCHEMA PAUSE_S TOPIC...
+    a = sys.argv[1:]
+    asyncio.run(run_tap(a[0], a[1], a[2], a[4:], float(a[3])))
