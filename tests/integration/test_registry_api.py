@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from onegrid.settings import KafkaSettings
 from shapely.geometry import box, mapping
+
+from onegrid.settings import KafkaSettings
 
 from .test_registry_harness import Running, running_registry
 
@@ -29,7 +30,9 @@ def division(code: str, level: str, parent: str | None, geometry: dict[str, Any]
     return {"name": f"单位{code}", "active": True, "level": level, "parent_code": parent, "area": geometry}
 
 
-def grid(code: str, geometry: dict[str, Any], *, level: str = "grid", community: str = COMMUNITY) -> dict[str, Any]:
+def grid(
+    code: str, geometry: dict[str, Any], *, level: str = "grid", community: str = COMMUNITY
+) -> dict[str, Any]:
     return {
         "name": f"网格{code}",
         "active": True,
@@ -45,8 +48,12 @@ def grid(code: str, geometry: dict[str, Any], *, level: str = "grid", community:
 async def registry(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Running]:
     from .conftest import TopicFactory
 
-    topic = await TopicFactory(KafkaSettings(bootstrap_servers=kafka_bootstrap))("grid.registry", compacted=True)
-    async with running_registry(database_url, KafkaSettings(bootstrap_servers=kafka_bootstrap), topic) as running:
+    topic = await TopicFactory(KafkaSettings(bootstrap_servers=kafka_bootstrap))(
+        "grid.registry", compacted=True
+    )
+    async with running_registry(
+        database_url, KafkaSettings(bootstrap_servers=kafka_bootstrap), topic
+    ) as running:
         c = running.client
         for code, body in [
             (CITY, division(CITY, "city", None, None)),
@@ -55,7 +62,10 @@ async def registry(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Run
             (COMMUNITY, division(COMMUNITY, "community", STREET, area(119.40, 32.38, 119.42, 32.40))),
         ]:
             assert (await c.put(f"/v1/records/division/{code}", json=body)).status_code == 200
-        for code, geometry in [(G1, area(119.40, 32.38, 119.41, 32.39)), (G2, area(119.41, 32.38, 119.42, 32.39))]:
+        for code, geometry in [
+            (G1, area(119.40, 32.38, 119.41, 32.39)),
+            (G2, area(119.41, 32.38, 119.42, 32.39)),
+        ]:
             assert (await c.put(f"/v1/records/grid/{code}", json=grid(code, geometry))).status_code == 200
         yield running
 
@@ -70,21 +80,28 @@ def refused(response: Any, status: int, reason: str) -> str:
 async def test_a_self_intersecting_polygon_is_refused(registry: Running) -> None:
     bowtie = {
         "type": "Polygon",
-        "coordinates": [[[119.40, 32.39], [119.41, 32.40], [119.41, 32.39], [119.40, 32.40], [119.40, 32.39]]],
+        "coordinates": [
+            [[119.40, 32.39], [119.41, 32.40], [119.41, 32.39], [119.40, 32.40], [119.40, 32.39]]
+        ],
     }
     r = await registry.client.put("/v1/records/grid/321003009001003", json=grid("321003009001003", bowtie))
     assert "self-intersection" in refused(r, 422, "geometry.self_intersection").lower()
 
 
 async def test_an_open_ring_is_refused(registry: Running) -> None:
-    ring = {"type": "Polygon", "coordinates": [[[119.40, 32.39], [119.41, 32.39], [119.41, 32.40], [119.40, 32.40]]]}
+    ring = {
+        "type": "Polygon",
+        "coordinates": [[[119.40, 32.39], [119.41, 32.39], [119.41, 32.40], [119.40, 32.40]]],
+    }
     r = await registry.client.put("/v1/records/grid/321003009001003", json=grid("321003009001003", ring))
     refused(r, 422, "geometry.not_closed")
 
 
 async def test_an_overlap_with_a_sibling_is_refused_naming_the_sibling(registry: Running) -> None:
     overlapping = area(119.405, 32.385, 119.415, 32.395)
-    r = await registry.client.put("/v1/records/grid/321003009001003", json=grid("321003009001003", overlapping))
+    r = await registry.client.put(
+        "/v1/records/grid/321003009001003", json=grid("321003009001003", overlapping)
+    )
     detail = refused(r, 409, "geometry.overlaps_sibling")
     assert G1 in detail
 
@@ -99,7 +116,8 @@ async def test_an_area_outside_the_parent_is_refused(registry: Running) -> None:
 async def test_an_unknown_parent_is_refused(registry: Running) -> None:
     code = "321003009002001"
     r = await registry.client.put(
-        f"/v1/records/grid/{code}", json=grid(code, area(119.40, 32.39, 119.41, 32.40), community="321003009002")
+        f"/v1/records/grid/{code}",
+        json=grid(code, area(119.40, 32.39, 119.41, 32.40), community="321003009002"),
     )
     assert "321003009002" in refused(r, 422, "reference.unknown_parent")
     r = await registry.client.put(
@@ -122,7 +140,9 @@ async def test_an_unknown_parent_is_refused(registry: Running) -> None:
     ],
 )
 async def test_a_malformed_grid_code_is_refused(registry: Running, code: str, reason: str) -> None:
-    r = await registry.client.put(f"/v1/records/grid/{code}", json=grid(code, area(119.40, 32.39, 119.41, 32.40)))
+    r = await registry.client.put(
+        f"/v1/records/grid/{code}", json=grid(code, area(119.40, 32.39, 119.41, 32.40))
+    )
     assert code in refused(r, 422, reason)
 
 
@@ -130,10 +150,13 @@ async def test_a_record_off_the_contract_is_refused_naming_the_field(registry: R
     body = {"name": "城管", "active": True, "tier": "planet", "division_code": DISTRICT, "parent_code": None}
     r = await registry.client.put("/v1/records/department/chengguan", json={**body, "category_codes": []})
     assert "tier" in refused(r, 422, "schema.invalid")
-    r = await registry.client.put("/v1/records/department/ChengGuan", json={**body, "tier": "district", "category_codes": []})
+    r = await registry.client.put(
+        "/v1/records/department/ChengGuan", json={**body, "tier": "district", "category_codes": []}
+    )
     refused(r, 422, "department_code.malformed")
     r = await registry.client.put(
-        "/v1/records/department/chengguan", json={**body, "tier": "district", "category_codes": ["city.nonsense"]}
+        "/v1/records/department/chengguan",
+        json={**body, "tier": "district", "category_codes": ["city.nonsense"]},
     )
     assert "city.nonsense" in refused(r, 422, "reference.unknown_category")
 
@@ -147,10 +170,20 @@ async def test_etags_make_reads_conditional_and_writes_safe(registry: Running) -
     assert same.json()["revision"] == 1  # unchanged content is no new revision
     assert (await c.get(f"/v1/records/grid/{code}", headers={"If-None-Match": '"1"'})).status_code == 304
     renamed = {**grid(code, area(119.40, 32.39, 119.41, 32.40)), "name": "新名字"}
-    assert (await c.put(f"/v1/records/grid/{code}", json=renamed, headers={"If-Match": '"1"'})).status_code == 200
-    stale = await c.put(f"/v1/records/grid/{code}", json=grid(code, area(119.40, 32.39, 119.41, 32.40)), headers={"If-Match": '"1"'})
+    assert (
+        await c.put(f"/v1/records/grid/{code}", json=renamed, headers={"If-Match": '"1"'})
+    ).status_code == 200
+    stale = await c.put(
+        f"/v1/records/grid/{code}",
+        json=grid(code, area(119.40, 32.39, 119.41, 32.40)),
+        headers={"If-Match": '"1"'},
+    )
     refused(stale, 412, "record.revision_mismatch")
-    refused(await c.delete(f"/v1/records/grid/{code}", headers={"If-Match": '"1"'}), 412, "record.revision_mismatch")
+    refused(
+        await c.delete(f"/v1/records/grid/{code}", headers={"If-Match": '"1"'}),
+        412,
+        "record.revision_mismatch",
+    )
     await registry.wait_for("grid", code, 2)
     assert (await c.delete(f"/v1/records/grid/{code}", headers={"If-Match": '"2"'})).status_code == 204
     await registry.wait_for("grid", code, None)
@@ -167,13 +200,25 @@ async def test_a_parent_with_children_cannot_be_deleted(registry: Running) -> No
 async def test_as_of_returns_the_rules_then_in_force(registry: Running) -> None:
     c = registry.client
     for dept in ("chengguan", "jiedao_zhifa"):
-        body = {"name": dept, "active": True, "tier": "district", "division_code": DISTRICT, "parent_code": None, "category_codes": []}
+        body = {
+            "name": dept,
+            "active": True,
+            "tier": "district",
+            "division_code": DISTRICT,
+            "parent_code": None,
+            "category_codes": [],
+        }
         assert (await c.put(f"/v1/records/department/{dept}", json=body)).status_code == 200
     rule = {
         "name": "占道经营",
         "active": True,
         "priority": 10,
-        "match": {"category_codes": ["city.street_vending"], "networks": [], "severity_levels": [], "division_codes": [DISTRICT]},
+        "match": {
+            "category_codes": ["city.street_vending"],
+            "networks": [],
+            "severity_levels": [],
+            "division_codes": [DISTRICT],
+        },
         "departments": ["chengguan"],
         "whistle": False,
     }
@@ -181,17 +226,23 @@ async def test_as_of_returns_the_rules_then_in_force(registry: Running) -> None:
     await asyncio.sleep(0.01)  # the two versions must be apart in time (microsecond timestamps)
     before = datetime.now(UTC)
     await asyncio.sleep(0.01)
-    assert (await c.put("/v1/records/routing_rule/vending", json={**rule, "departments": ["jiedao_zhifa"]})).status_code == 200
+    assert (
+        await c.put("/v1/records/routing_rule/vending", json={**rule, "departments": ["jiedao_zhifa"]})
+    ).status_code == 200
     then = (await c.get("/v1/records/routing_rule/vending", params={"as_of": before.isoformat()})).json()
     now = (await c.get("/v1/records/routing_rule/vending")).json()
     assert (then["revision"], then["departments"]) == (1, ["chengguan"])
     assert (now["revision"], now["departments"]) == (2, ["jiedao_zhifa"])
     listed = (await c.get("/v1/records/routing_rule", params={"as_of": before.isoformat()})).json()["items"]
     assert [(r["code"], r["departments"]) for r in listed] == [("vending", ["chengguan"])]
-    routed_then = await c.get("/v1/lookup/route", params={"category": "city.street_vending", "grid": G1, "at": before.isoformat()})
+    routed_then = await c.get(
+        "/v1/lookup/route", params={"category": "city.street_vending", "grid": G1, "at": before.isoformat()}
+    )
     assert routed_then.json()["departments"] == ["chengguan"], routed_then.text
     await registry.wait_for("routing_rule", "vending", 2)
-    routed_now = (await c.get("/v1/lookup/route", params={"category": "city.street_vending", "grid": G1})).json()
+    routed_now = (
+        await c.get("/v1/lookup/route", params={"category": "city.street_vending", "grid": G1})
+    ).json()
     assert routed_now["departments"] == ["jiedao_zhifa"]
     assert routed_now["topics"] == ["dispatch.orders.jiedao_zhifa.v1"]
 
@@ -208,12 +259,20 @@ async def test_lists_page_in_code_order(registry: Running) -> None:
 
 async def test_geojson_import_is_all_or_nothing_and_exports_back(registry: Running) -> None:
     c = registry.client
-    micro = [(f"{G2}001", area(119.41, 32.38, 119.415, 32.39)), (f"{G2}002", area(119.415, 32.38, 119.42, 32.39))]
+    micro = [
+        (f"{G2}001", area(119.41, 32.38, 119.415, 32.39)),
+        (f"{G2}002", area(119.415, 32.38, 119.42, 32.39)),
+    ]
     bad = [*micro, (f"{G2}003", area(119.414, 32.38, 119.416, 32.39))]  # overlaps both others
     collection = {
         "type": "FeatureCollection",
         "features": [
-            {"type": "Feature", "id": code, "geometry": g, "properties": {k: v for k, v in grid(code, g, level="micro_grid").items() if k != "area"}}
+            {
+                "type": "Feature",
+                "id": code,
+                "geometry": g,
+                "properties": {k: v for k, v in grid(code, g, level="micro_grid").items() if k != "area"},
+            }
             for code, g in bad
         ],
     }

@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+from sqlalchemy import text
+
 from grid_registry.bootstrap import GridRegistry, build
 from grid_registry.settings import Settings
 from onegrid.settings import KafkaSettings
-from sqlalchemy import text
 
 
 @dataclass
@@ -45,7 +46,9 @@ class Running:
         deadline = loop.time() + timeout_s
         while loop.time() < deadline:
             record = self.service.view.get(kind, code)
-            if (record is None and revision is None) or (record is not None and record["revision"] == revision):
+            if (record is None and revision is None) or (
+                record is not None and record["revision"] == revision
+            ):
                 return
             await asyncio.sleep(0.05)
         raise AssertionError(f"view never showed {kind}:{code} at revision {revision}")
