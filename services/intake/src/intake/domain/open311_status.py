@@ -61,7 +61,7 @@ class _Dimensions(msgspec.Struct):
 class _Lifecycle(msgspec.Struct):
     case_id: uuid.UUID
     seq: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
-    to_state: Annotated[str, msgspec.Meta(pattern=_STATE.pattern)]
+    to_state: str
     at: datetime
     reason: str | None = None
     deadlines: _Deadlines | None = None
@@ -101,6 +101,8 @@ def decode_lifecycle(value: bytes | None) -> StatusChange:
         event = _DECODER.decode(value)
     except msgspec.DecodeError as error:
         raise Rejected("lifecycle.invalid", str(error)[:500]) from None
+    if not _STATE.fullmatch(event.to_state):  # checked here: msgspec patterns are searched, not matched
+        raise Rejected("lifecycle.invalid", f"to_state {event.to_state[:40]!r} is not a state name")
     times = [event.at] + (
         [event.deadlines.resolve_by] if event.deadlines and event.deadlines.resolve_by else []
     )
