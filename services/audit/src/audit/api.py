@@ -89,7 +89,7 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
         rows = await store.entries(EntryFilter(trace_id=trace_id), limit)
         return {"trace_id": trace_id, "entries": [render(row, payload=False) for row in rows]}
 
-    @r.get("/actors/{actor}")
+    @r.get("/actors/{actor:path}")
     async def by_actor(actor: str, after_seq: int = -1, limit: Limit = 1000) -> dict[str, Any]:
         rows = await store.entries(EntryFilter(actor=actor, after_seq=after_seq), limit)
         return {"actor": actor, "entries": [render(row, payload=False) for row in rows]}

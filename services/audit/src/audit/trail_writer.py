@@ -154,7 +154,7 @@ class TrailWriter:
             )
             leaf = entry.leaf_hash()
             leaves.append(leaf)
-            rows.append(_row(entry, cap, record.timestamp, leaf))
+            rows.append(trail_row(entry, cap, record.timestamp, leaf))
         frontier, nodes = append_recording(frontier, leaves, min_height=NODE_MIN_HEIGHT)
         if rows:
             await conn.copy_records_to_table("trail", records=rows, columns=TRAIL_COLUMNS)
@@ -231,7 +231,7 @@ class TrailWriter:
         )
 
 
-def _row(entry: AuditEntry, cap: Capture, kafka_ts_ms: int | None, leaf: bytes) -> tuple[Any, ...]:
+def trail_row(entry: AuditEntry, cap: Capture, kafka_ts_ms: int | None, leaf: bytes) -> tuple[Any, ...]:
     kafka_ts = datetime.fromtimestamp(kafka_ts_ms / 1000, UTC) if kafka_ts_ms and kafka_ts_ms > 0 else None
     return (
         entry.seq,

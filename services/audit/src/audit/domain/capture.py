@@ -21,12 +21,25 @@ import base64
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _DEAD_LETTER_PREFIXES = ("dlq", "quarantine")
-_JSON = msgspec.json.Decoder()
+
+
+class _Body(msgspec.Struct):
+    """The few fields the tap reads from a JSON body; msgspec skips the rest without building it."""
+
+    case_id: Any = None
+    actor: Any = None
+    merge: Any = None
+    source: Any = None
+    linked_sources: Any = None
+
+
+_JSON = msgspec.json.Decoder(_Body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +126,10 @@ def _json_object(value: bytes | None, content_type: str | None) -> dict[str, obj
     if not value or not (value[:1] == b"{" or (content_type or "").startswith("application/json")):
         return {}
     try:
-        parsed = _JSON.decode(value)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+        body = _JSON.decode(value)
+    except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
         return {}
-    return parsed if isinstance(parsed, dict) else {}
+    return {f: getattr(body, f) for f in body.__struct_fields__}
 
 
 def _clean(text: str) -> str:
