@@ -1,36 +1,163 @@
-"""Dispatch HTTP API for command-centre operators."""
+"""Dispatch HTTP API: departments' feedback, command-centre operators' queries and actions.
+
+Every action is validated: a malformed body is 422 naming the field, an unknown case 404, an action
+the state machine refuses 409 with the reason code (e.g. `transition.case_closed`). Feedback is
+idempotent by feedback_id; operator actions by an optional Idempotency-Key header.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException
+import msgspec
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dispatch import webhooks
+from dispatch.desk import Desk, Result
+from dispatch.domain.facts import Actor, decode_feedback
+from dispatch.domain.lifecycle import Command
+from dispatch.domain.states import Action, State
 
-def router(engine: AsyncEngine) -> APIRouter:
+REASON = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
+OPERATOR_ACTIONS = [
+    "dispatch",
+    "reassign",
+    "arbitrate",
+    "escalate",
+    "suspend",
+    "resume",
+    "merge",
+    "unmerge",
+    "cancel",
+    "self_handle",
+    "verify",
+    "rework",
+    "reopen",
+]
+
+
+class ActorIn(BaseModel):
+    kind: Literal["system", "staff", "department", "citizen"] = "staff"
+    id: str = Field(min_length=1)
+    display: str = ""
+
+
+class ActionIn(BaseModel):
+    actor: ActorIn
+    reason: str | None = Field(default=None, pattern=REASON, max_length=120)
+    note: str | None = Field(default=None, max_length=4000)
+    department: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{1,40}$")
+    merge_into: str | None = Field(default=None, pattern=r"^[0-9a-f-]{36}$")
+    evidence: list[str] = Field(default_factory=list, description="Evidence references (object-store keys).")
+
+
+def _answer(result: Result) -> JSONResponse:
+    body: dict[str, Any] = {"outcome": result.outcome, "detail": result.detail}
+    if result.case is not None:
+        body.update(case_id=result.case.case_id, state=result.case.state.value, seq=result.case.seq)
+    status = 409 if result.outcome.startswith("refused:") else 200
+    if result.outcome == "refused:transition.case_unknown":
+        status = 404
+    return JSONResponse(body, status_code=status)
+
+
+def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["dispatch"])
 
-    @r.get("/cases/{case_id}/events")
-    async def case_events(case_id: str) -> list[dict[str, Any]]:
-        """Every case event received for a case, in arrival order."""
+    @r.post("/feedback")
+    async def feedback(request: Request) -> JSONResponse:
+        """A department's feedback (feedback.v1.json): acknowledge, progress, resolve, return."""
+        try:
+            fb = decode_feedback(await request.body())
+        except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as e:
+            raise HTTPException(422, f"feedback invalid: {e}") from e
+        return _answer(await desk.feedback(fb))
+
+    @r.post("/cases/{case_id}/{action}")
+    async def act(
+        case_id: str,
+        action: str,
+        body: ActionIn,
+        idempotency_key: Annotated[str | None, Header()] = None,
+    ) -> JSONResponse:
+        """An operator's or grid worker's action on a case (one of OPERATOR_ACTIONS)."""
+        if action not in OPERATOR_ACTIONS:
+            raise HTTPException(404, f"unknown action {action!r}; one of {', '.join(OPERATOR_ACTIONS)}")
+        cmd = Command(
+            Action(action),
+            actor=Actor(kind=body.actor.kind, id=body.actor.id, display=body.actor.display),
+            reason=body.reason,
+            note=body.note,
+            department=body.department,
+            merge_into=body.merge_into,
+            evidence=len(body.evidence),
+        )
+        return _answer(await desk.act(case_id, cmd, idempotency_key))
+
+    @r.get("/cases")
+    async def cases(
+        state: State | None = None,
+        grid: str | None = None,
+        department: str | None = None,
+        overdue: bool = False,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Cases by state, grid, department; `overdue` = a running deadline passed, or escalated."""
+        sql = (
+            "SELECT case_id::text, state, department, tier, grid, hops, updated_at FROM cases c WHERE "
+            "(CAST(:state AS text) IS NULL OR state = :state) AND (CAST(:grid AS text) IS NULL OR grid = :grid) "
+            "AND (CAST(:dept AS text) IS NULL OR department = :dept) AND (NOT :overdue OR state = 'escalated' OR "
+            "EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'running' "
+            "AND d.due_at < :now)) ORDER BY updated_at DESC LIMIT :limit"
+        )
+        params = {
+            "state": state.value if state else None,
+            "grid": grid,
+            "dept": department,
+            "overdue": overdue,
+            "now": desk.clock.now(),
+            "limit": limit,
+        }
         async with engine.connect() as conn:
-            rows = (
-                (
-                    await conn.execute(
-                        text(
-                            "SELECT event_id, topic, event_type, body, received_at FROM inbox "
-                            "WHERE case_id = :c ORDER BY received_at, event_id"
-                        ),
-                        {"c": case_id},
-                    )
-                )
-                .mappings()
-                .all()
+            return [dict(x) for x in (await conn.execute(text(sql), params)).mappings()]
+
+    @r.get("/cases/{case_id}")
+    async def case(case_id: str) -> dict[str, Any]:
+        """The case document and its transitions in order."""
+        async with engine.connect() as conn:
+            body = await conn.scalar(text("SELECT body FROM cases WHERE case_id::text = :c"), {"c": case_id})
+            if body is None:
+                raise HTTPException(404, f"no case {case_id}")
+            rows = await conn.execute(
+                text(
+                    "SELECT seq, from_state, to_state, action, reason, at, deadline_id::text FROM transitions "
+                    "WHERE case_id::text = :c ORDER BY seq"
+                ),
+                {"c": case_id},
             )
-        if not rows:
-            raise HTTPException(404, f"no events for case {case_id}")
-        return [dict(x) for x in rows]
+            return {"case": body, "transitions": [dict(x) for x in rows.mappings()]}
+
+    @r.get("/messages/{message_id}")
+    async def message(message_id: str) -> dict[str, Any]:
+        """What became of a case event or feedback: applied, noted, or refused:<reason>."""
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text("SELECT outcome, case_id::text, at FROM processed WHERE message_id = :m"),
+                    {"m": message_id},
+                )
+            ).first()
+        if row is None:
+            raise HTTPException(404, f"message {message_id} not seen")
+        return dict(row._mapping)
+
+    @r.get("/deliveries/stuck")
+    async def stuck_deliveries() -> list[dict[str, Any]]:
+        """Webhook deliveries still failing after the stuck threshold, per department."""
+        return await webhooks.stuck(engine, min_attempts=stuck_after)
 
     return r

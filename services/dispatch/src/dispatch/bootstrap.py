@@ -1,23 +1,119 @@
-"""Composition root of the dispatch service."""
+"""Composition root of the dispatch service: registry view, desk, inbox loop, outbox relay, deadline
+watch and webhook courier, wired to one engine and one producer."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
-from onegrid.service import create_app
-from onegrid.topics import CASES, DISPATCH_FEEDBACK
-from onegrid.wiring import wire
 
 from dispatch.api import router
-from dispatch.inbox import CaseInbox
+from dispatch.deadlines import DeadlineWatch
+from dispatch.desk import Desk
+from dispatch.domain.clock import Clock, SystemClock
+from dispatch.domain.lifecycle import Lifecycle, Policy
+from dispatch.domain.routing import Directory
+from dispatch.handlers import Inbox
 from dispatch.settings import Settings
+from dispatch.store import Outlets, Webhook
+from dispatch.webhooks import Courier
+from onegrid.kafka.admin import ensure_topics
+from onegrid.kafka.table import GlobalTable
+from onegrid.outbox import OutboxRelay
+from onegrid.registry_view import RegistryView
+from onegrid.service import create_app
+from onegrid.topics import CATALOGUE, TopicSpec
+from onegrid.wiring import Wiring, wire
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class Dispatch:
+    app: FastAPI
+    settings: Settings
+    wiring: Wiring
+    desk: Desk
+    view: RegistryView
+    watch: DeadlineWatch
+    relay: OutboxRelay
+    courier: Courier
+
+
+def build(settings: Settings | None = None, clock: Clock | None = None) -> Dispatch:
+    s = settings or Settings()
+    clock = clock or SystemClock()
+    names = {t.name for t in CATALOGUE}
+    own = [
+        TopicSpec(s.dlq_topic, partitions=1, retention_ms=180 * 24 * 3600 * 1000),
+        *[TopicSpec(t, partitions=3) for t in (s.cases_topic, s.feedback_topic) if t not in names],
+    ]
+    if s.lifecycle_topic not in names:
+        own.append(TopicSpec(s.lifecycle_topic, partitions=6, retention_ms=None))
+    w = wire(s, migrations=MIGRATIONS, topics=[*CATALOGUE, *own])
+    view = RegistryView()
+    table = GlobalTable(s.kafka, s.registry_topic, view.handle, client_id=f"{s.client_id}-registry")
+    policy = Policy(reopen_window_s=s.reopen_window_days * 86400, arbitration_s=s.arbitration_s)
+    hooks = {code: Webhook(t.url, t.secret) for code, t in s.webhooks.items()}
+    relay = OutboxRelay(w.engine)
+
+    def lifecycle() -> Lifecycle:
+        return Lifecycle(Directory(view.records, command_suffix=s.command_centre_suffix), policy)
+
+    async def ensure_topic(name: str) -> None:
+        await ensure_topics(s.kafka, [TopicSpec(name, partitions=3)])
+
+    desk = Desk(
+        engine=w.engine,
+        lifecycle=lifecycle,
+        clock=clock,
+        outlets=Outlets(lifecycle_topic=s.lifecycle_topic, orders_topic=s.orders_topic, webhooks=hooks),
+        ensure_topic=ensure_topic,
+        on_commit=relay.wake,
+    )
+    watch = DeadlineWatch(w.engine, desk, clock, poll_s=s.deadline_poll_s)
+    courier = Courier(
+        w.engine,
+        clock,
+        hooks,
+        timeout_s=s.webhook_timeout_s,
+        max_backoff_s=s.webhook_max_backoff_s,
+        stuck_after=s.webhook_stuck_after,
+    )
+    inbox = Inbox(desk, cases_topic=s.cases_topic, feedback_topic=s.feedback_topic)
+
+    async def registry_loaded() -> None:
+        # Routing reads the registry: no case is taken before the view holds the whole topic.
+        await ensure_topics(s.kafka, [TopicSpec(s.registry_topic, partitions=1, compacted=True)])
+        await table.catch_up()
+
+    w.runtime.on_start.append(registry_loaded)
+    w.runtime.background += [table.follow, lambda: relay.run(w.producer), watch.run, courier.run]
+    w.runtime.on_stop.insert(0, _stopper(relay, watch, courier, table))
+    w.add_loop(
+        name="inbox",
+        topics=[s.cases_topic, s.feedback_topic],
+        handler=inbox.handle,
+        dlq_topic=s.dlq_topic,
+        quarantine_topic=None,
+    )
+    app = create_app(
+        w.runtime,
+        title="OneGrid dispatch (闭合运转)",
+        routers=[router(w.engine, desk, stuck_after=s.webhook_stuck_after)],
+    )
+    return Dispatch(app, s, w, desk, view, watch, relay, courier)
+
+
+def _stopper(*jobs: OutboxRelay | DeadlineWatch | Courier | GlobalTable):  # type: ignore[no-untyped-def]
+    async def stop() -> None:
+        for job in jobs:
+            job.stop()
+
+    return stop
 
 
 def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
-    settings = settings or Settings()
-    w = wire(settings, migrations=Path(__file__).parent / "migrations")
-    inbox = CaseInbox(w.engine)
-    w.add_loop(name="cases", topics=[CASES, DISPATCH_FEEDBACK], handler=inbox.handle)
-    app = create_app(w.runtime, title="OneGrid dispatch (闭合运转)", routers=[router(w.engine)])
-    return app, settings
+    built = build(settings)
+    return built.app, built.settings

@@ -1,9 +1,17 @@
-"""Dispatch settings: the shared base plus this service's own knobs."""
+"""Dispatch settings: the shared base plus this service's own knobs (ONEGRID_DISPATCH_*)."""
 
 from __future__ import annotations
 
-from onegrid.settings import ServiceSettings
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import SettingsConfigDict
+
+from onegrid.settings import ServiceSettings
+from onegrid.topics import CASE_LIFECYCLE, CASES, DISPATCH_FEEDBACK, GRID_REGISTRY
+
+
+class WebhookTarget(BaseModel):
+    url: str
+    secret: str = Field(min_length=16)
 
 
 class Settings(ServiceSettings):
@@ -12,3 +20,27 @@ class Settings(ServiceSettings):
     service_name: str = "dispatch"
     http_port: int = 8003
     db_schema: str = "dispatch"
+    # Topics (overridable so tests run on unique names).
+    cases_topic: str = CASES
+    feedback_topic: str = DISPATCH_FEEDBACK
+    lifecycle_topic: str = CASE_LIFECYCLE
+    registry_topic: str = GRID_REGISTRY
+    orders_topic: str = "dispatch.orders.{department}.v1"
+    dlq_topic: str = "dispatch.dlq.v1"
+    # Departments without Kafka: {"dept-code": {"url": "...", "secret": "..."}} (JSON in the env var).
+    webhooks: dict[str, WebhookTarget] = Field(default_factory=dict)
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    webhook_max_backoff_s: float = Field(default=300.0, gt=0)
+    webhook_stuck_after: int = Field(default=5, ge=1)
+    # The closed loop's policy.
+    reopen_window_days: float = Field(default=7.0, ge=0)
+    arbitration_s: int = Field(default=4 * 3600, ge=1)
+    command_centre_suffix: str = "-command"
+    deadline_poll_s: float = Field(default=0.5, gt=0)
+
+    @field_validator("orders_topic")
+    @classmethod
+    def _has_department(cls, v: str) -> str:
+        if "{department}" not in v:
+            raise ValueError("ONEGRID_DISPATCH_ORDERS_TOPIC must contain {department}")
+        return v

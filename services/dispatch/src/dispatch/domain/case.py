@@ -108,6 +108,7 @@ class Outcome(_S, frozen=True):
     case: Case
     transitions: tuple[Transition, ...]
     orders: tuple[Order, ...] = ()
+    snapshots: tuple[Case, ...] = ()  # the case right after each transition (its lifecycle event's view)
 
 
 class Refused(Exception):

@@ -33,6 +33,7 @@ class Draft:
         self.case = case
         self.transitions: list[Transition] = []
         self.orders: list[Order] = []
+        self._snapshots: list[Case] = []  # the case right after each transition
         self._deadline_id = deadline_id  # attached to the first transition only
 
     def replace(self, **changes: Any) -> Case:
@@ -65,9 +66,17 @@ class Draft:
             )
         )
         self.case = self.replace(state=to, seq=c.seq + 1, **changes)
+        self._snapshots.append(self.case)
 
     def outcome(self) -> Outcome:
-        return Outcome(case=self.case, transitions=tuple(self.transitions), orders=tuple(self.orders))
+        # changes made after the last move (orders issued, ...) belong to the last transition
+        snapshots = (*self._snapshots[:-1], self.case) if self._snapshots else ()
+        return Outcome(
+            case=self.case,
+            transitions=tuple(self.transitions),
+            orders=tuple(self.orders),
+            snapshots=snapshots,
+        )
 
     @staticmethod
     def rearm(paused: tuple[PausedDeadline, ...], now: datetime) -> tuple[Deadline, ...]:

@@ -1,7 +1,8 @@
 """Tiered routing (分级管理、分类处置) over the registry's records, and the escalation ladder.
 
 `Directory` is built from plain registry dicts (kinds `routing_rule`, `sla_policy`, `department`,
-`grid`, exactly as on grid.registry.v1) and answers, without side effects:
+`grid`, exactly as on grid.registry.v1) and answers, without side effects (rule and SLA matching
+are the registry view's own `match_route` / `match_sla`, so every service reads the rules alike):
 - `route(facts)`: the tier, the department(s), the order kind, the SLA, and the versions used;
 - `escalation(facts, tier)`: the next tier up that has a command centre, and that centre;
 - `supervisor(dept)`, `territorial_unit(facts)` (属地兜底), `sla(facts)`.
@@ -22,6 +23,7 @@ from typing import Any
 import msgspec
 
 from dispatch.domain.facts import CaseFacts
+from onegrid.registry_view import match_route, match_sla
 
 TIERS = ("grid", "community", "street", "district", "city")
 SEVERITY_FLOOR = {1: "city", 2: "district", 3: "street", 4: "grid"}
@@ -74,7 +76,15 @@ class Directory:
 
     def route(self, facts: CaseFacts) -> RoutingDecision:
         rules = sorted(self._all("routing_rule"), key=lambda r: (r.get("priority", 0), r["code"]))
-        rule = next((r for r in rules if _rule_matches(r, facts)), None)
+        found = match_route(
+            rules,
+            facts.category.code,
+            facts.severity.level,
+            codes=facts.division.codes(),
+            tier=facts.division.tier,
+            network=facts.network,
+        )
+        rule = self.records["routing_rule"][found.rule] if found else None
         floor = SEVERITY_FLOOR[facts.severity.level]
         tier = max(facts.division.tier, floor, key=TIERS.index)
         departments: tuple[str, ...] = ()
@@ -105,21 +115,10 @@ class Directory:
         )
 
     def sla(self, facts: CaseFacts) -> Sla:
-        """The most specific active policy: category and severity named > one named > neither."""
-        best: tuple[int, str, dict[str, Any]] | None = None
-        for p in self._all("sla_policy"):
-            m = p["match"]
-            cats, levels = m.get("category_codes") or [], m.get("severity_levels") or []
-            if cats and facts.category.code not in cats:
-                continue
-            if levels and facts.severity.level not in levels:
-                continue
-            score = (2 if cats else 0) + (1 if levels else 0)
-            if best is None or (-score, p["code"]) < (-best[0], best[1]):
-                best = (score, p["code"], p)
-        if best is None:
+        """The most specific active policy (the registry view's `match_sla`), else the default."""
+        p = match_sla(self._all("sla_policy"), facts.category.code, facts.severity.level)
+        if p is None:
             return self.default_sla
-        p = best[2]
         return Sla(
             code=p["code"],
             revision=int(p["revision"]),
@@ -157,17 +156,3 @@ class Directory:
             if centre:
                 return centre
         return None
-
-
-def _rule_matches(rule: Mapping[str, Any], facts: CaseFacts) -> bool:
-    m = rule["match"]
-    if m.get("category_codes") and facts.category.code not in m["category_codes"]:
-        return False
-    if m.get("networks") and facts.network not in m["networks"]:
-        return False
-    if m.get("severity_levels") and facts.severity.level not in m["severity_levels"]:
-        return False
-    codes = facts.division.codes()
-    return not m.get("division_codes") or any(
-        c.startswith(prefix) for c in codes for prefix in m["division_codes"]
-    )

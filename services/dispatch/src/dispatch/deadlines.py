@@ -1,0 +1,81 @@
+"""The deadline watch: fires due deadlines (吹哨, 属地兜底), exactly once across any number of
+dispatch instances.
+
+Deadlines live in the `deadlines` table, so they survive restarts. Each pass reads the due running
+deadlines (no lock), then fires each in its own transaction: the case row is locked with SKIP LOCKED
+(a case busy elsewhere is left for the next pass), the deadline row is re-read under that lock, and
+the transition that fires it marks it `fired` in the same commit; a unique index on
+transitions.deadline_id backs this up. An instance killed mid-transaction leaves nothing behind: its
+transaction rolls back and another instance fires the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dispatch.desk import Desk
+from dispatch.domain.clock import Clock
+from onegrid.kafka.policy import Backoff, is_transient
+
+log = logging.getLogger(__name__)
+
+
+class DeadlineWatch:
+    def __init__(
+        self, engine: AsyncEngine, desk: Desk, clock: Clock, *, poll_s: float = 0.5, batch: int = 100
+    ) -> None:
+        self._engine = engine
+        self._desk = desk
+        self._clock = clock
+        self._poll_s = poll_s
+        self._batch = batch
+        self._stopping = asyncio.Event()
+        self.fired = 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def fire_due(self) -> int:
+        """One pass: fire what is due now; the number fired by this instance."""
+        async with self._engine.connect() as conn:
+            due = (
+                await conn.execute(
+                    text(
+                        "SELECT deadline_id::text, case_id::text FROM deadlines "
+                        "WHERE status = 'running' AND due_at <= :now ORDER BY due_at LIMIT :n"
+                    ),
+                    {"now": self._clock.now(), "n": self._batch},
+                )
+            ).all()
+        fired = 0
+        for deadline_id, case_id in due:
+            outcome = await self._desk.fire_deadline(deadline_id, case_id)
+            if outcome == "fired":
+                fired += 1
+            elif outcome.startswith("refused:") and outcome != "refused:deadline.stale":
+                log.warning("deadline %s of case %s could not fire: %s", deadline_id, case_id, outcome)
+        self.fired += fired
+        return fired
+
+    async def run(self) -> None:
+        backoff = Backoff()
+        while not self._stopping.is_set():
+            try:
+                n = await self.fire_due()
+                backoff.reset()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                delay = backoff.next_delay()
+                log.warning("deadline watch: transient failure, retrying in %.2fs: %r", delay, exc)
+                await asyncio.sleep(delay)
+                continue
+            if n < self._batch:
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), timeout=self._poll_s)
+                except TimeoutError:
+                    pass

@@ -1,0 +1,52 @@
+"""The consumer-loop handler for `cases.v1` and `dispatch.feedback.v1`.
+
+Contract: records are applied one by one in partition order (key = case_id, so one case's events
+arrive in order); each is one database transaction, idempotent by its message id, so the loop's
+at-least-once redelivery changes nothing. Malformed input is dead-lettered with a reason naming the
+field (`dispatch.case_invalid`, `dispatch.feedback_invalid`); a well-formed feedback that the state
+machine refuses is not poison: it is remembered as `refused:<reason>` (GET /v1/messages/{id}).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import msgspec
+
+from dispatch.desk import Desk
+from dispatch.domain.facts import decode_case, decode_feedback
+from onegrid.kafka import BatchResult, DeadLetter, Record
+
+log = logging.getLogger(__name__)
+
+
+class Inbox:
+    def __init__(self, desk: Desk, *, cases_topic: str, feedback_topic: str) -> None:
+        self._desk = desk
+        self._cases = cases_topic
+        self._feedback = feedback_topic
+
+    async def handle(self, records: Sequence[Record]) -> BatchResult:
+        result = BatchResult()
+        for r in records:
+            value = r.value or b""
+            if r.topic == self._feedback:
+                try:
+                    fb = decode_feedback(value)
+                except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as e:
+                    result.dead_letters.append(DeadLetter(r, "dispatch.feedback_invalid", str(e), "decode"))
+                    continue
+                outcome = await self._desk.feedback(fb)
+            else:
+                try:
+                    facts = decode_case(value)
+                except (msgspec.ValidationError, msgspec.DecodeError) as e:
+                    result.dead_letters.append(DeadLetter(r, "dispatch.case_invalid", str(e), "decode"))
+                    continue
+                outcome = await self._desk.case_event(facts)
+            if not outcome.applied:
+                log.info(
+                    "%s[%d]@%d: %s %s", r.topic, r.partition, r.offset, outcome.outcome, outcome.detail or ""
+                )
+        return result

@@ -1,0 +1,174 @@
+"""Signed webhook delivery of orders to departments without a Kafka integration.
+
+Contract: at least once per order (a receiver dedupes on X-OneGrid-Delivery); signed with HMAC over
+timestamp and body (domain/signature.py); a failure is retried with capped exponential backoff,
+without end, and reported as stuck after `stuck_after` attempts. Each department is served by its own
+task and claims at most `per_department` deliveries at a time, so one dead endpoint stalls no other.
+Deliveries are claimed with a lease (no transaction held across HTTP); a crashed instance's leases
+expire and another instance retries them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dispatch.domain import signature
+from dispatch.domain.clock import Clock
+from dispatch.store import Webhook
+
+log = logging.getLogger(__name__)
+
+_CLAIM = text(
+    """
+    UPDATE deliveries SET lease_until = :lease, attempts = attempts + 1
+    WHERE delivery_id IN (
+        SELECT delivery_id FROM (
+            SELECT delivery_id, row_number() OVER (PARTITION BY department ORDER BY next_attempt_at) AS rn
+            FROM deliveries
+            WHERE status = 'pending' AND next_attempt_at <= :now
+              AND (lease_until IS NULL OR lease_until < :now) AND NOT (department = ANY(:busy))
+        ) s WHERE rn <= :per
+    ) AND status = 'pending' AND (lease_until IS NULL OR lease_until < :now)
+    RETURNING delivery_id::text, department, url, body, attempts
+    """
+)
+
+
+class Courier:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Clock,
+        webhooks: Mapping[str, Webhook],
+        *,
+        timeout_s: float = 5.0,
+        lease_s: float = 30.0,
+        base_backoff_s: float = 1.0,
+        max_backoff_s: float = 300.0,
+        per_department: int = 10,
+        poll_s: float = 0.2,
+        stuck_after: int = 5,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._webhooks = webhooks
+        self._timeout = timeout_s
+        self._lease = lease_s
+        self._base = base_backoff_s
+        self._max = max_backoff_s
+        self._per = per_department
+        self._poll = poll_s
+        self.stuck_after = stuck_after
+        self._busy: dict[str, asyncio.Task[None]] = {}
+        self._stopping = asyncio.Event()
+        self.sent = 0
+        self.failed = 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(timeout=self._timeout) as client:
+            try:
+                while not self._stopping.is_set():
+                    await self.dispatch_once(client)
+                    try:
+                        await asyncio.wait_for(self._stopping.wait(), timeout=self._poll)
+                    except TimeoutError:
+                        pass
+            finally:
+                for t in self._busy.values():
+                    t.cancel()
+                await asyncio.gather(*self._busy.values(), return_exceptions=True)
+
+    async def dispatch_once(self, client: httpx.AsyncClient) -> int:
+        """Claim due deliveries for every department not already being served; start their tasks."""
+        self._busy = {d: t for d, t in self._busy.items() if not t.done()}
+        now = self._clock.now()
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    _CLAIM,
+                    {
+                        "now": now,
+                        "lease": now + timedelta(seconds=self._lease),
+                        "busy": list(self._busy),
+                        "per": self._per,
+                    },
+                )
+            ).all()
+        by_department: dict[str, list[Any]] = {}
+        for r in rows:
+            by_department.setdefault(r.department, []).append(r)
+        for dept, batch in by_department.items():
+            self._busy[dept] = asyncio.create_task(self._serve(client, batch))
+        return len(rows)
+
+    async def _serve(self, client: httpx.AsyncClient, batch: list[Any]) -> None:
+        for r in batch:
+            error = await self._post(client, r.department, r.url, bytes(r.body), r.delivery_id)
+            now = self._clock.now()
+            async with self._engine.begin() as conn:
+                if error is None:
+                    self.sent += 1
+                    await conn.execute(
+                        text(
+                            "UPDATE deliveries SET status = 'delivered', delivered_at = :now, lease_until = NULL, "
+                            "last_error = NULL WHERE delivery_id = :id"
+                        ),
+                        {"now": now, "id": r.delivery_id},
+                    )
+                else:
+                    self.failed += 1
+                    delay = min(self._max, self._base * 2 ** (r.attempts - 1))
+                    await conn.execute(
+                        text(
+                            "UPDATE deliveries SET next_attempt_at = :next, lease_until = NULL, last_error = :err "
+                            "WHERE delivery_id = :id"
+                        ),
+                        {"next": now + timedelta(seconds=delay), "err": error[:500], "id": r.delivery_id},
+                    )
+
+    async def _post(
+        self, client: httpx.AsyncClient, dept: str, url: str, body: bytes, delivery_id: str
+    ) -> str | None:
+        hook = self._webhooks.get(dept)
+        if hook is None:
+            return "webhook.not_configured"
+        ts = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            signature.TIMESTAMP: str(ts),
+            signature.SIGNATURE: signature.sign(hook.secret.encode(), ts, body),
+            signature.DELIVERY: delivery_id,
+        }
+        try:
+            resp = await client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as e:
+            return f"http.{type(e).__name__}"
+        return None if 200 <= resp.status_code < 300 else f"http.status_{resp.status_code}"
+
+
+async def stuck(engine: AsyncEngine, *, min_attempts: int) -> list[dict[str, Any]]:
+    """Pending deliveries that failed at least `min_attempts` times, per department, oldest first."""
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT department, count(*) AS pending, min(created_at) AS oldest, max(attempts) AS max_attempts, "
+                    "(array_agg(last_error ORDER BY created_at))[1] AS last_error FROM deliveries "
+                    "WHERE status = 'pending' AND attempts >= :n GROUP BY department ORDER BY oldest"
+                ),
+                {"n": min_attempts},
+            )
+        ).mappings()
+        return [dict(r) for r in rows]
