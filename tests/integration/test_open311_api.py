@@ -372,6 +372,39 @@ async def test_a_lifecycle_event_closes_the_request_and_stale_ones_are_ignored(
     assert (await status_of(api, request_id))["status"] == "closed"
 
 
+async def test_a_request_linked_into_another_case_follows_that_case(api: Api, stack: Stack) -> None:
+    first = (await post(api, REQUEST)).json()[0]["service_request_id"]
+    second = (await post(api, {**REQUEST, "description": "same pothole, seen again"})).json()[0][
+        "service_request_id"
+    ]
+    own_case = case_id_for("open311", first)
+    follower = Open311StatusFollower(engine=stack.engine)
+    # intake opened a case for the first request and linked the second into it (same problem, nearby)
+    opened = {
+        "event_type": "case.reported",
+        "case_id": str(own_case),
+        "source": {"network": "open311", "source_id": first},
+    }
+    linked = {
+        "event_type": "case.linked",
+        "case_id": str(own_case),
+        "source": {"network": "open311", "source_id": second},
+    }
+    other = {
+        "event_type": "case.reported",
+        "case_id": str(uuid.uuid4()),
+        "source": {"network": "party", "source_id": "MQRJ1"},
+    }
+    batch = [FakeRecord(json.dumps(e).encode(), topic="cases.v1") for e in (opened, linked, other)]
+    outcome = await follower.apply_cases([*batch, FakeRecord(b"not json", topic="cases.v1")])
+    assert [d.reason for d in outcome.dead_letters] == ["cases.invalid"]
+    await follower.apply_cases(batch)  # a replay changes nothing
+    await follower.apply_lifecycle([FakeRecord(lifecycle(own_case, 1, "dispatched"))])
+    assert (await status_of(api, second))["status_notes"] == (await status_of(api, first))["status_notes"]
+    await follower.apply_lifecycle([FakeRecord(lifecycle(own_case, 2, "closed"))])
+    assert (await status_of(api, first))["status"] == (await status_of(api, second))["status"] == "closed"
+
+
 @dataclass(frozen=True)
 class FakeRecord:
     value: bytes

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from intake.domain.errors import Rejected
-from intake.domain.open311_status import CLOSING_STATES, decode_lifecycle, latest_per_case, status_of
+from intake.domain.open311_status import (
+    CLOSING_STATES,
+    decode_case_link,
+    decode_lifecycle,
+    latest_per_case,
+    status_of,
+)
 
 SCHEMA = Path(__file__).resolve().parents[3] / "contracts" / "schemas" / "lifecycle-event.v1.json"
 EXAMPLES: list[dict[str, Any]] = json.loads(SCHEMA.read_text(encoding="utf-8"))["examples"]
@@ -88,3 +94,25 @@ def test_latest_per_case_keeps_the_highest_seq_whatever_the_order() -> None:
 def test_a_state_name_with_a_trailing_newline_is_not_a_state() -> None:
     with pytest.raises(Rejected):
         decode_lifecycle(_event(to_state="closed\n"))
+
+
+def _case_event(network: str, source_id: str, event_type: str = "case.linked") -> bytes:
+    case_id = "5d1c7a92-3e4b-4f60-8b2d-9c7e1a4f6b30"
+    return json.dumps(
+        {"event_type": event_type, "case_id": case_id, "source": {"network": network, "source_id": source_id}}
+    ).encode()
+
+
+def test_case_events_say_which_case_an_open311_request_went_to() -> None:
+    rid = str(uuid.uuid4())
+    link = decode_case_link(_case_event("open311", rid))
+    assert link is not None and str(link.service_request_id) == rid
+    assert str(link.case_id) == "5d1c7a92-3e4b-4f60-8b2d-9c7e1a4f6b30"
+    assert decode_case_link(_case_event("open311", rid, "case.reported")) is not None
+    assert decode_case_link(_case_event("open311", rid, "case.amended")) is None
+    assert decode_case_link(_case_event("party", rid)) is None
+    assert decode_case_link(_case_event("open311", "not-a-uuid")) is None
+    for bad in (None, b"{", b'{"event_type": "case.linked"}'):
+        with pytest.raises(Rejected) as caught:
+            decode_case_link(bad)
+        assert caught.value.reason == "cases.invalid"

@@ -1,6 +1,9 @@
-"""The Open311 status follows the case: a batch handler for `case.lifecycle.v1`.
+"""The Open311 status follows the case: batch handlers for `case.lifecycle.v1` and `cases.v1`.
 
-Contract (a `BatchHandler` for the shared consumer loop, at least once):
+`apply_cases` keeps each request pointed at its case: intake may link a resident's request into an
+existing case about the same problem nearby (`case.linked`), and the request then follows that case.
+
+`apply_lifecycle` contract (a `BatchHandler` for the shared consumer loop, at least once):
 - For each case in the batch, the event of highest `seq` sets the status, notes, updated and expected
   datetimes and agency of the Open311 request opened for that case (if any; most cases come from
   other networks and match no row). One UPDATE round trip per batch, committed before the handler
@@ -14,18 +17,25 @@ Contract (a `BatchHandler` for the shared consumer loop, at least once):
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from intake.domain.errors import Rejected
-from intake.domain.open311_status import StatusChange, decode_lifecycle, latest_per_case
-from intake.open311_store import apply_changes
+from intake.domain.open311_status import (
+    CaseLink,
+    StatusChange,
+    decode_case_link,
+    decode_lifecycle,
+    latest_per_case,
+)
+from intake.open311_store import apply_changes, link_cases
 from onegrid.kafka import BatchResult, DeadLetter, Record
 
 
 class Open311StatusFollower:
-    """Keeps `open311_request.status` in step with `case.lifecycle.v1`."""
+    """Keeps `open311_request` in step with `cases.v1` (its case) and `case.lifecycle.v1` (its status)."""
 
     def __init__(self, *, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -45,4 +55,24 @@ class Open311StatusFollower:
         if latest:
             async with self._engine.begin() as conn:
                 await apply_changes(conn, latest)
+        return result
+
+    async def apply_cases(self, records: Sequence[Record]) -> BatchResult:
+        """Point requests at the cases `cases.v1` put them in (one round trip; idempotent; other
+        networks' events are skipped; a value that is not a CaseEvent is dead-lettered `cases.invalid`)."""
+        result = BatchResult()
+        links: dict[uuid.UUID, CaseLink] = {}
+        for record in records:
+            try:
+                link = decode_case_link(record.value)
+            except Rejected as error:
+                result.dead_letters.append(
+                    DeadLetter(record=record, reason=error.reason, detail=error.detail, stage="decode")
+                )
+                continue
+            if link is not None:
+                links[link.service_request_id] = link  # the later event of one request wins
+        if links:
+            async with self._engine.begin() as conn:
+                await link_cases(conn, list(links.values()))
         return result

@@ -7,6 +7,7 @@ Contract:
   through this module.
 - `apply_changes` applies a lifecycle status change only when its seq is higher than the one stored,
   so replays and out-of-order duplicates never move a status backwards.
+- `link_cases` moves a request to the case intake put it in (idempotent).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from intake.domain.identity import case_id_for
 from intake.domain.open311 import NETWORK, Open311Request
-from intake.domain.open311_status import StatusChange
+from intake.domain.open311_status import CaseLink, StatusChange
 
 _metadata = sa.MetaData()
 open311_request = sa.Table(
@@ -181,3 +182,16 @@ async def apply_changes(conn: AsyncConnection, changes: Sequence[StatusChange]) 
             for c in changes
         ],
     )
+
+
+async def link_cases(conn: AsyncConnection, links: Sequence[CaseLink]) -> None:
+    """Point each request at the case it belongs to; a request already there is left alone."""
+    if not links:
+        return
+    t = open311_request.c
+    stmt = (
+        sa.update(open311_request)
+        .where(t.id == sa.bindparam("b_id"), t.case_id != sa.bindparam("b_case_id"))
+        .values(case_id=sa.bindparam("b_case_id"), lifecycle_seq=0)
+    )
+    await conn.execute(stmt, [{"b_id": link.service_request_id, "b_case_id": link.case_id} for link in links])

@@ -10,6 +10,10 @@ Chinese and English and never carry personal data (the lifecycle feed carries no
 tolerantly: it needs only case_id, seq, to_state, at, reason, deadlines.resolve_by and
 dimensions.department, ignores the rest, and takes a state it does not know as "open". It raises
 `Rejected("lifecycle.invalid")` for a value that is not such an event.
+
+`decode_case_link` reads one `cases.v1` CaseEvent the same way and says which case an Open311 request
+went to: its own (`case.reported`) or another network's or resident's case about the same problem
+nearby (`case.linked`), whose lifecycle the request then follows.
 """
 
 from __future__ import annotations
@@ -25,7 +29,15 @@ import msgspec
 
 from intake.domain.errors import Rejected
 
-__all__ = ["CLOSING_STATES", "StatusChange", "decode_lifecycle", "latest_per_case", "status_of"]
+__all__ = [
+    "CLOSING_STATES",
+    "CaseLink",
+    "StatusChange",
+    "decode_case_link",
+    "decode_lifecycle",
+    "latest_per_case",
+    "status_of",
+]
 
 Status = Literal["open", "closed"]
 
@@ -69,6 +81,47 @@ class _Lifecycle(msgspec.Struct):
 
 
 _DECODER: Final = msgspec.json.Decoder(_Lifecycle)
+
+
+class _Source(msgspec.Struct):
+    network: str
+    source_id: str
+
+
+class _CaseEvent(msgspec.Struct):
+    event_type: str
+    case_id: uuid.UUID
+    source: _Source
+
+
+_CASE_DECODER: Final = msgspec.json.Decoder(_CaseEvent)
+_CASE_OPENING: Final = frozenset({"case.reported", "case.linked"})
+
+
+@dataclass(frozen=True, slots=True)
+class CaseLink:
+    """The Open311 request `service_request_id` belongs to case `case_id`."""
+
+    service_request_id: uuid.UUID
+    case_id: uuid.UUID
+
+
+def decode_case_link(value: bytes | None) -> CaseLink | None:
+    """The link a `cases.v1` event states for an Open311 request, or None when it states none (another
+    network, another event type). `Rejected("cases.invalid")` for a value that is not a CaseEvent."""
+    if value is None:
+        raise Rejected("cases.invalid", "null value: cases.v1 has no tombstones")
+    try:
+        event = _CASE_DECODER.decode(value)
+    except msgspec.DecodeError as error:
+        raise Rejected("cases.invalid", str(error)[:500]) from None
+    if event.source.network != "open311" or event.event_type not in _CASE_OPENING:
+        return None
+    try:
+        request_id = uuid.UUID(event.source.source_id)
+    except ValueError:
+        return None  # not an id the Open311 API assigns: no request of ours
+    return CaseLink(service_request_id=request_id, case_id=event.case_id)
 
 
 @dataclass(frozen=True, slots=True)

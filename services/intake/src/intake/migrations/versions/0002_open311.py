@@ -3,6 +3,8 @@
 The personal columns (first_name, last_name, email, phone, device_id, account_id) are stored for the
 command centre and never selected by the public Open311 API. `lifecycle_seq` is the `seq` of the last
 case.lifecycle.v1 event applied, so replayed or late events never move the status backwards.
+`case_id` starts as the case the request would open (identity.case_id_for) and is moved to the case
+intake linked it into when `cases.v1` says so.
 
 Revision ID: 0002
 Revises: 0001
@@ -21,7 +23,7 @@ def upgrade() -> None:
         """
         CREATE TABLE open311_request (
             id                 uuid PRIMARY KEY,
-            case_id            uuid NOT NULL UNIQUE,
+            case_id            uuid NOT NULL,
             service_code       text NOT NULL,
             description        text,
             lat                double precision CHECK (lat BETWEEN -90 AND 90),
@@ -46,6 +48,8 @@ def upgrade() -> None:
         )
         """
     )
+    # Not unique: requests correlated into one case (same problem, nearby, soon after) share it.
+    op.execute("CREATE INDEX open311_request_case ON open311_request (case_id)")
     # GET requests: newest first within a date window, optionally by service code and status.
     op.execute("CREATE INDEX open311_request_requested ON open311_request (requested_datetime DESC)")
     op.execute(
