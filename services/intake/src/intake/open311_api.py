@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from intake.domain.crosswalk import Crosswalk
@@ -221,6 +222,9 @@ async def _guarded(
         return await handler(chosen)
     except Open311Error as error:
         return error_response(chosen, error.status, error.description)
+    except (OSError, SQLAlchemyError):
+        log.exception("open311 %s %s: the database is unavailable", request.method, request.url.path)
+        return error_response(chosen, 503, "the service is temporarily unavailable; please retry")
 
 
 def _split_format(name: str) -> tuple[str, str]:
