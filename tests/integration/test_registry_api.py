@@ -288,3 +288,18 @@ async def test_geojson_import_is_all_or_nothing_and_exports_back(registry: Runni
     assert located["micro_grid"]["code"] == f"{G2}002" and located["grid"]["code"] == G2
     assert located["community"]["code"] == COMMUNITY and located["district"]["code"] == DISTRICT
     refused(await c.get("/v1/lookup/point", params={"lon": 100.0, "lat": 20.0}), 404, "lookup.outside")
+
+
+async def test_coverage_reports_gaps_and_the_openapi_document_is_served(registry: Running) -> None:
+    c = registry.client
+    report = (await c.get(f"/v1/coverage/division/{COMMUNITY}")).json()
+    # G1 and G2 cover the southern half of the community; other tests may add a grid in the north
+    assert report["levels"]["grid"]["children"] >= 2
+    assert 0.0 <= report["levels"]["grid"]["uncovered"] <= 0.5 + 1e-9
+    street = (await c.get(f"/v1/coverage/division/{STREET}")).json()
+    assert street["levels"]["community"] == {"children": 1, "uncovered": pytest.approx(0.75)}
+    refused(await c.get("/v1/coverage/division/321003999"), 404, "record.not_found")
+    spec = (await c.get("/openapi.json")).json()
+    assert {"/v1/records/{kind}/{code}", "/v1/lookup/point", "/v1/lookup/route", "/v1/import/geojson"} <= set(
+        spec["paths"]
+    )

@@ -16,6 +16,7 @@ from grid_registry.domain.records import (
     placement,
     references,
     same_content,
+    uncovered,
 )
 
 
@@ -144,3 +145,10 @@ def test_revision_and_time_are_not_content() -> None:
     assert same_content(grid(), grid(revision=7, updated_at="2027-01-01T00:00:00Z"))
     assert not same_content(grid(), grid(name="另一个"))
     assert not same_content(None, grid())
+
+
+def test_uncovered_is_the_share_of_the_parent_no_child_covers() -> None:
+    parent = box(0, 0, 4, 1)
+    assert uncovered(parent, [box(0, 0, 1, 1), box(1, 0, 4, 1)]) == 0.0
+    assert uncovered(parent, [box(0, 0, 1, 1)]) == pytest.approx(0.75)
+    assert uncovered(parent, []) == 1.0

@@ -168,3 +168,13 @@ def test_deadlines_on_the_working_day_calendar() -> None:
     assert due_at(friday_5pm, 3600, {"calendar": "24x7"}) == datetime(2026, 2, 27, 10, 0, tzinfo=UTC)
     with pytest.raises(ValueError, match="aware"):
         due_at(datetime(2026, 3, 3), 60, office)
+
+
+async def test_the_async_index_is_built_once_for_concurrent_callers(view: RegistryView) -> None:
+    import asyncio
+
+    first, second = await asyncio.gather(view.grid_index_async(), view.grid_index_async())
+    assert first is second is view.grid_index()
+    put(view, grid("321003009001002002", (1.5, 0, 2, 1), "micro_grid"))
+    rebuilt = await view.grid_index_async()
+    assert rebuilt is not first and rebuilt.lookup(1.7, 0.5).micro_grid == "321003009001002002"  # type: ignore[union-attr]

@@ -5,8 +5,9 @@ registry-record.v1.json); a null value is a tombstone. The view is read at start
 then follows changes live (`handle` is a consumer-loop handler). On top of the records it answers the
 questions services ask on their hot path, all in memory:
 
-- `grid_index()`: a GridIndex over every active division with an area and every active grid, rebuilt
-  lazily on the first call after a division or grid changed (never per change);
+- `grid_index()` / `await grid_index_async()`: a GridIndex over every active division with an area and
+  every active grid, rebuilt lazily on the first call after a division or grid changed (never per
+  change; the async form builds in a worker thread);
 - `station(mn)`: the HJ 212 monitoring station with that MN;
 - `route(category, severity, ...)`: the routing rule in force (分类处置) and its departments;
 - `sla(category, severity)` and `due_at(start, seconds, policy)`: deadlines, with the working-day calendar.
@@ -16,6 +17,7 @@ The view is not thread-safe; use it from the event loop that feeds it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from typing import Any
 from shapely.geometry import shape
 
 from onegrid.geo import Cell, GridChain, GridIndex, Level
+from onegrid.geo.raster import DEFAULT_MAX_TILES
 from onegrid.kafka import BatchResult, Record
 
 ChangeListener = Callable[[str, str, dict[str, Any] | None], None]
@@ -44,13 +47,15 @@ _CELL_LEVELS: dict[str, Level] = {
 
 
 class RegistryView:
-    def __init__(self) -> None:
+    def __init__(self, *, max_tiles: int = DEFAULT_MAX_TILES) -> None:
         self.records: dict[str, dict[str, Json]] = {}
         self.listeners: list[ChangeListener] = []
         self.version = 0  # bumps with every applied change: cheap "has anything changed?"
         self.spatial_version = 0  # bumps with every division or grid change
         self._index: GridIndex | None = None
         self._index_version = -1
+        self._building = asyncio.Lock()
+        self._max_tiles = max_tiles  # GridIndex raster size: build time against lookup speed
 
     def get(self, kind: str, code: str) -> Json | None:
         return self.records.get(kind, {}).get(code)
@@ -92,9 +97,26 @@ class RegistryView:
         """
         if self._index is None or self._index_version != self.spatial_version:
             version = self.spatial_version
-            self._index = GridIndex.build(cells_from_records(self.all("division"), self.all("grid")))
+            cells = cells_from_records(self.all("division"), self.all("grid"))
+            self._index = GridIndex.build(cells, max_tiles=self._max_tiles)
             self._index_version = version
         return self._index
+
+    async def grid_index_async(self) -> GridIndex:
+        """`grid_index()`, but a rebuild runs in a worker thread so the event loop keeps serving.
+
+        The cells are taken from the records when the call starts; a change applied during the build
+        makes the next call rebuild again.
+        """
+        async with self._building:  # concurrent callers wait for one build instead of each starting one
+            if self._index is not None and self._index_version == self.spatial_version:
+                return self._index
+            version = self.spatial_version
+            cells = cells_from_records(self.all("division"), self.all("grid"))
+            index = await asyncio.to_thread(GridIndex.build, cells, max_tiles=self._max_tiles)
+            if version >= self._index_version:
+                self._index, self._index_version = index, version
+            return index
 
     def locate(self, lon: float, lat: float) -> GridChain | None:
         """The chain of units at a WGS-84 point (None outside every district)."""

@@ -14,8 +14,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from shapely.geometry import shape
 
-from grid_registry.domain.records import RecordRejected
+from grid_registry.domain.records import RecordRejected, uncovered
 from grid_registry.registry import Registry
 
 Kind = Literal["division", "grid", "staff", "department", "station", "routing_rule", "sla_policy"]
@@ -129,6 +130,28 @@ def router(registry: Registry) -> APIRouter:
         if not versions:
             raise RecordRejected("not_found", "record.not_found", f"no {kind} {code} ever")
         return versions
+
+    @r.get("/coverage/{kind}/{code:path}")
+    async def coverage(kind: Literal["division", "grid"], code: str) -> Json:
+        """How completely a unit's children tile it: `uncovered` is the share of its area outside
+        every child (0 when they tile it), per child level (micro-grids of a grid; streets,
+        communities or grids of a division)."""
+        record = await store.get(kind, code)
+        if record is None or record.get("area") is None:
+            raise RecordRejected("not_found", "record.not_found", f"no {kind} {code} with an area")
+        parent = shape(record["area"])
+        levels = ["micro_grid"] if kind == "grid" else ["district", "street", "community", "grid"]
+        report = {}
+        async with store.engine.connect() as conn:
+            for child_kind in ("division", "grid") if kind == "division" else ("grid",):
+                for level in levels:
+                    found = await store.areas(conn, child_kind, code, [level])
+                    if found:
+                        report[level] = {
+                            "children": len(found),
+                            "uncovered": uncovered(parent, [shape(a) for a in found.values()]),
+                        }
+        return {"kind": kind, "code": code, "levels": report}
 
     @r.post("/import/geojson")
     async def import_geojson(collection: Annotated[Json, Body()]) -> Json:

@@ -37,7 +37,7 @@ def router(view: RegistryView, store: RecordStore) -> APIRouter:
         lon: Annotated[float, Query(ge=-180, le=180)], lat: Annotated[float, Query(ge=-90, le=90)]
     ) -> Json:
         """The units containing a WGS-84 point, district down to micro-grid, plus special grids."""
-        chain = view.locate(lon, lat)
+        chain = (await view.grid_index_async()).lookup(lon, lat)
         if chain is None:
             raise RecordRejected(
                 "not_found", "lookup.outside", f"({lon}, {lat}) lies in no district of the registry"
@@ -52,7 +52,7 @@ def router(view: RegistryView, store: RecordStore) -> APIRouter:
             raise RecordRejected(
                 "invalid", "geometry.invalid", "body must be a GeoJSON Polygon or MultiPolygon"
             )
-        index = view.grid_index()
+        index = await view.grid_index_async()
         owner = index.owning_tier(shaped)
         return {
             "grids": index.covering(shaped, "grid"),

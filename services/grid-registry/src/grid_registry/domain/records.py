@@ -138,6 +138,15 @@ def check_placement(
             )
 
 
+def uncovered(parent: Area, children: list[Area]) -> float:
+    """The share of the parent's area that no child covers (0.0 when the children tile it). Siblings
+    may be drawn one at a time, so a gap is reported, not refused."""
+    if not children:
+        return 1.0
+    share = float(shapely.difference(parent, shapely.union_all(children)).area / parent.area)
+    return 0.0 if share <= AREA_TOLERANCE else share
+
+
 @dataclass(frozen=True, slots=True)
 class Placement:
     """Where a record with an area sits: its geometric parent and which stored records are its
