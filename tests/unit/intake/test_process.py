@@ -187,3 +187,18 @@ def test_refusals_have_precise_reasons(intake: Intake, feed: str, raw: bytes, re
 def test_non_actual_cap_messages_make_no_case(intake: Intake) -> None:
     (o,) = run(intake, inbound("cap", cap_alert("YZ-EX-1", status="Exercise")))
     assert o.error is None and o.events == []
+
+
+def test_a_restarted_book_still_merges_with_area_alerts(intake: Intake, reference_view) -> None:
+    """The book rebuilt from cases.v1 knows recent cases by their area too, not only by points."""
+    from intake.domain.case_event import decode_case_event
+    from intake.domain.correlation import CaseBook
+    from intake.domain.process import observe_event
+
+    (alert,) = run(intake, inbound("cap", cap_alert("YZ-AREA-1")))
+    rebuilt = CaseBook()
+    observe_event(rebuilt, decode_case_event(encode_case_event(alert.events[0])))
+    restarted = Intake(crosswalk=Crosswalk.load(), geography=ViewGeography(reference_view), book=rebuilt)
+    (diary,) = run(restarted, inbound("party", party_diary("MQRJ2026113000801"), 1))
+    assert diary.events[0].event_type == "case.linked"
+    assert diary.events[0].case_id == alert.events[0].case_id

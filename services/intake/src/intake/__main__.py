@@ -1,8 +1,7 @@
 """`python -m intake`: run the service (HTTP API and consumer loops) until SIGTERM."""
 
-from onegrid.service import serve
-
 from intake.bootstrap import bootstrap
+from onegrid.service import serve
 
 
 def main() -> None:

@@ -8,59 +8,77 @@ then they keep following their topics.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from intake.api import router
 from intake.domain.crosswalk import Crosswalk
-from intake.domain.process import LEGACY_FEEDS, Intake
+from intake.domain.process import Intake
 from intake.geography import ViewGeography
-from intake.pipeline import IntakePipeline
+from intake.pipeline import IntakePipeline, IntakeTopics
 from intake.settings import Settings
 from onegrid.kafka.table import GlobalTable
 from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
-from onegrid.topics import CASES, GRID_REGISTRY, INTAKE_STATE
+from onegrid.settings import KafkaSettings
+from onegrid.topics import GRID_REGISTRY
 from onegrid.wiring import wire
+
+
+@dataclass
+class IntakeParts:
+    view: RegistryView
+    pipeline: IntakePipeline
+    tables: list[GlobalTable]
+
+    async def catch_up(self) -> None:
+        for table in self.tables:
+            await table.catch_up()
+        self.view.grid_index()  # build the spatial index now, not on the first record
+
+    async def follow(self) -> None:
+        await asyncio.gather(*(t.follow() for t in self.tables))
+
+    async def stop(self) -> None:
+        for t in self.tables:
+            t.stop()
+
+
+def assemble(
+    kafka: KafkaSettings,
+    *,
+    client_id: str,
+    topics: IntakeTopics | None = None,
+    registry_topic: str = GRID_REGISTRY,
+) -> IntakeParts:
+    """The intake's parts, on the catalogue's topics unless told otherwise (tests)."""
+    topics = topics or IntakeTopics()
+    view = RegistryView()
+    intake = Intake(crosswalk=Crosswalk.load(), geography=ViewGeography(view))
+    pipeline = IntakePipeline(intake, topics=topics, ready=lambda: bool(view.all("division")))
+    tables = [
+        GlobalTable(kafka, registry_topic, view.handle, client_id=f"{client_id}-registry"),
+        GlobalTable(kafka, topics.cases, pipeline.observe_cases, client_id=f"{client_id}-cases"),
+        GlobalTable(kafka, topics.state, pipeline.observe_state, client_id=f"{client_id}-state"),
+    ]
+    return IntakeParts(view, pipeline, tables)
 
 
 def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     settings = settings or Settings()
     w = wire(settings, migrations=Path(__file__).parent / "migrations")
-    view = RegistryView()
-    intake = Intake(crosswalk=Crosswalk.load(), geography=ViewGeography(view))
-    pipeline = IntakePipeline(intake, state_topic=INTAKE_STATE, ready=lambda: bool(view.all("division")))
-    kafka = settings.kafka
-    tables = [
-        GlobalTable(kafka, GRID_REGISTRY, view.handle, client_id=f"{settings.client_id}-registry"),
-        GlobalTable(kafka, CASES, pipeline.observe_cases, client_id=f"{settings.client_id}-cases"),
-        GlobalTable(kafka, INTAKE_STATE, pipeline.observe_state, client_id=f"{settings.client_id}-state"),
-    ]
-
-    async def catch_up() -> None:
-        for table in tables:
-            await table.catch_up()
-        view.grid_index()  # build the spatial index now, not on the first record
-
-    async def follow_tables() -> None:
-        await asyncio.gather(*(t.follow() for t in tables))
-
-    async def stop_tables() -> None:
-        for t in tables:
-            t.stop()
-
-    w.runtime.on_start.append(catch_up)
-    w.runtime.background.append(follow_tables)
-    w.runtime.on_stop.insert(0, stop_tables)
+    topics = IntakeTopics()
+    if not settings.open311_enabled:
+        topics.feeds.pop("legacy.open311.v1", None)
+    parts = assemble(settings.kafka, client_id=settings.client_id, topics=topics)
+    w.runtime.on_start.append(parts.catch_up)
+    w.runtime.background.append(parts.follow)
+    w.runtime.on_stop.insert(0, parts.stop)
     # Legacy record -> case event inside one Kafka transaction per batch: exactly once.
-    w.add_loop(
-        name="legacy",
-        topics=[t for t in LEGACY_FEEDS if t != "legacy.open311.v1" or settings.open311_enabled],
-        handler=pipeline.handle,
-        exactly_once=True,
-    )
-    w.runtime.checks["registry"] = lambda: _has_divisions(view)
+    w.add_loop(name="legacy", topics=list(topics.feeds), handler=parts.pipeline.handle, exactly_once=True)
+    w.runtime.checks["registry"] = lambda: _has_divisions(parts.view)
     app = create_app(w.runtime, title="OneGrid intake (统一受理)", routers=[router()])
     return app, settings
 

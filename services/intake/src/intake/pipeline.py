@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from opentelemetry import trace
@@ -35,7 +36,9 @@ def stage_of(error: IntakeError) -> str:
     return _STAGE.get(error.reason.split(".")[0], "parse")
 
 
-def event_record(ev: CaseEvent, parent_headers: Sequence[tuple[str, bytes]] | None) -> OutRecord:
+def event_record(
+    ev: CaseEvent, parent_headers: Sequence[tuple[str, bytes]] | None, topic: str = CASES
+) -> OutRecord:
     headers = CloudEvent(
         type=CE_TYPES[ev.event_type],
         source=SOURCE,
@@ -46,16 +49,25 @@ def event_record(ev: CaseEvent, parent_headers: Sequence[tuple[str, bytes]] | No
     ).headers()
     parent = [(k, v) for k, v in (parent_headers or ()) if k in ("traceparent", "tracestate")]
     headers += parent if parent else telemetry.inject([])
-    return OutRecord(CASES, encode_case_event(ev), key=str(ev.case_id).encode(), headers=headers)
+    return OutRecord(topic, encode_case_event(ev), key=str(ev.case_id).encode(), headers=headers)
+
+
+@dataclass(frozen=True)
+class IntakeTopics:
+    """The topics the pipeline reads and writes (the catalogue's by default; tests use their own)."""
+
+    feeds: dict[str, str] = field(default_factory=lambda: dict(LEGACY_FEEDS))  # topic -> feed
+    cases: str = CASES
+    state: str = INTAKE_STATE
 
 
 class IntakePipeline:
     def __init__(
-        self, intake: Intake, *, state_topic: str = INTAKE_STATE, ready: Callable[[], bool] = lambda: True
+        self, intake: Intake, *, topics: IntakeTopics | None = None, ready: Callable[[], bool] = lambda: True
     ) -> None:
         self.intake = intake
         self.ready = ready
-        self.state_topic = state_topic
+        self.topics = topics or IntakeTopics()
         self._m_outcomes = telemetry.meter("intake").create_counter(
             "intake_records", description="legacy records by feed and outcome reason"
         )
@@ -66,7 +78,7 @@ class IntakePipeline:
             raise Backpressure("the registry view is empty; waiting for grid.registry.v1")
         batch = [
             Inbound(
-                LEGACY_FEEDS.get(r.topic, r.topic),
+                self.topics.feeds.get(r.topic, r.topic),
                 r.value or b"",
                 # The broker's timestamp, not the clock: a replay derives the very same events.
                 Provenance(r.topic, r.partition, r.offset, datetime.fromtimestamp(r.timestamp / 1000, UTC)),
@@ -87,10 +99,10 @@ class IntakePipeline:
                 self._m_outcomes.add(1, {"feed": inbound.feed, "outcome": out.error.reason})
                 continue
             self._m_outcomes.add(1, {"feed": inbound.feed, "outcome": "ok" if out.events else "no_case"})
-            result.outputs += [event_record(ev, r.headers) for ev in out.events]
+            result.outputs += [event_record(ev, r.headers, self.topics.cases) for ev in out.events]
         for mn, piece in sorted(outcome.env.changed.items()):
             result.outputs.append(
-                OutRecord(self.state_topic, json.dumps(piece).encode(), key=f"env:{mn}".encode())
+                OutRecord(self.topics.state, json.dumps(piece).encode(), key=f"env:{mn}".encode())
             )
         result.after_commit.append(outcome.apply)
         trace.get_current_span().set_attribute("intake.events", len(result.outputs))

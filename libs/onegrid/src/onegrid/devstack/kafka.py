@@ -132,10 +132,11 @@ class KafkaBroker:
         if (self.data_dir / "data" / "meta.properties").exists():
             return
         cfg = self.write_config()
-        cluster_id = uuid.uuid4().bytes
         import base64
 
-        cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
+        cid = "-"
+        while cid.startswith("-"):  # an id starting with "-" would be read as an option
+            cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         subprocess.run(
             self._java("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(cfg)),
             check=True,

@@ -36,9 +36,10 @@ DEFAULT_WINDOWS: dict[str, Window] = {
     "hazmat": Window(2000, timedelta(hours=6)),
     "*": Window(300, timedelta(hours=2)),
 }
-# Families whose reports are never merged by proximity: distinct by nature (a station's episode
-# is its own case even when a neighbour's is open).
-NEVER_MERGED = frozenset({"monitoring"})
+# Networks whose reports are never merged by proximity, in either direction: a monitoring
+# station's episode is its own case (one per station and pollutant), even when a neighbouring
+# station's episode is open at the same time.
+NEVER_MERGED = frozenset({"env"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +144,7 @@ class BookTxn:
                     kind = "case.cancelled" if intent is Intent.CANCEL else "case.amended"
                     return Decision(kind, target)
             raise LookupError(f"{source_key} refers to {', '.join(refers_to) or 'nothing'}, none of it known")
-        if shape is not None and family not in NEVER_MERGED:
+        if shape is not None and network not in NEVER_MERGED:
             match = self._nearest_open(family, shape, at, source_key)
             if match is not None:
                 other, dist, dt = match
@@ -164,6 +165,8 @@ class BookTxn:
         best: tuple[RecentCase, float, float] | None = None
         candidates = [*self.book.recent.get(family, ()), *(r for r in self.recent if r.family == family)]
         for r in candidates:
+            if r.network in NEVER_MERGED:
+                continue
             dt = abs((at - r.at).total_seconds())
             if dt > w.within.total_seconds():
                 continue

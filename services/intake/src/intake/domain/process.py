@@ -14,8 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import msgspec
 import numpy as np
 from shapely.geometry import Point
+from shapely.geometry import shape as shapely_shape
+from shapely.geometry.base import BaseGeometry
 
 from intake.domain import case_event as ce
 from intake.domain.coords import CoordSystem, to_wgs84_many, valid_mask
@@ -248,12 +251,13 @@ def observe_event(book: CaseBook, ev: ce.CaseEvent) -> None:
     key = f"{ev.source.network}:{ev.source.source_id}"
     recent = None
     loc = ev.location
-    if ev.event_type == "case.reported" and loc.point is not None:
-        recent = RecentCase(
-            ev.case_id,
-            ev.category.family,
-            Point(loc.point.lon, loc.point.lat),
-            ev.times.occurred_at or ev.times.reported_at,
-            ev.source.network,
-        )
+    if ev.event_type == "case.reported":
+        shape: BaseGeometry | None = None
+        if loc.point is not None:
+            shape = Point(loc.point.lon, loc.point.lat)
+        elif loc.area is not None:
+            shape = shapely_shape(msgspec.to_builtins(loc.area))
+        if shape is not None:
+            at = ev.times.occurred_at or ev.times.reported_at
+            recent = RecentCase(ev.case_id, ev.category.family, shape, at, ev.source.network)
     book.observe(key, ev.case_id, recent)

@@ -1,0 +1,71 @@
+"""The intake pipeline as its own process on test-private topics, so a test can SIGKILL it:
+`python intake_worker.py BOOTSTRAP NAMESPACE [DELAY_S]`. Topics are `<catalogue name>.<NAMESPACE>`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from intake.bootstrap import assemble
+from intake.pipeline import IntakeTopics
+from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
+from onegrid.kafka.producer import make_producer
+from onegrid.settings import KafkaSettings
+from onegrid.topics import CASES, GRID_REGISTRY, INTAKE_DLQ, INTAKE_QUARANTINE, INTAKE_STATE
+
+FEEDS = {
+    "legacy.env.hj212.v1": "hj212",
+    "legacy.emergency.cap.v1": "cap",
+    "legacy.safety.v1": "safety",
+    "legacy.party.v1": "party",
+}
+
+
+def names(ns: str) -> dict[str, str]:
+    base = [*FEEDS, CASES, INTAKE_STATE, GRID_REGISTRY, INTAKE_DLQ, INTAKE_QUARANTINE]
+    return {t: f"{t}.{ns}" for t in base}
+
+
+async def main(bootstrap: str, ns: str, delay: float) -> None:
+    kafka = KafkaSettings(bootstrap_servers=bootstrap)
+    n = names(ns)
+    topics = IntakeTopics(feeds={n[t]: f for t, f in FEEDS.items()}, cases=n[CASES], state=n[INTAKE_STATE])
+    parts = assemble(kafka, client_id=f"intake-{ns}", topics=topics, registry_topic=n[GRID_REGISTRY])
+    await parts.catch_up()
+    follow = asyncio.create_task(parts.follow())
+    group = f"intake.{ns}"
+    producer = make_producer(kafka, client_id=f"{group}-p", transactional_id=f"{group}.0")
+    await producer.start()
+
+    async def handle(records):  # type: ignore[no-untyped-def]
+        if delay:
+            await asyncio.sleep(delay)  # slows the first run so that a test's SIGKILL lands mid-stream
+        return await parts.pipeline.handle(records)
+
+    loop = ConsumerLoop(
+        consumer=make_consumer(kafka, group_id=group, client_id=f"{group}-c"),
+        handler=handle,
+        producer=producer,
+        config=LoopConfig(
+            group_id=group,
+            topics=tuple(topics.feeds),
+            service="intake",
+            exactly_once=True,
+            dlq_topic=n[INTAKE_DLQ],
+            quarantine_topic=n[INTAKE_QUARANTINE],
+            batch_max_records=200,
+        ),
+    )
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, loop.stop)
+    print("ready", flush=True)
+    try:
+        await loop.run()
+    finally:
+        await parts.stop()
+        await follow
+        await producer.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0.0))
