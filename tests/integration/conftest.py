@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer
+
 from onegrid.devstack.kafka import KafkaBroker
 from onegrid.devstack.paths import free_port
 from onegrid.devstack.postgres import LocalPostgres

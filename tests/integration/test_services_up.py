@@ -7,6 +7,7 @@ import json
 import urllib.request
 
 import pytest
+
 from onegrid.devstack.paths import free_port
 
 

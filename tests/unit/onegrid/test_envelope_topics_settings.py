@@ -3,11 +3,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
+
 from onegrid.envelope import CloudEvent, get_header
 from onegrid.kafka.policy import DlqGuard, DlqLimitExceeded
 from onegrid.settings import KafkaSettings, ServiceSettings
 from onegrid.topics import CATALOGUE, catalogue, dispatch_orders_topic
-from pydantic import ValidationError
 
 
 def test_cloudevent_round_trips_through_headers() -> None:

@@ -3,9 +3,10 @@ import time
 import numpy as np
 import pytest
 import shapely
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
+
 from grid_registry.domain.geography import CityGeography, generate_city
 from onegrid.geo import Cell, GridIndex, Owner
-from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 HANJIANG = "321003"
 CHECK_POINT = (119.4129, 32.3942)  # WGS-84 lon, lat of the reference check point
