@@ -15,15 +15,18 @@ from fastapi import FastAPI
 
 from intake.api import router
 from intake.domain.crosswalk import Crosswalk
+from intake.domain.open311 import reports_from_open311
 from intake.domain.process import Intake
 from intake.geography import ViewGeography
+from intake.open311_api import Open311Settings, open311_router
+from intake.open311_status import Open311StatusFollower
 from intake.pipeline import IntakePipeline, IntakeTopics
 from intake.settings import Settings
 from onegrid.kafka.table import GlobalTable
 from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
 from onegrid.settings import KafkaSettings
-from onegrid.topics import GRID_REGISTRY
+from onegrid.topics import CASE_LIFECYCLE, CASES, GRID_REGISTRY
 from onegrid.wiring import wire
 
 
@@ -56,7 +59,11 @@ def assemble(
     """The intake's parts, on the catalogue's topics unless told otherwise (tests)."""
     topics = topics or IntakeTopics()
     view = RegistryView()
-    intake = Intake(crosswalk=Crosswalk.load(), geography=ViewGeography(view))
+    intake = Intake(
+        crosswalk=Crosswalk.load(),
+        geography=ViewGeography(view),
+        open311=lambda inbound: reports_from_open311(inbound.value, inbound.headers),
+    )
     pipeline = IntakePipeline(intake, topics=topics, ready=lambda: bool(view.all("division")))
     tables = [
         GlobalTable(kafka, registry_topic, view.handle, client_id=f"{client_id}-registry"),
@@ -79,7 +86,22 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     # Legacy record -> case event inside one Kafka transaction per batch: exactly once.
     w.add_loop(name="legacy", topics=list(topics.feeds), handler=parts.pipeline.handle, exactly_once=True)
     w.runtime.checks["registry"] = lambda: _has_divisions(parts.view)
-    app = create_app(w.runtime, title="OneGrid intake (统一受理)", routers=[router()])
+    routers = [router()]
+    if settings.open311_enabled:
+        # Residents' requests: accepted over HTTP, published raw to legacy.open311.v1 (read by the loop
+        # above like any feed); their status follows the case they joined.
+        follower = Open311StatusFollower(engine=w.engine)
+        w.add_loop(name="open311-cases", topics=[CASES], handler=follower.apply_cases)
+        w.add_loop(name="open311-status", topics=[CASE_LIFECYCLE], handler=follower.apply_lifecycle)
+        routers.append(
+            open311_router(
+                engine=w.engine,
+                producer_getter=lambda: w.producer,
+                crosswalk=parts.pipeline.intake.crosswalk,
+                settings=Open311Settings(),
+            )
+        )
+    app = create_app(w.runtime, title="OneGrid intake (统一受理)", routers=routers)
     return app, settings
 
 
