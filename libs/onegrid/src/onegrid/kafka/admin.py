@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import InvalidPartitionsError, TopicAlreadyExistsError
 
 from onegrid.settings import KafkaSettings
 from onegrid.topics import TopicSpec
@@ -43,7 +43,11 @@ async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> dic
             parts = {d["topic"]: len(d["partitions"]) for d in described}
             grow = {s.name: NewPartitions(s.partitions) for s in old if parts.get(s.name, 0) < s.partitions}
             if grow:
-                await admin.create_partitions(grow)
+                try:
+                    await admin.create_partitions(grow)
+                except InvalidPartitionsError:
+                    pass  # grown concurrently by another starter to the same count: fine
+
             resources = [ConfigResource(ConfigResourceType.TOPIC, s.name) for s in old]
             current = await admin.describe_configs(resources)
             have: dict[str, dict[str, str]] = {}
