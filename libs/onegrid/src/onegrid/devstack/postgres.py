@@ -78,7 +78,12 @@ class LocalPostgres:
         return self.data_dir.parent / "postgres.log"
 
     def _run(self, args: list[str], user: str | None) -> None:
-        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **_as_user(user))
+        done = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **_as_user(user))
+        if done.returncode != 0:
+            err = done.stderr.decode(errors="replace").strip()
+            raise RuntimeError(
+                f"{Path(args[0]).name} failed ({done.returncode}): {err}; log: {self.log_file}"
+            )
 
     def start(self) -> None:
         user = _system_user()
@@ -178,7 +183,7 @@ class LocalPostgres:
             self._run(
                 [_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30", "stop"], user
             )
-        except subprocess.CalledProcessError:
+        except RuntimeError:
             pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
             os.kill(pid, 9)
             time.sleep(0.5)
