@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
-from onegrid import topics
 from referencing import Registry, Resource
+
+from onegrid import topics
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 DOC: dict[str, Any] = yaml.safe_load((CONTRACTS / "asyncapi.yaml").read_text(encoding="utf-8"))

@@ -14,8 +14,9 @@ from typing import Any
 import msgspec
 import msgspec.inspect as mi
 import pytest
-from intake.domain.case_event import CaseEvent, decode_case_event, encode_case_event
 from jsonschema import Draft202012Validator
+
+from intake.domain.case_event import CaseEvent, decode_case_event, encode_case_event
 
 NAME = "case-event.v1.json"
 

@@ -12,9 +12,10 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
 from intake.domain import case_event as ce
 from intake.domain.case_event import CaseEvent, decode_case_event, encode_case_event
-from jsonschema import Draft202012Validator
 
 
 @pytest.fixture(scope="module")

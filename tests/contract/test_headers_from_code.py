@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 from jsonschema import Draft202012Validator
+
 from onegrid.envelope import CloudEvent
 from onegrid.kafka.records import DeadLetter, dead_letter_record
 

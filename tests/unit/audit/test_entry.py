@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit.domain.entry import AuditEntry, MalformedRecord
-from audit.domain.merkle import leaf_hash
 from hypothesis import given
 from hypothesis import strategies as st
+
+from audit.domain.entry import AuditEntry, MalformedRecord
+from audit.domain.merkle import leaf_hash
 
 README = Path(__file__).parents[3] / "contracts" / "audit" / "README.md"
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from audit.domain.merkle import (
     EMPTY_ROOT,
     MerkleFrontier,
@@ -13,8 +16,6 @@ from audit.domain.merkle import (
     inclusion_proof,
     leaf_hash,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def recursive_mth(leaves: list[bytes]) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from audit.domain import merkle
 
 # --- Independent reference, straight from the RFC ------------------------------------------------------

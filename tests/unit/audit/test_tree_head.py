@@ -9,6 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
+
 from audit.domain.tree_head import (
     MalformedTreeHead,
     SignedTreeHead,
@@ -20,9 +24,6 @@ from audit.domain.tree_head import (
     signing_input,
     verify_tree_head,
 )
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
 
 README = Path(__file__).parents[3] / "contracts" / "audit" / "README.md"
 SEED = bytes(range(32))

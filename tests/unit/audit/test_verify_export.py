@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from audit.domain.entry import AuditEntry
 from audit.domain.merkle import consistency_proof, root
 from audit.domain.tree_head import sign_tree_head
 from audit.verify import ExportedHead, VerificationResult, read_entries, verify_export
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
 PUBLIC = KEY.public_key()

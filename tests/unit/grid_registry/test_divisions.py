@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from grid_registry.data.extract_divisions import extract, render
 from grid_registry.domain.divisions import divisions_from_records, load_divisions
 

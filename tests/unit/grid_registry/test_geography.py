@@ -3,14 +3,15 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import Point, Polygon
+
 from grid_registry.domain.codes import parse_grid_code
 from grid_registry.domain.geography import CityGeography, generate_city
 from grid_registry.domain.gridgen import partition
 from grid_registry.domain.outlines import CITY_OUTLINE
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from onegrid.geo import Area, Cell
-from shapely.geometry import Point, Polygon
 
 HANJIANG = "321003"
 TOLERANCE = 1e-9  # relative area: what floating-point clipping may leave

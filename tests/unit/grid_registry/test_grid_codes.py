@@ -1,7 +1,8 @@
 import pytest
-from grid_registry.domain.codes import MalformedGridCode, make_grid_code, parse_grid_code
 from hypothesis import given
 from hypothesis import strategies as st
+
+from grid_registry.domain.codes import MalformedGridCode, make_grid_code, parse_grid_code
 
 
 def test_parses_a_comprehensive_grid_code_into_division_codes() -> None:

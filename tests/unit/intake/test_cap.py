@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from intake.domain.cap import (
     TOLERANCE_VERY_LIKELY,
     CapCertainty,

@@ -4,6 +4,7 @@ import pytest
 import shapely
 from hypothesis import given
 from hypothesis import strategies as st
+
 from intake.domain.cap_area import (
     CIRCLE_SEGMENTS,
     KM_PER_DEGREE,

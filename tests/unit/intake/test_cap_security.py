@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from intake.domain.cap import MAX_ALERT_BYTES, CapAlert, parse_alert
 from intake.domain.errors import Rejected
 

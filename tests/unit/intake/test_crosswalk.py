@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from intake.domain.crosswalk import Crosswalk, Network, Taxonomy
 from intake.domain.errors import Quarantined
 

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from intake.domain.env_findings import EnvFinding
 from intake.domain.env_limits import EnvRuleConfig, Limit
 from intake.domain.env_rules import EnvRuleEngine

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from intake.domain.env_findings import EnvFinding
 from intake.domain.env_limits import EnvRuleConfig
 from intake.domain.env_rules import EnvRuleEngine

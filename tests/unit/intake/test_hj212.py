@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from intake.domain.errors import Rejected
 from intake.domain.hj212 import build_packet, crc16_hj212, parse_packet
 

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+
 from intake.domain.errors import Rejected
 from intake.domain.hj212 import build_packet, crc16_hj212, parse_packet
 from intake.domain.hj212_codes import POLLUTANT_CODES_2005_TO_2017

@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from intake.domain.errors import Rejected
 from intake.domain.hj212 import Hj212Packet, build_packet, parse_packet
 from intake.domain.hj212_split import SplitPacketAssembler

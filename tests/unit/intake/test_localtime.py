@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from intake.domain.errors import Rejected
 from intake.domain.localtime import LocalTime, parse_local_time
 

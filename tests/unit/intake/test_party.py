@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
 from intake.domain.errors import Rejected
 from intake.domain.party import PARTY_EVENT_TYPES, PartyPosition, parse_party
 from intake.domain.safety import Reporter
-from jsonschema import Draft202012Validator
 
 CONTRACTS = Path(__file__).resolve().parents[3] / "contracts" / "legacy"
 EXAMPLES = CONTRACTS / "examples" / "party"

@@ -13,6 +13,7 @@ import pytest
 from defusedxml.ElementTree import parse as parse_xml
 from hypothesis import given
 from hypothesis import strategies as st
+
 from intake.domain.errors import Rejected
 from intake.domain.safety import (
     HANDLING_STATUSES,

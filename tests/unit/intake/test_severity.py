@@ -3,6 +3,7 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from intake.domain.errors import Quarantined
 from intake.domain.severity import Severity, from_cap, from_china_level, from_exceedance_ratio
 
