@@ -77,7 +77,16 @@ def health_router(rt: Runtime) -> APIRouter:
     return router
 
 
-def create_app(rt: Runtime, *, title: str, routers: list[APIRouter] = ()) -> FastAPI:  # type: ignore[assignment]
+def create_app(
+    rt: Runtime,
+    *,
+    title: str,
+    routers: list[APIRouter] = (),  # type: ignore[assignment]
+    untraced: tuple[str, ...] = (),
+) -> FastAPI:
+    """The service's app; requests whose path starts with one of `untraced` get no server span
+    (pages polled every few seconds, or a trace receiver that would trace its own exports)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for hook in rt.on_start:
@@ -106,7 +115,7 @@ def create_app(rt: Runtime, *, title: str, routers: list[APIRouter] = ()) -> Fas
     app.include_router(health_router(rt))
     for r in routers:
         app.include_router(r)
-    _instrument(app)
+    _instrument(app, untraced)
     return app
 
 
@@ -121,7 +130,7 @@ async def _supervise(rt: Runtime, coro: Awaitable[Any], name: str) -> None:
         log.exception("%s stopped with an error", name)
 
 
-def _instrument(app: FastAPI) -> None:
+def _instrument(app: FastAPI, untraced: tuple[str, ...] = ()) -> None:
     """A server span per request, continuing the caller's `traceparent`."""
     from opentelemetry import propagate
     from opentelemetry.trace import SpanKind
@@ -131,7 +140,7 @@ def _instrument(app: FastAPI) -> None:
     @app.middleware("http")
     async def trace_requests(request: Any, call_next: Any) -> Any:
         path = request.url.path
-        if path in ("/healthz", "/readyz", "/metrics"):
+        if path in ("/healthz", "/readyz", "/metrics") or (untraced and path.startswith(untraced)):
             return await call_next(request)
         ctx = propagate.extract(dict(request.headers))
         with tracer.start_as_current_span(

@@ -1,0 +1,13 @@
+"""`python -m console`: run the operations console (web page, JSON API, OTLP receiver) until SIGTERM."""
+
+from console.bootstrap import bootstrap
+from onegrid.service import serve
+
+
+def main() -> None:
+    app, settings = bootstrap()
+    serve(app, settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""The console's JSON API, polled by its pages every two seconds.
+
+- GET  /api/overview                   throughput per topic, lag per group/partition, DLQ and quarantine
+                                       counts with the latest reasons, SLA breaches and escalations
+- GET  /api/set-aside/{kind}           dlq | quarantine: counts by reason and the latest records
+- POST /api/quarantine/replay          {"actor", "topic", "partition", "offset"} or {"actor", "reason"}
+- GET  /api/map/grids?level=grid       the registry's polygons of one level, simplified (GeoJSON)
+- GET  /api/map/cases                  open cases with a point
+- GET  /api/cases/{id}                 the case: board entry, audit trail, its traces as waterfalls
+- GET  /api/traces/{trace_id}          one trace's spans as a waterfall (with the batch spans linking in)
+Errors are 4xx with a `detail` naming the problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import BaseModel, Field, model_validator
+
+from console.domain.casefile import trace_ids, trail_rows
+from console.domain.flow import group_totals
+from console.domain.grid_map import LEVELS, level_features
+from console.domain.set_aside import KINDS, NotReplayable, Position
+from console.domain.spans import SpanStore, waterfall
+from console.feeds import Feeds
+from console.replay import NoSuchRecord, Replayer
+from console.upstream import Unavailable, Upstream
+from console.watch import KafkaWatch
+
+_UUID = r"^[0-9a-fA-F-]{8,64}$"
+
+
+class ReplayRequest(BaseModel):
+    """One quarantined record by its position on the quarantine topic, or every one of a reason."""
+
+    actor: str = Field(min_length=1, max_length=200, description="who asks, e.g. staff:hj-0042")
+    topic: str | None = None
+    partition: int | None = Field(default=None, ge=0)
+    offset: int | None = Field(default=None, ge=0)
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ReplayRequest:
+        position = (self.topic, self.partition, self.offset)
+        if self.reason is None and None in position:
+            raise ValueError("give topic, partition and offset of a quarantined record, or a reason")
+        if self.reason is not None and any(p is not None for p in position):
+            raise ValueError("give either a position or a reason, not both")
+        return self
+
+
+def router(
+    *,
+    watch: KafkaWatch,
+    feeds: Feeds,
+    spans: SpanStore,
+    upstream: Upstream,
+    replayer: Replayer,
+    tolerance: float,
+) -> APIRouter:
+    r = APIRouter(prefix="/api", tags=["console"])
+    map_cache: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+
+    @r.get("/overview")
+    async def overview() -> dict[str, Any]:
+        now = datetime.now(UTC)
+        lag = [row.to_json() for row in watch.lag]
+        return {
+            "now": now.isoformat(),
+            "sampled_at": watch.sampled_at,
+            "sample_age_s": None if watch.sampled_at is None else round(time.time() - watch.sampled_at, 1),
+            "sample_error": watch.error,
+            "throughput": [t.to_json() for t in watch.throughput.rates()],
+            "lag": lag,
+            "lag_by_group": group_totals(watch.lag),
+            "set_aside": feeds.book.summary(),
+            "sla": feeds.board.summary(now),
+            "feeds": feeds.caught_up(),
+            "spans": {"stored": spans.count, "traces": spans.traces(), "received": spans.received},
+        }
+
+    @r.get("/set-aside/{kind}")
+    async def set_aside(kind: str) -> dict[str, Any]:
+        if kind not in KINDS:
+            raise HTTPException(404, f"kind must be one of {', '.join(KINDS)}")
+        summary: dict[str, Any] = feeds.book.summary()[kind]  # type: ignore[assignment]
+        return summary
+
+    @r.post("/quarantine/replay")
+    async def replay(req: ReplayRequest) -> dict[str, Any]:
+        """Re-produce quarantined records to their original topics; intake re-quarantines what is
+        still unmapped. The answer says who replayed what to where."""
+        if req.reason is not None:
+            positions = feeds.book.positions(req.reason)
+            if not positions:
+                raise HTTPException(404, f"no quarantined record with reason {req.reason!r}")
+        else:
+            assert req.topic is not None and req.partition is not None and req.offset is not None
+            positions = [Position(req.topic, req.partition, req.offset)]
+        try:
+            done = await replayer.replay(positions, req.actor)
+        except NotReplayable as exc:
+            raise HTTPException(409, str(exc)) from exc
+        except NoSuchRecord as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except RuntimeError as exc:
+            raise HTTPException(503, str(exc)) from exc
+        return {"actor": req.actor, "replayed": [d.to_json() for d in done]}
+
+    @r.get("/map/grids")
+    async def grids(
+        level: Annotated[str, Query(description=" | ".join(LEVELS))] = "grid", within: str = ""
+    ) -> dict[str, Any]:
+        """The polygons of one level (optionally within a division code), simplified for drawing."""
+        if level not in LEVELS:
+            raise HTTPException(422, f"level must be one of {', '.join(LEVELS)}")
+        key = (level, within)
+        cached = map_cache.get(key)
+        if cached is None or cached[0] != feeds.view.spatial_version:
+            version = feeds.view.spatial_version
+            doc = await asyncio.to_thread(
+                level_features,
+                dict(feeds.view.all("division")),
+                dict(feeds.view.all("grid")),
+                level,
+                tolerance,
+                within=within,
+            )
+            cached = map_cache[key] = (version, doc)
+        return cached[1]
+
+    @r.get("/map/cases")
+    async def map_cases() -> dict[str, Any]:
+        return {"cases": feeds.board.points(datetime.now(UTC))}
+
+    @r.get("/cases/{case_id}")
+    async def case(case_id: Annotated[str, Path(pattern=_UUID)]) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        entry = feeds.board.get(case_id)
+        trail_error = None
+        try:
+            story = await upstream.story(case_id)
+        except Unavailable as exc:
+            story, trail_error = None, str(exc)
+        entries = (story or {}).get("entries", [])
+        if entry is None and not entries and case_id not in feeds.board.ended and trail_error is None:
+            raise HTTPException(404, f"case {case_id} is neither on the board nor in the audit trail")
+        traces = {tid: waterfall(tid, spans.trace(tid), spans.linked(tid)) for tid in trace_ids(entries)}
+        return {
+            "case_id": case_id,
+            "case": None if entry is None else entry.to_json(now),
+            "ended": feeds.board.ended.get(case_id),
+            "trail": trail_rows(entries),
+            "trail_error": trail_error,
+            "traces": traces,
+        }
+
+    @r.get("/traces/{trace_id}")
+    async def trace(trace_id: str) -> dict[str, Any]:
+        tid = trace_id.lower()
+        if len(tid) != 32 or any(c not in "0123456789abcdef" for c in tid):
+            raise HTTPException(422, "a trace id is 32 hex digits")
+        rows = waterfall(tid, spans.trace(tid), spans.linked(tid))
+        if not rows:
+            raise HTTPException(404, f"no span of trace {tid} has been received")
+        return {"trace_id": tid, "spans": rows}
+
+    return r

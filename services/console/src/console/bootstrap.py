@@ -1,0 +1,97 @@
+"""Composition root of the operations console: the Kafka watch (throughput, lag), the followed topics
+(dead letters, quarantine, cases, lifecycle, registry), the OTLP receiver, the replay action, the
+JSON API and the pages.
+
+The console owns no database tables; `wire` still gives it the shared runtime (telemetry, the
+producer used for replays, topic creation, health and readiness), minus the database check.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from console.api import router as api_router
+from console.domain.spans import SpanStore
+from console.feeds import Feeds
+from console.otlp import otlp_router
+from console.pages import pages_router, static_files
+from console.replay import Replayer
+from console.settings import Settings
+from console.upstream import Upstream
+from console.watch import KafkaWatch
+from onegrid.service import create_app
+from onegrid.topics import CATALOGUE, TopicSpec
+from onegrid.wiring import wire
+
+
+def followed_topics(settings: Settings) -> list[TopicSpec]:
+    """The catalogue's specs of the topics the console reads (its settings may rename them)."""
+    specs = {s.name: s for s in CATALOGUE}
+    renamed = {
+        "intake.dlq.v1": settings.dlq_topic,
+        "intake.quarantine.v1": settings.quarantine_topic,
+        "case.lifecycle.v1": settings.lifecycle_topic,
+        "cases.v1": settings.cases_topic,
+        "grid.registry.v1": settings.registry_topic,
+    }
+    return [
+        TopicSpec(name, s.partitions, s.replication, s.retention_ms, s.compacted, s.extra_config)
+        for base, name in renamed.items()
+        for s in [specs[base]]
+    ]
+
+
+def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
+    settings = settings or Settings()
+    w = wire(settings, migrations=None, topics=followed_topics(settings))
+    w.runtime.checks.pop("database", None)  # no tables: the console must not be unready for lack of one
+    feeds = Feeds(settings)
+    watch = KafkaWatch(
+        settings.kafka,
+        topic_pattern=settings.throughput_topic_pattern,
+        group_pattern=settings.lag_group_pattern,
+        interval_s=settings.sample_interval_s,
+        window_s=settings.rate_window_s,
+    )
+    spans = SpanStore(max_spans=settings.max_spans)
+    upstream = Upstream(
+        audit_url=settings.audit_url,
+        dispatch_url=settings.dispatch_url,
+        timeout_s=settings.upstream_timeout_s,
+    )
+    replayer = Replayer(
+        settings.kafka,
+        quarantine_topic=settings.quarantine_topic,
+        producer=lambda: w.producer,
+        book=feeds.book,
+    )
+    w.runtime.background += [feeds.follow, watch.run]
+    w.runtime.checks["feeds"] = lambda: _all_caught_up(feeds)
+    w.runtime.on_stop.insert(0, feeds.stop)
+    w.runtime.on_stop.append(upstream.close)
+    routers = [
+        api_router(
+            watch=watch,
+            feeds=feeds,
+            spans=spans,
+            upstream=upstream,
+            replayer=replayer,
+            tolerance=settings.map_tolerance_deg,
+        ),
+        otlp_router(spans),
+        pages_router(),
+    ]
+    # The pages poll every two seconds and the receiver takes the exports of every service (its own
+    # too): tracing those requests would only bury the traces worth reading.
+    app = create_app(
+        w.runtime,
+        title="OneGrid operations console (运行监控台)",
+        routers=routers,
+        untraced=("/api/", "/v1/", "/static/", "/cases/", "/map", "/favicon"),
+    )
+    app.mount("/static", static_files(), name="static")
+    return app, settings
+
+
+async def _all_caught_up(feeds: Feeds) -> bool:
+    return all(feeds.caught_up().values())

@@ -1,0 +1,185 @@
+"""The case board: open cases, their state and deadlines, and the SLA breaches and escalations.
+
+Fed by two topics (both keyed by case id, so one case's events arrive in order):
+- `cases.v1` (CaseEvent): a case exists from its `case.reported`, with its title, category, place and
+  point; `case.cancelled` ends it.
+- `case.lifecycle.v1` (LifecycleEvent): its state, department, deadlines and counters; events are
+  applied when their `seq` is newer than the case's (a replayed topic changes nothing).
+A case in a terminal state leaves the board; its id is remembered so a late event does not bring it
+back. An alert is a lifecycle event that escalates (吹哨) or whose reason is an SLA code (`sla.*`).
+Personal data (the CaseEvent's reporter) is never read.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+Json = dict[str, Any]
+TERMINAL = frozenset({"closed", "cancelled", "merged", "rejected"})
+ALERT_ACTIONS = frozenset({"escalate", "whistle"})
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass
+class OpenCase:
+    case_id: str
+    state: str = "reported"
+    seq: int = 0
+    updated_at: str | None = None
+    title: str | None = None
+    category: str | None = None
+    severity: int | None = None
+    network: str | None = None
+    grid: str | None = None
+    community: str | None = None
+    department: str | None = None
+    point: tuple[float, float] | None = None  # (lon, lat), WGS-84
+    deadlines: dict[str, str | None] = field(default_factory=dict)
+    escalations: int = 0
+
+    def overdue(self, now: datetime) -> list[str]:
+        """The deadlines (acknowledge_by, resolve_by) that have passed."""
+        return [k for k, v in self.deadlines.items() if (t := parse_time(v)) is not None and t <= now]
+
+    def to_json(self, now: datetime) -> Json:
+        return {
+            "case_id": self.case_id,
+            "state": self.state,
+            "seq": self.seq,
+            "updated_at": self.updated_at,
+            "title": self.title,
+            "category": self.category,
+            "severity": self.severity,
+            "network": self.network,
+            "grid": self.grid,
+            "community": self.community,
+            "department": self.department,
+            "lon": None if self.point is None else self.point[0],
+            "lat": None if self.point is None else self.point[1],
+            "deadlines": self.deadlines,
+            "escalations": self.escalations,
+            "overdue": self.overdue(now),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    case_id: str
+    at: str
+    action: str
+    reason: str | None
+    state: str
+    department: str | None
+    grid: str | None
+
+    def to_json(self) -> Json:
+        return {
+            "case_id": self.case_id,
+            "at": self.at,
+            "action": self.action,
+            "reason": self.reason,
+            "state": self.state,
+            "department": self.department,
+            "grid": self.grid,
+        }
+
+
+class CaseBoard:
+    def __init__(self, keep_alerts: int = 100) -> None:
+        self.open: dict[str, OpenCase] = {}
+        self.ended: dict[str, str] = {}  # case_id -> its final state
+        self.alerts: deque[Alert] = deque(maxlen=keep_alerts)
+        self.alert_total = 0
+
+    def get(self, case_id: str) -> OpenCase | None:
+        return self.open.get(case_id)
+
+    def case_event(self, ev: Json) -> None:
+        """Apply one CaseEvent (cases.v1)."""
+        case_id = str(ev.get("case_id") or "")
+        if not case_id or case_id in self.ended:
+            return
+        if ev.get("event_type") == "case.cancelled":
+            self._end(case_id, "cancelled")
+            return
+        case = self.open.setdefault(case_id, OpenCase(case_id))
+        case.title = ev.get("title") or case.title
+        category, severity = ev.get("category") or {}, ev.get("severity") or {}
+        case.category = category.get("code") or case.category
+        case.severity = severity.get("level") or case.severity
+        case.network = (ev.get("source") or {}).get("network") or case.network
+        division = ev.get("division") or {}
+        case.grid = division.get("grid") or case.grid
+        case.community = division.get("community") or case.community
+        point = (ev.get("location") or {}).get("point")
+        if isinstance(point, dict) and isinstance(point.get("lon"), int | float):
+            case.point = (float(point["lon"]), float(point["lat"]))
+        if case.updated_at is None:
+            case.updated_at = (ev.get("times") or {}).get("received_at")
+
+    def lifecycle(self, ev: Json) -> None:
+        """Apply one LifecycleEvent (case.lifecycle.v1); older or repeated events change nothing."""
+        case_id = str(ev.get("case_id") or "")
+        seq = int(ev.get("seq") or 0)
+        if not case_id or case_id in self.ended:
+            return
+        case = self.open.setdefault(case_id, OpenCase(case_id))
+        if seq <= case.seq:
+            return
+        case.seq = seq
+        case.state = str(ev.get("to_state"))
+        case.updated_at = ev.get("at")
+        dims = ev.get("dimensions") or {}
+        case.department = dims.get("department")
+        case.grid = dims.get("grid") or case.grid
+        case.community = dims.get("community") or case.community
+        case.category = dims.get("category_code") or case.category
+        case.severity = dims.get("severity_level") or case.severity
+        case.network = dims.get("network") or case.network
+        case.deadlines = dict(ev.get("deadlines") or {})
+        action, reason = str(ev.get("action")), ev.get("reason")
+        if action in ALERT_ACTIONS or (isinstance(reason, str) and reason.startswith("sla.")):
+            case.escalations += action in ALERT_ACTIONS
+            self.alert_total += 1
+            self.alerts.append(
+                Alert(case_id, str(ev.get("at")), action, reason, case.state, case.department, case.grid)
+            )
+        if case.state in TERMINAL:
+            self._end(case_id, case.state)
+
+    def _end(self, case_id: str, state: str) -> None:
+        self.open.pop(case_id, None)
+        self.ended[case_id] = state
+
+    def summary(self, now: datetime) -> Json:
+        states: dict[str, int] = {}
+        overdue = []
+        for case in self.open.values():
+            states[case.state] = states.get(case.state, 0) + 1
+            if case.overdue(now):
+                overdue.append(case.to_json(now))
+        overdue.sort(key=lambda c: str(c["updated_at"]))
+        return {
+            "open": len(self.open),
+            "ended": len(self.ended),
+            "by_state": dict(sorted(states.items())),
+            "overdue": overdue[:100],
+            "overdue_total": len(overdue),
+            "alerts": [a.to_json() for a in reversed(self.alerts)],
+            "alert_total": self.alert_total,
+        }
+
+    def points(self, now: datetime) -> list[Json]:
+        """Open cases that have a point, for the map."""
+        return [c.to_json(now) for c in self.open.values() if c.point is not None]

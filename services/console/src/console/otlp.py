@@ -1,0 +1,94 @@
+"""A local OTLP/HTTP receiver (https://opentelemetry.io/docs/specs/otlp/#otlphttp): traces are kept
+in the span store for the case page's waterfall; metrics and logs are accepted and dropped (they
+have Prometheus and the logs), so a service pointed at the console exports without errors.
+
+Bodies: `application/x-protobuf` (the SDK exporter's default) or `application/json`, optionally
+gzip-encoded. An unreadable body is a 400 naming the problem (the exporter logs it and drops the
+batch; it does not retry a 400).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from console.domain.spans import BadSpans, Span, SpanStore, spans_from_otlp
+
+PROTOBUF = "application/x-protobuf"
+
+
+def decode_traces(body: bytes, content_type: str) -> list[Span]:
+    """The spans of one OTLP trace export; raises BadSpans."""
+    if content_type.startswith(PROTOBUF):
+        req = ExportTraceServiceRequest()
+        try:
+            req.ParseFromString(body)
+        except DecodeError as exc:
+            raise BadSpans(f"not an ExportTraceServiceRequest: {exc}") from exc
+        doc: Any = MessageToDict(req)
+    elif content_type.startswith("application/json"):
+        try:
+            doc = json.loads(body or b"{}")
+        except ValueError as exc:
+            raise BadSpans(f"not JSON: {exc}") from exc
+    else:
+        raise BadSpans(f"content type {content_type or '(none)'} is neither {PROTOBUF} nor application/json")
+    return spans_from_otlp(doc)
+
+
+async def _body(request: Request) -> bytes:
+    raw = await request.body()
+    encoding = request.headers.get("content-encoding", "").lower()
+    if encoding == "gzip":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise HTTPException(400, f"content-encoding gzip but the body is not gzip: {exc}") from exc
+    if encoding not in ("", "identity"):
+        raise HTTPException(415, f"content-encoding {encoding} is not supported (gzip or none)")
+    return raw
+
+
+def _reply(content_type: str) -> Response:
+    if content_type.startswith(PROTOBUF):
+        return Response(ExportTraceServiceResponse().SerializeToString(), media_type=PROTOBUF)
+    return Response(b"{}", media_type="application/json")
+
+
+def otlp_router(store: SpanStore) -> APIRouter:
+    r = APIRouter(tags=["otlp"])
+
+    @r.post("/v1/traces")
+    async def traces(request: Request) -> Response:
+        """Accept an OTLP trace export and keep its spans in memory."""
+        content_type = request.headers.get("content-type", "").lower()
+        try:
+            spans = decode_traces(await _body(request), content_type)
+        except BadSpans as exc:
+            raise HTTPException(400, str(exc)) from exc
+        store.add(spans)
+        return _reply(content_type)
+
+    @r.post("/v1/metrics")
+    async def metrics(request: Request) -> Response:
+        """Accepted and dropped: metrics are on every service's /metrics (Prometheus)."""
+        await request.body()
+        return _reply(request.headers.get("content-type", "").lower())
+
+    @r.post("/v1/logs")
+    async def logs(request: Request) -> Response:
+        """Accepted and dropped: logs go to each service's log file."""
+        await request.body()
+        return _reply(request.headers.get("content-type", "").lower())
+
+    return r

@@ -1,0 +1,41 @@
+"""The console's pages: plain HTML, CSS and JavaScript served as they are (no build step, nothing
+from the internet). Each page polls the JSON API; the case page reads its id from the path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).parent / "static"
+_NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+def pages_router() -> APIRouter:
+    r = APIRouter(include_in_schema=False)
+
+    @r.get("/")
+    async def overview() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers=_NO_CACHE)
+
+    @r.get("/map")
+    async def grid_map() -> FileResponse:
+        return FileResponse(STATIC / "map.html", headers=_NO_CACHE)
+
+    @r.get("/cases/{case_id}")
+    async def case_page(case_id: str) -> FileResponse:
+        if not case_id or len(case_id) > 64:
+            raise HTTPException(404, "no such case page")
+        return FileResponse(STATIC / "case.html", headers=_NO_CACHE)
+
+    @r.get("/cases")
+    async def cases() -> RedirectResponse:
+        return RedirectResponse("/map")
+
+    return r
+
+
+def static_files() -> StaticFiles:
+    return StaticFiles(directory=STATIC)

@@ -1,0 +1,81 @@
+"""The case board: open cases from cases.v1 and case.lifecycle.v1, SLA alerts, overdue deadlines."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from console.domain.board import CaseBoard
+
+ROOT = Path(__file__).resolve().parents[3]
+LIFECYCLE = json.loads((ROOT / "contracts/schemas/lifecycle-event.v1.json").read_text())["examples"]
+CASE_EVENT = json.loads((ROOT / "contracts/schemas/case-event.v1.json").read_text())["examples"][0]
+NOW = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
+
+
+def lifecycle(case_id: str, seq: int, to: str, **kw: Any) -> dict[str, Any]:
+    ev = dict(LIFECYCLE[0], case_id=case_id, seq=seq, to_state=to, action=kw.pop("action", "dispatch"))
+    ev.update(kw)
+    return ev
+
+
+def test_a_reported_case_is_open_with_its_place_and_no_personal_data() -> None:
+    board = CaseBoard()
+    board.case_event(CASE_EVENT)
+    case = board.get(CASE_EVENT["case_id"])
+    assert case is not None and case.state == "reported"
+    assert case.point == (119.4129, 32.3942)
+    assert case.title == CASE_EVENT["title"] and case.grid == "321003009001003"
+    shown = json.dumps(board.points(NOW), ensure_ascii=False)
+    assert "王建国" not in shown and "13805271234" not in shown
+
+
+def test_lifecycle_moves_state_once_per_seq_and_ends_on_terminal() -> None:
+    board = CaseBoard()
+    cid = CASE_EVENT["case_id"]
+    board.case_event(CASE_EVENT)
+    board.lifecycle(lifecycle(cid, 2, "dispatched"))
+    board.lifecycle(lifecycle(cid, 1, "registered"))  # older: ignored
+    board.lifecycle(lifecycle(cid, 2, "acknowledged"))  # repeated seq: ignored
+    case = board.get(cid)
+    assert case is not None and case.state == "dispatched" and case.seq == 2
+    assert case.point is not None  # lifecycle carries no point; the case event's stays
+    board.lifecycle(lifecycle(cid, 3, "closed", action="close"))
+    assert board.get(cid) is None and board.ended[cid] == "closed"
+    board.case_event(CASE_EVENT)  # a late case event does not bring it back
+    board.lifecycle(lifecycle(cid, 4, "reopened"))
+    assert board.get(cid) is None
+    assert board.summary(NOW)["open"] == 0
+
+
+def test_cancelled_case_events_end_the_case() -> None:
+    board = CaseBoard()
+    board.case_event(CASE_EVENT)
+    board.case_event(dict(CASE_EVENT, event_type="case.cancelled"))
+    assert board.get(CASE_EVENT["case_id"]) is None
+
+
+def test_escalations_and_sla_reasons_are_alerts_and_passed_deadlines_overdue() -> None:
+    board = CaseBoard(keep_alerts=2)
+    esc = LIFECYCLE[1]  # the schema's escalation example: sla.acknowledge_overdue
+    board.lifecycle(esc)
+    board.lifecycle(lifecycle("c2", 1, "dispatched", reason="sla.resolve_overdue", action="reassign"))
+    board.lifecycle(lifecycle("c3", 1, "dispatched", reason=None))
+    board.lifecycle(lifecycle("c4", 1, "escalated", action="whistle", reason=None))
+    s = board.summary(NOW)
+    assert s["alert_total"] == 3
+    assert [a["case_id"] for a in s["alerts"]] == ["c4", "c2"]  # newest first, two kept
+    overdue = {c["case_id"]: c["overdue"] for c in s["overdue"]}
+    # The escalation's deadlines (02:05 and 09:05) against 03:00: acknowledge_by has passed.
+    assert overdue[esc["case_id"]] == ["acknowledge_by"]
+    assert board.get(esc["case_id"]).escalations == 1  # type: ignore[union-attr]
+    assert s["by_state"]["escalated"] == 2
+
+
+def test_events_without_a_case_id_change_nothing() -> None:
+    board = CaseBoard()
+    board.case_event({"event_type": "case.reported"})
+    board.lifecycle({"seq": 1})
+    assert board.summary(NOW)["open"] == 0
