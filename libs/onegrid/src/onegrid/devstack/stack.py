@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,14 @@ SERVICES = (
     ServiceSpec("dispatch", "dispatch", "ONEGRID_DISPATCH_HTTP_PORT", 8003),
     ServiceSpec("audit", "audit", "ONEGRID_AUDIT_HTTP_PORT", 8004),
 )
+
+
+def _say(text: str) -> None:
+    """print, unless stdout is gone (then the message is dropped, the work goes on)."""
+    try:
+        print(text, flush=True)
+    except (BrokenPipeError, OSError):
+        pass
 
 
 def _alive(pid_file: Path) -> int | None:
@@ -174,20 +183,20 @@ class Stack:
 
     # -- down ------------------------------------------------------------------------------
 
-    def down(self) -> None:
+    def down(self, say: Callable[[str], None] = print) -> None:
         for svc in reversed(SERVICES):
             pid_file = self.run / f"{svc.name}.pid"
             pid = _alive(pid_file)
             if pid:
                 stop_process_group(pid, timeout_s=35)
-                print(f"{svc.name}: stopped")
+                say(f"{svc.name}: stopped")
             pid_file.unlink(missing_ok=True)
         if not self.external_kafka and _alive(self.kafka.pid_file):
             self.kafka.stop()
-            print("kafka: stopped")
+            say("kafka: stopped")
         if not self.external_db and self.pg.running():
             self.pg.stop()
-            print("postgres: stopped")
+            say("postgres: stopped")
         (self.run / "endpoints.json").unlink(missing_ok=True)
 
     # -- status, logs, run -----------------------------------------------------------------
@@ -262,8 +271,11 @@ class Stack:
         except KeyboardInterrupt:
             pass
         finally:
-            print("\nstopping ...")
-            self.down()
+            # Cleanup must finish: a second Ctrl-C, or a closed stdout (`make run | tee` with tee
+            # already gone), must not leave Kafka, PostgreSQL or a service behind.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            _say("\nstopping ...")
+            self.down(say=_say)
 
     def _follow_logs(self, stop: object) -> None:
         files = {s.name: (self.logs / f"{s.name}.log").open("r", errors="replace") for s in SERVICES}
