@@ -1,0 +1,185 @@
+"""Evaluation HTTP API: metric rows (JSON, CSV, Parquet), rankings and one case's facts, scoped by role.
+
+Every query is validated: an unknown dimension, granularity or metric is 422 naming it; a scope that
+may not see what it asks for is 403 saying why. Until the platform's access control lands, the
+caller's scope comes from the `scope` query parameter (`street:321003009`, default `city`):
+`caller_scope` is the one place a verified token's scope will replace it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import date
+from typing import Annotated, Any, Literal
+
+import msgspec
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+
+from evaluation import export
+from evaluation.domain.metrics import DIMENSIONS, MetricRow
+from evaluation.domain.periods import GRANULARITIES, is_period_start
+from evaluation.domain.ranking import RANKABLE, rank
+from evaluation.domain.scope import Scope, ScopeError
+from evaluation.store import ReadModels
+
+DimensionQ = Literal["all", "department", "grid", "street", "district", "network", "category"]
+GranularityQ = Literal["day", "week", "month"]
+assert set(DimensionQ.__args__) == set(DIMENSIONS) and set(GranularityQ.__args__) == set(GRANULARITIES)  # type: ignore[attr-defined]
+
+
+def caller_scope(
+    scope: Annotated[
+        str | None,
+        Query(
+            description="Whose figures: `city` (default), `district:<6>`, `street:<9>`, `grid:<15>`, `department:<code>`"
+        ),
+    ] = None,
+) -> Scope:
+    try:
+        return Scope.parse(scope)
+    except ScopeError as e:
+        raise HTTPException(422, f"scope: {e}") from e
+
+
+ScopeDep = Annotated[Scope, Depends(caller_scope)]
+
+
+@dataclasses.dataclass(frozen=True)
+class RowFilter:
+    dimension: str | None = None
+    value: str | None = None
+    granularity: str | None = None
+    since: date | None = None
+    until: date | None = None
+    limit: int = 10_000
+
+
+def row_filter(
+    dimension: DimensionQ | None = None,
+    value: str | None = None,
+    granularity: GranularityQ | None = None,
+    since: Annotated[date | None, Query(alias="from", description="First period_start included")] = None,
+    until: Annotated[date | None, Query(alias="to", description="Last period_start included")] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> RowFilter:
+    return RowFilter(dimension, value, granularity, since, until, limit)
+
+
+FilterDep = Annotated[RowFilter, Depends(row_filter)]
+
+
+def router(models: ReadModels, *, default_min_cases: int = 20) -> APIRouter:
+    r = APIRouter(prefix="/v1", tags=["evaluation"])
+
+    async def select(scope: Scope, f: RowFilter) -> list[MetricRow]:
+        if f.dimension is not None and not scope.sees_dimension(f.dimension):
+            raise HTTPException(403, f"scope {scope} cannot see figures split by {f.dimension}")
+        return await models.metrics(
+            scope=scope,
+            dimension=f.dimension,
+            value=f.value,
+            granularity=f.granularity,
+            since=f.since,
+            until=f.until,
+            limit=f.limit,
+        )
+
+    @r.get("/metrics")
+    async def metrics(scope: ScopeDep, f: FilterDep) -> dict[str, Any]:
+        """Metric rows (contracts/bi/README.md defines every column) that the caller's scope may see."""
+        rows = await select(scope, f)
+        return {"scope": str(scope), "count": len(rows), "rows": msgspec.to_builtins(rows)}
+
+    @r.get("/metrics.csv")
+    async def metrics_csv(scope: ScopeDep, f: FilterDep) -> Response:
+        """The same rows as CSV (UTF-8, header row, empty = null, version lists joined by `;`)."""
+        body = export.to_csv(await select(scope, f))
+        return Response(
+            body.encode(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="metrics.csv"'},
+        )
+
+    @r.get("/metrics.parquet")
+    async def metrics_parquet(scope: ScopeDep, f: FilterDep) -> Response:
+        """The same rows as Parquet (typed columns; see contracts/bi/README.md)."""
+        return Response(
+            export.to_parquet(await select(scope, f)),
+            media_type="application/vnd.apache.parquet",
+            headers={"Content-Disposition": 'attachment; filename="metrics.parquet"'},
+        )
+
+    @r.get("/rankings")
+    async def rankings(
+        scope: ScopeDep,
+        dimension: DimensionQ,
+        metric: Annotated[str, Query(description=f"One of: {', '.join(sorted(RANKABLE))}")],
+        period: GranularityQ = "month",
+        period_start: Annotated[
+            date | None, Query(description="Default: the latest period with figures")
+        ] = None,
+        min_cases: Annotated[
+            int | None, Query(ge=1, description="Units with a smaller sample are not ranked")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Units of `dimension` ranked by `metric` in one period; small units listed as insufficient sample."""
+        if metric not in RANKABLE:
+            raise HTTPException(
+                422, f"metric {metric!r} cannot be ranked; one of: {', '.join(sorted(RANKABLE))}"
+            )
+        if dimension == "all":
+            raise HTTPException(422, "dimension 'all' has a single unit (the city): nothing to rank")
+        if not scope.sees_dimension(dimension):
+            raise HTTPException(403, f"scope {scope} cannot rank units by {dimension}")
+        if period_start is not None and not is_period_start(period_start, period):
+            raise HTTPException(422, f"period_start {period_start} does not start a {period}")
+        start = period_start or await models.latest_period(dimension, period)
+        rows = (
+            []
+            if start is None
+            else await select(scope, RowFilter(dimension, None, period, start, start, 100_000))
+        )
+        ranking = rank(rows, metric, min_cases or default_min_cases)
+        return {
+            "scope": str(scope),
+            "dimension": dimension,
+            "period": period,
+            "period_start": start.isoformat() if start else None,
+            "definition": rows[0].definition if rows else models.definition,
+            **dataclasses.asdict(ranking),
+        }
+
+    @r.get("/cases/{case_id}")
+    async def case_facts(case_id: str, scope: ScopeDep) -> dict[str, Any]:
+        """The facts one case contributes to the figures (how its on-time flag, durations and counts came out)."""
+        try:
+            facts = await models.case_facts(str(_uuid(case_id)))
+        except ValueError as e:
+            raise HTTPException(422, f"case_id: {e}") from e
+        if facts is None or not scope.admits_case(facts):
+            raise HTTPException(404, f"no case {case_id} in scope {scope}")
+        return msgspec.to_builtins(facts)  # type: ignore[no-any-return]
+
+    @r.get("/definitions")
+    async def definitions() -> dict[str, Any]:
+        """The rules every figure is computed under and the choices the API offers."""
+        return {
+            "definition": models.definition,
+            "policy": dataclasses.asdict(models.policy),
+            "dimensions": list(DIMENSIONS),
+            "granularities": list(GRANULARITIES),
+            "rankable_metrics": sorted(RANKABLE),
+            "default_min_cases": default_min_cases,
+            "period_time_zone": "UTC+08:00",
+            "guide": "contracts/bi/README.md",
+        }
+
+    return r
+
+
+def _uuid(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a UUID") from None

@@ -1,0 +1,63 @@
+"""The consumer-loop handler for `case.lifecycle.v1`: decode each event, hand the batch to the read models.
+
+Contract: at least once in, idempotent out. A batch replayed after a crash or a retry stores nothing
+twice and recomputes the same figures (`ReadModels.apply`). Records in partition order (key =
+case_id) are the normal case, but nothing depends on it: facts are folded from every stored event
+of a case, ordered by seq. A record that is not a lifecycle event (undecodable JSON, a missing or
+malformed field, a key that is not its case_id) is dead-lettered with a reason naming the problem
+(`evaluation.lifecycle_invalid`, `evaluation.key_mismatch`), never skipped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import msgspec
+
+from evaluation.domain.events import decode_lifecycle
+from evaluation.store import ReadModels, Received
+from onegrid.kafka import BatchResult, DeadLetter, Record
+
+log = logging.getLogger(__name__)
+
+
+class Projector:
+    def __init__(self, models: ReadModels, *, dead_letters: bool = True) -> None:
+        self._models = models
+        # False during a rebuild: those records were dead-lettered when first read; they are
+        # counted and logged rather than sent to the DLQ a second time.
+        self._dead_letters = dead_letters
+        self.stored = 0
+        self.repeats = 0
+        self.rejected = 0
+
+    async def handle(self, records: Sequence[Record]) -> BatchResult:
+        result = BatchResult()
+        received: list[Received] = []
+        for r in records:
+            value = r.value or b""
+            try:
+                event = decode_lifecycle(value)
+            except (msgspec.ValidationError, msgspec.DecodeError) as e:
+                self._reject(result, DeadLetter(r, "evaluation.lifecycle_invalid", str(e), "decode"))
+                continue
+            if r.key is not None and r.key.decode("utf-8", "replace").lower() != str(event.case_id):
+                detail = f"key {r.key!r} is not the event's case_id {event.case_id}"
+                self._reject(result, DeadLetter(r, "evaluation.key_mismatch", detail, "decode"))
+                continue
+            received.append(Received(event, value, r.topic, r.partition, r.offset))
+        applied = await self._models.apply(received)
+        self.stored += applied.stored
+        self.repeats += applied.repeats
+        if applied.repeats:
+            log.info("%d lifecycle events were already stored", applied.repeats)
+        return result
+
+    def _reject(self, result: BatchResult, dl: DeadLetter) -> None:
+        self.rejected += 1
+        log.warning(
+            "%s[%d]@%d: %s: %s", dl.record.topic, dl.record.partition, dl.record.offset, dl.reason, dl.detail
+        )
+        if self._dead_letters:
+            result.dead_letters.append(dl)

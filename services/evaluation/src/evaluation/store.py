@@ -1,0 +1,297 @@
+"""The read models in PostgreSQL: lifecycle events, case facts and metric rows, kept in step per batch.
+
+Contract of `ReadModels.apply(events)`: one transaction per batch. Events are stored once per
+(case_id, seq) (a repeat inserts nothing); every case that gained an event is folded again from ALL
+its stored events, so arrival order and repeats never matter; the metric rows those cases count in
+(before and after the change) are recomputed from the facts. Writers are serialized by one
+transaction-scoped advisory lock, so the service and a concurrent `rebuild` never interleave the
+read-fold-write of one case. Applying the same batch twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from evaluation.domain.case_facts import CaseFacts, Policy, decode_facts, encode_facts, fold
+from evaluation.domain.events import LifecycleEvent, decode_lifecycle
+from evaluation.domain.metrics import COLUMNS, MetricKey, MetricRow, aggregate_all, keys_of
+from evaluation.domain.periods import instant, period_end
+from evaluation.domain.scope import Scope
+
+_LOCK = int.from_bytes(hashlib.sha256(b"evaluation.read_models").digest()[:8], "big", signed=True)
+TABLES = ("lifecycle_event", "case_fact", "metric")
+
+
+@dataclass(frozen=True)
+class Received:
+    """A decoded event with the bytes and the position it was read from."""
+
+    event: LifecycleEvent
+    body: bytes
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Applied:
+    stored: int  # new events
+    repeats: int  # events already stored
+    cases: int  # cases whose facts changed
+    rows: int  # metric rows written or deleted
+
+
+class ReadModels:
+    def __init__(self, engine: AsyncEngine, policy: Policy) -> None:
+        self._engine = engine
+        self.policy = policy
+        self.definition = policy.definition()
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    async def apply(self, received: Sequence[Received]) -> Applied:
+        if not received:
+            return Applied(0, 0, 0, 0)
+        async with self._engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+            new_cases = await _insert_events(conn, received)
+            stored = sum(new_cases.values())
+            if not new_cases:
+                return Applied(0, len(received), 0, 0)
+            before = await _facts_of(conn, list(new_cases))
+            after = {
+                cid: fold(evs, self.policy) for cid, evs in (await _events_of(conn, list(new_cases))).items()
+            }
+            changed = {cid: f for cid, f in after.items() if before.get(cid) != f}
+            await _upsert_facts(conn, changed.values())
+            keys: set[MetricKey] = set()
+            for cid, f in changed.items():
+                keys |= keys_of(f)
+                if cid in before:
+                    keys |= keys_of(before[cid])
+            rows = await self._recompute(conn, keys)
+            return Applied(stored, len(received) - stored, len(changed), rows)
+
+    async def _recompute(self, conn: AsyncConnection, keys: set[MetricKey]) -> int:
+        if not keys:
+            return 0
+        facts = await _facts_registered_in(conn, _ranges(keys))
+        rows = aggregate_all(facts, self.definition, only=keys)
+        gone = keys - set(rows)
+        if rows:
+            cols = ", ".join(COLUMNS)
+            params = ", ".join(f":{c}" for c in COLUMNS)
+            updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[4:])
+            await conn.execute(
+                text(
+                    f"INSERT INTO metric ({cols}) VALUES ({params}) "
+                    f"ON CONFLICT (dimension, granularity, period_start, value) DO UPDATE SET {updates}"
+                ),
+                [_row_params(r) for r in rows.values()],
+            )
+        if gone:
+            await conn.execute(
+                text(
+                    "DELETE FROM metric WHERE dimension = :d AND value = :v AND granularity = :g "
+                    "AND period_start = :p"
+                ),
+                [{"d": k.dimension, "v": k.value, "g": k.granularity, "p": k.period_start} for k in gone],
+            )
+        return len(rows) + len(gone)
+
+    async def truncate(self) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+            await conn.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    async def metrics(
+        self,
+        *,
+        scope: Scope,
+        dimension: str | None = None,
+        value: str | None = None,
+        granularity: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        limit: int = 10_000,
+    ) -> list[MetricRow]:
+        """Rows the scope may see, ordered by dimension, granularity, period, value."""
+        where: list[str] = ["TRUE"]
+        params: dict[str, Any] = {"limit": limit}
+        for col, v in (("dimension", dimension), ("value", value), ("granularity", granularity)):
+            if v is not None:
+                where.append(f"{col} = :{col}")
+                params[col] = v
+        if since is not None:
+            where.append("period_start >= :since")
+            params["since"] = since
+        if until is not None:
+            where.append("period_start <= :until")
+            params["until"] = until
+        if scope.code is not None:
+            dims = [d for d in ("district", "street", "grid", "department") if scope.sees_dimension(d)]
+            where.append("dimension = ANY(CAST(:dims AS text[])) AND starts_with(value, :code)")
+            params.update(dims=dims, code=scope.code)
+        sql = (
+            f"SELECT {', '.join(COLUMNS)} FROM metric WHERE {' AND '.join(where)} "
+            "ORDER BY dimension, granularity, period_start, value LIMIT :limit"
+        )
+        async with self._engine.connect() as conn:
+            result = await conn.execute(text(sql), params)
+            rows = [_row(m) for m in result.mappings()]
+        return [r for r in rows if scope.admits(r.dimension, r.value)]
+
+    async def latest_period(self, dimension: str, granularity: str) -> date | None:
+        async with self._engine.connect() as conn:
+            return (
+                await conn.execute(
+                    text("SELECT max(period_start) FROM metric WHERE dimension = :d AND granularity = :g"),
+                    {"d": dimension, "g": granularity},
+                )
+            ).scalar_one_or_none()
+
+    async def case_facts(self, case_id: str) -> CaseFacts | None:
+        async with self._engine.connect() as conn:
+            raw = (
+                await conn.execute(
+                    text("SELECT facts::text FROM case_fact WHERE case_id = CAST(:c AS uuid)"), {"c": case_id}
+                )
+            ).scalar_one_or_none()
+        return decode_facts(raw) if raw is not None else None
+
+    async def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every table in a stable order, without arrival times: what a rebuild must reproduce."""
+        queries = {
+            "lifecycle_event": 'SELECT case_id, seq, event_id, body::text, topic, partition, "offset" '
+            "FROM lifecycle_event ORDER BY case_id, seq",
+            "case_fact": "SELECT case_id, registered_at, state, street, department, facts::text "
+            "FROM case_fact ORDER BY case_id",
+            "metric": f"SELECT {', '.join(COLUMNS)} FROM metric ORDER BY dimension, granularity, period_start, value",
+        }
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        async with self._engine.connect() as conn:
+            for name, sql in queries.items():
+                out[name] = [tuple(r) for r in (await conn.execute(text(sql))).all()]
+        return out
+
+
+# -- statements ----------------------------------------------------------------------------------------
+
+
+async def _insert_events(conn: AsyncConnection, received: Sequence[Received]) -> dict[str, int]:
+    """Insert what is new; returns {case_id: events inserted} for the cases that gained any."""
+    result = await conn.execute(
+        text(
+            'INSERT INTO lifecycle_event (case_id, seq, event_id, body, topic, partition, "offset") '
+            "SELECT c, s, e, CAST(b AS jsonb), t, p, o FROM unnest(CAST(:c AS uuid[]), CAST(:s AS int[]), "
+            "CAST(:e AS uuid[]), CAST(:b AS text[]), CAST(:t AS text[]), CAST(:p AS int[]), CAST(:o AS bigint[])) "
+            "AS x(c, s, e, b, t, p, o) ON CONFLICT DO NOTHING RETURNING case_id"
+        ),
+        {
+            "c": [str(r.event.case_id) for r in received],
+            "s": [r.event.seq for r in received],
+            "e": [str(r.event.event_id) for r in received],
+            "b": [r.body.decode() for r in received],
+            "t": [r.topic for r in received],
+            "p": [r.partition for r in received],
+            "o": [r.offset for r in received],
+        },
+    )
+    counts: dict[str, int] = {}
+    for (cid,) in result.all():
+        counts[str(cid)] = counts.get(str(cid), 0) + 1
+    return counts
+
+
+async def _events_of(conn: AsyncConnection, case_ids: list[str]) -> dict[str, list[LifecycleEvent]]:
+    result = await conn.execute(
+        text(
+            "SELECT case_id, body::text FROM lifecycle_event WHERE case_id = ANY(CAST(:ids AS uuid[])) "
+            "ORDER BY case_id, seq"
+        ),
+        {"ids": case_ids},
+    )
+    out: dict[str, list[LifecycleEvent]] = {}
+    for cid, body in result.all():
+        out.setdefault(str(cid), []).append(decode_lifecycle(body.encode()))
+    return out
+
+
+async def _facts_of(conn: AsyncConnection, case_ids: list[str]) -> dict[str, CaseFacts]:
+    result = await conn.execute(
+        text("SELECT case_id, facts::text FROM case_fact WHERE case_id = ANY(CAST(:ids AS uuid[]))"),
+        {"ids": case_ids},
+    )
+    return {str(cid): decode_facts(raw) for cid, raw in result.all()}
+
+
+async def _upsert_facts(conn: AsyncConnection, facts: Iterable[CaseFacts]) -> None:
+    params = [
+        {
+            "c": f.case_id,
+            "r": f.registered_at,
+            "s": f.state,
+            "st": f.street,
+            "d": f.department,
+            "f": encode_facts(f).decode(),
+        }
+        for f in facts
+    ]
+    if params:
+        await conn.execute(
+            text(
+                "INSERT INTO case_fact (case_id, registered_at, state, street, department, facts) "
+                "VALUES (CAST(:c AS uuid), :r, :s, :st, :d, CAST(:f AS jsonb)) ON CONFLICT (case_id) DO UPDATE "
+                "SET registered_at = EXCLUDED.registered_at, state = EXCLUDED.state, street = EXCLUDED.street, "
+                "department = EXCLUDED.department, facts = EXCLUDED.facts"
+            ),
+            params,
+        )
+
+
+async def _facts_registered_in(
+    conn: AsyncConnection, ranges: list[tuple[datetime, datetime]]
+) -> list[CaseFacts]:
+    result = await conn.execute(
+        text(
+            "SELECT facts::text FROM case_fact f WHERE EXISTS (SELECT 1 FROM unnest(CAST(:lo AS timestamptz[]), "
+            "CAST(:hi AS timestamptz[])) AS r(lo, hi) WHERE f.registered_at >= r.lo AND f.registered_at < r.hi)"
+        ),
+        {"lo": [r[0] for r in ranges], "hi": [r[1] for r in ranges]},
+    )
+    return [decode_facts(raw) for (raw,) in result.all()]
+
+
+def _ranges(keys: Iterable[MetricKey]) -> list[tuple[datetime, datetime]]:
+    """The registration-time ranges covering every key's period, overlapping ones merged."""
+    spans = sorted(
+        {(instant(k.period_start), instant(period_end(k.period_start, k.granularity))) for k in keys}  # type: ignore[arg-type]
+    )
+    merged: list[tuple[datetime, datetime]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _row_params(r: MetricRow) -> dict[str, Any]:
+    d = {c: getattr(r, c) for c in COLUMNS}
+    d["rule_versions"], d["taxonomy_versions"] = list(r.rule_versions), list(r.taxonomy_versions)
+    return d
+
+
+def _row(m: Any) -> MetricRow:
+    d = dict(m)
+    d["rule_versions"], d["taxonomy_versions"] = tuple(d["rule_versions"]), tuple(d["taxonomy_versions"])
+    return MetricRow(**d)
