@@ -11,6 +11,9 @@ table keeps a second instance out). For two changes of one entity to keep their 
 the write that locks the entity's row: the second transaction then waits for the first to commit
 before it draws its outbox id.
 
+Traces: a record enqueued without a `traceparent` gets the caller's current trace context, so the
+records a change announces continue the trace of whatever caused it (a consumed record, a request).
+
 Schema: `outbox_ddl(table)` gives the CREATE TABLE for a service's migration; the table lives in the
 service's own schema (on the engine's search_path).
 """
@@ -28,6 +31,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from onegrid import telemetry
 from onegrid.kafka.policy import Backoff, is_transient
 from onegrid.kafka.producer import send_all
 from onegrid.kafka.records import OutRecord
@@ -56,6 +60,14 @@ def _encode_headers(headers: Sequence[tuple[str, bytes]]) -> str:
     return json.dumps([[k, base64.b64encode(v or b"").decode()] for k, v in headers])
 
 
+def with_trace(headers: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """`headers`, plus the current trace context when they carry none (unchanged outside a span)."""
+    out = list(headers)
+    if any(k == "traceparent" for k, _ in out):
+        return out
+    return telemetry.inject(out)
+
+
 def _decode_headers(raw: Any) -> list[tuple[str, bytes]]:
     items = json.loads(raw) if isinstance(raw, str) else raw
     return [(str(k), base64.b64decode(v)) for k, v in items]
@@ -75,7 +87,7 @@ async def enqueue(conn: AsyncConnection, records: Sequence[OutRecord], *, table:
                 "topic": r.topic,
                 "key": r.key,
                 "value": r.value,
-                "headers": _encode_headers(r.headers),
+                "headers": _encode_headers(with_trace(r.headers)),
                 "partition": r.partition,
             }
             for r in records
