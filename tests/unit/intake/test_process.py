@@ -202,3 +202,23 @@ def test_a_restarted_book_still_merges_with_area_alerts(intake: Intake, referenc
     (diary,) = run(restarted, inbound("party", party_diary("MQRJ2026113000801"), 1))
     assert diary.events[0].event_type == "case.linked"
     assert diary.events[0].case_id == alert.events[0].case_id
+
+
+def test_a_silent_station_opens_one_case_and_its_next_packet_closes_it(intake: Intake) -> None:
+    mn = "321003A0000003"
+    t = datetime(2026, 11, 30, 6, 0, tzinfo=BEIJING)
+    run(intake, inbound("hj212", hj212_packet(mn, t, {"a34004": 20.0})))
+    # Silence is judged by receipt time (the inbound's), not by the packet's own clock.
+    events, outcome = intake.silence(T0 + timedelta(hours=3))
+    outcome.apply()
+    mine = [e for e in events if e.attributes["mn"] == mn]
+    assert [e.event_type for e in mine] == ["case.reported"]
+    assert mine[0].category.code == "env.monitoring.silent"
+    again, _ = intake.silence(T0 + timedelta(hours=4))
+    assert [e for e in again if e.attributes["mn"] == mn] == []  # one case per silence, not one per check
+    later = hj212_packet(mn, t + timedelta(hours=4), {"a34004": 20.0})
+    (back,) = run(intake, inbound("hj212", later, 1, at=T0 + timedelta(hours=4)))
+    assert [e.event_type for e in back.events] == ["case.amended"]
+    assert (
+        back.events[0].case_id == mine[0].case_id and back.events[0].attributes["episode_status"] == "closed"
+    )

@@ -197,3 +197,21 @@ async def test_after_commit_runs_only_for_delivered_batches() -> None:
     await run_until(loop, lambda: len(broker.records("out")) == 1, timeout=5)
     assert attempts == 2
     assert applied == [b"a"]  # the failed attempt's state change was never applied
+
+
+@pytest.mark.parametrize("eos", [False, True])
+async def test_ticks_call_the_handler_without_records_and_deliver_its_outputs(eos: bool) -> None:
+    broker = MemoryBroker()
+    ticks = 0
+
+    async def handler(rs):
+        nonlocal ticks
+        if rs:
+            return upper(rs)
+        ticks += 1
+        return BatchResult(outputs=[OutRecord("out", b"tick%d" % ticks)])
+
+    loop = make_loop(broker, handler, eos=eos, tick_interval_s=0.01)
+    await run_until(loop, lambda: ticks >= 3)
+    assert [r.value for r in broker.records("out")][:3] == [b"tick1", b"tick2", b"tick3"]
+    assert ("g", ("in", 0)) not in broker.committed  # a tick commits no offsets

@@ -33,6 +33,7 @@ class LoopSpec:
     dlq_topic: str | None
     quarantine_topic: str | None
     topic_pattern: str | None = None
+    tick_interval_s: float | None = None
 
 
 @dataclass
@@ -54,12 +55,23 @@ class Wiring:
         dlq_topic: str | None = INTAKE_DLQ,
         quarantine_topic: str | None = INTAKE_QUARANTINE,
         topic_pattern: str | None = None,
+        tick_interval_s: float | None = None,
     ) -> None:
         """A consumer loop in group `<service>.<name>`, started with the app. Exactly-once loops get
         their own transactional producer whose id is stable per instance, so a restarted instance
-        fences its zombie. `topic_pattern` (a regex) subscribes by pattern instead of `topics`."""
+        fences its zombie. `topic_pattern` (a regex) subscribes by pattern instead of `topics`;
+        `tick_interval_s` makes the loop call the handler with no records at that interval."""
         self.loop_specs.append(
-            LoopSpec(name, tuple(topics), handler, exactly_once, dlq_topic, quarantine_topic, topic_pattern)
+            LoopSpec(
+                name,
+                tuple(topics),
+                handler,
+                exactly_once,
+                dlq_topic,
+                quarantine_topic,
+                topic_pattern,
+                tick_interval_s,
+            )
         )
 
     async def start_clients(self) -> None:
@@ -95,6 +107,7 @@ class Wiring:
                         dlq_max_ratio=s.dlq_max_ratio,
                         dlq_max_consecutive=s.dlq_max_consecutive,
                         topic_pattern=spec.topic_pattern,
+                        tick_interval_s=spec.tick_interval_s,
                     ),
                 )
             )

@@ -26,7 +26,7 @@ from onegrid.kafka.table import GlobalTable
 from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
 from onegrid.settings import KafkaSettings
-from onegrid.topics import CASE_LIFECYCLE, CASES, GRID_REGISTRY
+from onegrid.topics import CASE_LIFECYCLE, CASES, GRID_REGISTRY, LEGACY_ENV_HJ212
 from onegrid.wiring import wire
 
 
@@ -84,7 +84,23 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     w.runtime.background.append(parts.follow)
     w.runtime.on_stop.insert(0, parts.stop)
     # Legacy record -> case event inside one Kafka transaction per batch: exactly once.
-    w.add_loop(name="legacy", topics=list(topics.feeds), handler=parts.pipeline.handle, exactly_once=True)
+    w.add_loop(
+        name="legacy",
+        topics=list(topics.feeds),
+        handler=parts.pipeline.handle,
+        exactly_once=True,
+        tick_interval_s=settings.silence_check_s,
+    )
+
+    def owns_silence() -> bool:
+        return any(
+            tp.topic == LEGACY_ENV_HJ212 and tp.partition == 0
+            for loop in w.runtime.loops
+            if loop.config.group_id.endswith(".legacy")
+            for tp in loop.assigned
+        )
+
+    parts.pipeline.owns_silence = owns_silence
     w.runtime.checks["registry"] = lambda: _has_divisions(parts.view)
     routers = [router()]
     if settings.open311_enabled:

@@ -67,12 +67,17 @@ class IntakePipeline:
     ) -> None:
         self.intake = intake
         self.ready = ready
+        # Silence is judged by one instance only (the one holding the HJ 212 topic's partition 0),
+        # so that two instances never open the same silence twice; set by the composition root.
+        self.owns_silence: Callable[[], bool] = lambda: True
         self.topics = topics or IntakeTopics()
         self._m_outcomes = telemetry.meter("intake").create_counter(
             "intake_records", description="legacy records by feed and outcome reason"
         )
 
     async def handle(self, records: Sequence[Record]) -> BatchResult:
+        if not records:
+            return self.tick()
         if not self.ready():
             # Without the registry every place looks outside the city: wait, don't dead-letter.
             raise Backpressure("the registry view is empty; waiting for grid.registry.v1")
@@ -106,6 +111,20 @@ class IntakePipeline:
             )
         result.after_commit.append(outcome.apply)
         trace.get_current_span().set_attribute("intake.events", len(result.outputs))
+        return result
+
+    def tick(self) -> BatchResult:
+        """Time-driven work: stations silent too long open a case (in this loop's transaction)."""
+        result = BatchResult()
+        if not self.ready() or not self.owns_silence():
+            return result
+        events, outcome = self.intake.silence(datetime.now(UTC))
+        result.outputs += [event_record(ev, None, self.topics.cases) for ev in events]
+        for mn, piece in sorted(outcome.env.changed.items()):
+            result.outputs.append(
+                OutRecord(self.topics.state, json.dumps(piece).encode(), key=f"env:{mn}".encode())
+            )
+        result.after_commit.append(outcome.apply)
         return result
 
     # -- rebuilding state at start --------------------------------------------------------------

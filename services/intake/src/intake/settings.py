@@ -15,3 +15,5 @@ class Settings(ServiceSettings):
     db_schema: str = "intake"
     # Residents' requests (Open311) join the same pipeline through legacy.open311.v1.
     open311_enabled: bool = True
+    # How often stations are checked for silence (HJ 212 packets overdue); seconds.
+    silence_check_s: float = 60.0

@@ -59,6 +59,10 @@ class LoopConfig:
     # A regex subscription on top of `topics` (which are then ignored): topics created later, such as
     # one orders topic per new department, are picked up on the next metadata refresh.
     topic_pattern: str | None = None
+    # Every tick_interval_s (while partitions are assigned) the handler is called with NO records:
+    # time-driven work (a station gone silent, a deadline) then produces in the same way, and in
+    # exactly-once mode in its own transaction.
+    tick_interval_s: float | None = None
 
 
 def make_consumer(
@@ -111,6 +115,7 @@ class ConsumerLoop:
         self._pending: dict[TopicPartition, int] = {}
         self._next_offset: dict[TopicPartition, int] = {}
         self._last_commit = time.monotonic()
+        self._next_tick = time.monotonic() + (config.tick_interval_s or 0)
         self._stopping = asyncio.Event()
         self._guard = DlqGuard(max_ratio=config.dlq_max_ratio, max_consecutive=config.dlq_max_consecutive)
         self.assigned: set[TopicPartition] = set()
@@ -150,6 +155,7 @@ class ConsumerLoop:
                 if records:
                     async with self._lock:
                         await self._process(records)
+                await self._maybe_tick()
                 await self._maybe_commit()
         except _Interrupted:
             log.info("stopped during retries; the unfinished batch will be processed again")
@@ -164,6 +170,14 @@ class ConsumerLoop:
 
     # -- processing --------------------------------------------------------------------------
 
+    async def _maybe_tick(self) -> None:
+        interval = self.config.tick_interval_s
+        if interval is None or not self.assigned or time.monotonic() < self._next_tick:
+            return
+        self._next_tick = time.monotonic() + interval
+        async with self._lock:
+            await self._process([])
+
     async def _process(self, records: list[Record]) -> None:
         backoff = Backoff()
         self._m_consumed.add(len(records), {"group": self.config.group_id})
@@ -172,7 +186,7 @@ class ConsumerLoop:
         while True:
             started = time.perf_counter()
             with self._tracer.start_as_current_span(
-                f"process {','.join(sorted({r.topic for r in records}))}",
+                f"process {','.join(sorted({r.topic for r in records}))}" if records else "tick",
                 context=parent,
                 kind=SpanKind.CONSUMER,
                 links=links,
@@ -211,6 +225,9 @@ class ConsumerLoop:
         except Exception as exc:
             if is_transient(exc):
                 raise
+            if not records:
+                log.exception("tick failed; it runs again at the next interval")
+                return BatchResult()
             if len(records) == 1:
                 log.warning(
                     "poison record %s[%d]@%d: %r",
@@ -250,14 +267,15 @@ class ConsumerLoop:
             offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
         if outputs and self._producer is None:
             raise RuntimeError("handler returned records to produce but the loop has no producer")
-        if self.config.exactly_once:
+        if self.config.exactly_once and (outputs or offsets):
             assert self._producer is not None
             async with self._producer.transaction():
                 await send_all(self._producer, outputs)
-                await self._producer.send_offsets_to_transaction(
-                    {tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()}, self.config.group_id
-                )
-        else:
+                if offsets:
+                    await self._producer.send_offsets_to_transaction(
+                        {tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()}, self.config.group_id
+                    )
+        elif not self.config.exactly_once:
             if outputs:
                 assert self._producer is not None
                 await send_all(self._producer, outputs)

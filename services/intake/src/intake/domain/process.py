@@ -230,6 +230,7 @@ class Intake:
 
         book, env = self.book.begin(), self.env.begin()
         events: list[ce.CaseEvent] = []
+        refused: list[Outcome] = []  # findings that could not become events, for the caller to count
         prov = Provenance(None, None, None, now)
         for f in env.silence(now):
             station = self.geography.station(f.mn)
@@ -241,9 +242,9 @@ class Intake:
             chain = self.geography.locate(np.array([station.lon]), np.array([station.lat]))[0]
             try:
                 events += self._build(r, point, from_chain(chain, r.severity), inbound, book)
-            except IntakeError:
-                continue
-        return events, BatchOutcome([], book, env)
+            except IntakeError as e:
+                refused.append(Outcome(error=e))
+        return events, BatchOutcome(refused, book, env)
 
 
 def observe_event(book: CaseBook, ev: ce.CaseEvent) -> None:
