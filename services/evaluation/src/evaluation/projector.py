@@ -12,18 +12,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
 import msgspec
 
 from evaluation.domain.events import decode_lifecycle
-from evaluation.store import ReadModels, Received
+from evaluation.store import Applied, Received
 from onegrid.kafka import BatchResult, DeadLetter, Record
 
 log = logging.getLogger(__name__)
 
 
+class EventSink(Protocol):
+    """Where decoded events go: `ReadModels` in PostgreSQL, an in-memory fake in unit tests."""
+
+    async def apply(self, received: Sequence[Received]) -> Applied:
+        """Store the events once each and bring facts and figures up to date; idempotent."""
+        ...
+
+
 class Projector:
-    def __init__(self, models: ReadModels, *, dead_letters: bool = True) -> None:
+    def __init__(self, models: EventSink, *, dead_letters: bool = True) -> None:
         self._models = models
         # False during a rebuild: those records were dead-lettered when first read; they are
         # counted and logged rather than sent to the DLQ a second time.
