@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 USAGE = "usage: python -m onegrid.devstack {fetch-kafka|up|down|status|logs|run}"
 
@@ -20,7 +21,7 @@ def main(argv: list[str]) -> int:
     from onegrid.devstack.stack import Stack
 
     stack = Stack()
-    actions = {
+    actions: dict[str, Callable[[], None]] = {
         "up": stack.up,
         "down": stack.down,
         "status": stack.status,
