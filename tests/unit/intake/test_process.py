@@ -222,3 +222,34 @@ def test_a_silent_station_opens_one_case_and_its_next_packet_closes_it(intake: I
     assert (
         back.events[0].case_id == mine[0].case_id and back.events[0].attributes["episode_status"] == "closed"
     )
+
+
+def test_split_packets_are_assembled_before_the_rules_see_them(intake: Intake) -> None:
+    from intake.domain.hj212 import build_packet
+
+    mn = "321003A0000004"
+    q = "20261130080000000"
+    head = f"QN={q};ST=22;CN=2051;PW=123456;MN={mn};Flag=6;PNUM=2;PNO=%d;CP=&&DataTime=20261130080000;%s&&"
+    part1 = build_packet(head % (1, "a34004-Avg=190,a34004-Flag=N"))
+    part2 = build_packet(head % (2, "a34002-Avg=20,a34002-Flag=N"))
+    first, second = run(intake, inbound("hj212", part1), inbound("hj212", part2, 1))
+    assert first.events == [] and first.error is None  # waiting for its sibling
+    assert [e.category.code for e in second.events] == ["env.air.exceedance"]
+    assert second.events[0].attributes["pollutant"] == "a34004"
+
+
+def test_correlation_windows_are_configurable(reference_view) -> None:
+    from intake.domain.correlation import CaseBook, correlation_windows
+
+    strict = Intake(
+        crosswalk=Crosswalk.load(),
+        geography=ViewGeography(reference_view),
+        book=CaseBook(windows=correlation_windows({"fire": {"radius_m": 50}})),
+    )
+    near = (HOME[0] + 0.001, HOME[1] + 0.001)  # ~140 m: merged by default, not within 50 m
+    a, b = run(
+        strict,
+        inbound("safety", safety_event("PA32100320261130000901")),
+        inbound("party", party_diary("MQRJ2026113000901", wgs=near), 1),
+    )
+    assert [a.events[0].event_type, b.events[0].event_type] == ["case.reported", "case.reported"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from intake.api import router
+from intake.domain.correlation import CaseBook, correlation_windows
 from intake.domain.crosswalk import Crosswalk
 from intake.domain.open311 import reports_from_open311
 from intake.domain.process import Intake
@@ -53,6 +54,7 @@ def assemble(
     kafka: KafkaSettings,
     *,
     client_id: str,
+    windows: dict[str, dict[str, float]] | None = None,
     topics: IntakeTopics | None = None,
     registry_topic: str = GRID_REGISTRY,
 ) -> IntakeParts:
@@ -62,6 +64,7 @@ def assemble(
     intake = Intake(
         crosswalk=Crosswalk.load(),
         geography=ViewGeography(view),
+        book=CaseBook(windows=correlation_windows(windows or {})),
         open311=lambda inbound: reports_from_open311(inbound.value, inbound.headers),
     )
     pipeline = IntakePipeline(intake, topics=topics, ready=lambda: bool(view.all("division")))
@@ -79,7 +82,9 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     topics = IntakeTopics()
     if not settings.open311_enabled:
         topics.feeds.pop("legacy.open311.v1", None)
-    parts = assemble(settings.kafka, client_id=settings.client_id, topics=topics)
+    parts = assemble(
+        settings.kafka, client_id=settings.client_id, topics=topics, windows=settings.correlation_windows
+    )
     w.runtime.on_start.append(parts.catch_up)
     w.runtime.background.append(parts.follow)
     w.runtime.on_stop.insert(0, parts.stop)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from onegrid.settings import ServiceSettings
@@ -15,5 +16,9 @@ class Settings(ServiceSettings):
     db_schema: str = "intake"
     # Residents' requests (Open311) join the same pipeline through legacy.open311.v1.
     open311_enabled: bool = True
+    # Cross-network correlation per category family, overriding the defaults in
+    # intake.domain.correlation.DEFAULT_WINDOWS ("*" is every other family), e.g.
+    # ONEGRID_INTAKE_CORRELATION_WINDOWS='{"fire": {"radius_m": 1500, "within_s": 7200}}'.
+    correlation_windows: dict[str, dict[str, float]] = Field(default_factory=dict)
     # How often stations are checked for silence (HJ 212 packets overdue); seconds.
     silence_check_s: float = 60.0

@@ -36,6 +36,20 @@ DEFAULT_WINDOWS: dict[str, Window] = {
     "hazmat": Window(2000, timedelta(hours=6)),
     "*": Window(300, timedelta(hours=2)),
 }
+
+
+def correlation_windows(overrides: dict[str, dict[str, float]]) -> dict[str, Window]:
+    """The default windows with `overrides` ({family: {"radius_m": .., "within_s": ..}}) applied."""
+    windows = dict(DEFAULT_WINDOWS)
+    for family, w in overrides.items():
+        base = windows.get(family, windows["*"])
+        windows[family] = Window(
+            float(w.get("radius_m", base.radius_m)),
+            timedelta(seconds=float(w.get("within_s", base.within.total_seconds()))),
+        )
+    return windows
+
+
 # Networks whose reports are never merged by proximity, in either direction: a monitoring
 # station's episode is its own case (one per station and pollutant), even when a neighbouring
 # station's episode is open at the same time.

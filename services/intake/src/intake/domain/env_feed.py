@@ -8,9 +8,10 @@ also written to the compacted state topic so a restarted instance resumes the sa
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from intake.domain.coords import CoordSystem
@@ -19,6 +20,7 @@ from intake.domain.env_limits import EnvRuleConfig
 from intake.domain.env_rules import SNAPSHOT_VERSION, EnvRuleEngine
 from intake.domain.errors import Quarantined
 from intake.domain.hj212 import Hj212Packet, parse_packet
+from intake.domain.hj212_split import SplitPacketAssembler
 from intake.domain.localtime import LocalTime
 from intake.domain.placement import Station
 from intake.domain.report import Intent, Report, SourcePosition
@@ -52,6 +54,11 @@ def join_slices(slices: Mapping[str, Slice]) -> dict[str, Any]:
 class EnvState:
     config: EnvRuleConfig = field(default_factory=EnvRuleConfig)
     slices: dict[str, Slice] = field(default_factory=dict)
+    # Parts of split packets (Flag bit 1) waiting for their siblings. Kept in memory only: a restart
+    # loses incomplete sets (their parts are still in the topic and the audit trail).
+    assembler: SplitPacketAssembler = field(
+        default_factory=lambda: SplitPacketAssembler(timeout=timedelta(minutes=10))
+    )
 
     def begin(self) -> EnvTxn:
         return EnvTxn(self)
@@ -61,6 +68,16 @@ class EnvState:
 class EnvTxn:
     state: EnvState
     changed: dict[str, Slice] = field(default_factory=dict)
+    _assembler: SplitPacketAssembler | None = None
+
+    def assemble(self, packet: Hj212Packet, now: datetime) -> Hj212Packet | None:
+        """The packet to process: itself, the merged packet its part completes, or None (waiting).
+        Works on a copy of the assembler, adopted on `apply`, so a retried batch sees the same parts."""
+        if not packet.is_split:
+            return packet
+        if self._assembler is None:
+            self._assembler = copy.deepcopy(self.state.assembler)
+        return self._assembler.add(packet, now=now)
 
     def _engine_for(self, mns: set[str]) -> EnvRuleEngine:
         slices = {mn: self.changed.get(mn) or self.state.slices.get(mn) for mn in mns}
@@ -86,6 +103,8 @@ class EnvTxn:
 
     def apply(self) -> None:
         self.state.slices.update(self.changed)
+        if self._assembler is not None:
+            self.state.assembler = self._assembler
 
 
 def finding_report(f: EnvFinding, station: Station, received_at: datetime) -> Report:
@@ -126,4 +145,7 @@ def reports_from_packet(raw: bytes, txn: EnvTxn, station_of: Any, received_at: d
     station = station_of(packet.mn)
     if station is None:
         raise Quarantined("registry.unknown_station", f"station MN {packet.mn} is not in the registry")
-    return [finding_report(f, station, received_at) for f in txn.findings(packet, received_at)]
+    whole = txn.assemble(packet, received_at)
+    if whole is None:
+        return []
+    return [finding_report(f, station, received_at) for f in txn.findings(whole, received_at)]
