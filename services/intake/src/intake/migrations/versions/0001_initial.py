@@ -1,10 +1,12 @@
-"""Intake state: processed source ids (idempotency) and rule-engine snapshots.
+"""Intake's schema baseline.
+
+Intake keeps its processing state in Kafka (the case book is rebuilt from cases.v1, HJ 212 episodes
+from the compacted intake.state.v1, both written in the same transactions as its outputs), so its
+database holds only what the Open311 API serves (0002).
 
 Revision ID: 0001
 Revises:
 """
-
-from alembic import op
 
 revision = "0001"
 down_revision = None
@@ -13,16 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute(
-        """
-        CREATE TABLE engine_state (
-            name       text PRIMARY KEY,
-            state      jsonb NOT NULL,
-            updated_at timestamptz NOT NULL DEFAULT now()
-        )
-        """
-    )
+    pass
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE engine_state")
+    pass
