@@ -105,7 +105,7 @@ function table(columns, rows, rowAttrs) {
 
 function fill(id, ...children) {
   const node = document.getElementById(id);
-  if (node) node.replaceChildren(...children);
+  if (node) node.replaceChildren(...children.filter((c) => c !== null && c !== undefined));
 }
 
 function caseLink(caseId) {
