@@ -6,6 +6,7 @@ exactly once; lifecycle events match the database transitions one for one."""
 from __future__ import annotations
 
 import asyncio
+import re
 import importlib.util
 import json
 import os
@@ -72,6 +73,7 @@ class FlakyDepartment:
         self.producer, self.feedback_topic = producer, feedback_topic
         self.requests = 0
         self.bad_signatures = 0
+        self.untraced = 0  # requests without a W3C traceparent: the department could not join the trace
         self.answered: set[str] = set()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -81,6 +83,8 @@ class FlakyDepartment:
         }
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         self.requests += 1
+        if not re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]", headers.get("traceparent", "")):
+            self.untraced += 1
         ok = self.requests % 2 == 0
         problem = signature.verify(
             SECRET.encode(),
@@ -275,6 +279,7 @@ async def test_two_instances_one_killed_every_case_closes_or_escalates(
     assert {c["case_id"] for c in overdue} >= set(case_ids[0::2])
     assert running_overdue == 0, "a deadline was lost"
     assert flaky.bad_signatures == 0 and flaky.requests >= 2
+    assert flaky.untraced == 0
     assert isinstance(stuck, list)
 
     # each deadline fired exactly once, and the survivor took over after the kill

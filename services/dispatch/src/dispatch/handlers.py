@@ -13,9 +13,11 @@ import logging
 from collections.abc import Sequence
 
 import msgspec
+from opentelemetry.trace import SpanKind
 
 from dispatch.desk import Desk
 from dispatch.domain.facts import decode_case, decode_feedback
+from onegrid import telemetry
 from onegrid.kafka import BatchResult, DeadLetter, Record
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 class Inbox:
     def __init__(self, desk: Desk, *, cases_topic: str, feedback_topic: str) -> None:
+        self._tracer = telemetry.tracer("dispatch")
         self._desk = desk
         self._cases = cases_topic
         self._feedback = feedback_topic
@@ -30,23 +33,32 @@ class Inbox:
     async def handle(self, records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
         for r in records:
-            value = r.value or b""
-            if r.topic == self._feedback:
-                try:
-                    fb = decode_feedback(value)
-                except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as e:
-                    result.dead_letters.append(DeadLetter(r, "dispatch.feedback_invalid", str(e), "decode"))
-                    continue
-                outcome = await self._desk.feedback(fb)
-            else:
-                try:
-                    facts = decode_case(value)
-                except (msgspec.ValidationError, msgspec.DecodeError) as e:
-                    result.dead_letters.append(DeadLetter(r, "dispatch.case_invalid", str(e), "decode"))
-                    continue
-                outcome = await self._desk.case_event(facts)
-            if not outcome.applied:
-                log.info(
-                    "%s[%d]@%d: %s %s", r.topic, r.partition, r.offset, outcome.outcome, outcome.detail or ""
-                )
+            # One span per record, child of the record's own trace: dispatch does a database
+            # transaction per record anyway, and its orders and lifecycle events (through the outbox)
+            # then continue the trace that began at the legacy packet.
+            with self._tracer.start_as_current_span(
+                "dispatch.record", context=telemetry.extract(r.headers), kind=SpanKind.CONSUMER
+            ):
+                await self._one(r, result)
         return result
+
+    async def _one(self, r: Record, result: BatchResult) -> None:
+        value = r.value or b""
+        if r.topic == self._feedback:
+            try:
+                fb = decode_feedback(value)
+            except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as e:
+                result.dead_letters.append(DeadLetter(r, "dispatch.feedback_invalid", str(e), "decode"))
+                return
+            outcome = await self._desk.feedback(fb)
+        else:
+            try:
+                facts = decode_case(value)
+            except (msgspec.ValidationError, msgspec.DecodeError) as e:
+                result.dead_letters.append(DeadLetter(r, "dispatch.case_invalid", str(e), "decode"))
+                return
+            outcome = await self._desk.case_event(facts)
+        if not outcome.applied:
+            log.info(
+                "%s[%d]@%d: %s %s", r.topic, r.partition, r.offset, outcome.outcome, outcome.detail or ""
+            )

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch.domain.case import Case, Outcome, Transition
 from dispatch.domain.messages import LIFECYCLE_CE_TYPE, ORDER_CE_TYPE, dispatch_order, lifecycle_event
+from onegrid import telemetry
 from onegrid.envelope import CloudEvent
 from onegrid.kafka import OutRecord
 from onegrid.outbox import enqueue
@@ -137,8 +138,8 @@ async def save(
         if hook is not None:
             await conn.execute(
                 text(
-                    "INSERT INTO deliveries (delivery_id, order_id, department, url, body, next_attempt_at, created_at) "
-                    "VALUES (:id, :o, :d, :u, :b, :t, :t)"
+                    "INSERT INTO deliveries (delivery_id, order_id, department, url, body, next_attempt_at, "
+                    "created_at, traceparent) VALUES (:id, :o, :d, :u, :b, :t, :t, :tp)"
                 ),
                 {
                     "id": str(uuid.uuid4()),
@@ -147,6 +148,7 @@ async def save(
                     "u": hook.url,
                     "b": body,
                     "t": now,
+                    "tp": dict(telemetry.inject([])).get("traceparent", b"").decode() or None,
                 },
             )
     await enqueue(conn, records)

@@ -18,12 +18,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dispatch.domain import signature
 from dispatch.domain.clock import Clock
 from dispatch.store import Webhook
+from onegrid import telemetry
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ _CLAIM = text(
               AND (lease_until IS NULL OR lease_until < :now) AND NOT (department = ANY(:busy))
         ) s WHERE rn <= :per
     ) AND status = 'pending' AND (lease_until IS NULL OR lease_until < :now)
-    RETURNING delivery_id::text, department, url, body, attempts
+    RETURNING delivery_id::text, department, url, body, attempts, traceparent
     """
 )
 
@@ -58,6 +60,7 @@ class Courier:
         poll_s: float = 0.2,
         stuck_after: int = 5,
     ) -> None:
+        self._tracer = telemetry.tracer("dispatch.webhooks")
         self._engine = engine
         self._clock = clock
         self._webhooks = webhooks
@@ -115,7 +118,14 @@ class Courier:
 
     async def _serve(self, client: httpx.AsyncClient, batch: list[Any]) -> None:
         for r in batch:
-            error = await self._post(client, r.department, r.url, bytes(r.body), r.delivery_id)
+            parent = telemetry.extract([("traceparent", r.traceparent.encode())] if r.traceparent else [])
+            with self._tracer.start_as_current_span(
+                f"webhook {r.department}",
+                context=parent,
+                kind=SpanKind.CLIENT,
+                attributes={"dispatch.delivery_id": r.delivery_id, "dispatch.attempt": r.attempts},
+            ):
+                error = await self._post(client, r.department, r.url, bytes(r.body), r.delivery_id)
             now = self._clock.now()
             async with self._engine.begin() as conn:
                 if error is None:
@@ -145,12 +155,13 @@ class Courier:
         if hook is None:
             return "webhook.not_configured"
         ts = int(time.time())
-        headers = {
+        headers: dict[str, str] = {
             "content-type": "application/json",
             signature.TIMESTAMP: str(ts),
             signature.SIGNATURE: signature.sign(hook.secret.encode(), ts, body),
             signature.DELIVERY: delivery_id,
         }
+        headers.update({k: v.decode() for k, v in telemetry.inject([])})  # the department joins the trace
         try:
             resp = await client.post(url, content=body, headers=headers)
         except httpx.HTTPError as e:
