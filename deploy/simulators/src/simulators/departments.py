@@ -130,7 +130,9 @@ def rest_sender(client: httpx.AsyncClient, dispatch_url: str) -> Send:
 
 
 class QuietServer(uvicorn.Server):
-    def capture_signals(self) -> contextlib.AbstractContextManager[None]:
+    """A uvicorn server that leaves SIGINT/SIGTERM to the simulator, which stops it itself."""
+
+    def capture_signals(self) -> contextlib._GeneratorContextManager[None, None, None]:
         return no_signal_capture()
 
 
@@ -150,11 +152,13 @@ async def run_departments(
     stop: asyncio.Event | None = None,
     ready: asyncio.Event | None = None,
     tally: Tally | None = None,
+    handle_signals: bool = True,
 ) -> Tally:
     """Run until `stop` (Ctrl-C, SIGTERM) or `duration_s`; `ready` is set once the order consumer
     has partitions and the webhook endpoint listens."""
     stop = stop or asyncio.Event()
-    stop_on_signals(stop)
+    if handle_signals:
+        stop_on_signals(stop)
     tally = tally if tally is not None else Tally("departments")
     answering = Answering(Department(behaviour), tally, seed=seed)
     producer = make_producer(endpoints.kafka, client_id="onegrid-simulators-departments")

@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from onegrid.settings import KafkaSettings
 
@@ -47,11 +48,11 @@ def endpoints_file() -> Path | None:
 def load(bootstrap: str | None = None, **urls: str | None) -> Endpoints:
     """`urls` by service name with `_` for `-` (grid_registry=..., intake=..., dispatch=...)."""
     path = endpoints_file()
-    stored: dict[str, object] = {}
+    stored: dict[str, Any] = {}
     if path is not None and path.exists():
         stored = json.loads(path.read_text())
     services = dict(DEFAULT_URLS)
-    services.update(stored.get("services", {}) or {})  # type: ignore[arg-type]
+    services.update(stored.get("services") or {})
     for name in DEFAULT_URLS:
         env = os.environ.get(f"ONEGRID_{name.replace('-', '_').upper()}_URL")
         if env:

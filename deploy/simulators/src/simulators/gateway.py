@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -49,7 +50,7 @@ class Gateway:
         self._open311 = f"{endpoints.url('intake')}/open311/v2/requests.json"
         self._producer = make_producer(endpoints.kafka, client_id="onegrid-simulators-networks")
         self._http = httpx.AsyncClient(timeout=10.0)
-        self._inflight: set[asyncio.Future[object]] = set()
+        self._inflight: set[asyncio.Future[Any]] = set()
 
     async def start(self) -> None:
         await self._producer.start()
@@ -65,6 +66,7 @@ class Gateway:
             self.tally["broken"] += 1
         if e.kind == "incident" and e.feed == "cap":
             self.tally["incidents"] += 1
+        task: asyncio.Future[Any]
         if e.feed == "open311":
             task = asyncio.ensure_future(self._post(e))
         else:
@@ -85,7 +87,7 @@ class Gateway:
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
 
-    def _settled(self, fut: asyncio.Future[object]) -> None:
+    def _settled(self, fut: asyncio.Future[Any]) -> None:
         self._inflight.discard(fut)
         if not fut.cancelled() and fut.exception() is not None:
             self.tally["errors"] += 1
