@@ -64,6 +64,7 @@ test-integration: kafka
 	$(PY) -m pytest tests/integration -q
 
 test: kafka lint
+	bash deploy/local/install-chromium.sh
 	$(PY) -m pytest -q
 
 bench: kafka

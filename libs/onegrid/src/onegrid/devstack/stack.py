@@ -40,6 +40,8 @@ SERVICES = (
     ServiceSpec("intake", "intake", "ONEGRID_INTAKE_HTTP_PORT", 8002),
     ServiceSpec("dispatch", "dispatch", "ONEGRID_DISPATCH_HTTP_PORT", 8003),
     ServiceSpec("audit", "audit", "ONEGRID_AUDIT_HTTP_PORT", 8004),
+    ServiceSpec("evaluation", "evaluation", "ONEGRID_EVALUATION_HTTP_PORT", 8005),
+    ServiceSpec("console", "console", "ONEGRID_CONSOLE_HTTP_PORT", 8000),
 )
 
 
@@ -93,8 +95,18 @@ class Stack:
             DATABASE_URL=self.database_url,
             ONEGRID_OTEL_LOG_JSON="false" if human_logs else "true",
         )
-        env[svc.port_env] = str(svc.port)
+        # Every service finds every other by these (the console reads audit and dispatch).
+        for other in SERVICES:
+            env[other.port_env] = str(other.port)
+            short = other.module.removeprefix("grid_")  # grid_registry -> REGISTRY
+            env[f"ONEGRID_CONSOLE_{short.upper()}_URL"] = f"http://127.0.0.1:{other.port}"
+        # Traces go to the console's OTLP receiver unless a real collector is configured.
+        env.setdefault("ONEGRID_OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{self.console_port}")
         return env
+
+    @property
+    def console_port(self) -> int:
+        return next(s.port for s in SERVICES if s.name == "console")
 
     # -- up --------------------------------------------------------------------------------
 
