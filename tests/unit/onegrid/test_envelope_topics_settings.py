@@ -40,6 +40,8 @@ def test_topic_names_are_the_public_interface() -> None:
         "intake.dlq.v1",
         "intake.quarantine.v1",
         "intake.state.v1",
+        "dispatch.dlq.v1",
+        "evaluation.dlq.v1",
         "grid.registry.v1",
         "dispatch.feedback.v1",
         "case.lifecycle.v1",

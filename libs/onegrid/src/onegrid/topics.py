@@ -20,6 +20,8 @@ LEGACY_OPEN311 = "legacy.open311.v1"
 CASES = "cases.v1"
 INTAKE_DLQ = "intake.dlq.v1"
 INTAKE_QUARANTINE = "intake.quarantine.v1"
+DISPATCH_DLQ = "dispatch.dlq.v1"
+EVALUATION_DLQ = "evaluation.dlq.v1"
 # Internal: intake's own state changelog (HJ 212 episodes per station), written in its transactions.
 INTAKE_STATE = "intake.state.v1"
 GRID_REGISTRY = "grid.registry.v1"
@@ -65,6 +67,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     # Dead letters and quarantine are evidence: kept long, never compacted.
     TopicSpec(INTAKE_DLQ, partitions=1, retention_ms=180 * DAY_MS),
     TopicSpec(INTAKE_QUARANTINE, partitions=1, retention_ms=365 * DAY_MS),
+    TopicSpec(DISPATCH_DLQ, partitions=1, retention_ms=180 * DAY_MS),
+    TopicSpec(EVALUATION_DLQ, partitions=1, retention_ms=180 * DAY_MS),
     TopicSpec(INTAKE_STATE, partitions=3, compacted=True, extra_config={"min.cleanable.dirty.ratio": "0.1"}),
     TopicSpec(
         GRID_REGISTRY,
