@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +18,9 @@ from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 
 from onegrid import telemetry
+from onegrid.auth import assert_guarded, install
 from onegrid.kafka.loop import ConsumerLoop
+from onegrid.ratelimit import BodyLimit
 from onegrid.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -83,9 +85,12 @@ def create_app(
     title: str,
     routers: list[APIRouter] = (),  # type: ignore[assignment]
     untraced: tuple[str, ...] = (),
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """The service's app; requests whose path starts with one of `untraced` get no server span
-    (pages polled every few seconds, or a trace receiver that would trace its own exports)."""
+    (pages polled every few seconds, or a trace receiver that would trace its own exports).
+    Every endpoint must declare `onegrid.auth.require(...)` or `public(...)` (checked here);
+    bodies are capped at `settings.http_max_body_bytes`, or per path prefix by `body_limits`."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,7 +120,14 @@ def create_app(
     app.include_router(health_router(rt))
     for r in routers:
         app.include_router(r)
+    install(app, rt.settings.auth, environment=rt.settings.environment)
+    assert_guarded(app)
     _instrument(app, untraced)
+    app.add_middleware(
+        BodyLimit,
+        default_bytes=rt.settings.http_max_body_bytes,
+        paths=dict(body_limits or {}),
+    )
     return app
 
 

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from onegrid.auth.settings import AuthSettings
+
 
 class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ONEGRID_KAFKA_", extra="ignore")
@@ -79,6 +81,10 @@ class ServiceSettings(BaseSettings):
     db_schema: str = "public"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    # Who may call the HTTP API (ONEGRID_AUTH_*; see onegrid/auth/settings.py).
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    # Request bodies larger than this are refused with 413 (public endpoints set smaller limits).
+    http_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     # Consumer loop tuning shared by every service.
     batch_max_records: int = Field(default=500, ge=1)
     batch_timeout_ms: int = Field(default=100, ge=1)
@@ -97,6 +103,12 @@ class ServiceSettings(BaseSettings):
         if not v.startswith("postgresql+asyncpg://"):
             raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://user@host:port/db)")
         return v
+
+    @model_validator(mode="after")
+    def _auth_configured(self) -> ServiceSettings:
+        # Outside development a missing or default secret stops the service here, at start.
+        self.auth.check(self.environment)
+        return self
 
     @property
     def client_id(self) -> str:

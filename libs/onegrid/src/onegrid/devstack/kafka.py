@@ -3,6 +3,10 @@
 `fetch_jars()` resolves the pinned broker with `mvn dependency:copy-dependencies` into the cache
 (once); `KafkaBroker` formats storage with `kafka.tools.StorageTool` and starts `kafka.Kafka`.
 Ready means the broker answers a metadata request.
+
+`scram_port` adds a second listener, SASL_PLAINTEXT with SCRAM-SHA-256, beside the PLAINTEXT one; its
+users (`scram_users`, name -> password) are created when the storage is formatted (KRaft keeps SCRAM
+credentials in its metadata log: `StorageTool format --add-scram`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import string
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from onegrid.devstack.paths import cache_dir, project_root
@@ -88,10 +92,33 @@ class KafkaBroker:
     heap: str = "512m"
     extra_config: str = ""
     process: subprocess.Popen[bytes] | None = None
+    scram_port: int | None = None
+    scram_users: dict[str, str] = field(default_factory=dict)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def scram_bootstrap(self) -> str | None:
+        return None if self.scram_port is None else f"127.0.0.1:{self.scram_port}"
+
+    def _listener_config(self) -> str:
+        """The SCRAM listener, overriding the template's listener lines (later keys win)."""
+        if self.scram_port is None:
+            return ""
+        return "\n".join(
+            [
+                f"listeners=PLAINTEXT://127.0.0.1:{self.port},SASL_PLAINTEXT://127.0.0.1:{self.scram_port},"
+                f"CONTROLLER://127.0.0.1:{self.controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port},SASL_PLAINTEXT://127.0.0.1:{self.scram_port}",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "sasl.enabled.mechanisms=SCRAM-SHA-256",
+                "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "",
+            ]
+        )
 
     @property
     def pid_file(self) -> Path:
@@ -123,7 +150,7 @@ class KafkaBroker:
                 port=self.port,
                 controller_port=self.controller_port,
                 data_dir=self.data_dir / "data",
-                extra=self.extra_config,
+                extra=self.extra_config + "\n" + self._listener_config(),
             )
         )
         return cfg
@@ -137,8 +164,11 @@ class KafkaBroker:
         cid = "-"
         while cid.startswith("-"):  # an id starting with "-" would be read as an option
             cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        scram: list[str] = []
+        for name, password in self.scram_users.items():
+            scram += ["--add-scram", f"SCRAM-SHA-256=[name={name},password={password}]"]
         subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(cfg)),
+            self._java("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(cfg), *scram),
             check=True,
             stdout=subprocess.DEVNULL,
         )

@@ -1,0 +1,13 @@
+"""Every service built or started by a test verifies tokens with the test secret, and test modules
+import their helpers as `support.*` (tests/support)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support.auth import TEST_SECRET  # noqa: E402
+
+os.environ["ONEGRID_AUTH_HS256_SECRET"] = TEST_SECRET
