@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_grid_worker:
                 worker = GridWorker(
                     endpoints.url("dispatch"), tally, rework_rate=args.rework_rate,
-                    delay_s=(5.0 * pace, 30.0 * pace), seed=seed,
+                    delay_s=(5.0 * pace, 30.0 * pace), seed=seed, headers=endpoints.headers(),
                 )  # fmt: skip
             await run_departments(
                 endpoints,

@@ -190,7 +190,7 @@ async def run_demo(endpoints: Endpoints, *, timeout_s: float, seed: int) -> int:
     await watch.start()
     producer = make_producer(endpoints.kafka, client_id="onegrid-simulators-demo")
     await producer.start()
-    http = httpx.AsyncClient(timeout=10.0)
+    http = httpx.AsyncClient(timeout=10.0, headers=endpoints.headers())
     script = Script(watch, kafka_sender(producer, DISPATCH_FEEDBACK), http, dispatch)
     watch.on_order = watch.on_lifecycle = lambda _: script.pulse()
     deadline = time.monotonic() + timeout_s

@@ -163,7 +163,7 @@ async def run_departments(
     answering = Answering(Department(behaviour), tally, seed=seed)
     producer = make_producer(endpoints.kafka, client_id="onegrid-simulators-departments")
     await producer.start()
-    http = httpx.AsyncClient(timeout=10.0)
+    http = httpx.AsyncClient(timeout=10.0, headers=endpoints.headers())
     to_kafka = kafka_sender(producer, feedback_topic)
     to_api = rest_sender(http, endpoints.url("dispatch"))
 

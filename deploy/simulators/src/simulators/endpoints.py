@@ -3,6 +3,8 @@
 Precedence, per value: a command-line flag, then the environment (ONEGRID_KAFKA_BOOTSTRAP_SERVERS,
 ONEGRID_<SERVICE>_URL), then `.run/endpoints.json` written by `make up`, then the default ports.
 Kafka security settings (SASL, TLS) come from the environment as for every service (KafkaSettings).
+The services' APIs take a bearer token: ONEGRID_API_TOKEN, else the `admin_token` that `make up`
+writes into `.run/endpoints.json` (python -m onegrid.auth mint makes one of another role).
 """
 
 from __future__ import annotations
@@ -27,9 +29,14 @@ DEFAULT_URLS = {
 class Endpoints:
     kafka: KafkaSettings
     urls: dict[str, str]
+    token: str | None = None
 
     def url(self, service: str) -> str:
         return self.urls[service].rstrip("/")
+
+    def headers(self) -> dict[str, str]:
+        """What every API call carries: the bearer token, when one is known."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
 
 def endpoints_file() -> Path | None:
@@ -64,4 +71,5 @@ def load(bootstrap: str | None = None, **urls: str | None) -> Endpoints:
     server = bootstrap or os.environ.get("ONEGRID_KAFKA_BOOTSTRAP_SERVERS") or stored.get("kafka_bootstrap")
     if server:
         kafka = kafka.model_copy(update={"bootstrap_servers": str(server)})
-    return Endpoints(kafka=kafka, urls=services)
+    token = os.environ.get("ONEGRID_API_TOKEN") or stored.get("admin_token")
+    return Endpoints(kafka=kafka, urls=services, token=str(token) if token else None)

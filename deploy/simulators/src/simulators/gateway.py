@@ -49,7 +49,7 @@ class Gateway:
         self.tally = tally
         self._open311 = f"{endpoints.url('intake')}/open311/v2/requests.json"
         self._producer = make_producer(endpoints.kafka, client_id="onegrid-simulators-networks")
-        self._http = httpx.AsyncClient(timeout=10.0)
+        self._http = httpx.AsyncClient(timeout=10.0, headers=endpoints.headers())
         self._inflight: set[asyncio.Future[Any]] = set()
 
     async def start(self) -> None:
@@ -115,8 +115,8 @@ async def run_networks(
         raise ValueError("--rate must be positive")
     stop = asyncio.Event()
     stop_on_signals(stop)
-    tally = Tally("networks")
     city = await asyncio.to_thread(reference_city)
+    tally = Tally("networks")
     sim = Networks(city, seed, datetime.now(UTC))
     gateway = Gateway(endpoints, tally, topics=topics)
     await gateway.start()

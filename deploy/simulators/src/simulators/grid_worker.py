@@ -35,6 +35,7 @@ class GridWorker:
         delay_s: tuple[float, float] = (5.0, 30.0),
         max_age_s: float = 3600.0,
         seed: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self._url = dispatch_url.rstrip("/")
         self._tally = tally
@@ -42,7 +43,7 @@ class GridWorker:
         self._delay = delay_s
         self._max_age = max_age_s
         self._rng = np.random.default_rng(seed)
-        self._http = httpx.AsyncClient(timeout=10.0)
+        self._http = httpx.AsyncClient(timeout=10.0, headers=headers or {})
         self._tasks: set[asyncio.Task[None]] = set()
 
     def receive(self, record: ConsumerRecord[bytes, bytes]) -> None:
