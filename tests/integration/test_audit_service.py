@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support.auth import ADMIN
 
 from audit.bootstrap import bootstrap
 from audit.settings import Settings
@@ -117,7 +118,7 @@ async def test_tap_story_proofs_and_published_heads(kafka_settings, topics, data
     serving = asyncio.create_task(server.serve())
     base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=base, timeout=10, headers=ADMIN) as http:
 
             async def ready() -> bool:
                 try:

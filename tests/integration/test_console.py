@@ -55,7 +55,10 @@ from onegrid.topics import TopicSpec
 from .conftest import read_all
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from support.auth import ADMIN
 from support.records import BEIJING, HOME, party_diary
+
+ADMIN_TOKEN = ADMIN["Authorization"].removeprefix("Bearer ")
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 ROOT = Path(__file__).resolve().parents[2]
@@ -291,7 +294,7 @@ async def test_console_shows_live_flow_and_a_case_with_its_trail_and_trace(
         async with (
             serving(console_app, console_port) as console,
             serving(audit_app, audit_port),
-            httpx.AsyncClient(base_url=console, timeout=10) as http,
+            httpx.AsyncClient(base_url=console, timeout=10, headers=ADMIN) as http,
         ):
             with spans_exported_to(console):
                 async with intake_running(kafka_settings, n, ns):
@@ -361,7 +364,7 @@ async def run_scenario(
         await until(trail, "the audit trail of the case")
 
         async def overview_page() -> Any:
-            page = Elements(await dump_dom(chromium, f"{console}/", tmp / "profile"))
+            page = Elements(await dump_dom(chromium, f"{console}/#token={ADMIN_TOKEN}", tmp / "profile"))
             flowing = [
                 a for a in page.having("data-rate", **{"data-topic": n["cases"]}) if float(a["data-rate"]) > 0
             ]
@@ -380,7 +383,9 @@ async def run_scenario(
         assert page.having("data-reason", **{"data-reason": "crosswalk.unmapped_code"})
         assert page.having("data-group", **{"data-group": f"intake.{ns}"})
 
-        case_page = Elements(await dump_dom(chromium, f"{console}/cases/{case_id}", tmp / "profile"))
+        case_page = Elements(
+            await dump_dom(chromium, f"{console}/cases/{case_id}#token={ADMIN_TOKEN}", tmp / "profile")
+        )
         trail_topics = {a["data-topic"] for a in case_page.having("data-topic", **{"class": "trail-entry"})}
         assert {n["party"], n["cases"], n["lifecycle"]} <= trail_topics, trail_topics
         rows = case_page.having("data-span-id")

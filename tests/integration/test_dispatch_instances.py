@@ -25,6 +25,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+from support.auth import ADMIN
 
 from dispatch.domain import signature
 from onegrid.devstack.paths import free_port
@@ -213,7 +214,9 @@ async def test_two_instances_one_killed_every_case_closes_or_escalates(
         instances[0].wait()
         killed_at = datetime.now(UTC)
 
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[1]}", timeout=10) as api:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{ports[1]}", timeout=10, headers=ADMIN
+        ) as api:
 
             async def settled() -> bool:
                 async with engine.connect() as conn:

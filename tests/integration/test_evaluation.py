@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
+from support.auth import ADMIN
 
 from evaluation.bootstrap import bootstrap
 from evaluation.domain.case_facts import Policy, fold
@@ -134,7 +135,7 @@ async def test_scripted_stream_gives_the_hand_figures_and_a_rebuild_gives_identi
             await asyncio.sleep(0.05)
         await wait_for(engine, unique)
         models = ReadModels(engine, settings.policy())
-        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=base, timeout=10, headers=ADMIN) as http:
             got = (await http.get("/v1/metrics")).json()
             by_key = {
                 (r["dimension"], r["value"], r["granularity"], r["period_start"]): r for r in got["rows"]

@@ -19,12 +19,14 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from support.auth import ADMIN
 
 import intake
 from intake.domain.crosswalk import Crosswalk
 from intake.domain.identity import case_id_for
 from intake.open311_api import Open311Settings, open311_router
 from intake.open311_status import Open311StatusFollower
+from onegrid.auth import AuthSettings, install
 from onegrid.db import make_engine, migrate
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
 from onegrid.kafka.producer import make_producer
@@ -93,6 +95,7 @@ async def api(stack: Stack, topics: TopicFactory) -> AsyncIterator[Api]:
     """A fresh app per test, publishing to a topic of its own."""
     topic = await topics("legacy.open311", partitions=3)
     app = FastAPI()
+    install(app, AuthSettings(), environment="test")
     app.include_router(
         open311_router(
             engine=stack.engine,
@@ -101,7 +104,9 @@ async def api(stack: Stack, topics: TopicFactory) -> AsyncIterator[Api]:
             settings=Open311Settings(topic=topic),
         )
     )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://intake", headers=ADMIN
+    ) as client:
         yield Api(client, topic, stack.kafka)
 
 
@@ -272,6 +277,7 @@ async def test_errors_are_the_specs_documents_with_the_right_status(api: Api) ->
 
 async def test_without_a_producer_the_request_is_refused_503_and_not_recorded(stack: Stack) -> None:
     app = FastAPI()
+    install(app, AuthSettings(), environment="test")
     app.include_router(
         open311_router(
             engine=stack.engine,
@@ -282,7 +288,9 @@ async def test_without_a_producer_the_request_is_refused_503_and_not_recorded(st
     )
     async with stack.engine.connect() as conn:
         before = (await conn.execute(text("SELECT count(*) FROM open311_request"))).scalar_one()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://intake", headers=ADMIN
+    ) as client:
         response = await client.post(
             "/open311/v2/requests", content=urlencode(REQUEST).encode(), headers=FORM
         )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 from sqlalchemy import text
+from support.auth import ADMIN
 
 from grid_registry.bootstrap import GridRegistry, build
 from grid_registry.settings import Settings
@@ -74,5 +75,7 @@ async def running_registry(
     app = service.app
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://registry", headers=ADMIN
+        ) as client:
             yield Running(service, client, topic, schema)

@@ -3,6 +3,11 @@
 Hashes are lowercase hex and payloads standard base64, as in the export (contracts/audit/README.md);
 the heads on Kafka (audit.heads.v1) carry base64 hashes per their JSON Schema. Errors are 4xx with a
 ``detail`` naming the problem.
+
+Access (onegrid.auth): the raw trail (entries, traces, actors, heads, proofs, key, exports) is for
+auditors and admins; a case's story is for the operators and grid workers whose scope holds the
+case (enforced in the story's query) and for auditors; payloads, which carry reporters' personal
+data, only to roles entitled to it.
 """
 
 from __future__ import annotations
@@ -14,14 +19,16 @@ from typing import Annotated, Any
 import asyncpg
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
 from audit.domain.tree_head import key_id, raw_public_key
 from audit.export import entries_lines, heads_lines
 from audit.store import EntryFilter, LogDamaged, NotInLog, TrailStore, to_entry
+from onegrid.auth import Principal, require
 
 Limit = Annotated[int, Query(ge=1, le=10_000)]
+StoryReader = Annotated[Principal, Depends(require("read", "audit.story"))]
 
 
 def render(row: asyncpg.Record, *, payload: bool = True) -> dict[str, Any]:
@@ -42,7 +49,9 @@ def render(row: asyncpg.Record, *, payload: bool = True) -> dict[str, Any]:
 
 
 def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
-    r = APIRouter(prefix="/v1", tags=["audit"])
+    # The raw trail is for auditors and admins: every route but the story.
+    r = APIRouter(prefix="/v1", tags=["audit"], dependencies=[Depends(require("read", "audit.trail"))])
+    stories = APIRouter(prefix="/v1", tags=["audit"])
 
     def not_found(exc: NotInLog) -> HTTPException:
         return HTTPException(404, str(exc))
@@ -75,13 +84,19 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
         except NotInLog as exc:
             raise not_found(exc) from exc
 
-    @r.get("/cases/{case_id}/story")
-    async def story(case_id: str, limit: Limit = 10_000, payload: bool = False) -> dict[str, Any]:
+    @stories.get("/cases/{case_id}/story")
+    async def story(
+        case_id: str, principal: StoryReader, limit: Limit = 10_000, payload: bool = False
+    ) -> dict[str, Any]:
         """The case's whole story across services in log order: its source records (legacy packets),
-        case events (merges included), orders, feedback, lifecycle, dead letters and quarantines."""
-        rows = await store.story(case_id, limit)
+        case events (merges included), orders, feedback, lifecycle, dead letters and quarantines.
+        404 when the case is not in the caller's scope."""
+        if payload and not principal.sees_personal_data:
+            raise HTTPException(403, f"payloads carry personal data, not shown to role {principal.role}")
+        scope = principal.scope()
+        rows = await store.story(case_id, limit, None if scope.unrestricted else scope.like_patterns)
         if not rows:
-            raise HTTPException(404, f"nothing in the trail about case {case_id}")
+            raise HTTPException(404, f"nothing in the trail about case {case_id} in your scope")
         return {"case_id": case_id, "entries": [render(row, payload=payload) for row in rows]}
 
     @r.get("/traces/{trace_id}")
@@ -170,4 +185,8 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
         """``heads.jsonl``: every signed head, each with its consistency proof from the previous one."""
         return StreamingResponse(heads_lines(store), media_type="application/jsonl")
 
-    return r
+    # Combined, not nested: a router included into `r` would inherit its auditor-only dependency.
+    both = APIRouter()
+    both.include_router(stories)
+    both.include_router(r)
+    return both

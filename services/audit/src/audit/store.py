@@ -67,6 +67,23 @@ class EntryFilter:
         return " AND ".join(clauses), params
 
 
+# The most specific division code a case event (division.*) or lifecycle event (dimensions.*) names;
+# evaluated only for `cn.onegrid.case.*` events, whose payloads are UTF-8 JSON by contract.
+_J = "convert_from(s.payload, 'UTF8')::jsonb"
+CASE_DIVISION = (
+    "COALESCE("
+    + ", ".join(
+        f"{_J} #>> '{{{obj},{level}}}'"
+        for obj, levels in (
+            ("division", ("micro_grid", "grid", "community", "street", "district")),
+            ("dimensions", ("grid", "community", "street", "district")),
+        )
+        for level in levels
+    )
+    + ")"
+)
+
+
 def to_entry(row: asyncpg.Record) -> AuditEntry:
     return AuditEntry(
         seq=row["seq"],
@@ -113,9 +130,13 @@ class TrailStore:
             raise NotInLog(f"no entry with seq {seq}")
         return row
 
-    async def story(self, case_id: str, limit: int) -> list[asyncpg.Record]:
+    async def story(
+        self, case_id: str, limit: int, prefixes: list[str] | None = None
+    ) -> list[asyncpg.Record]:
         """Everything about one case, in log order: its events and those naming it (merges), the source
-        records they were built from (legacy packets), and those records' dead letters and quarantines."""
+        records they were built from (legacy packets), and those records' dead letters and quarantines.
+        `prefixes` (SQL LIKE patterns of division codes; None = no restriction): nothing is returned
+        unless one of the case's own events places it in one of those divisions."""
         sql = f"""
             WITH direct AS (
                 SELECT seq, refs FROM trail WHERE case_id = $1 OR related_cases @> ARRAY[$1]::text[]
@@ -129,10 +150,15 @@ class TrailStore:
                    AND t."offset" = split_part(r.ref, '/', 3)::bigint
                 UNION SELECT t.seq FROM trail t JOIN referenced r ON t.origin = r.ref
             )
-            SELECT {ENTRY_COLUMNS} FROM trail WHERE seq IN (SELECT seq FROM story) ORDER BY seq LIMIT $2
+            SELECT {ENTRY_COLUMNS} FROM trail WHERE seq IN (SELECT seq FROM story)
+               AND ($3::text[] IS NULL OR EXISTS (
+                   SELECT 1 FROM trail s WHERE s.case_id = $1 AND s.payload IS NOT NULL
+                      AND (CASE WHEN s.event_type LIKE 'cn.onegrid.case.%' THEN {CASE_DIVISION} END)
+                          LIKE ANY($3::text[])))
+             ORDER BY seq LIMIT $2
         """
         async with self._db.acquire() as conn:
-            return list(await conn.fetch(sql, case_id, limit))
+            return list(await conn.fetch(sql, case_id, limit, prefixes))
 
     async def heads(self, after_size: int = -1, limit: int = 1000) -> list[SignedTreeHead]:
         async with self._db.acquire() as conn:

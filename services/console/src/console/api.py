@@ -9,6 +9,10 @@
 - GET  /api/cases/{id}                 the case: board entry, audit trail, its traces as waterfalls
 - GET  /api/traces/{trace_id}          one trace's spans as a waterfall (with the batch spans linking in)
 Errors are 4xx with a `detail` naming the problem.
+
+Access (onegrid.auth): operators (community to city) read; city and district operators replay,
+at most `replay_rate` per client address (429 with Retry-After) and with bodies of at most 4 KiB.
+The case page's trail is read from audit with the operator's own token, in the operator's scope.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
 from console.domain.casefile import trace_ids, trail_rows
@@ -30,6 +34,8 @@ from console.feeds import Feeds
 from console.replay import NoSuchRecord, Replayer
 from console.upstream import Unavailable, Upstream
 from console.watch import KafkaWatch
+from onegrid.auth import Principal, require
+from onegrid.ratelimit import RateLimiter
 
 _UUID = r"^[0-9a-fA-F-]{8,64}$"
 
@@ -61,8 +67,9 @@ def router(
     upstream: Upstream,
     replayer: Replayer,
     tolerance: float,
+    replay_limiter: RateLimiter,
 ) -> APIRouter:
-    r = APIRouter(prefix="/api", tags=["console"])
+    r = APIRouter(prefix="/api", tags=["console"], dependencies=[Depends(require("read", "console"))])
     map_cache: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
 
     @r.get("/overview")
@@ -90,8 +97,10 @@ def router(
         summary: dict[str, Any] = feeds.book.summary()[kind]  # type: ignore[assignment]
         return summary
 
-    @r.post("/quarantine/replay")
-    async def replay(req: ReplayRequest) -> dict[str, Any]:
+    @r.post("/quarantine/replay", dependencies=[Depends(replay_limiter.dependency("replay"))])
+    async def replay(
+        req: ReplayRequest, principal: Annotated[Principal, Depends(require("replay", "console"))]
+    ) -> dict[str, Any]:
         """Re-produce quarantined records to their original topics; intake re-quarantines what is
         still unmapped. The answer says who replayed what to where."""
         if req.reason is not None:
@@ -138,12 +147,12 @@ def router(
         return {"cases": feeds.board.points(datetime.now(UTC))}
 
     @r.get("/cases/{case_id}")
-    async def case(case_id: Annotated[str, Path(pattern=_UUID)]) -> dict[str, Any]:
+    async def case(case_id: Annotated[str, Path(pattern=_UUID)], request: Request) -> dict[str, Any]:
         now = datetime.now(UTC)
         entry = feeds.board.get(case_id)
         trail_error = None
         try:
-            story = await upstream.story(case_id)
+            story = await upstream.story(case_id, request.headers.get("authorization"))
         except Unavailable as exc:
             story, trail_error = None, str(exc)
         entries = (story or {}).get("entries", [])

@@ -19,6 +19,7 @@ from console.replay import Replayer
 from console.settings import Settings
 from console.upstream import Upstream
 from console.watch import KafkaWatch
+from onegrid.ratelimit import RateLimiter
 from onegrid.service import create_app
 from onegrid.topics import CATALOGUE, TopicSpec
 from onegrid.wiring import wire
@@ -77,6 +78,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
             upstream=upstream,
             replayer=replayer,
             tolerance=settings.map_tolerance_deg,
+            replay_limiter=RateLimiter.of(settings.replay_rate),
         ),
         otlp_router(spans),
         pages_router(),
@@ -88,6 +90,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         title="OneGrid operations console (运行监控台)",
         routers=routers,
         untraced=("/api/", "/v1/", "/static/", "/cases/", "/map", "/favicon"),
+        body_limits={"/api/": 4096},
     )
     app.mount("/static", static_files(), name="static")
     return app, settings

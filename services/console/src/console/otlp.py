@@ -5,16 +5,21 @@ have Prometheus and the logs), so a service pointed at the console exports witho
 Bodies: `application/x-protobuf` (the SDK exporter's default) or `application/json`, optionally
 gzip-encoded. An unreadable body is a 400 naming the problem (the exporter logs it and drops the
 batch; it does not retry a 400).
+
+Access: the receiver takes no credentials (the SDK exporters of the local stack send none) and so
+answers loopback clients only (127.0.0.0/8, ::1); anything else is a 403. A deployment with remote
+services exports to a real collector instead (ONEGRID_OTEL_EXPORTER_OTLP_ENDPOINT).
 """
 
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import json
 import zlib
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -23,6 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from console.domain.spans import BadSpans, Span, SpanStore, spans_from_otlp
+from onegrid.auth import public
 
 PROTOBUF = "application/x-protobuf"
 
@@ -65,8 +71,24 @@ def _reply(content_type: str) -> Response:
     return Response(b"{}", media_type="application/json")
 
 
+async def loopback_only(request: Request) -> None:
+    host = request.client.host if request.client else ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise HTTPException(403, f"the OTLP receiver answers loopback clients only, not {host or 'unknown'}")
+
+
 def otlp_router(store: SpanStore) -> APIRouter:
-    r = APIRouter(tags=["otlp"])
+    r = APIRouter(
+        tags=["otlp"],
+        dependencies=[
+            Depends(public("OTLP exports of the local services, loopback only")),
+            Depends(loopback_only),
+        ],
+    )
 
     @r.post("/v1/traces")
     async def traces(request: Request) -> Response:

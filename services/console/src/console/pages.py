@@ -1,20 +1,27 @@
 """The console's pages: plain HTML, CSS and JavaScript served as they are (no build step, nothing
-from the internet). Each page polls the JSON API; the case page reads its id from the path."""
+from the internet). Each page polls the JSON API; the case page reads its id from the path.
+
+The pages are shells without data, open to anyone; every figure they show comes from /api/, which
+takes the operator's token (given once as `/#token=<jwt>`, then kept in the tab's sessionStorage)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+
+from onegrid.auth import public
 
 STATIC = Path(__file__).parent / "static"
 _NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 def pages_router() -> APIRouter:
-    r = APIRouter(include_in_schema=False)
+    r = APIRouter(
+        include_in_schema=False, dependencies=[Depends(public("page shells without data; /api/ is guarded"))]
+    )
 
     @r.get("/")
     async def overview() -> FileResponse:

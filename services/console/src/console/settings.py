@@ -8,6 +8,7 @@ import re
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from onegrid.ratelimit import RateLimit
 from onegrid.settings import ServiceSettings
 from onegrid.topics import CASE_LIFECYCLE, CASES, GRID_REGISTRY, INTAKE_DLQ, INTAKE_QUARANTINE
 
@@ -43,6 +44,8 @@ class Settings(ServiceSettings):
     max_spans: int = Field(default=100_000, ge=100)
     # Map: Douglas-Peucker tolerance in degrees (1e-4 deg is about 10 m at Yangzhou's latitude).
     map_tolerance_deg: float = Field(default=1e-4, ge=0)
+    # Replays per client address: ONEGRID_CONSOLE_REPLAY_RATE='{"rate_per_s": 1, "burst": 10}'.
+    replay_rate: RateLimit = Field(default_factory=lambda: RateLimit(rate_per_s=1.0, burst=10))
 
     @field_validator("throughput_topic_pattern", "lag_group_pattern")
     @classmethod

@@ -2,7 +2,9 @@
 case (audit GET /v1/cases/{id}/story) and a case as dispatch holds it (GET /v1/cases/{id}).
 
 Each call returns the JSON, or raises `Unavailable` with a message for the page (the service is
-down, or answered an error); a 404 is `None`, not an error.
+down, or answered an error); a 404 is `None`, not an error. Calls carry the operator's own
+`Authorization` header, so audit and dispatch apply that operator's role and scope (the console
+holds no credentials of its own).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ class Upstream:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def _get(self, url: str, params: dict[str, Any] | None = None) -> Any:
+    async def _get(self, url: str, authorization: str | None, params: dict[str, Any] | None = None) -> Any:
+        headers = {"Authorization": authorization} if authorization else {}
         try:
-            resp = await self._client.get(url, params=params)
+            resp = await self._client.get(url, params=params, headers=headers)
         except httpx.HTTPError as exc:
             raise Unavailable(f"{url}: {type(exc).__name__} {exc}") from exc
         if resp.status_code == 404:
@@ -36,11 +39,12 @@ class Upstream:
             raise Unavailable(f"{url}: HTTP {resp.status_code} {resp.text[:200]}")
         return resp.json()
 
-    async def story(self, case_id: str) -> dict[str, Any] | None:
-        """The case's audit trail in log order, or None when the trail knows nothing of it."""
-        doc = await self._get(f"{self.audit_url}/v1/cases/{case_id}/story")
+    async def story(self, case_id: str, authorization: str | None) -> dict[str, Any] | None:
+        """The case's audit trail in log order, or None when the trail knows nothing of it (or not
+        in the caller's scope)."""
+        doc = await self._get(f"{self.audit_url}/v1/cases/{case_id}/story", authorization)
         return doc if isinstance(doc, dict) else None
 
-    async def dispatch_case(self, case_id: str) -> dict[str, Any] | None:
-        doc = await self._get(f"{self.dispatch_url}/v1/cases/{case_id}")
+    async def dispatch_case(self, case_id: str, authorization: str | None) -> dict[str, Any] | None:
+        doc = await self._get(f"{self.dispatch_url}/v1/cases/{case_id}", authorization)
         return doc if isinstance(doc, dict) else None

@@ -3,6 +3,11 @@
 Every action is validated: a malformed body is 422 naming the field, an unknown case 404, an action
 the state machine refuses 409 with the reason code (e.g. `transition.case_closed`). Feedback is
 idempotent by feedback_id; operator actions by an optional Idempotency-Key header.
+
+Access (onegrid.auth): every query carries the caller's scope in its WHERE clause, so a street
+operator or grid worker reads and acts on the cases of its divisions only and a department on the
+cases dispatched to it (its current department or a live order); a case outside the scope is a 404,
+as if it did not exist. A department posts feedback for itself only; a non-admin acts in its own name.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import text
@@ -21,6 +26,26 @@ from dispatch.desk import Desk, Result
 from dispatch.domain.facts import Actor, decode_feedback
 from dispatch.domain.lifecycle import Command
 from dispatch.domain.states import Action, State
+from onegrid.auth import Principal, Role, require
+
+# The case's most specific division code and its departments, for the scope predicate.
+CASE_DIVISION = (
+    "COALESCE(c.body #>> '{facts,division,micro_grid}', c.grid, c.body #>> '{facts,division,community}', "
+    "c.body #>> '{facts,division,street}', c.body #>> '{facts,division,district}')"
+)
+CASE_DEPARTMENTS = (
+    "c.department = ANY(:departments) OR EXISTS (SELECT 1 FROM jsonb_array_elements("
+    "COALESCE(c.body -> 'orders', '[]'::jsonb)) o WHERE o ->> 'department' = ANY(:departments))"
+)
+Reader = Annotated[Principal, Depends(require("read", "cases"))]
+Actor_ = Annotated[Principal, Depends(require("act", "cases"))]
+Feeder = Annotated[Principal, Depends(require("feedback", "cases"))]
+
+
+def in_scope(principal: Principal) -> tuple[str, dict[str, object]]:
+    """The WHERE fragment (over `cases c`) of the cases `principal` may see."""
+    return principal.scope().sql(division=CASE_DIVISION, department=CASE_DEPARTMENTS)
+
 
 REASON = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 OPERATOR_ACTIONS = [
@@ -68,13 +93,23 @@ def _answer(result: Result) -> JSONResponse:
 def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["dispatch"])
 
+    async def visible(conn: Any, case_id: str, principal: Principal) -> bool:
+        where, params = in_scope(principal)
+        sql = f"SELECT 1 FROM cases c WHERE c.case_id::text = :c AND {where}"
+        return (await conn.scalar(text(sql), {"c": case_id, **params})) is not None
+
     @r.post("/feedback")
-    async def feedback(request: Request) -> JSONResponse:
-        """A department's feedback (feedback.v1.json): acknowledge, progress, resolve, return."""
+    async def feedback(request: Request, principal: Feeder) -> JSONResponse:
+        """A department's feedback (feedback.v1.json): acknowledge, progress, resolve, return; a
+        department system answers for its own department only."""
         try:
             fb = decode_feedback(await request.body())
         except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as e:
             raise HTTPException(422, f"feedback invalid: {e}") from e
+        if principal.role != Role.ADMIN and fb.department not in principal.departments:
+            raise HTTPException(
+                403, f"feedback for {fb.department} from a caller of {', '.join(principal.departments)}"
+            )
         return _answer(await desk.feedback(fb))
 
     @r.post("/cases/{case_id}/{action}")
@@ -82,11 +117,19 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
         case_id: str,
         action: str,
         body: ActionIn,
+        principal: Actor_,
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> JSONResponse:
-        """An operator's or grid worker's action on a case (one of OPERATOR_ACTIONS)."""
+        """An operator's or grid worker's action on a case (one of OPERATOR_ACTIONS) in its scope."""
         if action not in OPERATOR_ACTIONS:
             raise HTTPException(404, f"unknown action {action!r}; one of {', '.join(OPERATOR_ACTIONS)}")
+        if principal.role != Role.ADMIN and body.actor.id != principal.subject:
+            raise HTTPException(
+                403, f"actor.id must be the caller ({principal.subject}): one acts in one's own name"
+            )
+        async with engine.connect() as conn:
+            if not await visible(conn, case_id, principal):
+                raise HTTPException(404, f"no case {case_id} in your scope")
         cmd = Command(
             Action(action),
             actor=Actor(kind=body.actor.kind, id=body.actor.id, display=body.actor.display),
@@ -100,21 +143,25 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
 
     @r.get("/cases")
     async def cases(
+        principal: Reader,
         state: State | None = None,
         grid: str | None = None,
         department: str | None = None,
         overdue: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        """Cases by state, grid, department; `overdue` = a running deadline passed, or escalated."""
+        """Cases in the caller's scope by state, grid, department; `overdue` = a running deadline
+        passed, or escalated."""
+        where, scope_params = in_scope(principal)
         sql = (
             "SELECT case_id::text, state, department, tier, grid, hops, updated_at FROM cases c WHERE "
             "(CAST(:state AS text) IS NULL OR state = :state) AND (CAST(:grid AS text) IS NULL OR grid = :grid) "
             "AND (CAST(:dept AS text) IS NULL OR department = :dept) AND (NOT :overdue OR state = 'escalated' OR "
             "EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'running' "
-            "AND d.due_at < :now)) ORDER BY updated_at DESC LIMIT :limit"
+            f"AND d.due_at < :now)) AND {where} ORDER BY updated_at DESC LIMIT :limit"
         )
         params = {
+            **scope_params,
             "state": state.value if state else None,
             "grid": grid,
             "dept": department,
@@ -126,12 +173,18 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
             return [dict(x) for x in (await conn.execute(text(sql), params)).mappings()]
 
     @r.get("/cases/{case_id}")
-    async def case(case_id: str) -> dict[str, Any]:
-        """The case document and its transitions in order."""
+    async def case(case_id: str, principal: Reader) -> dict[str, Any]:
+        """The case document and its transitions in order (404 outside the caller's scope). Dispatch
+        holds no reporter data (domain/facts.py never decodes it): the reporter is read from the
+        audit trail by roles that need it."""
+        where, params = in_scope(principal)
         async with engine.connect() as conn:
-            body = await conn.scalar(text("SELECT body FROM cases WHERE case_id::text = :c"), {"c": case_id})
+            body = await conn.scalar(
+                text(f"SELECT body FROM cases c WHERE c.case_id::text = :c AND {where}"),
+                {"c": case_id, **params},
+            )
             if body is None:
-                raise HTTPException(404, f"no case {case_id}")
+                raise HTTPException(404, f"no case {case_id} in your scope")
             rows = await conn.execute(
                 text(
                     "SELECT seq, from_state, to_state, action, reason, at, deadline_id::text FROM transitions "
@@ -142,21 +195,24 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
             return {"case": body, "transitions": [dict(x) for x in rows.mappings()]}
 
     @r.get("/messages/{message_id}")
-    async def message(message_id: str) -> dict[str, Any]:
-        """What became of a case event or feedback: applied, noted, or refused:<reason>."""
+    async def message(message_id: str, principal: Reader) -> dict[str, Any]:
+        """What became of a case event or feedback: applied, noted, or refused:<reason>; a message
+        about no case the caller can see is not found."""
+        where, params = in_scope(principal)
+        sql = (
+            "SELECT p.outcome, p.case_id::text, p.at FROM processed p LEFT JOIN cases c ON c.case_id = p.case_id "
+            f"WHERE p.message_id = :m AND {where}"
+        )
         async with engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    text("SELECT outcome, case_id::text, at FROM processed WHERE message_id = :m"),
-                    {"m": message_id},
-                )
-            ).first()
+            row = (await conn.execute(text(sql), {"m": message_id, **params})).first()
         if row is None:
             raise HTTPException(404, f"message {message_id} not seen")
         return dict(row._mapping)
 
     @r.get("/deliveries/stuck")
-    async def stuck_deliveries() -> list[dict[str, Any]]:
+    async def stuck_deliveries(
+        _: Annotated[Principal, Depends(require("read", "deliveries"))],
+    ) -> list[dict[str, Any]]:
         """Webhook deliveries still failing after the stuck threshold, per department."""
         return await webhooks.stuck(engine, min_attempts=stuck_after)
 

@@ -1,9 +1,9 @@
 """Evaluation HTTP API: metric rows (JSON, CSV, Parquet), rankings and one case's facts, scoped by role.
 
 Every query is validated: an unknown dimension, granularity or metric is 422 naming it; a scope that
-may not see what it asks for is 403 saying why. Until the platform's access control lands, the
-caller's scope comes from the `scope` query parameter (`street:321003009`, default `city`):
-`caller_scope` is the one place a verified token's scope will replace it.
+may not see what it asks for is 403 saying why. The caller's scope comes from its verified token
+(onegrid.auth: role and division codes or departments); the `scope` query parameter may narrow it
+(a city operator asks for `street:321003009`) but never widen it (403).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from evaluation import export
 from evaluation.domain.metrics import DIMENSIONS, MetricRow
 from evaluation.domain.periods import GRANULARITIES, is_period_start
 from evaluation.domain.ranking import RANKABLE, rank
-from evaluation.domain.scope import Scope, ScopeError
+from evaluation.domain.scope import Scope, ScopeError, entitled
 from evaluation.store import ReadModels
+from onegrid.auth import Principal, require
 
 DimensionQ = Literal["all", "department", "grid", "street", "district", "network", "category"]
 GranularityQ = Literal["day", "week", "month"]
@@ -29,17 +30,31 @@ assert set(DimensionQ.__args__) == set(DIMENSIONS) and set(GranularityQ.__args__
 
 
 def caller_scope(
+    principal: Annotated[Principal, Depends(require("read", "metrics"))],
     scope: Annotated[
         str | None,
         Query(
-            description="Whose figures: `city` (default), `district:<6>`, `street:<9>`, `grid:<15>`, `department:<code>`"
+            description="Whose figures, within the caller's own scope: `city`, `district:<6>`, `street:<9>`, "
+            "`grid:<15>`, `department:<code>`; default the caller's scope"
         ),
     ] = None,
 ) -> Scope:
+    held = entitled(principal.divisions, principal.departments, unrestricted=principal.unrestricted)
+    if not held:
+        raise HTTPException(
+            403, f"role {principal.role} with scope {list(principal.divisions)} has no figures"
+        )
+    if scope is None:
+        if len(held) > 1:
+            raise HTTPException(422, f"choose a scope: one of {', '.join(map(str, held))}")
+        return held[0]
     try:
-        return Scope.parse(scope)
+        wanted = Scope.parse(scope)
     except ScopeError as e:
         raise HTTPException(422, f"scope: {e}") from e
+    if not any(h.covers(wanted) for h in held):
+        raise HTTPException(403, f"scope {wanted} is outside yours ({', '.join(map(str, held))})")
+    return wanted
 
 
 ScopeDep = Annotated[Scope, Depends(caller_scope)]
@@ -162,7 +177,7 @@ def router(models: ReadModels, *, default_min_cases: int = 20) -> APIRouter:
         return msgspec.to_builtins(facts)  # type: ignore[no-any-return]
 
     @r.get("/definitions")
-    async def definitions() -> dict[str, Any]:
+    async def definitions(_: Annotated[Principal, Depends(require("read", "metrics"))]) -> dict[str, Any]:
         """The rules every figure is computed under and the choices the API offers."""
         return {
             "definition": models.definition,

@@ -5,6 +5,8 @@ domain/records.py) and refused with 4xx and a body {"error": <reason>, "detail":
 422 a malformed record or an unknown reference, 409 a conflict with stored records (sibling overlap,
 exists, still referenced), 412 a stale If-Match, 404 nothing there. Reads carry an ETag (the
 revision); If-None-Match answers 304, If-Match on PUT/DELETE guards against lost updates.
+
+Access (onegrid.auth): every authenticated role reads; only admins write (records and imports).
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from shapely.geometry import shape
 
 from grid_registry.domain.records import RecordRejected, uncovered
 from grid_registry.registry import Registry
+from onegrid.auth import require
 
 Kind = Literal["division", "grid", "staff", "department", "station", "routing_rule", "sla_policy"]
 Json = dict[str, Any]
 STATUS = {"invalid": 422, "reference": 422, "conflict": 409, "precondition": 412, "not_found": 404}
 SPATIAL = {"division", "grid"}
+READ = [Depends(require("read", "registry"))]
+WRITE = [Depends(require("write", "registry"))]
 
 
 def install_error_handler(app: FastAPI) -> None:
@@ -51,7 +56,7 @@ def router(registry: Registry) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["records"])
     store = registry.store
 
-    @r.get("/records/{kind}")
+    @r.get("/records/{kind}", dependencies=READ)
     async def list_records(
         kind: Kind,
         parent: str | None = None,
@@ -68,7 +73,7 @@ def router(registry: Registry) -> APIRouter:
         )
         return {"items": items, "next_after": items[-1]["code"] if len(items) == limit else None}
 
-    @r.get("/records/{kind}/{code:path}", responses={304: {}, 404: {}})
+    @r.get("/records/{kind}/{code:path}", dependencies=READ, responses={304: {}, 404: {}})
     async def get_record(
         kind: Kind,
         code: str,
@@ -89,7 +94,7 @@ def router(registry: Registry) -> APIRouter:
         response.headers["ETag"] = etag(record)
         return record
 
-    @r.post("/records/{kind}", status_code=201)
+    @r.post("/records/{kind}", dependencies=WRITE, status_code=201)
     async def create_record(kind: Kind, response: Response, payload: Annotated[Json, Body()]) -> Json:
         """Create a record (`code` in the body); 409 if it exists."""
         code = payload.get("code")
@@ -101,7 +106,7 @@ def router(registry: Registry) -> APIRouter:
         response.headers["Location"] = f"/v1/records/{kind}/{code}"
         return written.record
 
-    @r.put("/records/{kind}/{code:path}")
+    @r.put("/records/{kind}/{code:path}", dependencies=WRITE)
     async def put_record(
         kind: Kind,
         code: str,
@@ -115,7 +120,7 @@ def router(registry: Registry) -> APIRouter:
         response.headers["ETag"] = etag(written.record)
         return written.record
 
-    @r.delete("/records/{kind}/{code:path}", status_code=204)
+    @r.delete("/records/{kind}/{code:path}", dependencies=WRITE, status_code=204)
     async def delete_record(
         kind: Kind, code: str, if_match: Annotated[str | None, Header()] = None
     ) -> Response:
@@ -123,7 +128,7 @@ def router(registry: Registry) -> APIRouter:
         await registry.delete(kind, code, if_match=revision_of(if_match))
         return Response(status_code=204)
 
-    @r.get("/history/{kind}/{code:path}")
+    @r.get("/history/{kind}/{code:path}", dependencies=READ)
     async def history(kind: Kind, code: str) -> list[Json]:
         """Every version of a record with the interval it was in force."""
         versions = await store.history(kind, code)
@@ -131,7 +136,7 @@ def router(registry: Registry) -> APIRouter:
             raise RecordRejected("not_found", "record.not_found", f"no {kind} {code} ever")
         return versions
 
-    @r.get("/coverage/{kind}/{code:path}")
+    @r.get("/coverage/{kind}/{code:path}", dependencies=READ)
     async def coverage(kind: Literal["division", "grid"], code: str) -> Json:
         """How completely a unit's children tile it: `uncovered` is the share of its area outside
         every child (0 when they tile it), per child level (micro-grids of a grid; streets,
@@ -153,7 +158,7 @@ def router(registry: Registry) -> APIRouter:
                         }
         return {"kind": kind, "code": code, "levels": report}
 
-    @r.post("/import/geojson")
+    @r.post("/import/geojson", dependencies=WRITE)
     async def import_geojson(collection: Annotated[Json, Body()]) -> Json:
         """A FeatureCollection of divisions or grids: each feature's properties are the record's fields
         (kind defaults to grid, code to the feature id), its geometry the area. All or nothing."""
@@ -161,7 +166,7 @@ def router(registry: Registry) -> APIRouter:
         written = await registry.put_batch(bodies)
         return {"records": len(written), "changed": sum(w.changed for w in written)}
 
-    @r.get("/export/geojson")
+    @r.get("/export/geojson", dependencies=READ)
     async def export_geojson(
         kind: Literal["division", "grid"] = "grid",
         parent: str | None = None,

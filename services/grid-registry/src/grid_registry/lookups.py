@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query
 
 from grid_registry.domain.records import RecordRejected, check_geometry
 from grid_registry.store import RecordStore, utc_text
+from onegrid.auth import require
 from onegrid.geo import GridChain
 from onegrid.registry_view import CHINA_STANDARD_TIME, RegistryView, due_at, match_route, match_sla
 from onegrid.topics import dispatch_orders_topic
@@ -25,7 +26,8 @@ TIERS = ("grid", "community", "street", "district", "city")
 
 
 def router(view: RegistryView, store: RecordStore) -> APIRouter:
-    r = APIRouter(prefix="/v1", tags=["lookups"])
+    # Lookups only read (POST /lookup/area takes a polygon in its body): any authenticated role.
+    r = APIRouter(prefix="/v1", tags=["lookups"], dependencies=[Depends(require("read", "registry"))])
 
     @r.get("/summary")
     async def summary() -> dict[str, int]:

@@ -10,6 +10,11 @@ is published to `legacy.open311.v1` with the service's idempotent producer; only
 acknowledged the record is the transaction committed and 201 answered. So an answered request is
 never lost; a request answered 5xx may still have been published (a timeout after the broker took
 it), in which case the pipeline, re-reading the topic, opens its case all the same.
+
+Access (onegrid.auth): reads are public when `public_reads` (the default, as GeoReport v2 expects;
+credentials presented are still verified), else they need a token or key. `POST requests` needs an
+Open311 client's API key (`X-API-Key`, or GeoReport's `api_key` form field) or a token allowed to
+submit, and is rate limited per client address (429 with Retry-After).
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,7 +41,9 @@ from intake.domain.open311 import MAX_BYTES, parse_open311
 from intake.open311_render import FORMATS, Format, error_response, render, request_item, service_item
 from intake.open311_store import PublicRequest, find_requests, record_request
 from onegrid import telemetry
+from onegrid.auth import InvalidToken, Principal, require
 from onegrid.envelope import CloudEvent
+from onegrid.ratelimit import RateLimit, RateLimiter
 from onegrid.topics import LEGACY_OPEN311
 
 log = logging.getLogger(__name__)
@@ -59,6 +67,14 @@ class Open311Settings(BaseSettings):
         "已受理，将派遣至责任部门处置。Received; it will be dispatched to the responsible department."
     )
     event_source: str = "/onegrid/intake/open311"
+    # GET endpoints without credentials (GeoReport v2 clients read anonymously).
+    public_reads: bool = True
+    # POST requests per client address.
+    submit_rate: RateLimit = Field(default_factory=lambda: RateLimit(rate_per_s=2.0, burst=20))
+
+
+# A client submitting by header credentials; None when it sends only GeoReport's `api_key` form field.
+Submitter = Annotated[Principal | None, Depends(require("submit", "open311", optional=True))]
 
 
 class Open311Error(Exception):
@@ -78,7 +94,9 @@ def open311_router(
     settings: Open311Settings,
 ) -> APIRouter:
     """The `/open311/v2` routes. `producer_getter` returns the started producer (None before start-up)."""
-    r = APIRouter(prefix="/open311/v2", tags=["open311"])
+    reader = require("read", "open311", optional=settings.public_reads)
+    r = APIRouter(prefix="/open311/v2", tags=["open311"], dependencies=[Depends(reader)])
+    limiter = RateLimiter.of(settings.submit_rate)
     services = crosswalk.open311_services()
     by_code = {s.service_code: s for s in services}
 
@@ -113,17 +131,21 @@ def open311_router(
 
         return await _guarded(request, definition, fmt)
 
-    @r.post("/requests", status_code=201)
-    @r.post("/requests.{fmt}", status_code=201)
-    async def post_request(request: Request) -> Response:
-        """POST Service Request (form-encoded): 201 only once the request is on legacy.open311.v1."""
-        return await _guarded(request, lambda fmt: _post(request, fmt))
+    posting = [Depends(limiter.dependency("open311 POST requests"))]
 
-    async def _post(request: Request, fmt: Format) -> Response:
+    @r.post("/requests", status_code=201, dependencies=posting)
+    @r.post("/requests.{fmt}", status_code=201, dependencies=posting)
+    async def post_request(request: Request, principal: Submitter) -> Response:
+        """POST Service Request (form-encoded): 201 only once the request is on legacy.open311.v1."""
+        return await _guarded(request, lambda fmt: _post(request, fmt, principal))
+
+    async def _post(request: Request, fmt: Format, principal: Principal | None) -> Response:
         content_type = request.headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() != _FORM:
             raise Open311Error(415, f"the body must be {_FORM}, not {content_type[:80]!r}")
         raw = await _read_body(request, settings.max_body_bytes)
+        if principal is None:
+            principal = _form_key_principal(request, raw)
         received_at = datetime.now(UTC)
         request_id = str(uuid.uuid4())
         try:
@@ -208,6 +230,20 @@ def open311_router(
         return await _guarded(request, one, fmt)
 
     return r
+
+
+def _form_key_principal(request: Request, raw: bytes) -> Principal:
+    """The client of GeoReport's `api_key` form field; 401/403 as Open311 errors otherwise."""
+    keys = parse_qs(raw.decode("utf-8", "replace")).get("api_key") or []
+    if not keys:
+        raise Open311Error(401, "an api_key (form field or X-API-Key header) is required to submit requests")
+    try:
+        principal: Principal = request.app.state.authenticator.from_api_key(keys[0])
+    except InvalidToken:
+        raise Open311Error(401, "the api_key is unknown or revoked") from None
+    if not principal.permits("submit", "open311"):
+        raise Open311Error(403, f"role {principal.role} may not submit requests")
+    return principal
 
 
 async def _guarded(

@@ -2,6 +2,10 @@
 
 State lives in `.run/`: pid files, logs, data, and `endpoints.json` for tools and people. Every step
 is idempotent: `up` twice changes nothing; `down` leaves no process behind.
+
+Access: every service verifies tokens with one HS256 secret, ONEGRID_AUTH_HS256_SECRET if set, else
+`.run/auth-secret` (generated once); `endpoints.json` carries an admin token (`admin_token`) for the
+local tools (simulators, curl), and `up` prints the console's address with it.
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ class Stack:
     def service_env(self, svc: ServiceSpec, *, human_logs: bool) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
+            ONEGRID_AUTH_HS256_SECRET=self.auth_secret,
             ONEGRID_ROOT=str(project_root()),
             ONEGRID_KAFKA_BOOTSTRAP_SERVERS=self.bootstrap,
             DATABASE_URL=self.database_url,
@@ -105,6 +110,26 @@ class Stack:
         return env
 
     @property
+    def auth_secret(self) -> str:
+        from onegrid.auth.settings import development_secret
+
+        return os.environ.get("ONEGRID_AUTH_HS256_SECRET") or development_secret()
+
+    def admin_token(self, ttl_s: float = 7 * 24 * 3600) -> str:
+        from onegrid.auth import mint
+        from onegrid.auth.settings import AuthSettings
+
+        auth = AuthSettings()
+        return mint(
+            self.auth_secret.encode(),
+            role="admin",
+            subject="admin:local",
+            issuer=auth.issuer,
+            audience=auth.audience,
+            ttl_s=ttl_s,
+        )
+
+    @property
     def console_port(self) -> int:
         return next(s.port for s in SERVICES if s.name == "console")
 
@@ -118,8 +143,9 @@ class Stack:
             self._start_service(svc, human_logs=human_logs)
         for svc in SERVICES:
             self._wait_healthy(svc)
-        self._write_endpoints()
-        print(f"up: endpoints in {self.run / 'endpoints.json'}")
+        token = self._write_endpoints()
+        print(f"up: endpoints and an admin token in {self.run / 'endpoints.json'}")
+        print(f"console: http://127.0.0.1:{self.console_port}/#token={token}")
 
     def _start_kafka(self) -> None:
         if self.external_kafka:
@@ -185,13 +211,20 @@ class Stack:
             time.sleep(0.5)
         raise SystemExit(f"{svc.name} not ready after {timeout_s}s; see {self.logs / (svc.name + '.log')}")
 
-    def _write_endpoints(self) -> None:
+    def _write_endpoints(self) -> str:
+        token = self.admin_token()
         endpoints = {
             "kafka_bootstrap": self.bootstrap,
             "database_url": self.database_url,
             "services": {s.name: f"http://127.0.0.1:{s.port}" for s in SERVICES},
+            # Development only: a week's admin token for local tools (python -m onegrid.auth mint
+            # makes others, e.g. --role street_operator --scope 321003009).
+            "admin_token": token,
         }
-        (self.run / "endpoints.json").write_text(json.dumps(endpoints, indent=2) + "\n")
+        path = self.run / "endpoints.json"
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(endpoints, indent=2) + "\n")
+        return token
 
     # -- down ------------------------------------------------------------------------------
 

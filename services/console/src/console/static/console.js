@@ -112,8 +112,22 @@ function caseLink(caseId) {
   return el("a", { href: "/cases/" + encodeURIComponent(caseId), class: "case-link" }, caseId.slice(0, 8));
 }
 
+// The operator's access token: handed over in the URL fragment (`/#token=...`, never sent to a server
+// or written to a log), kept for this tab in sessionStorage, and sent on every API call.
+function accessToken() {
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (m) {
+    sessionStorage.setItem("onegrid_token", decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem("onegrid_token") || "";
+}
+
 async function getJson(url, options) {
-  const resp = await fetch(url, Object.assign({ cache: "no-store" }, options || {}));
+  const opts = Object.assign({ cache: "no-store" }, options || {});
+  const token = accessToken();
+  if (token) opts.headers = Object.assign({}, opts.headers || {}, { Authorization: "Bearer " + token });
+  const resp = await fetch(url, opts);
   const body = await resp.json().catch(() => ({}));
   if (!resp.ok) throw new Error(body.detail ? JSON.stringify(body.detail) : "HTTP " + resp.status);
   return body;

@@ -81,5 +81,33 @@ class Scope:
         own = {"district": f.district, "street": f.street, "grid": f.grid}[self.kind]
         return own == self.code
 
+    def covers(self, other: Scope) -> bool:
+        """Everything `other` sees, this scope sees too (a street covers its grids, not its district)."""
+        if self.kind == "city":
+            return True
+        if self.kind == "department" or other.kind == "department":
+            return self == other
+        if other.kind == "city":
+            return False
+        assert self.code is not None and other.code is not None
+        return other.code.startswith(self.code)
+
 
 CITY = Scope("city")
+_BY_LENGTH: dict[int, ScopeKind] = {6: "district", 9: "street", 15: "grid"}
+
+
+def entitled(divisions: tuple[str, ...], departments: tuple[str, ...], *, unrestricted: bool) -> list[Scope]:
+    """The scopes a caller holds by its verified role: everything when unrestricted; one per
+    division code that is a city or province (`xx0000`, `xxxx00`: the whole city), district, street or
+    grid; one per department. Community and micro-grid codes have no figures of their own."""
+    if unrestricted:
+        return [CITY]
+    found: list[Scope] = []
+    for code in divisions:
+        if len(code) == 6 and code.endswith("00"):
+            found.append(CITY)
+        elif len(code) in _BY_LENGTH:
+            found.append(Scope(_BY_LENGTH[len(code)], code))
+    found += [Scope("department", d) for d in departments]
+    return list(dict.fromkeys(found))
