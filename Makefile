@@ -9,11 +9,13 @@ PY := $(VENV)/bin/python
 STACK := $(PY) -m onegrid.devstack
 
 .DEFAULT_GOAL := help
-.PHONY: help install kafka run up down status logs test test-unit test-integration lint fmt bench clean
+.PHONY: help install kafka run demo up down status logs test test-unit test-integration lint fmt bench clean
 
 help:
 	@echo "make run     set up everything and run the whole system in the foreground (Ctrl-C stops it)"
 	@echo "make test    set up everything and run lint, unit, contract and integration tests"
+	@echo "make run RATE=20  the same with the simulated networks sending 20 records per second"
+	@echo "make demo    a scripted day (cross-network incident, whistle, return, failed verification)"
 	@echo "make up / down / status / logs    the system in the background"
 	@echo "make bench   benchmarks (make bench ARGS=--quick)"
 
@@ -33,8 +35,16 @@ install: $(VENV)/.synced
 kafka: install
 	$(STACK) fetch-kafka
 
+# RATE: legacy records per second from the simulated networks (ONEGRID_SIMULATE=0: no simulators).
+RATE ?= 5
 run: kafka
-	$(STACK) run
+	ONEGRID_SIM_RATE=$(RATE) $(STACK) run
+
+# A scripted day against the running system: a cross-network incident, a silent department that is
+# whistled at, a return and a failed verification. Leaves the system up (make down stops it).
+demo: kafka
+	$(STACK) up
+	$(PY) -m simulators demo
 
 up: kafka
 	$(STACK) up

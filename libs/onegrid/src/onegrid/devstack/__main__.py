@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -20,7 +21,7 @@ def main(argv: list[str]) -> int:
         return 0
     from onegrid.devstack.stack import Stack
 
-    stack = Stack()
+    stack = Stack(simulate=cmd == "run" and os.environ.get("ONEGRID_SIMULATE", "1") != "0")
     actions: dict[str, Callable[[], None]] = {
         "up": stack.up,
         "down": stack.down,

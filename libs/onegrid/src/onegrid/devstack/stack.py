@@ -39,6 +39,18 @@ class ServiceSpec:
         return int(os.environ.get(self.port_env, self.default_port))
 
 
+# The simulated city for `make run`: the legacy networks and the departments (deploy/simulators).
+WEBHOOK_DEPARTMENT = "shichang"  # this department is reached by signed webhook, the others over Kafka
+SIM_WEBHOOK_PORT = int(os.environ.get("ONEGRID_SIM_WEBHOOK_PORT", 8010))
+
+
+def simulators(rate: str) -> tuple[tuple[str, list[str]], ...]:
+    return (
+        ("sim-networks", ["networks", "--rate", rate]),
+        ("sim-departments", ["departments", "--webhook-port", str(SIM_WEBHOOK_PORT)]),
+    )
+
+
 SERVICES = (
     ServiceSpec("grid-registry", "grid_registry", "ONEGRID_GRID_REGISTRY_HTTP_PORT", 8001),
     ServiceSpec("intake", "intake", "ONEGRID_INTAKE_HTTP_PORT", 8002),
@@ -70,7 +82,8 @@ def _alive(pid_file: Path) -> int | None:
 
 
 class Stack:
-    def __init__(self) -> None:
+    def __init__(self, *, simulate: bool = False) -> None:
+        self.simulate = simulate
         self.run = run_dir()
         self.logs = self.run / "logs"
         self.logs.mkdir(exist_ok=True)
@@ -105,6 +118,8 @@ class Stack:
             env[other.port_env] = str(other.port)
             short = other.module.removeprefix("grid_")  # grid_registry -> REGISTRY
             env[f"ONEGRID_CONSOLE_{short.upper()}_URL"] = f"http://127.0.0.1:{other.port}"
+        if self.simulate:
+            env.setdefault("ONEGRID_DISPATCH_WEBHOOKS", self._webhooks())
         # Traces go to the console's OTLP receiver unless a real collector is configured.
         env.setdefault("ONEGRID_OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{self.console_port}")
         return env
@@ -128,6 +143,48 @@ class Stack:
             audience=auth.audience,
             ttl_s=ttl_s,
         )
+
+    def _webhooks(self) -> str:
+        """One department served by the simulator's webhook server, with a secret kept in .run/."""
+        secret_file = self.run / "webhook-secret"
+        if not secret_file.exists():
+            import secrets
+
+            secret_file.write_text(secrets.token_hex(24))
+            secret_file.chmod(0o600)
+        url = f"http://127.0.0.1:{SIM_WEBHOOK_PORT}/webhooks/{WEBHOOK_DEPARTMENT}"
+        return json.dumps({WEBHOOK_DEPARTMENT: {"url": url, "secret": secret_file.read_text().strip()}})
+
+    def _start_simulators(self) -> None:
+        rate = os.environ.get("ONEGRID_SIM_RATE", "5")
+        env = self.service_env(SERVICES[0], human_logs=True)
+        env["ONEGRID_DISPATCH_URL"] = (
+            f"http://127.0.0.1:{next(s.port for s in SERVICES if s.name == 'dispatch')}"
+        )
+        for name, args in simulators(rate):
+            pid_file = self.run / f"{name}.pid"
+            if _alive(pid_file):
+                continue
+            log = (self.logs / f"{name}.log").open("ab")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "simulators", *args],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=project_root(),
+            )
+            pid_file.write_text(str(proc.pid))
+            print(f"{name}: started ({' '.join(args)})")
+
+    def _stop_simulators(self, say: Callable[[str], None]) -> None:
+        for name, _ in simulators("0"):
+            pid_file = self.run / f"{name}.pid"
+            pid = _alive(pid_file)
+            if pid:
+                stop_process_group(pid, timeout_s=15)
+                say(f"{name}: stopped")
+            pid_file.unlink(missing_ok=True)
 
     @property
     def console_port(self) -> int:
@@ -229,6 +286,7 @@ class Stack:
     # -- down ------------------------------------------------------------------------------
 
     def down(self, say: Callable[[str], None] = print) -> None:
+        self._stop_simulators(say)
         for svc in reversed(SERVICES):
             pid_file = self.run / f"{svc.name}.pid"
             pid = _alive(pid_file)
@@ -308,7 +366,11 @@ class Stack:
         signal.signal(signal.SIGTERM, _stop)
         try:
             self.up(human_logs=True)
-            print("\nOneGrid is running. Ctrl-C stops everything.\n")
+            if self.simulate:
+                self._start_simulators()
+            print(
+                f"\nOneGrid is running. Console: http://127.0.0.1:{self.console_port}/  (Ctrl-C stops everything)\n"
+            )
             for s in SERVICES:
                 print(f"  {s.name:<14} http://127.0.0.1:{s.port}/docs")
             print()
@@ -323,7 +385,10 @@ class Stack:
             self.down(say=_say)
 
     def _follow_logs(self, stop: object) -> None:
-        files = {s.name: (self.logs / f"{s.name}.log").open("r", errors="replace") for s in SERVICES}
+        names = [s.name for s in SERVICES] + ([n for n, _ in simulators("0")] if self.simulate else [])
+        for name in names:
+            (self.logs / f"{name}.log").touch()
+        files = {name: (self.logs / f"{name}.log").open("r", errors="replace") for name in names}
         for f in files.values():
             f.seek(0, os.SEEK_END)
         while not stop():  # type: ignore[operator]
