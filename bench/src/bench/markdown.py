@@ -1,0 +1,246 @@
+"""The Markdown report: one table per section, measured values next to their same-run baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Section = Callable[[dict[str, Any], dict[str, Any]], list[str]]
+
+
+def _n(v: Any, digits: int = 0) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, int | float):
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _pct(p: dict[str, Any]) -> str:
+    return f"{_n(p['p50_ms'], 1)} / {_n(p['p99_ms'], 1)} / {_n(p['p99_9_ms'], 1)}"
+
+
+def _goals(r: dict[str, Any], _s: dict[str, Any]) -> list[str]:
+    return _table(
+        ["goal", "measured", "baseline (same run)", "ratio", "target", ""],
+        [
+            [
+                g["goal"],
+                f"{_n(g['measured'], 1)} {g['unit']}",
+                _n(g["baseline"], 1),
+                _n(g["ratio"], 3),
+                g["target"],
+                "✓" if g["met"] else "✗",
+            ]
+            for g in r["goals"]
+        ],
+    )
+
+
+def _kafka(_r: dict[str, Any], k: dict[str, Any]) -> list[str]:
+    pp, cp, ak = k["producer_performance"], k["consumer_performance"], k["aiokafka_consume"]
+    rows = [
+        [
+            "ProducerPerformance (acks=all, idempotent)",
+            _n(pp["per_s"]),
+            _n(pp["mb_per_s"], 1),
+            f"p99 {pp['latency_p99_ms']:.0f} ms",
+        ],
+        [
+            "ConsumerPerformance",
+            _n(cp["per_s"]),
+            _n(cp["mb_per_s"], 1),
+            f"rebalance {cp['rebalance_ms']:.0f} ms excluded",
+        ],
+        [
+            "aiokafka consume loop",
+            _n(ak["per_s"]),
+            "—",
+            f"{k['aiokafka_vs_java_consumer']:.2f} × Java; {ak['cpu_us_per_record']:.1f} µs CPU/rec",
+        ],
+    ]
+    note = f"One topic, {_n(k['topic_records'])} records of {k['record_bytes']} bytes (the feeds' mean size)."
+    return [*_table(["client", "records/s", "MB/s", "note"], rows), note, ""]
+
+
+def _intake(_r: dict[str, Any], i: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            feed,
+            f["mean_bytes"],
+            _n(f["intake"]["per_s"]),
+            _n(f["intake"]["cpu_us_per_record"]),
+            _n(f["passthrough_tx"]["per_s"]),
+            _n(f["passthrough_tx"]["cpu_us_per_record"]),
+            _n(f["passthrough"]["per_s"]),
+            _n(f["ratio_to_passthrough_tx"], 3),
+            _n(f["ratio_to_passthrough"], 3),
+        ]
+        for feed, f in i["feeds"].items()
+    ]
+    head = [
+        "feed",
+        "bytes",
+        "intake rec/s",
+        "CPU µs/rec",
+        "passthrough tx rec/s",
+        "CPU µs/rec",
+        "passthrough rec/s",
+        "÷ tx",
+        "÷ plain",
+    ]
+    n = next(iter(i["feeds"].values()))["records"]
+    return [
+        *_table(head, rows),
+        f"{_n(n)} records per feed. The goal's ratio: {i['guarantee_of_ratio']}.",
+        "",
+    ]
+
+
+def _telemetry(_r: dict[str, Any], t: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            "on (SDK, sampler 1.0, spans dropped by the exporter)",
+            _n(t["on"]["per_s"]),
+            _n(t["on"]["cpu_us_per_record"], 1),
+        ],
+        ["off (no provider)", _n(t["off"]["per_s"]), _n(t["off"]["cpu_us_per_record"], 1)],
+    ]
+    note = (
+        f"CPU cost {t['cpu_cost']:+.1%}, throughput cost {t['throughput_cost']:+.1%} ({t['rounds']} round(s) of "
+        f"{_n(t['records_per_round'])} {t['feed']} records, medians)."
+    )
+    return [*_table(["tracing", "rec/s", "CPU µs/rec"], rows), note, ""]
+
+
+def _growth(_r: dict[str, Any], g: dict[str, Any]) -> list[str]:
+    rows = [[_n(x["open_cases_before"]), _n(x["per_s"])] for x in g["rows"]]
+    note = (
+        f"The intake core alone, {g['feed']} records in chunks of {_n(g['chunk'])}: each record is compared with every "
+        "case its intake has opened (the book is never pruned), so throughput falls as cases accumulate. The runs "
+        "above start with an empty book."
+    )
+    return [*_table(["open cases in the book", "records/s"], rows), note, ""]
+
+
+def _audit(_r: dict[str, Any], a: dict[str, Any]) -> list[str]:
+    rows = [["TrailWriter.append", _n(a["sink_rows_per_s"]), _n(a["raw_copy_rows_per_s"]), _n(a["ratio"], 3)]]
+    return [
+        *_table(["audit sink", "rows/s", "raw asyncpg COPY rows/s", "ratio"], rows),
+        f"{_n(a['rows'])} rows.",
+        "",
+    ]
+
+
+def _lookups(_r: dict[str, Any], lk: dict[str, Any]) -> list[str]:
+    ib = lk["intake_batches"]
+    rows = [
+        ["one call, every level's code", _n(lk["points"]), _n(lk["per_s"])],
+        [
+            f"as intake asks: batches of {ib['batch']}, a GridChain per point",
+            _n(ib["points"]),
+            _n(ib["per_s"]),
+        ],
+    ]
+    note = (
+        f"Uniform points in Hanjiang's bbox {lk['bbox']}; {lk['cells']} cells; index built in {lk['index_build_s']} s; "
+        f"{lk['grid_share']:.0%} of points fall in a grid."
+    )
+    return [*_table(["GridIndex.lookup_many", "points", "points/s"], rows), note, ""]
+
+
+def _dispatch(_r: dict[str, Any], d: dict[str, Any]) -> list[str]:
+    rows = [
+        ["register, route, orders to the outbox", _n(d["cases"]), _n(d["per_s"], 1), _n(d["cpu_us_per_case"])]
+    ]
+    note = f"{d['orders']} orders for {d['registered']} cases; PostgreSQL's CPU is not in the µs column."
+    return [*_table(["dispatch desk", "cases", "cases/s", "CPU µs/case"], rows), note, ""]
+
+
+def _latency(_r: dict[str, Any], lat: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            _n(x["rate"]),
+            _n(x["achieved_rate"]),
+            _n(x["sent"]),
+            x["missing"],
+            _pct(x["cases"]),
+            x["orders"]["n"],
+            _pct(x["orders"]),
+            "✓" if x["sustained"] else "✗",
+        ]
+        for x in lat["runs"]
+    ]
+    head = [
+        "rate/s",
+        "achieved",
+        "sent",
+        "missing",
+        "-> cases.v1 p50/p99/p99.9 ms",
+        "orders",
+        "-> order p50/p99/p99.9 ms",
+        "sustained",
+    ]
+    s = lat["sustained"]
+    trials = ", ".join(f"{_n(t['rate'])}/s {'✓' if t['sustained'] else '✗'}" for t in s["trials"])
+    note = (
+        f"Highest rate sustained for {s['window_s']:.0f} s ({s['stage']}): **{_n(s['highest_rate'])} records/s** "
+        f"(trials {trials}; {s['rule']})."
+    )
+    return [*_table(head, rows), f"Feeds: {', '.join(lat['feeds'])}, in turn.", note, ""]
+
+
+def _memory(r: dict[str, Any], m: dict[str, Any]) -> list[str]:
+    rows = [[name, v["rss_mb"], v["ready_after_s"]] for name, v in m["services"].items()]
+    under = r.get("latency", {}).get("rss_under_load_mb", {})
+    rows += [[f"{name}, after the latency runs", v, "—"] for name, v in under.items()]
+    return _table(["process", "RSS MB", "ready after s"], rows)
+
+
+def _scaling(_r: dict[str, Any], sc: dict[str, Any]) -> list[str]:
+    if "rows" not in sc:
+        return [sc.get("skipped", ""), ""]
+    rows = [
+        [x["partitions"], x["instances"], _n(x["passthrough_tx"]["per_s"]), _n(x["intake"]["per_s"])]
+        for x in sc["rows"]
+    ]
+    return _table(["partitions", "instances", "passthrough tx rec/s", "intake rec/s"], rows)
+
+
+SECTIONS: tuple[tuple[str, str, Section], ...] = (
+    ("goals", "Goals", _goals),
+    ("kafka", "Kafka's ceiling (the broker's own tools, same jars)", _kafka),
+    ("intake", "Intake per feed (exactly once) against the raw passthrough", _intake),
+    ("telemetry", "Telemetry", _telemetry),
+    ("growth", "Intake core as its case book grows", _growth),
+    ("audit", "Audit sink", _audit),
+    ("lookups", "Grid lookups", _lookups),
+    ("dispatch", "Dispatch desk", _dispatch),
+    ("latency", "End-to-end latency (open loop)", _latency),
+    ("memory", "Memory (RSS)", _memory),
+    ("scaling", "Scaling", _scaling),
+)
+
+
+def markdown(r: dict[str, Any]) -> str:
+    b, m = r["bench"], r["machine"]
+    out = [f"# OneGrid benchmarks: {b['mode']} run, {b['started_at']}", ""]
+    out += [f"`{b['command']}`, {b['duration_s']:.0f} s, commit {m.get('commit')}, run id {b['run']}.", ""]
+    out += _table(["machine", ""], [[k.replace("_", " "), v] for k, v in m.items()])
+    for key, title, render in SECTIONS:
+        out += [f"## {title}", ""]
+        section = r.get(key)
+        if isinstance(section, dict) and "error" in section:
+            out += [f"Failed: `{section['error']}`", ""]
+            continue
+        try:
+            out += render(r, section if isinstance(section, dict) else {})
+        except (KeyError, TypeError) as exc:
+            out += [f"Not rendered: missing {exc!r}", ""]
+    return "\n".join(out)

@@ -1,0 +1,72 @@
+"""How much each section measures: `--quick` (under two minutes on two cores, for `make test` and a
+first look) and the full run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    perf_records: int  # Kafka perf tools and the raw aiokafka consumer, on one topic
+    feed_records: int  # per feed: intake and the passthroughs
+    passthrough_runs: int  # the passthrough's figure is the median of this many runs
+    telemetry_records: int  # per round, tracing on and off
+    telemetry_rounds: int
+    audit_rows: int
+    desk_cases: int
+    lookup_points: int
+    latency_rates: tuple[int, ...]
+    latency_s: float
+    sustained_s: float
+    sustained_trials: int
+    drain_s: float
+    settle_s: float  # services idle this long after start before their RSS is read
+    scaling_records: int  # 0: no scaling section
+    growth_chunks: int  # the intake core as its case book grows: chunks of `growth_chunk` records
+    growth_chunk: int
+    partitions: int = 3  # of the feed topics, as in the catalogue
+
+
+QUICK = Plan(
+    name="quick",
+    perf_records=50_000,
+    feed_records=1_500,
+    passthrough_runs=1,
+    telemetry_records=2_000,
+    telemetry_rounds=1,
+    audit_rows=5_000,
+    desk_cases=300,
+    lookup_points=1_000_000,
+    latency_rates=(200, 1_000),
+    latency_s=2.0,
+    sustained_s=3.0,
+    sustained_trials=2,
+    drain_s=5.0,
+    settle_s=1.0,
+    scaling_records=0,
+    growth_chunks=3,
+    growth_chunk=1_000,
+)
+
+FULL = Plan(
+    name="full",
+    perf_records=1_000_000,
+    feed_records=20_000,
+    passthrough_runs=3,
+    telemetry_records=10_000,
+    telemetry_rounds=3,
+    audit_rows=50_000,
+    desk_cases=3_000,
+    lookup_points=1_000_000,
+    latency_rates=(200, 1_000, 5_000),
+    latency_s=30.0,
+    sustained_s=60.0,
+    sustained_trials=5,
+    drain_s=60.0,
+    settle_s=10.0,
+    scaling_records=10_000,
+    growth_chunks=8,
+    growth_chunk=2_500,
+)

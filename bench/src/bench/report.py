@@ -1,0 +1,151 @@
+"""The run's results as JSON and as Markdown: every measured value next to its baseline, the ratio,
+and the goal it is held to."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.markdown import markdown
+
+SECTIONS = (
+    "kafka",
+    "intake",
+    "telemetry",
+    "growth",
+    "audit",
+    "lookups",
+    "dispatch",
+    "latency",
+    "memory",
+    "scaling",
+)
+
+
+def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each goal of the issue, measured: value, baseline, ratio, target and whether it is met. A goal
+    whose section failed is listed as not measured (and not met)."""
+    out: list[dict[str, Any]] = []
+    for rule in (_intake_goals, _telemetry_goal, _audit_goal, _lookup_goal, _latency_goal):
+        try:
+            out += rule(r)
+        except (KeyError, TypeError, StopIteration) as exc:
+            out.append(
+                _goal(
+                    f"{rule.__name__[1:].replace('_', ' ')}: not measured ({exc!r})",
+                    None,
+                    "",
+                    None,
+                    None,
+                    "—",
+                    False,
+                )
+            )
+    return out
+
+
+def _intake_goals(r: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for feed, f in r["intake"]["feeds"].items():
+        ratio = f["ratio_to_passthrough_tx"]
+        out.append(
+            _goal(
+                f"intake {feed} ≥ 0.75 × exactly-once passthrough",
+                f["intake"]["per_s"],
+                "rec/s",
+                f["passthrough_tx"]["per_s"],
+                ratio,
+                "≥ 0.75",
+                ratio >= 0.75,
+            )
+        )
+    return out
+
+
+def _telemetry_goal(r: dict[str, Any]) -> list[dict[str, Any]]:
+    t = r["telemetry"]
+    return [
+        _goal(
+            "telemetry costs ≤ 10 % (CPU per record, tracing on vs off)",
+            t["on"]["cpu_us_per_record"],
+            "µs/rec",
+            t["off"]["cpu_us_per_record"],
+            round(1 + t["cpu_cost"], 3),
+            "≤ 1.10",
+            t["cpu_cost"] <= 0.10,
+        )
+    ]
+
+
+def _audit_goal(r: dict[str, Any]) -> list[dict[str, Any]]:
+    a = r["audit"]
+    return [
+        _goal(
+            "audit sink ≥ 0.5 × raw COPY",
+            a["sink_rows_per_s"],
+            "rows/s",
+            a["raw_copy_rows_per_s"],
+            a["ratio"],
+            "≥ 0.5",
+            a["ratio"] >= 0.5,
+        )
+    ]
+
+
+def _lookup_goal(r: dict[str, Any]) -> list[dict[str, Any]]:
+    lk = r["lookups"]
+    return [
+        _goal(
+            "grid lookups ≥ 300,000/s",
+            lk["per_s"],
+            "points/s",
+            None,
+            None,
+            "≥ 300,000",
+            lk["per_s"] >= 300_000,
+        )
+    ]
+
+
+def _latency_goal(r: dict[str, Any]) -> list[dict[str, Any]]:
+    at_1000 = next(run for run in r["latency"]["runs"] if run["rate"] == 1000)
+    p99 = at_1000["cases"]["p99_ms"]
+    return [
+        _goal(
+            "end-to-end p99 ≤ 100 ms at 1,000 events/s (record -> cases.v1)",
+            p99,
+            "ms",
+            None,
+            None,
+            "≤ 100 ms",
+            p99 is not None and at_1000["missing"] == 0 and p99 <= 100,
+        )
+    ]
+
+
+def _goal(
+    name: str, value: Any, unit: str, baseline: Any, ratio: Any, target: str, met: bool
+) -> dict[str, Any]:
+    return {
+        "goal": name,
+        "measured": value,
+        "unit": unit,
+        "baseline": baseline,
+        "ratio": ratio,
+        "target": target,
+        "met": bool(met),
+    }
+
+
+def write(results: dict[str, Any], directory: Path, stamp: str) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    text_json = json.dumps(results, indent=2, ensure_ascii=False)
+    text_md = markdown(results)
+    paths = []
+    for name in (stamp, "latest"):
+        for ext, text in (("json", text_json), ("md", text_md)):
+            p = directory / f"{name}.{ext}"
+            p.write_text(text + "\n", encoding="utf-8")
+            paths.append(p)
+    return paths

@@ -1,0 +1,101 @@
+"""The services as processes (`python -m <package>`), configured by environment like `make up`, on
+the bench's broker and database: each in its own schema and consumer groups (named for the run), so
+the bench never mixes with a running system or a test."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from onegrid.devstack.paths import free_port
+
+PACKAGES = {"grid-registry": "grid_registry", "intake": "intake", "dispatch": "dispatch", "audit": "audit"}
+
+
+def signing_key() -> str:
+    """A throwaway Ed25519 seed for the audit service (base64 of the raw 32 bytes)."""
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    env: dict[str, str]
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def prefix(self) -> str:
+        return "ONEGRID_" + PACKAGES[self.name].upper() + "_"
+
+    def start(self) -> ServiceProcess:
+        env = {**os.environ, **self.env, f"{self.prefix}HTTP_PORT": str(self.port)}
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", PACKAGES[self.name]], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        return self
+
+    async def ready(self, timeout_s: float = 120.0) -> float:
+        """Seconds until /readyz answers 200 (raises with the log's tail if it never does)."""
+        assert self.proc is not None
+        started = time.monotonic()
+        while time.monotonic() - started < timeout_s:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}):\n{self.tail()}")
+            if await asyncio.to_thread(self._ready_once):
+                return time.monotonic() - started
+            await asyncio.sleep(0.5)
+        raise TimeoutError(f"{self.name} not ready after {timeout_s}s:\n{self.tail()}")
+
+    def _ready_once(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
+                return bool(r.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def rss(self) -> int:
+        assert self.proc is not None
+        return int(psutil.Process(self.proc.pid).memory_info().rss)
+
+    def tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def service_env(name: str, run: str, *, bootstrap: str, database_url: str) -> dict[str, str]:
+    """Broker, database, a schema and consumer groups of the run's own; quiet logs."""
+    p = "ONEGRID_" + PACKAGES[name].upper() + "_"
+    env = {
+        "ONEGRID_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "DATABASE_URL": database_url,
+        f"{p}DB_SCHEMA": f"bench_{PACKAGES[name]}_{run}",
+        f"{p}SERVICE_NAME": f"bench-{name}-{run}",
+        "ONEGRID_OTEL_LOG_LEVEL": "WARNING",
+    }
+    if name == "audit":
+        env["ONEGRID_AUDIT_SIGNING_KEY"] = signing_key()
+    return env

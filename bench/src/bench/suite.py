@@ -1,0 +1,317 @@
+"""The whole run: topics and data, the measured processes, every section in turn, one broker and one
+database throughout. A section that fails is reported as failed; the others still run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench import report
+from bench.core import book_growth
+from bench.desk import bench_desk
+from bench.endtoend import end_to_end
+from bench.environment import Environment, machine
+from bench.feeds import FEEDS, FeedStream, Legacy, describe, published_seed
+from bench.kafka_io import Namespace, produce, publish_seed
+from bench.lookups import bench_lookups
+from bench.memory import service_memory
+from bench.pipeline import kafka_ceiling, per_feed, scaling, telemetry_cost
+from bench.plan import Plan
+from bench.processes import WorkerProcess
+from bench.services import ServiceProcess, service_env
+from bench.throughput import run_group
+from onegrid.kafka.admin import ensure_topics
+from onegrid.settings import KafkaSettings
+from onegrid.topics import TopicSpec
+
+log = logging.getLogger("bench")
+SCALE_PARTITIONS = (1, 2, 4)
+E2E_FEEDS = ("party", "safety")
+
+
+class Suite:
+    def __init__(self, plan: Plan, env: Environment, workdir: Path) -> None:
+        self.plan, self.env, self.workdir = plan, env, workdir
+        self.kafka = KafkaSettings(bootstrap_servers=env.bootstrap)
+        self.ns = Namespace(self.kafka)
+        self.logs = workdir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.results: dict[str, Any] = {}
+        self.streams = {f: FeedStream(f, seed=7) for f in FEEDS}
+        self.workers: list[WorkerProcess] = []
+        self.services: list[ServiceProcess] = []
+        n = self.ns.name
+        self.registry = n("grid.registry")
+        self.inputs = {f: n(f"legacy.{f}") for f in FEEDS}
+        self.warm = {f: n(f"warm.{f}") for f in FEEDS}
+        self.perf, self.out = n("perf"), n("passthrough.out")
+        self.telemetry = [n(f"telemetry.{i}") for i in range(plan.telemetry_rounds)]
+        self.e2e = {f: n(f"e2e.legacy.{f}") for f in E2E_FEEDS}
+        self.scale = (
+            {
+                (p, i, mode): n(f"scale.{mode}.{p}.{i}")
+                for p in SCALE_PARTITIONS
+                for i in (1, 2)
+                for mode in ("passthrough_tx", "intake")
+            }
+            if plan.scaling_records
+            else {}
+        )
+        departments = sorted(r["code"] for r in published_seed() if r["kind"] == "department")
+        self.orders = [n(f"dispatch.orders.{d}.v1") for d in departments]
+
+    def group(self, name: str) -> str:
+        return self.ns.name(f"g.{name}")
+
+    def outputs(self, tag: str) -> dict[str, str]:
+        """The topics one intake deployment writes (shared by its instances)."""
+        return {k: self.ns.name(f"{tag}.{k}") for k in ("cases", "state", "dlq", "quarantine")}
+
+    # -- set-up -------------------------------------------------------------------------------------
+
+    async def create_topics(self) -> None:
+        p = self.plan.partitions
+        specs = [TopicSpec(self.registry, partitions=1, compacted=True)]
+        specs += [
+            TopicSpec(t, partitions=p)
+            for t in [*self.inputs.values(), *self.warm.values(), self.perf, self.out]
+        ]
+        specs += [TopicSpec(t, partitions=p) for t in [*self.telemetry, *self.e2e.values(), *self.orders]]
+        specs += [TopicSpec(t, partitions=parts) for (parts, _i, _m), t in self.scale.items()]
+        for tag in ("on", "off", "e2e"):
+            o = self.outputs(tag)
+            specs += [
+                TopicSpec(o["cases"], partitions=6),
+                TopicSpec(o["state"], partitions=3, compacted=True),
+            ]
+            specs += [TopicSpec(o["dlq"], partitions=1), TopicSpec(o["quarantine"], partitions=1)]
+        specs += [
+            TopicSpec(self.ns.name(f"dispatch.{t}"), partitions=p) for t in ("feedback", "lifecycle", "dlq")
+        ]
+        await ensure_topics(self.kafka, specs)
+
+    async def intake_worker(self, tag: str, feeds: dict[str, str], *, tracing: bool = True) -> WorkerProcess:
+        w = await WorkerProcess(
+            self.env.bootstrap, self.logs / f"worker-{tag}-{len(self.workers)}.log", tracing=tracing
+        ).start()
+        self.workers.append(w)
+        await w.send({"op": "intake", "feeds": feeds, "registry": self.registry, **self.outputs(tag)})
+        return w
+
+    def dispatch_service(self) -> ServiceProcess:
+        env = service_env(
+            "dispatch", self.ns.run, bootstrap=self.env.bootstrap, database_url=self.env.database_url
+        )
+        prefix = "ONEGRID_DISPATCH_"
+        env |= {
+            f"{prefix}CASES_TOPIC": self.outputs("e2e")["cases"],
+            f"{prefix}REGISTRY_TOPIC": self.registry,
+            f"{prefix}ORDERS_TOPIC": self.ns.name("dispatch.orders.{department}.v1"),
+            f"{prefix}FEEDBACK_TOPIC": self.ns.name("dispatch.feedback"),
+            f"{prefix}LIFECYCLE_TOPIC": self.ns.name("dispatch.lifecycle"),
+            f"{prefix}DLQ_TOPIC": self.ns.name("dispatch.dlq"),
+        }
+        s = ServiceProcess("dispatch", env, self.logs / "dispatch-e2e.log").start()
+        self.services.append(s)
+        return s
+
+    def take(self, feed: str, n: int) -> list[Legacy]:
+        return self.streams[feed].take(n)
+
+    # -- the run ------------------------------------------------------------------------------------
+
+    async def run(self) -> dict[str, Any]:
+        plan, r = self.plan, self.results
+        started = time.monotonic()
+        r["machine"] = await machine(self.env)
+        await self.create_topics()
+        await publish_seed(self.kafka, self.registry)
+        raw = await WorkerProcess(self.env.bootstrap, self.logs / "worker-raw.log", tracing=False).start()
+        self.workers.append(raw)
+        by_topic = {t: f for f, t in [*self.inputs.items(), *self.warm.items()]}
+        by_topic |= {t: "party" for t in self.telemetry}
+        by_topic |= {t: "party" for (_p, _i, m), t in self.scale.items() if m == "intake"}
+        traced = await self.intake_worker("on", by_topic)
+        untraced = await self.intake_worker("off", by_topic, tracing=False)
+        e2e_worker = await self.intake_worker("e2e", {t: f for f, t in self.e2e.items()})
+        dispatch = self.dispatch_service()
+        # The data, produced while the workers start.
+        inputs = {f: self.take(f, plan.feed_records) for f in FEEDS}
+        sizes = {f: describe(v)["mean_bytes"] for f, v in inputs.items()}
+        warm = {f: self.take(f, 40) for f in FEEDS}
+        await asyncio.gather(
+            *(produce(self.kafka, self.inputs[f], v) for f, v in inputs.items()),
+            *(produce(self.kafka, self.warm[f], v) for f, v in warm.items()),
+            *(produce(self.kafka, t, self.take("party", plan.telemetry_records)) for t in self.telemetry),
+        )
+        for w in (traced, untraced, e2e_worker):
+            await w.answer("ready")
+        await dispatch.ready()
+        # First-batch costs (codecs, parsers, connections) out of the measurements.
+        warm_topics, warm_n = list(self.warm.values()), sum(len(v) for v in warm.values())
+        for w, tag in ((traced, "on"), (untraced, "off")):
+            await run_group([w], mode="intake", topics=warm_topics, group=self.group(f"warm.{tag}"), n=warm_n)
+        for mode in ("passthrough", "passthrough_tx"):
+            group = self.group(f"warm.{mode}")
+            await run_group([raw], mode=mode, topics=warm_topics, group=group, n=warm_n, out=self.out)
+
+        r["setup_s"] = round(time.monotonic() - started, 1)  # topics, data, processes started and warm
+        mean_size = round(sum(sizes.values()) / len(sizes))
+        await self.section(
+            "kafka",
+            lambda: kafka_ceiling(
+                self.env.bootstrap,
+                raw,
+                self.perf,
+                records=plan.perf_records,
+                record_size=mean_size,
+                group=self.group("perf"),
+            ),
+        )
+        await self.section(
+            "intake",
+            lambda: per_feed(
+                raw,
+                traced,
+                inputs=self.inputs,
+                sizes=sizes,
+                out=self.out,
+                records=plan.feed_records,
+                runs=plan.passthrough_runs,
+                group=self.group,
+            ),
+        )
+        await self.section(
+            "telemetry",
+            lambda: telemetry_cost(
+                traced, untraced, topics=self.telemetry, records=plan.telemetry_records, group=self.group
+            ),
+        )
+        await self.section(
+            "growth",
+            lambda: asyncio.to_thread(
+                book_growth, "party", chunks=plan.growth_chunks, chunk=plan.growth_chunk
+            ),
+        )
+        await self.section("audit", self.audit)
+        await self.section("lookups", lambda: asyncio.to_thread(bench_lookups, plan.lookup_points))
+        await self.section("dispatch", lambda: bench_desk(self.env.database_url, plan.desk_cases))
+        start_rate = 0.7 * min(
+            r.get("intake", {}).get("feeds", {}).get(f, {}).get("intake", {}).get("per_s", 500.0)
+            for f in E2E_FEEDS
+        )
+        await self.section(
+            "latency",
+            lambda: end_to_end(
+                self.kafka,
+                plan,
+                intake=e2e_worker,
+                dispatch=dispatch,
+                feeds=self.e2e,
+                partitions=plan.partitions,
+                group=self.group("e2e"),
+                cases_topic=self.outputs("e2e")["cases"],
+                order_topics=self.orders,
+                start_rate=start_rate,
+            ),
+        )
+        if self.scale:
+            await self.section("scaling", lambda: self.scaling(raw, traced, by_topic))
+        else:
+            r["scaling"] = {"skipped": "Scaling runs in the full run only (make bench, without --quick)."}
+        await self.section("memory", lambda: self.memory())
+        r["goals"] = report.goals(r)
+        return r
+
+    async def section(self, name: str, body: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        started = time.monotonic()
+        log.warning("bench: %s ...", name)
+        try:
+            result = await body()
+        except Exception as exc:
+            traceback.print_exc()
+            result = {"error": f"{type(exc).__name__}: {exc}"}
+        result["section_s"] = round(time.monotonic() - started, 1)
+        self.results[name] = result
+
+    async def audit(self) -> dict[str, Any]:
+        from audit.bench import bench_raw_copy, bench_sink
+
+        n = self.plan.audit_rows
+        sink = await bench_sink(self.env.database_url, n)
+        raw = await bench_raw_copy(self.env.database_url, n)
+        return {
+            "rows": n,
+            "sink_rows_per_s": round(sink),
+            "raw_copy_rows_per_s": round(raw),
+            "ratio": round(sink / raw, 3),
+        }
+
+    async def scaling(
+        self, raw: WorkerProcess, traced: WorkerProcess, by_topic: dict[str, str]
+    ) -> dict[str, Any]:
+        raws = [
+            raw,
+            await WorkerProcess(self.env.bootstrap, self.logs / "worker-raw-2.log", tracing=False).start(),
+        ]
+        self.workers.append(raws[1])
+        second = await self.intake_worker("on", by_topic)
+        await second.answer("ready")
+        n = self.plan.scaling_records
+        prepared = {key: self.take("party", n) for key in self.scale}
+
+        def filler(topic: str, records: list[Legacy]) -> Callable[[], Awaitable[None]]:
+            return lambda: produce(self.kafka, topic, records)
+
+        topics = {key: (t, filler(t, prepared[key])) for key, t in self.scale.items()}
+        return await scaling(raws, [traced, second], topics=topics, records=n, group=self.group, out=self.out)
+
+    async def memory(self) -> dict[str, Any]:
+        services = await service_memory(
+            f"{self.ns.run}m",
+            bootstrap=self.env.bootstrap,
+            database_url=self.env.database_url,
+            logs=self.logs,
+        )
+        return {"services": services}
+
+    # -- tear-down ----------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        for s in self.services:
+            s.stop()
+        await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
+        if not self.env.own_broker:
+            await self._delete_topics()
+        if not self.env.own_database:
+            await self._drop_schemas()
+
+    async def _delete_topics(self) -> None:
+        admin = AIOKafkaAdminClient(**self.kafka.client_kwargs())
+        await admin.start()
+        try:
+            ours = [t for t in await admin.list_topics() if t.startswith(f"bench.{self.ns.run}.")]
+            if ours:
+                await admin.delete_topics(ours)
+        finally:
+            await admin.close()
+
+    async def _drop_schemas(self) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.env.database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            rows = await conn.fetch(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", f"bench\\_%\\_{self.ns.run}%"
+            )
+            for row in rows:
+                await conn.execute(f'DROP SCHEMA "{row["nspname"]}" CASCADE')
+        finally:
+            await conn.close()

@@ -1,0 +1,240 @@
+"""One measured process: `python -m bench.worker BOOTSTRAP [--tracing on|off]`.
+
+It reads commands from stdin, one JSON object a line, and answers on stdout the same way, so the
+bench can run a consumer in a process of its own (a second instance is a second process, as in
+production) and keep the measuring out of the measured process:
+
+- `{"op": "intake", "feeds": {topic: feed}, "cases", "state", "registry", "dlq", "quarantine": T}`
+  builds the real
+  intake (intake.bootstrap.assemble) and catches up its views; answers `{"ready": ...}`.
+- `{"op": "run", "mode": M, "topics": [...], "group": G, "n": N|null, "out": T, "instance": I}` with
+  M one of consume, passthrough, passthrough_tx, intake: runs until N records are done (or a `stop`
+  command), printing `{"progress": count, "assigned": partitions}` every 0.2 s, then
+  `{"result": {count, t_first, t_last, cpu_s}}` (monotonic clock: comparable across processes), or
+  `{"error": reason}` when the run failed (e.g. the consumer loop stopped on its dead-letter limit).
+- `"fresh": true` in a run command, or `{"op": "fresh"}` between windows of a running loop, empties
+  the intake's case book first (answers `{"fresh": recent cases it held}`).
+- `{"op": "exit"}` ends the process (the bench reads its RSS from outside, with psutil).
+
+With `--tracing on` the process installs the service's telemetry (OpenTelemetry SDK, sampler at 1.0,
+Prometheus metrics) with an exporter that drops the spans; with `off` no provider is installed, so
+every span and metric is the API's no-op.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from bench.raw import Progress, consume, passthrough
+from onegrid.settings import KafkaSettings, TelemetrySettings
+
+log = logging.getLogger("bench.worker")
+
+
+class _DroppingExporter:
+    """A span exporter that keeps nothing: the SDK's full cost up to the wire, and no wire."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+
+    def export(self, spans: Sequence[Any]) -> Any:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        self.spans += len(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def install_telemetry(tracing: bool) -> None:
+    from onegrid import telemetry
+
+    settings = TelemetrySettings(sample_ratio=1.0, log_level="WARNING", log_json=True)
+    if tracing:
+        telemetry.configure("intake", settings, extra_span_exporters=[_DroppingExporter()])  # type: ignore[list-item]
+    else:
+        telemetry.configure_logging("intake", settings)
+
+
+class Worker:
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self.kafka = kafka
+        self.parts: Any = None
+        self.dead_letters = ("", "")
+        self.follow: asyncio.Task[None] | None = None
+        self.progress: Progress | None = None
+        self.run_task: asyncio.Task[None] | None = None
+
+    def say(self, obj: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    async def intake(self, cmd: dict[str, Any]) -> None:
+        from intake.bootstrap import assemble
+        from intake.pipeline import IntakeTopics
+
+        topics = IntakeTopics(feeds=dict(cmd["feeds"]), cases=cmd["cases"], state=cmd["state"])
+        self.dead_letters = (cmd["dlq"], cmd["quarantine"])
+        self.parts = assemble(
+            self.kafka,
+            client_id=f"bench-intake-{cmd['cases']}",
+            topics=topics,
+            registry_topic=cmd["registry"],
+        )
+        await self.parts.catch_up()
+        self.follow = asyncio.create_task(self.parts.follow())
+        self.say({"ready": len(self.parts.view.all("division"))})
+
+    def fresh(self) -> int:
+        """An empty case book and station state, as in a new intake process on new topics; returns
+        how many recent cases the old book held. The intake never prunes its book (pipeline.prune
+        has no caller), so every case it ever opened is a correlation candidate for the next record:
+        without this, each run would pay for the runs before it (bench.core measures that growth)."""
+        from intake.domain.correlation import CaseBook
+        from intake.domain.env_feed import EnvState
+
+        if self.parts is None:
+            return 0
+        intake = self.parts.pipeline.intake
+        held = sum(len(bucket) for bucket in intake.book.recent.values())
+        intake.book, intake.env = CaseBook(), EnvState()
+        return held
+
+    async def run(self, cmd: dict[str, Any]) -> None:
+        progress = self.progress = Progress()
+        n = cmd.get("n")
+        reporter = asyncio.create_task(self._report(progress, n))
+        mode, topics, group = cmd["mode"], list(cmd["topics"]), cmd["group"]
+        try:
+            await self._run(cmd, mode, topics, group, progress)
+        except Exception as exc:
+            log.exception("run %s failed", mode)
+            self.say({"error": f"{mode} on {topics}: {type(exc).__name__}: {exc}"})
+            return
+        finally:
+            reporter.cancel()
+        self.say({"result": progress.summary()})
+
+    async def _run(
+        self, cmd: dict[str, Any], mode: str, topics: list[str], group: str, progress: Progress
+    ) -> None:
+        instance = str(cmd.get("instance", "0"))
+        if mode == "consume":
+            await consume(self.kafka, topics, group, progress)
+        elif mode in ("passthrough", "passthrough_tx"):
+            tx = mode == "passthrough_tx"
+            await passthrough(
+                self.kafka, topics, group, cmd["out"], progress, transactional=tx, instance=instance
+            )
+        elif mode == "intake":
+            await self._intake_loop(topics, group, progress, instance)
+        else:
+            raise ValueError(f"unknown mode {mode!r}")
+
+    async def _report(self, progress: Progress, n: int | None) -> None:
+        while True:
+            self.say({"progress": progress.count, "assigned": progress.assigned})
+            if n is not None and progress.count >= n:
+                progress.stop.set()
+            await asyncio.sleep(0.2)
+
+    async def _intake_loop(self, topics: list[str], group: str, progress: Progress, instance: str) -> None:
+        """The intake's consumer loop exactly as the service wires it (exactly once, 500 a batch)."""
+        from onegrid.kafka import BatchResult, Record
+        from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
+        from onegrid.kafka.producer import make_producer
+
+        if self.parts is None:
+            raise RuntimeError("send the intake command before an intake run")
+        pipeline = self.parts.pipeline
+        producer = make_producer(self.kafka, client_id=f"{group}-p", transactional_id=f"{group}.{instance}")
+        await producer.start()
+
+        async def handle(records: Sequence[Record]) -> BatchResult:
+            progress.started()
+            result: BatchResult = await pipeline.handle(records)
+            # Runs once the batch's transaction has committed: the record is really done then.
+            result.after_commit.append(lambda: progress.done(len(records)))
+            return result
+
+        loop = ConsumerLoop(
+            consumer=make_consumer(self.kafka, group_id=group, client_id=f"{group}-c"),
+            handler=handle,
+            producer=producer,
+            config=LoopConfig(
+                group_id=group,
+                topics=tuple(topics),
+                service="intake",
+                exactly_once=True,
+                dlq_topic=self.dead_letters[0],
+                quarantine_topic=self.dead_letters[1],
+            ),
+        )
+
+        async def stop_when_asked() -> None:
+            while not progress.stop.is_set():
+                progress.assigned = len(loop.assigned)
+                await asyncio.sleep(0.05)
+            loop.stop()
+
+        watcher = asyncio.create_task(stop_when_asked())
+        try:
+            await loop.run()
+        finally:
+            watcher.cancel()
+            await producer.stop()
+
+    async def serve(self) -> None:
+        reader = asyncio.StreamReader()
+        await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+        )
+        while line := await reader.readline():
+            cmd = json.loads(line)
+            op = cmd["op"]
+            if op == "intake":
+                await self.intake(cmd)
+            elif op == "run":
+                if cmd.get("fresh"):
+                    self.say({"fresh": self.fresh()})
+                self.run_task = asyncio.create_task(self.run(cmd))
+            elif op == "fresh":
+                self.say({"fresh": self.fresh()})
+            elif op == "stop":
+                if self.progress is not None:
+                    self.progress.stop.set()
+                if self.run_task is not None:
+                    await self.run_task
+            elif op == "exit":
+                break
+        if self.run_task is not None and not self.run_task.done():
+            assert self.progress is not None
+            self.progress.stop.set()
+            await self.run_task
+        if self.parts is not None:
+            await self.parts.stop()
+            if self.follow is not None:
+                await self.follow
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.worker")
+    parser.add_argument("bootstrap")
+    parser.add_argument("--tracing", choices=("on", "off"), default="on")
+    args = parser.parse_args()
+    install_telemetry(args.tracing == "on")
+    asyncio.run(Worker(KafkaSettings(bootstrap_servers=args.bootstrap)).serve())
+
+
+if __name__ == "__main__":
+    main()

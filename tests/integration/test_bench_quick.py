@@ -1,0 +1,63 @@
+"""`make bench ARGS=--quick` still runs: against the session's broker and database it exits 0 and
+writes a JSON and a Markdown report with every section measured and every goal evaluated. Nothing
+here asserts how fast anything is: benchmarks are read by people, not by the test suite."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.markdown import SECTIONS as MARKDOWN_SECTIONS
+from bench.report import SECTIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# The quick run takes about 90 s on two cores; the margin is for a loaded machine, not a goal.
+@pytest.mark.timeout(300)
+def test_quick_bench_writes_every_section(kafka_bootstrap: str, database_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "ONEGRID_TEST_KAFKA_BOOTSTRAP": kafka_bootstrap, "DATABASE_URL": database_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stderr[-6000:]
+
+    stamped = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("latest"))
+    assert len(stamped) == 2 and {Path(p).suffix for p in stamped} == {".json", ".md"}, stamped
+    report = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
+    assert report == json.loads((tmp_path / stamped[0]).read_text(encoding="utf-8"))
+    assert report["bench"]["mode"] == "quick"
+    for key in ("cpu_model", "logical_cores", "ram_gb", "python", "java", "kafka", "postgresql"):
+        assert report["machine"][key], key
+    for section in SECTIONS:
+        assert section in report and "error" not in report[section], (section, report.get(section))
+
+    feeds = report["intake"]["feeds"]
+    assert set(feeds) == {"hj212", "cap", "safety", "party", "open311"}
+    for f in feeds.values():
+        for run in ("intake", "passthrough", "passthrough_tx"):
+            assert f[run]["records"] == f["records"] and f[run]["per_s"] > 0
+    assert report["kafka"]["producer_performance"]["records"] == report["kafka"]["topic_records"]
+    assert report["kafka"]["consumer_performance"]["records"] == report["kafka"]["topic_records"]
+    assert [r["rate"] for r in report["latency"]["runs"]] == [200, 1000]
+    assert all(r["sent"] > 0 and r["cases"]["n"] > 0 for r in report["latency"]["runs"])
+    assert set(report["memory"]["services"]) == {"grid-registry", "intake", "dispatch", "audit"}
+    assert all(v["rss_mb"] > 0 for v in report["memory"]["services"].values())
+    assert "skipped" in report["scaling"]
+    assert len(report["goals"]) == 5 + 4 and all("not measured" not in g["goal"] for g in report["goals"])
+
+    markdown = (tmp_path / "latest.md").read_text(encoding="utf-8")
+    for _key, title, _render in MARKDOWN_SECTIONS:
+        assert f"## {title}" in markdown
+    assert "Failed:" not in markdown and "Not rendered" not in markdown
+    assert markdown.count("✓") + markdown.count("✗") >= len(report["goals"])
