@@ -1,0 +1,391 @@
+"""Who may see and do what: every role x resource x action against the services' real routers on
+the real PostgreSQL (in-process over ASGI), with three cases placed in the grid hierarchy:
+
+    A  Hanjiang 321003 / street 321003009 / grid 321003009001003, dispatched to chengguan
+    B  Hanjiang 321003 / street 321003010, dispatched to shuiwu
+    C  Gaoyou  321084 / street 321084001, dispatched to chengguan
+
+Each test builds the whole expected row per role and compares it at once, so a failure prints the
+matrix cells that differ."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from sqlalchemy import text
+from support.auth import token
+
+import intake
+from audit.api import router as audit_router
+from audit.testing import case_event, fresh_schema
+from audit.trail_writer import TrailWriter
+from console.api import router as console_router
+from console.domain.spans import SpanStore
+from console.feeds import Feeds
+from console.replay import Replayer
+from console.settings import Settings as ConsoleSettings
+from console.upstream import Upstream
+from console.watch import KafkaWatch
+from dispatch.api import router as dispatch_router
+from dispatch.bootstrap import MIGRATIONS as DISPATCH_MIGRATIONS
+from dispatch.desk import Result
+from dispatch.domain.clock import SystemClock
+from evaluation.api import router as evaluation_router
+from evaluation.bootstrap import MIGRATIONS as EVALUATION_MIGRATIONS
+from evaluation.settings import Settings as EvaluationSettings
+from evaluation.store import ReadModels
+from intake.domain.crosswalk import Crosswalk
+from intake.open311_api import Open311Settings, open311_router
+from onegrid.auth import AuthSettings, install
+from onegrid.auth import keys as api_keys
+from onegrid.auth.policy import Role
+from onegrid.db import make_engine, migrate
+from onegrid.kafka.producer import make_producer
+from onegrid.ratelimit import RateLimiter
+from onegrid.settings import KafkaSettings
+
+from .test_registry_harness import running_registry
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+A, B, C = (str(uuid.UUID(int=i)) for i in (0xA, 0xB, 0xC))
+PLACES = {
+    A: ("321003", "321003009", "321003009001", "321003009001003", "chengguan"),
+    B: ("321003", "321003010", "321003010002", "321003010002001", "shuiwu"),
+    C: ("321084", "321084001", "321084001001", "321084001001001", "chengguan"),
+}
+SCOPES: dict[str, dict[str, Any]] = {
+    "grid_worker": {"scope": ["321003009001003"]},
+    "community_operator": {"scope": ["321003009001"]},
+    "street_operator": {"scope": ["321003009"]},
+    "district_operator": {"scope": ["321003"]},
+    "city_operator": {"scope": ["321000"]},
+    "department_operator": {"departments": ["chengguan"]},
+    "auditor": {},
+    "admin": {},
+    "bi_reader": {"scope": ["321000"]},
+}
+ROLES = [*SCOPES, "anonymous"]
+FEEDBACK_EXAMPLE = json.loads((Path(__file__).parents[2] / "contracts/schemas/feedback.v1.json").read_text())[
+    "examples"
+][0]
+Call = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+
+def headers(role: str) -> dict[str, str]:
+    if role == "anonymous":
+        return {}
+    return {"Authorization": f"Bearer {token(role, subject=f'staff:{role}', **SCOPES[role])}"}
+
+
+def asgi(app: FastAPI, role: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://svc", headers=headers(role))
+
+
+def app_of(*routers: Any, auth: AuthSettings | None = None) -> FastAPI:
+    app = FastAPI()
+    for r in routers:
+        app.include_router(r)
+    install(app, auth or AuthSettings(), environment="test")
+    return app
+
+
+async def statuses(app: FastAPI, call: Call, roles: list[str] = ROLES) -> dict[str, int]:
+    out = {}
+    for role in roles:
+        async with asgi(app, role) as c:
+            out[role] = (await call(c)).status_code
+    return out
+
+
+def expect(default: int, **cells: int) -> dict[str, int]:
+    """A matrix row: `default` for every staff role, 401 for anonymous, unless a cell says otherwise."""
+    return {role: cells.get(role, 401 if role == "anonymous" else default) for role in ROLES}
+
+
+# -- dispatch: cases ------------------------------------------------------------------------------
+class StubDesk:
+    """The desk's answers are not under test here: who reaches it is."""
+
+    def __init__(self) -> None:
+        self.acted: list[str] = []
+        self.clock = SystemClock()
+
+    async def act(self, case_id: str, cmd: Any, key: str | None) -> Result:
+        self.acted.append(case_id)
+        return Result("applied")
+
+    async def feedback(self, fb: Any) -> Result:
+        return Result("applied")
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def dispatch_app(database_url: str) -> Any:
+    url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+    schema = f"dispatch_acl_{uuid.uuid4().hex[:8]}"
+    await migrate(url, schema, DISPATCH_MIGRATIONS)
+    engine = make_engine(url, schema, pool_size=2)
+    async with engine.begin() as conn:
+        for case_id, (district, street, community, grid, dept) in PLACES.items():
+            body = {
+                "case_id": case_id,
+                "facts": {
+                    "division": {"district": district, "street": street, "community": community, "grid": grid}
+                },
+                "orders": [{"order_id": str(uuid.uuid4()), "department": dept, "kind": "assign"}],
+            }
+            await conn.execute(
+                text(
+                    "INSERT INTO cases (case_id, state, department, tier, grid, hops, body, registered_at, updated_at) "
+                    "VALUES (:c, 'dispatched', :d, 'street', :g, 1, CAST(:b AS jsonb), now(), now())"
+                ),
+                {"c": case_id, "d": dept, "g": grid, "b": json.dumps(body)},
+            )
+    yield app_of(dispatch_router(engine, StubDesk()))  # type: ignore[arg-type]
+    await engine.dispose()
+
+
+async def test_cases_are_listed_within_each_roles_scope(dispatch_app: FastAPI) -> None:
+    seen: dict[str, Any] = {}
+    for role in ROLES:
+        async with asgi(dispatch_app, role) as c:
+            r = await c.get("/v1/cases")
+            seen[role] = r.status_code if r.status_code != 200 else {x["case_id"] for x in r.json()}
+    assert seen == {
+        "grid_worker": {A},
+        "community_operator": {A},
+        "street_operator": {A},
+        "district_operator": {A, B},
+        "city_operator": {A, B, C},
+        "department_operator": {A, C},
+        "auditor": {A, B, C},
+        "admin": {A, B, C},
+        "bi_reader": 403,
+        "anonymous": 401,
+    }
+
+
+async def test_reading_one_case_outside_the_scope_is_not_found(dispatch_app: FastAPI) -> None:
+    got = {
+        cid: await statuses(dispatch_app, lambda c, cid=cid: c.get(f"/v1/cases/{cid}")) for cid in (A, B, C)
+    }
+    assert got == {
+        A: expect(200, bi_reader=403),
+        B: expect(404, district_operator=200, city_operator=200, auditor=200, admin=200, bi_reader=403),
+        C: expect(404, city_operator=200, department_operator=200, auditor=200, admin=200, bi_reader=403),
+    }
+
+
+async def test_acting_needs_the_act_permission_the_scope_and_ones_own_name(dispatch_app: FastAPI) -> None:
+    got = {}
+    for cid in (A, C):
+        row = {}
+        for role in ROLES:
+            async with asgi(dispatch_app, role) as c:
+                body = {"actor": {"kind": "staff", "id": f"staff:{role}"}}
+                row[role] = (await c.post(f"/v1/cases/{cid}/escalate", json=body)).status_code
+        got[cid] = row
+    refused = {"department_operator": 403, "auditor": 403, "bi_reader": 403}
+    assert got == {
+        A: expect(200, **refused),
+        C: expect(404, city_operator=200, admin=200, **refused),
+    }
+    async with asgi(dispatch_app, "street_operator") as c:
+        someone_else = await c.post(
+            f"/v1/cases/{A}/escalate", json={"actor": {"kind": "staff", "id": "staff:boss"}}
+        )
+    assert someone_else.status_code == 403 and "own name" in someone_else.json()["detail"]
+
+
+async def test_feedback_only_from_the_department_itself(dispatch_app: FastAPI) -> None:
+    example = FEEDBACK_EXAMPLE
+
+    def post(dept: str) -> Call:
+        return lambda c: c.post("/v1/feedback", json={**example, "department": dept})
+
+    own = await statuses(dispatch_app, post("chengguan"))
+    other = await statuses(dispatch_app, post("shuiwu"))
+    assert own == expect(403, department_operator=200, admin=200)
+    assert other == expect(403, admin=200)
+
+
+# -- grid registry -----------------------------------------------------------------------------
+async def test_registry_reads_for_staff_writes_for_admins(
+    database_url: str, kafka_settings: KafkaSettings, topics: Any
+) -> None:
+    topic = await topics("grid.registry", compacted=True)
+    async with running_registry(database_url, kafka_settings, topic) as running:
+        app = running.service.app
+        reads = await statuses(app, lambda c: c.get("/v1/records/division"))
+        writes = await statuses(
+            app, lambda c: c.put("/v1/records/division/321003", json={"code": "321003", "kind": "division"})
+        )
+    assert reads == expect(200)
+    assert {r: s for r, s in writes.items()} == expect(403, admin=writes["admin"])
+    assert writes["admin"] not in (401, 403)  # the admin reaches validation (the body is incomplete)
+
+
+# -- audit -------------------------------------------------------------------------------------
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def audit_app(database_url: str) -> Any:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from audit.store import TrailStore
+
+    db = await fresh_schema(database_url)
+    records = []
+    for offset, (case_id, (district, street, community, grid, _)) in enumerate(PLACES.items()):
+        division = {"district": district, "street": street, "community": community, "grid": grid}
+        records.append(
+            case_event(
+                "cases.v1",
+                offset,
+                case_id,
+                division=division,
+                reporter={"name": "王建国", "phone": "13805271234"},
+            )
+        )
+    await TrailWriter(db).append(records)
+    yield app_of(audit_router(TrailStore(db), Ed25519PrivateKey.generate().public_key()))
+    await db.close()
+
+
+async def test_raw_trail_for_auditors_and_stories_in_scope(audit_app: FastAPI) -> None:
+    entries = await statuses(audit_app, lambda c: c.get("/v1/entries"))
+    export = await statuses(audit_app, lambda c: c.get("/v1/export/heads.jsonl"))
+    story_a = await statuses(audit_app, lambda c: c.get(f"/v1/cases/{A}/story"))
+    story_c = await statuses(audit_app, lambda c: c.get(f"/v1/cases/{C}/story"))
+    payload_a = await statuses(audit_app, lambda c: c.get(f"/v1/cases/{A}/story", params={"payload": "true"}))
+    trail_only = expect(403, auditor=200, admin=200)
+    assert entries == trail_only and export == trail_only
+    no_story = {"department_operator": 403, "bi_reader": 403}
+    assert story_a == expect(200, **no_story)
+    assert story_c == expect(404, city_operator=200, auditor=200, admin=200, **no_story)
+    # Payloads carry the reporter's name and phone: not for the auditor's eyes.
+    assert payload_a == expect(200, auditor=403, **no_story)
+
+
+# -- evaluation --------------------------------------------------------------------------------
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def evaluation_app(database_url: str) -> Any:
+    url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+    schema = f"evaluation_acl_{uuid.uuid4().hex[:8]}"
+    await migrate(url, schema, EVALUATION_MIGRATIONS)
+    engine = make_engine(url, schema, pool_size=2)
+    yield app_of(evaluation_router(ReadModels(engine, EvaluationSettings().policy())))
+    await engine.dispose()
+
+
+async def test_figures_of_ones_own_scope_never_of_others(evaluation_app: FastAPI) -> None:
+    own: dict[str, Any] = {}
+    for role in ROLES:
+        async with asgi(evaluation_app, role) as c:
+            r = await c.get("/v1/metrics")
+            own[role] = r.json()["scope"] if r.status_code == 200 else r.status_code
+    assert own == {
+        "grid_worker": "grid:321003009001003",
+        "community_operator": 403,
+        "street_operator": "street:321003009",
+        "district_operator": "district:321003",
+        "city_operator": "city",
+        "department_operator": "department:chengguan",
+        "auditor": "city",
+        "admin": "city",
+        "bi_reader": "city",
+        "anonymous": 401,
+    }
+    neighbour = await statuses(
+        evaluation_app, lambda c: c.get("/v1/metrics", params={"scope": "street:321003010"})
+    )
+    assert neighbour == expect(
+        200, grid_worker=403, community_operator=403, street_operator=403, department_operator=403
+    )
+
+
+# -- Open311 -----------------------------------------------------------------------------------
+async def test_open311_reads_public_posts_keyed(
+    database_url: str, kafka_settings: KafkaSettings, topics: Any, tmp_path: Path
+) -> None:
+    url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+    schema = f"intake_acl_{uuid.uuid4().hex[:8]}"
+    await migrate(url, schema, Path(intake.__file__).parent / "migrations")
+    engine = make_engine(url, schema, pool_size=2)
+    producer = make_producer(kafka_settings, client_id="acl-open311")
+    await producer.start()
+    keys_file = tmp_path / "keys.json"
+    key = api_keys.add(keys_file, key_id="hotline", role=Role.OPEN311_CLIENT, divisions=[], departments=[])
+    revoked = api_keys.add(
+        keys_file, key_id="old-app", role=Role.OPEN311_CLIENT, divisions=[], departments=[]
+    )
+    api_keys.revoke(keys_file, "old-app")
+    auth = AuthSettings(api_keys_file=keys_file)
+    form = {"service_code": "001", "lat": "32.3942", "long": "119.4129", "description": "路灯不亮"}
+    try:
+        topic = await topics("legacy.open311")
+
+        def app(public_reads: bool) -> FastAPI:
+            settings = Open311Settings(topic=topic, public_reads=public_reads)
+            r = open311_router(
+                engine=engine, producer_getter=lambda: producer, crosswalk=Crosswalk.load(), settings=settings
+            )
+            return app_of(r, auth=auth)
+
+        def post(extra: dict[str, str] | None = None, fields: dict[str, str] | None = None) -> Call:
+            body = urlencode({**form, **(fields or {})}).encode()
+            hdrs = {"content-type": "application/x-www-form-urlencoded", **(extra or {})}
+            return lambda c: c.post("/open311/v2/requests.json", content=body, headers=hdrs)
+
+        public, private = app(True), app(False)
+        assert await statuses(public, lambda c: c.get("/open311/v2/services.json")) == expect(
+            200, anonymous=200
+        )
+        assert await statuses(private, lambda c: c.get("/open311/v2/services.json")) == expect(200)
+        posted = await statuses(public, post())
+        assert posted == expect(403, admin=201, anonymous=401)
+        assert (await statuses(public, post({"X-API-Key": key}), ["anonymous"])) == {"anonymous": 201}
+        assert (await statuses(public, post(fields={"api_key": key}), ["anonymous"])) == {"anonymous": 201}
+        assert (await statuses(public, post({"X-API-Key": revoked}), ["anonymous"])) == {"anonymous": 401}
+        assert (await statuses(public, post(fields={"api_key": revoked}), ["anonymous"])) == {
+            "anonymous": 401
+        }
+    finally:
+        await producer.stop()
+        await engine.dispose()
+
+
+# -- console -----------------------------------------------------------------------------------
+async def test_console_for_operators_replay_for_command_centres(kafka_settings: KafkaSettings) -> None:
+    settings = ConsoleSettings(kafka=kafka_settings)
+    feeds = Feeds(settings)
+    upstream = Upstream(audit_url="http://127.0.0.1:9", dispatch_url="http://127.0.0.1:9", timeout_s=1)
+    app = app_of(
+        console_router(
+            watch=KafkaWatch(
+                kafka_settings, topic_pattern=".+", group_pattern=".+", interval_s=1, window_s=5
+            ),
+            feeds=feeds,
+            spans=SpanStore(max_spans=100),
+            upstream=upstream,
+            replayer=Replayer(kafka_settings, quarantine_topic="q", producer=lambda: None, book=feeds.book),
+            tolerance=1e-4,
+            replay_limiter=RateLimiter(100, 100),
+        )
+    )
+    overview = await statuses(app, lambda c: c.get("/api/overview"))
+    replay = await statuses(
+        app, lambda c: c.post("/api/quarantine/replay", json={"actor": "staff:x", "reason": "none.such"})
+    )
+    await upstream.close()
+    staff_only = {"grid_worker": 403, "department_operator": 403, "auditor": 403, "bi_reader": 403}
+    assert overview == expect(200, **staff_only)
+    # Permitted callers reach the replay (and learn nothing is quarantined for that reason).
+    assert replay == expect(403, city_operator=404, district_operator=404, admin=404)
