@@ -122,6 +122,7 @@ def create_app(
         app.include_router(r)
     install(app, rt.settings.auth, environment=rt.settings.environment)
     assert_guarded(app)
+    _refuse_unstorable_values(app)
     _instrument(app, untraced)
     app.add_middleware(
         BodyLimit,
@@ -129,6 +130,32 @@ def create_app(
         paths=dict(body_limits or {}),
     )
     return app
+
+
+def _refuse_unstorable_values(app: FastAPI) -> None:
+    """A value PostgreSQL cannot take (SQLSTATE class 22, data exception: a NUL in text, a number out
+    of range, an impossible date) came from the request: 422 naming it, not a 500."""
+    import asyncpg
+    from sqlalchemy.exc import DBAPIError
+
+    def sqlstate(exc: BaseException) -> str:
+        for e in (exc, getattr(exc, "orig", None), getattr(getattr(exc, "orig", None), "__cause__", None)):
+            code = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
+            if isinstance(code, str):
+                return code
+        return ""
+
+    async def refused(_request: Any, exc: Exception) -> Response:
+        if sqlstate(exc).startswith("22"):
+            message = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+            return JSONResponse(
+                {"detail": f"a value in the request cannot be stored or compared: {message}"}, 422
+            )
+        log.error("database error", exc_info=exc)
+        return JSONResponse({"detail": "internal error"}, 500)
+
+    app.add_exception_handler(asyncpg.exceptions.DataError, refused)
+    app.add_exception_handler(DBAPIError, refused)
 
 
 async def _supervise(rt: Runtime, coro: Awaitable[Any], name: str) -> None:

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import asyncpg
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import StreamingResponse
 
 from audit.domain.tree_head import key_id, raw_public_key
@@ -28,6 +28,10 @@ from audit.store import EntryFilter, LogDamaged, NotInLog, TrailStore, to_entry
 from onegrid.auth import Principal, require
 
 Limit = Annotated[int, Query(ge=1, le=10_000)]
+# Positions and sizes are PostgreSQL bigints: a larger number is a 422, not a failed query.
+BIGINT = 2**63 - 1
+After = Annotated[int, Query(ge=-1, le=BIGINT)]
+Position = Annotated[int, Query(ge=0, le=BIGINT)]
 StoryReader = Annotated[Principal, Depends(require("read", "audit.story"))]
 
 
@@ -65,7 +69,7 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
         event_type: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        after_seq: Annotated[int, Query(ge=-1)] = -1,
+        after_seq: After = -1,
         limit: Limit = 100,
         payload: bool = False,
     ) -> dict[str, Any]:
@@ -78,7 +82,7 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
         return {"entries": [render(row, payload=payload) for row in rows]}
 
     @r.get("/entries/{seq}")
-    async def entry(seq: int) -> dict[str, Any]:
+    async def entry(seq: Annotated[int, Path(ge=0, le=BIGINT)]) -> dict[str, Any]:
         try:
             return render(await store.entry(seq))
         except NotInLog as exc:
@@ -105,12 +109,12 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
         return {"trace_id": trace_id, "entries": [render(row, payload=False) for row in rows]}
 
     @r.get("/actors/{actor:path}")
-    async def by_actor(actor: str, after_seq: int = -1, limit: Limit = 1000) -> dict[str, Any]:
+    async def by_actor(actor: str, after_seq: After = -1, limit: Limit = 1000) -> dict[str, Any]:
         rows = await store.entries(EntryFilter(actor=actor, after_seq=after_seq), limit)
         return {"actor": actor, "entries": [render(row, payload=False) for row in rows]}
 
     @r.get("/heads")
-    async def heads(after_size: int = -1, limit: Limit = 1000) -> dict[str, Any]:
+    async def heads(after_size: After = -1, limit: Limit = 1000) -> dict[str, Any]:
         return {"heads": [h.to_export() for h in await store.heads(after_size, limit)]}
 
     @r.get("/heads/latest")
@@ -136,7 +140,9 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
         }
 
     @r.get("/proofs/inclusion")
-    async def inclusion(seq: Annotated[int, Query(ge=0)], tree_size: int | None = None) -> dict[str, Any]:
+    async def inclusion(
+        seq: Position, tree_size: Annotated[int | None, Query(ge=0, le=BIGINT)] = None
+    ) -> dict[str, Any]:
         """RFC 9162 PATH(seq, D[tree_size]); ``tree_size`` defaults to the latest signed head's."""
         try:
             size = tree_size if tree_size is not None else (await store.latest_head()).tree_size
@@ -154,9 +160,7 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
         }
 
     @r.get("/proofs/consistency")
-    async def consistency(
-        first: Annotated[int, Query(ge=0)], second: Annotated[int, Query(ge=0)]
-    ) -> dict[str, Any]:
+    async def consistency(first: Position, second: Position) -> dict[str, Any]:
         """RFC 9162 PROOF(first, D[second]) between two tree sizes (e.g. two signed heads)."""
         try:
             proof, first_root, second_root = await store.consistency_proof(first, second)
@@ -174,7 +178,7 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
 
     @r.get("/export/entries.jsonl")
     async def export_entries(
-        from_seq: Annotated[int, Query(ge=0)] = 0, to_seq: Annotated[int | None, Query(ge=0)] = None
+        from_seq: Position = 0, to_seq: Annotated[int | None, Query(ge=0, le=BIGINT)] = None
     ) -> StreamingResponse:
         """``entries.jsonl`` for external auditors (the verifier needs it from seq 0)."""
 
