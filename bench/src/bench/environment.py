@@ -61,10 +61,8 @@ async def environment(workdir: Path) -> AsyncIterator[Environment]:
             own_database=pg is not None,
         )
     finally:
-        if broker is not None:
-            broker.stop()
-        if pg is not None:
-            await asyncio.to_thread(pg.stop)
+        stops = [asyncio.to_thread(x.stop) for x in (broker, pg) if x is not None]
+        await asyncio.gather(*stops)
 
 
 def _cpu_model() -> str:

@@ -35,4 +35,6 @@ async def service_memory(
         }
     finally:
         for s in services:
+            s.terminate()
+        for s in services:
             s.stop()

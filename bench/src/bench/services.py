@@ -75,10 +75,15 @@ class ServiceProcess:
     def tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
 
+    def terminate(self) -> None:
+        """SIGTERM: the service finishes its batches, commits and leaves its groups."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
     def stop(self, timeout_s: float = 30.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)
+        self.terminate()
         try:
             self.proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
