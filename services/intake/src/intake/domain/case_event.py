@@ -167,6 +167,11 @@ class Reporter(_Contract, frozen=True):
     id_number: str | None
     org: str | None
 
+    def __repr__(self) -> str:
+        # A logged event must not leak who reported: personal fields show only whether they are set.
+        hidden = {f: None if getattr(self, f) is None else "***" for f in ("name", "phone", "id_number")}
+        return f"Reporter(name={hidden['name']!r}, phone={hidden['phone']!r}, id_number={hidden['id_number']!r}, org={self.org!r})"
+
 
 class CaseEvent(_Contract, frozen=True):
     """One fact about a case; Kafka key = `case_id`, `ce_id` header = `event_id`."""

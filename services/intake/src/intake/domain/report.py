@@ -45,6 +45,11 @@ class ReporterInfo:
     id_number: str | None = None
     org: str | None = None
 
+    def __repr__(self) -> str:
+        # As CaseEvent's Reporter: a log line never carries the personal fields' values.
+        hidden = {f: None if getattr(self, f) is None else "***" for f in ("name", "phone", "id_number")}
+        return f"ReporterInfo(name={hidden['name']!r}, phone={hidden['phone']!r}, id_number={hidden['id_number']!r}, org={self.org!r})"
+
 
 @dataclass(frozen=True, slots=True)
 class Report:
