@@ -44,6 +44,15 @@ def test_every_service_starts_joins_its_groups_and_stops(
                 assert ready["checks"]["database"]
             with urllib.request.urlopen(f"{base}/metrics", timeout=5) as r:
                 assert r.status == 200
+        # The stack's admin token opens the APIs; without it they answer 401.
+        registry = endpoints["services"]["grid-registry"]
+        assert get(f"{registry}/v1/records/division?limit=1")[0] == 401
+        authorized = urllib.request.Request(
+            f"{registry}/v1/records/division?limit=1",
+            headers={"Authorization": f"Bearer {endpoints['admin_token']}"},
+        )
+        with urllib.request.urlopen(authorized, timeout=5) as r:
+            assert r.status == 200
         stack.up()  # idempotent: nothing restarted
         pids = {s.name: (tmp_path / f"{s.name}.pid").read_text() for s in stack_mod.SERVICES}
         stack.up()

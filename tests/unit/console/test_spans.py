@@ -185,7 +185,9 @@ def test_gzip_bodies_are_accepted_by_the_receiver() -> None:
     store = SpanStore()
     app = FastAPI()
     app.include_router(otlp_router(store))
-    client = TestClient(app)
+    # The receiver answers loopback clients only.
+    assert TestClient(app, client=("10.1.2.3", 50000)).post("/v1/traces", content=b"{}").status_code == 403
+    client = TestClient(app, client=("127.0.0.1", 50000))
     body = gzip.compress(encode_spans(sdk_spans()).SerializeToString())
     resp = client.post(
         "/v1/traces",
