@@ -8,6 +8,6 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support.auth import TEST_SECRET  # noqa: E402
+from support.auth import TEST_SECRET
 
 os.environ["ONEGRID_AUTH_HS256_SECRET"] = TEST_SECRET

@@ -55,13 +55,14 @@ def test_hs256_round_trip_and_rfc7515_known_answer() -> None:
 def test_eddsa_and_rs256_with_public_keys_by_kid() -> None:
     ed = Ed25519PrivateKey.generate()
     rs = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = lambda k: (
-        k.public_key()
-        .public_bytes(  # noqa: E731
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+
+    def pem(k: Ed25519PrivateKey | rsa.RSAPrivateKey) -> str:
+        return (
+            k.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
         )
-        .decode()
-    )
+
     keys = VerificationKeys(public_keys={"ed": load_public_key(pem(ed)), "rs": load_public_key(pem(rs))})
     assert check(sign(CLAIMS, ed, kid="ed"), keys)["sub"] == "staff:1"
     assert check(sign(CLAIMS, rs, kid="rs"), keys)["sub"] == "staff:1"
