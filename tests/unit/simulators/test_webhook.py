@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -46,19 +47,20 @@ async def test_a_signed_delivery_is_accepted_once(endpoint) -> None:
     assert got == [json.loads(ORDER)]
 
 
+# Headers are made when the test runs, not at collection: a long session must not age them out.
 @pytest.mark.parametrize(
     ("headers", "reason"),
     [
-        (signed(ORDER, secret="another-secret-of-16"), "signature.mismatch"),
-        (signed(ORDER, ts=int(time.time()) - 3600), "signature.outside_replay_window"),
-        ({**signed(ORDER), signature.TIMESTAMP: "yesterday"}, "signature.timestamp_invalid"),
-        (signed(ORDER + b" "), "signature.mismatch"),
+        (lambda: signed(ORDER, secret="another-secret-of-16"), "signature.mismatch"),
+        (lambda: signed(ORDER, ts=int(time.time()) - 3600), "signature.outside_replay_window"),
+        (lambda: {**signed(ORDER), signature.TIMESTAMP: "yesterday"}, "signature.timestamp_invalid"),
+        (lambda: signed(ORDER + b" "), "signature.mismatch"),
     ],
 )
-async def test_a_bad_signature_is_401(endpoint, headers: dict[str, str], reason: str) -> None:
+async def test_a_bad_signature_is_401(endpoint, headers: Callable[[], dict[str, str]], reason: str) -> None:
     got, client = endpoint
     async with client:
-        resp = await client.post("/webhooks/shichang", content=ORDER, headers=headers)
+        resp = await client.post("/webhooks/shichang", content=ORDER, headers=headers())
     assert (resp.status_code, resp.json()["error"]) == (401, reason)
     assert got == []
 
