@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field, model_validator
@@ -68,6 +68,7 @@ def router(
     replayer: Replayer,
     tolerance: float,
     replay_limiter: RateLimiter,
+    ranking_min_cases: int = 20,
 ) -> APIRouter:
     r = APIRouter(prefix="/api", tags=["console"], dependencies=[Depends(require("read", "console"))])
     map_cache: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
@@ -167,6 +168,22 @@ def router(
             "trail_error": trail_error,
             "traces": traces,
         }
+
+    @r.get("/rankings")
+    async def rankings(
+        request: Request,
+        dimension: Literal["department", "grid", "street", "district", "network", "category"] = "department",
+        metric: str = "on_time_closure_rate",
+        period: Literal["day", "week", "month"] = "month",
+    ) -> dict[str, Any]:
+        """考核 ranking from the evaluation service, in the operator's own scope; units with fewer than
+        `ranking_min_cases` cases are listed apart as an insufficient sample, never ranked."""
+        params = {"dimension": dimension, "metric": metric, "period": period, "min_cases": ranking_min_cases}
+        try:
+            doc = await upstream.rankings(params, request.headers.get("authorization"))
+        except Unavailable as exc:
+            return {"error": str(exc), "ranked": [], "unranked": [], "min_cases": ranking_min_cases}
+        return doc or {"ranked": [], "unranked": [], "min_cases": ranking_min_cases}
 
     @r.get("/traces/{trace_id}")
     async def trace(trace_id: str) -> dict[str, Any]:

@@ -57,6 +57,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     spans = SpanStore(max_spans=settings.max_spans)
     upstream = Upstream(
         audit_url=settings.audit_url,
+        evaluation_url=settings.evaluation_url,
         dispatch_url=settings.dispatch_url,
         timeout_s=settings.upstream_timeout_s,
     )
@@ -79,6 +80,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
             replayer=replayer,
             tolerance=settings.map_tolerance_deg,
             replay_limiter=RateLimiter.of(settings.replay_rate),
+            ranking_min_cases=settings.ranking_min_cases,
         ),
         otlp_router(spans),
         pages_router(),

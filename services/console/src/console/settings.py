@@ -25,6 +25,9 @@ class Settings(ServiceSettings):
     intake_url: str = "http://127.0.0.1:8002"
     dispatch_url: str = "http://127.0.0.1:8003"
     audit_url: str = "http://127.0.0.1:8004"
+    evaluation_url: str = "http://127.0.0.1:8005"
+    # Rankings hide units with fewer cases than this: small units are not judged on three cases.
+    ranking_min_cases: int = 20
     upstream_timeout_s: float = Field(default=5.0, gt=0)
     # Topics (overridable so tests run on unique names).
     dlq_topic: str = INTAKE_DLQ
@@ -56,7 +59,7 @@ class Settings(ServiceSettings):
             raise ValueError(f"not a regular expression: {exc}") from exc
         return v
 
-    @field_validator("registry_url", "intake_url", "dispatch_url", "audit_url")
+    @field_validator("registry_url", "intake_url", "dispatch_url", "audit_url", "evaluation_url")
     @classmethod
     def _http_url(cls, v: str) -> str:
         if not v.startswith(("http://", "https://")):

@@ -1,5 +1,6 @@
 """The other services' APIs the console reads on demand (never on a hot path): the audit trail of a
-case (audit GET /v1/cases/{id}/story) and a case as dispatch holds it (GET /v1/cases/{id}).
+case (audit GET /v1/cases/{id}/story), a case as dispatch holds it (GET /v1/cases/{id}) and the
+evaluation's rankings (GET /v1/rankings).
 
 Each call returns the JSON, or raises `Unavailable` with a message for the page (the service is
 down, or answered an error); a 404 is `None`, not an error. Calls carry the operator's own
@@ -19,9 +20,17 @@ class Unavailable(RuntimeError):
 
 
 class Upstream:
-    def __init__(self, *, audit_url: str, dispatch_url: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        audit_url: str,
+        dispatch_url: str,
+        timeout_s: float,
+        evaluation_url: str = "http://127.0.0.1:8005",
+    ) -> None:
         self.audit_url = audit_url
         self.dispatch_url = dispatch_url
+        self.evaluation_url = evaluation_url
         self._client = httpx.AsyncClient(timeout=timeout_s)
 
     async def close(self) -> None:
@@ -47,4 +56,9 @@ class Upstream:
 
     async def dispatch_case(self, case_id: str, authorization: str | None) -> dict[str, Any] | None:
         doc = await self._get(f"{self.dispatch_url}/v1/cases/{case_id}", authorization)
+        return doc if isinstance(doc, dict) else None
+
+    async def rankings(self, params: dict[str, Any], authorization: str | None) -> dict[str, Any] | None:
+        """The evaluation's ranking (units below the minimum sample listed apart, never ranked)."""
+        doc = await self._get(f"{self.evaluation_url}/v1/rankings", authorization, params)
         return doc if isinstance(doc, dict) else None

@@ -98,6 +98,22 @@ function renderSla(sla) {
     ], sla.overdue));
 }
 
+async function renderRanking() {
+  // Refreshed every 30 s: the figures move with closures, not with every message.
+  if (renderRanking.at && Date.now() - renderRanking.at < 30000) return;
+  renderRanking.at = Date.now();
+  const r = await getJson("/api/rankings?dimension=department&metric=on_time_closure_rate&period=month");
+  fill("ranking",
+    r.error ? el("p", { class: "error" }, r.error) : null,
+    el("p", {}, el("span", { i18n: "min_cases" }), ": " + r.min_cases),
+    table([
+      ["rank", (x) => x.rank], ["unit", (x) => x.value],
+      ["figure", (x) => (100 * x.figure).toFixed(1) + "%"], ["sample", (x) => x.sample],
+    ], r.ranked || []),
+    el("h3", { i18n: "insufficient_sample" }),
+    table([["unit", (x) => x.value], ["sample", (x) => x.sample]], r.unranked || []));
+}
+
 async function render() {
   const o = await getJson("/api/overview");
   const age = o.sample_age_s === null ? "—" : o.sample_age_s + " " + t("seconds_ago");
@@ -112,6 +128,7 @@ async function render() {
   if (q !== renderSetAside.lastQ) { renderSetAside("quarantine", o.set_aside.quarantine); renderSetAside.lastQ = q; }
   renderSetAside("dlq", o.set_aside.dlq);
   renderSla(o.sla);
+  await renderRanking();
 }
 
 boot("/");
