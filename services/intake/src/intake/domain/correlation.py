@@ -8,16 +8,14 @@ correlation family. It is rebuilt at start from `cases.v1` (`observe`), changed 
 
 from __future__ import annotations
 
-import math
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from intake.domain.identity import case_id_for
+from intake.domain.nearby import RecentCase, RecentIndex, distance_m
 from intake.domain.report import Intent
 
 
@@ -57,15 +55,6 @@ NEVER_MERGED = frozenset({"env"})
 
 
 @dataclass(frozen=True, slots=True)
-class RecentCase:
-    case_id: uuid.UUID
-    family: str
-    shape: BaseGeometry  # WGS-84 point or area
-    at: datetime
-    network: str
-
-
-@dataclass(frozen=True, slots=True)
 class Decision:
     """`event_type` None: a duplicate, nothing to emit."""
 
@@ -77,27 +66,12 @@ class Decision:
     time_delta_s: float | None = None
 
 
-def distance_m(a: BaseGeometry, b: BaseGeometry) -> float:
-    """Approximate ground distance between two WGS-84 shapes (0 when they touch); good to ~1 % here."""
-    lat = math.radians((a.centroid.y + b.centroid.y) / 2)
-    pa, pb = _nearest(a, b)
-    dx = (pb.x - pa.x) * 111_320 * math.cos(lat)
-    dy = (pb.y - pa.y) * 110_574
-    return math.hypot(dx, dy)
-
-
-def _nearest(a: BaseGeometry, b: BaseGeometry) -> tuple[Point, Point]:
-    from shapely.ops import nearest_points
-
-    pa, pb = nearest_points(a, b)
-    return pa, pb
-
-
 @dataclass
 class CaseBook:
     windows: dict[str, Window] = field(default_factory=lambda: dict(DEFAULT_WINDOWS))
     sources: dict[str, uuid.UUID] = field(default_factory=dict)
-    recent: dict[str, deque[RecentCase]] = field(default_factory=dict)
+    recent: dict[str, RecentIndex] = field(default_factory=dict)
+    latest: datetime | None = None  # the latest incident time seen: the clock the windows follow
 
     def window(self, family: str) -> Window:
         return self.windows.get(family, self.windows["*"])
@@ -112,16 +86,18 @@ class CaseBook:
             self.add_recent(recent)
 
     def add_recent(self, recent: RecentCase) -> None:
-        bucket = self.recent.setdefault(recent.family, deque())
-        if not any(r.case_id == recent.case_id for r in bucket):
-            bucket.append(recent)
+        self.recent.setdefault(recent.family, RecentIndex()).add(recent)
+        if self.latest is None or recent.at > self.latest:
+            self.latest = recent.at
 
-    def prune(self, now: datetime) -> None:
-        """Forget recent cases older than their family's window (sources are kept: idempotency)."""
-        for family, bucket in self.recent.items():
-            horizon = now - self.window(family).within
-            while bucket and bucket[0].at < horizon:
-                bucket.popleft()
+    def prune(self, now: datetime | None = None) -> None:
+        """Forget recent cases older than their family's window before `now` (default: the latest
+        incident seen). Sources are kept: they make a replay harmless."""
+        now = now or self.latest
+        if now is None:
+            return
+        for family, index in self.recent.items():
+            index.prune(now - self.window(family).within)
 
 
 @dataclass
@@ -130,7 +106,7 @@ class BookTxn:
 
     book: CaseBook
     sources: dict[str, uuid.UUID] = field(default_factory=dict)
-    recent: list[RecentCase] = field(default_factory=list)
+    recent: dict[str, RecentIndex] = field(default_factory=dict)
 
     def case_of(self, source_key: str) -> uuid.UUID | None:
         return self.sources.get(source_key) or self.book.sources.get(source_key)
@@ -177,16 +153,17 @@ class BookTxn:
     ) -> tuple[RecentCase, float, float] | None:
         w = self.book.window(family)
         best: tuple[RecentCase, float, float] | None = None
-        candidates = [*self.book.recent.get(family, ()), *(r for r in self.recent if r.family == family)]
-        for r in candidates:
-            if r.network in NEVER_MERGED:
-                continue
-            dt = abs((at - r.at).total_seconds())
-            if dt > w.within.total_seconds():
-                continue
-            d = distance_m(shape, r.shape)
-            if d <= w.radius_m and (best is None or d < best[1]):
-                best = (r, d, dt)
+        indexes = [i for i in (self.book.recent.get(family), self.recent.get(family)) if i is not None]
+        for index in indexes:
+            for r in index.near(shape, w.radius_m):
+                if r.network in NEVER_MERGED:
+                    continue
+                dt = abs((at - r.at).total_seconds())
+                if dt > w.within.total_seconds():
+                    continue
+                d = distance_m(shape, r.shape)
+                if d <= w.radius_m and (best is None or d < best[1]):
+                    best = (r, d, dt)
         return best
 
     def record(self, source_key: str, decision: Decision, recent: RecentCase | None) -> None:
@@ -194,10 +171,12 @@ class BookTxn:
             return
         self.sources[source_key] = decision.case_id
         if recent is not None and decision.event_type == "case.reported":
-            self.recent.append(recent)
+            self.recent.setdefault(recent.family, RecentIndex()).add(recent)
 
     def apply(self) -> None:
         for key, case in self.sources.items():
             self.book.sources.setdefault(key, case)
-        for r in self.recent:
-            self.book.add_recent(r)
+        for index in self.recent.values():
+            for r in index.by_time:
+                self.book.add_recent(r)
+        self.book.prune()

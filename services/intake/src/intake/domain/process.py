@@ -22,11 +22,12 @@ from shapely.geometry.base import BaseGeometry
 
 from intake.domain import case_event as ce
 from intake.domain.coords import CoordSystem, to_wgs84_many, valid_mask
-from intake.domain.correlation import BookTxn, CaseBook, RecentCase
+from intake.domain.correlation import BookTxn, CaseBook
 from intake.domain.crosswalk import Crosswalk
 from intake.domain.env_feed import EnvState, EnvTxn, reports_from_packet
 from intake.domain.errors import IntakeError, Quarantined, Rejected
 from intake.domain.feeds import reports_from_cap, reports_from_party, reports_from_safety
+from intake.domain.nearby import RecentCase
 from intake.domain.normalize import Provenance, to_case_event
 from intake.domain.placement import UNLOCATED, Geography, Placement, from_chain, from_owner
 from intake.domain.report import Report
