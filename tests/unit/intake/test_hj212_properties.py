@@ -115,3 +115,10 @@ def test_mutated_packets_parse_or_raise_rejected(f: Fields, data: st.DataObject)
         assert str(exc.reason).startswith("hj212.")
     else:
         assert packet.mn and packet.st.isdigit() and packet.cn.isdigit()
+
+
+@given(st.binary(max_size=600))
+def test_table_crc_equals_the_appendix_a_algorithm_bit_by_bit(data: bytes) -> None:
+    from intake.domain.hj212 import crc16_hj212, crc16_hj212_reference
+
+    assert crc16_hj212(data) == crc16_hj212_reference(data)

@@ -68,16 +68,36 @@ class Hj212Packet:
         return self.flag is not None and bool(self.flag & FLAG_SPLIT)
 
 
+def _crc_rounds(value: int) -> int:
+    """The eight shift-and-XOR rounds of Appendix A applied to one register value."""
+    for _ in range(8):
+        carry = value & 1
+        value >>= 1
+        if carry:
+            value ^= 0xA001
+    return value
+
+
+# The rounds are linear and, within eight of them, the bits they test come only from the low byte:
+# rounds(v) = (v >> 8) ^ rounds(v & 0xFF). One table lookup per byte instead of eight rounds.
+_CRC_TABLE = tuple(_crc_rounds(i) for i in range(256))
+
+
 def crc16_hj212(data: bytes) -> int:
     """CRC of HJ 212-2017 Appendix A (not CRC-16/MODBUS: the register is shifted before the XOR)."""
     reg = 0xFFFF
+    table = _CRC_TABLE
     for byte in data:
-        reg = (reg >> 8) ^ byte
-        for _ in range(8):
-            carry = reg & 1
-            reg >>= 1
-            if carry:
-                reg ^= 0xA001
+        v = (reg >> 8) ^ byte
+        reg = (v >> 8) ^ table[v & 0xFF]
+    return reg
+
+
+def crc16_hj212_reference(data: bytes) -> int:
+    """The algorithm exactly as Appendix A states it, bit by bit (kept to check the table against)."""
+    reg = 0xFFFF
+    for byte in data:
+        reg = _crc_rounds((reg >> 8) ^ byte)
     return reg
 
 
