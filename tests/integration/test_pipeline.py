@@ -10,7 +10,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -47,16 +47,6 @@ def start_relay(
     )
 
 
-async def wait_for_count(kafka, topic: str, n: int, timeout_s: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        if len(await read_all(kafka, topic, timeout_s=2)) >= n:
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"{topic} did not reach {n} records")
-
-
 async def test_sigkill_mid_stream_then_restart_delivers_every_input_exactly_once(
     kafka_settings, topics
 ) -> None:
@@ -65,12 +55,26 @@ async def test_sigkill_mid_stream_then_restart_delivers_every_input_exactly_once
     ids = [f"id-{i:05d}".encode() for i in range(n)]
     await produce(kafka_settings, src, ids)
     group = f"g-{src}"
-    worker = start_relay(kafka_settings.bootstrap_servers, src, dst, group, "eos", delay=0.02)
+    # Slowed (0.1 s per batch of 50, ~6 s in all) and watched closely, so the kill lands mid-stream.
+    worker = start_relay(kafka_settings.bootstrap_servers, src, dst, group, "eos", delay=0.1)
+    progress = AIOKafkaConsumer(
+        dst,
+        auto_offset_reset="earliest",
+        isolation_level="read_uncommitted",
+        **kafka_settings.client_kwargs(),
+    )
+    await progress.start()
     try:
-        await wait_for_count(kafka_settings, dst, 600)
+        seen = 0
+        deadline = asyncio.get_running_loop().time() + 60
+        while seen < 600:
+            batch = await progress.getmany(timeout_ms=50)
+            seen += sum(len(v) for v in batch.values())
+            assert asyncio.get_running_loop().time() < deadline, f"only {seen} outputs after 60 s"
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
+        await progress.stop()
     mid = len(await read_all(kafka_settings, dst, timeout_s=2))
     assert 0 < mid < n, f"the kill must land mid-stream (had {mid} of {n})"
     restarted = start_relay(kafka_settings.bootstrap_servers, src, dst, group, "eos")
