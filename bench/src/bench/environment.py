@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from aiokafka.admin import AIOKafkaAdminClient
 
 from onegrid.devstack.kafka import KafkaBroker, fetch_jars, java_executable, kafka_version
 from onegrid.devstack.paths import free_port, project_root
 from onegrid.devstack.postgres import LocalPostgres
+from onegrid.settings import KafkaSettings
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,32 @@ async def environment(workdir: Path) -> AsyncIterator[Environment]:
     finally:
         stops = [asyncio.to_thread(x.stop) for x in (broker, pg) if x is not None]
         await asyncio.gather(*stops)
+
+
+async def remove_run(env: Environment, kafka: KafkaSettings, run: str) -> None:
+    """On a given broker and server, what the run created: its topics (`bench.<run>.*`) and schemas
+    (`bench_<service>_<run>*`). What the bench started itself goes away with its directory."""
+    if not env.own_broker:
+        admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+        await admin.start()
+        try:
+            ours = [t for t in await admin.list_topics() if t.startswith(f"bench.{run}.")]
+            if ours:
+                await admin.delete_topics(ours)
+        finally:
+            await admin.close()
+    if not env.own_database:
+        import asyncpg
+
+        conn = await asyncpg.connect(env.database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            rows = await conn.fetch(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", f"bench\\_%\\_{run}%"
+            )
+            for row in rows:
+                await conn.execute(f'DROP SCHEMA "{row["nspname"]}" CASCADE')
+        finally:
+            await conn.close()
 
 
 def _cpu_model() -> str:

@@ -92,30 +92,30 @@ class Rig:
     """The system under load: feed topics in, the cases topic and the orders topics out."""
 
     kafka: KafkaSettings
-    feeds: dict[str, str]  # feed -> topic
+    feeds: tuple[str, ...]
     cases: Tail
     orders: Tail
-    # Called before each window: the intake starts it with an empty case book (see bench.worker).
-    fresh: Callable[[], Awaitable[None]] | None = None
+    # Before each window: the intake's input topics for it ({feed: topic}). Each window has topics of
+    # its own, read by the intake from an empty case book, so the backlog a failed window leaves
+    # behind never slows the next one.
+    window: Callable[[], Awaitable[dict[str, str]]]
     streams: dict[str, FeedStream] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.streams = {f: FeedStream(f, seed=23) for f in self.feeds}
 
-    def records(self, n: int) -> list[tuple[str, Legacy]]:
-        feeds = list(self.feeds)
+    def records(self, n: int, topics: dict[str, str]) -> list[tuple[str, Legacy]]:
+        feeds = self.feeds
         per = {f: self.streams[f].take(n // len(feeds) + 1) for f in feeds}
         return [
-            (self.feeds[feeds[i % len(feeds)]], per[feeds[i % len(feeds)]][i // len(feeds)]) for i in range(n)
+            (topics[feeds[i % len(feeds)]], per[feeds[i % len(feeds)]][i // len(feeds)]) for i in range(n)
         ]
 
     async def run(
         self, rate: float, seconds: float, *, drain_s: float, orders: bool = True
     ) -> dict[str, Any]:
         """One window at `rate`; `orders=False` skips waiting for orders (dispatch not running)."""
-        todo = self.records(max(1, int(rate * seconds)))
-        if self.fresh is not None:
-            await self.fresh()
+        todo = self.records(max(1, int(rate * seconds)), await self.window())
         self.cases.take()
         self.orders.take()
         producer = AIOKafkaProducer(
@@ -158,16 +158,6 @@ class Rig:
             "orders": percentiles(order_ms),
             "sustained": sustained,
         }
-
-    async def settle(self, max_s: float = 60.0) -> None:
-        """Until the cases topic has been quiet for a second: a failed window's backlog has passed."""
-        deadline = time.monotonic() + max_s
-        quiet_since = time.monotonic()
-        while time.monotonic() < deadline and time.monotonic() - quiet_since < 1.0:
-            await asyncio.sleep(0.1)
-            if self.cases.take():
-                quiet_since = time.monotonic()
-        self.orders.take()
 
     async def _collect_cases(
         self, sent: dict[str, float], drain_s: float
@@ -224,5 +214,4 @@ async def highest_sustained(
             if best is not None:
                 break
             rate *= 0.7
-        await rig.settle()
     return best, tried

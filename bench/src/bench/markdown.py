@@ -193,7 +193,8 @@ def _latency(_r: dict[str, Any], lat: dict[str, Any]) -> list[str]:
         f"Highest rate sustained for {s['window_s']:.0f} s ({s['stage']}): **{_n(s['highest_rate'])} records/s** "
         f"(trials {trials}; {s['rule']})."
     )
-    return [*_table(head, rows), f"Feeds: {', '.join(lat['feeds'])}, in turn.", note, ""]
+    feeds = f"Feeds: {', '.join(lat['feeds'])}, in turn; {lat.get('windows', '')}."
+    return [*_table(head, rows), feeds, note, ""]
 
 
 def _memory(r: dict[str, Any], m: dict[str, Any]) -> list[str]:

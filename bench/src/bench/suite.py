@@ -11,13 +11,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
-
 from bench import report
 from bench.core import book_growth
 from bench.desk import bench_desk
 from bench.endtoend import end_to_end
-from bench.environment import Environment, machine
+from bench.environment import Environment, machine, remove_run
 from bench.feeds import FEEDS, FeedStream, Legacy, describe, published_seed
 from bench.kafka_io import Namespace, produce, publish_seed
 from bench.lookups import bench_lookups
@@ -53,7 +51,9 @@ class Suite:
         self.warm = {f: n(f"warm.{f}") for f in FEEDS}
         self.perf, self.out = n("perf"), n("passthrough.out")
         self.telemetry = [n(f"telemetry.{i}") for i in range(plan.telemetry_rounds)]
-        self.e2e = {f: n(f"e2e.legacy.{f}") for f in E2E_FEEDS}
+        # The end-to-end windows (warm-up, each fixed rate, each sustained trial): input topics each.
+        windows = 1 + len(plan.latency_rates) + plan.sustained_trials
+        self.e2e = [{f: n(f"e2e.{k}.legacy.{f}") for f in E2E_FEEDS} for k in range(windows)]
         self.scale = (
             {
                 (p, i, mode): n(f"scale.{mode}.{p}.{i}")
@@ -83,7 +83,10 @@ class Suite:
             TopicSpec(t, partitions=p)
             for t in [*self.inputs.values(), *self.warm.values(), self.perf, self.out]
         ]
-        specs += [TopicSpec(t, partitions=p) for t in [*self.telemetry, *self.e2e.values(), *self.orders]]
+        specs += [
+            TopicSpec(t, partitions=p)
+            for t in [*self.telemetry, *(t for w in self.e2e for t in w.values()), *self.orders]
+        ]
         specs += [TopicSpec(t, partitions=parts) for (parts, _i, _m), t in self.scale.items()]
         for tag in ("on", "off", "e2e"):
             o = self.outputs(tag)
@@ -140,7 +143,7 @@ class Suite:
         by_topic |= {t: "party" for (_p, _i, m), t in self.scale.items() if m == "intake"}
         traced = await self.intake_worker("on", by_topic)
         untraced = await self.intake_worker("off", by_topic, tracing=False)
-        e2e_worker = await self.intake_worker("e2e", {t: f for f, t in self.e2e.items()})
+        e2e_worker = await self.intake_worker("e2e", {t: f for w in self.e2e for f, t in w.items()})
         dispatch = self.dispatch_service()
         # The data, produced while the workers start.
         inputs = {f: self.take(f, plan.feed_records) for f in FEEDS}
@@ -214,7 +217,7 @@ class Suite:
                 plan,
                 intake=e2e_worker,
                 dispatch=dispatch,
-                feeds=self.e2e,
+                windows=self.e2e,
                 partitions=plan.partitions,
                 group=self.group("e2e"),
                 cases_topic=self.outputs("e2e")["cases"],
@@ -286,32 +289,8 @@ class Suite:
 
     async def close(self) -> None:
         for s in self.services:
+            s.terminate()
+        for s in self.services:
             s.stop()
         await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
-        if not self.env.own_broker:
-            await self._delete_topics()
-        if not self.env.own_database:
-            await self._drop_schemas()
-
-    async def _delete_topics(self) -> None:
-        admin = AIOKafkaAdminClient(**self.kafka.client_kwargs())
-        await admin.start()
-        try:
-            ours = [t for t in await admin.list_topics() if t.startswith(f"bench.{self.ns.run}.")]
-            if ours:
-                await admin.delete_topics(ours)
-        finally:
-            await admin.close()
-
-    async def _drop_schemas(self) -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(self.env.database_url.replace("postgresql+asyncpg://", "postgresql://"))
-        try:
-            rows = await conn.fetch(
-                "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", f"bench\\_%\\_{self.ns.run}%"
-            )
-            for row in rows:
-                await conn.execute(f'DROP SCHEMA "{row["nspname"]}" CASCADE')
-        finally:
-            await conn.close()
+        await remove_run(self.env, self.kafka, self.ns.run)
