@@ -67,8 +67,11 @@ def air_stations() -> tuple[str, ...]:
 class FeedStream:
     """Records of one feed; `take(n)` continues where the previous call stopped (distinct ids)."""
 
-    def __init__(self, feed: str, *, seed: int = 1, run: str | None = None) -> None:
-        """`run` (8 digits) keeps ids distinct between runs on one broker; random when not given."""
+    def __init__(
+        self, feed: str, *, seed: int = 1, run: str | None = None, apart: timedelta = timedelta(minutes=7)
+    ) -> None:
+        """`run` (8 digits) keeps ids distinct between runs on one broker; random when not given.
+        `apart`: the time between consecutive incidents (decides how many share a correlation window)."""
         if feed not in FEEDS:
             raise ValueError(f"unknown feed {feed!r}; one of {', '.join(FEEDS)}")
         self.feed = feed
@@ -78,6 +81,7 @@ class FeedStream:
         self.i = 0
         self.b = builders()
         self.base = datetime(2026, 3, 1, 8, 0, tzinfo=self.b.BEIJING)
+        self.apart = apart
 
     def take(self, n: int) -> list[Legacy]:
         out = [self._one() for _ in range(n)]
@@ -88,8 +92,8 @@ class FeedStream:
         return (lat + self.rng.uniform(-0.05, 0.05), lon + self.rng.uniform(-0.05, 0.05))
 
     def _when(self) -> datetime:
-        # Minutes apart per record: incidents of one kind correlate only when close in place and time.
-        return self.base + timedelta(minutes=7 * self.i)
+        # Incidents of one kind correlate only when close in place and time.
+        return self.base + self.apart * self.i
 
     def _one(self) -> Legacy:
         self.i += 1

@@ -96,10 +96,9 @@ class Worker:
         self.say({"ready": len(self.parts.view.all("division"))})
 
     def fresh(self) -> int:
-        """An empty case book and station state, as in a new intake process on new topics; returns
-        how many recent cases the old book held. The intake never prunes its book (pipeline.prune
-        has no caller), so every case it ever opened is a correlation candidate for the next record:
-        without this, each run would pay for the runs before it (bench.core measures that growth)."""
+        """An empty case book and station state, as in a new intake process on new topics, so that
+        every run starts from the same state whatever this process ran before; returns how many
+        recent cases the old book held."""
         from intake.domain.correlation import CaseBook
         from intake.domain.env_feed import EnvState
 
