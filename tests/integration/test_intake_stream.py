@@ -29,6 +29,7 @@ from support.records import BEIJING, HOME, cap_alert, hj212_packet, party_diary,
 WORKER = Path(__file__).parent / "workers" / "intake_worker.py"
 sys.path.insert(0, str(WORKER.parent))
 from intake_worker import FEEDS, names  # noqa: E402
+from support.shared import CONFORMANCE  # noqa: E402
 
 BASE = datetime(2025, 1, 1, 8, 0, tzinfo=BEIJING)
 SENDER = "yjj@yangzhou.gov.cn"
@@ -129,11 +130,7 @@ def build_stream(stations: list[str]) -> Stream:
         s.add(env_t, stations[0], bad)
         s.dlq.append(bad)
     for i in range(20):
-        bad = (
-            Path("/work/shared/conformance/cap/xee.cap").read_bytes()
-            if i % 2
-            else b"<alert>not closed" + bytes([65 + i])
-        )
+        bad = (CONFORMANCE / "cap/xee.cap").read_bytes() if i % 2 else b"<alert>not closed" + bytes([65 + i])
         s.add(cap_t, SENDER, bad)
         s.dlq.append(bad)
     for i in range(20):

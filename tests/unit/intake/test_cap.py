@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from support.shared import CONFORMANCE
 
 from intake.domain.cap import (
     TOLERANCE_VERY_LIKELY,
@@ -17,7 +17,7 @@ from intake.domain.cap import (
 from intake.domain.cap_area import CapCircle, CapPoint, CapValue
 from intake.domain.errors import Rejected
 
-SAMPLES = Path("/work/shared/conformance/cap")
+SAMPLES = CONFORMANCE / "cap"
 
 ALERT = """<?xml version="1.0" encoding="UTF-8"?>
 <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">

@@ -5,18 +5,18 @@ import socket
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.shared import CONFORMANCE
 
 from intake.domain.cap import MAX_ALERT_BYTES, CapAlert, parse_alert
 from intake.domain.errors import Rejected
 
-SAMPLES = Path("/work/shared/conformance/cap")
+SAMPLES = CONFORMANCE / "cap"
 CANADA = (SAMPLES / "canada.cap").read_bytes()
 ALERT_BODY = (
     '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>x</identifier><sender>s</sender>'

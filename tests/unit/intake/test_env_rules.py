@@ -1,9 +1,9 @@
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from support.shared import CONFORMANCE
 
 from intake.domain.env_findings import EnvFinding
 from intake.domain.env_limits import EnvRuleConfig, Limit
@@ -116,7 +116,7 @@ def test_limits_are_per_station_type() -> None:
 
 
 def test_real_2005_packet_with_old_cod_code_exceeds_the_discharge_limit() -> None:
-    row = Path("/work/shared/conformance/hj212/packets.tsv").read_text(encoding="ascii").splitlines()[4]
+    row = (CONFORMANCE / "hj212/packets.tsv").read_text(encoding="ascii").splitlines()[4]
     assert "011-Rtd=231.0" in row
     engine = EnvRuleEngine(EnvRuleConfig())
     findings = engine.process(parse_packet(row.split("\t")[2].encode()), received_at=T0)

@@ -1,13 +1,13 @@
 import dataclasses
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
+from support.shared import CONFORMANCE
 
 from intake.domain.errors import Rejected
 from intake.domain.hj212 import build_packet, crc16_hj212, parse_packet
 
-CONFORMANCE = Path("/work/shared/conformance/hj212/packets.tsv")
+PACKETS = CONFORMANCE / "hj212/packets.tsv"
 APPENDIX_A = (
     b"##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;"
     b"CP=&&RtdInterval=30&&1C80"
@@ -25,7 +25,7 @@ def reason_of(raw: bytes, **kwargs: int) -> str:
 
 
 def conformance_rows() -> list[tuple[str, str, bytes]]:
-    lines = CONFORMANCE.read_text(encoding="ascii").splitlines()
+    lines = PACKETS.read_text(encoding="ascii").splitlines()
     assert lines[0].split("\t") == ["expect", "source", "packet"]
     return [(e, s, p.encode("ascii")) for e, s, p in (line.split("\t") for line in lines[1:] if line)]
 

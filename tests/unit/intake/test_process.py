@@ -10,6 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from support.records import BEIJING, HOME, cap_alert, hj212_packet, party_diary, safety_event
+from support.shared import CONFORMANCE
 
 from intake.domain.case_event import encode_case_event
 from intake.domain.crosswalk import Crosswalk
@@ -164,11 +165,11 @@ def test_episode_state_survives_a_restart(intake: Intake, reference_view) -> Non
         ),
         (
             "cap",
-            (Path("/work/shared/conformance/cap/canada.cap")).read_bytes(),
+            (CONFORMANCE / "cap/canada.cap").read_bytes(),
             "place.outside_city",
             "Rejected",
         ),
-        ("cap", (Path("/work/shared/conformance/cap/xee.cap")).read_bytes(), "cap.forbidden_xml", "Rejected"),
+        ("cap", (CONFORMANCE / "cap/xee.cap").read_bytes(), "cap.forbidden_xml", "Rejected"),
         (
             "party",
             party_diary("MQRJ2026113000701", wgs=(39.9042, 116.4074)),
