@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audit.domain.capture import describe, key_text
-from audit.domain.entry import AuditEntry
+from audit.domain.capture import describe, entry_of, key_text
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -129,20 +128,7 @@ def test_any_record_gives_a_capture_that_makes_a_valid_entry(
     key: bytes | None, value: bytes | None, hdrs: list[tuple[str, bytes]]
 ) -> None:
     cap = describe(topic="t", partition=0, offset=1, key=key, value=value, headers=hdrs)
-    entry = AuditEntry.record(
-        seq=0,
-        recorded_at=datetime.now(UTC),
-        topic=cap.topic,
-        partition=cap.partition,
-        offset=cap.offset,
-        event_id=cap.event_id,
-        event_type=cap.event_type,
-        payload=cap.payload,
-        key=cap.key,
-        case_id=cap.case_id,
-        actor=cap.actor,
-        trace_id=cap.trace_id,
-    )
+    entry = entry_of(cap, seq=0, recorded_at=datetime.now(UTC))
     for text in (
         cap.event_id,
         cap.event_type,

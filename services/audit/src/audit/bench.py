@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from audit.database import Database
-from audit.domain.capture import describe
-from audit.domain.entry import AuditEntry
+from audit.domain.capture import describe, entry_of
 from audit.testing import FakeRecord, case_event, fresh_schema
 from audit.trail_writer import TRAIL_COLUMNS, TrailWriter, trail_row
 
@@ -91,20 +90,7 @@ async def bench_raw_copy(database_url: str, n: int, batch: int = 500) -> float:
         cap = describe(
             topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value, headers=r.headers
         )
-        entry = AuditEntry.record(
-            seq=seq,
-            recorded_at=now,
-            topic=cap.topic,
-            partition=cap.partition,
-            offset=cap.offset,
-            event_id=cap.event_id,
-            event_type=cap.event_type,
-            payload=cap.payload,
-            key=cap.key,
-            case_id=cap.case_id,
-            actor=cap.actor,
-            trace_id=cap.trace_id,
-        )
+        entry = entry_of(cap, seq=seq, recorded_at=now)
         rows.append(trail_row(entry, cap, r.timestamp, entry.leaf_hash()))
     db = await fresh_schema(database_url)
     try:

@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 
 from audit.database import Database
-from audit.domain.capture import Capture, describe
+from audit.domain.capture import Capture, describe, entry_of
 from audit.domain.entry import AuditEntry
 from audit.domain.merkle import MerkleFrontier
 from audit.domain.subtrees import append_recording
@@ -138,20 +138,7 @@ class TrailWriter:
         size = state["size"]
         rows, leaves = [], []
         for i, (record, cap) in enumerate((fresh[j], captures[j]) for j in keep):
-            entry = AuditEntry.record(
-                seq=size + i,
-                recorded_at=recorded_at,
-                topic=cap.topic,
-                partition=cap.partition,
-                offset=cap.offset,
-                event_id=cap.event_id,
-                event_type=cap.event_type,
-                payload=cap.payload,
-                key=cap.key,
-                case_id=cap.case_id,
-                actor=cap.actor,
-                trace_id=cap.trace_id,
-            )
+            entry = entry_of(cap, seq=size + i, recorded_at=recorded_at)
             leaf = entry.leaf_hash()
             leaves.append(leaf)
             rows.append(trail_row(entry, cap, record.timestamp, leaf))

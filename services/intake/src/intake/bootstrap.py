@@ -13,7 +13,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from intake.api import router
 from intake.domain.correlation import CaseBook, correlation_windows
 from intake.domain.crosswalk import Crosswalk
 from intake.domain.open311 import reports_from_open311
@@ -107,7 +106,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
 
     parts.pipeline.owns_silence = owns_silence
     w.runtime.checks["registry"] = lambda: _has_divisions(parts.view)
-    routers = [router()]
+    routers = []
     if settings.open311_enabled:
         # Residents' requests: accepted over HTTP, published raw to legacy.open311.v1 (read by the loop
         # above like any feed); their status follows the case they joined.

@@ -21,9 +21,12 @@ import base64
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import msgspec
+
+from audit.domain.entry import AuditEntry
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _DEAD_LETTER_PREFIXES = ("dlq", "quarantine")
@@ -61,6 +64,24 @@ class Capture:
     related_cases: tuple[str, ...] = ()
     refs: tuple[str, ...] = ()
     origin: str | None = None
+
+
+def entry_of(cap: Capture, *, seq: int, recorded_at: datetime) -> AuditEntry:
+    """The log entry for a captured record once it has its place (`seq`) and recording time."""
+    return AuditEntry.record(
+        seq=seq,
+        recorded_at=recorded_at,
+        topic=cap.topic,
+        partition=cap.partition,
+        offset=cap.offset,
+        event_id=cap.event_id,
+        event_type=cap.event_type,
+        payload=cap.payload,
+        key=cap.key,
+        case_id=cap.case_id,
+        actor=cap.actor,
+        trace_id=cap.trace_id,
+    )
 
 
 def position(topic: str, partition: int, offset: int) -> str:
