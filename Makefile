@@ -6,7 +6,10 @@ BOOT := .cache/bootstrap
 UV := $(BOOT)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
-STACK := $(PY) -m onegrid.devstack
+# Cluster mode: make up BROKERS=3 INSTANCES=2 (empty: the layout of the running stack, else 1 and 1).
+BROKERS ?=
+INSTANCES ?=
+STACK := ONEGRID_BROKERS=$(BROKERS) ONEGRID_INSTANCES=$(INSTANCES) $(PY) -m onegrid.devstack
 
 .DEFAULT_GOAL := help
 .PHONY: help install kafka run demo up down status logs test test-unit test-integration lint fmt bench clean
@@ -17,6 +20,7 @@ help:
 	@echo "make run RATE=20  the same with the simulated networks sending 20 records per second"
 	@echo "make demo    a scripted day (cross-network incident, whistle, return, failed verification)"
 	@echo "make up / down / status / logs    the system in the background"
+	@echo "make up BROKERS=3 INSTANCES=2     the same on a 3-node Kafka cluster, 2 instances per service"
 	@echo "make bench   benchmarks (make bench ARGS=--quick)"
 
 $(UV):

@@ -1,4 +1,4 @@
-"""A single-node Kafka broker in KRaft mode, from Maven Central jars, on the machine's Java 17+.
+"""Kafka in KRaft mode from Maven Central jars, on the machine's Java 17+: one node, or a cluster.
 
 `fetch_jars()` resolves the pinned broker with `mvn dependency:copy-dependencies` into the cache
 (once); `KafkaBroker` formats storage with `kafka.tools.StorageTool` and starts `kafka.Kafka`.
@@ -7,6 +7,10 @@ Ready means the broker answers a metadata request.
 `scram_port` adds a second listener, SASL_PLAINTEXT with SCRAM-SHA-256, beside the PLAINTEXT one; its
 users (`scram_users`, name -> password) are created when the storage is formatted (KRaft keeps SCRAM
 credentials in its metadata log: `StorageTool format --add-scram`).
+
+`KafkaCluster` runs N such nodes, each broker and controller, with one static controller quorum and
+one cluster id, configured as a production cluster would be for durability: internal topics and
+defaults at replication 3 (or N if smaller), `min.insync.replicas` 2 and no unclean leader election.
 """
 
 from __future__ import annotations
@@ -94,6 +98,10 @@ class KafkaBroker:
     process: subprocess.Popen[bytes] | None = None
     scram_port: int | None = None
     scram_users: dict[str, str] = field(default_factory=dict)
+    # A cluster member: its node id, the quorum's voters and the cluster id all nodes share.
+    node_id: int = 1
+    quorum_voters: str | None = None
+    cluster_id: str | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -102,6 +110,12 @@ class KafkaBroker:
     @property
     def scram_bootstrap(self) -> str | None:
         return None if self.scram_port is None else f"127.0.0.1:{self.scram_port}"
+
+    def _node_config(self) -> str:
+        """A cluster member's identity, overriding the template's single-node lines (later keys win)."""
+        if self.quorum_voters is None:
+            return ""
+        return f"node.id={self.node_id}\ncontroller.quorum.voters={self.quorum_voters}\n"
 
     def _listener_config(self) -> str:
         """The SCRAM listener, overriding the template's listener lines (later keys win)."""
@@ -150,7 +164,7 @@ class KafkaBroker:
                 port=self.port,
                 controller_port=self.controller_port,
                 data_dir=self.data_dir / "data",
-                extra=self.extra_config + "\n" + self._listener_config(),
+                extra=self.extra_config + "\n" + self._node_config() + self._listener_config(),
             )
         )
         return cfg
@@ -159,11 +173,7 @@ class KafkaBroker:
         if (self.data_dir / "data" / "meta.properties").exists():
             return
         cfg = self.write_config()
-        import base64
-
-        cid = "-"
-        while cid.startswith("-"):  # an id starting with "-" would be read as an option
-            cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cid = self.cluster_id or new_cluster_id()
         scram: list[str] = []
         for name, password in self.scram_users.items():
             scram += ["--add-scram", f"SCRAM-SHA-256=[name={name},password={password}]"]
@@ -207,6 +217,123 @@ class KafkaBroker:
         if pid is not None:
             stop_process_group(pid, timeout_s)
         self.pid_file.unlink(missing_ok=True)
+
+
+def new_cluster_id() -> str:
+    import base64
+
+    cid = "-"
+    while cid.startswith("-"):  # an id starting with "-" would be read as an option
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return cid
+
+
+def cluster_config(brokers: int) -> str:
+    """Durability settings of a cluster of `brokers` nodes (replication 3 at most, min ISR 2)."""
+    rf = min(3, brokers)
+    isr = min(2, rf)
+    return "\n".join(
+        [
+            f"offsets.topic.replication.factor={rf}",
+            f"transaction.state.log.replication.factor={rf}",
+            f"transaction.state.log.min.isr={isr}",
+            f"share.coordinator.state.topic.replication.factor={rf}",
+            f"share.coordinator.state.topic.min.isr={isr}",
+            f"default.replication.factor={rf}",
+            f"min.insync.replicas={isr}",
+            # A replica that was not in sync never becomes leader: acknowledged writes are never lost.
+            "unclean.leader.election.enable=false",
+            # A restarted node takes its partitions back, so leadership spreads again after a fault.
+            "auto.leader.rebalance.enable=true",
+            "leader.imbalance.check.interval.seconds=10",
+            "",
+        ]
+    )
+
+
+@dataclass
+class KafkaCluster:
+    """`size` KRaft nodes (broker + controller each) under `data_dir/node-<id>`, on consecutive ports
+    from `base_port` (node i: client port base + 2(i-1), controller port the next one)."""
+
+    data_dir: Path
+    size: int = 3
+    base_port: int = 9092
+    heap: str = "512m"
+    ports: list[tuple[int, int]] | None = None  # (port, controller_port) per node, else from base_port
+    brokers: list[KafkaBroker] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ValueError("a cluster has at least one node")
+        ports = self.ports or [(self.base_port + 2 * i, self.base_port + 2 * i + 1) for i in range(self.size)]
+        voters = ",".join(f"{i + 1}@127.0.0.1:{c}" for i, (_, c) in enumerate(ports))
+        id_file = self.data_dir / "cluster-id"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not id_file.exists():
+            id_file.write_text(new_cluster_id())
+        cid = id_file.read_text().strip()
+        self.brokers = [
+            KafkaBroker(
+                self.data_dir / f"node-{i + 1}",
+                port=p,
+                controller_port=c,
+                heap=self.heap,
+                extra_config=cluster_config(self.size),
+                node_id=i + 1,
+                quorum_voters=voters,
+                cluster_id=cid,
+            )
+            for i, (p, c) in enumerate(ports)
+        ]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(b.bootstrap for b in self.brokers)
+
+    def node(self, node_id: int) -> KafkaBroker:
+        return self.brokers[node_id - 1]
+
+    def start(self) -> None:
+        """Start every node that is not running (a quorum needs a majority before any answers)."""
+        for b in self.brokers:
+            if _read_live_pid(b.pid_file) is None:
+                b.start()
+
+    async def wait_ready(self, timeout_s: float = 120.0) -> None:
+        """Every node answers, and the cluster reports all of them as brokers."""
+        from onegrid.kafka.cluster import cluster_brokers
+        from onegrid.settings import KafkaSettings
+
+        await asyncio.gather(*(b.wait_ready(timeout_s) for b in self.brokers))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if len(await cluster_brokers(KafkaSettings(bootstrap_servers=self.bootstrap))) >= self.size:
+                    return
+            except Exception:
+                pass
+            await asyncio.sleep(0.5)
+        raise TimeoutError(f"the cluster did not report {self.size} brokers within {timeout_s}s")
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop every node at once: the last nodes of a quorum stopped one by one would each wait
+        for a controller that is already gone."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(self.brokers)) as pool:
+            list(pool.map(lambda b: b.stop(timeout_s), self.brokers))
+
+
+def _read_live_pid(path: Path) -> int | None:
+    pid = _read_pid(path)
+    if pid is None:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
 
 
 def _read_pid(path: Path) -> int | None:

@@ -1,7 +1,14 @@
-"""The whole local system: Kafka, PostgreSQL, topics and the four services, as background processes.
+"""The whole local system: Kafka, PostgreSQL, topics and the services, as background processes.
 
 State lives in `.run/`: pid files, logs, data, and `endpoints.json` for tools and people. Every step
 is idempotent: `up` twice changes nothing; `down` leaves no process behind.
+
+Cluster mode (`make up BROKERS=3 INSTANCES=2`, i.e. ONEGRID_BROKERS / ONEGRID_INSTANCES): a KRaft
+cluster of that many nodes under `.run/kafka-cluster/` (topics at replication 3, min ISR 2), and that
+many instances of every consumer service, instance i on its service's port + 100·i with instance id
+i (one consumer group per loop, shared by the instances). The layout chosen at `up` is kept in
+`.run/layout.json`, so `down` and `status` need no variables. `endpoints.json` lists every broker
+(node id, address, pid) and every instance (service, url, pid).
 
 Access: every service verifies tokens with one HS256 secret, ONEGRID_AUTH_HS256_SECRET if set, else
 `.run/auth-secret` (generated once); `endpoints.json` carries an admin token (`admin_token`) for the
@@ -19,12 +26,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from onegrid.devstack.kafka import KafkaBroker, stop_process_group
+from onegrid.devstack.kafka import KafkaBroker, KafkaCluster, stop_process_group
 from onegrid.devstack.paths import port_in_use, project_root, run_dir
 from onegrid.devstack.postgres import LocalPostgres
+from onegrid.topics import TopicSpec
 
 
 @dataclass(frozen=True)
@@ -34,9 +42,36 @@ class ServiceSpec:
     port_env: str
     default_port: int
 
+    # The console reads the others; every other service consumes Kafka and runs as N instances.
+    scales: bool = True
+
     @property
     def port(self) -> int:
         return int(os.environ.get(self.port_env, self.default_port))
+
+    @property
+    def instance_env(self) -> str:
+        return self.port_env.replace("HTTP_PORT", "INSTANCE_ID")
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One process of a service: instance 0 keeps the service's name, port and files (as with one)."""
+
+    spec: ServiceSpec
+    index: int
+
+    @property
+    def name(self) -> str:
+        return self.spec.name if self.index == 0 else f"{self.spec.name}-{self.index}"
+
+    @property
+    def port(self) -> int:
+        return self.spec.port + 100 * self.index
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
 
 # The simulated city for `make run`: the legacy networks and the departments (deploy/simulators).
@@ -57,8 +92,16 @@ SERVICES = (
     ServiceSpec("dispatch", "dispatch", "ONEGRID_DISPATCH_HTTP_PORT", 8003),
     ServiceSpec("audit", "audit", "ONEGRID_AUDIT_HTTP_PORT", 8004),
     ServiceSpec("evaluation", "evaluation", "ONEGRID_EVALUATION_HTTP_PORT", 8005),
-    ServiceSpec("console", "console", "ONEGRID_CONSOLE_HTTP_PORT", 8000),
+    ServiceSpec("console", "console", "ONEGRID_CONSOLE_HTTP_PORT", 8000, scales=False),
 )
+
+
+def _layout_number(env: str, saved: dict[str, int], key: str) -> int:
+    raw = os.environ.get(env, "").strip()
+    value = int(raw) if raw else saved.get(key, 1)
+    if not 1 <= value <= 9:
+        raise SystemExit(f"{env}={value}: between 1 and 9")
+    return value
 
 
 def _say(text: str) -> None:
@@ -89,20 +132,59 @@ class Stack:
         self.logs.mkdir(exist_ok=True)
         self.external_kafka = os.environ.get("ONEGRID_KAFKA_BOOTSTRAP_SERVERS")
         self.external_db = os.environ.get("DATABASE_URL")
+        saved = self._saved_layout()
+        self.brokers = _layout_number("ONEGRID_BROKERS", saved, "brokers")
+        self.instances = _layout_number("ONEGRID_INSTANCES", saved, "instances")
+        port = int(os.environ.get("ONEGRID_KAFKA_PORT", 9092))
         self.kafka = KafkaBroker(
             self.run / "kafka",
-            port=int(os.environ.get("ONEGRID_KAFKA_PORT", 9092)),
+            port=port,
             controller_port=int(os.environ.get("ONEGRID_KAFKA_CONTROLLER_PORT", 9093)),
+        )
+        self.cluster = (
+            KafkaCluster(self.run / "kafka-cluster", size=self.brokers, base_port=port)
+            if self.brokers > 1
+            else None
         )
         self.pg = LocalPostgres(self.run / "pg" / "data", port=int(os.environ.get("ONEGRID_PG_PORT", 55432)))
 
     @property
     def bootstrap(self) -> str:
-        return self.external_kafka or self.kafka.bootstrap
+        if self.external_kafka:
+            return self.external_kafka
+        return self.cluster.bootstrap if self.cluster else self.kafka.bootstrap
+
+    @property
+    def nodes(self) -> list[KafkaBroker]:
+        """The local Kafka processes (none with an external cluster)."""
+        if self.external_kafka:
+            return []
+        return self.cluster.brokers if self.cluster else [self.kafka]
+
+    def all_instances(self) -> list[Instance]:
+        return [Instance(s, i) for s in SERVICES for i in range(self.instances if s.scales else 1)]
+
+    def _saved_layout(self) -> dict[str, int]:
+        try:
+            data = json.loads((self.run / "layout.json").read_text())
+            return {k: int(v) for k, v in data.items()}
+        except (FileNotFoundError, ValueError, AttributeError):
+            return {}
+
+    def _save_layout(self) -> None:
+        (self.run / "layout.json").write_text(
+            json.dumps({"brokers": self.brokers, "instances": self.instances}) + "\n"
+        )
 
     @property
     def database_url(self) -> str:
         return self.external_db or self.pg.url
+
+    def instance_env(self, inst: Instance, *, human_logs: bool) -> dict[str, str]:
+        env = self.service_env(inst.spec, human_logs=human_logs)
+        env[inst.spec.port_env] = str(inst.port)
+        env[inst.spec.instance_env] = str(inst.index)
+        return env
 
     def service_env(self, svc: ServiceSpec, *, human_logs: bool) -> dict[str, str]:
         env = dict(os.environ)
@@ -193,20 +275,42 @@ class Stack:
     # -- up --------------------------------------------------------------------------------
 
     def up(self, *, human_logs: bool = False) -> None:
+        self._check_layout()
+        self._save_layout()
         self._start_kafka()
         self._start_postgres()
         asyncio.run(self._ensure_topics())
-        for svc in SERVICES:
-            self._start_service(svc, human_logs=human_logs)
-        for svc in SERVICES:
-            self._wait_healthy(svc)
+        for inst in self.all_instances():
+            self._start_service(inst, human_logs=human_logs)
+        for inst in self.all_instances():
+            self._wait_healthy(inst)
         token = self._write_endpoints()
         print(f"up: endpoints and an admin token in {self.run / 'endpoints.json'}")
         print(f"console: http://127.0.0.1:{self.console_port}/#token={token}")
 
+    def _check_layout(self) -> None:
+        """Refuse to start a second layout beside a running one (their ports and pid files differ)."""
+        saved = self._saved_layout()
+        if not saved or saved == {"brokers": self.brokers, "instances": self.instances}:
+            return
+        running = [n for n in self.run.glob("*.pid") if _alive(n)]
+        old = (
+            KafkaCluster(self.run / "kafka-cluster", size=saved["brokers"]).brokers
+            if saved["brokers"] > 1
+            else [self.kafka]
+        )
+        if running or any(_alive(b.pid_file) for b in old):
+            raise SystemExit(
+                f"the stack runs with BROKERS={saved['brokers']} INSTANCES={saved['instances']}; "
+                "`make down` first"
+            )
+
     def _start_kafka(self) -> None:
         if self.external_kafka:
             print(f"kafka: using {self.external_kafka}")
+            return
+        if self.cluster is not None:
+            self._start_cluster(self.cluster)
             return
         if _alive(self.kafka.pid_file):
             print(f"kafka: already running on {self.kafka.bootstrap}")
@@ -216,6 +320,19 @@ class Stack:
         self.kafka.start()
         asyncio.run(self.kafka.wait_ready())
         print(f"kafka: started on {self.kafka.bootstrap} (KRaft, log {self.kafka.log_file})")
+
+    def _start_cluster(self, cluster: KafkaCluster) -> None:
+        if all(_alive(b.pid_file) for b in cluster.brokers):
+            print(f"kafka: {cluster.size} nodes already running on {cluster.bootstrap}")
+            return
+        for b in cluster.brokers:
+            if not _alive(b.pid_file) and port_in_use(b.port):
+                raise SystemExit(f"port {b.port} is taken by another process; set ONEGRID_KAFKA_PORT")
+        cluster.start()
+        asyncio.run(cluster.wait_ready())
+        print(
+            f"kafka: {cluster.size}-node KRaft cluster on {cluster.bootstrap} (logs {cluster.data_dir}/node-*/)"
+        )
 
     def _start_postgres(self) -> None:
         if self.external_db:
@@ -230,21 +347,24 @@ class Stack:
         from onegrid.settings import KafkaSettings
         from onegrid.topics import catalogue
 
-        outcome = await ensure_topics(KafkaSettings(bootstrap_servers=self.bootstrap), catalogue())
+        outcome = await ensure_topics(
+            KafkaSettings(bootstrap_servers=self.bootstrap), for_cluster(catalogue(), self.brokers)
+        )
         changed = {k: v for k, v in outcome.items() if v != "unchanged"}
         print(f"topics: {len(outcome)} in catalogue, {len(changed)} created or updated")
 
-    def _start_service(self, svc: ServiceSpec, *, human_logs: bool) -> None:
-        pid_file = self.run / f"{svc.name}.pid"
+    def _start_service(self, inst: Instance, *, human_logs: bool) -> None:
+        svc = inst.spec
+        pid_file = self.run / f"{inst.name}.pid"
         if _alive(pid_file):
-            print(f"{svc.name}: already running on :{svc.port}")
+            print(f"{inst.name}: already running on :{inst.port}")
             return
-        if port_in_use(svc.port):
-            raise SystemExit(f"port {svc.port} for {svc.name} is taken; set {svc.port_env}")
-        log = (self.logs / f"{svc.name}.log").open("ab")
+        if port_in_use(inst.port):
+            raise SystemExit(f"port {inst.port} for {inst.name} is taken; set {svc.port_env}")
+        log = (self.logs / f"{inst.name}.log").open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", svc.module],
-            env=self.service_env(svc, human_logs=human_logs),
+            env=self.instance_env(inst, human_logs=human_logs),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -252,21 +372,21 @@ class Stack:
         )
         pid_file.write_text(str(proc.pid))
 
-    def _wait_healthy(self, svc: ServiceSpec, timeout_s: float = 90) -> None:
-        deadline = time.monotonic() + timeout_s
-        url = f"http://127.0.0.1:{svc.port}/readyz"
+    def _wait_healthy(self, inst: Instance, timeout_s: float = 90) -> None:
+        deadline = time.monotonic() + timeout_s * (1 if self.instances == 1 else 2)
+        log = self.logs / f"{inst.name}.log"
         while time.monotonic() < deadline:
-            if not _alive(self.run / f"{svc.name}.pid"):
-                raise SystemExit(f"{svc.name} exited during start; see {self.logs / (svc.name + '.log')}")
+            if not _alive(self.run / f"{inst.name}.pid"):
+                raise SystemExit(f"{inst.name} exited during start; see {log}")
             try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
+                with urllib.request.urlopen(f"{inst.url}/readyz", timeout=2) as resp:
                     if resp.status == 200:
-                        print(f"{svc.name}: ready on http://127.0.0.1:{svc.port}")
+                        print(f"{inst.name}: ready on {inst.url}")
                         return
             except Exception:
                 pass
             time.sleep(0.5)
-        raise SystemExit(f"{svc.name} not ready after {timeout_s}s; see {self.logs / (svc.name + '.log')}")
+        raise SystemExit(f"{inst.name} not ready after {timeout_s}s; see {log}")
 
     def _write_endpoints(self) -> str:
         token = self.admin_token()
@@ -274,6 +394,19 @@ class Stack:
             "kafka_bootstrap": self.bootstrap,
             "database_url": self.database_url,
             "services": {s.name: f"http://127.0.0.1:{s.port}" for s in SERVICES},
+            # Every process, so that tools (the fault suite, operators) can find and stop them.
+            "brokers": [
+                {"node_id": b.node_id, "address": b.bootstrap, "pid": _alive(b.pid_file)} for b in self.nodes
+            ],
+            "instances": [
+                {
+                    "service": i.spec.name,
+                    "instance": i.index,
+                    "url": i.url,
+                    "pid": _alive(self.run / f"{i.name}.pid"),
+                }
+                for i in self.all_instances()
+            ],
             # Development only: a week's admin token for local tools (python -m onegrid.auth mint
             # makes others, e.g. --role street_operator --scope 321003009).
             "admin_token": token,
@@ -287,33 +420,37 @@ class Stack:
 
     def down(self, say: Callable[[str], None] = print) -> None:
         self._stop_simulators(say)
-        for svc in reversed(SERVICES):
-            pid_file = self.run / f"{svc.name}.pid"
+        for inst in reversed(self.all_instances()):
+            pid_file = self.run / f"{inst.name}.pid"
             pid = _alive(pid_file)
             if pid:
                 stop_process_group(pid, timeout_s=35)
-                say(f"{svc.name}: stopped")
+                say(f"{inst.name}: stopped")
             pid_file.unlink(missing_ok=True)
-        if not self.external_kafka and _alive(self.kafka.pid_file):
-            self.kafka.stop()
-            say("kafka: stopped")
+        for b in self.nodes:
+            if _alive(b.pid_file):
+                b.stop()
+                say(f"kafka: node {b.node_id} stopped" if self.cluster else "kafka: stopped")
         if not self.external_db and self.pg.running():
             self.pg.stop()
             say("postgres: stopped")
         (self.run / "endpoints.json").unlink(missing_ok=True)
+        (self.run / "layout.json").unlink(missing_ok=True)
 
     # -- status, logs, run -----------------------------------------------------------------
 
     def status(self) -> None:
-        rows = [
-            (
-                "kafka",
-                self.bootstrap,
-                "external"
-                if self.external_kafka
-                else ("running" if _alive(self.kafka.pid_file) else "stopped"),
-            )
-        ]
+        if self.external_kafka:
+            rows = [("kafka", self.bootstrap, "external")]
+        else:
+            rows = [
+                (
+                    f"kafka-{b.node_id}" if self.cluster else "kafka",
+                    b.bootstrap,
+                    "running" if _alive(b.pid_file) else "stopped",
+                )
+                for b in self.nodes
+            ]
         rows.append(
             (
                 "postgres",
@@ -321,18 +458,43 @@ class Stack:
                 "external" if self.external_db else ("running" if self.pg.running() else "stopped"),
             )
         )
-        for s in SERVICES:
-            rows.append(
-                (
-                    s.name,
-                    f"http://127.0.0.1:{s.port}",
-                    "running" if _alive(self.run / f"{s.name}.pid") else "stopped",
-                )
-            )
+        for i in self.all_instances():
+            rows.append((i.name, i.url, "running" if _alive(self.run / f"{i.name}.pid") else "stopped"))
         for name, where, state in rows:
-            print(f"{name:<14} {state:<9} {where}")
-        if rows[0][2] in ("running", "external"):
+            print(f"{name:<16} {state:<9} {where}")
+        if any(r[2] in ("running", "external") for r in rows if r[0].startswith("kafka")):
+            asyncio.run(self._print_cluster())
             asyncio.run(self._print_lag())
+
+    async def _print_cluster(self) -> None:
+        """Leaders and ISR per topic, and who is in every group: the picture during a fault."""
+        from onegrid.kafka.cluster import group_states, leader_counts, partition_states
+        from onegrid.settings import KafkaSettings
+
+        kafka = KafkaSettings(bootstrap_servers=self.bootstrap)
+        try:
+            states = await asyncio.wait_for(partition_states(kafka), 15)
+            groups = await asyncio.wait_for(group_states(kafka), 15)
+        except Exception as exc:
+            print(f"cluster: unavailable ({exc!r})")
+            return
+        print(f"\n{'topic':<34} {'part':>4} {'leader':>6}  {'replicas':<10} {'isr':<10}")
+        for p in states:
+            flag = "  under-replicated" if p.under_replicated else ""
+            flag = "  NO LEADER" if p.leader < 0 else flag
+            print(
+                f"{p.topic:<34} {p.partition:>4} {p.leader:>6}  {','.join(map(str, p.replicas)):<10}"
+                f" {','.join(map(str, p.isr)):<10}{flag}"
+            )
+        counts = leader_counts(states)
+        print("leaders per broker: " + ", ".join(f"{b}: {n}" for b, n in sorted(counts.items())))
+        print(f"\n{'group':<28} {'state':<12} member (client id) -> partitions")
+        for g in groups:
+            if not g.members:
+                print(f"{g.group:<28} {g.state:<12} (no members)")
+            for m in g.members:
+                held = ", ".join(f"{t}[{p}]" for t, p in m.partitions) or "-"
+                print(f"{g.group:<28} {g.state:<12} {m.client_id} -> {held}")
 
     async def _print_lag(self) -> None:
         from onegrid.kafka.admin import consumer_lag
@@ -371,8 +533,8 @@ class Stack:
             print(
                 f"\nOneGrid is running. Console: http://127.0.0.1:{self.console_port}/  (Ctrl-C stops everything)\n"
             )
-            for s in SERVICES:
-                print(f"  {s.name:<14} http://127.0.0.1:{s.port}/docs")
+            for i in self.all_instances():
+                print(f"  {i.name:<16} {i.url}/docs")
             print()
             self._follow_logs(lambda: stopping)
         except KeyboardInterrupt:
@@ -385,7 +547,9 @@ class Stack:
             self.down(say=_say)
 
     def _follow_logs(self, stop: object) -> None:
-        names = [s.name for s in SERVICES] + ([n for n, _ in simulators("0")] if self.simulate else [])
+        names = [i.name for i in self.all_instances()] + (
+            [n for n, _ in simulators("0")] if self.simulate else []
+        )
         for name in names:
             (self.logs / f"{name}.log").touch()
         files = {name: (self.logs / f"{name}.log").open("r", errors="replace") for name in names}
@@ -399,3 +563,14 @@ class Stack:
                     print(f"{name:>13} | {line}", end="")
             if idle:
                 time.sleep(0.2)
+
+
+def for_cluster(specs: list[TopicSpec], brokers: int) -> list[TopicSpec]:
+    """The catalogue at the replication a cluster of `brokers` nodes gives (3 at most, min ISR 2)."""
+    if brokers <= 1:
+        return specs
+    rf = min(3, brokers)
+    isr = str(min(2, rf))
+    return [
+        replace(s, replication=rf, extra_config={**s.extra_config, "min.insync.replicas": isr}) for s in specs
+    ]
