@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 
@@ -12,7 +13,7 @@ from intake.pipeline import IntakeTopics
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
 from onegrid.kafka.producer import make_producer
 from onegrid.settings import KafkaSettings
-from onegrid.topics import CASES, GRID_REGISTRY, INTAKE_DLQ, INTAKE_QUARANTINE, INTAKE_STATE
+from onegrid.topics import CASES, GRID_REGISTRY, INTAKE_DLQ, INTAKE_LEDGER, INTAKE_QUARANTINE, INTAKE_STATE
 
 FEEDS = {
     "legacy.env.hj212.v1": "hj212",
@@ -23,14 +24,20 @@ FEEDS = {
 
 
 def names(ns: str) -> dict[str, str]:
-    base = [*FEEDS, CASES, INTAKE_STATE, GRID_REGISTRY, INTAKE_DLQ, INTAKE_QUARANTINE]
+    base = [*FEEDS, CASES, INTAKE_STATE, GRID_REGISTRY, INTAKE_DLQ, INTAKE_QUARANTINE, INTAKE_LEDGER]
     return {t: f"{t}.{ns}" for t in base}
 
 
 async def main(bootstrap: str, ns: str, delay: float) -> None:
     kafka = KafkaSettings(bootstrap_servers=bootstrap)
     n = names(ns)
-    topics = IntakeTopics(feeds={n[t]: f for t, f in FEEDS.items()}, cases=n[CASES], state=n[INTAKE_STATE])
+    topics = IntakeTopics(
+        feeds={n[t]: f for t, f in FEEDS.items()},
+        cases=n[CASES],
+        state=n[INTAKE_STATE],
+        # INTAKE_WORKER_LEDGER=1: write the ledger's accounts too (the test creates that topic).
+        ledger=n[INTAKE_LEDGER] if os.environ.get("INTAKE_WORKER_LEDGER") else None,
+    )
     parts = assemble(kafka, client_id=f"intake-{ns}", topics=topics, registry_topic=n[GRID_REGISTRY])
     await parts.catch_up()
     follow = asyncio.create_task(parts.follow())

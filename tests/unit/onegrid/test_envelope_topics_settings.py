@@ -40,6 +40,7 @@ def test_topic_names_are_the_public_interface() -> None:
         "intake.dlq.v1",
         "intake.quarantine.v1",
         "intake.state.v1",
+        "intake.ledger.v1",
         "dispatch.dlq.v1",
         "evaluation.dlq.v1",
         "grid.registry.v1",

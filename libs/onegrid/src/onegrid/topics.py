@@ -24,6 +24,8 @@ DISPATCH_DLQ = "dispatch.dlq.v1"
 EVALUATION_DLQ = "evaluation.dlq.v1"
 # Internal: intake's own state changelog (HJ 212 episodes per station), written in its transactions.
 INTAKE_STATE = "intake.state.v1"
+# Intake's ledger: what became of every legacy record, written in the same transactions as its outputs.
+INTAKE_LEDGER = "intake.ledger.v1"
 GRID_REGISTRY = "grid.registry.v1"
 DISPATCH_FEEDBACK = "dispatch.feedback.v1"
 CASE_LIFECYCLE = "case.lifecycle.v1"
@@ -70,6 +72,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(DISPATCH_DLQ, partitions=1, retention_ms=180 * DAY_MS),
     TopicSpec(EVALUATION_DLQ, partitions=1, retention_ms=180 * DAY_MS),
     TopicSpec(INTAKE_STATE, partitions=3, compacted=True, extra_config={"min.cleanable.dirty.ratio": "0.1"}),
+    TopicSpec(INTAKE_LEDGER, partitions=3),
     TopicSpec(
         GRID_REGISTRY,
         partitions=1,

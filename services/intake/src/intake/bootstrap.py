@@ -8,6 +8,7 @@ then they keep following their topics.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from intake.domain.crosswalk import Crosswalk
 from intake.domain.open311 import reports_from_open311
 from intake.domain.process import Intake
 from intake.geography import ViewGeography
+from intake.ledger import LedgerReader, ledger_router
 from intake.open311_api import Open311Settings, open311_router
 from intake.open311_status import Open311StatusFollower
 from intake.pipeline import IntakePipeline, IntakeTopics
@@ -26,7 +28,15 @@ from onegrid.kafka.table import GlobalTable
 from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
 from onegrid.settings import KafkaSettings
-from onegrid.topics import CASE_LIFECYCLE, CASES, GRID_REGISTRY, LEGACY_ENV_HJ212
+from onegrid.topics import (
+    CASE_LIFECYCLE,
+    CASES,
+    GRID_REGISTRY,
+    INTAKE_DLQ,
+    INTAKE_LEDGER,
+    INTAKE_QUARANTINE,
+    LEGACY_ENV_HJ212,
+)
 from onegrid.wiring import wire
 
 
@@ -78,7 +88,7 @@ def assemble(
 def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     settings = settings or Settings()
     w = wire(settings, migrations=Path(__file__).parent / "migrations")
-    topics = IntakeTopics()
+    topics = IntakeTopics.catalogue()
     if not settings.open311_enabled:
         topics.feeds.pop("legacy.open311.v1", None)
     parts = assemble(
@@ -105,8 +115,19 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         )
 
     parts.pipeline.owns_silence = owns_silence
+    # Every legacy record accounted for (GET /v1/ledger), from the accounts the loop above writes.
+    ledger = LedgerReader(
+        settings.kafka,
+        feeds=topics.feeds,
+        ledger_topic=INTAKE_LEDGER,
+        set_aside_topics=[INTAKE_DLQ, INTAKE_QUARANTINE],
+        group_id=f"{settings.service_name}.legacy",
+        client_id=f"{settings.client_id}-ledger",
+    )
+    w.runtime.background.append(ledger.run)
+    w.runtime.on_stop.insert(0, _async(ledger.stop))
     w.runtime.checks["registry"] = lambda: _has_divisions(parts.view)
-    routers = []
+    routers = [ledger_router(ledger)]
     if settings.open311_enabled:
         # Residents' requests: accepted over HTTP, published raw to legacy.open311.v1 (read by the loop
         # above like any feed); their status follows the case they joined.
@@ -123,6 +144,13 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         )
     app = create_app(w.runtime, title="OneGrid intake (统一受理)", routers=routers)
     return app, settings
+
+
+def _async(fn: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        fn()
+
+    return run
 
 
 async def _has_divisions(view: RegistryView) -> bool:

@@ -6,6 +6,9 @@ and state changes out, all in one transaction (the loop runs it exactly once).
 - A malformed record goes to `intake.dlq.v1`, a well-formed one that cannot be mapped yet to
   `intake.quarantine.v1` (both with the original bytes and the reason).
 - HJ 212 episode state changes go to the compacted `intake.state.v1`, so a restart resumes them.
+- What became of every record that was not set aside (its case events' types and cases, or a
+  measurement, or a duplicate) goes to `intake.ledger.v1`, one entry per input partition: the ledger's
+  accounts (intake.domain.ledger), exactly once because they share the transaction.
 In-memory state (case book, episode slices) changes only after the transaction commits.
 """
 
@@ -20,13 +23,14 @@ from opentelemetry import trace
 
 from intake.domain.case_event import CE_TYPES, CaseEvent, encode_case_event
 from intake.domain.errors import IntakeError, Quarantined
+from intake.domain.ledger import entry, outcome_of
 from intake.domain.normalize import Provenance
 from intake.domain.process import LEGACY_FEEDS, Inbound, Intake, observe_event
 from onegrid import telemetry
 from onegrid.envelope import CloudEvent, header_dict
 from onegrid.kafka import BatchResult, DeadLetter, OutRecord, Record
 from onegrid.kafka.policy import Backpressure
-from onegrid.topics import CASES, INTAKE_STATE
+from onegrid.topics import CASES, INTAKE_LEDGER, INTAKE_STATE
 
 SOURCE = "/onegrid/intake"
 _STAGE = {"place": "enrich", "crosswalk": "map", "correlation": "correlate", "registry": "map"}
@@ -59,6 +63,12 @@ class IntakeTopics:
     feeds: dict[str, str] = field(default_factory=lambda: dict(LEGACY_FEEDS))  # topic -> feed
     cases: str = CASES
     state: str = INTAKE_STATE
+    # None: no ledger entries (tests on topics of their own); the service writes INTAKE_LEDGER.
+    ledger: str | None = None
+
+    @classmethod
+    def catalogue(cls) -> IntakeTopics:
+        return cls(ledger=INTAKE_LEDGER)
 
 
 class IntakePipeline:
@@ -95,7 +105,17 @@ class IntakePipeline:
             outcome = self.intake.process(batch)
             span.set_attribute("intake.records", len(records))
         result = BatchResult()
+        accounts: dict[tuple[str, int], list[tuple[int, str, list[str]]]] = {}
         for r, inbound, out in zip(records, batch, outcome.outcomes, strict=True):
+            if out.error is None:
+                kinds = [ev.event_type for ev in out.events]
+                accounts.setdefault((r.topic, r.partition), []).append(
+                    (
+                        r.offset,
+                        outcome_of(kinds, duplicate=out.duplicates > 0),
+                        [str(ev.case_id) for ev in out.events],
+                    )
+                )
             if out.error is not None:
                 kind = "quarantine" if isinstance(out.error, Quarantined) else "dlq"
                 result.dead_letters.append(
@@ -109,9 +129,25 @@ class IntakePipeline:
             result.outputs.append(
                 OutRecord(self.topics.state, json.dumps(piece).encode(), key=f"env:{mn}".encode())
             )
+        result.outputs += self._ledger_records(accounts)
         result.after_commit.append(outcome.apply)
         trace.get_current_span().set_attribute("intake.events", len(result.outputs))
         return result
+
+    def _ledger_records(
+        self, accounts: dict[tuple[str, int], list[tuple[int, str, list[str]]]]
+    ) -> list[OutRecord]:
+        """One ledger entry per input partition (dead letters are accounted by their DLQ copies)."""
+        if self.topics.ledger is None:
+            return []
+        return [
+            OutRecord(
+                self.topics.ledger,
+                json.dumps(entry(topic, part, self.topics.feeds.get(topic, topic), accs)).encode(),
+                key=f"{topic}:{part}".encode(),
+            )
+            for (topic, part), accs in sorted(accounts.items())
+        ]
 
     def tick(self) -> BatchResult:
         """Time-driven work: stations silent too long open a case (in this loop's transaction)."""

@@ -55,6 +55,9 @@ class Outcome:
 
     events: list[ce.CaseEvent] = field(default_factory=list)
     error: IntakeError | None = None
+    # Reports of this record whose source record was already taken in (no event): the ledger's
+    # "duplicate", as opposed to a record that reports nothing (a measurement).
+    duplicates: int = 0
 
 
 @dataclass
@@ -95,7 +98,9 @@ class Intake:
             if outcomes[i].error is not None:
                 continue
             try:
-                outcomes[i].events += self._build(report, point, place, batch[i], book)
+                built = self._build(report, point, place, batch[i], book)
+                outcomes[i].duplicates += 0 if built else 1
+                outcomes[i].events += built
             except IntakeError as e:
                 outcomes[i].error = e
                 outcomes[i].events.clear()

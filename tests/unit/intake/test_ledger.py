@@ -1,0 +1,80 @@
+"""The ledger's arithmetic: each legacy record accounted once, lost and twice-processed records found."""
+
+from __future__ import annotations
+
+from intake.domain.ledger import Account, LedgerBook, OffsetSet, accounts_of_entry, entry, hour_of, outcome_of
+
+T = "legacy.safety.v1"
+H = 1_764_824_400_000  # 2025-12-04T05:00:00Z
+
+
+def book() -> LedgerBook:
+    return LedgerBook({T: "safety", "legacy.env.hj212.v1": "hj212"})
+
+
+def test_outcome_is_the_strongest_event_else_duplicate_else_measurement() -> None:
+    assert outcome_of(["case.amended", "case.reported"], duplicate=False) == "case.reported"
+    assert outcome_of(["case.linked"], duplicate=True) == "case.linked"
+    assert outcome_of([], duplicate=True) == "duplicate"
+    assert outcome_of([], duplicate=False) == "measurement"
+
+
+def test_entries_round_trip() -> None:
+    value = entry(T, 2, "safety", [(5, "case.reported", ["c1"]), (6, "duplicate", [])])
+    assert accounts_of_entry(value) == [
+        Account(T, 2, 5, "case.reported", ("c1",)),
+        Account(T, 2, 6, "duplicate"),
+    ]
+
+
+def test_offset_set_merges_and_refuses_repeats() -> None:
+    s = OffsetSet()
+    for o in (0, 1, 2, 5, 4, 3):
+        assert s.add(o)
+    assert s.intervals == 1 and 3 in s and 6 not in s
+    assert not s.add(4)
+    s.add(10)
+    assert s.intervals == 2 and 9 not in s
+
+
+def test_balanced_when_every_record_has_one_account_in_any_order() -> None:
+    b = book()
+    b.accounted(Account(T, 0, 1, "duplicate"))  # the account can be read before its record
+    for o in range(3):
+        b.received(T, 0, o, H + o)
+    b.accounted(Account(T, 0, 0, "case.reported", ("c",)))
+    b.accounted(Account(T, 0, 2, "dead_letter"))
+    j = b.judge({(T, 0): 3})
+    assert j["balanced"] and j["unaccounted"] == 0 and j["duplicated"] == 0 and j["pending"] == 0
+    (row,) = j["rows"]
+    assert (row["feed"], row["hour"], row["received"]) == ("safety", hour_of(H), 3)
+    assert (row["case.reported"], row["duplicate"], row["dead_letter"]) == (1, 1, 1)
+
+
+def test_a_committed_record_without_account_is_unaccounted_an_uncommitted_one_pending() -> None:
+    b = book()
+    for o in range(4):
+        b.received(T, 1, o, H)
+    b.accounted(Account(T, 1, 0, "case.reported"))
+    j = b.judge({(T, 1): 2})  # offsets 0 and 1 committed; 1 has no account: lost
+    assert not j["balanced"]
+    assert j["unaccounted"] == 1 and j["unaccounted_records"] == [{"topic": T, "partition": 1, "offset": 1}]
+    assert j["pending"] == 2
+
+
+def test_a_record_accounted_twice_is_duplicated() -> None:
+    b = book()
+    b.received(T, 0, 7, H)
+    b.accounted(Account(T, 0, 7, "case.reported"))
+    b.accounted(Account(T, 0, 7, "case.reported"))
+    j = b.judge({(T, 0): 8})
+    assert j["duplicated"] == 1 and not j["balanced"]
+    assert j["duplicated_records"][0]["offset"] == 7
+
+
+def test_reading_a_record_again_counts_it_once() -> None:
+    b = book()
+    b.received(T, 0, 0, H)
+    b.accounted(Account(T, 0, 0, "measurement"))
+    b.received(T, 0, 0, H)
+    assert b.judge({(T, 0): 1})["totals"]["received"] == 1
