@@ -185,6 +185,15 @@ def router(
             return {"error": str(exc), "ranked": [], "unranked": [], "min_cases": ranking_min_cases}
         return doc or {"ranked": [], "unranked": [], "min_cases": ranking_min_cases}
 
+    @r.get("/ledger")
+    async def ledger(request: Request) -> dict[str, Any]:
+        """Intake's ledger, with the operator's own credentials; an error is shown, not raised."""
+        try:
+            doc = await upstream.ledger(request.headers.get("authorization"))
+        except Unavailable as exc:
+            return {"error": str(exc)}
+        return doc or {"error": "the ledger is still being read"}
+
     @r.get("/traces/{trace_id}")
     async def trace(trace_id: str) -> dict[str, Any]:
         tid = trace_id.lower()

@@ -58,6 +58,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     upstream = Upstream(
         audit_url=settings.audit_url,
         evaluation_url=settings.evaluation_url,
+        intake_url=settings.intake_url,
         dispatch_url=settings.dispatch_url,
         timeout_s=settings.upstream_timeout_s,
     )

@@ -1,6 +1,6 @@
 """The other services' APIs the console reads on demand (never on a hot path): the audit trail of a
-case (audit GET /v1/cases/{id}/story), a case as dispatch holds it (GET /v1/cases/{id}) and the
-evaluation's rankings (GET /v1/rankings).
+case (audit GET /v1/cases/{id}/story), a case as dispatch holds it (GET /v1/cases/{id}), the
+evaluation's rankings (GET /v1/rankings) and intake's ledger (GET /v1/ledger).
 
 Each call returns the JSON, or raises `Unavailable` with a message for the page (the service is
 down, or answered an error); a 404 is `None`, not an error. Calls carry the operator's own
@@ -27,7 +27,9 @@ class Upstream:
         dispatch_url: str,
         timeout_s: float,
         evaluation_url: str = "http://127.0.0.1:8005",
+        intake_url: str = "http://127.0.0.1:8002",
     ) -> None:
+        self.intake_url = intake_url
         self.audit_url = audit_url
         self.dispatch_url = dispatch_url
         self.evaluation_url = evaluation_url
@@ -61,4 +63,9 @@ class Upstream:
     async def rankings(self, params: dict[str, Any], authorization: str | None) -> dict[str, Any] | None:
         """The evaluation's ranking (units below the minimum sample listed apart, never ranked)."""
         doc = await self._get(f"{self.evaluation_url}/v1/rankings", authorization, params)
+        return doc if isinstance(doc, dict) else None
+
+    async def ledger(self, authorization: str | None) -> dict[str, Any] | None:
+        """Every legacy record accounted for, per feed and hour, with the unaccounted/duplicated alarms."""
+        doc = await self._get(f"{self.intake_url}/v1/ledger", authorization)
         return doc if isinstance(doc, dict) else None

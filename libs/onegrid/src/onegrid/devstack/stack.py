@@ -146,7 +146,10 @@ class Stack:
             if self.brokers > 1
             else None
         )
-        self.pg = LocalPostgres(self.run / "pg" / "data", port=int(os.environ.get("ONEGRID_PG_PORT", 55432)))
+        # The database goes with its Kafka: services' outboxes and positions refer to one cluster's
+        # topics, so a cluster has a database of its own beside its nodes.
+        pg_dir = self.run / "pg" if self.cluster is None else self.run / "kafka-cluster" / "pg"
+        self.pg = LocalPostgres(pg_dir / "data", port=int(os.environ.get("ONEGRID_PG_PORT", 55432)))
 
     @property
     def bootstrap(self) -> str:

@@ -63,6 +63,22 @@ const I18N = {
   unavailable: ["不可用", "Unavailable"],
   linked: ["关联", "linked"],
   lang: ["语言", "Language"],
+  ledger: ["受理台账（每条原始记录的去向）", "Ledger (what became of every legacy record)"],
+  feed: ["来源", "Feed"],
+  hour: ["小时", "Hour"],
+  received: ["收到", "Received"],
+  "case.reported": ["立案", "Case"],
+  "case.linked": ["并案", "Linked"],
+  "case.amended": ["更新", "Amended"],
+  "case.cancelled": ["撤销", "Cancelled"],
+  measurement: ["监测数据", "Measurement"],
+  duplicate: ["重复", "Duplicate"],
+  dead_letter: ["死信", "Dead letter"],
+  pending: ["处理中", "Pending"],
+  unaccounted: ["去向不明", "Unaccounted"],
+  duplicated: ["重复处理", "Processed twice"],
+  balanced: ["账实相符", "Balanced"],
+  not_balanced: ["账实不符：告警", "Does not balance: alarm"],
 };
 
 const LANG_KEY = "onegrid.console.lang";

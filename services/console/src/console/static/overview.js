@@ -114,6 +114,28 @@ async function renderRanking() {
     table([["unit", (x) => x.value], ["sample", (x) => x.sample]], r.unranked || []));
 }
 
+const LEDGER_COLUMNS = ["received", "case.reported", "case.linked", "case.amended", "case.cancelled",
+  "measurement", "duplicate", "dead_letter", "quarantine", "pending", "unaccounted", "duplicated"];
+
+async function renderLedger() {
+  // Every legacy record accounted for once, per feed and hour (intake GET /v1/ledger).
+  if (renderLedger.at && Date.now() - renderLedger.at < 5000) return;
+  renderLedger.at = Date.now();
+  const l = await getJson("/api/ledger");
+  if (l.error) { fill("ledger", el("p", { class: "error" }, l.error)); return; }
+  const alarm = l.unaccounted > 0 || l.duplicated > 0;
+  fill("ledger",
+    el("p", { class: alarm ? "big error" : "big", id: "ledger-state", "data-balanced": String(l.balanced),
+      "data-unaccounted": l.unaccounted, "data-duplicated": l.duplicated },
+      t(alarm ? "not_balanced" : "balanced"),
+      " · " + t("unaccounted") + ": " + l.unaccounted + " · " + t("duplicated") + ": " + l.duplicated +
+      " · " + t("pending") + ": " + l.pending),
+    table([["feed", (r) => r.feed], ["hour", (r) => r.hour],
+      ...LEDGER_COLUMNS.map((c) => [c, (r) => r[c]])],
+      (l.rows || []).slice(-30).reverse(),
+      (r) => ({ class: r.unaccounted > 0 || r.duplicated > 0 ? "behind" : null })));
+}
+
 async function render() {
   const o = await getJson("/api/overview");
   const age = o.sample_age_s === null ? "—" : o.sample_age_s + " " + t("seconds_ago");
@@ -128,6 +150,7 @@ async function render() {
   if (q !== renderSetAside.lastQ) { renderSetAside("quarantine", o.set_aside.quarantine); renderSetAside.lastQ = q; }
   renderSetAside("dlq", o.set_aside.dlq);
   renderSla(o.sla);
+  await renderLedger();
   await renderRanking();
 }
 
