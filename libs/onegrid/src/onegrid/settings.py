@@ -25,6 +25,23 @@ class KafkaSettings(BaseSettings):
     sasl_password: str | None = None
     ssl_cafile: str | None = None
     client_id_prefix: str = "onegrid"
+    # Topics on a real cluster (ONEGRID_KAFKA_REPLICATION_FACTOR=3, ONEGRID_KAFKA_MIN_INSYNC_REPLICAS=2):
+    # applied by `ensure_topics` to every topic whose spec does not fix them itself.
+    replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int = Field(default=1, ge=1)
+    # Partition counts per topic name, overriding the catalogue ({"cases.v1": 12}, JSON).
+    topic_partitions: dict[str, int] = Field(default_factory=dict)
+    # Keyed or compacted topics whose partition count may grow: naming one here is the explicit
+    # migration (keys move to other partitions; per-key order and co-partitioned state break).
+    repartition: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _min_isr_within_replication(self) -> KafkaSettings:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                "ONEGRID_KAFKA_MIN_INSYNC_REPLICAS must not exceed ONEGRID_KAFKA_REPLICATION_FACTOR"
+            )
+        return self
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> KafkaSettings:
