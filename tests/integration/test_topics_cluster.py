@@ -73,8 +73,9 @@ async def test_keyed_and_compacted_topics_are_not_repartitioned_silently(
         (keyed, TopicSpec(keyed, partitions=3)),
         (compacted, TopicSpec(compacted, partitions=3, compacted=True, keyed=False)),
     ):
+        assert (await ensure_topics(kafka_settings, [spec]))[name] == "refused"
         with pytest.raises(RepartitionRefused, match=name):
-            await ensure_topics(kafka_settings, [spec])
+            await ensure_topics(kafka_settings, [spec], strict=True)
         assert await _partitions(kafka_settings, name) == 1
 
     # An unkeyed topic may grow; a keyed one grows once it is named for migration.

@@ -108,6 +108,9 @@ class ServiceSettings(BaseSettings):
     commit_interval_s: float = Field(default=1.0, ge=0.0)
     dlq_max_ratio: float = Field(default=0.5, gt=0.0, le=1.0)
     dlq_max_consecutive: int = Field(default=1000, ge=1)
+    # A member that has not polled for this long leaves its group and its partitions move on; its
+    # late work is then fenced (exactly once) or its commits refused (at least once).
+    max_poll_interval_ms: int = Field(default=300_000, ge=1000)
 
     @field_validator("database_url")
     @classmethod

@@ -22,15 +22,19 @@ class RepartitionRefused(RuntimeError):
     """A keyed or compacted topic would get more partitions without an explicit migration."""
 
 
-async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> dict[str, str]:
+async def ensure_topics(
+    kafka: KafkaSettings, specs: Iterable[TopicSpec], *, strict: bool = False
+) -> dict[str, str]:
     """Create missing topics, set the configs the specs name (incrementally: other keys are left as
     the operator set them) and grow partition counts that are too low.
 
     Replication, `min.insync.replicas` and partition counts come from `kafka` (the cluster's
     settings) where a spec does not fix them. Growing a keyed or compacted topic moves its keys to
-    other partitions, so it raises `RepartitionRefused` unless the topic is listed in
-    `kafka.repartition` (the explicit migration). Returns {topic: "created" | "updated" |
-    "unchanged"}; a second call returns all "unchanged".
+    other partitions, so it is refused unless the topic is listed in `kafka.repartition` (the
+    explicit migration): logged as an error with the outcome "refused" (a service naming another's
+    topic still starts), or raised as `RepartitionRefused` with `strict` (the stack's own topic set-up).
+    Returns {topic: "created" | "updated" | "unchanged" | "refused"}; a second call returns the same
+    but with "unchanged" for what was created or updated.
     """
     specs = [
         s.on_cluster(
@@ -59,16 +63,22 @@ async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> dic
             described = await admin.describe_topics([s.name for s in old])
             parts = {d["topic"]: len(d["partitions"]) for d in described}
             grow = {s.name: NewPartitions(s.partitions) for s in old if parts.get(s.name, 0) < s.partitions}
-            refused = [
-                f"{s.name} ({parts.get(s.name)} -> {s.partitions})"
+            refused = {
+                s.name: f"{s.name} ({parts.get(s.name)} -> {s.partitions})"
                 for s in old
                 if s.name in grow and (s.keyed or s.compacted) and s.name not in kafka.repartition
-            ]
+            }
             if refused:
-                raise RepartitionRefused(
+                message = (
                     "refusing to add partitions to keyed or compacted topics (keys would move to other "
-                    f"partitions): {', '.join(refused)}; list them in ONEGRID_KAFKA_REPARTITION to migrate"
+                    f"partitions): {', '.join(refused.values())}; list them in ONEGRID_KAFKA_REPARTITION "
+                    "to migrate"
                 )
+                if strict:
+                    raise RepartitionRefused(message)
+                log.error(message)
+                for name in refused:
+                    del grow[name]
             for s in old:
                 if parts.get(s.name, 0) > s.partitions:
                     log.warning(
@@ -93,7 +103,7 @@ async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> dic
                     pass  # grown concurrently by another starter to the same count: fine
             for s in old:
                 changed = s.name in grow or s.name in changes
-                outcome[s.name] = "updated" if changed else "unchanged"
+                outcome[s.name] = "refused" if s.name in refused else "updated" if changed else "unchanged"
         return outcome
     finally:
         await admin.close()
