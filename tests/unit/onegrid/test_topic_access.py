@@ -87,3 +87,26 @@ def test_a_department_reads_only_its_own_orders(code: str) -> None:
     dept = department_access(code)
     assert [t for t in TOPICS if dept.may_read(t)] == [dispatch_orders_topic(code)]
     assert [t for t in TOPICS if dept.may_write(t)] == ["dispatch.feedback.v1"]
+
+
+def test_the_declared_consumer_groups_are_the_loops_each_bootstrap_adds(monkeypatch, tmp_path) -> None:
+    """Each service's real bootstrap (nothing started: no broker is contacted), its loops recorded."""
+    import importlib
+
+    from onegrid.wiring import Wiring
+
+    monkeypatch.setenv("ONEGRID_RUN", str(tmp_path))
+    added: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    original = Wiring.add_loop
+
+    def record(self: Wiring, **kw) -> None:  # type: ignore[no-untyped-def]
+        added.setdefault(self.settings.service_name, []).append((kw["name"], tuple(kw["topics"])))
+        original(self, **kw)
+
+    monkeypatch.setattr(Wiring, "add_loop", record)
+    for svc in SERVICES:
+        importlib.import_module(f"{svc.module}.bootstrap").bootstrap()
+    for a in SERVICE_TOPICS:
+        assert sorted(added.get(a.service, [])) == sorted((g.loop, g.topics) for g in a.groups), a.service
+        for g in a.groups:
+            assert all(a.may_read(t) for t in g.topics), g

@@ -56,6 +56,14 @@ def topics(*names: str | TopicName) -> tuple[TopicName, ...]:
 
 
 @dataclass(frozen=True)
+class ConsumerGroup:
+    """A consumer loop's group `<service>.<loop>` and the topics it subscribes (none: by pattern)."""
+
+    loop: str
+    topics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TopicAccess:
     """A service's topics. Its consumer groups and transactional ids are named `<service>.<loop>...`
     (onegrid.wiring), so they are granted by the prefix `<service>.`."""
@@ -67,6 +75,10 @@ class TopicAccess:
     transactional: bool = False
     # Describes every topic and consumer group (throughput and lag pages), reads none of them.
     describes_all: bool = False
+    groups: tuple[ConsumerGroup, ...] = ()
+
+    def group_id(self, group: ConsumerGroup) -> str:
+        return f"{self.service}.{group.loop}"
 
     def may_read(self, topic: str) -> bool:
         return any(t.matches(topic) for t in self.reads)
@@ -79,7 +91,12 @@ LEGACY_FEEDS = (LEGACY_ENV_HJ212, LEGACY_EMERGENCY_CAP, LEGACY_SAFETY, LEGACY_PA
 
 SERVICE_TOPICS: tuple[TopicAccess, ...] = (
     # The registry publishes its changelog from its outbox and follows it for its own lookups.
-    TopicAccess("grid-registry", reads=topics(GRID_REGISTRY), writes=topics(GRID_REGISTRY)),
+    TopicAccess(
+        "grid-registry",
+        reads=topics(GRID_REGISTRY),
+        writes=topics(GRID_REGISTRY),
+        groups=(ConsumerGroup("changelog", (GRID_REGISTRY,)),),
+    ),
     # Legacy records in, case events out in one transaction; its state changelog; Open311 requests
     # taken over HTTP are published raw to their feed; the status followers read cases and lifecycle.
     TopicAccess(
@@ -87,11 +104,17 @@ SERVICE_TOPICS: tuple[TopicAccess, ...] = (
         reads=topics(*LEGACY_FEEDS, CASES, INTAKE_STATE, GRID_REGISTRY, CASE_LIFECYCLE),
         writes=topics(CASES, INTAKE_STATE, INTAKE_DLQ, INTAKE_QUARANTINE, LEGACY_OPEN311),
         transactional=True,
+        groups=(
+            ConsumerGroup("legacy", LEGACY_FEEDS),
+            ConsumerGroup("open311-cases", (CASES,)),
+            ConsumerGroup("open311-status", (CASE_LIFECYCLE,)),
+        ),
     ),
     TopicAccess(
         "dispatch",
         reads=topics(CASES, DISPATCH_FEEDBACK, GRID_REGISTRY),
         writes=topics(CASE_LIFECYCLE, prefix(DISPATCH_ORDERS_PREFIX), DISPATCH_DLQ),
+        groups=(ConsumerGroup("inbox", (CASES, DISPATCH_FEEDBACK)),),
     ),
     # The wire tap reads every topic of the system except its own heads.
     TopicAccess(
@@ -107,8 +130,14 @@ SERVICE_TOPICS: tuple[TopicAccess, ...] = (
             GRID_REGISTRY,
         ),
         writes=topics(AUDIT_HEADS),
+        groups=(ConsumerGroup("wiretap"),),
     ),
-    TopicAccess("evaluation", reads=topics(CASE_LIFECYCLE), writes=topics(EVALUATION_DLQ)),
+    TopicAccess(
+        "evaluation",
+        reads=topics(CASE_LIFECYCLE),
+        writes=topics(EVALUATION_DLQ),
+        groups=(ConsumerGroup("projector", (CASE_LIFECYCLE,)),),
+    ),
     # The console follows dead letters, quarantine, cases, lifecycle and the registry, and replays a
     # quarantined record onto the legacy topic it came from.
     TopicAccess(
