@@ -9,7 +9,8 @@ PY := $(VENV)/bin/python
 STACK := $(PY) -m onegrid.devstack
 
 .DEFAULT_GOAL := help
-.PHONY: help install kafka run demo up down status logs test test-unit test-integration lint fmt bench clean
+.PHONY: help install kafka run demo up down status logs test test-unit test-integration lint fmt bench clean \
+	images kustomize k8s-generate k8s-validate
 
 help:
 	@echo "make run     set up everything and run the whole system in the foreground (Ctrl-C stops it)"
@@ -18,6 +19,7 @@ help:
 	@echo "make demo    a scripted day (cross-network incident, whistle, return, failed verification)"
 	@echo "make up / down / status / logs    the system in the background"
 	@echo "make bench   benchmarks (make bench ARGS=--quick)"
+	@echo "make images  one container image per service (docker or podman); deploy/README.md for Kubernetes"
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -73,7 +75,7 @@ test-unit: install
 test-integration: kafka
 	$(PY) -m pytest tests/integration -q
 
-test: kafka lint
+test: kafka lint kustomize
 	bash deploy/local/install-chromium.sh
 	$(PY) -m pytest -q
 
@@ -82,3 +84,25 @@ bench: kafka
 
 clean: down
 	rm -rf .run
+
+# Kubernetes (deploy/README.md). One image per service from deploy/container/Containerfile.
+images: install
+	$(PY) deploy/container/build.py $(ARGS)
+
+# deploy/k8s is rendered by `kubectl kustomize` where kubectl exists, else by this pinned kustomize,
+# built with Go from the Go module proxy into .cache/bin (deploy/k8s/validate.py looks there first).
+KUSTOMIZE_VERSION := v5.5.0
+kustomize:
+	@if [ -x .cache/bin/kustomize ] || command -v kubectl >/dev/null || command -v kustomize >/dev/null; then :; \
+	elif command -v go >/dev/null; then \
+	  echo "installing kustomize $(KUSTOMIZE_VERSION) into .cache/bin"; \
+	  GOBIN=$(CURDIR)/.cache/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); \
+	else echo "no kubectl, kustomize or Go: the deploy/k8s tests will fail until one is installed"; fi
+
+k8s-generate: install
+	$(PY) deploy/k8s/generate.py
+
+k8s-validate: install kustomize
+	$(PY) deploy/k8s/generate.py --check
+	$(PY) deploy/k8s/validate.py
+	$(PY) deploy/container/lint.py

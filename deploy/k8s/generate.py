@@ -271,14 +271,24 @@ def container_env(svc: Service) -> list[Manifest]:
         env.append({"name": "ONEGRID_AUDIT_SIGNING_KEY_FILE", "value": "/etc/onegrid/audit/signing-key.pem"})
     if svc.name == "dispatch":
         # Departments reached by signed webhooks: {"code": {"url": ..., "secret": ...}}; none if absent.
-        env.append(_secret_env("ONEGRID_DISPATCH_WEBHOOKS", "onegrid-dispatch-webhooks", "webhooks.json", optional=True))
+        env.append(
+            _secret_env(
+                "ONEGRID_DISPATCH_WEBHOOKS", "onegrid-dispatch-webhooks", "webhooks.json", optional=True
+            )
+        )
     return env
 
 
 def volumes(svc: Service) -> tuple[list[Manifest], list[Manifest]]:
     vols: list[Manifest] = [
         {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
-        {"name": "kafka-ca", "secret": {"secretName": f"{KAFKA_CLUSTER}-cluster-ca-cert", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {
+            "name": "kafka-ca",
+            "secret": {
+                "secretName": f"{KAFKA_CLUSTER}-cluster-ca-cert",
+                "items": [{"key": "ca.crt", "path": "ca.crt"}],
+            },
+        },
         {"name": "api-keys", "secret": {"secretName": "onegrid-api-keys"}},
     ]
     mounts: list[Manifest] = [
@@ -332,7 +342,15 @@ def pod_template(svc: Service) -> Manifest:
         "volumeMounts": mounts,
     }
     return {
-        "metadata": {"labels": labels(svc)},
+        "metadata": {
+            "labels": labels(svc),
+            # For a Prometheus that discovers pods by annotation; every service answers /metrics.
+            "annotations": {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": str(port),
+                "prometheus.io/path": "/metrics",
+            },
+        },
         "spec": {
             "automountServiceAccountToken": False,
             # uvicorn's graceful shutdown is 30 s: every loop finishes its batch, commits, leaves its group.
@@ -413,7 +431,7 @@ def migration_job(svc: Service) -> Manifest:
     pod["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
     pod["spec"].pop("affinity")
     pod["spec"]["restartPolicy"] = "OnFailure"
-    pod["metadata"]["labels"] = labels(svc, "migration")
+    pod["metadata"] = {"labels": labels(svc, "migration")}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -482,7 +500,8 @@ def documents() -> dict[str, list[Manifest]]:
     return {
         "topics.yaml": [kafka_topic(s) for s in topic_specs()],
         "users.yaml": kafka_users(),
-        "database.yaml": [database_role(s) for s in svcs if s.schema] + [database([s for s in svcs if s.schema])],
+        "database.yaml": [database_role(s) for s in svcs if s.schema]
+        + [database([s for s in svcs if s.schema])],
         "services.yaml": workloads,
         "migrations.yaml": [migration_job(s) for s in svcs if s.schema],
         "scaling.yaml": [scaled_object(s) for s in svcs if s.name in LAG_SCALED],
@@ -499,7 +518,9 @@ def render(docs: list[Manifest]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a file differs")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -513,7 +534,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.check:
             path.write_text(text, encoding="utf-8")
     if args.check and stale:
-        print(f"out of date: {', '.join(stale)}; run .venv/bin/python deploy/k8s/generate.py", file=sys.stderr)
+        print(
+            f"out of date: {', '.join(stale)}; run .venv/bin/python deploy/k8s/generate.py", file=sys.stderr
+        )
         return 1
     print(f"{'stale' if args.check else 'written'}: {', '.join(stale) or 'nothing'}")
     return 0
