@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from support.deploy import REPO, load_script
@@ -74,6 +75,18 @@ def test_the_images_install_step_resolves_from_the_lock(service: str, tmp_path) 
     assert f"onegrid-{service}" in out.stderr + out.stdout
     for path in re.findall(r"^COPY (?!--from)(\S+)", CONTAINERFILE, re.MULTILINE):
         assert (REPO / path).exists(), path
+
+
+def test_every_workspace_member_reaches_the_build_context() -> None:
+    """`uv sync --frozen` reads every member's pyproject.toml, installed or not."""
+    import tomllib
+
+    members = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
+    copied = [Path(p) for p in re.findall(r"^COPY (?!--from)(\S+)", CONTAINERFILE, re.MULTILINE)]
+    for pattern in members:
+        for member in REPO.glob(pattern):
+            wanted = (member / "pyproject.toml").relative_to(REPO)
+            assert any(c == wanted or c in wanted.parents for c in copied), f"{wanted} is not copied"
 
 
 def test_make_images_explains_itself_without_an_engine(monkeypatch, capsys) -> None:
