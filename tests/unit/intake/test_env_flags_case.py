@@ -33,7 +33,9 @@ def run(items: list[str]) -> list[EnvFinding]:
 FAULT_LOWER = "a34004-Avg=999,a34004-flag=D"
 
 
-@pytest.mark.parametrize("item", [FAULT_LOWER, "a34004-Avg=999,a34004-FLAG=D", "a34004-avg=999,a34004-flag=d"])
+@pytest.mark.parametrize(
+    "item", [FAULT_LOWER, "a34004-Avg=999,a34004-FLAG=D", "a34004-avg=999,a34004-flag=d"]
+)
 def test_a_fault_flag_in_any_case_opens_a_fault_episode_not_an_exceedance(item: str) -> None:
     [finding] = run([item])
     assert (finding.kind, finding.status, finding.data_flag, finding.value) == ("fault", "opened", "D", 999.0)
@@ -46,7 +48,9 @@ def test_maintenance_calibration_stopped_manual_in_any_case_open_no_case(suffix:
 
 
 def test_lower_case_value_field_is_read_and_normal_lower_case_flags_count_as_normal() -> None:
-    findings = run(["a34004-rtd=90,a34004-flag=n", "a34004-RTD=10,a34004-flag=N", "a34004-Rtd=10,a34004-flag=t"])
+    findings = run(
+        ["a34004-rtd=90,a34004-flag=n", "a34004-RTD=10,a34004-flag=N", "a34004-Rtd=10,a34004-flag=t"]
+    )
     assert [(f.kind, f.status, f.value) for f in findings] == [
         ("exceedance", "opened", 90.0),
         ("exceedance", "closed", 10.0),

@@ -38,6 +38,7 @@ def data_flag(fields: Mapping[str, str]) -> str | None:
     flag = item_field(fields, "Flag")
     return None if flag is None else flag.strip().upper()
 
+
 POLLUTANT_CODES_2005_TO_2017: Final[dict[str, str]] = {
     # water (HJ/T 212-2005 Table: 污水 / 水污染物)
     "B01": "w00000",  # wastewater flow
