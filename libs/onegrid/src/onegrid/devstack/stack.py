@@ -46,10 +46,19 @@ WEBHOOK_DEPARTMENT = "shichang"  # this department is reached by signed webhook,
 SIM_WEBHOOK_PORT = int(os.environ.get("ONEGRID_SIM_WEBHOOK_PORT", 8010))
 
 
+def _silent_departments() -> str:
+    extra = os.environ.get("ONEGRID_SIM_SILENT", "")
+    return ",".join(dict.fromkeys(["chengguan", *(d.strip() for d in extra.split(",") if d.strip())]))
+
+
 def simulators(rate: str) -> tuple[tuple[str, list[str]], ...]:
     return (
         ("sim-networks", ["networks", "--rate", rate]),
-        ("sim-departments", ["departments", "--webhook-port", str(SIM_WEBHOOK_PORT)]),
+        # ONEGRID_SIM_SILENT: departments left to a real system under test (chengguan is always silent).
+        (
+            "sim-departments",
+            ["departments", "--webhook-port", str(SIM_WEBHOOK_PORT), "--silent", _silent_departments()],
+        ),
     )
 
 
