@@ -25,6 +25,9 @@ class KafkaSettings(BaseSettings):
     sasl_password: str | None = None
     ssl_cafile: str | None = None
     client_id_prefix: str = "onegrid"
+    # false: topics are declared outside the services (Strimzi KafkaTopic resources, deploy/k8s); the
+    # services' Kafka users may not create or alter them, so `ensure_topics` leaves them alone.
+    manage_topics: bool = True
     # Topics on a real cluster (ONEGRID_KAFKA_REPLICATION_FACTOR=3, ONEGRID_KAFKA_MIN_INSYNC_REPLICAS=2):
     # applied by `ensure_topics` to every topic whose spec does not fix them itself.
     replication_factor: int = Field(default=1, ge=1)

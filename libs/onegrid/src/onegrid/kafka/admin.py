@@ -34,8 +34,11 @@ async def ensure_topics(
     explicit migration): logged as an error with the outcome "refused" (a service naming another's
     topic still starts), or raised as `RepartitionRefused` with `strict` (the stack's own topic set-up).
     Returns {topic: "created" | "updated" | "unchanged" | "refused"}; a second call returns the same
-    but with "unchanged" for what was created or updated.
+    but with "unchanged" for what was created or updated. Returns {} without contacting Kafka when
+    topics are managed outside (`kafka.manage_topics`).
     """
+    if not kafka.manage_topics:
+        return {}
     specs = [
         s.on_cluster(
             replication=kafka.replication_factor,
