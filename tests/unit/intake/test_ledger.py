@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from intake.domain.process import DUPLICATE, NO_FINDING
 from intake.domain.ledger import Account, LedgerBook, OffsetSet, accounts_of_entry, entry, hour_of, outcome_of
 
 T = "legacy.safety.v1"
@@ -13,10 +14,11 @@ def book() -> LedgerBook:
 
 
 def test_outcome_is_the_strongest_event_else_duplicate_else_measurement() -> None:
-    assert outcome_of(["case.amended", "case.reported"], duplicate=False) == "case.reported"
-    assert outcome_of(["case.linked"], duplicate=True) == "case.linked"
-    assert outcome_of([], duplicate=True) == "duplicate"
-    assert outcome_of([], duplicate=False) == "measurement"
+    assert outcome_of(["case.amended", "case.reported"], None) == "case.reported"
+    assert outcome_of(["case.linked"], None) == "case.linked"
+    assert outcome_of([], DUPLICATE) == "duplicate"
+    assert outcome_of([], NO_FINDING) == "measurement"
+    assert outcome_of([], "status Test") == "no_case"
 
 
 def test_entries_round_trip() -> None:

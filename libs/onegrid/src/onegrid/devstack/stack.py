@@ -29,8 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from onegrid.devstack import preflight
+from onegrid.devstack.java import find_java
 from onegrid.devstack.kafka import KafkaBroker, KafkaCluster, stop_process_group
-from onegrid.devstack.paths import port_in_use, project_root, run_dir
+from onegrid.devstack.paths import project_root, run_dir
 from onegrid.devstack.postgres import LocalPostgres
 from onegrid.topics import TopicSpec
 
@@ -79,10 +81,19 @@ WEBHOOK_DEPARTMENT = "shichang"  # this department is reached by signed webhook,
 SIM_WEBHOOK_PORT = int(os.environ.get("ONEGRID_SIM_WEBHOOK_PORT", 8010))
 
 
+def _silent_departments() -> str:
+    extra = os.environ.get("ONEGRID_SIM_SILENT", "")
+    return ",".join(dict.fromkeys(["chengguan", *(d.strip() for d in extra.split(",") if d.strip())]))
+
+
 def simulators(rate: str) -> tuple[tuple[str, list[str]], ...]:
     return (
         ("sim-networks", ["networks", "--rate", rate]),
-        ("sim-departments", ["departments", "--webhook-port", str(SIM_WEBHOOK_PORT)]),
+        # ONEGRID_SIM_SILENT: departments left to a real system under test (chengguan is always silent).
+        (
+            "sim-departments",
+            ["departments", "--webhook-port", str(SIM_WEBHOOK_PORT), "--silent", _silent_departments()],
+        ),
     )
 
 
@@ -102,6 +113,18 @@ def _layout_number(env: str, saved: dict[str, int], key: str) -> int:
     if not 1 <= value <= 9:
         raise SystemExit(f"{env}={value}: between 1 and 9")
     return value
+
+
+def started_at() -> float:
+    """When the command began: the Makefile's ONEGRID_STARTED_AT (so `make run` counts its install
+    steps too), else this process's start."""
+    try:
+        return float(os.environ["ONEGRID_STARTED_AT"])
+    except (KeyError, ValueError):
+        return _PROCESS_START
+
+
+_PROCESS_START = time.time()
 
 
 def _say(text: str) -> None:
@@ -279,6 +302,7 @@ class Stack:
 
     def up(self, *, human_logs: bool = False) -> None:
         self._check_layout()
+        self._preflight()
         self._save_layout()
         self._start_kafka()
         self._start_postgres()
@@ -290,6 +314,26 @@ class Stack:
         token = self._write_endpoints()
         print(f"up: endpoints and an admin token in {self.run / 'endpoints.json'}")
         print(f"console: http://127.0.0.1:{self.console_port}/#token={token}")
+        print(f"console ready {time.time() - started_at():.1f} s after start")
+
+    def _preflight(self) -> None:
+        """Every port this `up` will bind, free or ours already, and room on disk: checked before
+        anything starts, so a clash is one sentence instead of a half-started stack."""
+        ports: dict[str, tuple[int, str]] = {}
+        for b in self.nodes:
+            if not _alive(b.pid_file):
+                node = f" node {b.node_id}" if self.cluster else ""
+                ports[f"Kafka{node}"] = (b.port, "ONEGRID_KAFKA_PORT")
+                ports[f"Kafka{node}'s controller"] = (b.controller_port, "ONEGRID_KAFKA_CONTROLLER_PORT")
+        if not self.external_db and not self.pg.running():
+            ports["PostgreSQL"] = (self.pg.port, "ONEGRID_PG_PORT")
+        for inst in self.all_instances():
+            if not _alive(self.run / f"{inst.name}.pid"):
+                ports[inst.name] = (inst.port, inst.spec.port_env)
+        if self.simulate and not _alive(self.run / "sim-departments.pid"):
+            ports["the simulated departments' webhooks"] = (SIM_WEBHOOK_PORT, "ONEGRID_SIM_WEBHOOK_PORT")
+        preflight.check_ports(ports)
+        preflight.check_disk(self.run, need_mib=1024)
 
     def _check_layout(self) -> None:
         """Refuse to start a second layout beside a running one (their ports and pid files differ)."""
@@ -318,8 +362,7 @@ class Stack:
         if _alive(self.kafka.pid_file):
             print(f"kafka: already running on {self.kafka.bootstrap}")
             return
-        if port_in_use(self.kafka.port):
-            raise SystemExit(f"port {self.kafka.port} is taken by another process; set ONEGRID_KAFKA_PORT")
+        print(f"java: {find_java().describe()}")
         self.kafka.start()
         asyncio.run(self.kafka.wait_ready())
         print(f"kafka: started on {self.kafka.bootstrap} (KRaft, log {self.kafka.log_file})")
@@ -328,9 +371,6 @@ class Stack:
         if all(_alive(b.pid_file) for b in cluster.brokers):
             print(f"kafka: {cluster.size} nodes already running on {cluster.bootstrap}")
             return
-        for b in cluster.brokers:
-            if not _alive(b.pid_file) and port_in_use(b.port):
-                raise SystemExit(f"port {b.port} is taken by another process; set ONEGRID_KAFKA_PORT")
         cluster.start()
         asyncio.run(cluster.wait_ready())
         print(
@@ -362,8 +402,6 @@ class Stack:
         if _alive(pid_file):
             print(f"{inst.name}: already running on :{inst.port}")
             return
-        if port_in_use(inst.port):
-            raise SystemExit(f"port {inst.port} for {inst.name} is taken; set {svc.port_env}")
         log = (self.logs / f"{inst.name}.log").open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", svc.module],

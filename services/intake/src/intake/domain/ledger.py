@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from intake.domain.process import DUPLICATE, NO_FINDING
+
 # What a legacy record can become; the first four are case event types.
 CASE_OUTCOMES = ("case.reported", "case.linked", "case.amended", "case.cancelled")
-OUTCOMES = (*CASE_OUTCOMES, "measurement", "duplicate", "dead_letter", "quarantine")
+OUTCOMES = (*CASE_OUTCOMES, "measurement", "no_case", "duplicate", "dead_letter", "quarantine")
 # When one record yields several events, it is counted once, under the strongest.
 _STRENGTH = {o: i for i, o in enumerate(CASE_OUTCOMES)}
 
@@ -36,12 +38,18 @@ def hour_of(timestamp_ms: int) -> str:
     return datetime.fromtimestamp(timestamp_ms / 1000, UTC).strftime("%Y-%m-%dT%H:00Z")
 
 
-def outcome_of(event_types: Sequence[str], *, duplicate: bool) -> str:
-    """A processed record's outcome: its strongest case event; else a duplicate (its source record
-    was taken in before); else a measurement (a record that reports nothing, e.g. HJ 212 data)."""
+def outcome_of(event_types: Sequence[str], no_case: str | None) -> str:
+    """A processed record's outcome: its strongest case event; else why it gave none
+    (intake.domain.process.Outcome.no_case): a duplicate (its source record was taken in before), a
+    measurement (a record that reports nothing, e.g. HJ 212 data within limits), or `no_case` (a
+    record about no real incident, e.g. a CAP message with status Test)."""
     if event_types:
         return min(event_types, key=lambda t: _STRENGTH.get(t, len(_STRENGTH)))
-    return "duplicate" if duplicate else "measurement"
+    if no_case == DUPLICATE:
+        return "duplicate"
+    if no_case is None or no_case == NO_FINDING:
+        return "measurement"
+    return "no_case"
 
 
 @dataclass(frozen=True, slots=True)
