@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from intake.domain.process import DUPLICATE, NO_FINDING
 from intake.domain.ledger import Account, LedgerBook, OffsetSet, accounts_of_entry, entry, hour_of, outcome_of
+from intake.domain.process import DUPLICATE, NO_FINDING
 
 T = "legacy.safety.v1"
 H = 1_764_824_400_000  # 2025-12-04T05:00:00Z

@@ -22,6 +22,7 @@ from onegrid.topics import (
     EVALUATION_DLQ,
     GRID_REGISTRY,
     INTAKE_DLQ,
+    INTAKE_LEDGER,
     INTAKE_QUARANTINE,
     INTAKE_STATE,
     LEGACY_EMERGENCY_CAP,
@@ -99,10 +100,20 @@ SERVICE_TOPICS: tuple[TopicAccess, ...] = (
     ),
     # Legacy records in, case events out in one transaction; its state changelog; Open311 requests
     # taken over HTTP are published raw to their feed; the status followers read cases and lifecycle.
+    # The ledger: accounts written with the outputs, read back beside the feeds and the set-aside copies.
     TopicAccess(
         "intake",
-        reads=topics(*LEGACY_FEEDS, CASES, INTAKE_STATE, GRID_REGISTRY, CASE_LIFECYCLE),
-        writes=topics(CASES, INTAKE_STATE, INTAKE_DLQ, INTAKE_QUARANTINE, LEGACY_OPEN311),
+        reads=topics(
+            *LEGACY_FEEDS,
+            CASES,
+            INTAKE_STATE,
+            GRID_REGISTRY,
+            CASE_LIFECYCLE,
+            INTAKE_LEDGER,
+            INTAKE_DLQ,
+            INTAKE_QUARANTINE,
+        ),
+        writes=topics(CASES, INTAKE_STATE, INTAKE_DLQ, INTAKE_QUARANTINE, LEGACY_OPEN311, INTAKE_LEDGER),
         transactional=True,
         groups=(
             ConsumerGroup("legacy", LEGACY_FEEDS),
