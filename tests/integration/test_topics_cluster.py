@@ -3,6 +3,7 @@ incrementally, keyed topics are not repartitioned without an explicit migration,
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -22,6 +23,16 @@ async def _config(kafka: KafkaSettings, topic: str) -> dict[str, str]:
         return {c[0]: c[1] for resp in out for res in resp.resources for c in res[4]}
     finally:
         await admin.close()
+
+
+async def _settled(kafka: KafkaSettings, topic: str, key: str, value: str) -> dict[str, str]:
+    """The topic's config once `key` reads `value` (config changes reach the brokers asynchronously)."""
+    for _ in range(50):
+        cfg = await _config(kafka, topic)
+        if cfg.get(key) == value:
+            return cfg
+        await asyncio.sleep(0.1)
+    return cfg
 
 
 async def _partitions(kafka: KafkaSettings, topic: str) -> int:
@@ -48,11 +59,13 @@ async def test_config_change_keeps_what_the_operator_set(kafka_settings: KafkaSe
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=cfg)])
     finally:
         await admin.close()
-    assert (await _config(kafka_settings, topic))["max.message.bytes"] == "5000000"
+    assert (await _settled(kafka_settings, topic, "max.message.bytes", "5000000"))[
+        "max.message.bytes"
+    ] == "5000000"
 
     outcome = await ensure_topics(kafka_settings, [TopicSpec(topic, partitions=1, retention_ms=2 * DAY_MS)])
     assert outcome[topic] == "updated"
-    after = await _config(kafka_settings, topic)
+    after = await _settled(kafka_settings, topic, "retention.ms", str(2 * DAY_MS))
     assert after["retention.ms"] == str(2 * DAY_MS)
     assert after["max.message.bytes"] == "5000000"  # not reset to the broker default
 
