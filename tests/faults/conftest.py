@@ -50,7 +50,9 @@ def _free_block(width: int, step: int = 1) -> int:
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     from onegrid.devstack.stack import Stack
 
-    run = Path(tmp_path_factory.mktemp("faults"))
+    # ONEGRID_FAULTS_RUN keeps the run folder (logs of every process) where one wants it.
+    run = Path(os.environ.get("ONEGRID_FAULTS_RUN") or tmp_path_factory.mktemp("faults"))
+    run.mkdir(parents=True, exist_ok=True)
     env = {
         "ONEGRID_RUN": str(run),
         "ONEGRID_BROKERS": "3",

@@ -9,8 +9,10 @@ Two sides meet here, by (topic, partition, offset) of the legacy record:
   accounts are exactly once whenever the outputs are, with any number of instances.
 
 A received record with no account is *pending* while it lies at or above the intake group's
-committed offset (it is in flight) and *unaccounted* below it: the offset was committed without the
-record's outputs, i.e. it was lost. An account for an offset already accounted is a *duplicate*:
+committed offset (it is in flight) and *unaccounted* when it is still below it, with no account, at
+the next judgement: the offset was committed without the record's outputs, i.e. it was lost. (One
+judgement is not enough: a transaction's offsets can be visible in the group before its commit marker
+reaches the ledger's partition, so for a moment a committed record's account is not readable yet.) An account for an offset already accounted is a *duplicate*:
 something committed the same input twice. Both are alarms.
 """
 
@@ -136,6 +138,8 @@ class LedgerBook:
     counts: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     parts: dict[TopicPartition, _Partition] = field(default_factory=dict)
     duplicates: list[Account] = field(default_factory=list)
+    # Records below the committed offset without an account at the last judgement.
+    suspects: set[tuple[str, int, int]] = field(default_factory=set)
 
     def _part(self, topic: str, partition: int) -> _Partition:
         p = self.parts.get((topic, partition))
@@ -178,18 +182,25 @@ class LedgerBook:
     def judge(self, committed: Mapping[TopicPartition, int], *, limit: int = 50) -> dict[str, Any]:
         """The ledger now: per feed and hour, received = outcomes + pending + unaccounted.
 
-        `committed`: the intake group's committed offset per legacy partition (read BEFORE this
-        book caught up with the accounts, so every account of a committed record is already in)."""
+        `committed`: the intake group's committed offset per legacy partition, read BEFORE this book
+        caught up with the accounts; a record without account below it is unaccounted from the second
+        judgement that finds it so (see the module's note)."""
         rows: dict[tuple[str, str], dict[str, int]] = {k: dict(v) for k, v in self.counts.items()}
         lost: list[dict[str, Any]] = []
+        suspects: set[tuple[str, int, int]] = set()
         for (topic, partition), p in sorted(self.parts.items()):
             upto = committed.get((topic, partition), 0)
             for offset, hour in p.waiting.items():
-                what = "unaccounted" if offset < upto else "pending"
+                what = "pending"
+                if offset < upto:
+                    suspects.add((topic, partition, offset))
+                    if (topic, partition, offset) in self.suspects:
+                        what = "unaccounted"
                 row = rows.setdefault((p.feed, hour), {})
                 row[what] = row.get(what, 0) + 1
                 if what == "unaccounted" and len(lost) < limit:
                     lost.append({"topic": topic, "partition": partition, "offset": offset})
+        self.suspects = suspects
         table = []
         totals: dict[str, int] = {}
         for (feed, hour), row in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0])):
