@@ -154,6 +154,9 @@ class ConsumerLoop:
         self._generation = 0
         self._since: dict[TopicPartition, int] = {}
         self._revokes = 0
+        # One acquisition at a time: the assignment callback and the main loop's retries must never
+        # start two producers of one transactional id (the second would fence the first).
+        self._acquiring = asyncio.Lock()
         self._pending: dict[TopicPartition, int] = {}
         self._next_offset: dict[TopicPartition, int] = {}
         # Batches fetched and not yet delivered, in order; non-empty only while one is retried.
@@ -467,6 +470,12 @@ class ConsumerLoop:
     async def _acquire(self, tp: TopicPartition) -> None:
         """Start `tp`'s producer (fencing its previous owner), then read `tp` from its committed
         offset; on failure `tp` stays paused and is tried again on the next round."""
+        assert self._transactional is not None
+        async with self._acquiring:
+            if tp in self._unready:
+                await self._acquire_locked(tp)
+
+    async def _acquire_locked(self, tp: TopicPartition) -> None:
         assert self._transactional is not None
         revokes = self._revokes
         try:
