@@ -29,7 +29,7 @@ from audit.api import router as audit_router
 from audit.testing import case_event, fresh_schema
 from audit.trail_writer import TrailWriter
 from console.api import router as console_router
-from console.domain.spans import SpanStore
+from console.domain.spans import Span, SpanStore
 from console.feeds import Feeds
 from console.replay import Replayer
 from console.settings import Settings as ConsoleSettings
@@ -363,9 +363,38 @@ async def test_open311_reads_public_posts_keyed(
 
 
 # -- console -----------------------------------------------------------------------------------
-async def test_console_for_operators_replay_for_command_centres(kafka_settings: KafkaSettings) -> None:
+TRACES = {A: "a" * 32, B: "b" * 32, C: "c" * 32}
+
+
+def console_app(kafka_settings: KafkaSettings) -> tuple[FastAPI, Feeds, Upstream]:
+    """The console's router on feeds whose board holds A, B and C, each with a trace of its own."""
     settings = ConsoleSettings(kafka=kafka_settings)
     feeds = Feeds(settings)
+    spans = SpanStore(max_spans=100)
+    for case_id, (district, street, community, grid, dept) in PLACES.items():
+        division = {"district": district, "street": street, "community": community, "grid": grid}
+        feeds.board.case_event(
+            {
+                "case_id": case_id,
+                "event_type": "case.reported",
+                "title": f"case {case_id[-1]}",
+                "division": division,
+                "location": {"point": {"lon": 119.4, "lat": 32.4}},
+            }
+        )
+        feeds.board.lifecycle(
+            {
+                "case_id": case_id,
+                "seq": 1,
+                "to_state": "escalated",
+                "action": "escalate",
+                "at": "2026-05-04T01:00:00Z",
+                "dimensions": {**division, "department": dept},
+                "deadlines": {"acknowledge_by": "2026-05-04T02:00:00Z"},
+            }
+        )
+        feeds.board.saw_trace(TRACES[case_id], case_id)
+        spans.add([Span(TRACES[case_id], "1" * 16, None, "intake.process", "intake", "internal", 1, 2)])
     upstream = Upstream(audit_url="http://127.0.0.1:9", dispatch_url="http://127.0.0.1:9", timeout_s=1)
     app = app_of(
         console_router(
@@ -373,19 +402,80 @@ async def test_console_for_operators_replay_for_command_centres(kafka_settings: 
                 kafka_settings, topic_pattern=".+", group_pattern=".+", interval_s=1, window_s=5
             ),
             feeds=feeds,
-            spans=SpanStore(max_spans=100),
+            spans=spans,
             upstream=upstream,
             replayer=Replayer(kafka_settings, quarantine_topic="q", producer=lambda: None, book=feeds.book),
             tolerance=1e-4,
             replay_limiter=RateLimiter(100, 100),
         )
     )
+    return app, feeds, upstream
+
+
+async def test_console_for_operators_replay_for_command_centres(kafka_settings: KafkaSettings) -> None:
+    app, _, upstream = console_app(kafka_settings)
     overview = await statuses(app, lambda c: c.get("/api/overview"))
-    replay = await statuses(
-        app, lambda c: c.post("/api/quarantine/replay", json={"actor": "staff:x", "reason": "none.such"})
-    )
+
+    def replay(actor: str) -> Call:
+        return lambda c: c.post("/api/quarantine/replay", json={"actor": actor, "reason": "none.such"})
+
+    own_name: dict[str, int] = {}
+    for role in ROLES:
+        async with asgi(app, role) as c:
+            body = {"actor": f"staff:{role}", "reason": "none.such"}
+            own_name[role] = (await c.post("/api/quarantine/replay", json=body)).status_code
+    someone_else = await statuses(app, replay("staff:boss"))
     await upstream.close()
     staff_only = {"grid_worker": 403, "department_operator": 403, "auditor": 403, "bi_reader": 403}
     assert overview == expect(200, **staff_only)
-    # Permitted callers reach the replay (and learn nothing is quarantined for that reason).
-    assert replay == expect(403, city_operator=404, district_operator=404, admin=404)
+    # Permitted callers reach the replay (and learn nothing is quarantined for that reason), in their
+    # own name only: the trail records who replayed, so the body may not name someone else.
+    assert own_name == expect(403, city_operator=404, district_operator=404, admin=404)
+    assert someone_else == expect(403, admin=404)
+
+
+async def test_console_shows_each_operator_the_cases_of_its_scope_only(kafka_settings: KafkaSettings) -> None:
+    app, _, upstream = console_app(kafka_settings)
+    seen: dict[str, Any] = {}
+    for role in ROLES:
+        async with asgi(app, role) as c:
+            o = await c.get("/api/overview")
+            if o.status_code != 200:
+                seen[role] = o.status_code
+                continue
+            sla = o.json()["sla"]
+            cases = (await c.get("/api/map/cases")).json()["cases"]
+            seen[role] = {
+                "open": sla["open"],
+                "alerts": sorted(a["case_id"][-1] for a in sla["alerts"]),
+                "overdue": sorted(x["case_id"][-1] for x in sla["overdue"]),
+                "map": sorted(x["case_id"][-1] for x in cases),
+                "pages": {cid[-1]: (await c.get(f"/api/cases/{cid}")).status_code for cid in (A, B, C)},
+                "traces": {
+                    cid[-1]: (await c.get(f"/api/traces/{t}")).status_code for cid, t in TRACES.items()
+                },
+            }
+    await upstream.close()
+
+    def row(*visible: str) -> dict[str, Any]:
+        return {
+            "open": len(visible),
+            "alerts": sorted(visible),
+            "overdue": sorted(visible),
+            "map": sorted(visible),
+            "pages": {x: 200 if x in visible else 404 for x in "abc"},
+            "traces": {x: 200 if x in visible else 404 for x in "abc"},
+        }
+
+    assert seen == {
+        "grid_worker": 403,
+        "community_operator": row("a"),
+        "street_operator": row("a"),
+        "district_operator": row("a", "b"),
+        "city_operator": row("a", "b", "c"),
+        "department_operator": 403,
+        "auditor": 403,
+        "admin": row("a", "b", "c"),
+        "bi_reader": 403,
+        "anonymous": 401,
+    }
