@@ -239,7 +239,9 @@ class CaseBoard:
 
     def _end(self, case_id: str, state: str) -> None:
         case = self.open.pop(case_id, None)
-        self.ended[case_id] = Ended(state, case and case.division, case and case.department)
+        self.ended[case_id] = (
+            Ended(state, case.division, case.department) if case else Ended(state, None, None)
+        )
         while len(self.ended) > self.keep_ended:
             self.ended.popitem(last=False)
 
