@@ -118,13 +118,17 @@ class StubDesk:
 
     def __init__(self) -> None:
         self.acted: list[str] = []
+        self.commands: list[Any] = []
+        self.feedbacks: list[Any] = []
         self.clock = SystemClock()
 
     async def act(self, case_id: str, cmd: Any, key: str | None) -> Result:
         self.acted.append(case_id)
+        self.commands.append(cmd)
         return Result("applied")
 
     async def feedback(self, fb: Any) -> Result:
+        self.feedbacks.append(fb)
         return Result("applied")
 
 
@@ -150,7 +154,10 @@ async def dispatch_app(database_url: str) -> Any:
                 ),
                 {"c": case_id, "d": dept, "g": grid, "b": json.dumps(body)},
             )
-    yield app_of(dispatch_router(engine, StubDesk()))  # type: ignore[arg-type]
+    desk = StubDesk()
+    app = app_of(dispatch_router(engine, desk))  # type: ignore[arg-type]
+    app.state.desk = desk
+    yield app
     await engine.dispose()
 
 
@@ -206,8 +213,46 @@ async def test_acting_needs_the_act_permission_the_scope_and_ones_own_name(dispa
     assert someone_else.status_code == 403 and "own name" in someone_else.json()["detail"]
 
 
+async def test_the_actor_is_the_token_and_every_string_is_bounded(dispatch_app: FastAPI) -> None:
+    """A 2 MB display name once became a lifecycle event no relay could send; a body chose its kind."""
+    desk = dispatch_app.state.desk
+    async with asgi(dispatch_app, "street_operator") as c:
+        huge = {"actor": {"id": "staff:street_operator", "display": "张" * (2 * 1024 * 1024)}}
+        too_big = await c.post(f"/v1/cases/{A}/escalate", json=huge)
+        many = await c.post(f"/v1/cases/{A}/escalate", json={"evidence": ["k"] * 51})
+        long_ref = await c.post(f"/v1/cases/{A}/escalate", json={"evidence": ["k" * 2000]})
+        system = await c.post(
+            f"/v1/cases/{A}/escalate", json={"actor": {"kind": "system", "id": "staff:street_operator"}}
+        )
+        n = len(desk.commands)
+        implicit = await c.post(f"/v1/cases/{A}/escalate", json={})
+    assert [r.status_code for r in (too_big, many, long_ref)] == [422, 422, 422]
+    assert system.status_code == 403 and "token decides" in system.json()["detail"]
+    assert implicit.status_code == 200
+    actor = desk.commands[n].actor
+    assert (actor.kind, actor.id) == ("staff", "staff:street_operator")
+    async with asgi(dispatch_app, "department_operator") as c:
+        fb = {**FEEDBACK_EXAMPLE, "department": "chengguan"}
+        loud = await c.post(
+            "/v1/feedback",
+            json={
+                **fb,
+                "actor": {"kind": "department", "id": "staff:department_operator", "display": "x" * 101},
+            },
+        )
+        someone = await c.post(
+            "/v1/feedback", json={**fb, "actor": {"kind": "staff", "id": "staff:boss", "display": "王*"}}
+        )
+    assert loud.status_code == 422
+    assert someone.status_code == 403 and "must be the caller" in someone.json()["detail"]
+
+
 async def test_feedback_only_from_the_department_itself(dispatch_app: FastAPI) -> None:
-    example = FEEDBACK_EXAMPLE
+    # The department's system answers in its own name (the token's subject).
+    example = {
+        **FEEDBACK_EXAMPLE,
+        "actor": {"kind": "department", "id": "staff:department_operator", "display": ""},
+    }
 
     def post(dept: str) -> Call:
         return lambda c: c.post("/v1/feedback", json={**example, "department": dept})
