@@ -53,6 +53,7 @@ from onegrid.kafka.producer import make_producer
 from onegrid.ratelimit import RateLimiter
 from onegrid.settings import KafkaSettings
 
+from .conftest import read_all
 from .test_registry_harness import running_registry
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -402,6 +403,16 @@ async def test_open311_reads_public_posts_keyed(
         assert (await statuses(public, post(fields={"api_key": revoked}), ["anonymous"])) == {
             "anonymous": 401
         }
+        # The key was checked: it is not published (Kafka and the audit trail keep records forever).
+        spelled = urlencode(form).encode() + b"&api%5Fkey=" + key.encode()
+        hdrs = {"content-type": "application/x-www-form-urlencoded"}
+        async with asgi(public, "anonymous") as c:
+            encoded = await c.post("/open311/v2/requests.json", content=spelled, headers=hdrs)
+        assert encoded.status_code == 201
+        published = await read_all(kafka_settings, topic, expect=4)
+        assert len(published) == 4  # admin, X-API-Key, api_key field, api%5Fkey field
+        assert all(key.encode() not in r.value for r in published)
+        assert all(r.value.startswith(urlencode(form).encode()) for r in published)
     finally:
         await producer.stop()
         await engine.dispose()
