@@ -441,7 +441,8 @@ def migration_job(svc: Service) -> Manifest:
             # Run before the services in GitOps tools; with kubectl, deploy/README.md gives the order.
             "annotations": {"argocd.argoproj.io/sync-wave": "-1"},
         },
-        "spec": {"backoffLimit": 6, "template": pod},
+        # Retried while the database comes up (operator, instances, roles): minutes, not seconds.
+        "spec": {"backoffLimit": 12, "template": pod},
     }
 
 
