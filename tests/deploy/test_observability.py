@@ -68,7 +68,7 @@ def test_the_dashboards_show_what_the_issue_asks_for() -> None:
         assert word in titles["onegrid-streams"], word
     for word in ("cases by state", "sla breaches", "whistles", "returns", "webhook"):
         assert word in titles["onegrid-loop"], word
-    for word in ("signed tree size", "age of the newest signed head"):
+    for word in ("signed tree size", "age of the newest signed head", "verify failures"):
         assert word in titles["onegrid-audit"], word
 
 
@@ -89,6 +89,7 @@ def test_the_alerts_the_issue_asks_for() -> None:
     assert "intake_records_total" in r["OneGridFeedSilent"]["expr"]
     assert "900" in r["OneGridNoSignedTreeHead"]["expr"]  # 15 minutes
     assert "dispatch_webhook_stuck_deliveries" in r["OneGridWebhookStuck"]["expr"]
+    assert 'outcome="failed"' in r["OneGridAuditVerifyFailed"]["expr"]
 
 
 def test_every_named_metric_is_in_our_namespaces() -> None:
