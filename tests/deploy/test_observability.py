@@ -44,6 +44,19 @@ def test_metric_names_of_an_expression(expr: str, names: set[str]) -> None:
     assert metric_names(expr) == names
 
 
+def test_an_expression_that_is_not_promql_is_refused() -> None:
+    with pytest.raises(ValueError):
+        metric_names("sum by (group (rate(x[5m]))")
+
+
+def test_every_dashboard_and_rule_expression_is_promql() -> None:
+    for where, expr in [*dashboard_exprs(), *rule_exprs()]:
+        try:
+            metric_names(expr)
+        except ValueError as exc:
+            raise AssertionError(f"{where}: {exc}: {expr}") from exc
+
+
 def test_the_dashboards_parse_and_every_panel_queries_prometheus() -> None:
     boards = dashboards()
     assert set(boards) == {"onegrid-streams", "onegrid-loop", "onegrid-audit"}
