@@ -141,6 +141,11 @@ def test_keda_never_scales_a_service_beyond_the_partitions_of_its_groups() -> No
         ceiling = min(sum(partitions[t] for t in g.topics) for g in groups.values())
         assert so["spec"]["maxReplicaCount"] <= ceiling, so["metadata"]["name"]
         assert all(t["metadata"]["allowIdleConsumers"] == "false" for t in so["spec"]["triggers"])
+        # KEDA runs in its own namespace: the bootstrap address must name ours.
+        namespace = of_kind("production", "Namespace")[0]["metadata"]["name"]
+        assert so["metadata"]["namespace"] == namespace
+        for t in so["spec"]["triggers"]:
+            assert t["metadata"]["bootstrapServers"] == f"onegrid-kafka-bootstrap.{namespace}.svc:9094"
 
 
 def test_production_has_budgets_spreading_and_sized_containers() -> None:

@@ -384,3 +384,37 @@ async def test_records_fetched_before_a_revoke_are_dropped_not_processed() -> No
     await task
     assert seen == [b"p0"]  # the queued batch of partition 1 was never handled
     assert broker.records("out") == [] and broker.committed == {}
+
+
+# -- issue 13.4: poison isolation keeps dependent records together ----------------------------
+
+
+@pytest.mark.parametrize("eos", [False, True])
+async def test_a_poison_record_splits_the_batch_and_dependent_records_stay_together(eos: bool) -> None:
+    """[Alert, Update of it, poison, Update of it again]: the first Update is handled with its Alert
+    (same batch), the poison is dead-lettered, the last Update sees the committed Alert."""
+    broker = MemoryBroker()
+    for v in (b"alert", b"update:alert", b"poison", b"update:alert"):
+        broker.append("in", v)
+    committed_state: set[bytes] = set()
+
+    async def handler(rs):
+        seen = set(committed_state)
+        res = BatchResult()
+        for r in rs:
+            if r.value == b"poison":
+                raise ValueError("cannot digest")
+            if r.value.startswith(b"update:") and r.value[7:] not in seen:
+                res.dead_letters.append(DeadLetter(r, "unknown_reference", "no alert", "map", "quarantine"))
+                continue
+            seen.add(r.value)
+            res.outputs.append(OutRecord("out", r.value.upper()))
+        new = seen - committed_state
+        res.after_commit.append(lambda: committed_state.update(new))
+        return res
+
+    loop = make_loop(broker, handler, eos=eos)
+    await run_until(loop, lambda: broker.committed.get(("g", ("in", 0))) == 4)
+    assert broker.records("quarantine") == []
+    assert [r.value for r in broker.records("out")] == [b"ALERT", b"UPDATE:ALERT", b"UPDATE:ALERT"]
+    assert [r.value for r in broker.records("dlq")] == [b"poison"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from onegrid.topics import (
+    AUDIT_DLQ,
     AUDIT_HEADS,
     CASE_LIFECYCLE,
     CASES,
@@ -140,7 +141,7 @@ SERVICE_TOPICS: tuple[TopicAccess, ...] = (
             CASE_LIFECYCLE,
             GRID_REGISTRY,
         ),
-        writes=topics(AUDIT_HEADS),
+        writes=topics(AUDIT_HEADS, AUDIT_DLQ),
         groups=(ConsumerGroup("wiretap"),),
     ),
     TopicAccess(

@@ -22,6 +22,8 @@ INTAKE_DLQ = "intake.dlq.v1"
 INTAKE_QUARANTINE = "intake.quarantine.v1"
 DISPATCH_DLQ = "dispatch.dlq.v1"
 EVALUATION_DLQ = "evaluation.dlq.v1"
+# Records the wire tap cannot store (its own failure, not the record's): kept for a replay.
+AUDIT_DLQ = "audit.dlq.v1"
 # Internal: intake's own state changelog (HJ 212 episodes per station), written in its transactions.
 INTAKE_STATE = "intake.state.v1"
 # Intake's ledger: what became of every legacy record, written in the same transactions as its outputs.
@@ -93,6 +95,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(INTAKE_QUARANTINE, partitions=1, retention_ms=365 * DAY_MS, keyed=False),
     TopicSpec(DISPATCH_DLQ, partitions=1, retention_ms=180 * DAY_MS, keyed=False),
     TopicSpec(EVALUATION_DLQ, partitions=1, retention_ms=180 * DAY_MS, keyed=False),
+    TopicSpec(AUDIT_DLQ, partitions=1, retention_ms=365 * DAY_MS, keyed=False),
     TopicSpec(INTAKE_STATE, partitions=3, compacted=True, extra_config={"min.cleanable.dirty.ratio": "0.1"}),
     TopicSpec(INTAKE_LEDGER, partitions=3),
     TopicSpec(

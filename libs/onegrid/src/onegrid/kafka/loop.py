@@ -19,8 +19,11 @@ Contract:
   fenced batch is dropped and its partition paused until the group assigns it again.
 - Records of a partition no longer assigned are dropped, never processed (fetched before a revoke,
   or waiting for a retry).
-- A handler exception that is not transient is isolated to the record that causes it (the batch is
-  replayed one record at a time) and that record is dead-lettered with reason `unhandled.<Type>`.
+- A handler exception that is not transient is isolated to the record that causes it: the batch is
+  split at that record (found by bisecting prefixes), the records before it are delivered together
+  with it dead-lettered (reason `unhandled.<Type>`), and the records after it form the next batch,
+  handled on the state their predecessors committed (a record depending on an earlier one of the
+  same batch is never handled without it).
 - Transient failures and `Backpressure` retry the same batch with capped backoff; meanwhile every
   assigned partition is paused and the consumer keeps polling, so it stays in its group and a
   rebalance never waits for the retries. The dead-letter limit counts each record once, when its
@@ -151,6 +154,9 @@ class ConsumerLoop:
         self._generation = 0
         self._since: dict[TopicPartition, int] = {}
         self._revokes = 0
+        # One acquisition at a time: the assignment callback and the main loop's retries must never
+        # start two producers of one transactional id (the second would fence the first).
+        self._acquiring = asyncio.Lock()
         self._pending: dict[TopicPartition, int] = {}
         self._next_offset: dict[TopicPartition, int] = {}
         # Batches fetched and not yet delivered, in order; non-empty only while one is retried.
@@ -242,15 +248,18 @@ class ConsumerLoop:
             batch = self._owned(records, gen)
             if batch:
                 try:
-                    await self._process(batch, gen=gen)
+                    done = await self._process(batch, gen=gen)
                 except _Dropped:
-                    pass  # the partition's (new) owner reads these records again
+                    done = len(batch)  # the partition's (new) owner reads these records again
                 except _Retry as retry:
                     self._retry_at = time.monotonic() + retry.delay
                     self._pause_all()
                     return
+                self._backoff.reset()
+                if done < len(batch):
+                    self._queue[0] = (gen, batch[done:])  # split at a poison record: the rest next
+                    continue
             self._queue.pop(0)
-            self._backoff.reset()
         if not self._queue:
             self._resume_all()
 
@@ -285,9 +294,10 @@ class ConsumerLoop:
             except (_Dropped, _Retry):
                 pass  # the next interval tries again
 
-    async def _process(self, records: list[Record], *, gen: int, tick: TopicPartition | None = None) -> None:
-        """Handle and deliver one batch; raises `_Retry` on a transient failure, `_Dropped` when the
-        partition's producer was fenced."""
+    async def _process(self, records: list[Record], *, gen: int, tick: TopicPartition | None = None) -> int:
+        """Handle and deliver the batch, or its part up to and including a poison record; returns how
+        many records were delivered. Raises `_Retry` on a transient failure, `_Dropped` when the
+        partition is no longer ours."""
         self._m_consumed.add(len(records), {"group": self.config.group_id})
         links = telemetry.batch_links([r.headers for r in records])
         parent = telemetry.extract(records[0].headers) if len(records) == 1 else None
@@ -307,7 +317,8 @@ class ConsumerLoop:
                 if tick is not None:
                     result = await self._run_tick(tick)
                 else:
-                    result = await self._handle(records)
+                    result, done = await self._handle(records)
+                    records = records[:done]
                 guard = self._guard.after(self._dead_lettered(records, result.dead_letters))
                 tp = tick or (TopicPartition(records[0].topic, records[0].partition) if records else None)
                 if (self.config.exactly_once or tick) and tp is not None and not self._current(tp, gen):
@@ -315,6 +326,7 @@ class ConsumerLoop:
                 await self._deliver(records, result, tp)
                 self._guard = guard
                 self._m_batch.record(time.perf_counter() - started, {"group": self.config.group_id})
+                return len(records)
             except Backpressure as exc:
                 delay = self._backoff.next_delay()
                 span.add_event("backpressure", {"retry_in_s": delay})
@@ -343,29 +355,40 @@ class ConsumerLoop:
             log.exception("tick failed; it runs again at the next interval")
             return BatchResult()
 
-    async def _handle(self, records: Sequence[Record]) -> BatchResult:
+    async def _handle(self, records: Sequence[Record]) -> tuple[BatchResult, int]:
+        """The handler's result for `records`, or, when a record in it is poison, for the longest
+        prefix that succeeds plus that record dead-lettered; returns (result, records covered).
+
+        The batch is split AT the poison record, not replayed record by record: the records before
+        it are handled together, as they would have been, so a record that depends on an earlier
+        one of the same batch (a CAP Update of an Alert, the next packet of a station) still sees
+        it. The records after it are handled next, on the state their predecessors committed."""
         try:
-            return await self._handler(records)
+            return await self._handler(records), len(records)
         except Backpressure:
             raise
         except Exception as exc:
             if is_transient(exc):
                 raise
-            if len(records) == 1:
-                log.warning(
-                    "poison record %s[%d]@%d: %r",
-                    records[0].topic,
-                    records[0].partition,
-                    records[0].offset,
-                    exc,
-                )
-                dl = DeadLetter(records[0], f"unhandled.{type(exc).__name__}", str(exc) or repr(exc))
-                return BatchResult(dead_letters=[dl])
-            # Isolate the poison record: replay one by one (handlers are idempotent by contract).
-            result = BatchResult()
-            for r in records:
-                result.extend(await self._handle([r]))
-            return result
+            failed_at, failure = len(records), exc
+        ok_up_to, result = 0, BatchResult()
+        # Binary search for the longest prefix that succeeds (handlers are idempotent by contract).
+        while failed_at - ok_up_to > 1:
+            mid = (ok_up_to + failed_at) // 2
+            try:
+                result, ok_up_to = await self._handler(records[:mid]), mid
+            except Backpressure:
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                failed_at, failure = mid, exc
+        poison = records[ok_up_to]
+        log.warning("poison record %s[%d]@%d: %r", poison.topic, poison.partition, poison.offset, failure)
+        result.dead_letters.append(
+            DeadLetter(poison, f"unhandled.{type(failure).__name__}", str(failure) or repr(failure))
+        )
+        return result, ok_up_to + 1
 
     @staticmethod
     def _dead_lettered(records: Sequence[Record], dead: list[DeadLetter]) -> list[bool]:
@@ -447,6 +470,12 @@ class ConsumerLoop:
     async def _acquire(self, tp: TopicPartition) -> None:
         """Start `tp`'s producer (fencing its previous owner), then read `tp` from its committed
         offset; on failure `tp` stays paused and is tried again on the next round."""
+        assert self._transactional is not None
+        async with self._acquiring:
+            if tp in self._unready:
+                await self._acquire_locked(tp)
+
+    async def _acquire_locked(self, tp: TopicPartition) -> None:
         assert self._transactional is not None
         revokes = self._revokes
         try:
