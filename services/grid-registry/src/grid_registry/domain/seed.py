@@ -1,7 +1,7 @@
 """The seed: every record `make up` loads into an empty registry, built deterministically.
 
 Divisions: the whole vendored Yangzhou hierarchy (city, 7 districts, 98 streets, 1,437 communities);
-areas for the 7 district outlines and for every street and community of 邗江区 (321003), whose grids
+areas for the 6 real district outlines (321071, a zone without one, has no area) and for every street and community of 邗江区 (321003), whose grids
 and micro-grids (and three special-purpose grids) come from `generate_city(seed, ["321003"])`.
 Departments, routing rules for every taxonomy category, SLA policies, monitoring stations (the MNs of
 the HJ 212 conformance packets plus generated air and water stations) and a few staff per grid.
