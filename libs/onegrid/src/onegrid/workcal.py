@@ -37,6 +37,7 @@ class WorkCalendar:
     """The official calendar as pinned, with office hours; pure and deterministic."""
 
     office_hours: tuple[tuple[time, time], ...] = OFFICE_HOURS
+    closed: frozenset[date] = frozenset()  # days this office is closed besides the official holidays
 
     @property
     def version(self) -> str:
@@ -72,26 +73,41 @@ class WorkCalendar:
             raise ValueError("days must be at least 1")
         day = start.astimezone(BEIJING).date()
         for _ in range(days):
-            day = self.next_working_day(day)
+            day = self.next_open_day(day)
         return datetime.combine(day, self.office_hours[-1][1], BEIJING).astimezone(UTC)
 
     def add_working_hours(self, start: datetime, hours: float) -> datetime:
         """The instant when ``hours`` of office time have passed since ``start``, as aware UTC."""
-        if hours < 0:
-            raise ValueError("hours must not be negative")
-        left = timedelta(hours=hours)
+        return self.add_working_time(start, timedelta(hours=hours))
+
+    def add_working_time(self, start: datetime, span: timedelta) -> datetime:
+        """The instant when ``span`` of office time has passed since ``start``, as aware UTC; a start
+        outside office time counts from the next opening."""
+        if span < timedelta(0):
+            raise ValueError("a working time span must not be negative")
+        left = span
         local = start.astimezone(BEIJING)
         day, now = local.date(), local.time().replace(tzinfo=None)
-        if not self.is_working_day(day):
-            day, now = self.next_working_day(day), time(0)
+        if not self.is_open(day):
+            day, now = self.next_open_day(day), time(0)
         while True:
             for opens, closes in self.office_hours:
                 if now >= closes:
                     continue
                 begin = max(now, opens)
-                span = datetime.combine(day, closes) - datetime.combine(day, begin)
-                if left <= span:
+                length = datetime.combine(day, closes) - datetime.combine(day, begin)
+                if left <= length:
                     return (datetime.combine(day, begin, BEIJING) + left).astimezone(UTC)
-                left -= span
+                left -= length
                 now = closes
-            day, now = self.next_working_day(day), time(0)
+            day, now = self.next_open_day(day), time(0)
+
+    def is_open(self, day: date) -> bool:
+        """A working day on which this office is not closed (``closed``: local closures on top)."""
+        return self.is_working_day(day) and day not in self.closed
+
+    def next_open_day(self, day: date) -> date:
+        day += timedelta(days=1)
+        while not self.is_open(day):
+            day += timedelta(days=1)
+        return day
