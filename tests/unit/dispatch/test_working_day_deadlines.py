@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from dispatch.domain.facts import decode_case
 from dispatch.domain.lifecycle import Lifecycle, Policy
+from dispatch.domain.messages import lifecycle_event
 from dispatch.domain.routing import Directory
 from onegrid.workcal import WorkCalendar
 
@@ -37,6 +38,12 @@ def test_a_three_working_day_sla_opened_on_the_eve_of_national_day_ends_after_th
     assert by_kind["resolve"].calendar_version == WorkCalendar().version
     (order,) = out.orders
     assert order.resolve_by == datetime(2026, 10, 10, 10, 0, tzinfo=BJ)
+    event = lifecycle_event(out.case, out.transitions[-1])
+    assert event["deadlines"] == {
+        "acknowledge_by": "2026-09-30T04:00:00Z",
+        "resolve_by": "2026-10-10T02:00:00Z",
+        "calendar_version": WorkCalendar().version,
+    }
 
 
 def test_a_24x7_sla_records_its_clock_too(lifecycle: Lifecycle) -> None:
