@@ -7,7 +7,7 @@ from pydantic_settings import SettingsConfigDict
 
 from evaluation.domain.case_facts import Policy
 from onegrid.settings import ServiceSettings
-from onegrid.topics import CASE_LIFECYCLE
+from onegrid.topics import CASE_LIFECYCLE, GRID_REGISTRY
 
 
 class Settings(ServiceSettings):
@@ -19,6 +19,10 @@ class Settings(ServiceSettings):
     # Topics (overridable so tests run on unique names).
     lifecycle_topic: str = CASE_LIFECYCLE
     dlq_topic: str = "evaluation.dlq.v1"
+    registry_topic: str = GRID_REGISTRY
+    # The lake (Parquet by day): a local directory, or an fsspec URL such as s3://bucket/prefix
+    # (credentials from the usual AWS_* variables; install onegrid-evaluation[s3]); "" turns it off.
+    lake_url: str = ".run/lake"
     # The evaluation rules: a reopen within this window makes a closure count as not on time; a
     # verification later than this after the case was resolved is not timely.
     reopen_window_days: float = Field(default=7.0, ge=0)
