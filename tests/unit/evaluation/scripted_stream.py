@@ -535,3 +535,63 @@ CHARGED_CITY = {
     "resolve_median_s": 68400.0,
     "on_time_closed": 1,
 }
+
+
+# -- the registry, for dimensions and zero rows ---------------------------------------------------
+STAFF: dict[str, Any] = {
+    "kind": "staff",
+    "code": "hj-grid/0007",
+    "revision": 1,
+    "updated_at": "2025-06-01T00:00:00Z",
+    "name": "王小明",
+    "active": True,
+    "role": "grid_worker",
+    "phone": "13800000000",
+    "grid_codes": [G1],
+    "department": None,
+}
+
+
+def department(code: str, revision: int, at: str, active: bool = True) -> dict[str, Any]:
+    return {
+        "kind": "department",
+        "code": code,
+        "revision": revision,
+        "updated_at": at,
+        "name": code,
+        "active": active,
+        "tier": "city",
+        "division_code": "321003",
+        "parent_code": None,
+        "category_codes": [],
+    }
+
+
+def grid(code: str) -> dict[str, Any]:
+    return {
+        "kind": "grid",
+        "code": code,
+        "revision": 1,
+        "updated_at": "2025-01-01T00:00:00Z",
+        "name": code,
+        "active": True,
+        "level": "grid",
+        "community_code": code[:12],
+        "parent_grid_code": None,
+        "special_kind": None,
+        "area": None,
+    }
+
+
+def registry_records() -> list[dict[str, Any]]:
+    """Registry records for the dimensions and zero rows: a department without cases (minzheng, from
+    4 March 08:00 local), one wound up on 3 March (wenlv), a grid without cases, and a grid worker."""
+    return [
+        department("chengguan", 1, "2025-01-01T00:00:00Z"),
+        department("minzheng", 1, "2026-03-04T00:00:00Z"),  # from 4 March 08:00 local
+        department("wenlv", 1, "2025-01-01T00:00:00Z"),
+        department("wenlv", 2, "2026-03-03T00:00:00Z", active=False),  # wound up on 3 March
+        grid(G1),
+        grid("321003010009009"),
+        STAFF,
+    ]
