@@ -146,7 +146,8 @@ async def test_scripted_stream_gives_the_hand_figures_and_a_rebuild_gives_identi
             }
             for k, figures in script.EXPECTED.items():
                 assert {c: by_key[k][c] for c in figures} == {
-                    c: list(v) if isinstance(v, tuple) else v for c, v in figures.items()
+                    c: list(v) if isinstance(v, tuple) else script.utc(v) if isinstance(v, datetime) else v
+                    for c, v in figures.items()
                 }, k
             service_rows = {
                 (
@@ -233,9 +234,14 @@ async def test_scripted_stream_gives_the_hand_figures_and_a_rebuild_gives_identi
             await conn.execute(text("DELETE FROM metric WHERE dimension = 'grid'"))
             await conn.execute(text("UPDATE case_fact SET facts = jsonb_set(facts, '{on_time}', 'true')"))
             await conn.execute(text("DELETE FROM lifecycle_event WHERE seq = 1"))
+            # Rows of an old period left under the previous definition, as after an upgrade.
+            old = "eval.v1;reopen_window_s=604800;verification_limit_s=86400"
+            await conn.execute(text("UPDATE metric SET definition = :d WHERE granularity = 'day'"), {"d": old})
         assert await models.dump() != before
+        assert set(await models.other_definitions()) == {old}
         report = await rebuild(settings)
         assert (report.stored, report.repeats, report.rejected) == (unique, 1, 2)
         assert await models.dump() == before
+        assert await models.other_definitions() == {}  # every period recomputed under eval.v2
     finally:
         await engine.dispose()

@@ -188,6 +188,9 @@ async def test_the_guides_duckdb_example_on_the_lake_reproduces_the_service_exac
             ]
             assert wenlv == [(1, "2026-03-03T00:00:00Z", False), (2, None, True)]
 
+        # The lake's dimensions are for readers without personal-data rights.
+        lake_staff = pq.read_table(lake / "dimensions" / "staff.parquet").to_pylist()
+        assert [(r["name"], r["phone"]) for r in lake_staff] == [("王*", None)]
         # The facts files say what they reflect: the whole topic.
         cases_file = next((lake / "facts" / "cases").glob("day=2026-03-05/*.parquet"))
         as_of = json.loads(pq.read_metadata(cases_file).metadata[b"onegrid.as_of"])

@@ -294,6 +294,9 @@ CITY_MONTH = {
     "incomplete": 0,
     "rule_versions": ("7", "8"),
     "taxonomy_versions": ("2026.1",),
+    "grid_versions": ("2026-02-28T16:00:00Z#412",),  # the registry version every case was decided with
+    "last_event_at": t(5, 20),  # E verified and closed
+    "restated": False,  # the month is still running at its last event (5 March)
     "definition": DEFINITION,
 }
 
@@ -402,6 +405,9 @@ EXPECTED: dict[tuple[str, str, str, str], dict[str, Any]] = {
         "reopened": 1,
     },
     ("all", "*", "day", "2026-03-02"): {
+        # B was reopened and closed again on the 4th: figures read at the end of the 2nd were restated
+        "last_event_at": t(4, 9),
+        "restated": True,
         "registered": 3,
         "closed": 3,
         "on_time_closed": 1,
@@ -416,7 +422,14 @@ EXPECTED: dict[tuple[str, str, str, str], dict[str, Any]] = {
         "acknowledge_median_s": 600.0,
         "acknowledge_p90_s": 5400.0,  # D 600, E 5400
     },
-    ("all", "*", "day", "2026-03-04"): {"registered": 2, "cancelled": 1, "closable": 1, "closed": 0},
+    ("all", "*", "day", "2026-03-04"): {
+        "registered": 2,
+        "cancelled": 1,
+        "closable": 1,
+        "closed": 0,
+        "last_event_at": t(4, 3, 45),  # H acknowledged at 11:45 local, within the day
+        "restated": False,
+    },
 }
 # Rows per granularity: all 1, department 5 (shengtai returned C), grid 5, street 2, district 1,
 # network 5, category 5.

@@ -62,6 +62,8 @@ def caller_scope(
 
 
 ScopeDep = Annotated[Scope, Depends(caller_scope)]
+# Days a case can have been registered on (beyond, local midnight is no instant Python can hold).
+FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2999, 12, 31)
 ReaderDep = Annotated[Principal, Depends(require("read", "metrics"))]
 DimensionName = Literal["departments", "divisions", "grids", "staff"]
 assert set(DimensionName.__args__) == set(KINDS)  # type: ignore[attr-defined]
@@ -93,12 +95,13 @@ FilterDep = Annotated[RowFilter, Depends(row_filter)]
 
 def router(
     models: ReadModels,
-    dimensions: Dimensions,
+    dimensions: Dimensions | None = None,
     *,
     lifecycle_topic: str = CASE_LIFECYCLE,
     default_min_cases: int = 20,
 ) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["evaluation"])
+    registry = dimensions or Dimensions(models.engine)
 
     async def select(scope: Scope, f: RowFilter) -> list[MetricRow]:
         if f.dimension is not None and not scope.sees_dimension(f.dimension):
@@ -119,7 +122,7 @@ def router(
         dims = [d for d in ZERO_DIMENSIONS if f.dimension in (None, d) and scope.sees_dimension(d)]
         if not dims:
             return []
-        units = {d: await dimensions.unit_intervals(d) for d in dims}
+        units = {d: await registry.unit_intervals(d) for d in dims}
         units = {
             d: [u for u in us if (f.value is None or u[0] == f.value) and scope.admits(d, u[0])]
             for d, us in units.items()
@@ -169,6 +172,8 @@ def router(
         last = until or since
         if not 0 <= (last - since).days < 92:
             raise HTTPException(422, "from..to must span 1 to 92 days")
+        if since < FIRST_DAY or last > LAST_DAY:
+            raise HTTPException(422, f"days must lie between {FIRST_DAY} and {LAST_DAY}")
         by_day = await models.facts_registered_on(
             [since + timedelta(days=i) for i in range((last - since).days + 1)]
         )
@@ -205,7 +210,7 @@ def router(
     async def dimension_rows(name: str, principal: Principal) -> list[dict[str, Any]]:
         kind = KINDS[name]
         return dimension_table(
-            kind, await dimensions.versions(kind), personal_data=principal.sees_personal_data
+            kind, await registry.versions(kind), personal_data=principal.sees_personal_data
         )
 
     @r.get("/rankings")

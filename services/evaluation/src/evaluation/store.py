@@ -76,6 +76,10 @@ class ReadModels:
         self.policy = policy
         self.definition = policy.definition()
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     # -- writing -----------------------------------------------------------------------------------
 
     async def apply(self, received: Sequence[Received], positions: Positions | None = None) -> Applied:
