@@ -103,7 +103,8 @@ class IntakePipeline:
                 )
                 self._m_outcomes.add(1, {"feed": inbound.feed, "outcome": out.error.reason})
                 continue
-            self._m_outcomes.add(1, {"feed": inbound.feed, "outcome": "ok" if out.events else "no_case"})
+            outcome_label = "ok" if out.events else f"no case: {out.no_case}"  # e.g. "no case: status Test"
+            self._m_outcomes.add(1, {"feed": inbound.feed, "outcome": outcome_label})
             result.outputs += [event_record(ev, r.headers, self.topics.cases) for ev in out.events]
         for mn, piece in sorted(outcome.env.changed.items()):
             result.outputs.append(

@@ -1,8 +1,9 @@
 """Stateless feeds: the bytes of one legacy record to the Reports it carries.
 
-Each function raises `Rejected` (malformed) from its parser; CAP messages that are not about real
-incidents (Test, Exercise, Draft, System status; Ack and Error types) carry no report and give an
-empty list: the audit trail keeps them, no case is made of them.
+Each function raises `Rejected` (malformed) from its parser. CAP messages that are not about real
+incidents (Test, Exercise, Draft, System status; Ack and Error types) give a report marked
+``no_case`` ("status Test", "msgType Ack"): intake places it like any other, so what it says about
+its place is true, and then makes no case of it; the audit trail keeps the record.
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ def cap_source_id(sender: str, identifier: str) -> str:
 def reports_from_cap(raw: bytes) -> list[Report]:
     alert = cap_mod.parse_alert(raw)
     intent = _CAP_INTENT.get(alert.msg_type)
-    if alert.status is not cap_mod.CapStatus.ACTUAL or intent is None:
-        return []
+    no_case = None
+    if alert.status is not cap_mod.CapStatus.ACTUAL:
+        no_case = f"status {alert.status.value}"
+    elif intent is None:
+        no_case = f"msgType {alert.msg_type.value}"
     info = alert.most_severe_info()
     offset = alert.sent_text[-6:] if alert.sent_text[-6] in "+-" else "UTC"
     sent = LocalTime(utc=alert.sent, text=alert.sent_text, zone=offset)
@@ -47,7 +51,8 @@ def reports_from_cap(raw: bytes) -> list[Report]:
         Report(
             network="emergency",
             source_id=cap_source_id(alert.sender, alert.identifier),
-            intent=intent,
+            intent=intent or Intent.REPORT,
+            no_case=no_case,
             source_code=info.categories[0] if info else "Other",
             hints={"event": info.event} if info else {},
             title=(info.headline or info.event) if info else alert.identifier,
