@@ -236,7 +236,9 @@ async def test_scripted_stream_gives_the_hand_figures_and_a_rebuild_gives_identi
             await conn.execute(text("DELETE FROM lifecycle_event WHERE seq = 1"))
             # Rows of an old period left under the previous definition, as after an upgrade.
             old = "eval.v1;reopen_window_s=604800;verification_limit_s=86400"
-            await conn.execute(text("UPDATE metric SET definition = :d WHERE granularity = 'day'"), {"d": old})
+            await conn.execute(
+                text("UPDATE metric SET definition = :d WHERE granularity = 'day'"), {"d": old}
+            )
         assert await models.dump() != before
         assert set(await models.other_definitions()) == {old}
         report = await rebuild(settings)

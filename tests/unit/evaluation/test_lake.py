@@ -77,7 +77,9 @@ async def test_every_record_lands_once_by_day_even_after_a_batch_is_redone(tmp_p
     rows = read_back(store)
     valid = [r for r in recs if r.value != b"{not json"]
     assert Counter((p, o) for _, p, o, _ in rows) == Counter((r.partition, r.offset) for r in valid)
-    assert sink.skipped + again.skipped == 1  # the malformed record: the projector dead-letters it, the lake skips it
+    assert (
+        sink.skipped + again.skipped == 1
+    )  # the malformed record: the projector dead-letters it, the lake skips it
     # Days are Asia/Shanghai days of `at`: 01:00Z on 2 March is the 2nd, 18:00Z on the 5th is the 6th.
     days = {d for d, *_ in rows}
     assert days == {"2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05", "2026-03-06"}
