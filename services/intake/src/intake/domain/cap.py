@@ -18,7 +18,15 @@ import defusedxml.ElementTree as SafeElementTree
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden, NotSupportedError
 from shapely.geometry.base import BaseGeometry
 
-from intake.domain.cap_area import CapArea, CapValue, parse_circle, parse_decimal, parse_polygon, union_shapes
+from intake.domain.cap_area import (
+    CapArea,
+    CapValue,
+    check_vertices,
+    parse_circle,
+    parse_decimal,
+    parse_polygon,
+    union_shapes,
+)
 from intake.domain.cap_schema import validate as validate_schema
 from intake.domain.errors import Rejected
 
@@ -234,7 +242,9 @@ class CapAlert:
         return max(self.infos, key=lambda i: (i.severity.rank, i.urgency.rank, i.certainty.rank))
 
     def geometry(self) -> BaseGeometry | None:
-        """Union of all infos' areas in (lon, lat) order; None when no area has a polygon or circle."""
+        """Union of all infos' areas in (lon, lat) order; None when no area has a polygon or circle.
+        Raises ``Rejected("cap.too_many_vertices")`` before computing anything on too many points."""
+        check_vertices(area for info in self.infos for area in info.areas)
         return union_shapes(info.geometry() for info in self.infos)
 
 

@@ -8,8 +8,13 @@ its place is true, and then makes no case of it; the audit trail keeps the recor
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from shapely.geometry.base import BaseGeometry
+
 from intake.domain import cap as cap_mod
 from intake.domain.coords import CoordSystem
+from intake.domain.errors import IntakeError
 from intake.domain.localtime import LocalTime
 from intake.domain.party import parse_party
 from intake.domain.report import Intent, Report, ReporterInfo, SourcePosition
@@ -32,8 +37,20 @@ def cap_source_id(sender: str, identifier: str) -> str:
     return f"{sender},{identifier}"
 
 
-def reports_from_cap(raw: bytes) -> list[Report]:
+@dataclass(frozen=True, slots=True)
+class PreparedArea:
+    """A CAP alert's geometry computed ahead (off the event loop, with a time limit): the shape, or
+    the error that stands for it (e.g. `cap.geometry_timeout`)."""
+
+    geometry: BaseGeometry | None = None
+    error: IntakeError | None = None
+
+
+def reports_from_cap(raw: bytes, prepared: PreparedArea | None = None) -> list[Report]:
+    """The alert's report; its area is `prepared` when given, else computed here."""
     alert = cap_mod.parse_alert(raw)
+    if prepared is not None and prepared.error is not None:
+        raise prepared.error
     intent = _CAP_INTENT.get(alert.msg_type)
     no_case = None
     if alert.status is not cap_mod.CapStatus.ACTUAL:
@@ -63,7 +80,7 @@ def reports_from_cap(raw: bytes) -> list[Report]:
             severity=from_cap(info.severity.value, info.urgency.value) if info else Severity.IV,
             severity_source=f"{info.severity.value}/{info.urgency.value}" if info else None,
             refers_to=tuple(cap_source_id(r.sender, r.identifier) for r in alert.references),
-            area=alert.geometry(),
+            area=alert.geometry() if prepared is None else prepared.geometry,
             address="; ".join(a.area_desc for i in alert.infos for a in i.areas) or None,
             division_code=next((g for g in geocodes if g.isdigit() and len(g) in (6, 9, 12)), None),
             reporter=ReporterInfo(org=(info.sender_name if info else None) or alert.sender),

@@ -26,7 +26,7 @@ from intake.domain.correlation import BookTxn, CaseBook
 from intake.domain.crosswalk import Crosswalk
 from intake.domain.env_feed import EnvState, EnvTxn, reports_from_packet
 from intake.domain.errors import IntakeError, Quarantined, Rejected
-from intake.domain.feeds import reports_from_cap, reports_from_party, reports_from_safety
+from intake.domain.feeds import PreparedArea, reports_from_cap, reports_from_party, reports_from_safety
 from intake.domain.nearby import RecentCase
 from intake.domain.normalize import Provenance, to_case_event
 from intake.domain.placement import UNLOCATED, Geography, Placement, from_chain, from_owner
@@ -47,6 +47,7 @@ class Inbound:
     value: bytes
     provenance: Provenance
     headers: dict[str, str] = field(default_factory=dict)
+    area: PreparedArea | None = None  # a CAP alert's geometry, computed ahead by the service
 
 
 NO_FINDING = "no finding"  # a record that reports nothing: a measurement within limits, a command
@@ -131,7 +132,7 @@ class Intake:
             case "hj212":
                 return reports_from_packet(inbound.value, env, self.geography.station, received)
             case "cap":
-                return reports_from_cap(inbound.value)
+                return reports_from_cap(inbound.value, inbound.area)
             case "safety":
                 return reports_from_safety(inbound.value)
             case "party":
