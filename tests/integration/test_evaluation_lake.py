@@ -188,6 +188,23 @@ async def test_the_guides_duckdb_example_on_the_lake_reproduces_the_service_exac
             ]
             assert wenlv == [(1, "2026-03-03T00:00:00Z", False), (2, None, True)]
 
+            # The same facts in bulk over the API, scoped: one row per department stint of case J.
+            bulk = await http.get("/v1/facts/stints.parquet", params={"from": "2026-03-05"})
+            j_stints = pq.read_table(io.BytesIO(bulk.content)).to_pylist()
+            assert [(r["department"], r["returns"], r["whistles"], r["reworks"]) for r in j_stints] == [
+                ("sifa", 1, 0, 0),
+                ("gongan", 1, 0, 0),
+                ("chengguan", 0, 0, 1),
+                ("zhujian", 0, 1, 0),
+            ]
+            other_street = await http.get(
+                "/v1/facts/cases.parquet",
+                params={"from": "2026-03-02", "to": "2026-03-06", "scope": f"street:{script.S2}"},
+            )
+            assert {r["street"] for r in pq.read_table(io.BytesIO(other_street.content)).to_pylist()} == {
+                script.S2
+            }
+
         # The lake's dimensions are for readers without personal-data rights.
         lake_staff = pq.read_table(lake / "dimensions" / "staff.parquet").to_pylist()
         assert [(r["name"], r["phone"]) for r in lake_staff] == [("王*", None)]
