@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from support.records import cap_alert, hj212_packet, party_diary, safety_event, 
 
 from bridges.bootstrap import Bridges, build
 from bridges.settings import CapFeed, Settings
+from console.watch import KafkaWatch
 from intake.domain.hj212 import build_packet, parse_packet
 from onegrid.devstack.paths import free_port
 from onegrid.envelope import header_dict
@@ -297,6 +299,26 @@ async def test_pushes_answer_202_after_the_write_and_once_per_record_id(
         assert (p.value, p.key) == (diary, b"MQRJ-0001")
         [c] = await read_all(kafka_settings, run.settings.cap_topic, expect=1)
         assert (c.value, c.key) == (alert, b"yjj@yangzhou.gov.cn")
+
+        # The console's throughput names the bridge each feed came through.
+        pushed = {run.settings.safety_topic, run.settings.party_topic, run.settings.cap_topic}
+        watch = KafkaWatch(
+            kafka_settings,
+            topic_pattern="|".join(re.escape(t) for t in pushed),
+            group_pattern="none",
+            interval_s=1,
+            window_s=10,
+            via_pattern=re.compile(r"t\..+"),
+        )
+        try:
+            await watch.sample()
+        finally:
+            await watch._close()
+        assert watch.via == {
+            run.settings.safety_topic: "bridge safety-push",
+            run.settings.party_topic: "bridge party-push",
+            run.settings.cap_topic: "bridge cap-push",
+        }
 
         # No record id: a clear refusal, nothing written. No credentials or the wrong role: refused.
         refused = await run.http.post("/v1/push/party", content=b'{"sjbt": "x"}', headers=PARTY)
