@@ -44,7 +44,11 @@ WEBHOOK_DEPARTMENT = "shichang"  # this department is reached by signed webhook,
 SIM_WEBHOOK_PORT = int(os.environ.get("ONEGRID_SIM_WEBHOOK_PORT", 8010))
 # The simulated emergency platform's alert hub, polled by the bridges' CAP poller.
 SIM_ALERT_HUB_PORT = int(os.environ.get("ONEGRID_SIM_ALERT_HUB_PORT", 8011))
-HJ212_PORT = int(os.environ.get("ONEGRID_BRIDGES_HJ212_PORT", 8212))
+
+
+def hj212_port() -> int:
+    """The bridges' HJ 212 TCP listener (its own setting, read by the bridges from the same variable)."""
+    return int(os.environ.get("ONEGRID_BRIDGES_HJ212_PORT", 8212))
 
 
 def _silent_departments() -> str:
@@ -291,7 +295,7 @@ class Stack:
             "kafka_bootstrap": self.bootstrap,
             "database_url": self.database_url,
             "services": {s.name: f"http://127.0.0.1:{s.port}" for s in SERVICES},
-            "bridges_hj212": f"127.0.0.1:{HJ212_PORT}",
+            "bridges_hj212": f"127.0.0.1:{hj212_port()}",
             # Development only: a week's admin token for local tools (python -m onegrid.auth mint
             # makes others, e.g. --role street_operator --scope 321003009).
             "admin_token": token,
