@@ -29,7 +29,7 @@ from audit.api import router as audit_router
 from audit.testing import case_event, fresh_schema
 from audit.trail_writer import TrailWriter
 from console.api import router as console_router
-from console.domain.spans import SpanStore
+from console.domain.spans import Span, SpanStore
 from console.feeds import Feeds
 from console.replay import Replayer
 from console.settings import Settings as ConsoleSettings
@@ -53,6 +53,7 @@ from onegrid.kafka.producer import make_producer
 from onegrid.ratelimit import RateLimiter
 from onegrid.settings import KafkaSettings
 
+from .conftest import read_all
 from .test_registry_harness import running_registry
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -118,13 +119,17 @@ class StubDesk:
 
     def __init__(self) -> None:
         self.acted: list[str] = []
+        self.commands: list[Any] = []
+        self.feedbacks: list[Any] = []
         self.clock = SystemClock()
 
     async def act(self, case_id: str, cmd: Any, key: str | None) -> Result:
         self.acted.append(case_id)
+        self.commands.append(cmd)
         return Result("applied")
 
     async def feedback(self, fb: Any) -> Result:
+        self.feedbacks.append(fb)
         return Result("applied")
 
 
@@ -150,7 +155,10 @@ async def dispatch_app(database_url: str) -> Any:
                 ),
                 {"c": case_id, "d": dept, "g": grid, "b": json.dumps(body)},
             )
-    yield app_of(dispatch_router(engine, StubDesk()))  # type: ignore[arg-type]
+    desk = StubDesk()
+    app = app_of(dispatch_router(engine, desk))  # type: ignore[arg-type]
+    app.state.desk = desk
+    yield app
     await engine.dispose()
 
 
@@ -206,8 +214,46 @@ async def test_acting_needs_the_act_permission_the_scope_and_ones_own_name(dispa
     assert someone_else.status_code == 403 and "own name" in someone_else.json()["detail"]
 
 
+async def test_the_actor_is_the_token_and_every_string_is_bounded(dispatch_app: FastAPI) -> None:
+    """A 2 MB display name once became a lifecycle event no relay could send; a body chose its kind."""
+    desk = dispatch_app.state.desk
+    async with asgi(dispatch_app, "street_operator") as c:
+        huge = {"actor": {"id": "staff:street_operator", "display": "张" * (2 * 1024 * 1024)}}
+        too_big = await c.post(f"/v1/cases/{A}/escalate", json=huge)
+        many = await c.post(f"/v1/cases/{A}/escalate", json={"evidence": ["k"] * 51})
+        long_ref = await c.post(f"/v1/cases/{A}/escalate", json={"evidence": ["k" * 2000]})
+        system = await c.post(
+            f"/v1/cases/{A}/escalate", json={"actor": {"kind": "system", "id": "staff:street_operator"}}
+        )
+        n = len(desk.commands)
+        implicit = await c.post(f"/v1/cases/{A}/escalate", json={})
+    assert [r.status_code for r in (too_big, many, long_ref)] == [422, 422, 422]
+    assert system.status_code == 403 and "token decides" in system.json()["detail"]
+    assert implicit.status_code == 200
+    actor = desk.commands[n].actor
+    assert (actor.kind, actor.id) == ("staff", "staff:street_operator")
+    async with asgi(dispatch_app, "department_operator") as c:
+        fb = {**FEEDBACK_EXAMPLE, "department": "chengguan"}
+        loud = await c.post(
+            "/v1/feedback",
+            json={
+                **fb,
+                "actor": {"kind": "department", "id": "staff:department_operator", "display": "x" * 101},
+            },
+        )
+        someone = await c.post(
+            "/v1/feedback", json={**fb, "actor": {"kind": "staff", "id": "staff:boss", "display": "王*"}}
+        )
+    assert loud.status_code == 422
+    assert someone.status_code == 403 and "must be the caller" in someone.json()["detail"]
+
+
 async def test_feedback_only_from_the_department_itself(dispatch_app: FastAPI) -> None:
-    example = FEEDBACK_EXAMPLE
+    # The department's system answers in its own name (the token's subject).
+    example = {
+        **FEEDBACK_EXAMPLE,
+        "actor": {"kind": "department", "id": "staff:department_operator", "display": ""},
+    }
 
     def post(dept: str) -> Call:
         return lambda c: c.post("/v1/feedback", json={**example, "department": dept})
@@ -357,15 +403,54 @@ async def test_open311_reads_public_posts_keyed(
         assert (await statuses(public, post(fields={"api_key": revoked}), ["anonymous"])) == {
             "anonymous": 401
         }
+        # The key was checked: it is not published (Kafka and the audit trail keep records forever).
+        spelled = urlencode(form).encode() + b"&api%5Fkey=" + key.encode()
+        hdrs = {"content-type": "application/x-www-form-urlencoded"}
+        async with asgi(public, "anonymous") as c:
+            encoded = await c.post("/open311/v2/requests.json", content=spelled, headers=hdrs)
+        assert encoded.status_code == 201
+        published = await read_all(kafka_settings, topic, expect=4)
+        assert len(published) == 4  # admin, X-API-Key, api_key field, api%5Fkey field
+        assert all(key.encode() not in r.value for r in published)
+        assert all(r.value.startswith(urlencode(form).encode()) for r in published)
     finally:
         await producer.stop()
         await engine.dispose()
 
 
 # -- console -----------------------------------------------------------------------------------
-async def test_console_for_operators_replay_for_command_centres(kafka_settings: KafkaSettings) -> None:
+TRACES = {A: "a" * 32, B: "b" * 32, C: "c" * 32}
+
+
+def console_app(kafka_settings: KafkaSettings) -> tuple[FastAPI, Feeds, Upstream]:
+    """The console's router on feeds whose board holds A, B and C, each with a trace of its own."""
     settings = ConsoleSettings(kafka=kafka_settings)
     feeds = Feeds(settings)
+    spans = SpanStore(max_spans=100)
+    for case_id, (district, street, community, grid, dept) in PLACES.items():
+        division = {"district": district, "street": street, "community": community, "grid": grid}
+        feeds.board.case_event(
+            {
+                "case_id": case_id,
+                "event_type": "case.reported",
+                "title": f"case {case_id[-1]}",
+                "division": division,
+                "location": {"point": {"lon": 119.4, "lat": 32.4}},
+            }
+        )
+        feeds.board.lifecycle(
+            {
+                "case_id": case_id,
+                "seq": 1,
+                "to_state": "escalated",
+                "action": "escalate",
+                "at": "2026-05-04T01:00:00Z",
+                "dimensions": {**division, "department": dept},
+                "deadlines": {"acknowledge_by": "2026-05-04T02:00:00Z"},
+            }
+        )
+        feeds.board.saw_trace(TRACES[case_id], case_id)
+        spans.add([Span(TRACES[case_id], "1" * 16, None, "intake.process", "intake", "internal", 1, 2)])
     upstream = Upstream(audit_url="http://127.0.0.1:9", dispatch_url="http://127.0.0.1:9", timeout_s=1)
     app = app_of(
         console_router(
@@ -373,19 +458,80 @@ async def test_console_for_operators_replay_for_command_centres(kafka_settings: 
                 kafka_settings, topic_pattern=".+", group_pattern=".+", interval_s=1, window_s=5
             ),
             feeds=feeds,
-            spans=SpanStore(max_spans=100),
+            spans=spans,
             upstream=upstream,
             replayer=Replayer(kafka_settings, quarantine_topic="q", producer=lambda: None, book=feeds.book),
             tolerance=1e-4,
             replay_limiter=RateLimiter(100, 100),
         )
     )
+    return app, feeds, upstream
+
+
+async def test_console_for_operators_replay_for_command_centres(kafka_settings: KafkaSettings) -> None:
+    app, _, upstream = console_app(kafka_settings)
     overview = await statuses(app, lambda c: c.get("/api/overview"))
-    replay = await statuses(
-        app, lambda c: c.post("/api/quarantine/replay", json={"actor": "staff:x", "reason": "none.such"})
-    )
+
+    def replay(actor: str) -> Call:
+        return lambda c: c.post("/api/quarantine/replay", json={"actor": actor, "reason": "none.such"})
+
+    own_name: dict[str, int] = {}
+    for role in ROLES:
+        async with asgi(app, role) as c:
+            body = {"actor": f"staff:{role}", "reason": "none.such"}
+            own_name[role] = (await c.post("/api/quarantine/replay", json=body)).status_code
+    someone_else = await statuses(app, replay("staff:boss"))
     await upstream.close()
     staff_only = {"grid_worker": 403, "department_operator": 403, "auditor": 403, "bi_reader": 403}
     assert overview == expect(200, **staff_only)
-    # Permitted callers reach the replay (and learn nothing is quarantined for that reason).
-    assert replay == expect(403, city_operator=404, district_operator=404, admin=404)
+    # Permitted callers reach the replay (and learn nothing is quarantined for that reason), in their
+    # own name only: the trail records who replayed, so the body may not name someone else.
+    assert own_name == expect(403, city_operator=404, district_operator=404, admin=404)
+    assert someone_else == expect(403, admin=404)
+
+
+async def test_console_shows_each_operator_the_cases_of_its_scope_only(kafka_settings: KafkaSettings) -> None:
+    app, _, upstream = console_app(kafka_settings)
+    seen: dict[str, Any] = {}
+    for role in ROLES:
+        async with asgi(app, role) as c:
+            o = await c.get("/api/overview")
+            if o.status_code != 200:
+                seen[role] = o.status_code
+                continue
+            sla = o.json()["sla"]
+            cases = (await c.get("/api/map/cases")).json()["cases"]
+            seen[role] = {
+                "open": sla["open"],
+                "alerts": sorted(a["case_id"][-1] for a in sla["alerts"]),
+                "overdue": sorted(x["case_id"][-1] for x in sla["overdue"]),
+                "map": sorted(x["case_id"][-1] for x in cases),
+                "pages": {cid[-1]: (await c.get(f"/api/cases/{cid}")).status_code for cid in (A, B, C)},
+                "traces": {
+                    cid[-1]: (await c.get(f"/api/traces/{t}")).status_code for cid, t in TRACES.items()
+                },
+            }
+    await upstream.close()
+
+    def row(*visible: str) -> dict[str, Any]:
+        return {
+            "open": len(visible),
+            "alerts": sorted(visible),
+            "overdue": sorted(visible),
+            "map": sorted(visible),
+            "pages": {x: 200 if x in visible else 404 for x in "abc"},
+            "traces": {x: 200 if x in visible else 404 for x in "abc"},
+        }
+
+    assert seen == {
+        "grid_worker": 403,
+        "community_operator": row("a"),
+        "street_operator": row("a"),
+        "district_operator": row("a", "b"),
+        "city_operator": row("a", "b", "c"),
+        "department_operator": 403,
+        "auditor": 403,
+        "admin": row("a", "b", "c"),
+        "bi_reader": 403,
+        "anonymous": 401,
+    }

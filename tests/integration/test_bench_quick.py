@@ -47,6 +47,8 @@ def test_quick_bench_writes_every_section(kafka_bootstrap: str, database_url: st
     for f in feeds.values():
         for run in ("intake", "passthrough", "passthrough_tx"):
             assert f[run]["records"] == f["records"] and f[run]["per_s"] > 0
+    cap_schema = report["intake"]["cap_schema"]
+    assert cap_schema["alerts"] > 0 and cap_schema["schema_us"] > 0 and cap_schema["parse_us"] > 0
     assert report["kafka"]["producer_performance"]["records"] == report["kafka"]["topic_records"]
     assert report["kafka"]["consumer_performance"]["records"] == report["kafka"]["topic_records"]
     assert [r["rate"] for r in report["latency"]["runs"]] == [200, 1000]

@@ -1,5 +1,6 @@
 """onegrid.outbox on real PostgreSQL and Kafka: only committed rows are published, in order, with their
-headers; a failed send keeps them for the next pass; one relay at a time holds a table."""
+headers; a failed send keeps them for the next pass; a row the broker refuses for good is set aside
+with the reason and the relay goes on; one relay at a time holds a table."""
 
 from __future__ import annotations
 
@@ -15,7 +16,15 @@ from onegrid.db import make_engine
 from onegrid.kafka import OutRecord
 from onegrid.kafka.memory import MemoryBroker, MemoryProducer
 from onegrid.kafka.producer import make_producer
-from onegrid.outbox import OutboxRelay, enqueue, outbox_ddl
+from onegrid.outbox import (
+    OutboxRelay,
+    SetAsideLimitExceeded,
+    enqueue,
+    outbox_ddl,
+    replay_set_aside,
+    set_aside_ddl,
+    set_aside_rows,
+)
 from onegrid.settings import KafkaSettings
 
 from .conftest import read_all
@@ -32,6 +41,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         await conn.execute(text(f'SET search_path TO "{schema}"'))
         await conn.execute(text(outbox_ddl()))
+        await conn.execute(text(set_aside_ddl()))
     yield engine
     await engine.dispose()
 
@@ -95,3 +105,59 @@ async def test_one_relay_at_a_time_holds_a_table(engine: AsyncEngine) -> None:
         assert await second.publish_pending(MemoryProducer(broker)) == 0
     assert await second.publish_pending(MemoryProducer(broker)) == 2
     assert len(broker.records("t")) == 2
+
+
+async def test_a_row_the_broker_refuses_is_set_aside_with_its_reason_and_the_rest_published(
+    engine: AsyncEngine, kafka_settings: KafkaSettings, topics
+) -> None:
+    """A 2 MB record (a lifecycle event with a huge display name, say) can never be sent: before, the
+    relay raised MessageSizeTooLargeError on every pass and nothing after it was ever published."""
+    topic = await topics("outbox-big")
+    huge = OutRecord(topic, b"x" * (2 * 1024 * 1024), key=b"k1", headers=[("ce_id", b"huge")])
+    async with engine.begin() as conn:
+        await enqueue(conn, records(topic, 2))
+        await enqueue(conn, [huge])
+        await enqueue(conn, records(topic, 2, start=2))
+    producer = make_producer(kafka_settings, client_id="outbox-set-aside")
+    await producer.start()
+    try:
+        relay = OutboxRelay(engine)
+        assert await relay.drain(producer) == 5
+        assert relay.set_aside == 1
+        async with engine.connect() as conn:
+            [aside] = await set_aside_rows(conn)
+            assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 0
+        assert aside["topic"] == topic and aside["size"] == 2 * 1024 * 1024
+        assert aside["reason"].startswith("MessageSizeTooLargeError")
+        got = await read_all(kafka_settings, topic, expect=4)
+        # every other row reached Kafka, in order (the pass's earlier rows may come twice: at least once)
+        values = [r.value for r in got]
+        assert sorted(set(values)) == [f"v{i}".encode() for i in range(4)]
+        assert values[-2:] == [b"v2", b"v3"]
+
+        # Once the cause is fixed, the row goes back at the end of the outbox, bytes and headers intact.
+        async with engine.begin() as conn:
+            assert await replay_set_aside(conn, [aside["id"]]) == 1
+            assert await set_aside_rows(conn) == []
+            back = (await conn.execute(text("SELECT topic, value, headers FROM outbox"))).one()
+        assert back.topic == topic and bytes(back.value) == huge.value
+        assert relay.set_aside == 1
+    finally:
+        await producer.stop()
+
+
+async def test_too_many_refusals_in_a_row_stop_the_relay_loudly(engine: AsyncEngine) -> None:
+    """A fault of every row (a forbidden topic, a wrong ACL) must not empty the outbox into set-aside."""
+    async with engine.begin() as conn:
+        await enqueue(conn, records("t", 5))
+
+    class Refusing:
+        async def send(self, *a: object, **kw: object) -> object:
+            raise ValueError("this producer refuses every record")
+
+    relay = OutboxRelay(engine, max_consecutive_set_aside=2)
+    with pytest.raises(SetAsideLimitExceeded):
+        await relay.publish_pending(Refusing())
+    async with engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 5
+        assert await set_aside_rows(conn) == []

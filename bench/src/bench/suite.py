@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.cap_schema import cap_schema_cost
 from bench.core import book_growth
 from bench.desk import bench_desk
 from bench.endtoend import end_to_end
@@ -178,19 +179,7 @@ class Suite:
                 group=self.group("perf"),
             ),
         )
-        await self.section(
-            "intake",
-            lambda: per_feed(
-                raw,
-                traced,
-                inputs=self.inputs,
-                sizes=sizes,
-                out=self.out,
-                records=plan.feed_records,
-                runs=plan.passthrough_runs,
-                group=self.group,
-            ),
-        )
+        await self.section("intake", lambda: self.intake_section(raw, traced, sizes))
         await self.section(
             "telemetry",
             lambda: telemetry_cost(
@@ -243,6 +232,22 @@ class Suite:
             result = {"error": f"{type(exc).__name__}: {exc}"}
         result["section_s"] = round(time.monotonic() - started, 1)
         self.results[name] = result
+
+    async def intake_section(
+        self, raw: WorkerProcess, traced: WorkerProcess, sizes: dict[str, int]
+    ) -> dict[str, Any]:
+        plan = self.plan
+        result = await per_feed(
+            raw,
+            traced,
+            inputs=self.inputs,
+            sizes=sizes,
+            out=self.out,
+            records=plan.feed_records,
+            runs=plan.passthrough_runs,
+            group=self.group,
+        )
+        return result | {"cap_schema": cap_schema_cost(alerts=min(plan.feed_records, 2000))}
 
     async def audit(self) -> dict[str, Any]:
         from audit.bench import bench_raw_copy, bench_sink

@@ -245,7 +245,7 @@ def stream() -> list[dict[str, Any]]:
 
 
 # -- the figures, by hand ------------------------------------------------------------------------
-DEFINITION = "eval.v1;reopen_window_s=604800;verification_limit_s=86400"
+DEFINITION = "eval.v2;reopen_window_s=604800;verification_limit_s=86400"
 
 PER_CASE = {  # name: (on_time, acknowledge_s, resolve_s, hops, verifications, in time)
     "A": (True, 1200.0, 14400.0, 1, 1, 1),
@@ -307,13 +307,16 @@ EXPECTED: dict[tuple[str, str, str, str], dict[str, Any]] = {
         "closure_rate": 1.0,
         "on_time_closed": 1,
         "on_time_closure_rate": 0.25,
+        # Its own stints (eval.v2): A 1200, B 1800 and 3600 (dispatched again after the reopen),
+        # C 1200 (from the arbitration that gave it the case, not from shengtai's order), E 5400.
         "acknowledge_median_s": 1800.0,
-        "acknowledge_p90_s": 7200.0,  # 1200 1800 5400 7200
-        "resolve_median_s": 93600.0,
-        "resolve_p90_s": 230400.0,  # 14400 93600 194400 230400
+        "acknowledge_p90_s": 5400.0,  # 1200 1200 1800 3600 5400
+        # A 14400, B 28800 and 21600, C 87600 (arbitrated 04:40, resolved 05:00 next day), E 230400
+        "resolve_median_s": 28800.0,
+        "resolve_p90_s": 230400.0,  # 14400 21600 28800 87600 230400
         "dispatched": 4,
-        "returned": 1,
-        "return_rate": 0.25,
+        "returned": 0,  # C was returned by shengtai, not by chengguan
+        "return_rate": 0.0,
         "reworked": 1,
         "rework_rate": 0.25,
         "reopened": 1,
@@ -328,6 +331,20 @@ EXPECTED: dict[tuple[str, str, str, str], dict[str, Any]] = {
         "verifications_in_time": 5,
         "verification_timeliness": 5 / 6,
         "rule_versions": ("7",),
+    },
+    ("department", "shengtai", "month", "2026-03-01"): {
+        # shengtai holds no case at the end, but it returned C 40 minutes after the order
+        "registered": 0,
+        "closable": 0,
+        "closure_rate": None,
+        "dispatched": 1,
+        "returned": 1,
+        "return_rate": 1.0,
+        "acknowledge_median_s": 2400.0,
+        "resolved": 0,
+        "rework_rate": None,
+        "whistle_rate": 0.0,
+        "hops": 0,
     },
     ("department", "shichang", "month", "2026-03-01"): {
         "registered": 2,
@@ -401,7 +418,120 @@ EXPECTED: dict[tuple[str, str, str, str], dict[str, Any]] = {
     },
     ("all", "*", "day", "2026-03-04"): {"registered": 2, "cancelled": 1, "closable": 1, "closed": 0},
 }
-# Rows per granularity: all 1, department 4, grid 5, street 2, district 1, network 5, category 5.
-ROWS_PER_PERIOD = 1 + 4 + 5 + 2 + 1 + 5 + 5
+# Rows per granularity: all 1, department 5 (shengtai returned C), grid 5, street 2, district 1,
+# network 5, category 5.
+ROWS_PER_PERIOD = 1 + 5 + 5 + 2 + 1 + 5 + 5
 DAYS = 3
 EXPECTED_ROW_COUNT = {"month": ROWS_PER_PERIOD, "week": ROWS_PER_PERIOD}
+
+
+# -- charged to whoever acted (eval.v2) ---------------------------------------------------------------
+# Case J, registered Thursday 2026-03-05 09:00 local (01:00Z), resolve due 24 h later:
+#   01:00 dispatched to sifa          01:30 sifa returns it (退单 #1, sifa answered after 1800 s)
+#   02:00 reassigned to gongan        02:20 gongan returns it (退单 #2, answered after 1200 s)
+#   03:00 arbitrated to chengguan     03:30 acknowledged (1800 s)   08:00 resolved (18000 s)
+#   10:00 the check fails: 返工, charged to chengguan, whose resolution it was (in time: 2 h)
+#   10:30 reassigned to zhujian       11:30 whistled at (吹哨, zhujian had not acknowledged)
+#   12:00 zhujian acknowledges (5400 s)   20:00 resolved (34200 s)   22:00 verified and closed, on time
+# Before eval.v2 every figure went to zhujian, the latest department: return rate 1.0, rework rate 1.0,
+# acknowledge time 9000 s (from sifa's order) though zhujian returned nothing and was never reworked.
+def charged_cases() -> dict[str, CaseScript]:
+    j = CaseScript("J", network="open311", category="city.street_vending", grid=G3, street=S1)
+    j.register(t(5, 1)).dispatch(t(5, 1), "sifa").return_(t(5, 1, 30))
+    j.dispatch(t(5, 2), "gongan", action="reassign", reason="return.redispatch").return_(t(5, 2, 20))
+    j.dispatch(t(5, 3), "chengguan", action="arbitrate", reason="arbitration.decided").acknowledge(
+        t(5, 3, 30)
+    )
+    j.resolve(t(5, 8)).rework(t(5, 10))
+    j.dispatch(t(5, 10, 30), "zhujian", action="reassign", reason="reassign.wrong_department")
+    j.escalate(t(5, 11, 30)).acknowledge(t(5, 12)).resolve(t(5, 20)).verify_and_close(t(5, 22))
+    return {"J": j}
+
+
+def charged_stream() -> list[dict[str, Any]]:
+    return [e for s in charged_cases().values() for e in s.events]
+
+
+# J's case-level facts: (on_time, acknowledge_s, resolve_s, hops, returns, reworks, whistles, checks, in time)
+CHARGED_CASE = (True, 9000.0, 68400.0, 4, 2, 1, 1, 2, 2)
+
+CHARGED: dict[str, dict[str, Any]] = {  # department rows of month 2026-03 (and week 2026-03-02, day 03-05)
+    "sifa": {
+        "registered": 0,
+        "closable": 0,
+        "closure_rate": None,
+        "on_time_closure_rate": None,
+        "dispatched": 1,
+        "returned": 1,
+        "return_rate": 1.0,
+        "acknowledge_median_s": 1800.0,
+        "resolve_median_s": None,
+        "resolved": 0,
+        "reworked": 0,
+        "rework_rate": None,
+        "whistled": 0,
+        "whistle_rate": 0.0,
+        "hops": 0,
+    },
+    "gongan": {
+        "registered": 0,
+        "dispatched": 1,
+        "returned": 1,
+        "return_rate": 1.0,
+        "acknowledge_median_s": 1200.0,
+        "resolved": 0,
+        "whistled": 0,
+    },
+    "chengguan": {
+        "registered": 0,
+        "closed": 0,
+        "dispatched": 1,
+        "returned": 0,
+        "return_rate": 0.0,
+        "acknowledge_median_s": 1800.0,
+        "resolve_median_s": 18000.0,
+        "resolved": 1,
+        "reworked": 1,
+        "rework_rate": 1.0,
+        "whistled": 0,
+        "whistle_rate": 0.0,
+        "verifications": 0,
+    },
+    "zhujian": {
+        "registered": 1,
+        "closable": 1,
+        "closed": 1,
+        "closure_rate": 1.0,
+        "on_time_closed": 1,
+        "on_time_closure_rate": 1.0,
+        "dispatched": 1,
+        "returned": 0,
+        "return_rate": 0.0,
+        "acknowledge_median_s": 5400.0,
+        "acknowledge_p90_s": 5400.0,
+        "resolve_median_s": 34200.0,
+        "resolved": 1,
+        "reworked": 0,
+        "rework_rate": 0.0,
+        "whistled": 1,
+        "whistle_rate": 1.0,
+        "hops": 4,
+        "hops_per_case": 4.0,
+        "verifications": 2,
+        "verifications_in_time": 2,
+    },
+}
+# The city row keeps the case's figures: one case returned twice is one returned case, and so on.
+CHARGED_CITY = {
+    "registered": 1,
+    "dispatched": 1,
+    "returned": 1,
+    "return_rate": 1.0,
+    "reworked": 1,
+    "whistled": 1,
+    "whistle_rate": 1.0,
+    "hops": 4,
+    "acknowledge_median_s": 9000.0,
+    "resolve_median_s": 68400.0,
+    "on_time_closed": 1,
+}

@@ -243,3 +243,12 @@ def test_the_pipeline_adapter_reads_id_and_time_from_the_headers() -> None:
     ):
         with pytest.raises(Rejected):
             reports_from_open311(raw, broken)
+
+
+def test_credentials_are_removed_from_the_body_every_other_byte_kept() -> None:
+    from intake.domain.open311 import without_credentials
+
+    body = b"service_code=001&api_key=s3cret&lat=32.39&api%5Fkey=x&api+key=y&description=%E8%B7%AF"
+    assert without_credentials(body) == b"service_code=001&lat=32.39&api+key=y&description=%E8%B7%AF"
+    untouched = b"service_code=001&lat=32.39"
+    assert without_credentials(untouched) is untouched

@@ -21,7 +21,7 @@ from support.records import cap_alert, hj212_packet, open311_form, party_diary, 
 from intake.domain.cap import parse_alert
 from intake.domain.errors import IntakeError
 from intake.domain.hj212 import parse_packet
-from intake.domain.open311 import parse_open311
+from intake.domain.open311 import parse_open311, without_credentials
 from intake.domain.party import parse_party
 from intake.domain.safety import parse_safety
 
@@ -37,9 +37,15 @@ def _open311(raw: bytes) -> object:
     return parse_open311(raw, service_request_id="7d1f3a52-0000-4000-8000-000000000001", received_at=WHEN)
 
 
+def _cap_area(raw: bytes) -> object:
+    """The alert and its area, as the geometry worker computes it (bounded in points)."""
+    return parse_alert(raw).geometry()
+
+
 PARSERS: dict[str, tuple[Callable[[bytes], object], bytes]] = {
     "hj212": (parse_packet, hj212_packet("321003A0000001", WHEN, {"a34004": 43.1, "a21026": 12.0})),
     "cap": (parse_alert, cap_alert("CN-YZ-2026-0001")),
+    "cap_area": (_cap_area, cap_alert("CN-YZ-2026-0002")),
     "safety": (parse_safety, safety_event("PA" + "2026030108300000" + "0001")),
     "party": (parse_party, party_diary("MQ-2026-000001")),
     "open311": (_open311, open311_form("001", description="路灯不亮")),
@@ -95,5 +101,22 @@ def test_mutated_records_are_parsed_or_refused(name: str) -> None:
     @given(mutated(PARSERS[name][1]))
     def run(raw: bytes) -> None:
         total(name, raw)
+
+    run()
+
+
+def test_credentials_never_survive_into_the_published_body() -> None:
+    from urllib.parse import parse_qsl, urlencode
+
+    names = st.sampled_from(["api_key", "service_code", "lat", "description", "x"])
+
+    @FUZZ
+    @given(st.lists(st.tuples(names, st.text(max_size=20)), max_size=8), st.binary(max_size=64))
+    def run(fields: list[tuple[str, str]], junk: bytes) -> None:
+        body = urlencode(fields).encode()
+        published = without_credentials(body)
+        assert [kv for kv in parse_qsl(published.decode()) if kv[0] == "api_key"] == []
+        assert parse_qsl(published.decode()) == [kv for kv in parse_qsl(body.decode()) if kv[0] != "api_key"]
+        without_credentials(junk + body)  # total on any bytes
 
     run()

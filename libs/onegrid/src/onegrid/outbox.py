@@ -11,11 +11,22 @@ table keeps a second instance out). For two changes of one entity to keep their 
 the write that locks the entity's row: the second transaction then waits for the first to commit
 before it draws its outbox id.
 
+Set aside: a row the broker refuses for a reason that retrying cannot cure (too large for the topic,
+an invalid or forbidden topic, a value the producer cannot send) is moved, with the reason and its
+original bytes, to `<table>_set_aside` and the relay goes on with the next rows: one bad row never
+stops every later record. The rows of the failing batch are sent again one by one to find the refused
+ones (the others may thus be published twice: at least once, as above). A later row of the same
+entity is published after a set-aside one; `replay_set_aside` puts set-aside rows back at the end of
+the outbox once the cause is fixed (e.g. the topic's max.message.bytes raised). Failures of the
+producer itself (closed, fenced, timed out) are not the row's fault and still raise, and more than
+`max_consecutive_set_aside` rows set aside in a row stop the relay loudly (`SetAsideLimitExceeded`)
+instead of emptying the outbox (say, after a misconfigured ACL).
+
 Traces: a record enqueued without a `traceparent` gets the caller's current trace context, so the
 records a change announces continue the trace of whatever caused it (a consumed record, a request).
 
-Schema: `outbox_ddl(table)` gives the CREATE TABLE for a service's migration; the table lives in the
-service's own schema (on the engine's search_path).
+Schema: `outbox_ddl(table)` and `set_aside_ddl(table)` give the CREATE TABLEs for a service's
+migration; the tables live in the service's own schema (on the engine's search_path).
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from aiokafka.errors import IllegalStateError, KafkaTimeoutError, ProducerClosed, ProducerFenced
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -54,6 +66,40 @@ def outbox_ddl(table: str = DEFAULT_TABLE) -> str:
             created_at timestamptz NOT NULL DEFAULT now()
         )
     """
+
+
+def set_aside_ddl(table: str = DEFAULT_TABLE) -> str:
+    """CREATE TABLE statement for the rows of `table` the relay could not publish (idempotent)."""
+    return f"""
+        CREATE TABLE IF NOT EXISTS {table}_set_aside (
+            id           bigint PRIMARY KEY,
+            topic        text NOT NULL,
+            key          bytea,
+            value        bytea,
+            headers      jsonb NOT NULL DEFAULT '[]',
+            partition    int,
+            created_at   timestamptz NOT NULL,
+            reason       text NOT NULL,
+            set_aside_at timestamptz NOT NULL DEFAULT now()
+        )
+    """
+
+
+# The producer's own failures: no row is at fault, so none is set aside for them.
+_PRODUCER_FAILURES = (IllegalStateError, KafkaTimeoutError, ProducerClosed, ProducerFenced)
+_REASON_MAX = 1000
+
+
+class SetAsideLimitExceeded(RuntimeError):
+    """Too many rows refused in a row: the relay stops instead of emptying the outbox."""
+
+
+def refused_reason(exc: BaseException) -> str | None:
+    """Why the broker or producer refuses a row for good, or None when the failure is not the row's
+    (transient, or the producer's own)."""
+    if is_transient(exc) or isinstance(exc, _PRODUCER_FAILURES) or not isinstance(exc, Exception):
+        return None
+    return f"{type(exc).__name__}: {exc}"[:_REASON_MAX]
 
 
 def _encode_headers(headers: Sequence[tuple[str, bytes]]) -> str:
@@ -95,6 +141,45 @@ async def enqueue(conn: AsyncConnection, records: Sequence[OutRecord], *, table:
     )
 
 
+def _record_of(row: Any) -> OutRecord:
+    return OutRecord(
+        topic=row.topic,
+        key=None if row.key is None else bytes(row.key),
+        value=None if row.value is None else bytes(row.value),
+        headers=_decode_headers(row.headers),
+        partition=row.partition,
+    )
+
+
+async def set_aside_rows(
+    conn: AsyncConnection, *, table: str = DEFAULT_TABLE, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The set-aside rows, oldest first: id, topic, size, reason and when (not their bytes)."""
+    rows = await conn.execute(
+        text(
+            f"SELECT id, topic, octet_length(value) AS size, reason, created_at, set_aside_at "
+            f"FROM {table}_set_aside ORDER BY id LIMIT :n"
+        ),
+        {"n": limit},
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def replay_set_aside(conn: AsyncConnection, ids: Sequence[int], *, table: str = DEFAULT_TABLE) -> int:
+    """Put set-aside rows back at the end of the outbox (new ids, so after everything pending), within
+    the caller's transaction; the number put back."""
+    moved = await conn.execute(
+        text(
+            f"WITH back AS (DELETE FROM {table}_set_aside WHERE id = ANY(:ids) "
+            "RETURNING id, topic, key, value, headers, partition) "
+            f"INSERT INTO {table} (topic, key, value, headers, partition) "
+            "SELECT topic, key, value, headers, partition FROM back ORDER BY id"
+        ),
+        {"ids": list(ids)},
+    )
+    return int(moved.rowcount or 0)
+
+
 class OutboxRelay:
     """Publishes an outbox table to Kafka. One pass: `publish_pending`; forever: `run`.
 
@@ -104,9 +189,18 @@ class OutboxRelay:
     """
 
     def __init__(
-        self, engine: AsyncEngine, *, table: str = DEFAULT_TABLE, batch_size: int = 1000, idle_s: float = 0.2
+        self,
+        engine: AsyncEngine,
+        *,
+        table: str = DEFAULT_TABLE,
+        batch_size: int = 1000,
+        idle_s: float = 0.2,
+        max_consecutive_set_aside: int = 100,
     ) -> None:
         self._engine = engine
+        self._max_consecutive = max_consecutive_set_aside
+        self._consecutive = 0
+        self.set_aside = 0  # rows moved aside since start
         self._table = table
         self._batch_size = batch_size
         self._idle_s = idle_s
@@ -125,10 +219,11 @@ class OutboxRelay:
         self._wake.set()
 
     async def publish_pending(self, producer: Any) -> int:
-        """Publish up to `batch_size` rows in id order and delete them; the number published.
+        """Publish up to `batch_size` rows in id order and delete them (those refused for good are
+        set aside); the number of rows taken off the outbox.
 
-        Returns 0 when another relay holds the table. Raises what the producer or database raise;
-        rows stay in the outbox then and are published by a later call.
+        Returns 0 when another relay holds the table. Raises what the producer or database raise
+        when it is not a row's fault; rows stay in the outbox then and are published by a later call.
         """
         async with self._engine.begin() as conn:
             got = await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
@@ -145,25 +240,57 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            await send_all(
-                producer,
-                [
-                    OutRecord(
-                        topic=r.topic,
-                        key=None if r.key is None else bytes(r.key),
-                        value=None if r.value is None else bytes(r.value),
-                        headers=_decode_headers(r.headers),
-                        partition=r.partition,
-                    )
-                    for r in rows
-                ],
-            )
+            out = [_record_of(r) for r in rows]
+            refused: dict[int, str] = {}
+            try:
+                await send_all(producer, out)
+                self._consecutive = 0
+            except Exception as exc:
+                if refused_reason(exc) is None:
+                    raise
+                refused = await self._isolate(producer, rows, out)
+            if refused:
+                await self._move_aside(conn, rows, refused)
             # exactly the rows sent: a smaller id committed meanwhile must not be deleted unsent
             await conn.execute(
                 text(f"DELETE FROM {self._table} WHERE id = ANY(:ids)"), {"ids": [r.id for r in rows]}
             )
-        self.published += len(rows)
+        self.published += len(rows) - len(refused)
+        self.set_aside += len(refused)
         return len(rows)
+
+    async def _isolate(self, producer: Any, rows: Sequence[Any], out: Sequence[OutRecord]) -> dict[int, str]:
+        """Send the rows one by one, in order; the ids of those refused for good, with the reason.
+        Raises what is not a row's fault (the rows then stay for a later pass)."""
+        refused: dict[int, str] = {}
+        for row, record in zip(rows, out, strict=True):
+            try:
+                await send_all(producer, [record])
+                self._consecutive = 0
+            except Exception as exc:
+                reason = refused_reason(exc)
+                if reason is None:
+                    raise
+                refused[row.id] = reason
+                self._consecutive += 1
+                log.error(
+                    "outbox %s: row %d for %s set aside (%s)", self._table, row.id, record.topic, reason
+                )
+                if self._consecutive > self._max_consecutive:
+                    raise SetAsideLimitExceeded(
+                        f"{self._consecutive} outbox rows of {self._table} refused in a row; last: {reason}"
+                    ) from exc
+        return refused
+
+    async def _move_aside(self, conn: AsyncConnection, rows: Sequence[Any], refused: dict[int, str]) -> None:
+        await conn.execute(
+            text(
+                f"INSERT INTO {self._table}_set_aside (id, topic, key, value, headers, partition, created_at, reason) "
+                f"SELECT id, topic, key, value, headers, partition, created_at, CAST(:reason AS text) "
+                f"FROM {self._table} WHERE id = :id ON CONFLICT (id) DO NOTHING"
+            ),
+            [{"id": row_id, "reason": reason} for row_id, reason in refused.items()],
+        )
 
     async def drain(self, producer: Any) -> int:
         """Publish until the outbox is empty (or another relay holds it); the number published."""

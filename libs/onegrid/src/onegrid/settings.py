@@ -25,6 +25,9 @@ class KafkaSettings(BaseSettings):
     sasl_password: str | None = None
     ssl_cafile: str | None = None
     client_id_prefix: str = "onegrid"
+    # false: topics are declared outside the services (Strimzi KafkaTopic resources, deploy/k8s); the
+    # services' Kafka users may not create or alter them, so `ensure_topics` leaves them alone.
+    manage_topics: bool = True
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> KafkaSettings:

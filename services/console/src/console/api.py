@@ -10,9 +10,13 @@
 - GET  /api/traces/{trace_id}          one trace's spans as a waterfall (with the batch spans linking in)
 Errors are 4xx with a `detail` naming the problem.
 
-Access (onegrid.auth): operators (community to city) read; city and district operators replay,
-at most `replay_rate` per client address (429 with Retry-After) and with bodies of at most 4 KiB.
-The case page's trail is read from audit with the operator's own token, in the operator's scope.
+Access (onegrid.auth): operators (community to city) read, each within its own scope: the overview's
+case counts, overdue cases and alerts, the map's cases, a case's board entry and a trace (one that a
+case's event carried) are those of cases in the caller's divisions or departments; a case or trace
+outside the scope is a 404, as in dispatch. City and district operators replay, at most
+`replay_rate` per client address (429 with Retry-After) and with bodies of at most 4 KiB; the replay
+is recorded under the caller's own name (the token's subject). The case page's trail is read from
+audit with the operator's own token, in the operator's scope.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from console.feeds import Feeds
 from console.replay import NoSuchRecord, Replayer
 from console.upstream import Unavailable, Upstream
 from console.watch import KafkaWatch
-from onegrid.auth import Principal, require
+from onegrid.auth import Principal, Role, ScopeFilter, caller, require
 from onegrid.ratelimit import RateLimiter
 
 _UUID = r"^[0-9a-fA-F-]{8,64}$"
@@ -43,11 +47,13 @@ _UUID = r"^[0-9a-fA-F-]{8,64}$"
 class ReplayRequest(BaseModel):
     """One quarantined record by its position on the quarantine topic, or every one of a reason."""
 
-    actor: str = Field(min_length=1, max_length=200, description="who asks, e.g. staff:hj-0042")
-    topic: str | None = None
-    partition: int | None = Field(default=None, ge=0)
-    offset: int | None = Field(default=None, ge=0)
-    reason: str | None = None
+    actor: str = Field(
+        min_length=1, max_length=200, description="who asks: the caller's own subject, e.g. staff:hj-0042"
+    )
+    topic: str | None = Field(default=None, max_length=249)
+    partition: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    offset: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    reason: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
     def _one_target(self) -> ReplayRequest:
@@ -73,8 +79,13 @@ def router(
     r = APIRouter(prefix="/api", tags=["console"], dependencies=[Depends(require("read", "console"))])
     map_cache: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
 
+    def scope_of(request: Request) -> ScopeFilter:
+        principal = caller(request)
+        # the router's guard always sets it; fail closed all the same
+        return principal.scope() if principal is not None else ScopeFilter()
+
     @r.get("/overview")
-    async def overview() -> dict[str, Any]:
+    async def overview(request: Request) -> dict[str, Any]:
         now = datetime.now(UTC)
         lag = [row.to_json() for row in watch.lag]
         return {
@@ -86,7 +97,7 @@ def router(
             "lag": lag,
             "lag_by_group": group_totals(watch.lag),
             "set_aside": feeds.book.summary(),
-            "sla": feeds.board.summary(now),
+            "sla": feeds.board.summary(now, scope_of(request)),
             "feeds": feeds.caught_up(),
             "spans": {"stored": spans.count, "traces": spans.traces(), "received": spans.received},
         }
@@ -103,7 +114,12 @@ def router(
         req: ReplayRequest, principal: Annotated[Principal, Depends(require("replay", "console"))]
     ) -> dict[str, Any]:
         """Re-produce quarantined records to their original topics; intake re-quarantines what is
-        still unmapped. The answer says who replayed what to where."""
+        still unmapped. The answer says who replayed what to where: the caller itself (an admin,
+        acting for the command centre's tools, may name the person it acts for)."""
+        if principal.role != Role.ADMIN and req.actor != principal.subject:
+            raise HTTPException(
+                403, f"actor must be the caller ({principal.subject}): one replays in one's own name"
+            )
         if req.reason is not None:
             positions = feeds.book.positions(req.reason)
             if not positions:
@@ -144,26 +160,30 @@ def router(
         return cached[1]
 
     @r.get("/map/cases")
-    async def map_cases() -> dict[str, Any]:
-        return {"cases": feeds.board.points(datetime.now(UTC))}
+    async def map_cases(request: Request) -> dict[str, Any]:
+        return {"cases": feeds.board.points(datetime.now(UTC), scope_of(request))}
 
     @r.get("/cases/{case_id}")
     async def case(case_id: Annotated[str, Path(pattern=_UUID)], request: Request) -> dict[str, Any]:
         now = datetime.now(UTC)
-        entry = feeds.board.get(case_id)
+        scope = scope_of(request)
+        entry = feeds.board.get(case_id, scope)
+        ended = feeds.board.ended_state(case_id, scope)
         trail_error = None
         try:
             story = await upstream.story(case_id, request.headers.get("authorization"))
         except Unavailable as exc:
             story, trail_error = None, str(exc)
         entries = (story or {}).get("entries", [])
-        if entry is None and not entries and case_id not in feeds.board.ended and trail_error is None:
-            raise HTTPException(404, f"case {case_id} is neither on the board nor in the audit trail")
+        if entry is None and not entries and ended is None:
+            # out of scope reads as absent; an unreachable trail does not turn absent into present
+            why = f" (the audit trail is unavailable: {trail_error})" if trail_error else ""
+            raise HTTPException(404, f"case {case_id} is neither on the board nor in the audit trail{why}")
         traces = {tid: waterfall(tid, spans.trace(tid), spans.linked(tid)) for tid in trace_ids(entries)}
         return {
             "case_id": case_id,
             "case": None if entry is None else entry.to_json(now),
-            "ended": feeds.board.ended.get(case_id),
+            "ended": ended,
             "trail": trail_rows(entries),
             "trail_error": trail_error,
             "traces": traces,
@@ -186,10 +206,13 @@ def router(
         return doc or {"ranked": [], "unranked": [], "min_cases": ranking_min_cases}
 
     @r.get("/traces/{trace_id}")
-    async def trace(trace_id: str) -> dict[str, Any]:
+    async def trace(trace_id: Annotated[str, Path(max_length=32)], request: Request) -> dict[str, Any]:
         tid = trace_id.lower()
         if len(tid) != 32 or any(c not in "0123456789abcdef" for c in tid):
             raise HTTPException(422, "a trace id is 32 hex digits")
+        scope = scope_of(request)
+        if not scope.unrestricted and not feeds.board.trace_visible(tid, scope):
+            raise HTTPException(404, f"no trace {tid} of a case in your scope")
         rows = waterfall(tid, spans.trace(tid), spans.linked(tid))
         if not rows:
             raise HTTPException(404, f"no span of trace {tid} has been received")

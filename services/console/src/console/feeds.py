@@ -23,6 +23,15 @@ from onegrid.registry_view import RegistryView
 log = logging.getLogger(__name__)
 
 
+def trace_id_of(headers: Sequence[tuple[str, bytes]]) -> str | None:
+    """The trace id of a record's W3C `traceparent` header, if it has a valid one."""
+    value = next((v for k, v in headers if k == "traceparent"), b"")
+    parts = (value or b"").decode("ascii", "replace").strip().lower().split("-")
+    if len(parts) == 4 and len(parts[1]) == 32 and parts[1] != "0" * 32:
+        return parts[1]
+    return None
+
+
 class Feeds:
     def __init__(self, settings: Settings) -> None:
         self.book = SetAsideBook(keep_latest=settings.latest_set_aside)
@@ -35,9 +44,11 @@ class Feeds:
             GlobalTable(
                 kafka, s.quarantine_topic, self._set_aside("quarantine"), client_id=f"{cid}-quarantine"
             ),
-            GlobalTable(kafka, s.cases_topic, self._json(self.board.case_event), client_id=f"{cid}-cases"),
             GlobalTable(
-                kafka, s.lifecycle_topic, self._json(self.board.lifecycle), client_id=f"{cid}-lifecycle"
+                kafka, s.cases_topic, self._case_json(self.board.case_event), client_id=f"{cid}-cases"
+            ),
+            GlobalTable(
+                kafka, s.lifecycle_topic, self._case_json(self.board.lifecycle), client_id=f"{cid}-lifecycle"
             ),
             GlobalTable(kafka, s.registry_topic, self.view.handle, client_id=f"{cid}-registry"),
         ]
@@ -51,9 +62,12 @@ class Feeds:
 
         return apply
 
-    def _json(
+    def _case_json(
         self, apply_one: Callable[[dict[str, object]], None]
     ) -> Callable[[Sequence[Record]], Awaitable[BatchResult]]:
+        """A case event's handler: applies the document and remembers the trace it carried (so the
+        trace is shown to whoever may see the case)."""
+
         async def apply(records: Sequence[Record]) -> BatchResult:
             for r in records:
                 try:
@@ -61,6 +75,9 @@ class Feeds:
                     if not isinstance(doc, dict):
                         raise ValueError("not a JSON object")
                     apply_one(doc)
+                    tid = trace_id_of(r.headers or ())
+                    if tid and doc.get("case_id"):
+                        self.board.saw_trace(tid, str(doc["case_id"]))
                 except (ValueError, TypeError, KeyError) as exc:
                     self.unreadable += 1
                     log.debug("%s[%d]@%d unreadable: %r", r.topic, r.partition, r.offset, exc)

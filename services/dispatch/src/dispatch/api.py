@@ -2,12 +2,15 @@
 
 Every action is validated: a malformed body is 422 naming the field, an unknown case 404, an action
 the state machine refuses 409 with the reason code (e.g. `transition.case_closed`). Feedback is
-idempotent by feedback_id; operator actions by an optional Idempotency-Key header.
+idempotent by feedback_id; operator actions by an optional Idempotency-Key header. Every string of a
+body is bounded, so nothing a caller sends can grow an event past what Kafka takes.
 
 Access (onegrid.auth): every query carries the caller's scope in its WHERE clause, so a street
 operator or grid worker reads and acts on the cases of its divisions only and a department on the
 cases dispatched to it (its current department or a live order); a case outside the scope is a 404,
-as if it did not exist. A department posts feedback for itself only; a non-admin acts in its own name.
+as if it did not exist. A department posts feedback for itself only; a non-admin acts in its own name:
+the actor's kind and id come from the verified token (a body naming another actor, or choosing its
+kind, is refused with 403); only an admin (the command centre's tools) may act for someone else.
 """
 
 from __future__ import annotations
@@ -65,19 +68,47 @@ OPERATOR_ACTIONS = [
 ]
 
 
+ActorKind = Literal["system", "staff", "department", "citizen"]
+# The actor a role acts as; an admin's tools may name another (see `acting_actor`).
+KIND_OF_ROLE: dict[Role, ActorKind] = {Role.DEPARTMENT_OPERATOR: "department", Role.ADMIN: "system"}
+
+
 class ActorIn(BaseModel):
-    kind: Literal["system", "staff", "department", "citizen"] = "staff"
-    id: str = Field(min_length=1)
-    display: str = ""
+    kind: ActorKind | None = Field(
+        default=None, description="Taken from the token; only an admin may set it."
+    )
+    id: str = Field(
+        min_length=1, max_length=200, description="The caller's own subject (an admin may name another)."
+    )
+    display: str = Field(default="", max_length=100, description="Masked display name, e.g. 李*")
 
 
 class ActionIn(BaseModel):
-    actor: ActorIn
+    actor: ActorIn | None = Field(default=None, description="Default: the caller, from its token.")
     reason: str | None = Field(default=None, pattern=REASON, max_length=120)
     note: str | None = Field(default=None, max_length=4000)
     department: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{1,40}$")
     merge_into: str | None = Field(default=None, pattern=r"^[0-9a-f-]{36}$")
-    evidence: list[str] = Field(default_factory=list, description="Evidence references (object-store keys).")
+    evidence: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
+        default_factory=list, max_length=50, description="Evidence references (object-store keys)."
+    )
+
+
+def acting_actor(principal: Principal, given: ActorIn | None) -> Actor:
+    """Who acts: the verified caller. A non-admin's body may repeat its own id and kind, never
+    choose others (403); an admin acting for someone names them."""
+    kind: ActorKind = KIND_OF_ROLE.get(principal.role, "staff")
+    if given is None:
+        return Actor(kind=kind, id=principal.subject, display="")
+    if principal.role == Role.ADMIN:
+        return Actor(kind=given.kind or "staff", id=given.id, display=given.display)
+    if given.id != principal.subject:
+        raise HTTPException(
+            403, f"actor.id must be the caller ({principal.subject}): one acts in one's own name"
+        )
+    if given.kind is not None and given.kind != kind:
+        raise HTTPException(403, f"actor.kind is {kind} for role {principal.role}: the token decides it")
+    return Actor(kind=kind, id=principal.subject, display=given.display)
 
 
 def _answer(result: Result) -> JSONResponse:
@@ -106,10 +137,17 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
             fb = decode_feedback(await request.body())
         except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as e:
             raise HTTPException(422, f"feedback invalid: {e}") from e
-        if principal.role != Role.ADMIN and fb.department not in principal.departments:
-            raise HTTPException(
-                403, f"feedback for {fb.department} from a caller of {', '.join(principal.departments)}"
-            )
+        if principal.role != Role.ADMIN:
+            if fb.department not in principal.departments:
+                raise HTTPException(
+                    403, f"feedback for {fb.department} from a caller of {', '.join(principal.departments)}"
+                )
+            if (fb.actor.kind, fb.actor.id) != ("department", principal.subject):
+                raise HTTPException(
+                    403,
+                    f"feedback actor must be the caller (department {principal.subject}), "
+                    f"not {fb.actor.kind} {fb.actor.id[:80]}",
+                )
         return _answer(await desk.feedback(fb))
 
     @r.post("/cases/{case_id}/{action}")
@@ -123,16 +161,13 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
         """An operator's or grid worker's action on a case (one of OPERATOR_ACTIONS) in its scope."""
         if action not in OPERATOR_ACTIONS:
             raise HTTPException(404, f"unknown action {action!r}; one of {', '.join(OPERATOR_ACTIONS)}")
-        if principal.role != Role.ADMIN and body.actor.id != principal.subject:
-            raise HTTPException(
-                403, f"actor.id must be the caller ({principal.subject}): one acts in one's own name"
-            )
+        actor = acting_actor(principal, body.actor)
         async with engine.connect() as conn:
             if not await visible(conn, case_id, principal):
                 raise HTTPException(404, f"no case {case_id} in your scope")
         cmd = Command(
             Action(action),
-            actor=Actor(kind=body.actor.kind, id=body.actor.id, display=body.actor.display),
+            actor=actor,
             reason=body.reason,
             note=body.note,
             department=body.department,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from intake.cap_geometry import CapGeometry
 from intake.domain.correlation import CaseBook, correlation_windows
 from intake.domain.crosswalk import Crosswalk
 from intake.domain.open311 import reports_from_open311
@@ -47,6 +48,8 @@ class IntakeParts:
     async def stop(self) -> None:
         for t in self.tables:
             t.stop()
+        if self.pipeline.cap_geometry is not None:
+            self.pipeline.cap_geometry.close()
 
 
 def assemble(
@@ -56,6 +59,7 @@ def assemble(
     windows: dict[str, dict[str, float]] | None = None,
     topics: IntakeTopics | None = None,
     registry_topic: str = GRID_REGISTRY,
+    cap_geometry_limit_s: float = 5.0,
 ) -> IntakeParts:
     """The intake's parts, on the catalogue's topics unless told otherwise (tests)."""
     topics = topics or IntakeTopics()
@@ -67,6 +71,7 @@ def assemble(
         open311=lambda inbound: reports_from_open311(inbound.value, inbound.headers),
     )
     pipeline = IntakePipeline(intake, topics=topics, ready=lambda: bool(view.all("division")))
+    pipeline.cap_geometry = CapGeometry(limit_s=cap_geometry_limit_s)
     tables = [
         GlobalTable(kafka, registry_topic, view.handle, client_id=f"{client_id}-registry"),
         GlobalTable(kafka, topics.cases, pipeline.observe_cases, client_id=f"{client_id}-cases"),
@@ -82,7 +87,11 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     if not settings.open311_enabled:
         topics.feeds.pop("legacy.open311.v1", None)
     parts = assemble(
-        settings.kafka, client_id=settings.client_id, topics=topics, windows=settings.correlation_windows
+        settings.kafka,
+        client_id=settings.client_id,
+        topics=topics,
+        windows=settings.correlation_windows,
+        cap_geometry_limit_s=settings.cap_geometry_limit_s,
     )
     w.runtime.on_start.append(parts.catch_up)
     w.runtime.background.append(parts.follow)

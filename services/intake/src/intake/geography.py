@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from shapely import unary_union
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
@@ -21,6 +22,7 @@ from onegrid.registry_view import RegistryView
 class ViewGeography:
     def __init__(self, view: RegistryView) -> None:
         self.view = view
+        self._city: tuple[int, BaseGeometry | None] = (-1, None)
 
     @property
     def version(self) -> str:
@@ -68,6 +70,18 @@ class ViewGeography:
         if r is None or not r.get("area"):
             return None
         return shape(r["area"])
+
+    def city_area(self) -> BaseGeometry | None:
+        version, city = self._city
+        if version != self.view.spatial_version:
+            districts = [
+                shape(r["area"])
+                for r in self.view.all("division").values()
+                if r.get("level") == "district" and r.get("area") and r.get("active", True)
+            ]
+            city = unary_union(districts) if districts else None
+            self._city = (self.view.spatial_version, city)
+        return city
 
 
 def reference_view(seed: int | None = None) -> RegistryView:

@@ -5,8 +5,9 @@ GeoReport v2 `errors` documents with the HTTP status as their code (contracts/le
 
 `POST requests` contract: the form body is validated by the same pure parser the pipeline uses
 (`parse_open311`), the service code must be one `GET services` lists (404 otherwise), then, inside
-one database transaction, the request is recorded in `open311_request` and its body, byte for byte,
-is published to `legacy.open311.v1` with the service's idempotent producer; only when the broker has
+one database transaction, the request is recorded in `open311_request` and its body, byte for byte
+less any `api_key` field (checked here, never published: `without_credentials`), is published to
+`legacy.open311.v1` with the service's idempotent producer; only when the broker has
 acknowledged the record is the transaction committed and 201 answered. So an answered request is
 never lost; a request answered 5xx may still have been published (a timeout after the broker took
 it), in which case the pipeline, re-reading the topic, opens its case all the same.
@@ -37,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from intake.domain.crosswalk import Crosswalk
 from intake.domain.errors import Rejected
-from intake.domain.open311 import MAX_BYTES, parse_open311
+from intake.domain.open311 import MAX_BYTES, parse_open311, without_credentials
 from intake.open311_render import FORMATS, Format, error_response, render, request_item, service_item
 from intake.open311_store import PublicRequest, find_requests, record_request
 from onegrid import telemetry
@@ -173,7 +174,7 @@ def open311_router(
             async with engine.begin() as conn:
                 await record_request(conn, req)
                 send = producer.send_and_wait(
-                    settings.topic, value=raw, key=request_id.encode(), headers=headers
+                    settings.topic, value=without_credentials(raw), key=request_id.encode(), headers=headers
                 )
                 await asyncio.wait_for(send, timeout=settings.publish_timeout_s)
         except Exception:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from opentelemetry import trace
 
+from intake.cap_geometry import CapGeometry
 from intake.domain.case_event import CE_TYPES, CaseEvent, encode_case_event
 from intake.domain.errors import IntakeError, Quarantined
 from intake.domain.normalize import Provenance
@@ -71,6 +72,8 @@ class IntakePipeline:
         # so that two instances never open the same silence twice; set by the composition root.
         self.owns_silence: Callable[[], bool] = lambda: True
         self.topics = topics or IntakeTopics()
+        # CAP shapes computed off the event loop with a time limit (set by the composition root).
+        self.cap_geometry: CapGeometry | None = None
         self._m_outcomes = telemetry.meter("intake").create_counter(
             "intake_records", description="legacy records by feed and outcome reason"
         )
@@ -91,6 +94,8 @@ class IntakePipeline:
             )
             for r in records
         ]
+        if self.cap_geometry is not None:
+            batch = await self.cap_geometry.prepare(batch)
         with telemetry.tracer("intake").start_as_current_span("intake.process") as span:
             outcome = self.intake.process(batch)
             span.set_attribute("intake.records", len(records))
@@ -103,7 +108,8 @@ class IntakePipeline:
                 )
                 self._m_outcomes.add(1, {"feed": inbound.feed, "outcome": out.error.reason})
                 continue
-            self._m_outcomes.add(1, {"feed": inbound.feed, "outcome": "ok" if out.events else "no_case"})
+            outcome_label = "ok" if out.events else f"no case: {out.no_case}"  # e.g. "no case: status Test"
+            self._m_outcomes.add(1, {"feed": inbound.feed, "outcome": outcome_label})
             result.outputs += [event_record(ev, r.headers, self.topics.cases) for ev in out.events]
         for mn, piece in sorted(outcome.env.changed.items()):
             result.outputs.append(

@@ -6,10 +6,20 @@ import os
 import sys
 from collections.abc import Callable
 
-USAGE = "usage: python -m onegrid.devstack {fetch-kafka|up|down|status|logs|run}"
+from onegrid.devstack.errors import SetupError
+
+USAGE = "usage: python -m onegrid.devstack {fetch-kafka|lock-kafka|java|up|down|status|logs|run}"
 
 
 def main(argv: list[str]) -> int:
+    try:
+        return _main(argv)
+    except SetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(USAGE, file=sys.stderr)
         return 2
@@ -18,6 +28,16 @@ def main(argv: list[str]) -> int:
         from onegrid.devstack.kafka import fetch_jars
 
         print(f"kafka jars: {fetch_jars()}")
+        return 0
+    if cmd == "lock-kafka":
+        from onegrid.devstack.kafka import write_lock
+
+        print(f"wrote {write_lock()}")
+        return 0
+    if cmd == "java":
+        from onegrid.devstack.java import find_java
+
+        print(find_java().describe())
         return 0
     from onegrid.devstack.stack import Stack
 

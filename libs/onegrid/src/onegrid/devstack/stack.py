@@ -22,8 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from onegrid.devstack import preflight
+from onegrid.devstack.java import find_java
 from onegrid.devstack.kafka import KafkaBroker, stop_process_group
-from onegrid.devstack.paths import port_in_use, project_root, run_dir
+from onegrid.devstack.paths import project_root, run_dir
 from onegrid.devstack.postgres import LocalPostgres
 
 
@@ -76,6 +78,18 @@ SERVICES = (
     ServiceSpec("bridges", "bridges", "ONEGRID_BRIDGES_HTTP_PORT", 8007),
     ServiceSpec("console", "console", "ONEGRID_CONSOLE_HTTP_PORT", 8000),
 )
+
+
+def started_at() -> float:
+    """When the command began: the Makefile's ONEGRID_STARTED_AT (so `make run` counts its install
+    steps too), else this process's start."""
+    try:
+        return float(os.environ["ONEGRID_STARTED_AT"])
+    except (KeyError, ValueError):
+        return _PROCESS_START
+
+
+_PROCESS_START = time.time()
 
 
 def _say(text: str) -> None:
@@ -214,6 +228,7 @@ class Stack:
     # -- up --------------------------------------------------------------------------------
 
     def up(self, *, human_logs: bool = False) -> None:
+        self._preflight()
         self._start_kafka()
         self._start_postgres()
         asyncio.run(self._ensure_topics())
@@ -224,6 +239,24 @@ class Stack:
         token = self._write_endpoints()
         print(f"up: endpoints and an admin token in {self.run / 'endpoints.json'}")
         print(f"console: http://127.0.0.1:{self.console_port}/#token={token}")
+        print(f"console ready {time.time() - started_at():.1f} s after start")
+
+    def _preflight(self) -> None:
+        """Every port this `up` will bind, free or ours already, and room on disk: checked before
+        anything starts, so a clash is one sentence instead of a half-started stack."""
+        ports: dict[str, tuple[int, str]] = {}
+        if not self.external_kafka and not _alive(self.kafka.pid_file):
+            ports["Kafka"] = (self.kafka.port, "ONEGRID_KAFKA_PORT")
+            ports["Kafka's controller"] = (self.kafka.controller_port, "ONEGRID_KAFKA_CONTROLLER_PORT")
+        if not self.external_db and not self.pg.running():
+            ports["PostgreSQL"] = (self.pg.port, "ONEGRID_PG_PORT")
+        for svc in SERVICES:
+            if not _alive(self.run / f"{svc.name}.pid"):
+                ports[svc.name] = (svc.port, svc.port_env)
+        if self.simulate and not _alive(self.run / "sim-departments.pid"):
+            ports["the simulated departments' webhooks"] = (SIM_WEBHOOK_PORT, "ONEGRID_SIM_WEBHOOK_PORT")
+        preflight.check_ports(ports)
+        preflight.check_disk(self.run, need_mib=1024)
 
     def _start_kafka(self) -> None:
         if self.external_kafka:
@@ -232,8 +265,7 @@ class Stack:
         if _alive(self.kafka.pid_file):
             print(f"kafka: already running on {self.kafka.bootstrap}")
             return
-        if port_in_use(self.kafka.port):
-            raise SystemExit(f"port {self.kafka.port} is taken by another process; set ONEGRID_KAFKA_PORT")
+        print(f"java: {find_java().describe()}")
         self.kafka.start()
         asyncio.run(self.kafka.wait_ready())
         print(f"kafka: started on {self.kafka.bootstrap} (KRaft, log {self.kafka.log_file})")
@@ -260,8 +292,6 @@ class Stack:
         if _alive(pid_file):
             print(f"{svc.name}: already running on :{svc.port}")
             return
-        if port_in_use(svc.port):
-            raise SystemExit(f"port {svc.port} for {svc.name} is taken; set {svc.port_env}")
         log = (self.logs / f"{svc.name}.log").open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", svc.module],

@@ -21,7 +21,10 @@ async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> dic
     """Create missing topics, raise partition counts that are too low, and set configs.
 
     Returns {topic: "created" | "updated" | "unchanged"}; a second call returns all "unchanged".
+    Returns {} without contacting Kafka when topics are managed outside (`kafka.manage_topics`).
     """
+    if not kafka.manage_topics:
+        return {}
     specs = list(specs)
     admin = AIOKafkaAdminClient(**kafka.client_kwargs())
     await admin.start()

@@ -5,21 +5,45 @@ Fed by two topics (both keyed by case id, so one case's events arrive in order):
   point; `case.cancelled` ends it.
 - `case.lifecycle.v1` (LifecycleEvent): its state, department, deadlines and counters; events are
   applied when their `seq` is newer than the case's (a replayed topic changes nothing).
-A case in a terminal state leaves the board; its id is remembered so a late event does not bring it
-back. An alert is a lifecycle event that escalates (吹哨) or whose reason is an SLA code (`sla.*`).
-Personal data (the CaseEvent's reporter) is never read.
+A case in a terminal state leaves the board; its id is remembered (the latest `keep_ended`) so a late
+event does not bring it back. An alert is a lifecycle event that escalates (吹哨) or whose reason is an
+SLA code (`sla.*`). Personal data (the CaseEvent's reporter) is never read.
+
+Scope: every case keeps its most specific division code and its department, and every read takes
+the caller's `ScopeFilter`, so an operator sees the cases (and their alerts and traces) of its own
+divisions only, as dispatch decides it. The traces a case's events carried are remembered (the
+latest `keep_traces`) so a trace can be shown to those who may see its case.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 Json = dict[str, Any]
 TERMINAL = frozenset({"closed", "cancelled", "merged", "rejected"})
 ALERT_ACTIONS = frozenset({"escalate", "whistle"})
+
+
+# Division levels, most specific first: a case is in a scope when its most specific code is.
+_LEVELS = ("micro_grid", "grid", "community", "street", "district")
+
+
+class Scope(Protocol):
+    """What the board needs of onegrid.auth's ScopeFilter (the domain imports no framework)."""
+
+    @property
+    def unrestricted(self) -> bool: ...
+
+    def admits(
+        self, *, division: str | None = ..., departments: tuple[str, ...] | list[str] = ...
+    ) -> bool: ...
+
+
+def most_specific(division: Json) -> str | None:
+    return next((str(division[k]) for k in _LEVELS if division.get(k)), None)
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -43,10 +67,14 @@ class OpenCase:
     network: str | None = None
     grid: str | None = None
     community: str | None = None
+    division: str | None = None  # the most specific division code known
     department: str | None = None
     point: tuple[float, float] | None = None  # (lon, lat), WGS-84
     deadlines: dict[str, str | None] = field(default_factory=dict)
     escalations: int = 0
+
+    def visible_to(self, scope: Scope) -> bool:
+        return scope.admits(division=self.division, departments=(self.department,) if self.department else ())
 
     def overdue(self, now: datetime) -> list[str]:
         """The deadlines (acknowledge_by, resolve_by) that have passed."""
@@ -82,6 +110,10 @@ class Alert:
     state: str
     department: str | None
     grid: str | None
+    division: str | None
+
+    def visible_to(self, scope: Scope) -> bool:
+        return scope.admits(division=self.division, departments=(self.department,) if self.department else ())
 
     def to_json(self) -> Json:
         return {
@@ -95,15 +127,51 @@ class Alert:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Ended:
+    state: str
+    division: str | None
+    department: str | None
+
+    def visible_to(self, scope: Scope) -> bool:
+        return scope.admits(division=self.division, departments=(self.department,) if self.department else ())
+
+
 class CaseBoard:
-    def __init__(self, keep_alerts: int = 100) -> None:
+    def __init__(self, keep_alerts: int = 100, keep_ended: int = 100_000, keep_traces: int = 100_000) -> None:
         self.open: dict[str, OpenCase] = {}
-        self.ended: dict[str, str] = {}  # case_id -> its final state
+        # case_id -> how it ended; oldest forgotten first (memory stays bounded on a long run)
+        self.ended: OrderedDict[str, Ended] = OrderedDict()
+        self.keep_ended = keep_ended
         self.alerts: deque[Alert] = deque(maxlen=keep_alerts)
         self.alert_total = 0
+        self._trace_case: OrderedDict[str, str] = OrderedDict()  # trace id -> case id
+        self.keep_traces = keep_traces
+        self._where: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
 
-    def get(self, case_id: str) -> OpenCase | None:
-        return self.open.get(case_id)
+    def get(self, case_id: str, scope: Scope) -> OpenCase | None:
+        """The open case, when `scope` may see it."""
+        case = self.open.get(case_id)
+        return case if case is not None and case.visible_to(scope) else None
+
+    def ended_state(self, case_id: str, scope: Scope) -> str | None:
+        """How the case ended, when `scope` may see it."""
+        ended = self.ended.get(case_id)
+        return ended.state if ended is not None and ended.visible_to(scope) else None
+
+    def saw_trace(self, trace_id: str, case_id: str) -> None:
+        """Remember that an event of `case_id` carried `trace_id`."""
+        self._trace_case[trace_id] = case_id
+        self._trace_case.move_to_end(trace_id)
+        while len(self._trace_case) > self.keep_traces:
+            self._trace_case.popitem(last=False)
+
+    def trace_visible(self, trace_id: str, scope: Scope) -> bool:
+        """Whether the trace belongs to a case `scope` may see (open or ended)."""
+        case_id = self._trace_case.get(trace_id)
+        if case_id is None:
+            return False
+        return self.get(case_id, scope) is not None or self.ended_state(case_id, scope) is not None
 
     def case_event(self, ev: Json) -> None:
         """Apply one CaseEvent (cases.v1)."""
@@ -122,6 +190,7 @@ class CaseBoard:
         division = ev.get("division") or {}
         case.grid = division.get("grid") or case.grid
         case.community = division.get("community") or case.community
+        case.division = most_specific(division) or case.division
         point = (ev.get("location") or {}).get("point")
         if isinstance(point, dict) and isinstance(point.get("lon"), int | float):
             case.point = (float(point["lon"]), float(point["lat"]))
@@ -144,6 +213,7 @@ class CaseBoard:
         case.department = dims.get("department")
         case.grid = dims.get("grid") or case.grid
         case.community = dims.get("community") or case.community
+        case.division = most_specific(dims) or case.division
         case.category = dims.get("category_code") or case.category
         case.severity = dims.get("severity_level") or case.severity
         case.network = dims.get("network") or case.network
@@ -153,33 +223,49 @@ class CaseBoard:
             case.escalations += action in ALERT_ACTIONS
             self.alert_total += 1
             self.alerts.append(
-                Alert(case_id, str(ev.get("at")), action, reason, case.state, case.department, case.grid)
+                Alert(
+                    case_id,
+                    str(ev.get("at")),
+                    action,
+                    reason,
+                    case.state,
+                    case.department,
+                    case.grid,
+                    case.division,
+                )
             )
         if case.state in TERMINAL:
             self._end(case_id, case.state)
 
     def _end(self, case_id: str, state: str) -> None:
-        self.open.pop(case_id, None)
-        self.ended[case_id] = state
+        case = self.open.pop(case_id, None)
+        self.ended[case_id] = (
+            Ended(state, case.division, case.department) if case else Ended(state, None, None)
+        )
+        while len(self.ended) > self.keep_ended:
+            self.ended.popitem(last=False)
 
-    def summary(self, now: datetime) -> Json:
+    def summary(self, now: datetime, scope: Scope) -> Json:
+        """Counts, overdue cases and alerts of the cases `scope` may see."""
         states: dict[str, int] = {}
         overdue = []
-        for case in self.open.values():
+        visible = [c for c in self.open.values() if c.visible_to(scope)]
+        alerts = [a for a in self.alerts if a.visible_to(scope)]
+        for case in visible:
             states[case.state] = states.get(case.state, 0) + 1
             if case.overdue(now):
                 overdue.append(case.to_json(now))
         overdue.sort(key=lambda c: str(c["updated_at"]))
         return {
-            "open": len(self.open),
-            "ended": len(self.ended),
+            "open": len(visible),
+            "ended": sum(1 for e in self.ended.values() if e.visible_to(scope)),
             "by_state": dict(sorted(states.items())),
             "overdue": overdue[:100],
             "overdue_total": len(overdue),
-            "alerts": [a.to_json() for a in reversed(self.alerts)],
-            "alert_total": self.alert_total,
+            "alerts": [a.to_json() for a in reversed(alerts)],
+            "alert_total": self.alert_total if scope.unrestricted else len(alerts),
         }
 
-    def points(self, now: datetime) -> list[Json]:
-        """Open cases that have a point, for the map."""
-        return [c.to_json(now) for c in self.open.values() if c.point is not None]
+    def points(self, now: datetime, scope: Scope) -> list[Json]:
+        """Open cases that have a point and that `scope` may see, for the map."""
+        return [c.to_json(now) for c in self.open.values() if c.point is not None and c.visible_to(scope)]

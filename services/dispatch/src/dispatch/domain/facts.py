@@ -82,14 +82,15 @@ class CaseFacts(_In, frozen=True):
 
 
 class Actor(_In, frozen=True):
+    # Bounded: an actor is copied into every lifecycle event it causes.
     kind: Literal["system", "staff", "department", "citizen"]
-    id: NonEmpty
-    display: str
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    display: Annotated[str, msgspec.Meta(max_length=100)]
 
 
 class Evidence(_In, frozen=True):
-    ref: NonEmpty
-    media_type: Annotated[str, msgspec.Meta(min_length=3)]
+    ref: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    media_type: Annotated[str, msgspec.Meta(min_length=3, max_length=100)]
     sha256: Sha256
     taken_at: UtcTime | None
 
@@ -122,7 +123,7 @@ class Feedback(_In, frozen=True):
     at: UtcTime
     actor: Actor
     note: Annotated[str, msgspec.Meta(max_length=4000)] | None
-    evidence: tuple[Evidence, ...]
+    evidence: Annotated[tuple[Evidence, ...], msgspec.Meta(max_length=50)]
     return_reason: ReturnReason | None
 
     def __post_init__(self) -> None:

@@ -23,6 +23,14 @@ The rules (contracts/bi/README.md states them for BI teams):
   escalate and whistle transitions; returns, reworks, reopens count their transitions.
 - Dimensions and versions are those of the latest event; `department` is the latest department that
   held the case (the one answerable for it), `departments` all that ever did.
+
+Acts are charged to whoever acted (eval.v2): every order (dispatch, reassign, arbitrate) opens a
+department's **stint**, which lasts until the next order. A return is charged to the stint that
+returned; a whistle (escalate, whistle) to the stint holding the case when it was whistled at; a
+rework to the stint whose resolution failed verification. A stint's acknowledge time is its order to
+the department's first answer (acknowledge, progress, resolve or return), its resolve time its
+order to its latest resolution, net of paused time. Acts while no department holds the case (the
+grid worker's self-handling, a whistle before any order) go to a stint without department.
 """
 
 from __future__ import annotations
@@ -38,6 +46,10 @@ from evaluation.domain.events import LifecycleEvent
 HOP_ACTIONS = frozenset({"dispatch", "reassign", "arbitrate"})
 WHISTLE_ACTIONS = frozenset({"escalate", "whistle"})
 ANSWER_ACTIONS = frozenset({"acknowledge", "progress"})
+# What answers a department's order, for the acknowledge time of its stint.
+STINT_ANSWERS = frozenset({"acknowledge", "progress", "resolve", "return"})
+# The definition's name; bump it whenever a rule changes meaning (rows say which one they follow).
+DEFINITION_VERSION = "eval.v2"
 PAUSED_STATES = frozenset({"suspended", "merged"})
 
 
@@ -49,7 +61,28 @@ class Policy:
     verification_limit_s: float = 86400
 
     def definition(self) -> str:
-        return f"eval.v1;reopen_window_s={self.reopen_window_s:g};verification_limit_s={self.verification_limit_s:g}"
+        return f"{DEFINITION_VERSION};reopen_window_s={self.reopen_window_s:g};verification_limit_s={self.verification_limit_s:g}"
+
+
+class Stint(msgspec.Struct, frozen=True, kw_only=True):
+    """One department's hold of a case, from its order to the next order, and what it did."""
+
+    index: int  # 0: acts while no department held the case; 1, 2, ...: orders in seq order
+    department: str | None
+    order_action: str | None  # dispatch | reassign | arbitrate (None for index 0)
+    ordered_at: datetime | None
+    answered_at: datetime | None
+    acknowledge_s: float | None
+    resolved_at: datetime | None  # its latest resolution
+    resolve_s: float | None
+    returns: int
+    whistles: int
+    resolutions: int
+    reworks: int  # its resolutions that failed verification
+
+    @property
+    def acted(self) -> bool:
+        return bool(self.index or self.returns or self.whistles or self.resolutions or self.reworks)
 
 
 class CaseFacts(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,6 +118,8 @@ class CaseFacts(msgspec.Struct, frozen=True, kw_only=True):
     category: str
     rule_version: str | None
     taxonomy_version: str | None
+    grid_version: str | None = None  # the registry version the latest event was decided with
+    stints: tuple[Stint, ...] = ()
 
     @property
     def closed(self) -> bool:
@@ -109,6 +144,66 @@ class _Clock:
         return sum((min(end, t) - start).total_seconds() for start, end in self.intervals if start < t)
 
 
+class _StintDraft:
+    def __init__(self, index: int, department: str | None, e: LifecycleEvent | None) -> None:
+        self.index, self.department = index, department
+        self.order_action = e.action if e is not None else None
+        self.ordered_at = e.at if e is not None else None
+        self.answered_at: datetime | None = None
+        self.resolved_at: datetime | None = None
+        self.returns = self.whistles = self.resolutions = self.reworks = 0
+
+    def done(self, clock: _Clock) -> Stint:
+        start, resolved = self.ordered_at, self.resolved_at
+        resolve_s = None
+        if start is not None and resolved is not None:
+            paused = clock.paused_before(resolved) - clock.paused_before(start)
+            resolve_s = (resolved - start).total_seconds() - paused
+        return Stint(
+            index=self.index,
+            department=self.department,
+            order_action=self.order_action,
+            ordered_at=start,
+            answered_at=self.answered_at,
+            acknowledge_s=_seconds(start, self.answered_at),
+            resolved_at=resolved,
+            resolve_s=resolve_s,
+            returns=self.returns,
+            whistles=self.whistles,
+            resolutions=self.resolutions,
+            reworks=self.reworks,
+        )
+
+
+class _Stints:
+    """Charges each act to the stint of the department that did it (or was whistled at)."""
+
+    def __init__(self) -> None:
+        self.all = [_StintDraft(0, None, None)]
+        self.resolver: _StintDraft | None = None  # whose resolution the next check judges
+
+    def observe(self, e: LifecycleEvent) -> None:
+        if e.action in HOP_ACTIONS:
+            self.all.append(_StintDraft(len(self.all), e.dimensions.department, e))
+            return
+        now = self.all[-1]
+        if e.action in STINT_ANSWERS and now.index and now.answered_at is None:
+            now.answered_at = e.at
+        if e.action in WHISTLE_ACTIONS:
+            now.whistles += 1
+        elif e.action == "return":
+            now.returns += 1
+        elif e.action == "rework" and self.resolver is not None:
+            self.resolver.reworks += 1
+        if e.to_state == "resolved":
+            now.resolutions += 1
+            now.resolved_at = e.at
+            self.resolver = now
+
+    def done(self, clock: _Clock) -> tuple[Stint, ...]:
+        return tuple(s for s in (d.done(clock) for d in self.all) if s.acted)
+
+
 def ordered(events: Iterable[LifecycleEvent]) -> list[LifecycleEvent]:
     """By seq, the first of each seq kept (a repeat of an event changes nothing)."""
     by_seq: dict[int, LifecycleEvent] = {}
@@ -123,6 +218,7 @@ def fold(events: Iterable[LifecycleEvent], policy: Policy) -> CaseFacts:
     if not evs:
         raise ValueError("fold needs at least one event")
     clock = _Clock()
+    stints = _Stints()
     registered_at = next((e.at for e in evs if e.to_state == "registered"), evs[0].at)
     first_dispatch = first_answer = resolved_at = first_closed = last_closed = first_due = None
     hops = returns = reworks = reopens = reopens_in_window = whistles = checks = checks_in_time = 0
@@ -131,6 +227,7 @@ def fold(events: Iterable[LifecycleEvent], policy: Policy) -> CaseFacts:
     department: str | None = None
     for e in evs:
         clock.observe(e)
+        stints.observe(e)
         if first_due is None:
             first_due = e.deadlines.resolve_by
         if e.dimensions.department:
@@ -212,6 +309,8 @@ def fold(events: Iterable[LifecycleEvent], policy: Policy) -> CaseFacts:
         category=d.category_code,
         rule_version=last.versions.rule_version,
         taxonomy_version=last.versions.taxonomy_version,
+        grid_version=last.versions.grid_version,
+        stints=stints.done(clock),
     )
 
 

@@ -11,6 +11,12 @@ Denominators (contracts/bi/README.md lists them):
 - return_rate: over cases dispatched at least once; rework_rate: over cases resolved at least once;
   reopen_rate: over cases closed at least once; whistle_rate, self_handled_rate, hops_per_case:
   over registered; verification_timeliness: over verification checks.
+- Department rows charge each act to its actor (eval.v2, see case_facts): dispatched, returned,
+  resolved, reworked and whistled count the cases in which THIS department received an order,
+  returned it, resolved it, had a resolution fail verification, was whistled at; the acknowledge and
+  resolve samples are its own stints (one value per stint); whistle_rate is over its dispatched
+  cases. The case-level figures (registered, closure and on-time rates, reopens, hops, self-handled,
+  verification checks) count under the department answerable for the case, its latest one.
 - Medians and p90 are `percentile_disc` (nearest rank: the smallest value with at least that share
   of the sample at or below it), as PostgreSQL computes them; a ratio with a zero denominator is null.
 """
@@ -24,7 +30,7 @@ from typing import Literal, NamedTuple
 
 import msgspec
 
-from evaluation.domain.case_facts import CaseFacts
+from evaluation.domain.case_facts import CaseFacts, Stint
 from evaluation.domain.periods import GRANULARITIES, period_start
 
 Dimension = Literal["all", "department", "grid", "street", "district", "network", "category"]
@@ -54,11 +60,21 @@ def dimension_value(f: CaseFacts, dimension: str) -> str:
     return v or NONE
 
 
+def values_of(f: CaseFacts, dimension: str) -> set[str]:
+    """The units of `dimension` the case counts in: one, except departments, where every department
+    charged with an act of the case counts it too."""
+    own = dimension_value(f, dimension)
+    if dimension != "department":
+        return {own}
+    return {own, *(s.department or NONE for s in f.stints)}
+
+
 def keys_of(f: CaseFacts) -> set[MetricKey]:
     """Every metric row the case counts in."""
     return {
-        MetricKey(dim, dimension_value(f, dim), g, period_start(f.registered_at, g))
+        MetricKey(dim, v, g, period_start(f.registered_at, g))
         for dim in DIMENSIONS
+        for v in values_of(f, dim)
         for g in GRANULARITIES
     }
 
@@ -127,25 +143,26 @@ def percentile_disc(values: Iterable[float], p: float) -> float | None:
 
 def aggregate(key: MetricKey, facts: Sequence[CaseFacts], definition: str) -> MetricRow:
     """The row for `key` over the facts that count in it (the caller selects them; at least one)."""
-    n = len(facts)
-    cancelled = sum(f.state == "cancelled" for f in facts)
-    merged = sum(f.state == "merged" for f in facts)
+    if key.dimension == "department":
+        own = [f for f in facts if dimension_value(f, "department") == key.value]
+        acts = _charged(key.value, facts)
+    else:
+        own, acts = list(facts), _case_acts(facts)
+    n = len(own)
+    cancelled = sum(f.state == "cancelled" for f in own)
+    merged = sum(f.state == "merged" for f in own)
     closable = n - cancelled - merged
-    closed = sum(f.closed for f in facts)
-    on_time = sum(f.on_time for f in facts)
-    ack = [f.acknowledge_s for f in facts if f.acknowledge_s is not None]
-    res = [f.resolve_s for f in facts if f.resolve_s is not None]
-    dispatched = sum(f.hops > 0 for f in facts)
-    returned = sum(f.returns > 0 for f in facts)
-    resolved = sum(f.resolved_at is not None for f in facts)
-    reworked = sum(f.reworks > 0 for f in facts)
-    ever_closed = sum(f.first_closed_at is not None for f in facts)
-    reopened = sum(f.reopens > 0 for f in facts)
-    whistled = sum(f.whistles > 0 for f in facts)
-    hops = sum(f.hops for f in facts)
-    self_handled = sum(f.self_handled for f in facts)
-    checks = sum(f.verifications for f in facts)
-    checks_in_time = sum(f.verifications_in_time for f in facts)
+    closed = sum(f.closed for f in own)
+    on_time = sum(f.on_time for f in own)
+    ack, res = acts.acknowledge, acts.resolve
+    dispatched, returned, resolved = acts.dispatched, acts.returned, acts.resolved
+    reworked, whistled = acts.reworked, acts.whistled
+    ever_closed = sum(f.first_closed_at is not None for f in own)
+    reopened = sum(f.reopens > 0 for f in own)
+    hops = sum(f.hops for f in own)
+    self_handled = sum(f.self_handled for f in own)
+    checks = sum(f.verifications for f in own)
+    checks_in_time = sum(f.verifications_in_time for f in own)
     return MetricRow(
         dimension=key.dimension,
         value=key.value,
@@ -173,7 +190,7 @@ def aggregate(key: MetricKey, facts: Sequence[CaseFacts], definition: str) -> Me
         reopened=reopened,
         reopen_rate=ratio(reopened, ever_closed),
         whistled=whistled,
-        whistle_rate=ratio(whistled, n),
+        whistle_rate=ratio(whistled, dispatched if key.dimension == "department" else n),
         hops=hops,
         hops_per_case=ratio(hops, n),
         self_handled=self_handled,
@@ -185,6 +202,43 @@ def aggregate(key: MetricKey, facts: Sequence[CaseFacts], definition: str) -> Me
         rule_versions=tuple(sorted({f.rule_version for f in facts if f.rule_version})),
         taxonomy_versions=tuple(sorted({f.taxonomy_version for f in facts if f.taxonomy_version})),
         definition=definition,
+    )
+
+
+class _Acts(NamedTuple):
+    dispatched: int
+    returned: int
+    resolved: int
+    reworked: int
+    whistled: int
+    acknowledge: list[float]
+    resolve: list[float]
+
+
+def _case_acts(facts: Sequence[CaseFacts]) -> _Acts:
+    """What happened to each case, whoever did it (rows other than departments)."""
+    return _Acts(
+        dispatched=sum(f.hops > 0 for f in facts),
+        returned=sum(f.returns > 0 for f in facts),
+        resolved=sum(f.resolved_at is not None for f in facts),
+        reworked=sum(f.reworks > 0 for f in facts),
+        whistled=sum(f.whistles > 0 for f in facts),
+        acknowledge=[f.acknowledge_s for f in facts if f.acknowledge_s is not None],
+        resolve=[f.resolve_s for f in facts if f.resolve_s is not None],
+    )
+
+
+def _charged(department: str, facts: Sequence[CaseFacts]) -> _Acts:
+    """What `department` itself did: its stints' acts, cases counted once each, durations per stint."""
+    mine: list[list[Stint]] = [[s for s in f.stints if (s.department or NONE) == department] for f in facts]
+    return _Acts(
+        dispatched=sum(any(s.index > 0 for s in ss) for ss in mine),
+        returned=sum(any(s.returns for s in ss) for ss in mine),
+        resolved=sum(any(s.resolutions for s in ss) for ss in mine),
+        reworked=sum(any(s.reworks for s in ss) for ss in mine),
+        whistled=sum(any(s.whistles for s in ss) for ss in mine),
+        acknowledge=[s.acknowledge_s for ss in mine for s in ss if s.acknowledge_s is not None],
+        resolve=[s.resolve_s for ss in mine for s in ss if s.resolve_s is not None],
     )
 
 

@@ -51,6 +51,9 @@ class Ranking:
 
 
 def sample_of(row: MetricRow, metric: str) -> int:
+    # A department's whistle rate is over the cases it received (eval.v2: charged to the actor).
+    if metric == "whistle_rate" and row.dimension == "department":
+        return row.dispatched
     n = getattr(row, SAMPLE_OF.get(metric, "registered"))
     assert isinstance(n, int)
     return n

@@ -18,7 +18,16 @@ import defusedxml.ElementTree as SafeElementTree
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden, NotSupportedError
 from shapely.geometry.base import BaseGeometry
 
-from intake.domain.cap_area import CapArea, CapValue, parse_circle, parse_decimal, parse_polygon, union_shapes
+from intake.domain.cap_area import (
+    CapArea,
+    CapValue,
+    check_vertices,
+    parse_circle,
+    parse_decimal,
+    parse_polygon,
+    union_shapes,
+)
+from intake.domain.cap_schema import validate as validate_schema
 from intake.domain.errors import Rejected
 
 __all__ = [
@@ -43,6 +52,8 @@ MAX_ALERT_BYTES: Final = 512 * 1024
 TOLERANCE_VERY_LIKELY: Final = "certainty_very_likely"
 
 _Q: Final = "{" + CAP_NAMESPACE + "}"
+# CAP 1.0 wording still sent by old encoders, read as its CAP 1.2 value (tolerance below).
+_CERTAINTY_ALIASES: Final = {"Very Likely": "Likely"}
 _BOM: Final = b"\xef\xbb\xbf"
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}", re.ASCII)
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
@@ -231,7 +242,9 @@ class CapAlert:
         return max(self.infos, key=lambda i: (i.severity.rank, i.urgency.rank, i.certainty.rank))
 
     def geometry(self) -> BaseGeometry | None:
-        """Union of all infos' areas in (lon, lat) order; None when no area has a polygon or circle."""
+        """Union of all infos' areas in (lon, lat) order; None when no area has a polygon or circle.
+        Raises ``Rejected("cap.too_many_vertices")`` before computing anything on too many points."""
+        check_vertices(area for info in self.infos for area in info.areas)
         return union_shapes(info.geometry() for info in self.infos)
 
 
@@ -247,6 +260,9 @@ def parse_alert(raw: bytes, *, max_bytes: int = MAX_ALERT_BYTES) -> CapAlert:
     root = _parse_xml(raw.removeprefix(_BOM))
     if root.tag != _Q + "alert":
         raise Rejected("cap.namespace", f"root element is {root.tag!r}, expected {_Q}alert")
+    # The schema decides structure, order, enumerations and types; the checks below add what it
+    # cannot say (empty elements, Private needs addresses, references, identifiers, geometry).
+    validate_schema(root, certainty_aliases=_CERTAINTY_ALIASES)
     # Checked in CAP's element order, so the first missing or invalid element is the one reported.
     identifier = _identity(_required(root, "identifier", "alert"), "alert/identifier")
     sender = _identity(_required(root, "sender", "alert"), "alert/sender")

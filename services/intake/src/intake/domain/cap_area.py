@@ -7,6 +7,10 @@ Contract (see ``contracts/legacy/cap.md``):
   (first point == last point). A circle is ``lat,lon radius`` with the radius in kilometres,
   0 <= radius <= ``MAX_RADIUS_KM``. Anything else raises ``Rejected("cap.invalid_area")``.
 - ``geometry()`` works in shapely's (x=lon, y=lat) axis order, the reverse of CAP's text.
+- One alert's polygons hold at most ``MAX_ALERT_VERTICES`` points (``cap.too_many_vertices``):
+  repairing a self-intersecting ring costs far more than linear time, and even below the bound a
+  crafted ring can take minutes, so the service computes geometry in a worker process with a time
+  limit (``intake.cap_geometry``).
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from intake.domain.errors import Rejected
 __all__ = [
     "CIRCLE_SEGMENTS",
     "KM_PER_DEGREE",
+    "MAX_ALERT_VERTICES",
     "MAX_RADIUS_KM",
     "CapArea",
     "CapCircle",
     "CapPoint",
     "CapPolygon",
     "CapValue",
+    "check_vertices",
     "circle_shape",
     "parse_circle",
     "parse_decimal",
@@ -44,6 +50,9 @@ CIRCLE_SEGMENTS: Final = 64
 KM_PER_DEGREE: Final = 2 * math.pi * 6371.0088 / 360
 # Half the Earth's circumference: a larger circle would cover the globe more than once.
 MAX_RADIUS_KM: Final = 20_015.0
+# Detailed real outlines (a district, a river) stay well below this; a document near the size cap
+# can hold ~34,000 points.
+MAX_ALERT_VERTICES: Final = 20_000
 # Near the poles cos(lat) tends to 0; the floor keeps longitudes finite there.
 _MIN_COS_LAT: Final = 1e-6
 
@@ -99,6 +108,16 @@ class CapArea:
         shapes = [shapely.make_valid(Polygon([(p.lon, p.lat) for p in ring])) for ring in self.polygons]
         shapes += [circle_shape(circle) for circle in self.circles]
         return union_shapes(shapes)
+
+
+def check_vertices(areas: Iterable[CapArea]) -> None:
+    """``Rejected("cap.too_many_vertices")`` when the areas' polygons hold more than
+    ``MAX_ALERT_VERTICES`` points together (checked before any geometry is computed)."""
+    total = sum(len(ring) for area in areas for ring in area.polygons)
+    if total > MAX_ALERT_VERTICES:
+        raise Rejected(
+            "cap.too_many_vertices", f"the alert's polygons hold {total} points, limit {MAX_ALERT_VERTICES}"
+        )
 
 
 def union_shapes(shapes: Iterable[BaseGeometry | None]) -> BaseGeometry | None:

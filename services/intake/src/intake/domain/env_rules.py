@@ -7,8 +7,9 @@ Episodes, per station (MN):
   ``close_after_normal`` consecutive readings flagged N or T (or unflagged);
 - silence: opened by ``check_silence`` when no data packet came for longer than the station's
   threshold, closed by the station's next data packet.
-Readings flagged F, M, S, C (stopped, maintenance, manual, calibration) or with an unreadable value
-neither breach nor count as normal. Packets whose CN is not a data command are ignored entirely.
+Readings flagged F, M, S, C (stopped, maintenance, manual, calibration), with a flag the standard
+does not name, or with an unreadable value neither breach nor count as normal. Field suffixes and
+flag letters mean the same in any letter case (``a34004-flag=d`` is a fault). Packets whose CN is not a data command are ignored entirely.
 
 The engine is pure and deterministic: the caller supplies receipt and check times, and
 ``snapshot``/``restore`` carry the whole state, so restore-then-continue equals uninterrupted
@@ -25,10 +26,10 @@ from intake.domain.env_episode import Episode, Station
 from intake.domain.env_findings import EnvFinding, FindingKind, FindingStatus, episode_id
 from intake.domain.env_limits import EnvRuleConfig, Limit
 from intake.domain.hj212 import Hj212Packet
-from intake.domain.hj212_codes import FAULT_FLAGS, FLAG_NORMAL, FLAG_OVER_RANGE
+from intake.domain.hj212_codes import FAULT_FLAGS, MEASURING_FLAGS, data_flag, item_field
 
 SNAPSHOT_VERSION = 1
-_VALID_FLAGS = frozenset({None, FLAG_NORMAL, FLAG_OVER_RANGE})
+_VALID_FLAGS = MEASURING_FLAGS
 
 EpisodeKey = tuple[str, str, FindingKind]  # (MN, pollutant or "", kind)
 
@@ -65,7 +66,7 @@ class EnvRuleEngine:
         self._see_station(packet, received_at, anchor)
         for code in sorted(packet.cp_items):
             fields = packet.cp_items[code]
-            flag = fields.get("Flag")
+            flag = data_flag(fields)
             value = _reading(fields, self._config.value_fields)
             reading = _Reading(packet, code, value, flag, observed_at, anchor)
             findings.extend(self._fault(reading))
@@ -213,9 +214,10 @@ class EnvRuleEngine:
 
 def _reading(fields: Mapping[str, str], suffixes: tuple[str, ...]) -> float | None:
     for suffix in suffixes:
-        if suffix in fields:
+        text = item_field(fields, suffix)
+        if text is not None:
             try:
-                value = float(fields[suffix])
+                value = float(text)
             except ValueError:
                 return None
             return value if math.isfinite(value) else None

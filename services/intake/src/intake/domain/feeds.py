@@ -1,14 +1,20 @@
 """Stateless feeds: the bytes of one legacy record to the Reports it carries.
 
-Each function raises `Rejected` (malformed) from its parser; CAP messages that are not about real
-incidents (Test, Exercise, Draft, System status; Ack and Error types) carry no report and give an
-empty list: the audit trail keeps them, no case is made of them.
+Each function raises `Rejected` (malformed) from its parser. CAP messages that are not about real
+incidents (Test, Exercise, Draft, System status; Ack and Error types) give a report marked
+``no_case`` ("status Test", "msgType Ack"): intake places it like any other, so what it says about
+its place is true, and then makes no case of it; the audit trail keeps the record.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from shapely.geometry.base import BaseGeometry
+
 from intake.domain import cap as cap_mod
 from intake.domain.coords import CoordSystem
+from intake.domain.errors import IntakeError
 from intake.domain.localtime import LocalTime
 from intake.domain.party import parse_party
 from intake.domain.report import Intent, Report, ReporterInfo, SourcePosition
@@ -31,11 +37,26 @@ def cap_source_id(sender: str, identifier: str) -> str:
     return f"{sender},{identifier}"
 
 
-def reports_from_cap(raw: bytes) -> list[Report]:
+@dataclass(frozen=True, slots=True)
+class PreparedArea:
+    """A CAP alert's geometry computed ahead (off the event loop, with a time limit): the shape, or
+    the error that stands for it (e.g. `cap.geometry_timeout`)."""
+
+    geometry: BaseGeometry | None = None
+    error: IntakeError | None = None
+
+
+def reports_from_cap(raw: bytes, prepared: PreparedArea | None = None) -> list[Report]:
+    """The alert's report; its area is `prepared` when given, else computed here."""
     alert = cap_mod.parse_alert(raw)
+    if prepared is not None and prepared.error is not None:
+        raise prepared.error
     intent = _CAP_INTENT.get(alert.msg_type)
-    if alert.status is not cap_mod.CapStatus.ACTUAL or intent is None:
-        return []
+    no_case = None
+    if alert.status is not cap_mod.CapStatus.ACTUAL:
+        no_case = f"status {alert.status.value}"
+    elif intent is None:
+        no_case = f"msgType {alert.msg_type.value}"
     info = alert.most_severe_info()
     offset = alert.sent_text[-6:] if alert.sent_text[-6] in "+-" else "UTC"
     sent = LocalTime(utc=alert.sent, text=alert.sent_text, zone=offset)
@@ -47,7 +68,8 @@ def reports_from_cap(raw: bytes) -> list[Report]:
         Report(
             network="emergency",
             source_id=cap_source_id(alert.sender, alert.identifier),
-            intent=intent,
+            intent=intent or Intent.REPORT,
+            no_case=no_case,
             source_code=info.categories[0] if info else "Other",
             hints={"event": info.event} if info else {},
             title=(info.headline or info.event) if info else alert.identifier,
@@ -58,7 +80,7 @@ def reports_from_cap(raw: bytes) -> list[Report]:
             severity=from_cap(info.severity.value, info.urgency.value) if info else Severity.IV,
             severity_source=f"{info.severity.value}/{info.urgency.value}" if info else None,
             refers_to=tuple(cap_source_id(r.sender, r.identifier) for r in alert.references),
-            area=alert.geometry(),
+            area=alert.geometry() if prepared is None else prepared.geometry,
             address="; ".join(a.area_desc for i in alert.infos for a in i.areas) or None,
             division_code=next((g for g in geocodes if g.isdigit() and len(g) in (6, 9, 12)), None),
             reporter=ReporterInfo(org=(info.sender_name if info else None) or alert.sender),

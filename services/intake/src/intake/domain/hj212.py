@@ -282,7 +282,8 @@ def _parse_cp(
             if new_code != code:
                 original_codes[new_code] = code
             fields = items.setdefault(new_code, {})
-            if suffix in fields:
+            # "-Flag" and "-flag" are one field: sent twice, its meaning would be ambiguous.
+            if any(sent.casefold() == suffix.casefold() for sent in fields):
                 raise Rejected("hj212.cp", f"CP key {key} appears twice")
             fields[suffix] = value
     return items, params, original_codes

@@ -7,6 +7,7 @@ The 2005 "converted" variants ("02z") are not mapped: 2017 expresses them as a `
 which is a change of field, not of code.
 """
 
+from collections.abc import Mapping
 from typing import Final
 
 # Commands that carry measurements (CN): real-time, minute, hourly, daily data.
@@ -18,6 +19,25 @@ FLAG_FAULT: Final = "D"
 FLAG_COMMUNICATION_FAULT: Final = "B"
 FLAG_OVER_RANGE: Final = "T"
 FAULT_FLAGS: Final = frozenset({FLAG_FAULT, FLAG_COMMUNICATION_FAULT})
+# F stopped, M maintenance, S manual setting, C calibration (and any flag the standard does not name):
+# the value is not a measurement of the medium, so it neither breaches a limit nor counts as normal.
+MEASURING_FLAGS: Final = frozenset({None, FLAG_NORMAL, FLAG_OVER_RANGE})
+
+
+def item_field(fields: Mapping[str, str], suffix: str) -> str | None:
+    """The value of a CP item's field ``suffix`` (``Avg``, ``Flag``...) whatever the letter case it was
+    sent in: devices send ``-flag`` as often as the standard's ``-Flag``, with the same meaning."""
+    if suffix in fields:
+        return fields[suffix]
+    folded = suffix.casefold()
+    return next((value for key, value in fields.items() if key.casefold() == folded), None)
+
+
+def data_flag(fields: Mapping[str, str]) -> str | None:
+    """The item's data flag as the standard's upper-case letter (``d`` and ``D`` both mean fault)."""
+    flag = item_field(fields, "Flag")
+    return None if flag is None else flag.strip().upper()
+
 
 POLLUTANT_CODES_2005_TO_2017: Final[dict[str, str]] = {
     # water (HJ/T 212-2005 Table: 污水 / 水污染物)

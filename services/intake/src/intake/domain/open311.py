@@ -54,9 +54,11 @@ _MAX_LENGTH: Final = {
 }
 _ATTRIBUTE_VALUE_MAX: Final = 1000
 _PERSONAL: Final = frozenset({"email", "first_name", "last_name", "phone", "device_id", "account_id"})
+# Credentials a client may put into the form; checked by the API and removed before publishing.
+CREDENTIAL_FIELDS: Final = frozenset({"api_key"})
 _SINGLE: Final = frozenset(
-    {"service_code", "lat", "long", "description", "api_key", *_MAX_LENGTH}
-)  # fields that may appear once; api_key is accepted and ignored (no key management here)
+    {"service_code", "lat", "long", "description", *CREDENTIAL_FIELDS, *_MAX_LENGTH}
+)  # fields that may appear once; api_key is ignored here (the API checks it)
 _CODE = re.compile(r"[0-9A-Za-z_.-]{1,64}")
 # [0-9], not \d: \d also matches other Unicode digits, which float() accepts.
 _DECIMAL = re.compile(r"[+-]?([0-9]{1,3}(\.[0-9]{0,15})?|\.[0-9]{1,15})")
@@ -97,6 +99,18 @@ class Open311Request:
     def reporter_name(self) -> str | None:
         parts = [p for p in (self.first_name, self.last_name) if p]
         return " ".join(parts) or None
+
+
+def without_credentials(raw: bytes) -> bytes:
+    """The form body without its credential fields (however their names are percent-encoded), every
+    other byte as sent: what is published, so no key reaches Kafka or the append-only audit trail."""
+    segments = raw.split(b"&")
+    kept = [s for s in segments if _field_name(s) not in CREDENTIAL_FIELDS]
+    return raw if len(kept) == len(segments) else b"&".join(kept)
+
+
+def _field_name(segment: bytes) -> str:
+    return unquote_plus(segment.partition(b"=")[0].decode("utf-8", "replace")).strip()
 
 
 def parse_open311(raw: bytes, *, service_request_id: str, received_at: datetime) -> Open311Request:

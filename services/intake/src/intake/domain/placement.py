@@ -66,6 +66,10 @@ class Geography(Protocol):
         """The area of a division (GB/T 2260 or statistical code), e.g. for a CAP geocode."""
         ...
 
+    def city_area(self) -> BaseGeometry | None:
+        """The whole city (the union of its districts); None before the registry is known."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Placement:
@@ -119,10 +123,10 @@ def from_owner(
 ) -> Placement:
     """An area belongs to the lowest unit containing all of it; one crossing districts, to the city."""
     if owner is None:
-        # Crossing districts, or outside: inside when it touches any district of the city.
-        rep = area.representative_point()
-        touches = geography.locate(np.array([rep.x]), np.array([rep.y]))[0] is not None
-        if not touches:
+        # Crossing districts, larger than the city, or outside: inside when it overlaps the city. Its
+        # representative point is no test: a province's lies in another city.
+        city = geography.city_area()
+        if city is None or not area.intersects(city):
             return OUTSIDE
         return Placement(None, None, None, None, None, "city", True, True)
     chain = geography.chain_of(owner.code)

@@ -11,7 +11,7 @@ The service (Kafka) and the feed checker (files) both run exactly this code.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import msgspec
@@ -26,7 +26,7 @@ from intake.domain.correlation import BookTxn, CaseBook
 from intake.domain.crosswalk import Crosswalk
 from intake.domain.env_feed import EnvState, EnvTxn, reports_from_packet
 from intake.domain.errors import IntakeError, Quarantined, Rejected
-from intake.domain.feeds import reports_from_cap, reports_from_party, reports_from_safety
+from intake.domain.feeds import PreparedArea, reports_from_cap, reports_from_party, reports_from_safety
 from intake.domain.nearby import RecentCase
 from intake.domain.normalize import Provenance, to_case_event
 from intake.domain.placement import UNLOCATED, Geography, Placement, from_chain, from_owner
@@ -47,14 +47,26 @@ class Inbound:
     value: bytes
     provenance: Provenance
     headers: dict[str, str] = field(default_factory=dict)
+    area: PreparedArea | None = None  # a CAP alert's geometry, computed ahead by the service
+
+
+NO_FINDING = "no finding"  # a record that reports nothing: a measurement within limits, a command
+DUPLICATE = "duplicate"  # the same source record again: already taken in
+CITY_OUTLINE_TOLERANCE = 0.001  # degrees
 
 
 @dataclass
 class Outcome:
-    """Per inbound record: its events, or the refusal that set it aside."""
+    """Per inbound record: its events, or the refusal that set it aside.
+
+    ``no_case`` says why an accepted record gave no event (``status Test``, ``duplicate``...);
+    ``placement`` is where its first report was placed, None when nothing was placed (a record that
+    could not be read, or that names no place)."""
 
     events: list[ce.CaseEvent] = field(default_factory=list)
     error: IntakeError | None = None
+    no_case: str | None = None
+    placement: Placement | None = None
 
 
 @dataclass
@@ -86,19 +98,30 @@ class Intake:
         reports: list[tuple[int, Report]] = []
         for i, inbound in enumerate(batch):
             try:
-                reports += [(i, r) for r in self._parse(inbound, env)]
+                parsed = self._parse(inbound, env)
             except IntakeError as e:
                 outcomes[i].error = e
+                continue
+            reports += [(i, r) for r in parsed]
+            if not parsed:
+                outcomes[i].no_case = NO_FINDING
         points = self._convert(reports, outcomes)
         places = self._place(reports, points, outcomes)
         for (i, report), point, place in zip(reports, points, places, strict=True):
             if outcomes[i].error is not None:
                 continue
+            if report.no_case is not None:
+                outcomes[i].no_case = report.no_case
+                continue
             try:
-                outcomes[i].events += self._build(report, point, place, batch[i], book)
+                events = self._build(report, point, place, batch[i], book)
             except IntakeError as e:
                 outcomes[i].error = e
                 outcomes[i].events.clear()
+                continue
+            outcomes[i].events += events
+            if not outcomes[i].events:
+                outcomes[i].no_case = DUPLICATE
         return BatchOutcome(outcomes, book, env)
 
     # -- pass 1 ---------------------------------------------------------------------------------
@@ -109,7 +132,7 @@ class Intake:
             case "hj212":
                 return reports_from_packet(inbound.value, env, self.geography.station, received)
             case "cap":
-                return reports_from_cap(inbound.value)
+                return reports_from_cap(inbound.value, inbound.area)
             case "safety":
                 return reports_from_safety(inbound.value)
             case "party":
@@ -165,13 +188,21 @@ class Intake:
             if points[k] is not None:
                 pass
             elif r.area is not None:
-                places[k] = from_owner(self.geography.owner(r.area), self.geography, r.area, r.severity)
+                owner = self.geography.owner(r.area)
+                places[k] = from_owner(owner, self.geography, r.area, r.severity)
+                city = self.geography.city_area()
+                if owner is None and city is not None and r.area.covers(city):
+                    # A national or provincial warning: for this city, its area is the city (to
+                    # about 100 m: the case carries an outline, not the survey).
+                    reports[k] = (i, replace(r, area=city.simplify(CITY_OUTLINE_TOLERANCE)))
             elif r.grid_code and (chain := self.geography.chain_of(r.grid_code)) is not None:
                 places[k] = from_chain(chain, r.severity)
             elif r.division_code and (area := self.geography.division_area(r.division_code)) is not None:
                 places[k] = from_owner(self.geography.owner(area), self.geography, area, r.severity)
-            if outcomes[i].error is not None:
-                continue
+            if places[k].located and outcomes[i].placement is None:
+                outcomes[i].placement = places[k]
+            if outcomes[i].error is not None or r.no_case is not None:
+                continue  # a record about no real incident is placed, never refused for its place
             if not places[k].inside_city:
                 outcomes[i].error = Rejected(
                     "place.outside_city", f"{r.network} record {r.source_id} lies outside the city's area"

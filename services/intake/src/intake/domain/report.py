@@ -75,6 +75,9 @@ class Report:
     # True for feeds from outside the city's own systems (CAP): a record that names no place of the
     # city is outside it. The city's own feeds may be unlocated; the command centre then places them.
     must_locate: bool = False
+    # Set when the record is about no real incident (a CAP Test, Exercise, Ack...): it is still placed
+    # and reported truthfully, and accounted for as "no case: <this>", but never becomes a case.
+    no_case: str | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
     @property

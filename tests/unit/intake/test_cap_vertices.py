@@ -1,0 +1,49 @@
+"""An alert's polygons are bounded in points before any geometry is computed (cap.too_many_vertices)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import pytest
+from support.records import BEIJING, HOME, cap_alert
+
+from intake.domain.cap import parse_alert
+from intake.domain.cap_area import MAX_ALERT_VERTICES
+from intake.domain.errors import Rejected
+from intake.domain.feeds import PreparedArea, reports_from_cap
+
+
+def with_polygons(rings: list[int]) -> bytes:
+    """A valid alert whose area holds simple (square-ish) rings of the given numbers of points."""
+    doc = cap_alert("V-1", sent=datetime(2026, 5, 4, 9, 0, tzinfo=BEIJING)).decode()
+    polygons = []
+    for n in rings:
+        step = 0.01 / n
+        side = [(HOME[0] + i * step, HOME[1]) for i in range(n - 3)]
+        ring = [*side, (HOME[0] + 0.01, HOME[1] + 0.01), (HOME[0], HOME[1] + 0.01), side[0]]
+        polygons.append("<polygon>" + " ".join(f"{a:.8f},{b:.8f}" for a, b in ring) + "</polygon>")
+    return re.sub(r"<circle>[^<]*</circle>", "".join(polygons), doc).encode()
+
+
+def test_an_alert_at_the_bound_has_its_area() -> None:
+    alert = parse_alert(with_polygons([MAX_ALERT_VERTICES // 2, MAX_ALERT_VERTICES // 2]))
+    geometry = alert.geometry()
+    assert geometry is not None and geometry.area > 0
+
+
+def test_more_points_than_the_bound_are_refused_before_any_geometry() -> None:
+    alert = parse_alert(with_polygons([MAX_ALERT_VERTICES // 2, MAX_ALERT_VERTICES // 2 + 1]))
+    with pytest.raises(Rejected) as refused:
+        alert.geometry()
+    assert refused.value.reason == "cap.too_many_vertices"
+
+
+def test_a_prepared_refusal_stands_for_the_area() -> None:
+    raw = with_polygons([10])
+    timeout = Rejected("cap.geometry_timeout", "over the limit")
+    with pytest.raises(Rejected) as refused:
+        reports_from_cap(raw, PreparedArea(error=timeout))
+    assert refused.value is timeout
+    [report] = reports_from_cap(raw, PreparedArea(geometry=None))
+    assert report.area is None
