@@ -45,6 +45,7 @@ OUT = Path(__file__).resolve().parent / "base" / "generated"
 KAFKA_CLUSTER = "onegrid"  # the Strimzi Kafka resource (base/kafka.yaml)
 PG_CLUSTER = "onegrid-pg"  # the CloudNativePG Cluster (base/postgres.yaml)
 DATABASE = "onegrid"
+NAMESPACE = "onegrid"  # overlays/production's; the overlays set it on every object
 PART_OF = {"app.kubernetes.io/part-of": "onegrid"}
 # Services with exactly-once loops run as StatefulSets: the pod name (`intake-0`) is the instance id
 # in their transactional ids, so a replaced pod fences its predecessor, and a StatefulSet never runs
@@ -329,6 +330,8 @@ def pod_template(svc: Service) -> Manifest:
     container = {
         "name": svc.name,
         "image": f"onegrid-{svc.name}",
+        # The image has no ENTRYPOINT (its CMD runs the service through sh): name the program.
+        "command": ["python"],
         "args": ["-m", svc.spec.module],
         "ports": [{"name": "http", "containerPort": port}],
         "envFrom": [{"configMapRef": {"name": "onegrid-config"}}],
@@ -441,7 +444,8 @@ def migration_job(svc: Service) -> Manifest:
             # Run before the services in GitOps tools; with kubectl, deploy/README.md gives the order.
             "annotations": {"argocd.argoproj.io/sync-wave": "-1"},
         },
-        "spec": {"backoffLimit": 6, "template": pod},
+        # Retried while the database comes up (operator, instances, roles): minutes, not seconds.
+        "spec": {"backoffLimit": 12, "template": pod},
     }
 
 
@@ -464,7 +468,9 @@ def scaled_object(svc: Service) -> Manifest:
             "type": "kafka",
             "name": g.loop,
             "metadata": {
-                "bootstrapServers": f"{KAFKA_CLUSTER}-kafka-bootstrap:9094",
+                # KEDA resolves names from its own namespace: the full name, whose namespace part the
+                # production overlay sets from its Namespace (replacements).
+                "bootstrapServers": f"{KAFKA_CLUSTER}-kafka-bootstrap.{NAMESPACE}.svc:9094",
                 "consumerGroup": access.group_id(g),
                 "lagThreshold": str(LAG_THRESHOLD),
                 "offsetResetPolicy": "earliest",

@@ -141,6 +141,11 @@ def test_keda_never_scales_a_service_beyond_the_partitions_of_its_groups() -> No
         ceiling = min(sum(partitions[t] for t in g.topics) for g in groups.values())
         assert so["spec"]["maxReplicaCount"] <= ceiling, so["metadata"]["name"]
         assert all(t["metadata"]["allowIdleConsumers"] == "false" for t in so["spec"]["triggers"])
+        # KEDA runs in its own namespace: the bootstrap address must name ours.
+        namespace = of_kind("production", "Namespace")[0]["metadata"]["name"]
+        assert so["metadata"]["namespace"] == namespace
+        for t in so["spec"]["triggers"]:
+            assert t["metadata"]["bootstrapServers"] == f"onegrid-kafka-bootstrap.{namespace}.svc:9094"
 
 
 def test_production_has_budgets_spreading_and_sized_containers() -> None:
@@ -172,6 +177,16 @@ def test_every_service_is_probed_configured_and_named_per_pod() -> None:
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
     # Exactly-once loops need an instance id that survives a pod's replacement.
     assert workloads("production")["intake"]["kind"] == "StatefulSet"
+
+
+def test_every_container_of_our_images_names_the_program_the_image_runs() -> None:
+    """Kubernetes' `args` replace the image's CMD; without an ENTRYPOINT the program must be given."""
+    containerfile = (REPO / "deploy/container/Containerfile").read_text(encoding="utf-8")
+    assert not re.search(r"^ENTRYPOINT", containerfile, re.MULTILINE)
+    for obj in rendered("production"):
+        for c in obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+            if c["image"].startswith("onegrid/"):
+                assert c["command"] == ["python"] and c["args"][0] == "-m", obj["metadata"]["name"]
 
 
 def test_a_migration_job_per_service_with_a_schema_and_a_database_role_for_each() -> None:

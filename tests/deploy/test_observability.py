@@ -44,6 +44,19 @@ def test_metric_names_of_an_expression(expr: str, names: set[str]) -> None:
     assert metric_names(expr) == names
 
 
+def test_an_expression_that_is_not_promql_is_refused() -> None:
+    with pytest.raises(ValueError):
+        metric_names("sum by (group (rate(x[5m]))")
+
+
+def test_every_dashboard_and_rule_expression_is_promql() -> None:
+    for where, expr in [*dashboard_exprs(), *rule_exprs()]:
+        try:
+            metric_names(expr)
+        except ValueError as exc:
+            raise AssertionError(f"{where}: {exc}: {expr}") from exc
+
+
 def test_the_dashboards_parse_and_every_panel_queries_prometheus() -> None:
     boards = dashboards()
     assert set(boards) == {"onegrid-streams", "onegrid-loop", "onegrid-audit"}
@@ -68,7 +81,7 @@ def test_the_dashboards_show_what_the_issue_asks_for() -> None:
         assert word in titles["onegrid-streams"], word
     for word in ("cases by state", "sla breaches", "whistles", "returns", "webhook"):
         assert word in titles["onegrid-loop"], word
-    for word in ("signed tree size", "age of the newest signed head"):
+    for word in ("signed tree size", "age of the newest signed head", "verify failures"):
         assert word in titles["onegrid-audit"], word
 
 
@@ -89,6 +102,7 @@ def test_the_alerts_the_issue_asks_for() -> None:
     assert "intake_records_total" in r["OneGridFeedSilent"]["expr"]
     assert "900" in r["OneGridNoSignedTreeHead"]["expr"]  # 15 minutes
     assert "dispatch_webhook_stuck_deliveries" in r["OneGridWebhookStuck"]["expr"]
+    assert 'outcome="failed"' in r["OneGridAuditVerifyFailed"]["expr"]
 
 
 def test_every_named_metric_is_in_our_namespaces() -> None:

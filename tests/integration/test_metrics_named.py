@@ -69,6 +69,7 @@ def test_dashboards_and_rules_name_only_metrics_the_services_export(
     monkeypatch.setenv("ONEGRID_DISPATCH_WEBHOOKS", json.dumps({"shichang": hook}))
     monkeypatch.setenv("ONEGRID_AUDIT_HEAD_INTERVAL_S", "1")
     monkeypatch.setenv("ONEGRID_DISPATCH_GAUGES_INTERVAL_S", "1")
+    monkeypatch.setenv("ONEGRID_AUDIT_HEAD_CHECK_INTERVAL_S", "1")
     for svc in stack_mod.SERVICES:
         monkeypatch.setenv(svc.port_env, str(free_port()))
     stack = stack_mod.Stack()

@@ -1,9 +1,8 @@
 """The metric names a PromQL expression reads, and the expressions of our dashboards and rules.
 
-Well-defined on purpose rather than a PromQL parser: strings, label matchers `{...}`, ranges and
-subqueries `[...]`, grouping clauses (`by (...)`, `without`, `on`, `ignoring`, `group_left/right`)
-and Grafana variables (`$name`) are removed; what remains that is a name not followed by `(` and not
-a PromQL keyword is a metric name. `label_values(metric, label)` yields `metric`.
+Expressions are parsed by a real PromQL parser (`promql-parser`, the Rust parser's Python binding):
+a syntax error fails the test that asks; the names are those of every vector selector in the tree.
+Grafana's `label_values(metric, label)` (a template query, not PromQL) yields `metric`.
 """
 
 from __future__ import annotations
@@ -13,43 +12,24 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import promql_parser
 import yaml
 
 OBSERVABILITY = Path(__file__).resolve().parents[2] / "deploy/k8s/base/observability"
-KEYWORDS = {
-    "and",
-    "or",
-    "unless",
-    "bool",
-    "offset",
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "inf",
-    "nan",
-    "le",
-    "atan2",
-}
 
 
 def metric_names(expr: str) -> set[str]:
-    label_values = re.findall(r"label_values\(\s*([a-zA-Z_:][\w:]*)", expr)
+    """Raises ValueError when `expr` is not PromQL."""
+    label_values = re.fullmatch(r"\s*label_values\(\s*([a-zA-Z_:][\w:]*)\s*,\s*\w+\s*\)\s*", expr)
     if label_values:
-        return set(label_values)
-    text = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
-    text = re.sub(r"\{[^}]*\}", "", text)
-    text = re.sub(r"\[[^\]]*\]", "", text)
-    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
-    text = re.sub(r"\$\w+", "", text)
-    names = set()
-    for m in re.finditer(r"(?<![\w.])([a-zA-Z_:][\w:]*)(\s*\()?", text):
-        name, call = m.group(1), m.group(2)
-        if call or name.lower() in KEYWORDS:
-            continue
-        names.add(name)
+        return {label_values.group(1)}
+    names: set[str] = set()
+
+    def visit(node: object, *_: object) -> None:
+        if isinstance(node, promql_parser.VectorSelector) and node.name:
+            names.add(node.name)
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
     return names
 
 
