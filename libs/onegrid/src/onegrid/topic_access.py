@@ -134,9 +134,13 @@ SERVICE_TOPICS: tuple[TopicAccess, ...] = (
     ),
     TopicAccess(
         "evaluation",
-        reads=topics(CASE_LIFECYCLE),
+        reads=topics(CASE_LIFECYCLE, GRID_REGISTRY),
         writes=topics(EVALUATION_DLQ),
-        groups=(ConsumerGroup("projector", (CASE_LIFECYCLE,)),),
+        groups=(
+            ConsumerGroup("projector", (CASE_LIFECYCLE,)),
+            ConsumerGroup("lake", (CASE_LIFECYCLE,)),  # the lake sink (ONEGRID_EVALUATION_LAKE_URL)
+            ConsumerGroup("dimensions", (GRID_REGISTRY,)),  # the registry's versions, for BI
+        ),
     ),
     # The console follows dead letters, quarantine, cases, lifecycle and the registry, reads the
     # newest record of each legacy feed (its headers name the bridge it came through), and replays a
