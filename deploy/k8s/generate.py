@@ -330,6 +330,8 @@ def pod_template(svc: Service) -> Manifest:
     container = {
         "name": svc.name,
         "image": f"onegrid-{svc.name}",
+        # The image has no ENTRYPOINT (its CMD runs the service through sh): name the program.
+        "command": ["python"],
         "args": ["-m", svc.spec.module],
         "ports": [{"name": "http", "containerPort": port}],
         "envFrom": [{"configMapRef": {"name": "onegrid-config"}}],

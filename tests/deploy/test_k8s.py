@@ -179,6 +179,16 @@ def test_every_service_is_probed_configured_and_named_per_pod() -> None:
     assert workloads("production")["intake"]["kind"] == "StatefulSet"
 
 
+def test_every_container_of_our_images_names_the_program_the_image_runs() -> None:
+    """Kubernetes' `args` replace the image's CMD; without an ENTRYPOINT the program must be given."""
+    containerfile = (REPO / "deploy/container/Containerfile").read_text(encoding="utf-8")
+    assert not re.search(r"^ENTRYPOINT", containerfile, re.MULTILINE)
+    for obj in rendered("production"):
+        for c in obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+            if c["image"].startswith("onegrid/"):
+                assert c["command"] == ["python"] and c["args"][0] == "-m", obj["metadata"]["name"]
+
+
 def test_a_migration_job_per_service_with_a_schema_and_a_database_role_for_each() -> None:
     jobs = {j["metadata"]["name"]: j for j in of_kind("production", "Job")}
     roles = {r["spec"]["name"] for r in of_kind("production", "DatabaseRole")}
