@@ -60,6 +60,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         "ONEGRID_KAFKA_PORT": str(_free_block(6)),
         "ONEGRID_PG_PORT": str(_free_block(1)),
         "ONEGRID_SIM_WEBHOOK_PORT": str(_free_block(1)),
+        "ONEGRID_BRIDGES_HTTP_PORT": str(_free_block(1)),
+        "ONEGRID_BRIDGES_HJ212_PORT": str(_free_block(1)),
         # Short batches: a kill lands mid-batch more often, and a stalled instance is evicted soon.
         "ONEGRID_INTAKE_BATCH_MAX_RECORDS": "50",
     }

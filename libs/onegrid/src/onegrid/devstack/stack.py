@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -429,18 +430,48 @@ class Stack:
     def _wait_healthy(self, inst: Instance, timeout_s: float = 90) -> None:
         deadline = time.monotonic() + timeout_s * (1 if self.instances == 1 else 2)
         log = self.logs / f"{inst.name}.log"
+        standby_since: float | None = None
         while time.monotonic() < deadline:
             if not _alive(self.run / f"{inst.name}.pid"):
                 raise SystemExit(f"{inst.name} exited during start; see {log}")
-            try:
-                with urllib.request.urlopen(f"{inst.url}/readyz", timeout=2) as resp:
-                    if resp.status == 200:
-                        print(f"{inst.name}: ready on {inst.url}")
-                        return
-            except Exception:
-                pass
+            idle = self._readiness(inst)
+            if idle is None:
+                print(f"{inst.name}: ready on {inst.url}")
+                return
+            # With more instances than a topic has partitions, some instance holds none of it: it
+            # has joined the group and waits as a standby. Counted as up once that lasts 15 s.
+            if idle and self.instances > 1:
+                standby_since = standby_since or time.monotonic()
+                if time.monotonic() - standby_since >= 15:
+                    print(f"{inst.name}: up on {inst.url} as a standby of {', '.join(idle)} (no partition)")
+                    return
+            else:
+                standby_since = None
             time.sleep(0.5)
         raise SystemExit(f"{inst.name} not ready after {timeout_s}s; see {log}")
+
+    @staticmethod
+    def _readiness(inst: Instance) -> list[str] | None:
+        """None: ready; else the groups in which it holds no partition while everything else is
+        fine (empty: not ready for another reason)."""
+        try:
+            with urllib.request.urlopen(f"{inst.url}/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    return None
+        except urllib.error.HTTPError as exc:
+            try:
+                checks = json.loads(exc.read()).get("checks", {})
+            except ValueError:
+                return []
+            if all(v for k, v in checks.items() if not k.startswith("partitions:")):
+                return [
+                    k.removeprefix("partitions:")
+                    for k, v in checks.items()
+                    if k.startswith("partitions:") and not v
+                ]
+        except Exception:
+            pass
+        return []
 
     def _write_endpoints(self) -> str:
         token = self.admin_token()
