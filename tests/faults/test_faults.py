@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from .conftest import RESULTS
-from .harness import CONSUMER_SERVICES, Result, System
+from .harness import CONSUMER_SERVICES, Result, System, table
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.asyncio(loop_scope="session")]
 
@@ -34,6 +34,8 @@ async def run(system: System, name: str, fault: Fault, *, traffic_s: float, lead
     except Exception as exc:
         result.problems.append(f"{type(exc).__name__}: {exc}")
     result.seconds = time.monotonic() - started
+    # Written at once: an interrupted session still leaves the table of what ran.
+    (system.stack.run / "faults-table.txt").write_text(table(RESULTS) + "\n")
     assert result.ok, "\n".join(result.problems)
 
 
