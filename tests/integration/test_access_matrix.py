@@ -320,6 +320,43 @@ async def test_raw_trail_for_auditors_and_stories_in_scope(audit_app: FastAPI) -
     assert payload_a == expect(200, auditor=403, **no_story)
 
 
+async def test_a_forged_legacy_record_plants_nothing_in_another_cases_story(database_url: str) -> None:
+    """Anyone who can produce to legacy.* writes any header: a record claiming to be C's case event,
+    placed in street 321003009, once joined C's story and opened it to that street's operator."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from audit.store import TrailStore
+
+    db = await fresh_schema(database_url)
+    district, street, community, grid, _ = PLACES[C]
+    own = case_event(
+        "cases.v1",
+        0,
+        C,
+        division={"district": district, "street": street, "community": community, "grid": grid},
+    )
+    forged = case_event(
+        "legacy.party.v1",
+        0,
+        C,
+        division={"district": "321003", "street": "321003009", "community": None, "grid": None},
+        actor={"kind": "staff", "id": "staff:city-boss"},
+    )
+    await TrailWriter(db).append([own, forged])
+    app = app_of(audit_router(TrailStore(db), Ed25519PrivateKey.generate().public_key()))
+    try:
+        story = await statuses(app, lambda c: c.get(f"/v1/cases/{C}/story"), ["street_operator", "admin"])
+        async with asgi(app, "admin") as c:
+            entries = (await c.get(f"/v1/cases/{C}/story")).json()["entries"]
+            raw = (await c.get("/v1/entries", params={"topic": "legacy.party.v1"})).json()["entries"]
+    finally:
+        await db.close()
+    assert story == {"street_operator": 404, "admin": 200}
+    assert [e["topic"] for e in entries] == ["cases.v1"]
+    [kept] = raw  # recorded all the same (it is evidence), as what it is: an opaque legacy record
+    assert (kept["case_id"], kept["event_type"], kept["actor"]) == (None, "raw.legacy.party.v1", None)
+
+
 # -- evaluation --------------------------------------------------------------------------------
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def evaluation_app(database_url: str) -> Any:
