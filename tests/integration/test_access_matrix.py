@@ -320,6 +320,43 @@ async def test_raw_trail_for_auditors_and_stories_in_scope(audit_app: FastAPI) -
     assert payload_a == expect(200, auditor=403, **no_story)
 
 
+async def test_personal_data_in_the_trail_one_rule_everywhere_and_every_read_logged(
+    audit_app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stories refused auditors payloads while /v1/entries, /v1/entries/{seq} and the export handed
+    them out (the reporter's name and phone)."""
+    trail = ["auditor", "admin"]
+    asked = {
+        "entries": await statuses(
+            audit_app, lambda c: c.get("/v1/entries", params={"payload": "true"}), trail
+        ),
+        "entry": await statuses(
+            audit_app, lambda c: c.get("/v1/entries/0", params={"payload": "true"}), trail
+        ),
+        "export": await statuses(
+            audit_app, lambda c: c.get("/v1/export/entries.jsonl", params={"payload": "true"}), trail
+        ),
+    }
+    assert asked == {k: {"auditor": 403, "admin": 200} for k in ("entries", "entry", "export")}
+    async with asgi(audit_app, "auditor") as c:
+        shown = [
+            (await c.get("/v1/entries")).text,
+            (await c.get("/v1/entries/0")).text,
+            (await c.get("/v1/export/entries.jsonl")).text,
+        ]
+        exported = [json.loads(line) for line in shown[2].splitlines()]
+    for text_ in shown:
+        assert "王建国" not in text_ and "13805271234" not in text_
+    assert exported and all(e["payload"] is None and len(e["payload_sha256"]) == 64 for e in exported)
+    caplog.set_level("INFO", logger="onegrid.personal_data")
+    async with asgi(audit_app, "admin") as c:
+        one = await c.get("/v1/entries/0", params={"payload": "true"})
+        big = await c.get("/v1/entries", params={"payload": "true", "limit": 10_000})
+    assert one.json()["payload"] and big.status_code == 422
+    reads = [r.getMessage() for r in caplog.records if r.name == "onegrid.personal_data"]
+    assert reads == ["personal data read by staff:admin (admin): audit entry 0"]
+
+
 async def test_a_forged_legacy_record_plants_nothing_in_another_cases_story(database_url: str) -> None:
     """Anyone who can produce to legacy.* writes any header: a record claiming to be C's case event,
     placed in street 321003009, once joined C's story and opened it to that street's operator."""

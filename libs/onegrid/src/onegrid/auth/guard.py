@@ -10,6 +10,7 @@ with an endpoint that declares neither (`assert_guarded`), so no endpoint is ope
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
@@ -22,6 +23,10 @@ from onegrid.auth.jws import InvalidToken, sign, verify
 from onegrid.auth.keys import ApiKeyStore
 from onegrid.auth.policy import PERMISSIONS, Principal, Role
 from onegrid.auth.settings import AuthSettings
+
+# Every read of personal data, one JSON line each (who, which role, what): its own logger, so it can be
+# routed to a store of its own and kept as long as the law asks.
+personal_data_log = logging.getLogger("onegrid.personal_data")
 
 UNGUARDED_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
@@ -177,6 +182,18 @@ def assert_guarded(app: FastAPI) -> None:
     ]
     if open_routes:
         raise RuntimeError(f"endpoints without require()/public(): {', '.join(open_routes)}")
+
+
+def log_personal_data_read(principal: Principal, what: str, items: Iterable[object] = ()) -> None:
+    """Record that `principal` was shown personal data: `what` (an endpoint, a case) and which items."""
+    shown = [str(i) for i in items]
+    personal_data_log.info(
+        "personal data read by %s (%s): %s %s",
+        principal.subject,
+        principal.role.value,
+        what,
+        ",".join(shown[:50]) + (f" (+{len(shown) - 50})" if len(shown) > 50 else ""),
+    )
 
 
 def caller(request: Request) -> Principal | None:
