@@ -68,7 +68,7 @@ class VerificationKeys:
     public_keys: Mapping[str, PublicKey] = field(default_factory=dict)
     # Rotation with overlap: tokens signed with an earlier secret verify until it is removed.
     previous_hs256_secrets: tuple[bytes, ...] = ()
-    max_lifetime_s: float = 24 * 3600.0
+    max_lifetime_s: float = 7 * 24 * 3600.0
 
     def algorithms(self) -> set[str]:
         algs = {"HS256"} if self.hs256_secret else set()

@@ -45,8 +45,9 @@ class AuthSettings(BaseSettings):
     leeway_s: float = Field(default=30.0, ge=0, le=300)
     api_keys_file: Path | None = None
     revoked_file: Path | None = None
-    # Longest lifetime (exp - iat, or exp - now) of a token accepted; identity providers issue hours.
-    max_token_lifetime_s: float = Field(default=24 * 3600.0, gt=0)
+    # Longest lifetime (exp - iat, or exp - now) of a token accepted: identity providers issue hours;
+    # the local stack's admin token lives a week.
+    max_token_lifetime_s: float = Field(default=7 * 24 * 3600.0, gt=0)
 
     @field_validator("public_keys")
     @classmethod
