@@ -280,6 +280,36 @@ async def test_registry_reads_for_staff_writes_for_admins(
     assert writes["admin"] not in (401, 403)  # the admin reaches validation (the body is incomplete)
 
 
+async def test_staff_names_and_phones_only_for_roles_with_personal_data_rights(
+    database_url: str, kafka_settings: KafkaSettings, topics: Any
+) -> None:
+    """Before: every staff role city-wide read every staff member's name and phone."""
+    topic = await topics("grid.registry", compacted=True)
+    async with running_registry(database_url, kafka_settings, topic, seed=True) as running:
+        app = running.service.app
+        seen: dict[str, Any] = {}
+        for role in ROLES:
+            async with asgi(app, role) as c:
+                page = await c.get("/v1/records/staff", params={"limit": 5})
+                if page.status_code != 200:
+                    seen[role] = page.status_code
+                    continue
+                first = page.json()["items"][0]
+                one = (await c.get(f"/v1/records/staff/{first['code']}")).json()
+                history = (await c.get(f"/v1/history/staff/{first['code']}")).json()
+                seen[role] = {(r["name"], r["phone"]) for r in (first, one, history[-1]["record"])}
+    full = {frozenset(v) for v in seen.values() if isinstance(v, set) and all("*" not in n for n, _ in v)}
+    assert len(full) == 1
+    [(name, phone)] = next(iter(full))
+    hidden = {(name[0] + "*" * (len(name) - 1), "*" * (len(phone) - 4) + phone[-4:])}
+    rights = ("grid_worker", "community_operator", "street_operator", "district_operator", "city_operator")
+    assert seen == {
+        **{role: {(name, phone)} for role in (*rights, "admin")},
+        **{role: hidden for role in ("department_operator", "auditor", "bi_reader")},
+        "anonymous": 401,
+    }
+
+
 # -- audit -------------------------------------------------------------------------------------
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def audit_app(database_url: str) -> Any:
