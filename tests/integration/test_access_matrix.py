@@ -248,6 +248,29 @@ async def test_the_actor_is_the_token_and_every_string_is_bounded(dispatch_app: 
     assert someone.status_code == 403 and "must be the caller" in someone.json()["detail"]
 
 
+async def test_a_merge_target_must_exist_and_be_in_scope(dispatch_app: FastAPI) -> None:
+    """Before: merge_into was never looked up (any id, any case in the city)."""
+
+    def merge(target: str) -> Call:
+        return lambda c: c.post(
+            f"/v1/cases/{A}/merge", json={"merge_into": target, "reason": "merge.duplicate"}
+        )
+
+    nowhere = str(uuid.UUID(int=0xDEAD))
+    roles = ["street_operator", "district_operator", "city_operator"]
+    assert await statuses(dispatch_app, merge(B), roles) == {
+        "street_operator": 404,
+        "district_operator": 200,
+        "city_operator": 200,
+    }
+    assert await statuses(dispatch_app, merge(C), roles) == {
+        "street_operator": 404,
+        "district_operator": 404,
+        "city_operator": 200,
+    }
+    assert await statuses(dispatch_app, merge(nowhere), ["admin"]) == {"admin": 404}
+
+
 async def test_feedback_only_from_the_department_itself(dispatch_app: FastAPI) -> None:
     # The department's system answers in its own name (the token's subject).
     example = {

@@ -69,6 +69,7 @@ class Case(_S, frozen=True):
     routing: RoutingDecision | None = None
     first_resolve_by: datetime | None = None  # for 按期结案: the deadline as first set
     closed_at: datetime | None = None
+    resolved_by: str | None = None  # who resolved last (kind:id): never the one who verifies
     seq: int = 0
 
     def deadline(self, kind: str) -> Deadline | None:
