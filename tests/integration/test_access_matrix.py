@@ -545,6 +545,49 @@ async def test_open311_reads_public_posts_keyed(
         await engine.dispose()
 
 
+async def test_open311_public_reads_are_coarse_limited_and_small(
+    database_url: str, kafka_settings: KafkaSettings, topics: Any
+) -> None:
+    """Before: anyone read residents' descriptions with exact coordinates, 1,000 per query, unlimited."""
+    from onegrid.ratelimit import RateLimit
+
+    url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+    schema = f"intake_pub_{uuid.uuid4().hex[:8]}"
+    await migrate(url, schema, Path(intake.__file__).parent / "migrations")
+    engine = make_engine(url, schema, pool_size=2)
+    producer = make_producer(kafka_settings, client_id="acl-open311-reads")
+    await producer.start()
+    try:
+        settings = Open311Settings(
+            topic=await topics("legacy.open311"),
+            public_max_results=2,
+            read_rate=RateLimit(rate_per_s=0.001, burst=6),
+        )
+        r = open311_router(
+            engine=engine, producer_getter=lambda: producer, crosswalk=Crosswalk.load(), settings=settings
+        )
+        app = app_of(r)
+        form = {"service_code": "001", "lat": "32.394217", "long": "119.412893", "description": "路灯不亮"}
+        hdrs = {"content-type": "application/x-www-form-urlencoded"}
+        async with asgi(app, "admin") as c:
+            for _ in range(3):
+                assert (
+                    await c.post("/open311/v2/requests.json", content=urlencode(form).encode(), headers=hdrs)
+                ).status_code == 201
+            staff = (await c.get("/open311/v2/requests.json")).json()
+        async with asgi(app, "anonymous") as c:
+            public = (await c.get("/open311/v2/requests.json")).json()
+            one = (await c.get(f"/open311/v2/requests/{staff[0]['service_request_id']}.json")).json()[0]
+            answers = [(await c.get("/open311/v2/services.json")).status_code for _ in range(5)]
+    finally:
+        await producer.stop()
+        await engine.dispose()
+    assert len(staff) == 3 and (staff[0]["lat"], staff[0]["long"]) == (32.394217, 119.412893)
+    assert len(public) == 2  # bulk reads need a key
+    assert {(x["lat"], x["long"]) for x in [*public, one]} == {(32.394, 119.413)}
+    assert answers[:2] == [200, 200] and answers[-1] == 429  # six GETs per address, then wait
+
+
 # -- console -----------------------------------------------------------------------------------
 TRACES = {A: "a" * 32, B: "b" * 32, C: "c" * 32}
 
