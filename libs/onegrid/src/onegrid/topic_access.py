@@ -142,13 +142,22 @@ SERVICE_TOPICS: tuple[TopicAccess, ...] = (
             ConsumerGroup("dimensions", (GRID_REGISTRY,)),  # the registry's versions, for BI
         ),
     ),
-    # The console follows dead letters, quarantine, cases, lifecycle and the registry, and replays a
+    # The console follows dead letters, quarantine, cases, lifecycle and the registry, reads the
+    # newest record of each legacy feed (its headers name the bridge it came through), and replays a
     # quarantined record onto the legacy topic it came from.
     TopicAccess(
         "console",
-        reads=topics(INTAKE_DLQ, INTAKE_QUARANTINE, CASE_LIFECYCLE, CASES, GRID_REGISTRY),
+        reads=topics(
+            INTAKE_DLQ, INTAKE_QUARANTINE, CASE_LIFECYCLE, CASES, GRID_REGISTRY, prefix(LEGACY_PREFIX)
+        ),
         writes=topics(prefix(LEGACY_PREFIX)),
         describes_all=True,
+    ),
+    # The bridges write the legacy feeds as their networks send them (no consumer groups).
+    TopicAccess(
+        "bridges",
+        reads=(),
+        writes=topics(LEGACY_ENV_HJ212, LEGACY_EMERGENCY_CAP, LEGACY_SAFETY, LEGACY_PARTY),
     ),
 )
 
