@@ -271,6 +271,10 @@ def container_env(svc: Service) -> list[Manifest]:
         env += database_env(svc)
     if svc.name == "audit":
         env.append({"name": "ONEGRID_AUDIT_SIGNING_KEY_FILE", "value": "/etc/onegrid/audit/signing-key.pem"})
+    if svc.name == "bridges":
+        # HJ 212 data loggers connect over TCP from outside (deploy/README.md, "Bridges").
+        env.append({"name": f"{p}HJ212_HOST", "value": "0.0.0.0"})
+        env.append({"name": f"{p}HJ212_PORT", "value": str(hj212_port())})
     if svc.name == "dispatch":
         # Departments reached by signed webhooks: {"code": {"url": ..., "secret": ...}}; none if absent.
         env.append(
@@ -313,6 +317,16 @@ def volumes(svc: Service) -> tuple[list[Manifest], list[Manifest]]:
     return vols, mounts
 
 
+def hj212_port() -> int:
+    """The bridges' HJ 212 TCP listener, as their settings default it."""
+    settings = importlib.import_module("bridges.settings").Settings
+    return int(settings.model_fields["hj212_port"].default)
+
+
+def extra_ports(svc: Service) -> list[Manifest]:
+    return [{"name": "hj212", "containerPort": hj212_port()}] if svc.name == "bridges" else []
+
+
 def _probe(path: str, port: int, **kw: int) -> Manifest:
     return {"httpGet": {"path": path, "port": "http"}, "timeoutSeconds": 3, **kw}
 
@@ -334,7 +348,7 @@ def pod_template(svc: Service) -> Manifest:
         # The image has no ENTRYPOINT (its CMD runs the service through sh): name the program.
         "command": ["python"],
         "args": ["-m", svc.spec.module],
-        "ports": [{"name": "http", "containerPort": port}],
+        "ports": [{"name": "http", "containerPort": port}, *extra_ports(svc)],
         "envFrom": [{"configMapRef": {"name": "onegrid-config"}}],
         "env": container_env(svc),
         # Start-up catches up on the registry (and intake's case book) before it is ready.
@@ -418,7 +432,13 @@ def service(svc: Service) -> Manifest:
         "metadata": {"name": svc.name, "labels": labels(svc)},
         "spec": {
             "selector": {"app.kubernetes.io/name": svc.name, **PART_OF},
-            "ports": [{"name": "http", "port": svc.spec.default_port, "targetPort": "http"}],
+            "ports": [
+                {"name": "http", "port": svc.spec.default_port, "targetPort": "http"},
+                *(
+                    {"name": p["name"], "port": p["containerPort"], "targetPort": p["name"]}
+                    for p in extra_ports(svc)
+                ),
+            ],
         },
     }
 

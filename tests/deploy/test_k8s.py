@@ -181,6 +181,29 @@ def test_production_has_budgets_spreading_and_sized_containers() -> None:
     }
 
 
+def test_the_network_policies_admit_every_port_a_service_listens_on() -> None:
+    """A service added later must not be silently cut off: each container port is in some ingress rule
+    of a policy that selects the pod."""
+    policies = of_kind("production", "NetworkPolicy")
+    for name, w in workloads("production").items():
+        pod_labels = w["spec"]["template"]["metadata"]["labels"]
+        c = w["spec"]["template"]["spec"]["containers"][0]
+        selecting = [
+            p
+            for p in policies
+            if p["spec"]["podSelector"].get("matchLabels", {}).items() <= pod_labels.items()
+            and "Ingress" in p["spec"].get("policyTypes", [])
+        ]
+        admitted = {
+            port["port"]
+            for p in selecting
+            for rule in p["spec"].get("ingress", [])
+            for port in rule.get("ports", [])
+        }
+        for port in c["ports"]:
+            assert port["containerPort"] in admitted, f"{name}: port {port['containerPort']}"
+
+
 def test_every_service_is_probed_configured_and_named_per_pod() -> None:
     for name, w in workloads("production").items():
         c = w["spec"]["template"]["spec"]["containers"][0]
