@@ -27,6 +27,8 @@ class Deadline(_S, frozen=True):
     deadline_id: str
     kind: str  # acknowledge | resolve | arbitrate
     due_at: datetime
+    # What due_at was computed on: "24x7", or the working-day calendar's version (onegrid.workcal).
+    calendar_version: str | None = None
 
 
 class PausedDeadline(_S, frozen=True):

@@ -50,6 +50,8 @@ def lifecycle_event(case: Case, t: Transition) -> dict[str, Any]:
         "deadlines": {
             "acknowledge_by": utc(ack.due_at if ack else None),
             "resolve_by": utc(res.due_at if res else None),
+            # The calendar they were computed on ("24x7" or the working-day calendar's version).
+            "calendar_version": next((d.calendar_version for d in (res, ack) if d is not None), None),
         },
         "dimensions": {
             "network": f.network,

@@ -32,10 +32,19 @@ Records = Mapping[str, Mapping[str, dict[str, Any]]]  # kind -> code -> record
 
 
 class Sla(msgspec.Struct, frozen=True, kw_only=True):
+    """The policy a case runs on. ``calendar`` "working_days": the seconds are office time on China's
+    official working days (``onegrid.workcal``), within ``business_hours``; "24x7": wall-clock."""
+
     code: str | None
     revision: int | None
     acknowledge_s: int
     resolve_s: int
+    calendar: str = "24x7"
+    business_hours: dict[str, Any] | None = None
+
+    def clock(self) -> dict[str, Any]:
+        """The policy's clock as ``due_at`` reads it."""
+        return {"calendar": self.calendar, "business_hours": self.business_hours}
 
 
 class Versions(msgspec.Struct, frozen=True, kw_only=True):
@@ -124,6 +133,8 @@ class Directory:
             revision=int(p["revision"]),
             acknowledge_s=int(p["acknowledge_within_s"]),
             resolve_s=int(p["resolve_within_s"]),
+            calendar=str(p.get("calendar", "24x7")),
+            business_hours=p.get("business_hours"),
         )
 
     def command_centre(self, tier: str, facts: CaseFacts) -> str | None:
