@@ -320,15 +320,23 @@ async def test_pushes_answer_202_after_the_write_and_once_per_record_id(
             run.settings.cap_topic: "bridge cap-push",
         }
 
-        # No record id: a clear refusal, nothing written. No credentials or the wrong role: refused.
-        refused = await run.http.post("/v1/push/party", content=b'{"sjbt": "x"}', headers=PARTY)
+        # No record id: a clear refusal, and the original kept for intake's dead letters (a retry is
+        # a duplicate). No credentials or the wrong role: refused, nothing written.
+        nameless = b'{"sjbt": "x"}'
+        refused = await run.http.post("/v1/push/party", content=nameless, headers=PARTY)
         assert refused.status_code == 422 and refused.json()["error"] == "party.missing_field"
+        again = await run.http.post("/v1/push/party", content=nameless, headers=PARTY)
+        assert again.status_code == 422 and again.json()["kept"] == refused.json()["kept"]
         broken = await run.http.post("/v1/push/safety", content=truncated_xml(safety), headers=SAFETY)
         assert broken.status_code == 422 and broken.json()["error"] == "safety.xml_malformed"
         assert (await run.http.post("/v1/push/party", content=diary)).status_code == 401
         grid = bearer("grid_worker", scope=["321003009001003"])
         assert (await run.http.post("/v1/push/party", content=diary, headers=grid)).status_code == 403
-        assert len(await read_all(kafka_settings, run.settings.party_topic, expect=1)) == 1
+        party = await read_all(kafka_settings, run.settings.party_topic, expect=2)
+        assert [r.value for r in party] == [diary, nameless]
+        assert party[1].key.decode().startswith("sha256:")
+        kept = await read_all(kafka_settings, run.settings.safety_topic, expect=2)
+        assert [r.value for r in kept] == [safety, truncated_xml(safety)]
 
 
 # -- CAP poller -----------------------------------------------------------------------------------
