@@ -57,7 +57,12 @@ class Running:
 
 @asynccontextmanager
 async def running_registry(
-    database_url: str, kafka: KafkaSettings, topic: str, *, seed: bool = False
+    database_url: str,
+    kafka: KafkaSettings,
+    topic: str,
+    *,
+    seed: bool = False,
+    orders_topic: str | None = None,
 ) -> AsyncIterator[Running]:
     uid = uuid.uuid4().hex[:8]
     schema = f"registry_{uid}"
@@ -70,6 +75,8 @@ async def running_registry(
         seed_on_start=seed,
         commit_interval_s=0.2,
         http_port=0,
+        # Departments' order topics of this test alone (the real names are shared by every test).
+        orders_topic=orders_topic or f"t.{uid}.dispatch.orders.{{department}}.v1",
     )
     service = build(settings)
     app = service.app

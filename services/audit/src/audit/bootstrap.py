@@ -13,6 +13,7 @@ from audit.api import router
 from audit.database import Database
 from audit.domain.tree_head import SignedTreeHead
 from audit.heads import HeadSigner, head_bytes
+from audit.self_check import HeadCheck
 from audit.settings import Settings
 from audit.store import TrailStore
 from audit.trail_writer import TrailWriter, ensure_partitions
@@ -47,6 +48,9 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     w.runtime.on_start.append(db.open)
     w.runtime.on_stop.append(db.close)
     w.runtime.background.append(signer.run)
+    store = TrailStore(db)
+    check = HeadCheck(store, key.public_key(), interval_s=settings.head_check_interval_s)
+    w.runtime.background.append(check.run)
     w.runtime.background.append(_partition_keeper(db, settings.partitions_ahead))
     w.add_loop(
         name="wiretap",
@@ -56,7 +60,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         dlq_topic=None,
         quarantine_topic=None,
     )
-    app = create_app(w.runtime, title="OneGrid audit", routers=[router(TrailStore(db), key.public_key())])
+    app = create_app(w.runtime, title="OneGrid audit", routers=[router(store, key.public_key())])
     return app, settings
 
 

@@ -15,15 +15,17 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from opentelemetry.metrics import CallbackOptions, Observation
 
 from audit.database import Database
 from audit.domain.merkle import MerkleFrontier
 from audit.domain.tree_head import SignedTreeHead, sign_tree_head
+from onegrid import telemetry
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,25 @@ class HeadSigner:
         self._publish = publish
         self._clock_ms = clock_ms
         self._unpublished: list[SignedTreeHead] = []
+        # What the last tick saw, for the gauges: entries in the log, the newest signed head.
+        self.log_size: int | None = None
+        self.head_size: int | None = None
+        self.head_timestamp_ms: int | None = None
+        m = telemetry.meter("audit")
+        m.create_observable_gauge(
+            "audit_log_entries", callbacks=[self._observe_log_size], description="entries in the audit log"
+        )
+        m.create_observable_gauge(
+            "audit_signed_tree_size",
+            callbacks=[self._observe_head_size],
+            description="entries covered by the newest signed tree head",
+        )
+        m.create_observable_gauge(
+            "audit_last_signed_head_timestamp",
+            unit="s",
+            callbacks=[self._observe_head_time],
+            description="when the newest tree head was signed (Unix seconds)",
+        )
 
     async def sign_if_due(self, *, force: bool = False) -> SignedTreeHead | None:
         """Sign a head if the log grew enough or long enough ago (or ``force`` and it grew at all, or no
@@ -75,6 +96,7 @@ class HeadSigner:
                 "SELECT tree_size, timestamp_ms FROM tree_head ORDER BY tree_size DESC, timestamp_ms DESC LIMIT 1"
             )
             now = self._clock_ms()
+            self._saw(state["size"], last)
             if last is not None:
                 grown = state["size"] - last["tree_size"]
                 old = now - last["timestamp_ms"] >= self._interval_ms
@@ -92,9 +114,24 @@ class HeadSigner:
                 head.key_id,
                 head.signature,
             )
+        self.head_size, self.head_timestamp_ms = head.tree_size, head.timestamp
         self._unpublished.append(head)
         await self.flush()
         return head
+
+    def _saw(self, log_size: int, last: Any) -> None:
+        self.log_size = int(log_size)
+        if last is not None:
+            self.head_size, self.head_timestamp_ms = int(last["tree_size"]), int(last["timestamp_ms"])
+
+    def _observe_log_size(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return [] if self.log_size is None else [Observation(self.log_size)]
+
+    def _observe_head_size(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return [] if self.head_size is None else [Observation(self.head_size)]
+
+    def _observe_head_time(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return [] if self.head_timestamp_ms is None else [Observation(self.head_timestamp_ms / 1000)]
 
     async def flush(self) -> None:
         """Publish the heads not yet acknowledged by the broker, in signing order."""

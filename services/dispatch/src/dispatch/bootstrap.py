@@ -14,6 +14,7 @@ from dispatch.desk import Desk
 from dispatch.domain.clock import Clock, SystemClock
 from dispatch.domain.lifecycle import Lifecycle, Policy
 from dispatch.domain.routing import Directory
+from dispatch.gauges import LoopGauges
 from dispatch.handlers import Inbox
 from dispatch.settings import Settings
 from dispatch.store import Outlets, Webhook
@@ -89,7 +90,10 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Dispa
         await table.catch_up()
 
     w.runtime.on_start.append(registry_loaded)
-    w.runtime.background += [table.follow, lambda: relay.run(w.producer), watch.run, courier.run]
+    gauges = LoopGauges(
+        w.engine, stuck_after=s.webhook_stuck_after, departments=hooks, interval_s=s.gauges_interval_s
+    )
+    w.runtime.background += [table.follow, lambda: relay.run(w.producer), watch.run, courier.run, gauges.run]
     w.runtime.on_stop.insert(0, _stopper(relay, watch, courier, table))
     w.add_loop(
         name="inbox",

@@ -22,6 +22,7 @@ from dispatch.domain.clock import Clock
 from dispatch.domain.facts import CaseFacts, Feedback
 from dispatch.domain.lifecycle import Command, Lifecycle
 from dispatch.domain.states import Action
+from onegrid import telemetry
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class Desk:
             await self._ensure_order_topics(out)
             await store.save(conn, case, out, now, self.outlets)
         self.on_commit()
+        self._count(out)
         return "fired"
 
     async def _apply(
@@ -145,7 +147,21 @@ class Desk:
             await self._ensure_order_topics(out)
             await store.save(conn, case, out, now, self.outlets)
         self.on_commit()
+        self._count(out)
         return Result("applied", out.case)
+
+    def _count(self, out: Outcome) -> None:
+        """Committed transitions: whistles (to escalated), returns, and deadlines that fired (SLA
+        breaches: `deadline="true"`) are what the loop's dashboard and alerts watch."""
+        for t in out.transitions:
+            self._m_transitions.add(
+                1,
+                {
+                    "action": t.action.value,
+                    "to_state": t.to_state.value,
+                    "deadline": "true" if t.deadline_id else "false",
+                },
+            )
 
     def _order_topics(self, out: Outcome) -> list[str]:
         return sorted({self.outlets.orders_for(o.department) for o in out.orders})
@@ -158,3 +174,6 @@ class Desk:
 
     def __post_init__(self) -> None:
         self._known_topics: set[str] = set()
+        self._m_transitions = telemetry.meter("dispatch").create_counter(
+            "dispatch_transitions", description="committed case transitions by action and new state"
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import msgspec
 from opentelemetry.trace import SpanKind
@@ -18,6 +19,7 @@ from opentelemetry.trace import SpanKind
 from dispatch.desk import Desk
 from dispatch.domain.facts import decode_case, decode_feedback
 from onegrid import telemetry
+from onegrid.envelope import get_header
 from onegrid.kafka import BatchResult, DeadLetter, Record
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,11 @@ log = logging.getLogger(__name__)
 class Inbox:
     def __init__(self, desk: Desk, *, cases_topic: str, feedback_topic: str) -> None:
         self._tracer = telemetry.tracer("dispatch")
+        self._m_latency = telemetry.meter("dispatch").create_histogram(
+            "dispatch_case_latency",
+            unit="s",
+            description="from the legacy record's arrival in Kafka (the case event's ce_time) to the case's registration",
+        )
         self._desk = desk
         self._cases = cases_topic
         self._feedback = feedback_topic
@@ -41,6 +48,13 @@ class Inbox:
             ):
                 await self._one(r, result)
         return result
+
+    def _observe_latency(self, r: Record) -> None:
+        stamp = get_header(r.headers or [], "ce_time")
+        if not stamp:
+            return  # no origin time, no latency (never a made-up zero)
+        origin = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        self._m_latency.record(max(0.0, (datetime.now(UTC) - origin).total_seconds()))
 
     async def _one(self, r: Record, result: BatchResult) -> None:
         value = r.value or b""
@@ -58,6 +72,8 @@ class Inbox:
                 result.dead_letters.append(DeadLetter(r, "dispatch.case_invalid", str(e), "decode"))
                 return
             outcome = await self._desk.case_event(facts)
+            if outcome.applied and facts.event_type == "case.reported":
+                self._observe_latency(r)
         if not outcome.applied:
             log.info(
                 "%s[%d]@%d: %s %s", r.topic, r.partition, r.offset, outcome.outcome, outcome.detail or ""

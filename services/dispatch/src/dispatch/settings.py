@@ -37,6 +37,8 @@ class Settings(ServiceSettings):
     arbitration_s: int = Field(default=4 * 3600, ge=1)
     command_centre_suffix: str = "-command"
     deadline_poll_s: float = Field(default=0.5, gt=0)
+    # How often the gauges (cases by state, stuck webhook deliveries) are counted in the database.
+    gauges_interval_s: float = Field(default=15.0, gt=0)
 
     @field_validator("orders_topic")
     @classmethod

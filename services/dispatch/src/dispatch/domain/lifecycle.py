@@ -24,7 +24,7 @@ from dispatch.domain.case import (
     PausedDeadline,
     Refused,
 )
-from dispatch.domain.effects import Draft, arm, send_orders
+from dispatch.domain.effects import Draft, arm, send_orders, verification
 from dispatch.domain.facts import Actor, CaseFacts, ReturnReason
 from dispatch.domain.routing import TIERS, Directory
 from dispatch.domain.states import RETURN_TO_PREVIOUS, Action, State, refusal, target
@@ -155,6 +155,7 @@ class Lifecycle:
             deadlines=(),
             orders=(),
             resolved_by=actor_key(cmd.actor),
+            **verification(d.case, now),
         )
 
     def _feedback(self, d: Draft, cmd: Command, now: datetime, to: State | str) -> None:
@@ -194,6 +195,7 @@ class Lifecycle:
                 deadlines=(),
                 orders=(),
                 resolved_by=actor_key(cmd.actor),
+                **verification(d.case, now),
             )
         else:
             if order.kind != "assign":
