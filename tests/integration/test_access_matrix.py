@@ -402,6 +402,7 @@ async def test_personal_data_in_the_trail_one_rule_everywhere_and_every_read_log
         assert "王建国" not in text_ and "13805271234" not in text_
     assert exported and all(e["payload"] is None and len(e["payload_sha256"]) == 64 for e in exported)
     caplog.set_level("INFO", logger="onegrid.personal_data")
+    caplog.clear()
     async with asgi(audit_app, "admin") as c:
         one = await c.get("/v1/entries/0", params={"payload": "true"})
         big = await c.get("/v1/entries", params={"payload": "true", "limit": 10_000})
