@@ -52,8 +52,9 @@ PART_OF = {"app.kubernetes.io/part-of": "onegrid"}
 # two pods of one name. Audit too: its Merkle log has exactly one writer (one replica, never two
 # during a rollout).
 SINGLE_WRITER = {"audit"}
-# Services KEDA scales on consumer lag (the issue's three; the others scale by hand).
-LAG_SCALED = ("intake", "dispatch", "evaluation")
+# Services KEDA scales on consumer lag, and the consumer groups whose lag is their work (optional
+# groups such as evaluation's lake sink are not triggers: without consumers their lag is the topic).
+LAG_TRIGGERS = {"intake": ("legacy",), "dispatch": ("inbox",), "evaluation": ("projector",)}
 LAG_THRESHOLD = 1000  # records behind per instance before KEDA adds one
 KEDA_AUTH = "onegrid-kafka-lag"  # TriggerAuthentication (base/keda.yaml)
 KEDA_USER = "keda-lag-reader"
@@ -139,9 +140,9 @@ def kafka_user(name: str, acls: list[Manifest], *, auth: str = "scram-sha-512") 
 def lag_reader_acls() -> list[Manifest]:
     """KEDA reads the committed offsets of the scaled services' groups and their topics' ends."""
     acls: list[Manifest] = []
-    for svc in LAG_SCALED:
+    for svc in LAG_TRIGGERS:
         access = access_of(svc)
-        topics = sorted({t for g in access.groups for t in g.topics})
+        topics = sorted({t for g in access.groups if g.loop in LAG_TRIGGERS[svc] for t in g.topics})
         acls += [_acl("topic", t, "literal", ["Describe"]) for t in topics]
         acls.append(_acl("group", f"{svc}.", "prefix", ["Describe"]))
     return acls
@@ -270,6 +271,10 @@ def container_env(svc: Service) -> list[Manifest]:
         env += database_env(svc)
     if svc.name == "audit":
         env.append({"name": "ONEGRID_AUDIT_SIGNING_KEY_FILE", "value": "/etc/onegrid/audit/signing-key.pem"})
+    if svc.name == "bridges":
+        # HJ 212 data loggers connect over TCP from outside (deploy/README.md, "Bridges").
+        env.append({"name": f"{p}HJ212_HOST", "value": "0.0.0.0"})
+        env.append({"name": f"{p}HJ212_PORT", "value": str(hj212_port())})
     if svc.name == "dispatch":
         # Departments reached by signed webhooks: {"code": {"url": ..., "secret": ...}}; none if absent.
         env.append(
@@ -312,6 +317,16 @@ def volumes(svc: Service) -> tuple[list[Manifest], list[Manifest]]:
     return vols, mounts
 
 
+def hj212_port() -> int:
+    """The bridges' HJ 212 TCP listener, as their settings default it."""
+    settings = importlib.import_module("bridges.settings").Settings
+    return int(settings.model_fields["hj212_port"].default)
+
+
+def extra_ports(svc: Service) -> list[Manifest]:
+    return [{"name": "hj212", "containerPort": hj212_port()}] if svc.name == "bridges" else []
+
+
 def _probe(path: str, port: int, **kw: int) -> Manifest:
     return {"httpGet": {"path": path, "port": "http"}, "timeoutSeconds": 3, **kw}
 
@@ -330,8 +345,10 @@ def pod_template(svc: Service) -> Manifest:
     container = {
         "name": svc.name,
         "image": f"onegrid-{svc.name}",
+        # The image has no ENTRYPOINT (its CMD runs the service through sh): name the program.
+        "command": ["python"],
         "args": ["-m", svc.spec.module],
-        "ports": [{"name": "http", "containerPort": port}],
+        "ports": [{"name": "http", "containerPort": port}, *extra_ports(svc)],
         "envFrom": [{"configMapRef": {"name": "onegrid-config"}}],
         "env": container_env(svc),
         # Start-up catches up on the registry (and intake's case book) before it is ready.
@@ -388,7 +405,7 @@ def workload(svc: Service) -> Manifest:
         "selector": {"matchLabels": {"app.kubernetes.io/name": svc.name, **PART_OF}},
         "template": pod_template(svc),
     }
-    if svc.name not in LAG_SCALED:
+    if not lag_scaled(svc.name):
         spec["replicas"] = 1  # overlays set the count; KEDA owns it for the lag-scaled ones
     if stateful:
         spec["serviceName"] = svc.name
@@ -400,7 +417,10 @@ def workload(svc: Service) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": kind,
-        "metadata": {"name": svc.name, "labels": labels(svc)},
+        "metadata": {
+            "name": svc.name,
+            "labels": {**labels(svc), "onegrid.io/instances": instances(svc.name)},
+        },
         "spec": spec,
     }
 
@@ -412,7 +432,13 @@ def service(svc: Service) -> Manifest:
         "metadata": {"name": svc.name, "labels": labels(svc)},
         "spec": {
             "selector": {"app.kubernetes.io/name": svc.name, **PART_OF},
-            "ports": [{"name": "http", "port": svc.spec.default_port, "targetPort": "http"}],
+            "ports": [
+                {"name": "http", "port": svc.spec.default_port, "targetPort": "http"},
+                *(
+                    {"name": p["name"], "port": p["containerPort"], "targetPort": p["name"]}
+                    for p in extra_ports(svc)
+                ),
+            ],
         },
     }
 
@@ -452,10 +478,30 @@ def partitions_of(topics: Iterable[str]) -> int:
     return sum(specs[t].partitions for t in topics)
 
 
-def max_instances(access: TopicAccess) -> int:
+def max_instances(access: TopicAccess) -> int | None:
     """An instance beyond a group's partition count would sit idle (and unready): the smallest
-    group's partition total is the ceiling."""
-    return min(partitions_of(g.topics) for g in access.groups)
+    group's partition total is the ceiling; None without consumer groups (no ceiling)."""
+    groups = [g for g in access.groups if g.topics]
+    return min(partitions_of(g.topics) for g in groups) if groups else None
+
+
+def instances(service: str) -> str:
+    """How many instances a service runs, as the label `onegrid.io/instances` the overlays select
+    on: `keda` (autoscaled on lag), `many` (a fixed count, 2 or more in production), `one`."""
+    if lag_scaled(service):
+        return "keda"
+    ceiling = max_instances(access_of(service))
+    if service in SINGLE_WRITER or (ceiling is not None and ceiling < 2):
+        return "one"
+    return "many"
+
+
+def lag_scaled(service: str) -> bool:
+    """KEDA scales it when it is meant to and can: at least two instances would all be ready. A
+    service with a consumer group on a one-partition topic has one ready instance at most, so it
+    runs one, by hand, until that reader stops being a group."""
+    ceiling = max_instances(access_of(service))
+    return service in LAG_TRIGGERS and (ceiling is None or ceiling >= 2)
 
 
 def scaled_object(svc: Service) -> Manifest:
@@ -477,6 +523,7 @@ def scaled_object(svc: Service) -> Manifest:
             "authenticationRef": {"name": KEDA_AUTH},
         }
         for g in access.groups
+        if g.loop in LAG_TRIGGERS[svc.name]
     ]
     return {
         "apiVersion": "keda.sh/v1alpha1",
@@ -485,7 +532,7 @@ def scaled_object(svc: Service) -> Manifest:
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": svc.name},
             "minReplicaCount": 1,
-            "maxReplicaCount": max_instances(access),
+            "maxReplicaCount": max_instances(access) or 1,
             "pollingInterval": 30,
             "cooldownPeriod": 300,
             "triggers": triggers,
@@ -508,7 +555,7 @@ def documents() -> dict[str, list[Manifest]]:
         + [database([s for s in svcs if s.schema])],
         "services.yaml": workloads,
         "migrations.yaml": [migration_job(s) for s in svcs if s.schema],
-        "scaling.yaml": [scaled_object(s) for s in svcs if s.name in LAG_SCALED],
+        "scaling.yaml": [scaled_object(s) for s in svcs if lag_scaled(s.name)],
     }
 
 

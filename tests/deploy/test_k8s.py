@@ -119,15 +119,27 @@ def test_dev_is_one_broker_and_one_instance_each() -> None:
     assert all(w["spec"].get("replicas", 1) == 1 for w in workloads("dev").values())
 
 
-def test_production_runs_at_least_two_instances_of_every_service_but_the_single_audit_writer() -> None:
+def ceiling(service: str) -> int:
+    return generate.max_instances(access_of(service)) or 1_000
+
+
+def test_production_runs_at_least_two_instances_of_every_service_that_can_have_two_ready() -> None:
+    """Audit: exactly one (the single writer). A service with a consumer group on a one-partition
+    topic: one (a second instance would never be ready), not autoscaled; every other: two or more."""
     scaled = {s["spec"]["scaleTargetRef"]["name"]: s["spec"] for s in of_kind("production", "ScaledObject")}
-    assert set(scaled) == {"intake", "dispatch", "evaluation"}
+    assert set(scaled) == {s for s in generate.LAG_TRIGGERS if ceiling(s) >= 2}
+    assert {"intake", "dispatch"} <= set(scaled)
     for name, w in workloads("production").items():
         if name == "audit":
             assert w["kind"] == "StatefulSet" and w["spec"]["replicas"] == 1 and name not in scaled
             continue
+        if access_of(name).groups and ceiling(name) < 2:
+            assert w["spec"]["replicas"] == 1 and name not in scaled, name
+            continue
         count = scaled[name]["minReplicaCount"] if name in scaled else w["spec"]["replicas"]
         assert count >= 2, name
+        if name in scaled:
+            assert scaled[name]["minReplicaCount"] <= scaled[name]["maxReplicaCount"], name
     assert set(workloads("production")) == set(SERVICE_NAMES)
 
 
@@ -137,7 +149,10 @@ def test_keda_never_scales_a_service_beyond_the_partitions_of_its_groups() -> No
         access = access_of(so["metadata"]["name"])
         groups = {access.group_id(g): g for g in access.groups}
         triggers = {t["metadata"]["consumerGroup"] for t in so["spec"]["triggers"]}
-        assert triggers == set(groups)
+        assert triggers == {
+            f"{so['metadata']['name']}.{loop}" for loop in generate.LAG_TRIGGERS[so["metadata"]["name"]]
+        }
+        assert triggers <= set(groups)
         ceiling = min(sum(partitions[t] for t in g.topics) for g in groups.values())
         assert so["spec"]["maxReplicaCount"] <= ceiling, so["metadata"]["name"]
         assert all(t["metadata"]["allowIdleConsumers"] == "false" for t in so["spec"]["triggers"])
@@ -166,6 +181,29 @@ def test_production_has_budgets_spreading_and_sized_containers() -> None:
     }
 
 
+def test_the_network_policies_admit_every_port_a_service_listens_on() -> None:
+    """A service added later must not be silently cut off: each container port is in some ingress rule
+    of a policy that selects the pod."""
+    policies = of_kind("production", "NetworkPolicy")
+    for name, w in workloads("production").items():
+        pod_labels = w["spec"]["template"]["metadata"]["labels"]
+        c = w["spec"]["template"]["spec"]["containers"][0]
+        selecting = [
+            p
+            for p in policies
+            if p["spec"]["podSelector"].get("matchLabels", {}).items() <= pod_labels.items()
+            and "Ingress" in p["spec"].get("policyTypes", [])
+        ]
+        admitted = {
+            port["port"]
+            for p in selecting
+            for rule in p["spec"].get("ingress", [])
+            for port in rule.get("ports", [])
+        }
+        for port in c["ports"]:
+            assert port["containerPort"] in admitted, f"{name}: port {port['containerPort']}"
+
+
 def test_every_service_is_probed_configured_and_named_per_pod() -> None:
     for name, w in workloads("production").items():
         c = w["spec"]["template"]["spec"]["containers"][0]
@@ -177,6 +215,16 @@ def test_every_service_is_probed_configured_and_named_per_pod() -> None:
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
     # Exactly-once loops need an instance id that survives a pod's replacement.
     assert workloads("production")["intake"]["kind"] == "StatefulSet"
+
+
+def test_every_container_of_our_images_names_the_program_the_image_runs() -> None:
+    """Kubernetes' `args` replace the image's CMD; without an ENTRYPOINT the program must be given."""
+    containerfile = (REPO / "deploy/container/Containerfile").read_text(encoding="utf-8")
+    assert not re.search(r"^ENTRYPOINT", containerfile, re.MULTILINE)
+    for obj in rendered("production"):
+        for c in obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+            if c["image"].startswith("onegrid/"):
+                assert c["command"] == ["python"] and c["args"][0] == "-m", obj["metadata"]["name"]
 
 
 def test_a_migration_job_per_service_with_a_schema_and_a_database_role_for_each() -> None:

@@ -12,9 +12,10 @@ import importlib.util
 import io
 import json
 import uuid
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pyarrow.parquet as pq
@@ -26,7 +27,7 @@ from support.auth import ADMIN
 from evaluation.bootstrap import bootstrap
 from evaluation.domain.case_facts import Policy, fold
 from evaluation.domain.events import decode_lifecycle
-from evaluation.domain.metrics import COLUMNS, aggregate_all
+from evaluation.domain.metrics import COLUMNS, LISTS, aggregate_all
 from evaluation.rebuild import rebuild
 from evaluation.settings import Settings
 from evaluation.store import ReadModels
@@ -97,18 +98,19 @@ def expected_rows() -> dict[tuple[Any, ...], dict[str, Any]]:
 
 def api_row(row: dict[str, Any]) -> dict[str, Any]:
     row = dict(row, period_start=date.fromisoformat(row["period_start"]))
-    row["rule_versions"], row["taxonomy_versions"] = (
-        tuple(row["rule_versions"]),
-        tuple(row["taxonomy_versions"]),
-    )
+    for c in LISTS:
+        row[c] = tuple(row[c])
+    if isinstance(row["last_event_at"], str):
+        row["last_event_at"] = datetime.fromisoformat(row["last_event_at"].replace("Z", "+00:00"))
     return row
 
 
 async def test_scripted_stream_gives_the_hand_figures_and_a_rebuild_gives_identical_tables(
-    kafka_settings: KafkaSettings, database_url: str, topics: Any
+    kafka_settings: KafkaSettings, database_url: str, topics: Any, tmp_path: Path
 ) -> None:
     topic = await topics("lifecycle", partitions=3)
     dlq = await topics("evaluation-dlq")
+    registry = await topics("registry")
     suffix = uuid.uuid4().hex[:10]
     settings = Settings(
         database_url=asyncpg_url(database_url),
@@ -116,6 +118,8 @@ async def test_scripted_stream_gives_the_hand_figures_and_a_rebuild_gives_identi
         service_name=f"evaluation-t-{suffix}",
         lifecycle_topic=topic,
         dlq_topic=dlq,
+        registry_topic=registry,
+        lake_url=str(tmp_path / "lake"),
         kafka=kafka_settings,
         http_port=free_port(),
         commit_interval_s=0.1,
@@ -142,7 +146,8 @@ async def test_scripted_stream_gives_the_hand_figures_and_a_rebuild_gives_identi
             }
             for k, figures in script.EXPECTED.items():
                 assert {c: by_key[k][c] for c in figures} == {
-                    c: list(v) if isinstance(v, tuple) else v for c, v in figures.items()
+                    c: list(v) if isinstance(v, tuple) else script.utc(v) if isinstance(v, datetime) else v
+                    for c, v in figures.items()
                 }, k
             service_rows = {
                 (
@@ -156,7 +161,7 @@ async def test_scripted_stream_gives_the_hand_figures_and_a_rebuild_gives_identi
             assert service_rows == expected_rows()
 
             csv_text = (await http.get("/v1/metrics.csv", params={"dimension": "department"})).text
-            parsed = list(csv.DictReader(io.StringIO(csv_text)))
+            parsed = list(csv.DictReader(line for line in io.StringIO(csv_text) if not line.startswith("#")))
             json_dept = [r for r in got["rows"] if r["dimension"] == "department"]
             assert len(parsed) == len(json_dept) == sum(k[0] == "department" for k in expected_rows())
             for c, j in zip(parsed, json_dept, strict=True):
@@ -170,6 +175,14 @@ async def test_scripted_stream_gives_the_hand_figures_and_a_rebuild_gives_identi
             assert [api_row(dict(r, period_start=r["period_start"].isoformat())) for r in table] == [
                 api_row(r) for r in got["rows"]
             ]
+            # Every export says what it reflects: up to the end of every partition of the topic.
+            assert got["as_of"]["source"] == {"topic": topic, "next_offsets": {"0": ANY, "1": ANY, "2": ANY}}
+            assert sum(got["as_of"]["source"]["next_offsets"].values()) == len(bodies) + 2
+            assert (
+                json.loads(pq.read_metadata(io.BytesIO(parquet)).metadata[b"onegrid.as_of"])["source"]
+                == (got["as_of"]["source"])
+            )
+            assert csv_text.startswith("# exported_at: ") and f'"topic": "{topic}"' in csv_text
 
             ranking = (
                 await http.get(
@@ -221,9 +234,16 @@ async def test_scripted_stream_gives_the_hand_figures_and_a_rebuild_gives_identi
             await conn.execute(text("DELETE FROM metric WHERE dimension = 'grid'"))
             await conn.execute(text("UPDATE case_fact SET facts = jsonb_set(facts, '{on_time}', 'true')"))
             await conn.execute(text("DELETE FROM lifecycle_event WHERE seq = 1"))
+            # Rows of an old period left under the previous definition, as after an upgrade.
+            old = "eval.v1;reopen_window_s=604800;verification_limit_s=86400"
+            await conn.execute(
+                text("UPDATE metric SET definition = :d WHERE granularity = 'day'"), {"d": old}
+            )
         assert await models.dump() != before
+        assert set(await models.other_definitions()) == {old}
         report = await rebuild(settings)
         assert (report.stored, report.repeats, report.rejected) == (unique, 1, 2)
         assert await models.dump() == before
+        assert await models.other_definitions() == {}  # every period recomputed under eval.v2
     finally:
         await engine.dispose()

@@ -72,6 +72,16 @@ def _console(common: dict[str, Any]) -> Any:
     return bootstrap(Settings(**common))[0]
 
 
+def _bridges(common: dict[str, Any]) -> Any:
+    from bridges.bootstrap import bootstrap
+    from bridges.settings import Settings
+
+    # Topics of its own: a generated push that happens to be a record must not reach the catalogue's.
+    name = common["service_name"]
+    topics = {f"{feed}_topic": f"t.{name}.{feed}" for feed in ("hj212", "cap", "safety", "party")}
+    return bootstrap(Settings(**common, **topics, hj212_port=0))[0]
+
+
 SERVICES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "grid-registry": _registry,
     "intake": _intake,
@@ -79,6 +89,7 @@ SERVICES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "audit": _audit,
     "evaluation": _evaluation,
     "console": _console,
+    "bridges": _bridges,
 }
 
 

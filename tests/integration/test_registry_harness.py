@@ -64,6 +64,7 @@ async def running_registry(
     seed: bool = False,
     uid: str | None = None,
     instance_id: str = "0",
+    orders_topic: str | None = None,
 ) -> AsyncIterator[Running]:
     """`uid` names the schema and the service (hence its groups): pass the same one to restart the
     same service, or to run a second instance of it beside the first."""
@@ -79,6 +80,8 @@ async def running_registry(
         instance_id=instance_id,
         commit_interval_s=0.2,
         http_port=0,
+        # Departments' order topics of this test alone (the real names are shared by every test).
+        orders_topic=orders_topic or f"t.{uid}.dispatch.orders.{{department}}.v1",
     )
     service = build(settings)
     app = service.app

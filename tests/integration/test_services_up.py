@@ -29,6 +29,7 @@ def test_every_service_starts_joins_its_groups_and_stops(
     monkeypatch.setenv("DATABASE_URL", database_url)
     for svc in stack_mod.SERVICES:
         monkeypatch.setenv(svc.port_env, str(free_port()))
+    monkeypatch.setenv("ONEGRID_BRIDGES_HJ212_PORT", str(free_port()))
     stack = stack_mod.Stack()
     try:
         stack.up()

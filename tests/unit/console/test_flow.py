@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.domain.flow import Lag, Throughput, group_totals, lag_rows
+from console.domain.flow import Lag, Throughput, group_totals, lag_rows, via
 
 
 def test_rate_is_growth_over_the_window() -> None:
@@ -57,3 +57,10 @@ def test_lag_rows_and_totals() -> None:
     assert [r.lag for r in rows] == [10, 20, 0]
     assert group_totals(rows) == {"g1": 30, "g2": 0}
     assert rows[1].to_json()["committed"] is None
+
+
+def test_via_names_the_bridge_a_legacy_record_came_through() -> None:
+    assert via({"ce_bridge": "hj212", "ce_source": "/onegrid/bridges/hj212/MN1"}) == "bridge hj212"
+    assert via({"ce_source": "/onegrid/bridges/safety-push/legacy:gw"}) == "bridge safety-push"
+    assert via({"ce_source": "/onegrid/simulators/cap"}) == "/onegrid/simulators/cap"  # not through a bridge
+    assert via({}) is None

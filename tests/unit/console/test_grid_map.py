@@ -66,3 +66,22 @@ def test_within_a_division_and_division_levels() -> None:
 def test_unknown_level_is_refused() -> None:
     with pytest.raises(ValueError, match="level must be one of"):
         level_features(DIVISIONS, GRIDS, "planet", 1e-4)
+
+
+def test_the_district_level_draws_the_real_outlines_of_the_seeded_city() -> None:
+    # Before: 7 synthetic shapes (Voronoi cells around anchor points) with no district level on the
+    # page. Now: the six real outlines of the vendored extract, 邗江区 around the check point.
+    from shapely.geometry import Point, shape
+
+    from grid_registry.domain.outlines import district_outlines
+    from intake.geography import reference_view
+
+    view = reference_view()
+    fc = level_features(dict(view.all("division")), dict(view.all("grid")), "district", 1e-4)
+    drawn = {f["id"]: shape(f["geometry"]) for f in fc["features"]}
+    assert sorted(drawn) == sorted(district_outlines()) == [
+        "321002", "321003", "321012", "321023", "321081", "321084"
+    ]  # fmt: skip
+    assert [code for code, area in drawn.items() if area.covers(Point(119.4129, 32.3942))] == ["321003"]
+    for code, real in district_outlines().items():
+        assert drawn[code].symmetric_difference(real).area < 0.01 * real.area  # simplified, same shape

@@ -294,6 +294,9 @@ CITY_MONTH = {
     "incomplete": 0,
     "rule_versions": ("7", "8"),
     "taxonomy_versions": ("2026.1",),
+    "grid_versions": ("2026-02-28T16:00:00Z#412",),  # the registry version every case was decided with
+    "last_event_at": t(5, 20),  # E verified and closed
+    "restated": False,  # the month is still running at its last event (5 March)
     "definition": DEFINITION,
 }
 
@@ -402,6 +405,9 @@ EXPECTED: dict[tuple[str, str, str, str], dict[str, Any]] = {
         "reopened": 1,
     },
     ("all", "*", "day", "2026-03-02"): {
+        # B was reopened and closed again on the 4th: figures read at the end of the 2nd were restated
+        "last_event_at": t(4, 9),
+        "restated": True,
         "registered": 3,
         "closed": 3,
         "on_time_closed": 1,
@@ -416,7 +422,14 @@ EXPECTED: dict[tuple[str, str, str, str], dict[str, Any]] = {
         "acknowledge_median_s": 600.0,
         "acknowledge_p90_s": 5400.0,  # D 600, E 5400
     },
-    ("all", "*", "day", "2026-03-04"): {"registered": 2, "cancelled": 1, "closable": 1, "closed": 0},
+    ("all", "*", "day", "2026-03-04"): {
+        "registered": 2,
+        "cancelled": 1,
+        "closable": 1,
+        "closed": 0,
+        "last_event_at": t(4, 3, 45),  # H acknowledged at 11:45 local, within the day
+        "restated": False,
+    },
 }
 # Rows per granularity: all 1, department 5 (shengtai returned C), grid 5, street 2, district 1,
 # network 5, category 5.
@@ -535,3 +548,63 @@ CHARGED_CITY = {
     "resolve_median_s": 68400.0,
     "on_time_closed": 1,
 }
+
+
+# -- the registry, for dimensions and zero rows ---------------------------------------------------
+STAFF: dict[str, Any] = {
+    "kind": "staff",
+    "code": "hj-grid/0007",
+    "revision": 1,
+    "updated_at": "2025-06-01T00:00:00Z",
+    "name": "王小明",
+    "active": True,
+    "role": "grid_worker",
+    "phone": "13800000000",
+    "grid_codes": [G1],
+    "department": None,
+}
+
+
+def department(code: str, revision: int, at: str, active: bool = True) -> dict[str, Any]:
+    return {
+        "kind": "department",
+        "code": code,
+        "revision": revision,
+        "updated_at": at,
+        "name": code,
+        "active": active,
+        "tier": "city",
+        "division_code": "321003",
+        "parent_code": None,
+        "category_codes": [],
+    }
+
+
+def grid(code: str) -> dict[str, Any]:
+    return {
+        "kind": "grid",
+        "code": code,
+        "revision": 1,
+        "updated_at": "2025-01-01T00:00:00Z",
+        "name": code,
+        "active": True,
+        "level": "grid",
+        "community_code": code[:12],
+        "parent_grid_code": None,
+        "special_kind": None,
+        "area": None,
+    }
+
+
+def registry_records() -> list[dict[str, Any]]:
+    """Registry records for the dimensions and zero rows: a department without cases (minzheng, from
+    4 March 08:00 local), one wound up on 3 March (wenlv), a grid without cases, and a grid worker."""
+    return [
+        department("chengguan", 1, "2025-01-01T00:00:00Z"),
+        department("minzheng", 1, "2026-03-04T00:00:00Z"),  # from 4 March 08:00 local
+        department("wenlv", 1, "2025-01-01T00:00:00Z"),
+        department("wenlv", 2, "2026-03-03T00:00:00Z", active=False),  # wound up on 3 March
+        grid(G1),
+        grid("321003010009009"),
+        STAFF,
+    ]

@@ -11,7 +11,7 @@ from datetime import date
 from evaluation.domain.case_facts import CaseFacts, Policy, fold
 from evaluation.domain.metrics import MetricKey, MetricRow, aggregate_all
 from evaluation.projector import Projector
-from evaluation.store import Applied, Received
+from evaluation.store import Applied, Positions, Received
 from onegrid.kafka.memory import MemoryBroker
 
 from . import scripted_stream as script
@@ -24,8 +24,11 @@ class MemoryReadModels:
         self.policy = policy
         self.events: dict[tuple[str, int], Received] = {}
         self.facts: dict[str, CaseFacts] = {}
+        self.positions: Positions = {}
 
-    async def apply(self, received: Sequence[Received]) -> Applied:
+    async def apply(self, received: Sequence[Received], positions: Positions | None = None) -> Applied:
+        for tp, o in (positions or {}).items():
+            self.positions[tp] = max(self.positions.get(tp, 0), o)
         new = [r for r in received if (str(r.event.case_id), r.event.seq) not in self.events]
         for r in new:
             self.events.setdefault((str(r.event.case_id), r.event.seq), r)
@@ -59,6 +62,11 @@ async def test_the_scripted_stream_through_the_projector_gives_the_hand_figures(
 
     result = await projector.handle(records)
 
+    # The as-of covers the whole batch, dead letters included: the next offset of every partition.
+    ends: dict[tuple[str, int], int] = {}
+    for r in records:
+        ends[(r.topic, r.partition)] = max(ends.get((r.topic, r.partition), 0), r.offset + 1)
+    assert models.positions == ends and len(ends) == 3
     reasons = sorted((d.reason, d.stage) for d in result.dead_letters)
     assert reasons == [
         ("evaluation.key_mismatch", "decode"),

@@ -158,14 +158,19 @@ def test_the_most_specific_sla_policy_wins() -> None:
 def test_deadlines_on_the_working_day_calendar() -> None:
     office = {
         "calendar": "working_days",
-        "business_hours": {"start": "08:30", "end": "17:30", "holidays": ["2026-03-02"]},
+        "business_hours": {"start": "08:30", "end": "17:30", "holidays": ["2026-03-09"]},
     }
-    friday_5pm = datetime(2026, 2, 27, 9, 0, tzinfo=UTC)  # 17:00 China Standard Time
-    # 30 minutes on Friday, Monday 2 March is a holiday, the other 30 minutes on Tuesday from 08:30
-    assert due_at(friday_5pm, 3600, office) == datetime(2026, 3, 3, 1, 0, tzinfo=UTC)
+    friday_5pm = datetime(2026, 3, 6, 9, 0, tzinfo=UTC)  # 17:00 China Standard Time
+    # 30 minutes on Friday, Monday 9 March is the office's own closure, the other 30 minutes on Tuesday
+    assert due_at(friday_5pm, 3600, office) == datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
+    # On the official calendar Saturday 28 February 2026 is a make-up working day (调休 after the Spring
+    # Festival): an hour from Friday 27 February 17:00 ends on that Saturday at 09:00.
+    assert due_at(datetime(2026, 2, 27, 9, 0, tzinfo=UTC), 3600, office) == datetime(
+        2026, 2, 28, 1, 0, tzinfo=UTC
+    )
     night = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)  # 23:00 Tuesday: counting starts Wednesday 08:30
     assert due_at(night, 60, office) == datetime(2026, 3, 4, 0, 31, tzinfo=UTC)
-    assert due_at(friday_5pm, 3600, {"calendar": "24x7"}) == datetime(2026, 2, 27, 10, 0, tzinfo=UTC)
+    assert due_at(friday_5pm, 3600, {"calendar": "24x7"}) == datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
     with pytest.raises(ValueError, match="aware"):
         due_at(datetime(2026, 3, 3), 60, office)
 

@@ -25,6 +25,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--intake-url", help="intake's base URL (default: .run/endpoints.json)")
     p.add_argument("--dispatch-url", help="dispatch's base URL (default: .run/endpoints.json)")
     p.add_argument("--registry-url", help="grid-registry's base URL (default: .run/endpoints.json)")
+    p.add_argument("--bridges-url", help="the bridges' base URL (default: .run/endpoints.json)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock)")
 
@@ -34,6 +35,7 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     n = sub.add_parser("networks", help="the legacy networks: HJ 212, CAP, safety, party, Open311")
     n.add_argument("--rate", type=float, default=5.0, help="legacy records per second, all feeds (default 5)")
+    n.add_argument("--alert-hub-port", type=int, default=8011, help="port of the simulated CAP alert hub")
     _common(n)
     d = sub.add_parser("departments", help="departments (Kafka and webhooks) and the grid worker")
     d.add_argument("--silent", default="chengguan", help="comma-separated departments that never answer")
@@ -53,13 +55,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     endpoints = load(
-        args.bootstrap, intake=args.intake_url, dispatch=args.dispatch_url, grid_registry=args.registry_url
+        args.bootstrap,
+        intake=args.intake_url,
+        dispatch=args.dispatch_url,
+        grid_registry=args.registry_url,
+        bridges=args.bridges_url,
     )
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     if args.command == "networks":
         from simulators.gateway import run_networks
 
-        asyncio.run(run_networks(endpoints, rate=args.rate, duration_s=args.duration, seed=seed))
+        asyncio.run(
+            run_networks(
+                endpoints,
+                rate=args.rate,
+                duration_s=args.duration,
+                seed=seed,
+                alert_hub_port=args.alert_hub_port,
+            )
+        )
         return 0
     if args.command == "departments":
         from simulators.departments import run_departments, webhook_secrets

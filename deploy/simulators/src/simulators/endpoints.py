@@ -22,7 +22,9 @@ DEFAULT_URLS = {
     "intake": "http://127.0.0.1:8002",
     "dispatch": "http://127.0.0.1:8003",
     "audit": "http://127.0.0.1:8004",
+    "bridges": "http://127.0.0.1:8007",
 }
+DEFAULT_HJ212 = "127.0.0.1:8212"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Endpoints:
     kafka: KafkaSettings
     urls: dict[str, str]
     token: str | None = None
+    hj212_address: str = DEFAULT_HJ212  # host:port of the HJ 212 bridge's TCP listener
 
     def url(self, service: str) -> str:
         return self.urls[service].rstrip("/")
@@ -72,4 +75,7 @@ def load(bootstrap: str | None = None, **urls: str | None) -> Endpoints:
     if server:
         kafka = kafka.model_copy(update={"bootstrap_servers": str(server)})
     token = os.environ.get("ONEGRID_API_TOKEN") or stored.get("admin_token")
-    return Endpoints(kafka=kafka, urls=services, token=str(token) if token else None)
+    hj212 = os.environ.get("ONEGRID_BRIDGES_HJ212_ADDRESS") or stored.get("bridges_hj212") or DEFAULT_HJ212
+    return Endpoints(
+        kafka=kafka, urls=services, token=str(token) if token else None, hj212_address=str(hj212)
+    )

@@ -1,10 +1,15 @@
 """The legacy networks' gateways: `python -m simulators networks`.
 
-Each emission of `domain.networks.Networks` goes where the real network sends it: HJ 212, CAP,
-public-safety and party records to their `legacy.*` topic (the record's key, its bytes unchanged,
-CloudEvent headers as a bridge sets them), residents' Open311 requests as form-encoded
-`POST /open311/v2/requests.json` to intake. `rate` records per second in all, paced on the event
-loop's clock; a one-line summary every 10 s; stops on Ctrl-C/SIGTERM or after `duration_s`.
+Each emission of `domain.networks.Networks` goes the way the real network sends it, through the
+bridges (services/bridges), never to Kafka directly:
+- HJ 212: every station's data logger holds a TCP connection to the HJ 212 bridge, asks for an answer
+  and resends until answered (bridged.StationLinks);
+- CAP: alerts are published on the alert hub served here (an Atom index, bridged.AlertHub), which
+  the bridge's CAP poller follows (ONEGRID_BRIDGES_CAP_FEEDS, set by `make run`);
+- public safety (GBK XML) and party building (JSON): POSTed to the bridges' push endpoints;
+- Open311: residents' requests as form-encoded `POST /open311/v2/requests.json` to intake.
+`rate` records per second in all, paced on the event loop's clock; a one-line summary every 10 s;
+stops on Ctrl-C/SIGTERM or after `duration_s`.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import uvicorn
 
-from onegrid.envelope import CloudEvent
-from onegrid.kafka.producer import make_producer
 from onegrid.topics import LEGACY_EMERGENCY_CAP, LEGACY_ENV_HJ212, LEGACY_PARTY, LEGACY_SAFETY
+from simulators.bridged import AlertHub, Pusher, StationLinks
+from simulators.departments import QuietServer
 from simulators.domain.city import reference_city
 from simulators.domain.networks import Emission, Networks
 from simulators.endpoints import Endpoints
@@ -26,38 +32,34 @@ from simulators.running import Tally, report_every, sleep_or_stop, stop_after, s
 
 log = logging.getLogger(__name__)
 
+# Where each feed's records land (written by the bridges).
 TOPICS = {
     "hj212": LEGACY_ENV_HJ212,
     "cap": LEGACY_EMERGENCY_CAP,
     "safety": LEGACY_SAFETY,
     "party": LEGACY_PARTY,
 }
-CONTENT_TYPES = {
-    "hj212": "text/plain; charset=us-ascii",
-    "cap": "application/cap+xml; charset=utf-8",
-    "safety": "application/xml; charset=gbk",
-    "party": "application/json; charset=utf-8",
-}
 FORM = "application/x-www-form-urlencoded"
+ALERT_HUB_PATH = "/cap/index.atom"
 
 
 class Gateway:
-    """Sends emissions; counts what was sent, what failed and how intake answered Open311."""
+    """Sends emissions through the bridges; counts what was sent, failed, and how it was answered."""
 
-    def __init__(self, endpoints: Endpoints, tally: Tally, *, topics: dict[str, str] | None = None) -> None:
-        self.topics = topics or TOPICS
+    def __init__(self, endpoints: Endpoints, tally: Tally, hub: AlertHub) -> None:
         self.tally = tally
+        self.hub = hub
         self._open311 = f"{endpoints.url('intake')}/open311/v2/requests.json"
-        self._producer = make_producer(endpoints.kafka, client_id="onegrid-simulators-networks")
         self._http = httpx.AsyncClient(timeout=10.0, headers=endpoints.headers())
+        self.stations = StationLinks(endpoints.hj212_address, tally)
+        self.pusher = Pusher(endpoints.url("bridges"), tally, fallback_headers=endpoints.headers())
         self._inflight: set[asyncio.Future[Any]] = set()
-
-    async def start(self) -> None:
-        await self._producer.start()
 
     async def stop(self) -> None:
         await self.flush()
-        await self._producer.stop()
+        await self.stations.flush()
+        await self.stations.close()
+        await self.pusher.close()
         await self._http.aclose()
 
     async def publish(self, e: Emission) -> None:
@@ -66,21 +68,20 @@ class Gateway:
             self.tally["broken"] += 1
         if e.kind == "incident" and e.feed == "cap":
             self.tally["incidents"] += 1
+        if e.feed == "hj212":
+            self.stations.send(e.key, e.value)
+            return
+        if e.feed == "cap":
+            self.hub.add(e.value)
+            return
         task: asyncio.Future[Any]
         if e.feed == "open311":
             task = asyncio.ensure_future(self._post(e))
         else:
-            ce = CloudEvent(
-                type=f"cn.onegrid.{self.topics[e.feed]}" if e.feed in TOPICS else "cn.onegrid.legacy.v1",
-                source=f"/onegrid/simulators/{e.feed}",
-                content_type=CONTENT_TYPES[e.feed],
-            )
-            task = await self._producer.send(
-                self.topics[e.feed], e.value, key=e.key.encode(), headers=ce.headers()
-            )
+            task = asyncio.ensure_future(self.pusher.push(e.feed, e.value))
         self._inflight.add(task)
         task.add_done_callback(self._settled)
-        if len(self._inflight) > 1000:
+        if len(self._inflight) > 200:
             await self.flush()
 
     async def flush(self) -> None:
@@ -109,20 +110,27 @@ async def run_networks(
     rate: float,
     duration_s: float | None,
     seed: int,
-    topics: dict[str, str] | None = None,
+    alert_hub_port: int = 8011,
+    handle_signals: bool = True,
 ) -> Tally:
     if rate <= 0:
         raise ValueError("--rate must be positive")
     stop = asyncio.Event()
-    stop_on_signals(stop)
+    if handle_signals:
+        stop_on_signals(stop)
     city = await asyncio.to_thread(reference_city)
     tally = Tally("networks")
     sim = Networks(city, seed, datetime.now(UTC))
-    gateway = Gateway(endpoints, tally, topics=topics)
-    await gateway.start()
+    hub = AlertHub()
+    hub_server = QuietServer(
+        uvicorn.Config(hub.app, host="127.0.0.1", port=alert_hub_port, log_config=None, access_log=False)
+    )
+    hub_task = asyncio.create_task(hub_server.serve())
+    gateway = Gateway(endpoints, tally, hub)
     print(
-        f"networks: {rate:g} records/s to {endpoints.kafka.bootstrap_servers} and {endpoints.url('intake')}; "
-        f"{len(city.stations)} stations, run {sim.tag}, seed {seed}",
+        f"networks: {rate:g} records/s through the bridges (HJ 212 over TCP to {endpoints.hj212_address}, "
+        f"pushes to {endpoints.url('bridges')}, alert hub http://127.0.0.1:{alert_hub_port}{ALERT_HUB_PATH}) "
+        f"and Open311 to {endpoints.url('intake')}; {len(city.stations)} stations, run {sim.tag}, seed {seed}",
         flush=True,
     )
     helpers = [
@@ -135,13 +143,15 @@ async def run_networks(
         while not stop.is_set():
             for e in sim.next(datetime.now(UTC)):
                 await gateway.publish(e)
-            # After a stall (a slow broker), carry on at the rate rather than bursting to catch up.
+            # After a stall (a slow bridge), carry on at the rate rather than bursting to catch up.
             due = max(due + interval, loop.time() - 1.0)
             if await sleep_or_stop(stop, due - loop.time()):
                 break
     finally:
         stop.set()
         await gateway.stop()
+        hub_server.should_exit = True
+        await hub_task
         for h in helpers:
             h.cancel()
         print(tally.line(), flush=True)

@@ -30,6 +30,7 @@ from shapely.geometry import shape
 from onegrid.geo import Cell, GridChain, GridIndex, Level
 from onegrid.geo.raster import DEFAULT_MAX_TILES
 from onegrid.kafka import BatchResult, Record
+from onegrid.workcal import WorkCalendar
 
 ChangeListener = Callable[[str, str, dict[str, Any] | None], None]
 Json = dict[str, Any]
@@ -239,31 +240,33 @@ def due_at(start: datetime, seconds: int, policy: Json) -> datetime:
     """When `seconds` of the policy's clock have run from `start` (aware), in UTC.
 
     Calendar "24x7": wall-clock seconds. "working_days": only time inside the business hours
-    (default 08:30-17:30 China Standard Time), Monday to Friday, outside the listed holidays; a case
-    raised at night starts counting when the office opens.
+    (default 08:30-17:30 China Standard Time) on China's official working days (statutory holidays
+    skipped, 调休 make-up days worked; ``onegrid.workcal``), outside the office's own listed closures;
+    a case raised at night starts counting when the office opens.
     """
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
     if policy.get("calendar") != "working_days":
         return (start + timedelta(seconds=seconds)).astimezone(UTC)
+    return working_calendar(policy).add_working_time(start, timedelta(seconds=seconds))
+
+
+def working_calendar(policy: Json) -> WorkCalendar:
+    """The official working-day calendar (holidays and 调休 make-up days, ``onegrid.workcal``) with the
+    policy's office hours (default 08:30-17:30) and its own closures (``business_hours.holidays``)."""
     hours = policy.get("business_hours") or {}
     opens, closes = _clock(hours.get("start", "08:30")), _clock(hours.get("end", "17:30"))
-    holidays = {date.fromisoformat(d) for d in hours.get("holidays", [])}
     if closes <= opens:
         raise ValueError(f"business hours {opens}-{closes} are empty")
-    at = start.astimezone(CHINA_STANDARD_TIME)
-    remaining = timedelta(seconds=seconds)
-    for _ in range(366 * 20):  # bounded: twenty years of days
-        day = at.date()
-        if day.isoweekday() <= 5 and day not in holidays:
-            begin = max(at, datetime.combine(day, opens, CHINA_STANDARD_TIME))
-            end = datetime.combine(day, closes, CHINA_STANDARD_TIME)
-            if begin < end:
-                if begin + remaining <= end:
-                    return (begin + remaining).astimezone(UTC)
-                remaining -= end - begin
-        at = datetime.combine(day + timedelta(days=1), clock(0), CHINA_STANDARD_TIME)
-    raise ValueError(f"{seconds} s of business time do not fit in twenty years")
+    closed = frozenset(date.fromisoformat(d) for d in hours.get("holidays", []))
+    return WorkCalendar(office_hours=((opens, closes),), closed=closed)
+
+
+def calendar_version(policy: Json, start: datetime, due: datetime) -> str:
+    """What a deadline from ``start`` to ``due`` under ``policy`` was computed on."""
+    if policy.get("calendar") != "working_days":
+        return "24x7"
+    return working_calendar(policy).version_for(start, due)
 
 
 def _admits(allowed: list[Any] | None, value: Any) -> bool:

@@ -135,17 +135,30 @@ SERVICE_TOPICS: tuple[TopicAccess, ...] = (
     ),
     TopicAccess(
         "evaluation",
-        reads=topics(CASE_LIFECYCLE),
+        reads=topics(CASE_LIFECYCLE, GRID_REGISTRY),
         writes=topics(EVALUATION_DLQ),
-        groups=(ConsumerGroup("projector", (CASE_LIFECYCLE,)),),
+        groups=(
+            ConsumerGroup("projector", (CASE_LIFECYCLE,)),
+            ConsumerGroup("lake", (CASE_LIFECYCLE,)),  # the lake sink (ONEGRID_EVALUATION_LAKE_URL)
+            ConsumerGroup("dimensions", (GRID_REGISTRY,)),  # the registry's versions, for BI
+        ),
     ),
-    # The console follows dead letters, quarantine, cases, lifecycle and the registry, and replays a
+    # The console follows dead letters, quarantine, cases, lifecycle and the registry, reads the
+    # newest record of each legacy feed (its headers name the bridge it came through), and replays a
     # quarantined record onto the legacy topic it came from.
     TopicAccess(
         "console",
-        reads=topics(INTAKE_DLQ, INTAKE_QUARANTINE, CASE_LIFECYCLE, CASES, GRID_REGISTRY),
+        reads=topics(
+            INTAKE_DLQ, INTAKE_QUARANTINE, CASE_LIFECYCLE, CASES, GRID_REGISTRY, prefix(LEGACY_PREFIX)
+        ),
         writes=topics(prefix(LEGACY_PREFIX)),
         describes_all=True,
+    ),
+    # The bridges write the legacy feeds as their networks send them (no consumer groups).
+    TopicAccess(
+        "bridges",
+        reads=(),
+        writes=topics(LEGACY_ENV_HJ212, LEGACY_EMERGENCY_CAP, LEGACY_SAFETY, LEGACY_PARTY),
     ),
 )
 

@@ -7,6 +7,7 @@ cost is O(log n) whatever the log's size.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from audit.database import Database
-from audit.domain.entry import AuditEntry
+from audit.domain.entry import LEAF_V1, AuditEntry, headers_digest
 from audit.domain.merkle import StoredTree, consistency_proof_ranges, inclusion_proof_ranges
 from audit.domain.subtrees import perfect_subtrees, split_subtree
 from audit.domain.tree_head import SignedTreeHead
@@ -23,7 +24,7 @@ from audit.trail_writer import NODE_MIN_HEIGHT
 
 ENTRY_COLUMNS = (
     'seq, recorded_at, topic, partition, "offset", kafka_ts, source, event_id, event_type, key, case_id, '
-    "actor, trace_id, related_cases, refs, origin, headers, payload_sha256, payload, leaf_hash"
+    "actor, trace_id, related_cases, refs, origin, headers, payload_sha256, payload, leaf_hash, leaf_version"
 )
 
 
@@ -99,7 +100,17 @@ def to_entry(row: asyncpg.Record) -> AuditEntry:
         trace_id=row["trace_id"],
         payload_sha256=bytes(row["payload_sha256"]),
         payload=None if row["payload"] is None else bytes(row["payload"]),
+        **_headers_of(row),
     )
+
+
+def _headers_of(row: asyncpg.Record) -> dict[str, Any]:
+    """A v2 entry's headers and their digest (recomputed from the stored headers: the leaf, stored
+    with the row, tells whether they are still what was recorded); nothing for a v1 entry."""
+    if row["leaf_version"] == LEAF_V1:
+        return {}
+    headers = json.loads(row["headers"]) if isinstance(row["headers"], str) else dict(row["headers"])
+    return {"headers_sha256": headers_digest(headers), "headers": headers}
 
 
 def to_head(row: asyncpg.Record) -> SignedTreeHead:

@@ -55,6 +55,7 @@ TRAIL_COLUMNS = (
     "payload_sha256",
     "payload",
     "leaf_hash",
+    "leaf_version",
 )
 
 
@@ -241,4 +242,5 @@ def trail_row(entry: AuditEntry, cap: Capture, kafka_ts_ms: int | None, leaf: by
         entry.payload_sha256,
         cap.payload,
         leaf,
+        entry.leaf_version,
     )

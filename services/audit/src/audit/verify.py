@@ -187,6 +187,9 @@ def verify_export(
         elif not matches:
             detail = f"payload of seq {position} does not match its payload_sha256"
             return _fail(position, "audit.payload_mismatch", detail, position, len(shipped))
+        if entry.headers_match() is False:
+            detail = f"headers of seq {position} do not match its headers_sha256"
+            return _fail(position, "audit.headers_mismatch", detail, position, len(shipped))
         frontier.append(entry.leaf_hash())
         position += 1
     if cursor < len(pending):

@@ -93,7 +93,7 @@ def router(
             "sampled_at": watch.sampled_at,
             "sample_age_s": None if watch.sampled_at is None else round(time.time() - watch.sampled_at, 1),
             "sample_error": watch.error,
-            "throughput": [t.to_json() for t in watch.throughput.rates()],
+            "throughput": [t.to_json() | {"via": watch.via.get(t.topic)} for t in watch.throughput.rates()],
             "lag": lag,
             "lag_by_group": group_totals(watch.lag),
             "set_aside": feeds.book.summary(),

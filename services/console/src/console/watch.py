@@ -16,10 +16,13 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from console.domain.flow import Lag, Partition, Throughput, lag_rows
+from console.domain.flow import Lag, Partition, Throughput, lag_rows, via
+from onegrid.envelope import header_dict
 from onegrid.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
+# Topics whose latest record is read to show which way it came in (the bridge per feed).
+VIA_TOPICS = re.compile(r"legacy\..+")
 
 
 class KafkaWatch:
@@ -31,12 +34,16 @@ class KafkaWatch:
         group_pattern: str,
         interval_s: float,
         window_s: float,
+        via_pattern: re.Pattern[str] = VIA_TOPICS,
     ) -> None:
         self._kafka = kafka
         self._topics = re.compile(topic_pattern)
         self._groups = re.compile(group_pattern)
         self.interval_s = interval_s
         self.throughput = Throughput(window_s)
+        self._via_topics = via_pattern
+        self.via: dict[str, str] = {}  # legacy topic -> the bridge (or source) of its newest record
+        self._looked: dict[Partition, int] = {}
         self.lag: list[Lag] = []
         self.sampled_at: float | None = None  # wall clock of the last good sample
         self.samples = 0
@@ -85,8 +92,32 @@ class KafkaWatch:
             at, {(tp.topic, tp.partition): end_map[(tp.topic, tp.partition)] for tp in tps}
         )
         self.lag = lag_rows(committed, end_map)
+        try:
+            await self._look_via(
+                probe, {tp: end for tp, end in end_map.items() if self._via_topics.fullmatch(tp[0])}
+            )
+        except Exception as exc:  # a nicety: never let it fail the sample
+            log.debug("reading the newest legacy records failed: %r", exc)
         self.sampled_at = time.time()
         self.samples += 1
+
+    async def _look_via(self, probe: AIOKafkaConsumer, ends: dict[Partition, int]) -> None:
+        """The newest record of each legacy partition that grew since the last look: its headers
+        name the bridge it came through."""
+        grown = [tp for tp, end in ends.items() if end > 0 and self._looked.get(tp) != end]
+        if not grown:
+            return
+        tps = [TopicPartition(t, p) for t, p in grown]
+        probe.assign(tps)
+        for tp in tps:
+            probe.seek(tp, ends[(tp.topic, tp.partition)] - 1)
+        batch = await probe.getmany(*tps, timeout_ms=1000)
+        for tp, records in batch.items():
+            if records:
+                seen = via(header_dict(records[-1].headers))
+                if seen:
+                    self.via[tp.topic] = seen
+                self._looked[(tp.topic, tp.partition)] = records[-1].offset + 1
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._probe is None:

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from evaluation import export
-from evaluation.domain.metrics import DIMENSIONS, MetricRow
+from evaluation.dimensions import Dimensions
+from evaluation.domain.dimensions import KINDS, columns
+from evaluation.domain.dimensions import rows as dimension_table
+from evaluation.domain.metrics import DIMENSIONS, ZERO_DIMENSIONS, MetricKey, MetricRow, zero_rows
 from evaluation.domain.periods import GRANULARITIES, is_period_start
 from evaluation.domain.ranking import RANKABLE, rank
 from evaluation.domain.scope import Scope, ScopeError, entitled
 from evaluation.store import ReadModels
 from onegrid.auth import Principal, require
+from onegrid.topics import CASE_LIFECYCLE
 
 DimensionQ = Literal["all", "department", "grid", "street", "district", "network", "category"]
 GranularityQ = Literal["day", "week", "month"]
@@ -58,6 +62,11 @@ def caller_scope(
 
 
 ScopeDep = Annotated[Scope, Depends(caller_scope)]
+# Days a case can have been registered on (beyond, local midnight is no instant Python can hold).
+FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2999, 12, 31)
+ReaderDep = Annotated[Principal, Depends(require("read", "metrics"))]
+DimensionName = Literal["departments", "divisions", "grids", "staff"]
+assert set(DimensionName.__args__) == set(KINDS)  # type: ignore[attr-defined]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,13 +93,20 @@ def row_filter(
 FilterDep = Annotated[RowFilter, Depends(row_filter)]
 
 
-def router(models: ReadModels, *, default_min_cases: int = 20) -> APIRouter:
+def router(
+    models: ReadModels,
+    dimensions: Dimensions | None = None,
+    *,
+    lifecycle_topic: str = CASE_LIFECYCLE,
+    default_min_cases: int = 20,
+) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["evaluation"])
+    registry = dimensions or Dimensions(models.engine)
 
     async def select(scope: Scope, f: RowFilter) -> list[MetricRow]:
         if f.dimension is not None and not scope.sees_dimension(f.dimension):
             raise HTTPException(403, f"scope {scope} cannot see figures split by {f.dimension}")
-        return await models.metrics(
+        rows = await models.metrics(
             scope=scope,
             dimension=f.dimension,
             value=f.value,
@@ -99,30 +115,102 @@ def router(models: ReadModels, *, default_min_cases: int = 20) -> APIRouter:
             until=f.until,
             limit=f.limit,
         )
+        return (rows + await zeros(scope, f, rows))[: f.limit]
+
+    async def zeros(scope: Scope, f: RowFilter, rows: list[MetricRow]) -> list[MetricRow]:
+        """Zero rows for the departments and grids in the registry without a case in a period."""
+        dims = [d for d in ZERO_DIMENSIONS if f.dimension in (None, d) and scope.sees_dimension(d)]
+        if not dims:
+            return []
+        units = {d: await registry.unit_intervals(d) for d in dims}
+        units = {
+            d: [u for u in us if (f.value is None or u[0] == f.value) and scope.admits(d, u[0])]
+            for d, us in units.items()
+        }
+        present = {MetricKey(r.dimension, r.value, r.granularity, r.period_start) for r in rows}
+        periods = await models.periods(f.granularity, f.since, f.until)
+        extra = zero_rows(units, periods, present, models.definition)
+        return sorted(extra, key=lambda r: (r.dimension, r.granularity, r.period_start, r.value))
+
+    async def meta() -> dict[str, Any]:
+        return export.as_of_dict(await models.as_of(lifecycle_topic))
 
     @r.get("/metrics")
     async def metrics(scope: ScopeDep, f: FilterDep) -> dict[str, Any]:
-        """Metric rows (contracts/bi/README.md defines every column) that the caller's scope may see."""
+        """Metric rows (contracts/bi/README.md defines every column) that the caller's scope may see,
+        with the as-of they reflect (computed_at, the next offset of each partition of the lifecycle
+        topic, the definition; `at` is UTC, periods are Asia/Shanghai days)."""
         rows = await select(scope, f)
-        return {"scope": str(scope), "count": len(rows), "rows": msgspec.to_builtins(rows)}
+        return {
+            "scope": str(scope),
+            "as_of": await meta(),
+            "count": len(rows),
+            "rows": msgspec.to_builtins(rows),
+        }
 
     @r.get("/metrics.csv")
     async def metrics_csv(scope: ScopeDep, f: FilterDep) -> Response:
-        """The same rows as CSV (UTF-8, header row, empty = null, version lists joined by `;`)."""
-        body = export.to_csv(await select(scope, f))
-        return Response(
-            body.encode(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="metrics.csv"'},
-        )
+        """The same rows as CSV (UTF-8, `#` lines with the as-of, header row, empty = null, version
+        lists joined by `;`)."""
+        body = export.to_csv(await select(scope, f), await meta())
+        return _file(body.encode(), "metrics.csv")
 
     @r.get("/metrics.parquet")
     async def metrics_parquet(scope: ScopeDep, f: FilterDep) -> Response:
-        """The same rows as Parquet (typed columns; see contracts/bi/README.md)."""
-        return Response(
-            export.to_parquet(await select(scope, f)),
-            media_type="application/vnd.apache.parquet",
-            headers={"Content-Disposition": 'attachment; filename="metrics.parquet"'},
+        """The same rows as Parquet (typed columns; the as-of in the file's metadata `onegrid.as_of`)."""
+        return _file(export.to_parquet(await select(scope, f), await meta()), "metrics.parquet")
+
+    @r.get("/facts/{table}.parquet")
+    async def facts(
+        table: Literal["cases", "stints"],
+        scope: ScopeDep,
+        since: Annotated[date, Query(alias="from", description="First local day of registration")],
+        until: Annotated[date | None, Query(alias="to", description="Last local day (default: from)")] = None,
+    ) -> Response:
+        """Case facts in bulk: one row per case (`cases`) or per department stint (`stints`) of the
+        cases registered on the local days from..to (at most 92), as the lake holds them by day."""
+        last = until or since
+        if not 0 <= (last - since).days < 92:
+            raise HTTPException(422, "from..to must span 1 to 92 days")
+        if since < FIRST_DAY or last > LAST_DAY:
+            raise HTTPException(422, f"days must lie between {FIRST_DAY} and {LAST_DAY}")
+        by_day = await models.facts_registered_on(
+            [since + timedelta(days=i) for i in range((last - since).days + 1)]
+        )
+        chosen = [f for day in sorted(by_day) for f in by_day[day] if scope.admits_case(f)]
+        write = export.facts_parquet if table == "cases" else export.stints_parquet
+        return _file(write(chosen, models.definition, await meta()), f"{table}.parquet")
+
+    @r.get("/dimensions/{name}.csv")
+    async def dimension_csv(name: DimensionName, principal: ReaderDep) -> Response:
+        rows = await dimension_rows(name, principal)
+        body = export.table_csv(rows, columns(KINDS[name]), export.as_of_dict(None))
+        return _file(body.encode(), f"{name}.csv")
+
+    @r.get("/dimensions/{name}.parquet")
+    async def dimension_parquet(name: DimensionName, principal: ReaderDep) -> Response:
+        rows = await dimension_rows(name, principal)
+        return _file(export.dimension_parquet(KINDS[name], rows, export.as_of_dict(None)), f"{name}.parquet")
+
+    # After the .csv and .parquet routes: `{name}` alone would match `departments.csv` too.
+    @r.get("/dimensions/{name}")
+    async def dimension_json(name: DimensionName, principal: ReaderDep) -> dict[str, Any]:
+        """Every version of the registry's departments, divisions, grids or staff with its validity
+        interval [valid_from, valid_to) (a type 2 slowly changing dimension); staff names and phones
+        masked unless the caller's role sees personal data."""
+        rows = await dimension_rows(name, principal)
+        return {
+            "dimension": name,
+            "as_of": export.as_of_dict(None),
+            "personal_data": principal.sees_personal_data,
+            "count": len(rows),
+            "rows": msgspec.to_builtins(rows),
+        }
+
+    async def dimension_rows(name: str, principal: Principal) -> list[dict[str, Any]]:
+        kind = KINDS[name]
+        return dimension_table(
+            kind, await registry.versions(kind), personal_data=principal.sees_personal_data
         )
 
     @r.get("/rankings")
@@ -187,10 +275,17 @@ def router(models: ReadModels, *, default_min_cases: int = 20) -> APIRouter:
             "rankable_metrics": sorted(RANKABLE),
             "default_min_cases": default_min_cases,
             "period_time_zone": "UTC+08:00",
+            "times": export.TIMES,
+            "rows_under_other_definitions": await models.other_definitions(),
             "guide": "contracts/bi/README.md",
         }
 
     return r
+
+
+def _file(body: bytes, name: str) -> Response:
+    media = "text/csv; charset=utf-8" if name.endswith(".csv") else "application/vnd.apache.parquet"
+    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def _uuid(text: str) -> uuid.UUID:

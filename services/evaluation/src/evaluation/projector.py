@@ -11,13 +11,13 @@ malformed field, a key that is not its case_id) is dead-lettered with a reason n
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 import msgspec
 
 from evaluation.domain.events import decode_lifecycle
-from evaluation.store import Applied, Received
+from evaluation.store import Applied, Positions, Received
 from onegrid.kafka import BatchResult, DeadLetter, Record
 
 log = logging.getLogger(__name__)
@@ -26,14 +26,24 @@ log = logging.getLogger(__name__)
 class EventSink(Protocol):
     """Where decoded events go: `ReadModels` in PostgreSQL, an in-memory fake in unit tests."""
 
-    async def apply(self, received: Sequence[Received]) -> Applied:
-        """Store the events once each and bring facts and figures up to date; idempotent."""
+    async def apply(self, received: Sequence[Received], positions: Positions | None = None) -> Applied:
+        """Store the events once each and bring facts and figures up to date; idempotent. `positions`
+        (the batch's next offset per partition) is recorded as the figures' as-of."""
         ...
 
 
 class Projector:
-    def __init__(self, models: EventSink, *, dead_letters: bool = True) -> None:
+    def __init__(
+        self,
+        models: EventSink,
+        *,
+        dead_letters: bool = True,
+        after: Callable[[set[str]], Awaitable[None]] | None = None,
+    ) -> None:
         self._models = models
+        # Run with the case ids of every batch once the read models hold it (the lake's facts by day):
+        # before the loop commits, so a crash in between redoes it.
+        self._after = after
         # False during a rebuild: those records were dead-lettered when first read; they are
         # counted and logged rather than sent to the DLQ a second time.
         self._dead_letters = dead_letters
@@ -56,7 +66,12 @@ class Projector:
                 self._reject(result, DeadLetter(r, "evaluation.key_mismatch", detail, "decode"))
                 continue
             received.append(Received(event, value, r.topic, r.partition, r.offset))
-        applied = await self._models.apply(received)
+        positions: Positions = {}
+        for r in records:
+            positions[(r.topic, r.partition)] = max(positions.get((r.topic, r.partition), 0), r.offset + 1)
+        applied = await self._models.apply(received, positions)
+        if self._after is not None and received:
+            await self._after({str(r.event.case_id) for r in received})
         self.stored += applied.stored
         self.repeats += applied.repeats
         if applied.repeats:

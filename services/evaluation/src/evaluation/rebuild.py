@@ -1,11 +1,12 @@
 """Rebuild the read models from the beginning of `case.lifecycle.v1`: the proof that every figure is
 reproducible from the stream.
 
-Contract: truncates lifecycle_event, case_fact and metric, then replays the topic from offset zero
+Contract: truncates lifecycle_event, case_fact, metric and lineage, then replays the topic from offset zero
 in a fresh consumer group (nothing the service has committed is touched) through the same projector,
 up to the end offsets found when the rebuild started; returns when those are reached. Safe while the
 service runs: both write through `ReadModels.apply`, serialized by its lock and idempotent, so events
-the service receives meanwhile are folded in whichever of the two sees them.
+the service receives meanwhile are folded in whichever of the two sees them. With a lake, the fact
+files of every day it replays are rewritten under the current definition.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from evaluation.lake import LakeFacts, open_store
 from evaluation.projector import Projector
 from evaluation.settings import Settings
 from evaluation.store import ReadModels
@@ -73,7 +75,12 @@ async def rebuild(settings: Settings, *, poll_s: float = 0.2) -> RebuildReport:
         ends = await end_offsets(settings, settings.lifecycle_topic)
         report.end_offsets = {tp.partition: o for tp, o in ends.items()}
         if any(ends.values()):
-            projector = Projector(models, dead_letters=False)
+            lake = (
+                LakeFacts(open_store(settings.lake_url), models, settings.lifecycle_topic)
+                if settings.lake_url
+                else None
+            )
+            projector = Projector(models, dead_letters=False, after=lake.refresh if lake else None)
             consumer = make_consumer(
                 settings.kafka, group_id=group, client_id=f"{settings.client_id}-rebuild"
             )

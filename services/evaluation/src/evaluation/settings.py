@@ -6,8 +6,9 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from evaluation.domain.case_facts import Policy
+from onegrid.devstack.paths import run_dir
 from onegrid.settings import ServiceSettings
-from onegrid.topics import CASE_LIFECYCLE
+from onegrid.topics import CASE_LIFECYCLE, GRID_REGISTRY
 
 
 class Settings(ServiceSettings):
@@ -19,6 +20,10 @@ class Settings(ServiceSettings):
     # Topics (overridable so tests run on unique names).
     lifecycle_topic: str = CASE_LIFECYCLE
     dlq_topic: str = "evaluation.dlq.v1"
+    registry_topic: str = GRID_REGISTRY
+    # The lake (Parquet by day): a local directory (default: `lake` in the run directory, .run/), or an fsspec URL such as s3://bucket/prefix
+    # (credentials from the usual AWS_* variables; install onegrid-evaluation[s3]); "" turns it off.
+    lake_url: str = Field(default_factory=lambda: str(run_dir() / "lake"))
     # The evaluation rules: a reopen within this window makes a closure count as not on time; a
     # verification later than this after the case was resolved is not timely.
     reopen_window_days: float = Field(default=7.0, ge=0)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -21,12 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from evaluation.domain.case_facts import CaseFacts, Policy, decode_facts, encode_facts, fold
 from evaluation.domain.events import LifecycleEvent, decode_lifecycle
-from evaluation.domain.metrics import COLUMNS, MetricKey, MetricRow, aggregate_all, keys_of
-from evaluation.domain.periods import instant, period_end
+from evaluation.domain.metrics import COLUMNS, LISTS, MetricKey, MetricRow, aggregate_all, keys_of
+from evaluation.domain.periods import instant, local_date, period_end
 from evaluation.domain.scope import Scope
 
 _LOCK = int.from_bytes(hashlib.sha256(b"evaluation.read_models").digest()[:8], "big", signed=True)
-TABLES = ("lifecycle_event", "case_fact", "metric")
+TABLES = ("lifecycle_event", "case_fact", "metric", "lineage")
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,28 @@ class Received:
     topic: str
     partition: int
     offset: int
+
+
+Positions = dict[tuple[str, int], int]  # (topic, partition) -> next offset
+
+
+def positions_of(received: Iterable[Received]) -> Positions:
+    out: Positions = {}
+    for r in received:
+        key = (r.topic, r.partition)
+        out[key] = max(out.get(key, 0), r.offset + 1)
+    return out
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """What an export reflects: the stream up to `next_offsets` (exclusive) of each partition of
+    `topic`, taken in by `computed_at` (UTC), under `definition`."""
+
+    topic: str
+    next_offsets: dict[int, int]
+    computed_at: datetime | None
+    definition: str
 
 
 @dataclass(frozen=True)
@@ -54,13 +76,22 @@ class ReadModels:
         self.policy = policy
         self.definition = policy.definition()
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     # -- writing -----------------------------------------------------------------------------------
 
-    async def apply(self, received: Sequence[Received]) -> Applied:
-        if not received:
+    async def apply(self, received: Sequence[Received], positions: Positions | None = None) -> Applied:
+        """`positions`: the next offset per (topic, partition) of the whole batch, dead letters
+        included; recorded with the events as the as-of every export states."""
+        if not received and not positions:
             return Applied(0, 0, 0, 0)
         async with self._engine.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+            await _advance_lineage(conn, positions or positions_of(received))
+            if not received:
+                return Applied(0, 0, 0, 0)
             new_cases = await _insert_events(conn, received)
             stored = sum(new_cases.values())
             if not new_cases:
@@ -88,11 +119,18 @@ class ReadModels:
         if rows:
             cols = ", ".join(COLUMNS)
             params = ", ".join(f":{c}" for c in COLUMNS)
-            updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[4:])
+            figures = COLUMNS[4:]
+            updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in figures)
+            # computed_at moves only when a figure did: it says since when the row reads as it does.
+            changed = (
+                f"({', '.join(f'metric.{c}' for c in figures)}) IS DISTINCT FROM "
+                f"({', '.join(f'EXCLUDED.{c}' for c in figures)})"
+            )
             await conn.execute(
                 text(
                     f"INSERT INTO metric ({cols}) VALUES ({params}) "
-                    f"ON CONFLICT (dimension, granularity, period_start, value) DO UPDATE SET {updates}"
+                    f"ON CONFLICT (dimension, granularity, period_start, value) DO UPDATE SET {updates}, "
+                    f"computed_at = now() WHERE {changed}"
                 ),
                 [_row_params(r) for r in rows.values()],
             )
@@ -110,6 +148,58 @@ class ReadModels:
         async with self._engine.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
             await conn.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
+
+    async def as_of(self, topic: str) -> AsOf:
+        """Up to which offset of each partition of `topic` the read models have taken events in, and
+        when they last did."""
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                text(
+                    "SELECT partition, next_offset, updated_at FROM lineage WHERE topic = :t ORDER BY partition"
+                ),
+                {"t": topic},
+            )
+            rows = result.all()
+        computed = max((r[2] for r in rows), default=None)
+        return AsOf(
+            topic=topic,
+            next_offsets={int(p): int(o) for p, o, _ in rows},
+            computed_at=computed,
+            definition=self.definition,
+        )
+
+    async def other_definitions(self) -> dict[str, int]:
+        """Rows still computed under another definition (until a rebuild recomputes them)."""
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                text("SELECT definition, count(*) FROM metric WHERE definition <> :d GROUP BY definition"),
+                {"d": self.definition},
+            )
+            return {str(d): int(n) for d, n in result.all()}
+
+    async def facts_registered_on(self, days: Sequence[date]) -> dict[date, list[CaseFacts]]:
+        """The facts of the cases registered on each local day (for the bulk export by day)."""
+        out: dict[date, list[CaseFacts]] = {d: [] for d in days}
+        if not days:
+            return out
+        async with self._engine.connect() as conn:
+            facts = await _facts_registered_in(
+                conn, [(instant(d), instant(d + timedelta(days=1))) for d in days]
+            )
+        for f in sorted(facts, key=lambda f: (f.registered_at, f.case_id)):
+            out.setdefault(local_date(f.registered_at), []).append(f)
+        return out
+
+    async def registration_days(self, case_ids: Iterable[str]) -> list[date]:
+        ids = sorted(set(case_ids))
+        if not ids:
+            return []
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                text("SELECT registered_at FROM case_fact WHERE case_id = ANY(CAST(:ids AS uuid[]))"),
+                {"ids": ids},
+            )
+            return sorted({local_date(r) for (r,) in result.all()})
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -150,6 +240,29 @@ class ReadModels:
             rows = [_row(m) for m in result.mappings()]
         return [r for r in rows if scope.admits(r.dimension, r.value)]
 
+    async def periods(
+        self, granularity: str | None = None, since: date | None = None, until: date | None = None
+    ) -> list[tuple[str, date]]:
+        """The (granularity, period_start) of every period with at least one case in the city."""
+        where, params = ["dimension = 'all'"], dict[str, Any]()
+        if granularity is not None:
+            where.append("granularity = :g")
+            params["g"] = granularity
+        if since is not None:
+            where.append("period_start >= :since")
+            params["since"] = since
+        if until is not None:
+            where.append("period_start <= :until")
+            params["until"] = until
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                text(
+                    f"SELECT granularity, period_start FROM metric WHERE {' AND '.join(where)} ORDER BY 1, 2"
+                ),
+                params,
+            )
+            return [(str(g), p) for g, p in result.all()]
+
     async def latest_period(self, dimension: str, granularity: str) -> date | None:
         async with self._engine.connect() as conn:
             return (
@@ -185,6 +298,19 @@ class ReadModels:
 
 
 # -- statements ----------------------------------------------------------------------------------------
+
+
+async def _advance_lineage(conn: AsyncConnection, positions: Positions) -> None:
+    if not positions:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO lineage (topic, partition, next_offset) VALUES (:t, :p, :o) "
+            "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = GREATEST(lineage.next_offset, "
+            "EXCLUDED.next_offset), updated_at = now() WHERE EXCLUDED.next_offset > lineage.next_offset"
+        ),
+        [{"t": t, "p": p, "o": o} for (t, p), o in sorted(positions.items())],
+    )
 
 
 async def _insert_events(conn: AsyncConnection, received: Sequence[Received]) -> dict[str, int]:
@@ -287,11 +413,13 @@ def _ranges(keys: Iterable[MetricKey]) -> list[tuple[datetime, datetime]]:
 
 def _row_params(r: MetricRow) -> dict[str, Any]:
     d = {c: getattr(r, c) for c in COLUMNS}
-    d["rule_versions"], d["taxonomy_versions"] = list(r.rule_versions), list(r.taxonomy_versions)
+    for c in LISTS:
+        d[c] = list(d[c])
     return d
 
 
 def _row(m: Any) -> MetricRow:
-    d = dict(m)
-    d["rule_versions"], d["taxonomy_versions"] = tuple(d["rule_versions"]), tuple(d["taxonomy_versions"])
+    d = {c: m[c] for c in COLUMNS}
+    for c in LISTS:
+        d[c] = tuple(d[c])
     return MetricRow(**d)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +22,12 @@ from grid_registry.domain.seed import category_codes, seed_records
 from grid_registry.registry import Registry
 from grid_registry.settings import Settings
 from grid_registry.store import RecordStore
+from onegrid.kafka.admin import ensure_topics
 from onegrid.kafka.table import GlobalTable
 from onegrid.outbox import OutboxRelay
 from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
-from onegrid.topics import CATALOGUE, GRID_REGISTRY, TopicSpec
+from onegrid.topics import CATALOGUE, GRID_REGISTRY, TopicSpec, orders_topic_spec
 from onegrid.wiring import Wiring, wire
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,12 @@ def build(settings: Settings | None = None) -> GridRegistry:
     w = wire(settings, migrations=MIGRATIONS, topics=topics)
     store = RecordStore(w.engine, topic=settings.changelog_topic)
     relay = OutboxRelay(w.engine)
-    registry = Registry(store, categories=category_codes(), relay=relay)
+
+    async def ensure_order_topics(codes: Sequence[str]) -> None:
+        specs = [orders_topic_spec(settings.orders_topic.format(department=code)) for code in codes]
+        await ensure_topics(settings.kafka, specs)
+
+    registry = Registry(store, categories=category_codes(), relay=relay, on_departments=ensure_order_topics)
     view = RegistryView()
 
     async def seed_if_empty() -> None:
@@ -63,7 +70,12 @@ def build(settings: Settings | None = None) -> GridRegistry:
             records = await asyncio.to_thread(seed_records, settings.geometry_seed)
             log.info("seeded an empty registry: %d records", await registry.seed(records))
 
+    async def order_topics_of_every_department() -> None:
+        # Departments registered before this start (or seeded by an older version): their topics too.
+        await ensure_order_topics([r["code"] for r in await store.records("department")])
+
     w.runtime.on_start.append(seed_if_empty)
+    w.runtime.on_start.append(order_topics_of_every_department)
     # The registry follows its own changelog: what every other service sees is what it answers.
     table = GlobalTable(
         settings.kafka, settings.changelog_topic, view.handle, client_id=f"{settings.client_id}-view"

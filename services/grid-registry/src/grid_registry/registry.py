@@ -8,7 +8,7 @@ reference may be in the batch instead of the store.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,13 +31,27 @@ Json = dict[str, Any]
 SERVER_FIELDS = ("revision", "updated_at")
 
 
+DepartmentsHook = Callable[[Sequence[str]], Awaitable[None]]
+
+
 class Registry:
+    """``on_departments`` is awaited with the codes of the departments a write registers or changes,
+    after validation and before the commit (never on delete): the composition root creates their
+    orders topics there, so a department is never registered without its topic (if the topic cannot
+    be created the write fails and nothing is stored). Creating a topic is idempotent."""
+
     def __init__(
-        self, store: RecordStore, *, categories: Iterable[str], relay: OutboxRelay | None = None
+        self,
+        store: RecordStore,
+        *,
+        categories: Iterable[str],
+        relay: OutboxRelay | None = None,
+        on_departments: DepartmentsHook | None = None,
     ) -> None:
         self.store = store
         self.categories = frozenset(categories)
         self.relay = relay
+        self.on_departments = on_departments
 
     async def put(
         self, kind: str, code: str, payload: Json, *, if_match: int | None = None, create: bool = False
@@ -66,6 +80,7 @@ class Registry:
                     f"{kind} {code} is at revision {have}, not {if_match}",
                 )
             [written] = await self._write(conn, [body])
+            await self._departments_written([body])
         self._wake()
         return written
 
@@ -95,6 +110,7 @@ class Registry:
         bodies = [{k: v for k, v in b.items() if k not in SERVER_FIELDS} for b in bodies]
         async with self.store.writing() as conn:
             written = await self._write(conn, bodies)
+            await self._departments_written(bodies)
         self._wake()
         return written
 
@@ -103,8 +119,14 @@ class Registry:
         unchanged records are skipped, so seeding twice is no change. Returns the number changed."""
         async with self.store.writing() as conn:
             written = await self.store.put_many(conn, bodies)
+            await self._departments_written(bodies)
         self._wake()
         return sum(w.changed for w in written)
+
+    async def _departments_written(self, bodies: Sequence[Json]) -> None:
+        codes = sorted({b["code"] for b in bodies if b.get("kind") == "department"})
+        if codes and self.on_departments is not None:
+            await self.on_departments(codes)
 
     async def _write(self, conn: AsyncConnection, bodies: list[Json]) -> list[Written]:
         stamp = {"revision": 1, "updated_at": utc_text(datetime.now(UTC))}

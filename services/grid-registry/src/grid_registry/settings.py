@@ -20,3 +20,5 @@ class Settings(ServiceSettings):
     # Seed an empty registry at start (make up); the seed of the generated grid geometry.
     seed_on_start: bool = True
     geometry_seed: int = Field(default=321003)
+    # Every registered department gets this topic at once (tests point it at names of their own).
+    orders_topic: str = "dispatch.orders.{department}.v1"

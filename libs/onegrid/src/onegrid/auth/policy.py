@@ -28,6 +28,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     BI_READER = "bi_reader"
     OPEN311_CLIENT = "open311_client"  # an app or hotline system submitting residents' requests
+    LEGACY_SYSTEM = "legacy_system"  # a legacy network's system pushing its records to the bridges
 
 
 OPERATORS = frozenset(
@@ -35,7 +36,7 @@ OPERATORS = frozenset(
 )
 DIVISION_SCOPED = OPERATORS | {Role.GRID_WORKER, Role.BI_READER}
 DEPARTMENT_SCOPED = frozenset({Role.DEPARTMENT_OPERATOR})
-UNSCOPED = frozenset({Role.ADMIN, Role.AUDITOR, Role.OPEN311_CLIENT})
+UNSCOPED = frozenset({Role.ADMIN, Role.AUDITOR, Role.OPEN311_CLIENT, Role.LEGACY_SYSTEM})
 # Roles that see reporters' names, phones and id numbers (of cases in their scope).
 PERSONAL_DATA_ROLES = OPERATORS | {Role.GRID_WORKER, Role.ADMIN}
 _ANY_STAFF = OPERATORS | {
@@ -62,6 +63,7 @@ PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("replay", "console"): frozenset({Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR}),
     ("read", "open311"): _ANY_STAFF | {Role.OPEN311_CLIENT},
     ("submit", "open311"): frozenset({Role.OPEN311_CLIENT}),
+    ("submit", "legacy"): frozenset({Role.LEGACY_SYSTEM}),
 }
 
 DIVISION_CODE = re.compile(r"^[0-9]{6}([0-9]{3}){0,4}$")

@@ -44,6 +44,13 @@ class ServiceSpec:
 # The simulated city for `make run`: the legacy networks and the departments (deploy/simulators).
 WEBHOOK_DEPARTMENT = "shichang"  # this department is reached by signed webhook, the others over Kafka
 SIM_WEBHOOK_PORT = int(os.environ.get("ONEGRID_SIM_WEBHOOK_PORT", 8010))
+# The simulated emergency platform's alert hub, polled by the bridges' CAP poller.
+SIM_ALERT_HUB_PORT = int(os.environ.get("ONEGRID_SIM_ALERT_HUB_PORT", 8011))
+
+
+def hj212_port() -> int:
+    """The bridges' HJ 212 TCP listener (its own setting, read by the bridges from the same variable)."""
+    return int(os.environ.get("ONEGRID_BRIDGES_HJ212_PORT", 8212))
 
 
 def _silent_departments() -> str:
@@ -53,7 +60,7 @@ def _silent_departments() -> str:
 
 def simulators(rate: str) -> tuple[tuple[str, list[str]], ...]:
     return (
-        ("sim-networks", ["networks", "--rate", rate]),
+        ("sim-networks", ["networks", "--rate", rate, "--alert-hub-port", str(SIM_ALERT_HUB_PORT)]),
         # ONEGRID_SIM_SILENT: departments left to a real system under test (chengguan is always silent).
         (
             "sim-departments",
@@ -68,6 +75,7 @@ SERVICES = (
     ServiceSpec("dispatch", "dispatch", "ONEGRID_DISPATCH_HTTP_PORT", 8003),
     ServiceSpec("audit", "audit", "ONEGRID_AUDIT_HTTP_PORT", 8004),
     ServiceSpec("evaluation", "evaluation", "ONEGRID_EVALUATION_HTTP_PORT", 8005),
+    ServiceSpec("bridges", "bridges", "ONEGRID_BRIDGES_HTTP_PORT", 8007),
     ServiceSpec("console", "console", "ONEGRID_CONSOLE_HTTP_PORT", 8000),
 )
 
@@ -143,6 +151,10 @@ class Stack:
             env[f"ONEGRID_CONSOLE_{short.upper()}_URL"] = f"http://127.0.0.1:{other.port}"
         if self.simulate:
             env.setdefault("ONEGRID_DISPATCH_WEBHOOKS", self._webhooks())
+            hub = f"http://127.0.0.1:{SIM_ALERT_HUB_PORT}/cap/index.atom"
+            env.setdefault(
+                "ONEGRID_BRIDGES_CAP_FEEDS", json.dumps([{"name": "sim-hub", "url": hub, "interval_s": 2}])
+            )
         # Traces go to the console's OTLP receiver unless a real collector is configured.
         env.setdefault("ONEGRID_OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{self.console_port}")
         return env
@@ -313,6 +325,7 @@ class Stack:
             "kafka_bootstrap": self.bootstrap,
             "database_url": self.database_url,
             "services": {s.name: f"http://127.0.0.1:{s.port}" for s in SERVICES},
+            "bridges_hj212": f"127.0.0.1:{hj212_port()}",
             # Development only: a week's admin token for local tools (python -m onegrid.auth mint
             # makes others, e.g. --role street_operator --scope 321003009).
             "admin_token": token,

@@ -81,6 +81,7 @@ def entry_of(cap: Capture, *, seq: int, recorded_at: datetime) -> AuditEntry:
         case_id=cap.case_id,
         actor=cap.actor,
         trace_id=cap.trace_id,
+        headers=cap.headers,  # leaf layout v2: what the headers say is committed to as well
     )
 
 

@@ -1,8 +1,11 @@
 """One audited event (``AuditEntry``), its canonical leaf bytes and its export record.
 
-The leaf is a length-prefixed binary layout, version 1 (documented byte by byte in
-``contracts/audit/README.md``). It commits to the payload only through ``payload_sha256``, so payloads
-can be archived or erased separately while the log still verifies.
+The leaf is a length-prefixed binary layout (documented byte by byte in ``contracts/audit/README.md``).
+Version 2, written since the headers became evidence too, adds ``headers_sha256``: a digest of the Kafka
+record's headers (CloudEvents source, time and type, dead-letter and quarantine reasons...), so what a
+header says is as tamper-evident as the payload. Version 1 entries (no headers digest) stay valid and
+verifiable: the layout version is the leaf's first byte. Both commit to the payload and the headers only
+through their hashes, so those can be archived or erased separately while the log still verifies.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ import base64
 import binascii
 import hashlib
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from audit.domain.merkle import leaf_hash
 
-LEAF_VERSION = 1
+LEAF_VERSION = 2  # what new entries are written with
+LEAF_V1, LEAF_V2 = 1, 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _OPTIONAL_TEXT = ("key", "case_id", "actor", "trace_id")
@@ -33,9 +38,12 @@ EXPORT_FIELDS = frozenset(
         "event_type",
         "payload_sha256",
         "payload",
+        "headers_sha256",
+        "headers",
     }
     | set(_OPTIONAL_TEXT)
 )
+_OPTIONAL_FIELDS = frozenset({"payload", "headers_sha256", "headers"})
 
 
 class MalformedRecord(ValueError):
@@ -65,6 +73,9 @@ class AuditEntry:
     trace_id: str | None
     payload_sha256: bytes
     payload: bytes | None = None
+    # Layout v2 only (None: a v1 entry). ``headers`` is None once archived, like ``payload``.
+    headers_sha256: bytes | None = None
+    headers: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.seq < 1 << 63:
@@ -75,6 +86,10 @@ class AuditEntry:
             raise MalformedRecord(f"partition {self.partition} / offset {self.offset} out of range")
         if len(self.payload_sha256) != 32:
             raise MalformedRecord("payload_sha256 is not 32 bytes")
+        if self.headers_sha256 is not None and len(self.headers_sha256) != 32:
+            raise MalformedRecord("headers_sha256 is not 32 bytes")
+        if self.headers is not None and self.headers_sha256 is None:
+            raise MalformedRecord("headers without headers_sha256 (a v1 entry has no headers)")
         for name in ("topic", "event_id", "event_type", *_OPTIONAL_TEXT):
             value = getattr(self, name)
             if value is not None and not value.isascii():
@@ -99,8 +114,10 @@ class AuditEntry:
         case_id: str | None = None,
         actor: str | None = None,
         trace_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> AuditEntry:
-        """A new entry with ``payload_sha256`` computed from ``payload``."""
+        """A new entry with ``payload_sha256`` computed from ``payload``; with ``headers``, a layout v2
+        entry whose ``headers_sha256`` is computed from them (without, a v1 entry)."""
         return cls(
             seq=seq,
             recorded_at=recorded_at,
@@ -115,7 +132,13 @@ class AuditEntry:
             trace_id=trace_id,
             payload_sha256=hashlib.sha256(payload).digest(),
             payload=payload,
+            headers_sha256=None if headers is None else headers_digest(headers),
+            headers=None if headers is None else dict(headers),
         )
+
+    @property
+    def leaf_version(self) -> int:
+        return LEAF_V1 if self.headers_sha256 is None else LEAF_V2
 
     @property
     def recorded_at_us(self) -> int:
@@ -128,10 +151,17 @@ class AuditEntry:
             return None
         return hashlib.sha256(self.payload).digest() == self.payload_sha256
 
+    def headers_match(self) -> bool | None:
+        """Whether the headers hash to ``headers_sha256``; ``None`` for a v1 entry or archived headers."""
+        if self.headers is None or self.headers_sha256 is None:
+            return None
+        return headers_digest(self.headers) == self.headers_sha256
+
     def leaf_bytes(self) -> bytes:
-        """The canonical leaf (layout v1): every field but the payload, in a fixed order."""
+        """The canonical leaf: every field but the payload (and headers), in a fixed order; layout v2
+        appends ``headers_sha256`` to layout v1's fields."""
         parts = [
-            struct.pack(">BQq", LEAF_VERSION, self.seq, self.recorded_at_us),
+            struct.pack(">BQq", self.leaf_version, self.seq, self.recorded_at_us),
             _text(self.topic),
             struct.pack(">IQ", self.partition, self.offset),
             _text(self.event_id),
@@ -139,6 +169,8 @@ class AuditEntry:
             *(_optional_text(getattr(self, name)) for name in _OPTIONAL_TEXT),
             self.payload_sha256,
         ]
+        if self.headers_sha256 is not None:
+            parts.append(self.headers_sha256)
         return b"".join(parts)
 
     def leaf_hash(self) -> bytes:
@@ -163,7 +195,13 @@ class AuditEntry:
             "trace_id": self.trace_id,
             "payload_sha256": self.payload_sha256.hex(),
             "payload": None if self.payload is None else base64.b64encode(self.payload).decode("ascii"),
-        }
+        } | self._headers_export()
+
+    def _headers_export(self) -> dict[str, Any]:
+        if self.headers_sha256 is None:
+            return {}  # a v1 entry: exactly the v1 record
+        headers = None if self.headers is None else dict(sorted(self.headers.items()))
+        return {"headers_sha256": self.headers_sha256.hex(), "headers": headers}
 
     @classmethod
     def from_export(cls, record: object) -> AuditEntry:
@@ -173,14 +211,20 @@ class AuditEntry:
             raise MalformedRecord("record is not a JSON object")
         if unknown := set(record) - EXPORT_FIELDS:
             raise MalformedRecord(f"unknown fields {sorted(unknown)}")
-        if missing := EXPORT_FIELDS - {"payload"} - set(record):
+        if missing := EXPORT_FIELDS - _OPTIONAL_FIELDS - set(record):
             raise MalformedRecord(f"missing fields {sorted(missing)}")
         payload = record.get("payload")
+        headers = _headers(record)
         try:
             recorded_at = datetime.fromisoformat(_typed(record, "recorded_at", str))
             digest = bytes.fromhex(_typed(record, "payload_sha256", str))
             body = (
                 None if payload is None else base64.b64decode(_typed(record, "payload", str), validate=True)
+            )
+            headers_digest_ = (
+                None
+                if record.get("headers_sha256") is None
+                else bytes.fromhex(_typed(record, "headers_sha256", str))
             )
         except (ValueError, binascii.Error) as exc:
             raise MalformedRecord(f"bad value: {exc}") from exc
@@ -198,7 +242,30 @@ class AuditEntry:
             trace_id=_optional(record, "trace_id"),
             payload_sha256=digest,
             payload=body,
+            headers_sha256=headers_digest_,
+            headers=headers,
         )
+
+
+def headers_digest(headers: Mapping[str, str]) -> bytes:
+    """SHA-256 of the headers' canonical bytes: their number (4 bytes, big-endian), then each header
+    in the order of its name's UTF-8 bytes, as length-prefixed name and length-prefixed value."""
+    items = sorted((name.encode("utf-8"), value.encode("utf-8")) for name, value in headers.items())
+    data = struct.pack(">I", len(items)) + b"".join(
+        struct.pack(">I", len(n)) + n + struct.pack(">I", len(v)) + v for n, v in items
+    )
+    return hashlib.sha256(data).digest()
+
+
+def _headers(record: dict[str, Any]) -> dict[str, str] | None:
+    value = record.get("headers")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise MalformedRecord("headers must be an object of strings or null")
+    return value
 
 
 def _text(value: str) -> bytes:

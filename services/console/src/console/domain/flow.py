@@ -115,3 +115,19 @@ def group_totals(rows: Iterable[Lag]) -> dict[str, int]:
     for r in rows:
         out[r.group] = out.get(r.group, 0) + r.lag
     return out
+
+
+def via(headers: Mapping[str, str]) -> str | None:
+    """Which way a legacy record came in, from its CloudEvent headers: the bridge that wrote it
+    (`ce_bridge`, or the bridge named in `ce_source` = /onegrid/bridges/<bridge>/<sender>), else the
+    source as it is (a record written to Kafka directly), None without headers."""
+    bridge = headers.get("ce_bridge")
+    if bridge:
+        return f"bridge {bridge}"
+    source = headers.get("ce_source")
+    if not source:
+        return None
+    parts = source.strip("/").split("/")
+    if len(parts) >= 3 and parts[:2] == ["onegrid", "bridges"]:
+        return f"bridge {parts[2]}"
+    return source

@@ -14,6 +14,7 @@ const I18N = {
   sample: ["案件数", "Cases"],
   min_cases: ["最少案件数", "Minimum cases"],
   topic: ["主题", "Topic"],
+  via: ["经由", "Via"],
   rate: ["条/秒", "msg/s"],
   total: ["累计", "Total"],
   partitions: ["分区", "Partitions"],

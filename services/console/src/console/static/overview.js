@@ -33,6 +33,7 @@ function renderThroughput(rows) {
       el("span", { i18n: "rate" })),
     table([
       ["topic", (r) => r.topic],
+      ["via", (r) => r.via || ""],
       ["rate", (r) => r.per_second.toFixed(2)],
       ["total", (r) => r.end_offsets],
       ["partitions", (r) => r.partitions],

@@ -20,6 +20,7 @@ from dispatch.domain.case import (
 )
 from dispatch.domain.facts import Actor
 from dispatch.domain.states import Action, State
+from onegrid.registry_view import calendar_version, due_at
 
 
 def new_id() -> str:
@@ -95,12 +96,30 @@ def arm(
     resolve: float | None = None,
     arbitrate: float | None = None,
 ) -> tuple[Deadline, ...]:
-    """Fresh deadlines (new ids) due the given number of seconds from `now`."""
-    spec = (("acknowledge", acknowledge), ("resolve", resolve), ("arbitrate", arbitrate))
-    return tuple(
-        Deadline(deadline_id=new_id(), kind=k, due_at=now + timedelta(seconds=s))
-        for k, s in spec
-        if s is not None
+    """Fresh deadlines (new ids) due the given number of seconds from `now`: acknowledge and resolve
+    on the case's SLA clock (office time on working days for a working-day policy), arbitrate on the
+    wall clock. Each records the calendar it was computed on."""
+    sla_clock: dict[str, Any] = case.sla.clock()
+    wall: dict[str, Any] = {"calendar": "24x7"}
+    spec = (
+        ("acknowledge", acknowledge, sla_clock),
+        ("resolve", resolve, sla_clock),
+        ("arbitrate", arbitrate, wall),
+    )
+    return tuple(_deadline(k, now, s, policy) for k, s, policy in spec if s is not None)
+
+
+def verification(case: Case, now: datetime) -> dict[str, Any]:
+    """The fields a move to resolved sets: when verification is due, and on which calendar."""
+    policy = case.sla.clock()
+    due = due_at(now, case.sla.verify_within_s(), policy)
+    return {"verify_by": due, "verify_calendar_version": calendar_version(policy, now, due)}
+
+
+def _deadline(kind: str, now: datetime, seconds: float, policy: dict[str, Any]) -> Deadline:
+    due = due_at(now, int(seconds), policy)
+    return Deadline(
+        deadline_id=new_id(), kind=kind, due_at=due, calendar_version=calendar_version(policy, now, due)
     )
 
 
@@ -143,8 +162,8 @@ def send_orders(
         c = d.case
     ack = c.deadline("acknowledge")
     res = c.deadline("resolve")
-    acknowledge_by = ack.due_at if ack else now + timedelta(seconds=c.sla.acknowledge_s)
-    resolve_by = res.due_at if res else now + timedelta(seconds=c.sla.resolve_s)
+    acknowledge_by = ack.due_at if ack else due_at(now, c.sla.acknowledge_s, c.sla.clock())
+    resolve_by = res.due_at if res else due_at(now, c.sla.resolve_s, c.sla.clock())
     live = list(c.orders) if add else []
     for i, dept in enumerate(departments):
         this_kind = kind if i == 0 or kind == "whistle" else "assist"

@@ -119,6 +119,7 @@ class CaseFacts(msgspec.Struct, frozen=True, kw_only=True):
     rule_version: str | None
     taxonomy_version: str | None
     grid_version: str | None = None  # the registry version the latest event was decided with
+    last_event_at: datetime | None = None  # the latest transition folded (None only in old rows)
     stints: tuple[Stint, ...] = ()
 
     @property
@@ -310,6 +311,7 @@ def fold(events: Iterable[LifecycleEvent], policy: Policy) -> CaseFacts:
         rule_version=last.versions.rule_version,
         taxonomy_version=last.versions.taxonomy_version,
         grid_version=last.versions.grid_version,
+        last_event_at=max(e.at for e in evs),
         stints=stints.done(clock),
     )
 

@@ -24,14 +24,14 @@ Denominators (contracts/bi/README.md lists them):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from datetime import date
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
 from typing import Literal, NamedTuple
 
 import msgspec
 
 from evaluation.domain.case_facts import CaseFacts, Stint
-from evaluation.domain.periods import GRANULARITIES, period_start
+from evaluation.domain.periods import GRANULARITIES, instant, period_end, period_start
 
 Dimension = Literal["all", "department", "grid", "street", "district", "network", "category"]
 DIMENSIONS: tuple[Dimension, ...] = ("all", "department", "grid", "street", "district", "network", "category")
@@ -117,10 +117,14 @@ class MetricRow(msgspec.Struct, frozen=True, kw_only=True):
     incomplete: int
     rule_versions: tuple[str, ...]
     taxonomy_versions: tuple[str, ...]
+    grid_versions: tuple[str, ...]  # the registry versions the counted cases were decided with
+    last_event_at: datetime | None  # the latest transition of any case counted (UTC)
+    restated: bool  # events after the period's end changed it: a copy taken then is outdated
     definition: str
 
 
 COLUMNS: tuple[str, ...] = MetricRow.__struct_fields__
+LISTS = ("rule_versions", "taxonomy_versions", "grid_versions")
 RATES = frozenset(c for c in COLUMNS if c.endswith(("_rate", "_per_case", "_timeliness")))
 DURATIONS = frozenset(c for c in COLUMNS if c.endswith("_s"))
 # Which way is better, for rankings: rates of trouble and durations rank the smallest first.
@@ -163,6 +167,7 @@ def aggregate(key: MetricKey, facts: Sequence[CaseFacts], definition: str) -> Me
     self_handled = sum(f.self_handled for f in own)
     checks = sum(f.verifications for f in own)
     checks_in_time = sum(f.verifications_in_time for f in own)
+    last = max((f.last_event_at for f in facts if f.last_event_at is not None), default=None)
     return MetricRow(
         dimension=key.dimension,
         value=key.value,
@@ -201,6 +206,9 @@ def aggregate(key: MetricKey, facts: Sequence[CaseFacts], definition: str) -> Me
         incomplete=sum(not f.complete for f in facts),
         rule_versions=tuple(sorted({f.rule_version for f in facts if f.rule_version})),
         taxonomy_versions=tuple(sorted({f.taxonomy_version for f in facts if f.taxonomy_version})),
+        grid_versions=tuple(sorted({f.grid_version for f in facts if f.grid_version})),
+        last_event_at=last,
+        restated=last is not None and last >= instant(period_end(key.period_start, key.granularity)),  # type: ignore[arg-type]
         definition=definition,
     )
 
@@ -252,3 +260,27 @@ def aggregate_all(
             if only is None or k in only:
                 groups.setdefault(k, []).append(f)
     return {k: aggregate(k, fs, definition) for k, fs in groups.items()}
+
+
+ZERO_DIMENSIONS = ("department", "grid")  # units with no case in a period still get a row
+
+
+def zero_rows(
+    units: Mapping[str, Sequence[tuple[str, datetime, datetime | None]]],
+    periods: Iterable[tuple[str, date]],
+    present: set[MetricKey],
+    definition: str,
+) -> list[MetricRow]:
+    """Rows of zeros for every unit (code, valid_from, valid_to) of a dimension that was valid during a
+    period and has no row in it: a department or grid without cases shows 0, not nothing."""
+    out: list[MetricRow] = []
+    for granularity, start in periods:
+        lo = instant(start)
+        hi = instant(period_end(start, granularity))  # type: ignore[arg-type]
+        for dimension, intervals in units.items():
+            for code in sorted({c for c, f, t in intervals if f < hi and (t is None or t > lo)}):
+                key = MetricKey(dimension, code, granularity, start)
+                if key not in present:
+                    out.append(aggregate(key, [], definition))
+                    present.add(key)
+    return out

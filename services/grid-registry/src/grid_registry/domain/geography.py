@@ -97,7 +97,8 @@ class CityGeography:
 
 
 def generate_city(seed: int = DEFAULT_SEED, districts: Collection[str] | None = None) -> CityGeography:
-    """Every district's outline, and down to micro-grids for ``districts`` (None: all of them).
+    """Every district's real outline, and down to micro-grids for ``districts`` (None: all of those
+    with an outline).
 
     Deterministic in ``seed``; a district's cells do not depend on which other districts are generated.
     Raises KeyError for a code in ``districts`` that is not a district of the city.
@@ -110,6 +111,8 @@ def generate_city(seed: int = DEFAULT_SEED, districts: Collection[str] | None = 
         raise KeyError(f"not districts of {CITY_CODE}: {sorted(unknown)}")
     cells: list[Cell] = []
     for district in tree.children_of(CITY_CODE):
+        if district.code not in outlines:
+            continue  # a functional zone without an outline of its own (321071): no area
         area = _canonical(outlines[district.code])
         cells.append(Cell(district.code, "district", None, area, district.name))
         if district.code in wanted:

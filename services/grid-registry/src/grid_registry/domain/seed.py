@@ -1,7 +1,7 @@
 """The seed: every record `make up` loads into an empty registry, built deterministically.
 
 Divisions: the whole vendored Yangzhou hierarchy (city, 7 districts, 98 streets, 1,437 communities);
-areas for the 7 district outlines and for every street and community of 邗江区 (321003), whose grids
+areas for the 6 real district outlines (321071, a zone without one, has no area) and for every street and community of 邗江区 (321003), whose grids
 and micro-grids (and three special-purpose grids) come from `generate_city(seed, ["321003"])`.
 Departments, routing rules for every taxonomy category, SLA policies, monitoring stations (the MNs of
 the HJ 212 conformance packets plus generated air and water stations) and a few staff per grid.
@@ -31,7 +31,6 @@ from grid_registry.domain.seed_catalog import (
     GENERATED_WATER_STATIONS,
     GIVEN,
     HANJIANG,
-    HOLIDAYS_2026,
     KNOWN_STATIONS,
     PRIMARY,
     SLA_POLICIES,
@@ -40,6 +39,7 @@ from grid_registry.domain.seed_catalog import (
     WATER_LIMITS,
 )
 from onegrid.geo import Cell
+from onegrid.workcal import WorkCalendar
 
 Json = dict[str, Any]
 ESCALATING_SEVERITIES = [1, 2]
@@ -227,7 +227,10 @@ def _sla_policies() -> Iterator[Json]:
             "calendar": calendar,
         }
         if calendar == "working_days":
-            record["business_hours"] = {"start": "08:30", "end": "17:30", "holidays": list(HOLIDAYS_2026)}
+            # Holidays and make-up days come from the official calendar; the record names its version,
+            # so a new calendar is a new revision of the policy (the registry versions them together).
+            record["business_hours"] = {"start": "08:30", "end": "17:30"}
+            record["calendar_version"] = WorkCalendar().version
         yield record
 
 

@@ -116,12 +116,6 @@ SLA_POLICIES: tuple[tuple[str, str, tuple[str, ...], tuple[int, ...], int, int, 
 )
 
 # 2026 public holidays (国务院办公厅 notice), for the working-day calendar
-HOLIDAYS_2026: tuple[str, ...] = (
-    "2026-01-01", "2026-01-02", "2026-02-16", "2026-02-17", "2026-02-18", "2026-02-19", "2026-02-20",
-    "2026-04-06", "2026-05-01", "2026-05-04", "2026-05-05", "2026-06-19", "2026-09-25", "2026-10-01",
-    "2026-10-02", "2026-10-05", "2026-10-06", "2026-10-07",
-)  # fmt: skip
-
 # HJ 212 stations from contracts' conformance packets: (MN, ST, name)
 KNOWN_STATIONS: tuple[tuple[str, str, str], ...] = (
     ("010000A8900016F000169DC0", "32", "HJ 212 附录A示例污染源"),

@@ -1,0 +1,1 @@
+"""Pure parts of the bridges: HJ 212 stream framing and replies, CAP index feeds, record ids."""
