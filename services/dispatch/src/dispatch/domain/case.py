@@ -70,6 +70,10 @@ class Case(_S, frozen=True):
     previous_department: str | None = None
     routing: RoutingDecision | None = None
     first_resolve_by: datetime | None = None  # for 按期结案: the deadline as first set
+    # 核查结案: the verification deadline of a resolved case and the calendar it was computed on. Stated
+    # (lifecycle events, evaluation), not a running Deadline: a resolved case is quiet.
+    verify_by: datetime | None = None
+    verify_calendar_version: str | None = None
     closed_at: datetime | None = None
     seq: int = 0
 

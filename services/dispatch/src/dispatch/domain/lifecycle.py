@@ -24,7 +24,7 @@ from dispatch.domain.case import (
     PausedDeadline,
     Refused,
 )
-from dispatch.domain.effects import Draft, arm, send_orders
+from dispatch.domain.effects import Draft, arm, send_orders, verification
 from dispatch.domain.facts import Actor, CaseFacts, ReturnReason
 from dispatch.domain.routing import TIERS, Directory
 from dispatch.domain.states import RETURN_TO_PREVIOUS, Action, State, refusal, target
@@ -145,7 +145,17 @@ class Lifecycle:
     def _self_handle(self, d: Draft, cmd: Command, now: datetime, to: State | str) -> None:
         if cmd.evidence < 1:
             raise Refused("evidence.missing", "self-handling needs at least one evidence reference")
-        d.move(S.RESOLVED, A.SELF_HANDLE, cmd.actor, now, cmd.reason, cmd.note, deadlines=(), orders=())
+        d.move(
+            S.RESOLVED,
+            A.SELF_HANDLE,
+            cmd.actor,
+            now,
+            cmd.reason,
+            cmd.note,
+            deadlines=(),
+            orders=(),
+            **verification(d.case, now),
+        )
 
     def _feedback(self, d: Draft, cmd: Command, now: datetime, to: State | str) -> None:
         order = next((o for o in d.case.orders if o.order_id == cmd.order_id), None)
@@ -174,7 +184,17 @@ class Lifecycle:
         elif cmd.action is A.RESOLVE:
             if cmd.evidence < 1:
                 raise Refused("evidence.missing", "a resolve needs at least one evidence reference")
-            d.move(S.RESOLVED, A.RESOLVE, cmd.actor, now, cmd.reason, cmd.note, deadlines=(), orders=())
+            d.move(
+                S.RESOLVED,
+                A.RESOLVE,
+                cmd.actor,
+                now,
+                cmd.reason,
+                cmd.note,
+                deadlines=(),
+                orders=(),
+                **verification(d.case, now),
+            )
         else:
             if order.kind != "assign":
                 raise Refused("return.not_owner", f"a {order.kind} order cannot be returned")
