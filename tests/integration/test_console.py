@@ -48,7 +48,7 @@ from onegrid import telemetry
 from onegrid.devstack.paths import free_port
 from onegrid.kafka.admin import ensure_topics
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
-from onegrid.kafka.producer import make_producer
+from onegrid.kafka.producer import make_producer, partition_producers
 from onegrid.settings import KafkaSettings, TelemetrySettings
 from onegrid.topics import TopicSpec
 
@@ -200,12 +200,13 @@ async def intake_running(kafka: KafkaSettings, n: dict[str, str], ns: str) -> As
     await parts.catch_up()
     follow = asyncio.create_task(parts.follow())
     group = f"intake.{ns}"
-    producer = make_producer(kafka, client_id=f"{group}-p", transactional_id=f"{group}.0")
+    producer = make_producer(kafka, client_id=f"{group}-p")
     await producer.start()
     loop = ConsumerLoop(
         consumer=make_consumer(kafka, group_id=group, client_id=f"{group}-c"),
         handler=parts.pipeline.handle,
         producer=producer,
+        transactional=partition_producers(kafka, group=group, client_id=f"{group}-t"),
         config=LoopConfig(
             group_id=group,
             topics=(n["party"],),

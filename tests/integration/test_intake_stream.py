@@ -221,7 +221,8 @@ async def test_mixed_stream_exactly_once_across_sigkill(kafka_settings, tmp_path
     expected_events = (
         len(stream.reported) + len(stream.amended) + len(stream.cancelled) + 2 * stream.env_episodes + 3
     )
-    worker = start(delay=0.25)
+    # Each partition is its own batch (and transaction): a short delay per batch slows the run enough.
+    worker = start(delay=0.03)
     progress = AIOKafkaConsumer(
         n["cases.v1"],
         auto_offset_reset="earliest",

@@ -62,9 +62,13 @@ async def running_registry(
     topic: str,
     *,
     seed: bool = False,
+    uid: str | None = None,
+    instance_id: str = "0",
     orders_topic: str | None = None,
 ) -> AsyncIterator[Running]:
-    uid = uuid.uuid4().hex[:8]
+    """`uid` names the schema and the service (hence its groups): pass the same one to restart the
+    same service, or to run a second instance of it beside the first."""
+    uid = uid or uuid.uuid4().hex[:8]
     schema = f"registry_{uid}"
     settings = Settings(
         **{"DATABASE_URL": database_url},  # type: ignore[arg-type]
@@ -73,6 +77,7 @@ async def running_registry(
         service_name=f"grid-registry-{uid}",
         changelog_topic=topic,
         seed_on_start=seed,
+        instance_id=instance_id,
         commit_interval_s=0.2,
         http_port=0,
         # Departments' order topics of this test alone (the real names are shared by every test).

@@ -151,12 +151,12 @@ class Worker:
         """The intake's consumer loop exactly as the service wires it (exactly once, 500 a batch)."""
         from onegrid.kafka import BatchResult, Record
         from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
-        from onegrid.kafka.producer import make_producer
+        from onegrid.kafka.producer import make_producer, partition_producers
 
         if self.parts is None:
             raise RuntimeError("send the intake command before an intake run")
         pipeline = self.parts.pipeline
-        producer = make_producer(self.kafka, client_id=f"{group}-p", transactional_id=f"{group}.{instance}")
+        producer = make_producer(self.kafka, client_id=f"{group}-p-{instance}")
         await producer.start()
 
         async def handle(records: Sequence[Record]) -> BatchResult:
@@ -170,6 +170,7 @@ class Worker:
             consumer=make_consumer(self.kafka, group_id=group, client_id=f"{group}-c"),
             handler=handle,
             producer=producer,
+            transactional=partition_producers(self.kafka, group=group, client_id=f"{group}-t-{instance}"),
             config=LoopConfig(
                 group_id=group,
                 topics=tuple(topics),

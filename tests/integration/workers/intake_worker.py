@@ -10,7 +10,7 @@ import sys
 from intake.bootstrap import assemble
 from intake.pipeline import IntakeTopics
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
-from onegrid.kafka.producer import make_producer
+from onegrid.kafka.producer import make_producer, partition_producers
 from onegrid.settings import KafkaSettings
 from onegrid.topics import CASES, GRID_REGISTRY, INTAKE_DLQ, INTAKE_QUARANTINE, INTAKE_STATE
 
@@ -35,7 +35,7 @@ async def main(bootstrap: str, ns: str, delay: float) -> None:
     await parts.catch_up()
     follow = asyncio.create_task(parts.follow())
     group = f"intake.{ns}"
-    producer = make_producer(kafka, client_id=f"{group}-p", transactional_id=f"{group}.0")
+    producer = make_producer(kafka, client_id=f"{group}-p")
     await producer.start()
 
     async def handle(records):  # type: ignore[no-untyped-def]
@@ -47,6 +47,8 @@ async def main(bootstrap: str, ns: str, delay: float) -> None:
         consumer=make_consumer(kafka, group_id=group, client_id=f"{group}-c"),
         handler=handle,
         producer=producer,
+        transactional=partition_producers(kafka, group=group, client_id=f"{group}-t"),
+        prepare=parts.handover,
         config=LoopConfig(
             group_id=group,
             topics=tuple(topics.feeds),

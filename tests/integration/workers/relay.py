@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from onegrid.kafka import BatchResult, OutRecord, Record
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
-from onegrid.kafka.producer import make_producer
+from onegrid.kafka.producer import make_producer, partition_producers
 from onegrid.settings import KafkaSettings
 
 
@@ -22,7 +22,7 @@ async def main(
 ) -> None:
     kafka = KafkaSettings(bootstrap_servers=bootstrap)
     eos = mode == "eos"
-    producer = make_producer(kafka, client_id=f"{group}-p", transactional_id=f"{group}.0" if eos else None)
+    producer = make_producer(kafka, client_id=f"{group}-p")
     await producer.start()
 
     async def handle(records: Sequence[Record]) -> BatchResult:
@@ -37,6 +37,7 @@ async def main(
         consumer=make_consumer(kafka, group_id=group, client_id=f"{group}-c"),
         handler=handle,
         producer=producer,
+        transactional=partition_producers(kafka, group=group, client_id=f"{group}-t") if eos else None,
         config=LoopConfig(
             group_id=group,
             topics=(src,),

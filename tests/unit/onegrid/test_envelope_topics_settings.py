@@ -42,6 +42,7 @@ def test_topic_names_are_the_public_interface() -> None:
         "intake.state.v1",
         "dispatch.dlq.v1",
         "evaluation.dlq.v1",
+        "audit.dlq.v1",
         "grid.registry.v1",
         "dispatch.feedback.v1",
         "case.lifecycle.v1",
@@ -70,3 +71,20 @@ def test_dlq_guard_ratio() -> None:
     g.observe([True, False] * 5)  # exactly 50 %: allowed
     with pytest.raises(DlqLimitExceeded, match="limit 50%"):
         g.observe([True, True])
+
+
+def test_cluster_topic_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEGRID_KAFKA_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("ONEGRID_KAFKA_MIN_INSYNC_REPLICAS", "2")
+    monkeypatch.setenv("ONEGRID_KAFKA_TOPIC_PARTITIONS", '{"cases.v1": 12}')
+    k = KafkaSettings()
+    cases = next(t for t in CATALOGUE if t.name == "cases.v1")
+    on = cases.on_cluster(
+        replication=k.replication_factor,
+        min_insync_replicas=k.min_insync_replicas,
+        partitions=k.topic_partitions,
+    )
+    assert (on.replication, on.partitions, on.config()["min.insync.replicas"]) == (3, 12, "2")
+    monkeypatch.setenv("ONEGRID_KAFKA_MIN_INSYNC_REPLICAS", "4")
+    with pytest.raises(ValidationError, match="MIN_INSYNC_REPLICAS"):
+        KafkaSettings()

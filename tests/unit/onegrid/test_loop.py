@@ -11,7 +11,7 @@ import pytest
 from onegrid.kafka import BatchResult, DeadLetter, OutRecord, Record
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig
 from onegrid.kafka.memory import MemoryBroker, MemoryConsumer, MemoryProducer
-from onegrid.kafka.policy import DlqLimitExceeded, TransientError
+from onegrid.kafka.policy import Backpressure, DlqLimitExceeded, TransientError
 
 
 def upper(records: Sequence[Record]) -> BatchResult:
@@ -33,8 +33,22 @@ def make_loop(broker: MemoryBroker, handler, *, eos: bool = False, producer=None
         consumer=MemoryConsumer(broker, "g"),
         handler=handler,
         producer=producer or MemoryProducer(broker),
+        transactional=partition_producers(broker, producer) if eos else None,
         config=config,
     )
+
+
+def partition_producers(broker: MemoryBroker, given: MemoryProducer | None = None):
+    """One transactional producer per input partition (`given` for all, to inject failures)."""
+    return lambda tp: given or MemoryProducer(broker, transactional_id=f"g.{tp.topic}.{tp.partition}")
+
+
+async def eventually(cond, rounds: int = 500) -> None:
+    for _ in range(rounds):
+        if cond():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
 
 
 async def run_until(loop: ConsumerLoop, cond, timeout: float = 2.0) -> None:
@@ -215,3 +229,192 @@ async def test_ticks_call_the_handler_without_records_and_deliver_its_outputs(eo
     await run_until(loop, lambda: ticks >= 3)
     assert [r.value for r in broker.records("out")][:3] == [b"tick1", b"tick2", b"tick3"]
     assert ("g", ("in", 0)) not in broker.committed  # a tick commits no offsets
+
+
+# -- issue 13.6: error handling ------------------------------------------------------------------
+
+
+async def test_a_retried_batch_counts_once_towards_the_dlq_limit() -> None:
+    broker = MemoryBroker()
+    broker.append("in", b"junk")
+    broker.append("in", b"good")
+
+    async def handler(rs):
+        res = BatchResult()
+        for r in rs:
+            if r.value == b"junk":
+                res.dead_letters.append(DeadLetter(r, "x.junk", "junk"))
+            else:
+                res.outputs.append(OutRecord("out", r.value))
+        return res
+
+    # The first delivery fails (transient): the batch is retried, its one dead letter counts once.
+    loop = make_loop(broker, handler, producer=MemoryProducer(broker, fail_sends=1), dlq_max_consecutive=2)
+    await run_until(loop, lambda: broker.committed.get(("g", ("in", 0))) == 2, timeout=5)
+    assert [r.value for r in broker.records("dlq")] == [b"junk"]
+    assert loop._guard.consecutive == 0
+
+
+class EvictedConsumer(MemoryConsumer):
+    """The group moved on without this member: its next commit is refused once."""
+
+    refusals = 1
+
+    async def commit(self, offsets):
+        from aiokafka.errors import CommitFailedError
+
+        if self.refusals:
+            self.refusals -= 1
+            raise CommitFailedError("the group has already rebalanced")
+        await super().commit(offsets)
+
+
+async def test_a_commit_refused_after_eviction_does_not_kill_the_loop() -> None:
+    broker = MemoryBroker()
+    broker.append("in", b"a")
+
+    async def handler(rs):
+        return upper(rs)
+
+    loop = ConsumerLoop(
+        consumer=EvictedConsumer(broker, "g"),
+        handler=handler,
+        producer=MemoryProducer(broker),
+        config=LoopConfig(group_id="g", topics=("in",), service="t", commit_interval_s=0),
+    )
+    task = asyncio.create_task(loop.run())
+    while not broker.records("out"):
+        assert not task.done(), task
+        await asyncio.sleep(0.01)
+    broker.append("in", b"b")  # the loop goes on after the refused commit
+    while len(broker.records("out")) < 2:
+        assert not task.done(), task
+        await asyncio.sleep(0.01)
+    loop.stop()
+    await task
+    assert broker.committed[("g", ("in", 0))] == 2
+
+
+@pytest.mark.parametrize("eos", [False, True])
+async def test_retries_pause_the_partitions_and_keep_polling_so_a_revoke_never_waits(eos: bool) -> None:
+    broker = MemoryBroker()
+    broker.append("in", b"a")
+    calls = 0
+
+    async def handler(rs):
+        nonlocal calls
+        calls += 1
+        raise Backpressure("the sink is full")
+
+    loop = make_loop(broker, handler, eos=eos)
+    consumer = loop._consumer
+    task = asyncio.create_task(loop.run())
+    await eventually(lambda: calls >= 3)
+    polls = consumer.polls
+    await eventually(lambda: consumer.polls >= polls + 3)  # polling goes on between the retries...
+    assert consumer.paused() == {("in", 0)}  # ...with the partition paused
+    # A rebalance takes the partition away while the batch is still refused: the revoke returns at
+    # once (a hang here is the defect) and the batch is dropped, not committed by this instance.
+    await asyncio.wait_for(consumer.rebalance(set()), 5)
+    called = calls
+    for _ in range(20):
+        await asyncio.sleep(0.02)
+    assert calls == called  # the revoked partition's batch is not retried any more
+    loop.stop()
+    await task
+    assert ("g", ("in", 0)) not in broker.committed
+    assert broker.records("out") == []
+
+
+# -- issue 13.3: fencing ---------------------------------------------------------------------------
+
+
+async def test_a_stale_owner_is_fenced_and_the_new_owner_does_the_work_once() -> None:
+    broker = MemoryBroker()
+    for i in range(5):
+        broker.append("in", f"m{i}".encode())
+    stalled, release = asyncio.Event(), asyncio.Event()
+
+    async def stalling(rs):
+        stalled.set()
+        await release.wait()
+        return upper(rs)
+
+    async def normal(rs):
+        return upper(rs)
+
+    old = make_loop(broker, stalling, eos=True)
+    old_task = asyncio.create_task(old.run())
+    await stalled.wait()
+    # The group gives the partition to another instance (the stale one was evicted, it doesn't know).
+    new = make_loop(broker, normal, eos=True)
+    await run_until(new, lambda: len(broker.records("out")) == 5)
+    release.set()
+    old.stop()
+    await old_task
+    assert [r.value for r in broker.records("out")] == [b"M0", b"M1", b"M2", b"M3", b"M4"]
+    assert broker.committed[("g", ("in", 0))] == 5
+    assert ("in", 0) in old._fenced
+
+
+async def test_records_fetched_before_a_revoke_are_dropped_not_processed() -> None:
+    broker = MemoryBroker(partitions=2)
+    broker.append("in", b"p0", partition=0)
+    broker.append("in", b"p1", partition=1)
+    seen: list[bytes] = []
+    first = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def handler(rs):
+        if not first.is_set():
+            first.set()
+            await go_on.wait()
+        seen.extend(r.value for r in rs)
+        return upper(rs)
+
+    loop = make_loop(broker, handler, eos=True)
+    consumer = loop._consumer
+    task = asyncio.create_task(loop.run())
+    await first.wait()  # partition 0's batch is in the handler, partition 1's is waiting
+    await asyncio.wait_for(consumer.rebalance(set()), 5)  # both revoked meanwhile
+    go_on.set()
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    loop.stop()
+    await task
+    assert seen == [b"p0"]  # the queued batch of partition 1 was never handled
+    assert broker.records("out") == [] and broker.committed == {}
+
+
+# -- issue 13.4: poison isolation keeps dependent records together ----------------------------
+
+
+@pytest.mark.parametrize("eos", [False, True])
+async def test_a_poison_record_splits_the_batch_and_dependent_records_stay_together(eos: bool) -> None:
+    """[Alert, Update of it, poison, Update of it again]: the first Update is handled with its Alert
+    (same batch), the poison is dead-lettered, the last Update sees the committed Alert."""
+    broker = MemoryBroker()
+    for v in (b"alert", b"update:alert", b"poison", b"update:alert"):
+        broker.append("in", v)
+    committed_state: set[bytes] = set()
+
+    async def handler(rs):
+        seen = set(committed_state)
+        res = BatchResult()
+        for r in rs:
+            if r.value == b"poison":
+                raise ValueError("cannot digest")
+            if r.value.startswith(b"update:") and r.value[7:] not in seen:
+                res.dead_letters.append(DeadLetter(r, "unknown_reference", "no alert", "map", "quarantine"))
+                continue
+            seen.add(r.value)
+            res.outputs.append(OutRecord("out", r.value.upper()))
+        new = seen - committed_state
+        res.after_commit.append(lambda: committed_state.update(new))
+        return res
+
+    loop = make_loop(broker, handler, eos=eos)
+    await run_until(loop, lambda: broker.committed.get(("g", ("in", 0))) == 4)
+    assert broker.records("quarantine") == []
+    assert [r.value for r in broker.records("out")] == [b"ALERT", b"UPDATE:ALERT", b"UPDATE:ALERT"]
+    assert [r.value for r in broker.records("dlq")] == [b"poison"]

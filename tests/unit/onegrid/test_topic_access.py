@@ -55,13 +55,13 @@ def test_dispatch_reads_cases_and_feedback_and_writes_lifecycle_and_orders() -> 
     assert not dispatch.may_write("cases.v1")
 
 
-def test_audit_reads_exactly_what_its_tap_subscribes_and_writes_only_heads() -> None:
+def test_audit_reads_exactly_what_its_tap_subscribes_and_writes_only_heads_and_its_dlq() -> None:
     from audit.settings import TAP_PATTERN
 
     audit = access_of("audit")
     for topic in TOPICS:
         assert audit.may_read(topic) == bool(re.match(TAP_PATTERN, topic)), topic
-    assert [t for t in TOPICS if audit.may_write(t)] == ["audit.heads.v1"]
+    assert [t for t in TOPICS if audit.may_write(t)] == ["audit.dlq.v1", "audit.heads.v1"]
 
 
 def test_evaluation_console_and_registry_follow_their_settings() -> None:

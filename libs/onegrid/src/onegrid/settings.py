@@ -28,6 +28,23 @@ class KafkaSettings(BaseSettings):
     # false: topics are declared outside the services (Strimzi KafkaTopic resources, deploy/k8s); the
     # services' Kafka users may not create or alter them, so `ensure_topics` leaves them alone.
     manage_topics: bool = True
+    # Topics on a real cluster (ONEGRID_KAFKA_REPLICATION_FACTOR=3, ONEGRID_KAFKA_MIN_INSYNC_REPLICAS=2):
+    # applied by `ensure_topics` to every topic whose spec does not fix them itself.
+    replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int = Field(default=1, ge=1)
+    # Partition counts per topic name, overriding the catalogue ({"cases.v1": 12}, JSON).
+    topic_partitions: dict[str, int] = Field(default_factory=dict)
+    # Keyed or compacted topics whose partition count may grow: naming one here is the explicit
+    # migration (keys move to other partitions; per-key order and co-partitioned state break).
+    repartition: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _min_isr_within_replication(self) -> KafkaSettings:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                "ONEGRID_KAFKA_MIN_INSYNC_REPLICAS must not exceed ONEGRID_KAFKA_REPLICATION_FACTOR"
+            )
+        return self
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> KafkaSettings:
@@ -99,6 +116,9 @@ class ServiceSettings(BaseSettings):
     commit_interval_s: float = Field(default=1.0, ge=0.0)
     dlq_max_ratio: float = Field(default=0.5, gt=0.0, le=1.0)
     dlq_max_consecutive: int = Field(default=1000, ge=1)
+    # A member that has not polled for this long leaves its group and its partitions move on; its
+    # late work is then fenced (exactly once) or its commits refused (at least once).
+    max_poll_interval_ms: int = Field(default=300_000, ge=1000)
 
     @field_validator("database_url")
     @classmethod

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from onegrid.topics import (
+    AUDIT_DLQ,
     AUDIT_HEADS,
     CASE_LIFECYCLE,
     CASES,
@@ -90,12 +91,12 @@ class TopicAccess:
 LEGACY_FEEDS = (LEGACY_ENV_HJ212, LEGACY_EMERGENCY_CAP, LEGACY_SAFETY, LEGACY_PARTY, LEGACY_OPEN311)
 
 SERVICE_TOPICS: tuple[TopicAccess, ...] = (
-    # The registry publishes its changelog from its outbox and follows it for its own lookups.
+    # The registry publishes its changelog from its outbox and follows it for its own lookups (a
+    # global table read from the start by every instance: no consumer group).
     TopicAccess(
         "grid-registry",
         reads=topics(GRID_REGISTRY),
         writes=topics(GRID_REGISTRY),
-        groups=(ConsumerGroup("changelog", (GRID_REGISTRY,)),),
     ),
     # Legacy records in, case events out in one transaction; its state changelog; Open311 requests
     # taken over HTTP are published raw to their feed; the status followers read cases and lifecycle.
@@ -129,7 +130,7 @@ SERVICE_TOPICS: tuple[TopicAccess, ...] = (
             CASE_LIFECYCLE,
             GRID_REGISTRY,
         ),
-        writes=topics(AUDIT_HEADS),
+        writes=topics(AUDIT_HEADS, AUDIT_DLQ),
         groups=(ConsumerGroup("wiretap"),),
     ),
     TopicAccess(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -22,6 +22,8 @@ INTAKE_DLQ = "intake.dlq.v1"
 INTAKE_QUARANTINE = "intake.quarantine.v1"
 DISPATCH_DLQ = "dispatch.dlq.v1"
 EVALUATION_DLQ = "evaluation.dlq.v1"
+# Records the wire tap cannot store (its own failure, not the record's): kept for a replay.
+AUDIT_DLQ = "audit.dlq.v1"
 # Internal: intake's own state changelog (HJ 212 episodes per station), written in its transactions.
 INTAKE_STATE = "intake.state.v1"
 GRID_REGISTRY = "grid.registry.v1"
@@ -43,17 +45,39 @@ def dispatch_orders_topic(department_code: str) -> str:
 class TopicSpec:
     name: str
     partitions: int = 6
-    replication: int = 1
+    # None: the cluster's setting (ONEGRID_KAFKA_REPLICATION_FACTOR / _MIN_INSYNC_REPLICAS).
+    replication: int | None = None
     retention_ms: int | None = 30 * DAY_MS
     compacted: bool = False
     extra_config: dict[str, str] = field(default_factory=dict)
+    # Records are partitioned by key (order per key, co-partitioned state): adding partitions moves
+    # keys, so `ensure_topics` refuses it unless the topic is named for migration.
+    keyed: bool = True
+    min_insync_replicas: int | None = None
 
     def config(self) -> dict[str, str]:
         cfg = {"cleanup.policy": "compact" if self.compacted else "delete"}
         # Compacted changelogs keep every key's latest value forever: no time retention.
         cfg["retention.ms"] = "-1" if self.compacted or self.retention_ms is None else str(self.retention_ms)
+        if self.min_insync_replicas is not None:
+            cfg["min.insync.replicas"] = str(self.min_insync_replicas)
         cfg.update(self.extra_config)
         return cfg
+
+    def on_cluster(
+        self, *, replication: int, min_insync_replicas: int, partitions: dict[str, int] | None = None
+    ) -> TopicSpec:
+        """This spec with the cluster's replication, min ISR and partition override filled in."""
+        rf = self.replication if self.replication is not None else replication
+        isr = (
+            self.min_insync_replicas if self.min_insync_replicas is not None else min(min_insync_replicas, rf)
+        )
+        return replace(
+            self,
+            replication=rf,
+            min_insync_replicas=isr,
+            partitions=(partitions or {}).get(self.name, self.partitions),
+        )
 
 
 CATALOGUE: tuple[TopicSpec, ...] = (
@@ -65,10 +89,11 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(LEGACY_OPEN311, partitions=3),
     TopicSpec(CASES, partitions=6, retention_ms=365 * DAY_MS),
     # Dead letters and quarantine are evidence: kept long, never compacted.
-    TopicSpec(INTAKE_DLQ, partitions=1, retention_ms=180 * DAY_MS),
-    TopicSpec(INTAKE_QUARANTINE, partitions=1, retention_ms=365 * DAY_MS),
-    TopicSpec(DISPATCH_DLQ, partitions=1, retention_ms=180 * DAY_MS),
-    TopicSpec(EVALUATION_DLQ, partitions=1, retention_ms=180 * DAY_MS),
+    TopicSpec(INTAKE_DLQ, partitions=1, retention_ms=180 * DAY_MS, keyed=False),
+    TopicSpec(INTAKE_QUARANTINE, partitions=1, retention_ms=365 * DAY_MS, keyed=False),
+    TopicSpec(DISPATCH_DLQ, partitions=1, retention_ms=180 * DAY_MS, keyed=False),
+    TopicSpec(EVALUATION_DLQ, partitions=1, retention_ms=180 * DAY_MS, keyed=False),
+    TopicSpec(AUDIT_DLQ, partitions=1, retention_ms=365 * DAY_MS, keyed=False),
     TopicSpec(INTAKE_STATE, partitions=3, compacted=True, extra_config={"min.cleanable.dirty.ratio": "0.1"}),
     TopicSpec(
         GRID_REGISTRY,

@@ -17,8 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onegrid import telemetry
 from onegrid.db import make_engine, migrate, ping
 from onegrid.kafka.admin import broker_ready, ensure_topics
-from onegrid.kafka.loop import BatchHandler, ConsumerLoop, LoopConfig, make_consumer
-from onegrid.kafka.producer import make_producer
+from onegrid.kafka.loop import (
+    BatchHandler,
+    ConsumerLoop,
+    LoopConfig,
+    PreparePartition,
+    TickHandler,
+    make_consumer,
+)
+from onegrid.kafka.producer import make_producer, partition_producers
 from onegrid.service import Runtime
 from onegrid.settings import ServiceSettings
 from onegrid.topics import CATALOGUE, INTAKE_DLQ, INTAKE_QUARANTINE, TopicSpec
@@ -34,6 +41,8 @@ class LoopSpec:
     quarantine_topic: str | None
     topic_pattern: str | None = None
     tick_interval_s: float | None = None
+    tick: TickHandler | None = None
+    prepare: PreparePartition | None = None
 
 
 @dataclass
@@ -43,7 +52,6 @@ class Wiring:
     engine: AsyncEngine
     producer: AIOKafkaProducer | None = None
     loop_specs: list[LoopSpec] = field(default_factory=list)
-    _own_producers: list[AIOKafkaProducer] = field(default_factory=list)
 
     def add_loop(
         self,
@@ -56,11 +64,16 @@ class Wiring:
         quarantine_topic: str | None = INTAKE_QUARANTINE,
         topic_pattern: str | None = None,
         tick_interval_s: float | None = None,
+        tick: TickHandler | None = None,
+        prepare: PreparePartition | None = None,
     ) -> None:
         """A consumer loop in group `<service>.<name>`, started with the app. Exactly-once loops get
-        their own transactional producer whose id is stable per instance, so a restarted instance
-        fences its zombie. `topic_pattern` (a regex) subscribes by pattern instead of `topics`;
-        `tick_interval_s` makes the loop call the handler with no records at that interval."""
+        one transactional producer per input partition, with the id `<group>.<topic>.<partition>`
+        (stable whichever instance owns the partition), so the owner fences any earlier one (see
+        the loop's contract). `topic_pattern` (a regex) subscribes by pattern instead of `topics`;
+        `tick_interval_s` makes the loop call `tick` (default: the handler with no records) for each
+        assigned partition at that interval; `prepare` runs for each newly owned partition before its
+        first record (exactly-once loops)."""
         self.loop_specs.append(
             LoopSpec(
                 name,
@@ -71,6 +84,8 @@ class Wiring:
                 quarantine_topic,
                 topic_pattern,
                 tick_interval_s,
+                tick,
+                prepare,
             )
         )
 
@@ -80,20 +95,23 @@ class Wiring:
         await self.producer.start()
         for spec in self.loop_specs:
             group = f"{s.service_name}.{spec.name}"
-            producer = self.producer
-            if spec.exactly_once:
-                producer = make_producer(
-                    s.kafka,
-                    client_id=f"{s.client_id}-{spec.name}",
-                    transactional_id=f"{group}.{s.instance_id}",
-                )
-                await producer.start()
-                self._own_producers.append(producer)
             self.runtime.loops.append(
                 ConsumerLoop(
-                    consumer=make_consumer(s.kafka, group_id=group, client_id=f"{s.client_id}-{spec.name}"),
+                    consumer=make_consumer(
+                        s.kafka,
+                        group_id=group,
+                        client_id=f"{s.client_id}-{spec.name}",
+                        max_poll_interval_ms=s.max_poll_interval_ms,
+                    ),
                     handler=spec.handler,
-                    producer=producer,
+                    producer=self.producer,
+                    transactional=partition_producers(
+                        s.kafka, group=group, client_id=f"{s.client_id}-{spec.name}"
+                    )
+                    if spec.exactly_once
+                    else None,
+                    tick=spec.tick,
+                    prepare=spec.prepare,
                     config=LoopConfig(
                         group_id=group,
                         topics=spec.topics,
@@ -113,8 +131,8 @@ class Wiring:
             )
 
     async def stop_clients(self) -> None:
-        for p in [*self._own_producers, *([self.producer] if self.producer else [])]:
-            await p.stop()
+        if self.producer is not None:
+            await self.producer.stop()
         await self.engine.dispose()
 
 

@@ -20,13 +20,18 @@ from audit.trail_writer import TrailWriter, ensure_partitions
 from audit.wiretap import WireTap
 from onegrid.envelope import CloudEvent
 from onegrid.service import create_app
-from onegrid.topics import AUDIT_HEADS
+from onegrid.topics import AUDIT_DLQ, AUDIT_HEADS
 from onegrid.wiring import Wiring, wire
 
 log = logging.getLogger(__name__)
 
 
 def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
+    app, settings, _ = build(settings)
+    return app, settings
+
+
+def build(settings: Settings | None = None) -> tuple[FastAPI, Settings, Wiring]:
     settings = settings or Settings()
     key = settings.private_key()  # fails at start, before anything runs, when the key is unusable
     w = wire(settings, migrations=Path(__file__).parent / "migrations")
@@ -57,11 +62,13 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         topics=(),
         topic_pattern=settings.tap_topic_pattern,
         handler=WireTap(writer).handle,
-        dlq_topic=None,
+        # A record the writer cannot store (a non-transient error) is set aside here with the reason,
+        # instead of stopping the tap for good; replayed once the cause is fixed.
+        dlq_topic=AUDIT_DLQ,
         quarantine_topic=None,
     )
     app = create_app(w.runtime, title="OneGrid audit", routers=[router(store, key.public_key())])
-    return app, settings
+    return app, settings, w
 
 
 def _publisher(w: Wiring):  # type: ignore[no-untyped-def]

@@ -5,7 +5,10 @@ timestamp and body (domain/signature.py); a failure is retried with capped expon
 without end, and reported as stuck after `stuck_after` attempts. Each department is served by its own
 task and claims at most `per_department` deliveries at a time, so one dead endpoint stalls no other.
 Deliveries are claimed with a lease (no transaction held across HTTP); a crashed instance's leases
-expire and another instance retries them.
+expire and another instance retries them. A claim's lease covers its whole batch (up to
+`per_department` posts in sequence, each bounded by twice `timeout_s`: connect and read), so no other
+instance re-claims a delivery still waiting its turn; the lease value a row was claimed with is its
+token: a post happens, and its result is recorded, only while the row still holds that lease.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -65,7 +68,8 @@ class Courier:
         self._clock = clock
         self._webhooks = webhooks
         self._timeout = timeout_s
-        self._lease = lease_s
+        # Never shorter than the batch it covers (see the module's docstring).
+        self._lease = max(lease_s, per_department * 2 * timeout_s + 10.0)
         self._base = base_backoff_s
         self._max = max_backoff_s
         self._per = per_department
@@ -97,13 +101,14 @@ class Courier:
         """Claim due deliveries for every department not already being served; start their tasks."""
         self._busy = {d: t for d, t in self._busy.items() if not t.done()}
         now = self._clock.now()
+        lease = now + timedelta(seconds=self._lease)
         async with self._engine.begin() as conn:
             rows = (
                 await conn.execute(
                     _CLAIM,
                     {
                         "now": now,
-                        "lease": now + timedelta(seconds=self._lease),
+                        "lease": lease,
                         "busy": list(self._busy),
                         "per": self._per,
                     },
@@ -113,11 +118,26 @@ class Courier:
         for r in rows:
             by_department.setdefault(r.department, []).append(r)
         for dept, batch in by_department.items():
-            self._busy[dept] = asyncio.create_task(self._serve(client, batch))
+            self._busy[dept] = asyncio.create_task(self._serve(client, batch, lease))
         return len(rows)
 
-    async def _serve(self, client: httpx.AsyncClient, batch: list[Any]) -> None:
+    async def _holds(self, delivery_id: str, lease: datetime) -> bool:
+        """Whether the row is still ours: pending, under the lease it was claimed with."""
+        async with self._engine.connect() as conn:
+            held = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM deliveries WHERE delivery_id = :id AND status = 'pending' "
+                    "AND lease_until = :lease"
+                ),
+                {"id": delivery_id, "lease": lease},
+            )
+        return bool(held)
+
+    async def _serve(self, client: httpx.AsyncClient, batch: list[Any], lease: datetime) -> None:
         for r in batch:
+            if not await self._holds(r.delivery_id, lease):
+                log.warning("delivery %s: lease lost before its post; another instance has it", r.delivery_id)
+                continue
             parent = telemetry.extract([("traceparent", r.traceparent.encode())] if r.traceparent else [])
             with self._tracer.start_as_current_span(
                 f"webhook {r.department}",
@@ -130,23 +150,31 @@ class Courier:
             async with self._engine.begin() as conn:
                 if error is None:
                     self.sent += 1
-                    await conn.execute(
+                    done = await conn.execute(
                         text(
                             "UPDATE deliveries SET status = 'delivered', delivered_at = :now, lease_until = NULL, "
-                            "last_error = NULL WHERE delivery_id = :id"
+                            "last_error = NULL WHERE delivery_id = :id AND lease_until = :lease"
                         ),
-                        {"now": now, "id": r.delivery_id},
+                        {"now": now, "id": r.delivery_id, "lease": lease},
                     )
                 else:
                     self.failed += 1
                     delay = min(self._max, self._base * 2 ** (r.attempts - 1))
-                    await conn.execute(
+                    done = await conn.execute(
                         text(
                             "UPDATE deliveries SET next_attempt_at = :next, lease_until = NULL, last_error = :err "
-                            "WHERE delivery_id = :id"
+                            "WHERE delivery_id = :id AND lease_until = :lease"
                         ),
-                        {"next": now + timedelta(seconds=delay), "err": error[:500], "id": r.delivery_id},
+                        {
+                            "next": now + timedelta(seconds=delay),
+                            "err": error[:500],
+                            "id": r.delivery_id,
+                            "lease": lease,
+                        },
                     )
+                if done.rowcount == 0:  # type: ignore[attr-defined]
+                    # Another instance re-claimed it (our lease ran out): its result is the one kept.
+                    log.warning("delivery %s: lease lost; result of this attempt not recorded", r.delivery_id)
 
     async def _post(
         self, client: httpx.AsyncClient, dept: str, url: str, body: bytes, delivery_id: str

@@ -1,8 +1,10 @@
 """Composition root of the grid-registry service.
 
 Start-up order: migrations and topics (wire), then the seed when the registry is empty, then the
-outbox relay (publishes every committed change to the changelog) and the changelog consumer (feeds
-the registry's own RegistryView, which answers the lookups).
+outbox relay (publishes every committed change to the changelog) and the changelog table (feeds the
+registry's own RegistryView, which answers the lookups). The view is a global table read from the
+start of the changelog by every instance, as in intake and dispatch: a restarted instance, or a
+second one, answers from the whole registry, never from a consumer group's committed offset.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from grid_registry.registry import Registry
 from grid_registry.settings import Settings
 from grid_registry.store import RecordStore
 from onegrid.kafka.admin import ensure_topics
+from onegrid.kafka.table import GlobalTable
 from onegrid.outbox import OutboxRelay
 from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
@@ -73,15 +76,21 @@ def build(settings: Settings | None = None) -> GridRegistry:
 
     w.runtime.on_start.append(seed_if_empty)
     w.runtime.on_start.append(order_topics_of_every_department)
-    w.runtime.background.append(lambda: relay.run(w.producer))
     # The registry follows its own changelog: what every other service sees is what it answers.
-    w.add_loop(
-        name="changelog",
-        topics=[settings.changelog_topic],
-        handler=view.handle,
-        dlq_topic=None,
-        quarantine_topic=None,
+    table = GlobalTable(
+        settings.kafka, settings.changelog_topic, view.handle, client_id=f"{settings.client_id}-view"
     )
+
+    async def changelog_caught_up() -> bool:
+        return table.caught_up.is_set()
+
+    async def stop_table() -> None:
+        table.stop()
+
+    w.runtime.on_start.append(table.catch_up)
+    w.runtime.background += [lambda: relay.run(w.producer), table.follow]
+    w.runtime.on_stop.insert(0, stop_table)
+    w.runtime.checks["changelog"] = changelog_caught_up
     app = create_app(
         w.runtime,
         title="OneGrid grid registry",

@@ -42,6 +42,12 @@ class IntakeParts:
             await table.catch_up()
         self.view.grid_index()  # build the spatial index now, not on the first record
 
+    async def handover(self, _tp: object) -> None:
+        """Before a newly owned partition's first record: the state its previous owner committed
+        (episode slices, cases) is applied, so no episode is opened twice and no close is missed."""
+        for table in self.tables[1:]:
+            await table.sync()
+
     async def follow(self) -> None:
         await asyncio.gather(*(t.follow() for t in self.tables))
 
@@ -103,6 +109,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         handler=parts.pipeline.handle,
         exactly_once=True,
         tick_interval_s=settings.silence_check_s,
+        prepare=parts.handover,
     )
 
     def owns_silence() -> bool:

@@ -149,10 +149,7 @@ class IntakePipeline:
         for r in records:
             key = (r.key or b"").decode()
             if key.startswith("env:"):
-                if r.value is None:
-                    self.intake.env.slices.pop(key[4:], None)
-                else:
-                    self.intake.env.slices[key[4:]] = json.loads(r.value)
+                self.intake.env.observe(key[4:], None if r.value is None else json.loads(r.value))
         return BatchResult()
 
     def prune(self) -> None:

@@ -11,21 +11,42 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import InvalidPartitionsError, TopicAlreadyExistsError
 
+from onegrid.kafka.incremental import set_topic_configs
 from onegrid.settings import KafkaSettings
 from onegrid.topics import TopicSpec
 
 log = logging.getLogger(__name__)
 
 
-async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> dict[str, str]:
-    """Create missing topics, raise partition counts that are too low, and set configs.
+class RepartitionRefused(RuntimeError):
+    """A keyed or compacted topic would get more partitions without an explicit migration."""
 
-    Returns {topic: "created" | "updated" | "unchanged"}; a second call returns all "unchanged".
-    Returns {} without contacting Kafka when topics are managed outside (`kafka.manage_topics`).
+
+async def ensure_topics(
+    kafka: KafkaSettings, specs: Iterable[TopicSpec], *, strict: bool = False
+) -> dict[str, str]:
+    """Create missing topics, set the configs the specs name (incrementally: other keys are left as
+    the operator set them) and grow partition counts that are too low.
+
+    Replication, `min.insync.replicas` and partition counts come from `kafka` (the cluster's
+    settings) where a spec does not fix them. Growing a keyed or compacted topic moves its keys to
+    other partitions, so it is refused unless the topic is listed in `kafka.repartition` (the
+    explicit migration): logged as an error with the outcome "refused" (a service naming another's
+    topic still starts), or raised as `RepartitionRefused` with `strict` (the stack's own topic set-up).
+    Returns {topic: "created" | "updated" | "unchanged" | "refused"}; a second call returns the same
+    but with "unchanged" for what was created or updated. Returns {} without contacting Kafka when
+    topics are managed outside (`kafka.manage_topics`).
     """
     if not kafka.manage_topics:
         return {}
-    specs = list(specs)
+    specs = [
+        s.on_cluster(
+            replication=kafka.replication_factor,
+            min_insync_replicas=kafka.min_insync_replicas,
+            partitions=kafka.topic_partitions,
+        )
+        for s in specs
+    ]
     admin = AIOKafkaAdminClient(**kafka.client_kwargs())
     await admin.start()
     try:
@@ -45,11 +66,27 @@ async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> dic
             described = await admin.describe_topics([s.name for s in old])
             parts = {d["topic"]: len(d["partitions"]) for d in described}
             grow = {s.name: NewPartitions(s.partitions) for s in old if parts.get(s.name, 0) < s.partitions}
-            if grow:
-                try:
-                    await admin.create_partitions(grow)
-                except InvalidPartitionsError:
-                    pass  # grown concurrently by another starter to the same count: fine
+            refused = {
+                s.name: f"{s.name} ({parts.get(s.name)} -> {s.partitions})"
+                for s in old
+                if s.name in grow and (s.keyed or s.compacted) and s.name not in kafka.repartition
+            }
+            if refused:
+                message = (
+                    "refusing to add partitions to keyed or compacted topics (keys would move to other "
+                    f"partitions): {', '.join(refused.values())}; list them in ONEGRID_KAFKA_REPARTITION "
+                    "to migrate"
+                )
+                if strict:
+                    raise RepartitionRefused(message)
+                log.error(message)
+                for name in refused:
+                    del grow[name]
+            for s in old:
+                if parts.get(s.name, 0) > s.partitions:
+                    log.warning(
+                        "%s has %d partitions, more than the %d asked", s.name, parts[s.name], s.partitions
+                    )
 
             resources = [ConfigResource(ConfigResourceType.TOPIC, s.name) for s in old]
             current = await admin.describe_configs(resources)
@@ -57,16 +94,19 @@ async def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> dic
             for resp in current:
                 for res in resp.resources:
                     have[res[3]] = {c[0]: c[1] for c in res[4]}
-            changes = [
-                ConfigResource(ConfigResourceType.TOPIC, s.name, configs=s.config())
-                for s in old
-                if any(have.get(s.name, {}).get(k) != v for k, v in s.config().items())
-            ]
-            if changes:
-                await admin.alter_configs(changes)
+            changes = {
+                s.name: {k: v for k, v in s.config().items() if have.get(s.name, {}).get(k) != v} for s in old
+            }
+            changes = {name: cfg for name, cfg in changes.items() if cfg}
+            await set_topic_configs(admin, changes)
+            if grow:
+                try:
+                    await admin.create_partitions(grow)
+                except InvalidPartitionsError:
+                    pass  # grown concurrently by another starter to the same count: fine
             for s in old:
-                changed = s.name in grow or any(c.name == s.name for c in changes)
-                outcome[s.name] = "updated" if changed else "unchanged"
+                changed = s.name in grow or s.name in changes
+                outcome[s.name] = "refused" if s.name in refused else "updated" if changed else "unchanged"
         return outcome
     finally:
         await admin.close()
@@ -131,4 +171,11 @@ async def broker_ready(kafka: KafkaSettings, timeout_ms: int = 2000) -> bool:
             pass
 
 
-__all__ = ["PartitionLag", "TopicPartition", "broker_ready", "consumer_lag", "ensure_topics"]
+__all__ = [
+    "PartitionLag",
+    "RepartitionRefused",
+    "TopicPartition",
+    "broker_ready",
+    "consumer_lag",
+    "ensure_topics",
+]

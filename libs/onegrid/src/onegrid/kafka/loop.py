@@ -9,12 +9,35 @@ Contract:
   at least once with `exactly_once=False` (offsets committed on the commit interval, on revoke and on
   shutdown), exactly once with `exactly_once=True` (outputs, dead letters and offsets in one Kafka
   transaction per batch; downstream consumers read with isolation_level=read_committed).
-- A handler exception that is not transient is isolated to the record that causes it (the batch is
-  replayed one record at a time) and that record is dead-lettered with reason `unhandled.<Type>`.
-- Transient failures and `Backpressure` retry the same batch with capped backoff.
+- Exactly once, and fencing: a batch holds the records of ONE input partition, and its transaction
+  runs on that partition's own producer, whose `transactional.id` is stable per (group, topic,
+  partition) (the classic scheme before KIP-447, which aiokafka lacks: it commits transactional
+  offsets without the group generation). The producer is started when the partition is assigned,
+  before anything is read from it: that fences the previous owner (a stalled or evicted instance can
+  no longer commit outputs or offsets for it) and aborts its open transaction at once (readers are
+  not blocked for the transaction timeout); then `prepare(tp)` runs (e.g. state the previous owner
+  wrote is caught up to the end of its changelog), and the partition is read from its committed
+  offset. A fenced batch is dropped and its partition paused until the group assigns it again.
+- Records of a partition no longer assigned are dropped, never processed (fetched before a revoke,
+  or waiting for a retry).
+- A handler exception that is not transient is isolated to the record that causes it: the batch is
+  split at that record (found by bisecting prefixes), the records before it are delivered together
+  with it dead-lettered (reason `unhandled.<Type>`), and the records after it form the next batch,
+  handled on the state their predecessors committed (a record depending on an earlier one of the
+  same batch is never handled without it).
+- Transient failures and `Backpressure` retry the same batch with capped backoff; meanwhile every
+  assigned partition is paused and the consumer keeps polling, so it stays in its group and a
+  rebalance never waits for the retries. The dead-letter limit counts each record once, when its
+  batch is delivered.
 - `BatchResult.after_commit` callbacks run only after the batch is committed (exactly-once mode) or
   its outputs acknowledged (at-least-once mode): the place to apply in-memory state changes.
-- Never commits a partition that was revoked; on revoke the in-flight batch finishes first.
+- Never commits a partition that was revoked. A commit refused because the instance was evicted
+  (`CommitFailedError`) is logged and its offsets dropped: those records are processed again by the
+  partition's next owner (at least once), the loop goes on.
+- Ticks (`tick_interval_s`): the `tick` callable (default: the handler with no records) is called
+  once per assigned partition with that partition, and its outputs go out in that partition's
+  transaction (exactly once) or as plain sends; each owner does the time-driven work of its own
+  partitions.
 - `stop()` (SIGTERM): the current batch finishes, offsets are committed, the consumer leaves its group.
 """
 
@@ -28,12 +51,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, ProducerFenced
 from aiokafka.structs import OffsetAndMetadata
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from onegrid import telemetry
-from onegrid.kafka.policy import Backoff, Backpressure, DlqGuard, is_transient
+from onegrid.kafka.policy import Backoff, Backpressure, DlqGuard, DlqLimitExceeded, is_transient
 from onegrid.kafka.producer import send_all
 from onegrid.kafka.records import BatchResult, DeadLetter, OutRecord, Record, dead_letter_record
 from onegrid.settings import KafkaSettings
@@ -41,6 +65,12 @@ from onegrid.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[Sequence[Record]], Awaitable[BatchResult]]
+TickHandler = Callable[[TopicPartition], Awaitable[BatchResult]]
+# Makes the transactional producer of one input partition (not started).
+PartitionProducers = Callable[[TopicPartition], AIOKafkaProducer]
+# Run when a partition becomes this instance's, after its previous owner is fenced and before any of
+# its records is handled: the place to catch up state the previous owner wrote.
+PreparePartition = Callable[[TopicPartition], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -59,9 +89,9 @@ class LoopConfig:
     # A regex subscription on top of `topics` (which are then ignored): topics created later, such as
     # one orders topic per new department, are picked up on the next metadata refresh.
     topic_pattern: str | None = None
-    # Every tick_interval_s (while partitions are assigned) the handler is called with NO records:
-    # time-driven work (a station gone silent, a deadline) then produces in the same way, and in
-    # exactly-once mode in its own transaction.
+    # Every tick_interval_s the loop's tick is called once per assigned partition: time-driven work
+    # (a station gone silent) then produces in the same way, in exactly-once mode in a transaction
+    # of that partition's producer.
     tick_interval_s: float | None = None
 
 
@@ -81,8 +111,9 @@ def make_consumer(
     return AIOKafkaConsumer(**kw)
 
 
-class _Interrupted(Exception):
-    """Stop was asked while a batch was being retried; it is left uncommitted."""
+class _Dropped(Exception):
+    """The batch is dropped: its partition is no longer ours (revoked, or its producer fenced), or
+    it is read again from the committed offset."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -93,7 +124,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._loop._on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._loop._on_assigned(set(assigned))
+        await self._loop._on_assigned(set(assigned))
 
 
 class ConsumerLoop:
@@ -104,16 +135,41 @@ class ConsumerLoop:
         handler: BatchHandler,
         config: LoopConfig,
         producer: AIOKafkaProducer | None = None,
+        transactional: PartitionProducers | None = None,
+        tick: TickHandler | None = None,
+        prepare: PreparePartition | None = None,
     ) -> None:
-        if config.exactly_once and producer is None:
-            raise ValueError("exactly_once needs a transactional producer")
+        """`producer` sends at-least-once outputs; `transactional` makes the per-partition
+        producers of exactly-once mode (the loop starts and stops them); `prepare` runs for each
+        newly owned partition before its first record (exactly-once mode)."""
+        if config.exactly_once and transactional is None:
+            raise ValueError("exactly_once needs transactional producers (one per input partition)")
         self._consumer = consumer
         self._handler = handler
         self._producer = producer
+        self._transactional = transactional
+        self._tick = tick
+        self._prepare = prepare
         self.config = config
-        self._lock = asyncio.Lock()
+        self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
+        self._fenced: set[TopicPartition] = set()
+        # Exactly once: assigned partitions whose producer could not be started yet (paused).
+        self._unready: set[TopicPartition] = set()
+        # Assignment generations: a batch remembers the generation it was fetched in, a partition the
+        # generation it was (re)acquired in; a batch fetched before its partition's latest
+        # acquisition came from a position since reset, and is dropped.
+        self._generation = 0
+        self._since: dict[TopicPartition, int] = {}
+        self._revokes = 0
+        # One acquisition at a time: the assignment callback and the main loop's retries must never
+        # start two producers of one transactional id (the second would fence the first).
+        self._acquiring = asyncio.Lock()
         self._pending: dict[TopicPartition, int] = {}
         self._next_offset: dict[TopicPartition, int] = {}
+        # Batches fetched and not yet delivered, in order; non-empty only while one is retried.
+        self._queue: list[tuple[int, list[Record]]] = []
+        self._backoff = Backoff()
+        self._retry_at = 0.0
         self._last_commit = time.monotonic()
         self._next_tick = time.monotonic() + (config.tick_interval_s or 0)
         self._stopping = asyncio.Event()
@@ -125,6 +181,9 @@ class ConsumerLoop:
         self._m_consumed = m.create_counter("onegrid_messages_consumed", description="records consumed")
         self._m_produced = m.create_counter("onegrid_messages_produced", description="records produced")
         self._m_dead = m.create_counter("onegrid_messages_dead_lettered", description="DLQ and quarantine")
+        self._m_dropped = m.create_counter(
+            "onegrid_messages_dropped_revoked", description="records of partitions no longer owned"
+        )
         self._m_batch = m.create_histogram("onegrid_batch_seconds", unit="s", description="batch processing")
         m.create_observable_gauge("onegrid_consumer_lag", callbacks=[self._observe_lag])
 
@@ -148,105 +207,200 @@ class ConsumerLoop:
         self.running = True
         try:
             while not self._stopping.is_set():
+                if self._unready:
+                    await self._acquire_unready()
+                if self._queue and time.monotonic() >= self._retry_at:
+                    await self._drain()
                 fetched = await self._consumer.getmany(
-                    timeout_ms=self.config.batch_timeout_ms, max_records=self.config.batch_max_records
+                    timeout_ms=self._poll_timeout_ms(), max_records=self.config.batch_max_records
                 )
-                records: list[Record] = [r for rs in fetched.values() for r in rs]
-                if records:
-                    async with self._lock:
-                        await self._process(records)
+                self._queue += self._batches(fetched)
+                if self._queue and time.monotonic() >= self._retry_at:
+                    await self._drain()
                 await self._maybe_tick()
                 await self._maybe_commit()
-        except _Interrupted:
-            log.info("stopped during retries; the unfinished batch will be processed again")
+            if self._queue:
+                log.info("stopped during retries; the unfinished batches will be processed again")
         finally:
             self.running = False
             try:
-                async with self._lock:
-                    await self._commit_pending()
+                await self._commit_pending()
             except Exception:
                 log.exception("final commit failed; the last batch will be processed again")
             await self._consumer.stop()
+            for tp in list(self._producers):
+                await self._retire(tp)
+
+    def _poll_timeout_ms(self) -> int:
+        if not self._queue:
+            return self.config.batch_timeout_ms
+        wait_ms = int(max(0.0, self._retry_at - time.monotonic()) * 1000)
+        return max(1, min(self.config.batch_timeout_ms, wait_ms))
+
+    def _batches(self, fetched: dict[TopicPartition, list[Any]]) -> list[tuple[int, list[Record]]]:
+        """Exactly once: one batch per partition (one transaction per partition's producer). Each
+        batch carries the assignment generation it was fetched in."""
+        gen = self._generation
+        if self.config.exactly_once:
+            return [(gen, list(rs)) for _, rs in sorted(fetched.items()) if rs]
+        records: list[Record] = [r for rs in fetched.values() for r in rs]
+        return [(gen, records)] if records else []
 
     # -- processing --------------------------------------------------------------------------
 
+    async def _drain(self) -> None:
+        """Process queued batches in order; on a retriable failure pause everything and come back."""
+        while self._queue and not self._stopping.is_set():
+            gen, records = self._queue[0]
+            batch = self._owned(records, gen)
+            if batch:
+                try:
+                    done = await self._process(batch, gen=gen)
+                except _Dropped:
+                    done = len(batch)  # the partition's (new) owner reads these records again
+                except _Retry as retry:
+                    self._retry_at = time.monotonic() + retry.delay
+                    self._pause_all()
+                    return
+                self._backoff.reset()
+                if done < len(batch):
+                    self._queue[0] = (gen, batch[done:])  # split at a poison record: the rest next
+                    continue
+            self._queue.pop(0)
+        if not self._queue:
+            self._resume_all()
+
+    def _current(self, tp: TopicPartition, gen: int) -> bool:
+        """Whether records of `tp` fetched in generation `gen` may still be processed."""
+        return tp in self.assigned and tp not in self._fenced and gen >= self._since.get(tp, 0)
+
+    def _owned(self, records: list[Record], gen: int) -> list[Record]:
+        kept = [r for r in records if self._current(TopicPartition(r.topic, r.partition), gen)]
+        if len(kept) < len(records):
+            self._m_dropped.add(len(records) - len(kept), {"group": self.config.group_id})
+            log.info("dropped %d records of partitions no longer assigned", len(records) - len(kept))
+        return kept
+
+    def _pause_all(self) -> None:
+        if self.assigned:
+            self._consumer.pause(*self.assigned)
+
+    def _resume_all(self) -> None:
+        resumable = self.assigned - self._fenced - self._unready
+        if resumable:
+            self._consumer.resume(*resumable)
+
     async def _maybe_tick(self) -> None:
         interval = self.config.tick_interval_s
-        if interval is None or not self.assigned or time.monotonic() < self._next_tick:
+        if interval is None or not self.assigned or self._queue or time.monotonic() < self._next_tick:
             return
         self._next_tick = time.monotonic() + interval
-        async with self._lock:
-            await self._process([])
+        for tp in sorted(self.assigned - self._fenced - self._unready):
+            try:
+                await self._process([], gen=self._generation, tick=tp)
+            except (_Dropped, _Retry):
+                pass  # the next interval tries again
 
-    async def _process(self, records: list[Record]) -> None:
-        backoff = Backoff()
+    async def _process(self, records: list[Record], *, gen: int, tick: TopicPartition | None = None) -> int:
+        """Handle and deliver the batch, or its part up to and including a poison record; returns how
+        many records were delivered. Raises `_Retry` on a transient failure, `_Dropped` when the
+        partition is no longer ours."""
         self._m_consumed.add(len(records), {"group": self.config.group_id})
         links = telemetry.batch_links([r.headers for r in records])
         parent = telemetry.extract(records[0].headers) if len(records) == 1 else None
-        while True:
-            started = time.perf_counter()
-            with self._tracer.start_as_current_span(
-                f"process {','.join(sorted({r.topic for r in records}))}" if records else "tick",
-                context=parent,
-                kind=SpanKind.CONSUMER,
-                links=links,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.consumer.group.name": self.config.group_id,
-                    "messaging.batch.message_count": len(records),
-                },
-            ) as span:
-                try:
-                    result = await self._handle(records)
-                    self._check_guard(records, result.dead_letters)
-                    await self._deliver(records, result)
-                    self._m_batch.record(time.perf_counter() - started, {"group": self.config.group_id})
-                    return
-                except Backpressure:
-                    delay = backoff.next_delay()
-                    span.add_event("backpressure", {"retry_in_s": delay})
-                except Exception as exc:
-                    if not is_transient(exc):
-                        span.record_exception(exc)
-                        span.set_status(trace.StatusCode.ERROR)
-                        raise
-                    delay = backoff.next_delay()
-                    log.warning("transient failure, retrying batch in %.2fs: %r", delay, exc)
-            if self._stopping.is_set():
-                # Leave without committing: the batch is processed again after restart.
-                raise _Interrupted
-            await asyncio.sleep(delay)
+        started = time.perf_counter()
+        with self._tracer.start_as_current_span(
+            f"process {','.join(sorted({r.topic for r in records}))}" if records else "tick",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.consumer.group.name": self.config.group_id,
+                "messaging.batch.message_count": len(records),
+            },
+        ) as span:
+            try:
+                if tick is not None:
+                    result = await self._run_tick(tick)
+                else:
+                    result, done = await self._handle(records)
+                    records = records[:done]
+                guard = self._guard.after(self._dead_lettered(records, result.dead_letters))
+                tp = tick or (TopicPartition(records[0].topic, records[0].partition) if records else None)
+                if (self.config.exactly_once or tick) and tp is not None and not self._current(tp, gen):
+                    raise _Dropped  # revoked (or re-read) while the handler ran
+                await self._deliver(records, result, tp)
+                self._guard = guard
+                self._m_batch.record(time.perf_counter() - started, {"group": self.config.group_id})
+                return len(records)
+            except Backpressure as exc:
+                delay = self._backoff.next_delay()
+                span.add_event("backpressure", {"retry_in_s": delay})
+                raise _Retry(delay) from exc
+            except (_Dropped, DlqLimitExceeded):
+                raise
+            except Exception as exc:
+                if not is_transient(exc):
+                    span.record_exception(exc)
+                    span.set_status(trace.StatusCode.ERROR)
+                    raise
+                delay = self._backoff.next_delay()
+                log.warning("transient failure, retrying batch in %.2fs: %r", delay, exc)
+                raise _Retry(delay) from exc
 
-    async def _handle(self, records: Sequence[Record]) -> BatchResult:
+    async def _run_tick(self, tp: TopicPartition) -> BatchResult:
         try:
-            return await self._handler(records)
+            if self._tick is not None:
+                return await self._tick(tp)
+            return await self._handler([])
         except Backpressure:
             raise
         except Exception as exc:
             if is_transient(exc):
                 raise
-            if not records:
-                log.exception("tick failed; it runs again at the next interval")
-                return BatchResult()
-            if len(records) == 1:
-                log.warning(
-                    "poison record %s[%d]@%d: %r",
-                    records[0].topic,
-                    records[0].partition,
-                    records[0].offset,
-                    exc,
-                )
-                dl = DeadLetter(records[0], f"unhandled.{type(exc).__name__}", str(exc) or repr(exc))
-                return BatchResult(dead_letters=[dl])
-            # Isolate the poison record: replay one by one (handlers are idempotent by contract).
-            result = BatchResult()
-            for r in records:
-                result.extend(await self._handle([r]))
-            return result
+            log.exception("tick failed; it runs again at the next interval")
+            return BatchResult()
 
-    def _check_guard(self, records: Sequence[Record], dead: list[DeadLetter]) -> None:
+    async def _handle(self, records: Sequence[Record]) -> tuple[BatchResult, int]:
+        """The handler's result for `records`, or, when a record in it is poison, for the longest
+        prefix that succeeds plus that record dead-lettered; returns (result, records covered).
+
+        The batch is split AT the poison record, not replayed record by record: the records before
+        it are handled together, as they would have been, so a record that depends on an earlier
+        one of the same batch (a CAP Update of an Alert, the next packet of a station) still sees
+        it. The records after it are handled next, on the state their predecessors committed."""
+        try:
+            return await self._handler(records), len(records)
+        except Backpressure:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            failed_at, failure = len(records), exc
+        ok_up_to, result = 0, BatchResult()
+        # Binary search for the longest prefix that succeeds (handlers are idempotent by contract).
+        while failed_at - ok_up_to > 1:
+            mid = (ok_up_to + failed_at) // 2
+            try:
+                result, ok_up_to = await self._handler(records[:mid]), mid
+            except Backpressure:
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                failed_at, failure = mid, exc
+        poison = records[ok_up_to]
+        log.warning("poison record %s[%d]@%d: %r", poison.topic, poison.partition, poison.offset, failure)
+        result.dead_letters.append(
+            DeadLetter(poison, f"unhandled.{type(failure).__name__}", str(failure) or repr(failure))
+        )
+        return result, ok_up_to + 1
+
+    @staticmethod
+    def _dead_lettered(records: Sequence[Record], dead: list[DeadLetter]) -> list[bool]:
         dlq = {(d.record.topic, d.record.partition, d.record.offset) for d in dead if d.kind == "dlq"}
-        self._guard.observe([(r.topic, r.partition, r.offset) in dlq for r in records])
+        return [(r.topic, r.partition, r.offset) in dlq for r in records]
 
     def _dead_letter_outputs(self, dead: list[DeadLetter]) -> list[OutRecord]:
         out = []
@@ -259,62 +413,175 @@ class ConsumerLoop:
             out.append(dead_letter_record(d, topic=topic, service=self.config.service, prefix=prefix))
         return out
 
-    async def _deliver(self, records: Sequence[Record], result: BatchResult) -> None:
+    async def _deliver(
+        self, records: Sequence[Record], result: BatchResult, tp: TopicPartition | None
+    ) -> None:
         outputs = result.outputs + self._dead_letter_outputs(result.dead_letters)
         offsets: dict[TopicPartition, int] = {}
         for r in records:
-            tp = TopicPartition(r.topic, r.partition)
-            offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
-        if outputs and self._producer is None:
-            raise RuntimeError("handler returned records to produce but the loop has no producer")
-        if self.config.exactly_once and (outputs or offsets):
-            assert self._producer is not None
-            async with self._producer.transaction():
-                await send_all(self._producer, outputs)
-                if offsets:
-                    await self._producer.send_offsets_to_transaction(
-                        {tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()}, self.config.group_id
-                    )
-        elif not self.config.exactly_once:
+            rtp = TopicPartition(r.topic, r.partition)
+            offsets[rtp] = max(offsets.get(rtp, 0), r.offset + 1)
+        if self.config.exactly_once:
+            if outputs or offsets:
+                assert tp is not None
+                await self._transact(tp, outputs, offsets)
+        else:
             if outputs:
-                assert self._producer is not None
+                if self._producer is None:
+                    raise RuntimeError("handler returned records to produce but the loop has no producer")
                 await send_all(self._producer, outputs)
-            self._pending.update(offsets)
+            self._pending.update({p: o for p, o in offsets.items() if p in self.assigned})
         self._next_offset.update(offsets)
         for apply in result.after_commit:
             apply()
         if outputs:
             self._m_produced.add(len(outputs), {"group": self.config.group_id})
 
+    async def _transact(
+        self, tp: TopicPartition, outputs: list[OutRecord], offsets: dict[TopicPartition, int]
+    ) -> None:
+        producer = self._producers.get(tp)
+        if producer is None:
+            raise _Dropped  # retired meanwhile; the partition is read again once it has one
+        try:
+            async with producer.transaction():
+                await send_all(producer, outputs)
+                if offsets:
+                    await producer.send_offsets_to_transaction(
+                        {p: OffsetAndMetadata(o, "") for p, o in offsets.items()}, self.config.group_id
+                    )
+        except ProducerFenced:
+            log.warning("%s[%d]: fenced by its new owner; batch dropped", tp.topic, tp.partition)
+            self._fenced.add(tp)
+            self._consumer.pause(tp)
+            await self._retire(tp)
+            raise _Dropped from None
+        except Exception as exc:
+            if tp not in self.assigned:
+                raise _Dropped from exc  # revoked (and its producer stopped) during the transaction
+            txn = getattr(producer, "_txn_manager", None)
+            if txn is not None and txn.is_fatal_error():
+                # A producer in a fatal state never commits again: the next attempt starts a new one
+                # and reads the partition again from its committed offset.
+                log.warning(
+                    "%s[%d]: producer failed for good (%r); replacing it", tp.topic, tp.partition, exc
+                )
+                await self._retire(tp)
+                self._unready.add(tp)
+                self._consumer.pause(tp)
+                raise _Dropped from exc
+            raise
+
+    # -- producers per partition ---------------------------------------------------------------
+
+    async def _acquire(self, tp: TopicPartition) -> None:
+        """Start `tp`'s producer (fencing its previous owner), then read `tp` from its committed
+        offset; on failure `tp` stays paused and is tried again on the next round."""
+        assert self._transactional is not None
+        async with self._acquiring:
+            if tp in self._unready:
+                await self._acquire_locked(tp)
+
+    async def _acquire_locked(self, tp: TopicPartition) -> None:
+        assert self._transactional is not None
+        revokes = self._revokes
+        try:
+            if tp not in self._producers:
+                producer = self._transactional(tp)
+                await producer.start()
+                self._producers[tp] = producer
+            # The committed offset is read after the fence: no earlier owner can move it any more.
+            committed = await self._consumer.committed(tp)
+            if committed is None:
+                await self._consumer.seek_to_beginning(tp)
+            if self._prepare is not None:
+                await self._prepare(tp)
+        except Exception:
+            log.exception("starting the producer of %s[%d] failed; trying again", tp.topic, tp.partition)
+            self._unready.add(tp)
+            self._consumer.pause(tp)
+            return
+        if revokes != self._revokes or tp not in self._consumer.assignment():
+            return  # a rebalance began meanwhile: its assignment decides (and acquires again)
+        # No await from here on: whatever was fetched before this point came from the old position.
+        if committed is not None:
+            self._consumer.seek(tp, committed)
+        self._generation += 1
+        self._since[tp] = self._generation
+        self._unready.discard(tp)
+        self.assigned.add(tp)
+        if not self._queue:
+            self._consumer.resume(tp)
+
+    async def _acquire_unready(self) -> None:
+        for tp in sorted(self._unready):
+            if tp in self._consumer.assignment():
+                await self._acquire(tp)
+            else:
+                self._unready.discard(tp)
+
+    async def _retire(self, tp: TopicPartition) -> None:
+        producer = self._producers.pop(tp, None)
+        if producer is not None:
+            try:
+                await producer.stop()
+            except Exception:
+                log.exception("stopping the producer of %s[%d] failed", tp.topic, tp.partition)
+
     # -- commits and rebalances --------------------------------------------------------------
 
     async def _maybe_commit(self) -> None:
         if self._pending and time.monotonic() - self._last_commit >= self.config.commit_interval_s:
-            async with self._lock:
-                await self._commit_pending()
+            await self._commit_pending()
 
     async def _commit_pending(self, only: set[TopicPartition] | None = None) -> None:
         owned = self.assigned if only is None else self.assigned & only
         offsets = {tp: o for tp, o in self._pending.items() if tp in owned}
-        if offsets:
-            await self._consumer.commit(offsets)
+        try:
+            if offsets:
+                await self._consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # Evicted (a long stall): the partitions' next owner processes these records again.
+            log.warning(
+                "commit refused, the group moved on; %d partitions will be re-read: %s", len(offsets), exc
+            )
         for tp in offsets:
             self._pending.pop(tp, None)
         self._last_commit = time.monotonic()
 
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
-        async with self._lock:  # waits for the batch in flight
-            try:
-                await self._commit_pending(only=revoked)
-            except Exception:
-                log.exception("commit on revoke failed; those records will be processed again")
-            for tp in revoked:
-                self._pending.pop(tp, None)
-                self._next_offset.pop(tp, None)
-            self.assigned -= revoked
+        # Never waits for a batch: one in flight for a revoked partition is dropped when it ends
+        # (exactly once: its transaction is fenced or refused), queued ones are dropped now.
+        try:
+            await self._commit_pending(only=revoked)
+        except Exception:
+            log.exception("commit on revoke failed; those records will be processed again")
+        self._revokes += 1
+        self.assigned -= revoked
+        for tp in revoked:
+            self._pending.pop(tp, None)
+            self._next_offset.pop(tp, None)
+            self._fenced.discard(tp)
+            self._unready.discard(tp)
+        for tp in revoked:
+            await self._retire(tp)
 
-    def _on_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.assigned = set(self._consumer.assignment())
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        current = set(self._consumer.assignment())
+        if self.config.exactly_once:
+            # Each partition becomes ours (self.assigned) once its producer runs and it is re-read.
+            self.assigned &= current
+            for tp in sorted(current):
+                self._fenced.discard(tp)
+                if tp not in self.assigned:
+                    self._consumer.pause(tp)
+                    self._unready.add(tp)
+            for tp in sorted(self._unready):
+                await self._acquire(tp)
+        else:
+            self.assigned = current
+        if self._queue:
+            self._pause_all()
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
     def _observe_lag(self, _options: Any) -> list[Any]:
@@ -332,3 +599,9 @@ class ConsumerLoop:
                     )
                 )
         return obs
+
+
+class _Retry(Exception):
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay)
+        self.delay = delay

@@ -32,6 +32,8 @@ class MemoryBroker:
     partitions: int = 1
     logs: dict[TopicPartition, list[MemoryRecord]] = field(default_factory=lambda: defaultdict(list))
     committed: dict[tuple[str, TopicPartition], int] = field(default_factory=dict)
+    # The current producer epoch of each transactional id: a newer producer fences older ones.
+    epochs: dict[str, int] = field(default_factory=dict)
 
     def append(
         self,
@@ -58,6 +60,9 @@ class MemoryConsumer:
         self._topics: list[str] = []
         self._listener: Any = None
         self._position: dict[TopicPartition, int] = {}
+        self._assignment: set[TopicPartition] | None = None  # None: not joined yet
+        self._paused: set[TopicPartition] = set()
+        self.polls = 0
         self.stopped = False
 
     async def start(self) -> None:
@@ -68,19 +73,54 @@ class MemoryConsumer:
         self._listener = listener
 
     def assignment(self) -> set[TopicPartition]:
-        return {TopicPartition(t, p) for t in self._topics for p in range(self.broker.partitions)}
+        if self._assignment is None:
+            return {TopicPartition(t, p) for t in self._topics for p in range(self.broker.partitions)}
+        return set(self._assignment)
+
+    async def rebalance(self, assignment: set[TopicPartition]) -> None:
+        """What a group rebalance does to this member: revoke all, then assign `assignment`, whose
+        positions restart from the committed offsets."""
+        old = self.assignment()
+        if self._listener:
+            await self._listener.on_partitions_revoked(old)
+        self._assignment = set(assignment)
+        self._paused.clear()
+        self._position = {tp: self.broker.committed.get((self.group_id, tp), 0) for tp in assignment}
+        if self._listener:
+            await self._listener.on_partitions_assigned(set(assignment))
+
+    def pause(self, *partitions: TopicPartition) -> None:
+        self._paused.update(partitions)
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        self._paused.difference_update(partitions)
+
+    def paused(self) -> set[TopicPartition]:
+        return set(self._paused)
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return self.broker.committed.get((self.group_id, tp))
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self._position[tp] = offset
+
+    async def seek_to_beginning(self, *partitions: TopicPartition) -> None:
+        for tp in partitions:
+            self._position[tp] = 0
 
     async def getmany(
         self, timeout_ms: int = 0, max_records: int | None = None
     ) -> dict[TopicPartition, list[MemoryRecord]]:
-        if not self._position:
-            for tp in self.assignment():
+        self.polls += 1
+        if self._assignment is None:
+            self._assignment = self.assignment()
+            for tp in self._assignment:
                 self._position[tp] = self.broker.committed.get((self.group_id, tp), 0)
             if self._listener:
                 await self._listener.on_partitions_assigned(self.assignment())
         out: dict[TopicPartition, list[MemoryRecord]] = {}
         budget = max_records or 1 << 30
-        for tp in sorted(self.assignment()):
+        for tp in sorted(self.assignment() - self._paused):
             log = self.broker.logs.get(tp, [])
             pos = self._position[tp]
             take = log[pos : pos + budget]
@@ -104,13 +144,33 @@ class MemoryConsumer:
 
 
 class MemoryProducer:
-    """Sends go to a pending list inside a transaction and reach the log only on commit."""
+    """Sends go to a pending list inside a transaction and reach the log only on commit. With a
+    `transactional_id`, `start()` fences every earlier producer of that id (its commits raise
+    ProducerFenced), as InitProducerId does."""
 
-    def __init__(self, broker: MemoryBroker, *, fail_sends: int = 0) -> None:
+    def __init__(
+        self, broker: MemoryBroker, *, fail_sends: int = 0, transactional_id: str | None = None
+    ) -> None:
         self.broker = broker
         self._txn: list[tuple[Any, ...]] | None = None
         self._txn_offsets: tuple[dict[TopicPartition, Any], str] | None = None
         self.fail_sends = fail_sends  # the next N sends raise, to test retries
+        self.transactional_id = transactional_id
+        self.epoch = 0
+        self.stopped = False
+
+    async def start(self) -> None:
+        if self.transactional_id is not None:
+            self.epoch = self.broker.epochs.get(self.transactional_id, 0) + 1
+            self.broker.epochs[self.transactional_id] = self.epoch
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    def fenced(self) -> bool:
+        return (
+            self.transactional_id is not None and self.broker.epochs.get(self.transactional_id) != self.epoch
+        )
 
     async def send(
         self,
@@ -142,6 +202,10 @@ class MemoryProducer:
             raise
         items, offsets = self._txn, self._txn_offsets
         self._txn, self._txn_offsets = None, None
+        if self.fenced():
+            from aiokafka.errors import ProducerFenced
+
+            raise ProducerFenced()
         for topic, value, key, headers, partition in items:
             self.broker.append(topic, value, key, headers, partition)
         if offsets:

@@ -74,6 +74,21 @@ class DlqGuard:
     _dead_in_window: int = 0
     consecutive: int = 0
 
+    def after(self, outcomes: list[bool]) -> DlqGuard:
+        """The guard as it would be after `outcomes` (raises if they trip it); self is unchanged, so
+        a batch that is retried is counted once, when its result is kept."""
+        trial = DlqGuard(
+            self.max_ratio,
+            self.max_consecutive,
+            self.window,
+            self.min_sample,
+            deque(self._recent),
+            self._dead_in_window,
+            self.consecutive,
+        )
+        trial.observe(outcomes)
+        return trial
+
     def observe(self, outcomes: list[bool]) -> None:
         """`outcomes`: one bool per processed message, True when it was dead-lettered, in order."""
         for dead in outcomes:

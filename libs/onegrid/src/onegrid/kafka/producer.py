@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from onegrid.kafka.records import OutRecord
 from onegrid.settings import KafkaSettings
@@ -34,6 +34,23 @@ def make_producer(
         compression_type=None,
         **kafka.client_kwargs(),
     )
+
+
+def partition_producers(
+    kafka: KafkaSettings, *, group: str, client_id: str
+) -> Callable[[TopicPartition], AIOKafkaProducer]:
+    """The transactional producers of an exactly-once loop: one per input partition, with the id
+    `<group>.<topic>.<partition>`. Whichever instance the group gives the partition to starts the
+    producer of that id and so fences the previous owner (see the loop's contract)."""
+
+    def make(tp: TopicPartition) -> AIOKafkaProducer:
+        return make_producer(
+            kafka,
+            client_id=f"{client_id}-{tp.topic}-{tp.partition}",
+            transactional_id=f"{group}.{tp.topic}.{tp.partition}",
+        )
+
+    return make
 
 
 async def send_all(producer: AIOKafkaProducer, records: Iterable[OutRecord]) -> None:

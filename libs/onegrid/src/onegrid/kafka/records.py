@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -72,8 +73,20 @@ class BatchResult:
         self.after_commit.extend(other.after_commit)
 
 
-def dead_letter_record(dl: DeadLetter, *, topic: str, service: str, prefix: str = "dlq") -> OutRecord:
-    """The DLQ/quarantine record: the original value, key and headers unchanged, plus `<prefix>_*` headers."""
+# A dead-letter copy stays below the broker's default message size (1 MiB) with room for its headers.
+DEAD_LETTER_MAX_BYTES = 900 * 1024
+
+
+def dead_letter_record(
+    dl: DeadLetter, *, topic: str, service: str, prefix: str = "dlq", max_bytes: int = DEAD_LETTER_MAX_BYTES
+) -> OutRecord:
+    """The DLQ/quarantine record: the original value, key and headers unchanged, plus `<prefix>_*` headers.
+
+    A copy that would exceed `max_bytes` (a rejected record near the broker's message size, plus
+    the headers added here) could not be produced and would stop the loop: its value is cut to fit
+    and `<prefix>_truncated`, `<prefix>_original_bytes` and `<prefix>_original_sha256` say so; the
+    `<prefix>_topic/partition/offset` headers point to the original, which stays in its topic (and
+    in the audit trail)."""
     r = dl.record
     ours = {
         f"{prefix}_reason": dl.reason,
@@ -86,5 +99,13 @@ def dead_letter_record(dl: DeadLetter, *, topic: str, service: str, prefix: str 
         f"{prefix}_service": service,
     }
     headers = [(k, v) for k, v in (r.headers or ()) if k not in ours]
+    value = r.value
+    size = len(value or b"") + len(r.key or b"") + sum(len(k) + len(v) for k, v in headers)
+    size += sum(len(k) + len(v.encode()) for k, v in ours.items())
+    if value is not None and size > max_bytes:
+        ours[f"{prefix}_truncated"] = "true"
+        ours[f"{prefix}_original_bytes"] = str(len(value))
+        ours[f"{prefix}_original_sha256"] = hashlib.sha256(value).hexdigest()
+        value = value[: max(0, len(value) - (size - max_bytes) - 512)]
     headers += [(k, v.encode()) for k, v in ours.items()]
-    return OutRecord(topic=topic, value=r.value, key=r.key, headers=headers)
+    return OutRecord(topic=topic, value=value, key=r.key, headers=headers)
