@@ -75,6 +75,7 @@ class Case(_S, frozen=True):
     verify_by: datetime | None = None
     verify_calendar_version: str | None = None
     closed_at: datetime | None = None
+    resolved_by: str | None = None  # who resolved last (kind:id): never the one who verifies
     seq: int = 0
 
     def deadline(self, kind: str) -> Deadline | None:

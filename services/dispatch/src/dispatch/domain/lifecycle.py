@@ -154,6 +154,7 @@ class Lifecycle:
             cmd.note,
             deadlines=(),
             orders=(),
+            resolved_by=actor_key(cmd.actor),
             **verification(d.case, now),
         )
 
@@ -193,6 +194,7 @@ class Lifecycle:
                 cmd.note,
                 deadlines=(),
                 orders=(),
+                resolved_by=actor_key(cmd.actor),
                 **verification(d.case, now),
             )
         else:
@@ -285,6 +287,12 @@ class Lifecycle:
         )
 
     def _verify(self, d: Draft, cmd: Command, now: datetime, to: State | str) -> None:
+        # 核查: the check is someone else's (another person, or the community), so no one closes
+        # their own work alone by self-handling and then verifying it.
+        if d.case.resolved_by is not None and d.case.resolved_by == actor_key(cmd.actor):
+            raise Refused(
+                "verify.same_actor", "the one who resolved a case cannot verify it; someone else must"
+            )
         d.move(S.VERIFIED, A.VERIFY, cmd.actor, now, cmd.reason or "verify.passed", cmd.note)
         self._close(d, Command(A.CLOSE, actor=cmd.actor), now, S.CLOSED)
 
@@ -346,3 +354,8 @@ class Lifecycle:
 
 def _bump(c: Counters, **by: int) -> Counters:
     return Counters(**{k: getattr(c, k) + by.get(k, 0) for k in Counters.__struct_fields__})
+
+
+def actor_key(actor: Actor) -> str:
+    """One actor, as compared between resolving and verifying."""
+    return f"{actor.kind}:{actor.id}"
