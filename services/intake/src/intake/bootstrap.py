@@ -27,7 +27,7 @@ from onegrid.kafka.table import GlobalTable
 from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
 from onegrid.settings import KafkaSettings
-from onegrid.topics import CASE_LIFECYCLE, CASES, GRID_REGISTRY, LEGACY_ENV_HJ212
+from onegrid.topics import CASE_LIFECYCLE, CASES, GRID_REGISTRY
 from onegrid.wiring import wire
 
 
@@ -109,18 +109,10 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         handler=parts.pipeline.handle,
         exactly_once=True,
         tick_interval_s=settings.silence_check_s,
+        tick=parts.pipeline.tick,
         prepare=parts.handover,
     )
 
-    def owns_silence() -> bool:
-        return any(
-            tp.topic == LEGACY_ENV_HJ212 and tp.partition == 0
-            for loop in w.runtime.loops
-            if loop.config.group_id.endswith(".legacy")
-            for tp in loop.assigned
-        )
-
-    parts.pipeline.owns_silence = owns_silence
     w.runtime.checks["registry"] = lambda: _has_divisions(parts.view)
     routers = []
     if settings.open311_enabled:

@@ -108,8 +108,11 @@ class EnvTxn:
         self._keep(engine, {packet.mn})
         return out
 
-    def silence(self, now: datetime) -> list[EnvFinding]:
+    def silence(self, now: datetime, stations: set[str] | None = None) -> list[EnvFinding]:
+        """Silence findings at `now` for `stations` (default: every station known)."""
         mns = set(self.state.slices) | set(self.changed)
+        if stations is not None:
+            mns &= stations
         engine = self._engine_for(mns)
         out = engine.check_silence(now)
         self._keep(engine, {f.mn for f in out})
