@@ -11,3 +11,5 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from support.auth import TEST_SECRET
 
 os.environ["ONEGRID_AUTH_HS256_SECRET"] = TEST_SECRET
+# Services default to production (asymmetric tokens only); tests run as the test environment.
+os.environ["ONEGRID_ENVIRONMENT"] = "test"

@@ -52,8 +52,9 @@ PART_OF = {"app.kubernetes.io/part-of": "onegrid"}
 # two pods of one name. Audit too: its Merkle log has exactly one writer (one replica, never two
 # during a rollout).
 SINGLE_WRITER = {"audit"}
-# Services KEDA scales on consumer lag (the issue's three; the others scale by hand).
-LAG_SCALED = ("intake", "dispatch", "evaluation")
+# Services KEDA scales on consumer lag, and the consumer groups whose lag is their work (optional
+# groups such as evaluation's lake sink are not triggers: without consumers their lag is the topic).
+LAG_TRIGGERS = {"intake": ("legacy",), "dispatch": ("inbox",), "evaluation": ("projector",)}
 LAG_THRESHOLD = 1000  # records behind per instance before KEDA adds one
 KEDA_AUTH = "onegrid-kafka-lag"  # TriggerAuthentication (base/keda.yaml)
 KEDA_USER = "keda-lag-reader"
@@ -139,9 +140,9 @@ def kafka_user(name: str, acls: list[Manifest], *, auth: str = "scram-sha-512") 
 def lag_reader_acls() -> list[Manifest]:
     """KEDA reads the committed offsets of the scaled services' groups and their topics' ends."""
     acls: list[Manifest] = []
-    for svc in LAG_SCALED:
+    for svc in LAG_TRIGGERS:
         access = access_of(svc)
-        topics = sorted({t for g in access.groups for t in g.topics})
+        topics = sorted({t for g in access.groups if g.loop in LAG_TRIGGERS[svc] for t in g.topics})
         acls += [_acl("topic", t, "literal", ["Describe"]) for t in topics]
         acls.append(_acl("group", f"{svc}.", "prefix", ["Describe"]))
     return acls
@@ -270,6 +271,10 @@ def container_env(svc: Service) -> list[Manifest]:
         env += database_env(svc)
     if svc.name == "audit":
         env.append({"name": "ONEGRID_AUDIT_SIGNING_KEY_FILE", "value": "/etc/onegrid/audit/signing-key.pem"})
+    if svc.name == "bridges":
+        # HJ 212 data loggers connect over TCP from outside (deploy/README.md, "Bridges").
+        env.append({"name": f"{p}HJ212_HOST", "value": "0.0.0.0"})
+        env.append({"name": f"{p}HJ212_PORT", "value": str(hj212_port())})
     if svc.name == "dispatch":
         # Departments reached by signed webhooks: {"code": {"url": ..., "secret": ...}}; none if absent.
         env.append(
@@ -312,6 +317,16 @@ def volumes(svc: Service) -> tuple[list[Manifest], list[Manifest]]:
     return vols, mounts
 
 
+def hj212_port() -> int:
+    """The bridges' HJ 212 TCP listener, as their settings default it."""
+    settings = importlib.import_module("bridges.settings").Settings
+    return int(settings.model_fields["hj212_port"].default)
+
+
+def extra_ports(svc: Service) -> list[Manifest]:
+    return [{"name": "hj212", "containerPort": hj212_port()}] if svc.name == "bridges" else []
+
+
 def _probe(path: str, port: int, **kw: int) -> Manifest:
     return {"httpGet": {"path": path, "port": "http"}, "timeoutSeconds": 3, **kw}
 
@@ -333,7 +348,7 @@ def pod_template(svc: Service) -> Manifest:
         # The image has no ENTRYPOINT (its CMD runs the service through sh): name the program.
         "command": ["python"],
         "args": ["-m", svc.spec.module],
-        "ports": [{"name": "http", "containerPort": port}],
+        "ports": [{"name": "http", "containerPort": port}, *extra_ports(svc)],
         "envFrom": [{"configMapRef": {"name": "onegrid-config"}}],
         "env": container_env(svc),
         # Start-up catches up on the registry (and intake's case book) before it is ready.
@@ -390,7 +405,7 @@ def workload(svc: Service) -> Manifest:
         "selector": {"matchLabels": {"app.kubernetes.io/name": svc.name, **PART_OF}},
         "template": pod_template(svc),
     }
-    if svc.name not in LAG_SCALED:
+    if not lag_scaled(svc.name):
         spec["replicas"] = 1  # overlays set the count; KEDA owns it for the lag-scaled ones
     if stateful:
         spec["serviceName"] = svc.name
@@ -402,7 +417,10 @@ def workload(svc: Service) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": kind,
-        "metadata": {"name": svc.name, "labels": labels(svc)},
+        "metadata": {
+            "name": svc.name,
+            "labels": {**labels(svc), "onegrid.io/instances": instances(svc.name)},
+        },
         "spec": spec,
     }
 
@@ -414,7 +432,13 @@ def service(svc: Service) -> Manifest:
         "metadata": {"name": svc.name, "labels": labels(svc)},
         "spec": {
             "selector": {"app.kubernetes.io/name": svc.name, **PART_OF},
-            "ports": [{"name": "http", "port": svc.spec.default_port, "targetPort": "http"}],
+            "ports": [
+                {"name": "http", "port": svc.spec.default_port, "targetPort": "http"},
+                *(
+                    {"name": p["name"], "port": p["containerPort"], "targetPort": p["name"]}
+                    for p in extra_ports(svc)
+                ),
+            ],
         },
     }
 
@@ -454,10 +478,26 @@ def partitions_of(topics: Iterable[str]) -> int:
     return sum(specs[t].partitions for t in topics)
 
 
-def max_instances(access: TopicAccess) -> int:
-    """An instance beyond a group's partition count would sit idle (and unready): the smallest
-    group's partition total is the ceiling."""
-    return min(partitions_of(g.topics) for g in access.groups)
+def max_instances(service: str) -> int:
+    """KEDA's ceiling: the partitions of the service's work groups (the smallest): an instance beyond
+    them would hold no partition of its work (it would stand by, ready but idle)."""
+    access = access_of(service)
+    work = [g for g in access.groups if g.loop in LAG_TRIGGERS[service]]
+    return min(partitions_of(g.topics) for g in work)
+
+
+def lag_scaled(service: str) -> bool:
+    return service in LAG_TRIGGERS and max_instances(service) >= 2
+
+
+def instances(service: str) -> str:
+    """How many instances a service runs, as the label `onegrid.io/instances` the overlays select
+    on: `keda` (autoscaled on lag), `many` (a fixed count, 2 or more in production), `one` (the
+    single writer). Instances beyond a group's partitions stand by, ready, and take over on a
+    rebalance."""
+    if lag_scaled(service):
+        return "keda"
+    return "one" if service in SINGLE_WRITER else "many"
 
 
 def scaled_object(svc: Service) -> Manifest:
@@ -479,6 +519,7 @@ def scaled_object(svc: Service) -> Manifest:
             "authenticationRef": {"name": KEDA_AUTH},
         }
         for g in access.groups
+        if g.loop in LAG_TRIGGERS[svc.name]
     ]
     return {
         "apiVersion": "keda.sh/v1alpha1",
@@ -487,7 +528,7 @@ def scaled_object(svc: Service) -> Manifest:
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": svc.name},
             "minReplicaCount": 1,
-            "maxReplicaCount": max_instances(access),
+            "maxReplicaCount": max_instances(svc.name),
             "pollingInterval": 30,
             "cooldownPeriod": 300,
             "triggers": triggers,
@@ -510,7 +551,7 @@ def documents() -> dict[str, list[Manifest]]:
         + [database([s for s in svcs if s.schema])],
         "services.yaml": workloads,
         "migrations.yaml": [migration_job(s) for s in svcs if s.schema],
-        "scaling.yaml": [scaled_object(s) for s in svcs if s.name in LAG_SCALED],
+        "scaling.yaml": [scaled_object(s) for s in svcs if lag_scaled(s.name)],
     }
 
 

@@ -67,3 +67,25 @@ def test_dead_letter_records_satisfy_the_contract(kind: str, schema: str, valida
     assert all(h in list(out.headers) for h in original), "the original headers, kept"
     errors = [e.message for e in validator_for(schema).iter_errors(_as_text(out.headers))]
     assert errors == []
+
+
+def test_the_bridges_headers_satisfy_the_contract(validator_for: Validators) -> None:
+    from bridges.domain.records import legacy_headers
+
+    for feed in ("hj212", "cap", "safety", "party"):
+        headers = legacy_headers(
+            feed=feed,
+            topic=f"legacy.{feed}.v1",
+            bridge=f"{feed}-x",
+            sender="MN-1",
+            raw=HJ212,
+            peer="10.0.0.1:5000",
+        )
+        as_text = {k: v.decode() for k, v in headers}
+        validator_for("cloudevent-headers.v1.json").validate(as_text)
+        assert as_text["ce_bridge"] == f"{feed}-x"
+        # A resent record carries the same id (same sender, same bytes).
+        again = legacy_headers(
+            feed=feed, topic=f"legacy.{feed}.v1", bridge=f"{feed}-x", sender="MN-1", raw=HJ212
+        )
+        assert dict(again)["ce_id"] == dict(headers)["ce_id"]

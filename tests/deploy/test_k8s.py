@@ -128,6 +128,8 @@ def test_production_runs_at_least_two_instances_of_every_service_but_the_single_
             continue
         count = scaled[name]["minReplicaCount"] if name in scaled else w["spec"]["replicas"]
         assert count >= 2, name
+        if name in scaled:
+            assert scaled[name]["minReplicaCount"] <= scaled[name]["maxReplicaCount"], name
     assert set(workloads("production")) == set(SERVICE_NAMES)
 
 
@@ -137,8 +139,12 @@ def test_keda_never_scales_a_service_beyond_the_partitions_of_its_groups() -> No
         access = access_of(so["metadata"]["name"])
         groups = {access.group_id(g): g for g in access.groups}
         triggers = {t["metadata"]["consumerGroup"] for t in so["spec"]["triggers"]}
-        assert triggers == set(groups)
-        ceiling = min(sum(partitions[t] for t in g.topics) for g in groups.values())
+        assert triggers == {
+            f"{so['metadata']['name']}.{loop}" for loop in generate.LAG_TRIGGERS[so["metadata"]["name"]]
+        }
+        assert triggers <= set(groups)
+        work = [groups[t] for t in triggers]
+        ceiling = min(sum(partitions[t] for t in g.topics) for g in work)
         assert so["spec"]["maxReplicaCount"] <= ceiling, so["metadata"]["name"]
         assert all(t["metadata"]["allowIdleConsumers"] == "false" for t in so["spec"]["triggers"])
         # KEDA runs in its own namespace: the bootstrap address must name ours.
@@ -164,6 +170,29 @@ def test_production_has_budgets_spreading_and_sized_containers() -> None:
         "onegrid-services",
         "onegrid-postgres",
     }
+
+
+def test_the_network_policies_admit_every_port_a_service_listens_on() -> None:
+    """A service added later must not be silently cut off: each container port is in some ingress rule
+    of a policy that selects the pod."""
+    policies = of_kind("production", "NetworkPolicy")
+    for name, w in workloads("production").items():
+        pod_labels = w["spec"]["template"]["metadata"]["labels"]
+        c = w["spec"]["template"]["spec"]["containers"][0]
+        selecting = [
+            p
+            for p in policies
+            if p["spec"]["podSelector"].get("matchLabels", {}).items() <= pod_labels.items()
+            and "Ingress" in p["spec"].get("policyTypes", [])
+        ]
+        admitted = {
+            port["port"]
+            for p in selecting
+            for rule in p["spec"].get("ingress", [])
+            for port in rule.get("ports", [])
+        }
+        for port in c["ports"]:
+            assert port["containerPort"] in admitted, f"{name}: port {port['containerPort']}"
 
 
 def test_every_service_is_probed_configured_and_named_per_pod() -> None:

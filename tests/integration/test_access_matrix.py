@@ -248,6 +248,29 @@ async def test_the_actor_is_the_token_and_every_string_is_bounded(dispatch_app: 
     assert someone.status_code == 403 and "must be the caller" in someone.json()["detail"]
 
 
+async def test_a_merge_target_must_exist_and_be_in_scope(dispatch_app: FastAPI) -> None:
+    """Before: merge_into was never looked up (any id, any case in the city)."""
+
+    def merge(target: str) -> Call:
+        return lambda c: c.post(
+            f"/v1/cases/{A}/merge", json={"merge_into": target, "reason": "merge.duplicate"}
+        )
+
+    nowhere = str(uuid.UUID(int=0xDEAD))
+    roles = ["street_operator", "district_operator", "city_operator"]
+    assert await statuses(dispatch_app, merge(B), roles) == {
+        "street_operator": 404,
+        "district_operator": 200,
+        "city_operator": 200,
+    }
+    assert await statuses(dispatch_app, merge(C), roles) == {
+        "street_operator": 404,
+        "district_operator": 404,
+        "city_operator": 200,
+    }
+    assert await statuses(dispatch_app, merge(nowhere), ["admin"]) == {"admin": 404}
+
+
 async def test_feedback_only_from_the_department_itself(dispatch_app: FastAPI) -> None:
     # The department's system answers in its own name (the token's subject).
     example = {
@@ -278,6 +301,36 @@ async def test_registry_reads_for_staff_writes_for_admins(
     assert reads == expect(200)
     assert {r: s for r, s in writes.items()} == expect(403, admin=writes["admin"])
     assert writes["admin"] not in (401, 403)  # the admin reaches validation (the body is incomplete)
+
+
+async def test_staff_names_and_phones_only_for_roles_with_personal_data_rights(
+    database_url: str, kafka_settings: KafkaSettings, topics: Any
+) -> None:
+    """Before: every staff role city-wide read every staff member's name and phone."""
+    topic = await topics("grid.registry", compacted=True)
+    async with running_registry(database_url, kafka_settings, topic, seed=True) as running:
+        app = running.service.app
+        seen: dict[str, Any] = {}
+        for role in ROLES:
+            async with asgi(app, role) as c:
+                page = await c.get("/v1/records/staff", params={"limit": 5})
+                if page.status_code != 200:
+                    seen[role] = page.status_code
+                    continue
+                first = page.json()["items"][0]
+                one = (await c.get(f"/v1/records/staff/{first['code']}")).json()
+                history = (await c.get(f"/v1/history/staff/{first['code']}")).json()
+                seen[role] = {(r["name"], r["phone"]) for r in (first, one, history[-1]["record"])}
+    full = {frozenset(v) for v in seen.values() if isinstance(v, set) and all("*" not in n for n, _ in v)}
+    assert len(full) == 1
+    [(name, phone)] = next(iter(full))
+    hidden = {(name[0] + "*" * (len(name) - 1), "*" * (len(phone) - 4) + phone[-4:])}
+    rights = ("grid_worker", "community_operator", "street_operator", "district_operator", "city_operator")
+    assert seen == {
+        **{role: {(name, phone)} for role in (*rights, "admin")},
+        **{role: hidden for role in ("department_operator", "auditor", "bi_reader")},
+        "anonymous": 401,
+    }
 
 
 # -- audit -------------------------------------------------------------------------------------
@@ -318,6 +371,81 @@ async def test_raw_trail_for_auditors_and_stories_in_scope(audit_app: FastAPI) -
     assert story_c == expect(404, city_operator=200, auditor=200, admin=200, **no_story)
     # Payloads carry the reporter's name and phone: not for the auditor's eyes.
     assert payload_a == expect(200, auditor=403, **no_story)
+
+
+async def test_personal_data_in_the_trail_one_rule_everywhere_and_every_read_logged(
+    audit_app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stories refused auditors payloads while /v1/entries, /v1/entries/{seq} and the export handed
+    them out (the reporter's name and phone)."""
+    trail = ["auditor", "admin"]
+    asked = {
+        "entries": await statuses(
+            audit_app, lambda c: c.get("/v1/entries", params={"payload": "true"}), trail
+        ),
+        "entry": await statuses(
+            audit_app, lambda c: c.get("/v1/entries/0", params={"payload": "true"}), trail
+        ),
+        "export": await statuses(
+            audit_app, lambda c: c.get("/v1/export/entries.jsonl", params={"payload": "true"}), trail
+        ),
+    }
+    assert asked == {k: {"auditor": 403, "admin": 200} for k in ("entries", "entry", "export")}
+    async with asgi(audit_app, "auditor") as c:
+        shown = [
+            (await c.get("/v1/entries")).text,
+            (await c.get("/v1/entries/0")).text,
+            (await c.get("/v1/export/entries.jsonl")).text,
+        ]
+        exported = [json.loads(line) for line in shown[2].splitlines()]
+    for text_ in shown:
+        assert "王建国" not in text_ and "13805271234" not in text_
+    assert exported and all(e["payload"] is None and len(e["payload_sha256"]) == 64 for e in exported)
+    caplog.set_level("INFO", logger="onegrid.personal_data")
+    caplog.clear()
+    async with asgi(audit_app, "admin") as c:
+        one = await c.get("/v1/entries/0", params={"payload": "true"})
+        big = await c.get("/v1/entries", params={"payload": "true", "limit": 10_000})
+    assert one.json()["payload"] and big.status_code == 422
+    reads = [r.getMessage() for r in caplog.records if r.name == "onegrid.personal_data"]
+    assert reads == ["personal data read by staff:admin (admin): audit entry 0"]
+
+
+async def test_a_forged_legacy_record_plants_nothing_in_another_cases_story(database_url: str) -> None:
+    """Anyone who can produce to legacy.* writes any header: a record claiming to be C's case event,
+    placed in street 321003009, once joined C's story and opened it to that street's operator."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from audit.store import TrailStore
+
+    db = await fresh_schema(database_url)
+    district, street, community, grid, _ = PLACES[C]
+    own = case_event(
+        "cases.v1",
+        0,
+        C,
+        division={"district": district, "street": street, "community": community, "grid": grid},
+    )
+    forged = case_event(
+        "legacy.party.v1",
+        0,
+        C,
+        division={"district": "321003", "street": "321003009", "community": None, "grid": None},
+        actor={"kind": "staff", "id": "staff:city-boss"},
+    )
+    await TrailWriter(db).append([own, forged])
+    app = app_of(audit_router(TrailStore(db), Ed25519PrivateKey.generate().public_key()))
+    try:
+        story = await statuses(app, lambda c: c.get(f"/v1/cases/{C}/story"), ["street_operator", "admin"])
+        async with asgi(app, "admin") as c:
+            entries = (await c.get(f"/v1/cases/{C}/story")).json()["entries"]
+            raw = (await c.get("/v1/entries", params={"topic": "legacy.party.v1"})).json()["entries"]
+    finally:
+        await db.close()
+    assert story == {"street_operator": 404, "admin": 200}
+    assert [e["topic"] for e in entries] == ["cases.v1"]
+    [kept] = raw  # recorded all the same (it is evidence), as what it is: an opaque legacy record
+    assert (kept["case_id"], kept["event_type"], kept["actor"]) == (None, "raw.legacy.party.v1", None)
 
 
 # -- evaluation --------------------------------------------------------------------------------
@@ -416,6 +544,49 @@ async def test_open311_reads_public_posts_keyed(
     finally:
         await producer.stop()
         await engine.dispose()
+
+
+async def test_open311_public_reads_are_coarse_limited_and_small(
+    database_url: str, kafka_settings: KafkaSettings, topics: Any
+) -> None:
+    """Before: anyone read residents' descriptions with exact coordinates, 1,000 per query, unlimited."""
+    from onegrid.ratelimit import RateLimit
+
+    url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+    schema = f"intake_pub_{uuid.uuid4().hex[:8]}"
+    await migrate(url, schema, Path(intake.__file__).parent / "migrations")
+    engine = make_engine(url, schema, pool_size=2)
+    producer = make_producer(kafka_settings, client_id="acl-open311-reads")
+    await producer.start()
+    try:
+        settings = Open311Settings(
+            topic=await topics("legacy.open311"),
+            public_max_results=2,
+            read_rate=RateLimit(rate_per_s=0.001, burst=6),
+        )
+        r = open311_router(
+            engine=engine, producer_getter=lambda: producer, crosswalk=Crosswalk.load(), settings=settings
+        )
+        app = app_of(r)
+        form = {"service_code": "001", "lat": "32.394217", "long": "119.412893", "description": "路灯不亮"}
+        hdrs = {"content-type": "application/x-www-form-urlencoded"}
+        async with asgi(app, "admin") as c:
+            for _ in range(3):
+                assert (
+                    await c.post("/open311/v2/requests.json", content=urlencode(form).encode(), headers=hdrs)
+                ).status_code == 201
+            staff = (await c.get("/open311/v2/requests.json")).json()
+        async with asgi(app, "anonymous") as c:
+            public = (await c.get("/open311/v2/requests.json")).json()
+            one = (await c.get(f"/open311/v2/requests/{staff[0]['service_request_id']}.json")).json()[0]
+            answers = [(await c.get("/open311/v2/services.json")).status_code for _ in range(5)]
+    finally:
+        await producer.stop()
+        await engine.dispose()
+    assert len(staff) == 3 and (staff[0]["lat"], staff[0]["long"]) == (32.394217, 119.412893)
+    assert len(public) == 2  # bulk reads need a key
+    assert {(x["lat"], x["long"]) for x in [*public, one]} == {(32.394, 119.413)}
+    assert answers[:2] == [200, 200] and answers[-1] == 429  # six GETs per address, then wait
 
 
 # -- console -----------------------------------------------------------------------------------

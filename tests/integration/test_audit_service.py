@@ -110,6 +110,9 @@ async def test_tap_story_proofs_and_published_heads(kafka_settings, topics, data
         http_port=port,
         instance_id=uuid.uuid4().hex[:6],
         tap_topic_pattern="^(" + "|".join(t.replace(".", r"\.") for t in (legacy, cases, lifecycle)) + ")$",
+        # the test's own topics in the catalogue's roles: cases and lifecycle name cases, legacy is opaque
+        case_topic_pattern="^(" + "|".join(t.replace(".", r"\.") for t in (cases, lifecycle)) + ")$",
+        opaque_topic_pattern="^" + legacy.replace(".", r"\.") + "$",
         head_interval_s=0.5,
         batch_max_records=50,
     )

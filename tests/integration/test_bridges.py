@@ -63,10 +63,10 @@ async def running_bridges(
         db_schema=f"bridges_{uid}",
         service_name=f"bridges-{uid}",
         kafka=kafka,
-        hj212_topic=over.pop("hj212_topic", None) or await topics("hj212", partitions=3),
-        cap_topic=await topics("cap"),
-        safety_topic=await topics("safety"),
-        party_topic=await topics("party"),
+        hj212_topic=await topics("hj212", partitions=3),
+        cap_topic=await topics("cap", partitions=3),
+        safety_topic=await topics("safety", partitions=3),
+        party_topic=await topics("party", partitions=3),
         hj212_port=0,
         http_port=0,
         **over,
@@ -162,9 +162,9 @@ async def test_hj212_framing_at_every_byte_boundary_and_several_packets_per_read
 async def test_reply_only_after_kafka_has_the_packet_and_a_resend_is_answered_once_stored(
     database_url, kafka_settings, topics
 ) -> None:
-    one = await topics("hj212-one", partitions=1)  # one partition: the order read is the order written
-    async with running_bridges(database_url, kafka_settings, topics, hj212_topic=one) as run:
+    async with running_bridges(database_url, kafka_settings, topics) as run:
         topic = run.settings.hj212_topic
+        every = [TopicPartition(topic, p) for p in range(3)]
         logger = await Logger.connect(run.port)
         probe = AIOKafkaConsumer(enable_auto_commit=False, **kafka_settings.client_kwargs())
         await probe.start()
@@ -174,8 +174,8 @@ async def test_reply_only_after_kafka_has_the_packet_and_a_resend_is_answered_on
                 await logger.send(p)
                 assert replied_to(await logger.reply(), p)
                 # The moment the answer arrives, the broker already holds the packet.
-                ends = await probe.end_offsets([TopicPartition(topic, 0)])
-                assert ends[TopicPartition(topic, 0)] == n + 1
+                ends = await probe.end_offsets(every)
+                assert sum(ends.values()) == n + 1
         finally:
             await probe.stop()
         stored = await read_all(kafka_settings, topic, expect=3)
@@ -192,13 +192,15 @@ async def test_reply_only_after_kafka_has_the_packet_and_a_resend_is_answered_on
         dropped = await Logger.connect(run.port)
         await dropped.send(lost)
         await dropped.close()
-        assert [r.value for r in await read_all(kafka_settings, topic, expect=7)][-1] == lost
+        assert lost in [r.value for r in await read_all(kafka_settings, topic, expect=7)]
         again = await Logger.connect(run.port)
         await again.send(lost)
         assert replied_to(await again.reply(), lost)
         await again.close()
-        values = [r.value for r in await read_all(kafka_settings, topic, expect=7)]
-        assert values.count(lost) == 1 and values[3:6] == [quiet, bad, last]
+        records = await read_all(kafka_settings, topic, expect=7)
+        values = [r.value for r in records]
+        station = [r.value for r in records if r.key == b"MN-ACK-01"]  # one key: one partition, in order
+        assert values.count(lost) == 1 and station[3:6] == [quiet, bad, last]
 
         status = (await run.http.get("/v1/status", headers=ADMIN)).json()
         station = status["stations"]["MN-ACK-01"]
@@ -320,15 +322,22 @@ async def test_pushes_answer_202_after_the_write_and_once_per_record_id(
             run.settings.cap_topic: "bridge cap-push",
         }
 
-        # No record id: a clear refusal, nothing written. No credentials or the wrong role: refused.
-        refused = await run.http.post("/v1/push/party", content=b'{"sjbt": "x"}', headers=PARTY)
+        # No record id: a clear refusal, and the original kept for intake's dead letters (a retry is
+        # a duplicate). No credentials or the wrong role: refused, nothing written.
+        nameless = b'{"sjbt": "x"}'
+        refused = await run.http.post("/v1/push/party", content=nameless, headers=PARTY)
         assert refused.status_code == 422 and refused.json()["error"] == "party.missing_field"
+        again = await run.http.post("/v1/push/party", content=nameless, headers=PARTY)
+        assert again.status_code == 422 and again.json()["kept"] == refused.json()["kept"]
         broken = await run.http.post("/v1/push/safety", content=truncated_xml(safety), headers=SAFETY)
         assert broken.status_code == 422 and broken.json()["error"] == "safety.xml_malformed"
         assert (await run.http.post("/v1/push/party", content=diary)).status_code == 401
         grid = bearer("grid_worker", scope=["321003009001003"])
         assert (await run.http.post("/v1/push/party", content=diary, headers=grid)).status_code == 403
-        assert len(await read_all(kafka_settings, run.settings.party_topic, expect=1)) == 1
+        party = {r.value: r.key for r in await read_all(kafka_settings, run.settings.party_topic, expect=2)}
+        assert party.keys() == {diary, nameless} and party[nameless].startswith(b"sha256:")
+        kept = await read_all(kafka_settings, run.settings.safety_topic, expect=2)
+        assert sorted(r.value for r in kept) == sorted([safety, truncated_xml(safety)])
 
 
 # -- CAP poller -----------------------------------------------------------------------------------

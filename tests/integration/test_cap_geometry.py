@@ -22,7 +22,7 @@ from intake.bootstrap import assemble
 from intake.pipeline import IntakeTopics
 from onegrid.kafka.admin import ensure_topics
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
-from onegrid.kafka.producer import make_producer
+from onegrid.kafka.producer import make_producer, partition_producers
 from onegrid.settings import KafkaSettings
 from onegrid.topics import TopicSpec
 
@@ -70,12 +70,14 @@ async def test_a_crafted_cap_area_is_dead_lettered_at_the_time_limit_and_intake_
     await parts.catch_up()
     follow = asyncio.create_task(parts.follow())
     group = f"intake.{ns}"
-    out = make_producer(kafka_settings, client_id=f"{group}-p", transactional_id=f"{group}.0")
+    out = make_producer(kafka_settings, client_id=f"{group}-p")
     await out.start()
     loop = ConsumerLoop(
         consumer=make_consumer(kafka_settings, group_id=group, client_id=f"{group}-c"),
         handler=parts.pipeline.handle,
         producer=out,
+        transactional=partition_producers(kafka_settings, group=group, client_id=f"{group}-t"),
+        prepare=parts.handover,
         config=LoopConfig(
             group_id=group,
             topics=(cap,),

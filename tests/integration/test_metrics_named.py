@@ -70,6 +70,7 @@ def test_dashboards_and_rules_name_only_metrics_the_services_export(
     monkeypatch.setenv("ONEGRID_AUDIT_HEAD_INTERVAL_S", "1")
     monkeypatch.setenv("ONEGRID_DISPATCH_GAUGES_INTERVAL_S", "1")
     monkeypatch.setenv("ONEGRID_AUDIT_HEAD_CHECK_INTERVAL_S", "1")
+    monkeypatch.setenv("ONEGRID_BRIDGES_HJ212_PORT", str(free_port()))
     for svc in stack_mod.SERVICES:
         monkeypatch.setenv(svc.port_env, str(free_port()))
     stack = stack_mod.Stack()

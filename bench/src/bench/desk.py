@@ -76,7 +76,7 @@ async def bench_desk(database_url: str, n: int, batch: int = 500) -> dict[str, A
     from dispatch.settings import Settings
     from dispatch.store import Outlets
 
-    url = ServiceSettings(database_url=database_url).database_url
+    url = ServiceSettings(environment="development", database_url=database_url).database_url
     schema = f"bench_dispatch_{uuid.uuid4().hex[:8]}"
     migrations = __import__("dispatch.bootstrap", fromlist=["MIGRATIONS"]).MIGRATIONS
     await migrate(url, schema, migrations)

@@ -55,6 +55,7 @@ async def main(bootstrap: str, ns: str, delay: float) -> None:
         handler=handle,
         producer=producer,
         transactional=partition_producers(kafka, group=group, client_id=f"{group}-t"),
+        prepare=parts.handover,
         config=LoopConfig(
             group_id=group,
             topics=tuple(topics.feeds),

@@ -15,12 +15,12 @@ from audit.settings import Settings
 
 def test_outside_development_a_missing_key_stops_the_service_naming_the_variable() -> None:
     with pytest.raises(ValidationError, match="ONEGRID_AUDIT_SIGNING_KEY"):
-        Settings(environment="production")
+        Settings(environment="test")
 
 
 def test_a_key_that_is_not_ed25519_is_refused_at_start() -> None:
     with pytest.raises(ValidationError, match="not an Ed25519 private key"):
-        Settings(environment="production", signing_key=base64.b64encode(b"short").decode())
+        Settings(environment="test", signing_key=base64.b64encode(b"short").decode())
 
 
 def test_base64_raw_key_is_used_as_given() -> None:

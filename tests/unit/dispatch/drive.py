@@ -17,6 +17,7 @@ from .sample import case_bytes
 NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 STAFF = Actor(kind="staff", id="grid/0007", display="张三")
 DEPT = Actor(kind="department", id="hj-urban-mgmt", display="邗江区城市管理局")
+CHECKER = Actor(kind="staff", id="3210030090/checker", display="核查员")  # verifies: never the resolver
 A, S = Action, State
 
 
@@ -26,7 +27,7 @@ def command(action: Action, case: Case | None) -> Command:
     other = "hj-eco-env" if case is None or case.department != "hj-eco-env" else "hj-urban-mgmt"
     return Command(
         action=action,
-        actor=STAFF if action in (A.SELF_HANDLE, A.VERIFY, A.REWORK) else DEPT,
+        actor=CHECKER if action in (A.VERIFY, A.REWORK) else STAFF if action is A.SELF_HANDLE else DEPT,
         reason="operator.test",
         department=other
         if action in (A.DISPATCH, A.REASSIGN, A.ARBITRATE)

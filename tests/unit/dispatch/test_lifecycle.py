@@ -3,6 +3,7 @@ reopen, and the guards that refuse bad commands."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import msgspec
@@ -43,6 +44,18 @@ def test_small_grid_case_waits_for_the_grid_worker(lifecycle: Lifecycle) -> None
     assert [d.kind for d in case.deadlines] == ["resolve"]
     done = lifecycle.decide(case, command(A.SELF_HANDLE, case), NOW).case
     assert done.state is S.RESOLVED
+
+
+def test_the_resolver_never_verifies_its_own_work(lifecycle: Lifecycle) -> None:
+    """Before: a grid worker self-handled then verified, closing its own case alone."""
+    case = registered(lifecycle)
+    done = lifecycle.decide(case, command(A.SELF_HANDLE, case), NOW).case
+    own = dataclasses.replace(command(A.VERIFY, done), actor=STAFF)
+    with pytest.raises(Refused) as refused:
+        lifecycle.decide(done, own, NOW)
+    assert refused.value.reason == "verify.same_actor"
+    assert lifecycle.decide(done, command(A.VERIFY, done), NOW).case.state is S.CLOSED
+    assert case.state is S.REGISTERED
 
 
 def test_severity_raises_the_tier(directory: Directory) -> None:

@@ -8,8 +8,10 @@ from dispatch.domain.facts import decode_case
 from dispatch.domain.lifecycle import Lifecycle, Policy
 from dispatch.domain.messages import lifecycle_event
 from dispatch.domain.routing import Directory
+from dispatch.domain.states import Action, State
 from onegrid.workcal import WorkCalendar
 
+from .drive import command
 from .sample import as_records, case_bytes, registry_records
 
 BJ = timezone(timedelta(hours=8))
@@ -43,6 +45,7 @@ def test_a_three_working_day_sla_opened_on_the_eve_of_national_day_ends_after_th
         "acknowledge_by": "2026-09-30T04:00:00Z",
         "resolve_by": "2026-10-10T02:00:00Z",
         "calendar_version": WorkCalendar().version,
+        "verify_by": None,
     }
 
 
@@ -50,3 +53,25 @@ def test_a_24x7_sla_records_its_clock_too(lifecycle: Lifecycle) -> None:
     out = lifecycle.register(decode_case(case_bytes(tier="street")), datetime(2026, 9, 30, 2, 0, tzinfo=UTC))
     assert {d.calendar_version for d in out.case.deadlines} == {"24x7"}
     assert {d.kind for d in out.case.deadlines} == {"acknowledge", "resolve"}
+
+
+def test_a_resolved_case_has_a_verification_deadline_on_the_working_day_calendar() -> None:
+    # Resolved Friday 13 Feb 2026 at 16:00: one working day of office time is 1.5 h that Friday and
+    # 7.5 h on Saturday 14 Feb, a make-up working day before the Spring Festival.
+    lc = working_day_lifecycle()
+    out = lc.register(decode_case(case_bytes(tier="street")), datetime(2026, 2, 13, 9, 0, tzinfo=BJ))
+    resolved_at = datetime(2026, 2, 13, 16, 0, tzinfo=BJ)
+    done = lc.decide(out.case, command(Action.RESOLVE, out.case), resolved_at)
+    assert done.case.state is State.RESOLVED and done.case.deadlines == ()
+    assert done.case.verify_by == datetime(2026, 2, 14, 16, 0, tzinfo=BJ)
+    event = lifecycle_event(done.case, done.transitions[-1])
+    assert event["deadlines"]["verify_by"] == "2026-02-14T08:00:00Z"
+    assert event["deadlines"]["calendar_version"] == WorkCalendar().version
+
+
+def test_on_a_24x7_policy_verification_is_due_a_day_after_resolving(lifecycle: Lifecycle) -> None:
+    out = lifecycle.register(decode_case(case_bytes(tier="street")), datetime(2026, 9, 30, 2, 0, tzinfo=UTC))
+    at = datetime(2026, 9, 30, 5, 0, tzinfo=UTC)
+    done = lifecycle.decide(out.case, command(Action.RESOLVE, out.case), at)
+    assert done.case.verify_by == at + timedelta(days=1)
+    assert lifecycle_event(done.case, done.transitions[-1])["deadlines"]["calendar_version"] == "24x7"

@@ -85,3 +85,19 @@ def test_the_property_sees_open_episodes_at_the_cut() -> None:
     snapshot = json.loads(json.dumps(engine.snapshot()))
     assert [e["kind"] for e in snapshot["episodes"]] == ["exceedance"]
     assert snapshot["stations"]["A"]["interval_s"] == 3600
+
+
+def test_a_state_slice_older_than_the_one_held_is_not_applied() -> None:
+    """Issue 13.2: slices carry a revision; a late echo of an earlier write never undoes a newer one."""
+    from intake.domain.env_feed import EnvState
+
+    state = EnvState()
+    newer = {"station": None, "episodes": [], "rev": 2}
+    older = {"station": None, "episodes": [{"episode_id": "E1"}], "rev": 1}
+    state.observe("MN1", newer)
+    state.observe("MN1", older)
+    assert state.slices["MN1"] == newer
+    state.observe("MN1", {"station": None, "episodes": [], "rev": 3})
+    assert state.slices["MN1"]["rev"] == 3
+    state.observe("MN1", None)  # a tombstone removes the station
+    assert "MN1" not in state.slices

@@ -4,8 +4,10 @@ the limits on public endpoints."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -13,9 +15,20 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from pydantic import ValidationError
 
-from onegrid.auth import AuthSettings, Principal, Role, assert_guarded, install, mint, public, require
+from onegrid.auth import (
+    Authenticator,
+    AuthSettings,
+    InvalidToken,
+    Principal,
+    Role,
+    assert_guarded,
+    install,
+    mint,
+    public,
+    require,
+)
 from onegrid.auth import keys as api_keys
-from onegrid.auth.jws import verify
+from onegrid.auth.jws import b64url_decode, sign, verify
 from onegrid.auth.policy import division_prefix
 from onegrid.ratelimit import BodyLimit, RateLimiter
 from onegrid.settings import ServiceSettings
@@ -86,7 +99,7 @@ def _app(keys_file: Path | None = None) -> FastAPI:
         return {}
 
     app.include_router(r)
-    install(app, AuthSettings(hs256_secret=SECRET, api_keys_file=keys_file), environment="production")
+    install(app, AuthSettings(hs256_secret=SECRET, api_keys_file=keys_file), environment="test")
     assert_guarded(app)
     return app
 
@@ -153,7 +166,7 @@ def test_outside_development_a_missing_or_default_secret_refuses_to_start(
     if secret is not None:
         monkeypatch.setenv("ONEGRID_AUTH_HS256_SECRET", secret)
     with pytest.raises(ValidationError, match="ONEGRID_AUTH_HS256_SECRET"):
-        ServiceSettings(environment="production")
+        ServiceSettings(environment="test")
     ServiceSettings(environment="development")  # development tolerates it (a generated secret)
 
 
@@ -165,7 +178,7 @@ def test_the_mint_command_prints_a_token_the_services_accept(tmp_path: Path) -> 
     )  # fmt: skip
     claims = verify(
         out.stdout.strip(),
-        AuthSettings(hs256_secret=SECRET).verification_keys(environment="production"),
+        AuthSettings(hs256_secret=SECRET).verification_keys(environment="test"),
         issuer="onegrid",
         audience="onegrid",
     )
@@ -211,3 +224,68 @@ async def test_rate_limit_and_body_limit_answer_429_and_413() -> None:
 
         streamed = await c.post("/submit", content=chunks(), headers={"content-type": "application/json"})
         assert streamed.status_code == 413
+
+
+def test_services_default_to_production_where_only_the_identity_providers_tokens_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: development by default (secrets generated, checks skipped), and the one HS256 secret
+    every service holds still minted accepted admin tokens beside the identity provider's keys."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    monkeypatch.delenv("ONEGRID_ENVIRONMENT", raising=False)
+    monkeypatch.delenv("ONEGRID_AUTH_HS256_SECRET", raising=False)
+    with pytest.raises(ValidationError, match="ONEGRID_AUTH_PUBLIC_KEYS"):
+        ServiceSettings()
+    idp = Ed25519PrivateKey.generate()
+    pem = idp.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    monkeypatch.setenv("ONEGRID_AUTH_PUBLIC_KEYS", json.dumps({"idp-1": pem.decode()}))
+    settings = ServiceSettings()
+    assert settings.environment == "production"
+    monkeypatch.setenv("ONEGRID_AUTH_HS256_SECRET", SECRET)
+    with pytest.raises(ValidationError, match="refused when ONEGRID_ENVIRONMENT=production"):
+        ServiceSettings()
+    # Whatever the settings say, production verifies no HS256 token: a service's secret mints nothing.
+    both = AuthSettings(hs256_secret=SECRET, public_keys={"idp-1": pem.decode()})
+    keys = both.verification_keys(environment="production")
+    forged = mint(SECRET.encode(), role="admin", subject="admin:forged")
+    with pytest.raises(InvalidToken, match="algorithm_refused"):
+        verify(forged, keys, issuer="onegrid", audience="onegrid")
+    now = time.time()
+    real = sign(
+        {"iss": "onegrid", "aud": "onegrid", "sub": "staff:1", "role": "admin", "iat": now, "exp": now + 600},
+        idp,
+        kid="idp-1",
+    )
+    assert verify(real, keys, issuer="onegrid", audience="onegrid")["sub"] == "staff:1"
+
+
+def test_the_signing_secret_rotates_with_overlap_and_tokens_can_be_revoked(tmp_path: Path) -> None:
+    old, new = "old-" + SECRET, "new-" + SECRET
+    rotating = AuthSettings(hs256_secret=new, hs256_previous_secrets=[old])
+    keys = rotating.verification_keys(environment="test")
+    for secret in (old, new):
+        verify(mint(secret.encode(), role="admin", subject="a"), keys, issuer="onegrid", audience="onegrid")
+    after = AuthSettings(hs256_secret=new).verification_keys(environment="test")
+    with pytest.raises(InvalidToken, match="bad_signature"):
+        verify(mint(old.encode(), role="admin", subject="a"), after, issuer="onegrid", audience="onegrid")
+
+    revoked = tmp_path / "revoked.json"
+    auth = Authenticator(AuthSettings(hs256_secret=new, revoked_file=revoked), environment="test")
+    leaked, other = (
+        mint(new.encode(), role="admin", subject="admin:a"),
+        mint(new.encode(), role="admin", subject="b"),
+    )
+    assert auth.from_token(leaked).subject == "admin:a"
+    jti = json.loads(b64url_decode(leaked.split(".")[1]))["jti"]
+    revoked.write_text(json.dumps({"jti": [jti]}))
+    with pytest.raises(InvalidToken, match=r"token\.revoked"):
+        auth.from_token(leaked)
+    assert auth.from_token(other).subject == "b"
+    revoked.write_text(json.dumps({"subjects": ["b"]}))
+    os.utime(revoked, (time.time() + 5, time.time() + 5))  # a second write within the mtime granularity
+    with pytest.raises(InvalidToken, match="subject is revoked"):
+        auth.from_token(other)

@@ -134,3 +134,29 @@ def test_arbitrary_text_is_refused_never_crashes(text: str) -> None:
 def test_random_header_and_claims_parts_are_refused(header: bytes, claims: bytes) -> None:
     with pytest.raises(InvalidToken):
         check(f"{b64url_encode(header)}.{b64url_encode(claims)}.{b64url_encode(b'sig')}")
+
+
+def hs256(header: dict, claims: dict) -> str:
+    enc = lambda d: b64url_encode(json.dumps(d).encode())  # noqa: E731
+    signing_input = f"{enc(header)}.{enc(claims)}"
+    sig = hmac.new(SECRET, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64url_encode(sig)}"
+
+
+def test_exp_must_be_finite_and_within_the_maximum_lifetime() -> None:
+    """An exp of NaN compared false with every time (never expired), and 1e18 lived forever."""
+    header = {"alg": "HS256", "typ": "JWT"}
+    assert reason(hs256(header, {**CLAIMS, "exp": float("nan")})) == "token.malformed"
+    assert reason(hs256(header, {**CLAIMS, "exp": float("inf")})) == "token.malformed"
+    assert reason(hs256(header, {**CLAIMS, "exp": 1e18})) == "token.lifetime_too_long"
+    no_iat = {k: v for k, v in CLAIMS.items() if k != "iat"}
+    assert reason(hs256(header, {**no_iat, "exp": NOW + 8 * 24 * 3600})) == "token.lifetime_too_long"
+    assert check(hs256(header, {**CLAIMS, "exp": NOW + 8 * 3600}))["sub"] == "staff:1"
+
+
+def test_typ_when_present_names_an_access_token() -> None:
+    for typ in ("JWT", "at+jwt", "application/at+jwt"):
+        assert check(hs256({"alg": "HS256", "typ": typ}, CLAIMS))["sub"] == "staff:1"
+    assert check(hs256({"alg": "HS256"}, CLAIMS))["sub"] == "staff:1"
+    for typ in ("dpop+jwt", "secevent+jwt", 7):
+        assert reason(hs256({"alg": "HS256", "typ": typ}, CLAIMS)) == "token.wrong_type"

@@ -96,6 +96,7 @@ def test_the_declared_consumer_groups_are_the_loops_each_bootstrap_adds(monkeypa
     from onegrid.wiring import Wiring
 
     monkeypatch.setenv("ONEGRID_RUN", str(tmp_path))
+    monkeypatch.setenv("ONEGRID_ENVIRONMENT", "development")  # keys generated under ONEGRID_RUN
     added: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     original = Wiring.add_loop
 

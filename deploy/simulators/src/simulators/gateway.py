@@ -111,11 +111,13 @@ async def run_networks(
     duration_s: float | None,
     seed: int,
     alert_hub_port: int = 8011,
+    handle_signals: bool = True,
 ) -> Tally:
     if rate <= 0:
         raise ValueError("--rate must be positive")
     stop = asyncio.Event()
-    stop_on_signals(stop)
+    if handle_signals:
+        stop_on_signals(stop)
     city = await asyncio.to_thread(reference_city)
     tally = Tally("networks")
     sim = Networks(city, seed, datetime.now(UTC))

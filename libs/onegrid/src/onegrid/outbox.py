@@ -196,7 +196,10 @@ class OutboxRelay:
         batch_size: int = 1000,
         idle_s: float = 0.2,
         max_consecutive_set_aside: int = 100,
+        scope: str = "",
     ) -> None:
+        """`scope` (the owning service's schema) makes the advisory lock this relay's own: two
+        services' outboxes in one database, both named `outbox`, never hold each other up."""
         self._engine = engine
         self._max_consecutive = max_consecutive_set_aside
         self._consecutive = 0
@@ -207,7 +210,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._lock_key = int.from_bytes(
-            hashlib.sha256(f"outbox:{table}".encode()).digest()[:8], "big", signed=True
+            hashlib.sha256(f"outbox:{scope}.{table}".encode()).digest()[:8], "big", signed=True
         )
         self.published = 0  # records acknowledged by the broker since start
 

@@ -86,10 +86,15 @@ class TelemetrySettings(BaseSettings):
 class ServiceSettings(BaseSettings):
     """Base of every service's settings; build it once in `bootstrap()` and pass it down."""
 
-    model_config = SettingsConfigDict(env_prefix="ONEGRID_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ONEGRID_", extra="ignore", populate_by_name=True)
 
     service_name: str = "onegrid"
-    environment: Literal["development", "test", "production"] = "development"
+    # Production unless told otherwise: secrets are then required and checked (make up and make run
+    # start the local stack's services with ONEGRID_ENVIRONMENT=development).
+    # One variable for every service (not ONEGRID_<SERVICE>_ENVIRONMENT).
+    environment: Literal["development", "test", "production"] = Field(
+        default="production", validation_alias="ONEGRID_ENVIRONMENT"
+    )
     instance_id: str = "0"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)

@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onegrid import telemetry
 from onegrid.db import make_engine, migrate, ping
 from onegrid.kafka.admin import broker_ready, ensure_topics
-from onegrid.kafka.loop import BatchHandler, ConsumerLoop, LoopConfig, TickHandler, make_consumer
+from onegrid.kafka.loop import (
+    BatchHandler,
+    ConsumerLoop,
+    LoopConfig,
+    PreparePartition,
+    TickHandler,
+    make_consumer,
+)
 from onegrid.kafka.producer import make_producer, partition_producers
 from onegrid.service import Runtime
 from onegrid.settings import ServiceSettings
@@ -35,6 +42,7 @@ class LoopSpec:
     topic_pattern: str | None = None
     tick_interval_s: float | None = None
     tick: TickHandler | None = None
+    prepare: PreparePartition | None = None
 
 
 @dataclass
@@ -57,13 +65,15 @@ class Wiring:
         topic_pattern: str | None = None,
         tick_interval_s: float | None = None,
         tick: TickHandler | None = None,
+        prepare: PreparePartition | None = None,
     ) -> None:
         """A consumer loop in group `<service>.<name>`, started with the app. Exactly-once loops get
         one transactional producer per input partition, with the id `<group>.<topic>.<partition>`
         (stable whichever instance owns the partition), so the owner fences any earlier one (see
         the loop's contract). `topic_pattern` (a regex) subscribes by pattern instead of `topics`;
         `tick_interval_s` makes the loop call `tick` (default: the handler with no records) for each
-        assigned partition at that interval."""
+        assigned partition at that interval; `prepare` runs for each newly owned partition before its
+        first record (exactly-once loops)."""
         self.loop_specs.append(
             LoopSpec(
                 name,
@@ -75,6 +85,7 @@ class Wiring:
                 topic_pattern,
                 tick_interval_s,
                 tick,
+                prepare,
             )
         )
 
@@ -100,6 +111,7 @@ class Wiring:
                     if spec.exactly_once
                     else None,
                     tick=spec.tick,
+                    prepare=spec.prepare,
                     config=LoopConfig(
                         group_id=group,
                         topics=spec.topics,

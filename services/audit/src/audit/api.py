@@ -6,8 +6,12 @@ the heads on Kafka (audit.heads.v1) carry base64 hashes per their JSON Schema. E
 
 Access (onegrid.auth): the raw trail (entries, traces, actors, heads, proofs, key, exports) is for
 auditors and admins; a case's story is for the operators and grid workers whose scope holds the
-case (enforced in the story's query) and for auditors; payloads, which carry reporters' personal
-data, only to roles entitled to it.
+case (enforced in the story's query) and for auditors. Payloads carry reporters' personal data: one
+rule everywhere (stories, entries, one entry, the export), they are shown only to roles with
+personal-data rights (`Principal.sees_personal_data`: operators and grid workers in their scope,
+admins; not auditors, who verify with the hashes) and asked for explicitly (`payload=true`; 403
+otherwise); every such read is logged (`onegrid.personal_data`). A page with payloads holds at most
+`PAYLOAD_PAGE` entries, so one request cannot pull gigabytes into memory.
 """
 
 from __future__ import annotations
@@ -25,14 +29,28 @@ from fastapi.responses import StreamingResponse
 from audit.domain.tree_head import key_id, raw_public_key
 from audit.export import entries_lines, heads_lines
 from audit.store import EntryFilter, LogDamaged, NotInLog, TrailStore, to_entry
-from onegrid.auth import Principal, require
+from onegrid.auth import Principal, log_personal_data_read, personal_data_refusal, require
 
 Limit = Annotated[int, Query(ge=1, le=10_000)]
+PAYLOAD_PAGE = 500
 # Positions and sizes are PostgreSQL bigints: a larger number is a 422, not a failed query.
 BIGINT = 2**63 - 1
 After = Annotated[int, Query(ge=-1, le=BIGINT)]
 Position = Annotated[int, Query(ge=0, le=BIGINT)]
 StoryReader = Annotated[Principal, Depends(require("read", "audit.story"))]
+TrailReader = Annotated[Principal, Depends(require("read", "audit.trail"))]
+
+
+def payload_allowed(principal: Principal, payload: bool, limit: int = 1) -> bool:
+    """Whether payloads are shown: asked for, by a role with the right (403 otherwise), on a page of
+    at most PAYLOAD_PAGE entries (422 otherwise)."""
+    if not payload:
+        return False
+    if not principal.sees_personal_data:
+        raise HTTPException(403, personal_data_refusal(principal.role))
+    if limit > PAYLOAD_PAGE:
+        raise HTTPException(422, f"with payload=true a page holds at most {PAYLOAD_PAGE} entries")
+    return True
 
 
 def render(row: asyncpg.Record, *, payload: bool = True) -> dict[str, Any]:
@@ -62,6 +80,7 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
 
     @r.get("/entries")
     async def entries(
+        principal: TrailReader,
         case_id: str | None = None,
         trace_id: str | None = None,
         actor: str | None = None,
@@ -77,31 +96,44 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
         for name, t in (("since", since), ("until", until)):
             if t is not None and t.utcoffset() is None:
                 raise HTTPException(422, f"{name} needs a UTC offset, e.g. 2026-03-01T00:00:00Z")
+        shown = payload_allowed(principal, payload, limit)
         flt = EntryFilter(case_id, trace_id, actor, topic, event_type, since, until, after_seq)
         rows = await store.entries(flt, limit)
-        return {"entries": [render(row, payload=payload) for row in rows]}
+        if shown:
+            log_personal_data_read(principal, "audit entries", (row["seq"] for row in rows))
+        return {"entries": [render(row, payload=shown) for row in rows]}
 
     @r.get("/entries/{seq}")
-    async def entry(seq: Annotated[int, Path(ge=0, le=BIGINT)]) -> dict[str, Any]:
+    async def entry(
+        seq: Annotated[int, Path(ge=0, le=BIGINT)], principal: TrailReader, payload: bool = False
+    ) -> dict[str, Any]:
+        shown = payload_allowed(principal, payload)
         try:
-            return render(await store.entry(seq))
+            row = await store.entry(seq)
         except NotInLog as exc:
             raise not_found(exc) from exc
+        if shown:
+            log_personal_data_read(principal, "audit entry", [seq])
+        return render(row, payload=shown)
 
     @stories.get("/cases/{case_id}/story")
     async def story(
-        case_id: str, principal: StoryReader, limit: Limit = 10_000, payload: bool = False
+        case_id: Annotated[str, Path(max_length=200)],
+        principal: StoryReader,
+        limit: Limit = 10_000,
+        payload: bool = False,
     ) -> dict[str, Any]:
         """The case's whole story across services in log order: its source records (legacy packets),
         case events (merges included), orders, feedback, lifecycle, dead letters and quarantines.
         404 when the case is not in the caller's scope."""
-        if payload and not principal.sees_personal_data:
-            raise HTTPException(403, f"payloads carry personal data, not shown to role {principal.role}")
+        shown = payload_allowed(principal, payload)  # one case's story: bounded by the case
         scope = principal.scope()
         rows = await store.story(case_id, limit, None if scope.unrestricted else scope.like_patterns)
         if not rows:
             raise HTTPException(404, f"nothing in the trail about case {case_id} in your scope")
-        return {"case_id": case_id, "entries": [render(row, payload=payload) for row in rows]}
+        if shown:
+            log_personal_data_read(principal, f"audit story of case {case_id}", (row["seq"] for row in rows))
+        return {"case_id": case_id, "entries": [render(row, payload=shown) for row in rows]}
 
     @r.get("/traces/{trace_id}")
     async def by_trace(trace_id: str, limit: Limit = 1000) -> dict[str, Any]:
@@ -178,11 +210,20 @@ def router(store: TrailStore, public_key: Ed25519PublicKey) -> APIRouter:
 
     @r.get("/export/entries.jsonl")
     async def export_entries(
-        from_seq: Position = 0, to_seq: Annotated[int | None, Query(ge=0, le=BIGINT)] = None
+        principal: TrailReader,
+        from_seq: Position = 0,
+        to_seq: Annotated[int | None, Query(ge=0, le=BIGINT)] = None,
+        payload: bool = False,
     ) -> StreamingResponse:
-        """``entries.jsonl`` for external auditors (the verifier needs it from seq 0)."""
-
-        return StreamingResponse(entries_lines(store, from_seq, to_seq), media_type="application/jsonl")
+        """``entries.jsonl`` for external auditors (the verifier needs it from seq 0); payloads are
+        null (as if archived: the hashes verify) unless asked for by a role with the right."""
+        shown = payload_allowed(principal, payload)
+        if shown:
+            log_personal_data_read(
+                principal, "audit export", [f"{from_seq}..{to_seq if to_seq is not None else ''}"]
+            )
+        lines = entries_lines(store, from_seq, to_seq, payloads=shown)
+        return StreamingResponse(lines, media_type="application/jsonl")
 
     @r.get("/export/heads.jsonl")
     async def export_heads() -> StreamingResponse:

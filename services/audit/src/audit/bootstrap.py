@@ -37,7 +37,10 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, Settings, Wiring]:
     w = wire(settings, migrations=Path(__file__).parent / "migrations")
     db = Database(settings.database_url, settings.db_schema)
     writer = TrailWriter(
-        db, dedupe_window_s=settings.event_dedupe_window_s, partitions_ahead=settings.partitions_ahead
+        db,
+        dedupe_window_s=settings.event_dedupe_window_s,
+        partitions_ahead=settings.partitions_ahead,
+        trust=settings.trust(),
     )
     signer = HeadSigner(
         db,

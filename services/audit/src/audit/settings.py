@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from audit.domain.capture import CASE_TOPICS, DEAD_LETTER_TOPICS, OPAQUE_TOPICS, TopicTrust
 from audit.domain.tree_head import MalformedTreeHead, load_private_key
 from onegrid.settings import ServiceSettings
 
@@ -42,8 +43,16 @@ class Settings(ServiceSettings):
     # Re-deliveries of one event (same topic and ce_id at a new offset) are recognised this far back.
     event_dedupe_window_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     tap_topic_pattern: str = TAP_PATTERN
+    # Topics whose records may name cases and actors, carry dead letters, or are outsiders' (opaque);
+    # see audit.domain.capture.TopicTrust.
+    case_topic_pattern: str = CASE_TOPICS
+    dead_letter_topic_pattern: str = DEAD_LETTER_TOPICS
+    opaque_topic_pattern: str = OPAQUE_TOPICS
     # Months of trail partitions created ahead of the current one.
     partitions_ahead: int = Field(default=2, ge=1)
+
+    def trust(self) -> TopicTrust:
+        return TopicTrust(self.case_topic_pattern, self.dead_letter_topic_pattern, self.opaque_topic_pattern)
 
     @model_validator(mode="after")
     def _key_present_outside_development(self) -> Settings:

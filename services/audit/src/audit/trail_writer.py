@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 
 from audit.database import Database
-from audit.domain.capture import Capture, describe, entry_of
+from audit.domain.capture import DEFAULT_TRUST, Capture, TopicTrust, describe, entry_of
 from audit.domain.entry import AuditEntry
 from audit.domain.merkle import MerkleFrontier
 from audit.domain.subtrees import append_recording
@@ -96,8 +96,10 @@ class TrailWriter:
         dedupe_window_s: float = 7 * 24 * 3600.0,
         partitions_ahead: int = 2,
         clock: Any = None,
+        trust: TopicTrust = DEFAULT_TRUST,
     ) -> None:
         self._db = db
+        self._trust = trust
         self._window = timedelta(seconds=dedupe_window_s)
         self._ahead = partitions_ahead
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -125,6 +127,7 @@ class TrailWriter:
                 key=r.key,
                 value=r.value,
                 headers=r.headers,
+                trust=self._trust,
             )
             for r in fresh
         ]

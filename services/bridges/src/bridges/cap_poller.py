@@ -21,10 +21,10 @@ from collections import OrderedDict
 
 import httpx
 
-from bridges.domain.feeds import Entry, FeedInvalid, entries
+from bridges.domain.feeds import Entry, entries
 from bridges.domain.records import NotTakenIn, cap_identity, legacy_headers
 from bridges.settings import CapFeed, Settings
-from bridges.sink import NotAcknowledged, Sink
+from bridges.sink import Sink
 from bridges.stats import FeedState, Stats
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class CapPoller:
                 await self.poll(client, feed)
                 state.state, state.error, state.failures = "ok", None, 0
                 wait = feed.interval_s
-            except (FeedFailed, NotAcknowledged, TooLarge, httpx.HTTPError, FeedInvalid) as e:
+            except Exception as e:  # any failure of one feed: shown, backed off, never fatal to the others
                 state.failures += 1
                 state.state, state.error = "failing", f"{type(e).__name__}: {e}"[:300]
                 self.stats.event(BRIDGE, "feed_errors")

@@ -55,11 +55,12 @@ class Hj212Bridge:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
+        host = self.s.hj212_host or self.s.http_host
         self._server = await asyncio.start_server(
-            self._serve, self.s.hj212_host, self.s.hj212_port, limit=self.s.hj212_max_packet_bytes
+            self._serve, host, self.s.hj212_port, limit=self.s.hj212_max_packet_bytes
         )
         self.port = self._server.sockets[0].getsockname()[1]
-        log.info("HJ 212 bridge listening on %s:%s", self.s.hj212_host, self.port)
+        log.info("HJ 212 bridge listening on %s:%s", host, self.port)
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -8,8 +8,9 @@ same bytes) is answered 202 again from its receipt and is not a second record.
     POST /v1/push/cap      body: one CAP 1.2 alert                   record id: identifier, key: sender
 
 Answers: 202 `{"status": "accepted"|"duplicate", "record_id", "topic", "partition", "offset"}`;
-422 `{"error": "<feed>.<reason>"}` for a body that has no record id (nothing written: the sender
-keeps the original and sees why); 503 `{"error": "kafka.unavailable"}` with Retry-After when the
+422 `{"error": "<feed>.<reason>", "kept": {...}}` for a body the bridge cannot read a record id from
+(malformed XML or JSON, no id): the sender sees why at once, and the original is written all the same,
+keyed `sha256:<digest>`, so intake dead-letters it with its precise reason (a retry is a duplicate); 503 `{"error": "kafka.unavailable"}` with Retry-After when the
 write was not acknowledged (send it again: it is then written at most once more, same ce_id).
 Callers: role `legacy_system` (the subject names the sender in ce_source) or admin.
 """
@@ -72,16 +73,20 @@ def router(
     async def take(feed: PushFeed, request: Request, principal: Principal) -> JSONResponse:
         raw = await request.body()
         bridge = f"{feed.feed}-push"
+        sha = digest(raw)
+        refused: NotTakenIn | None = None
         try:
             key, record_id = feed.identify(raw)
         except NotTakenIn as e:
+            # Kept all the same, keyed by its digest: intake dead-letters it with the precise reason
+            # and the original; the sender is told at once (422) and a retry is a duplicate.
+            refused, key = e, f"sha256:{sha}"
+            record_id = key
             stats.event(bridge, "refused")
-            return JSONResponse({"error": e.reason, "detail": e.detail}, status_code=422)
-        sha = digest(raw)
         done = await receipts.find(feed.feed, record_id, sha)
         if done is not None:
             stats.event(bridge, "duplicate")
-            return _accepted("duplicate", record_id, done)
+            return _refused(refused, done) if refused else _accepted("duplicate", record_id, done)
         headers = legacy_headers(
             feed=feed.feed, topic=feed.topic, bridge=bridge, sender=principal.subject, raw=raw
         )
@@ -97,7 +102,7 @@ def router(
         stats.produced(bridge)
         where = Receipt(feed.topic, meta.partition, meta.offset)
         await receipts.record(feed.feed, record_id, sha, principal.subject, where)
-        return _accepted("accepted", record_id, where)
+        return _refused(refused, where) if refused else _accepted("accepted", record_id, where)
 
     @r.post("/push/safety", status_code=202)
     async def push_safety(request: Request, principal: Submitter) -> JSONResponse:
@@ -121,6 +126,17 @@ def router(
         return status()
 
     return r
+
+
+def _refused(e: NotTakenIn, kept: Receipt) -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": e.reason,
+            "detail": e.detail,
+            "kept": {"topic": kept.topic, "partition": kept.partition, "offset": kept.offset},
+        },
+        status_code=422,
+    )
 
 
 def _accepted(status: str, record_id: str, where: Receipt) -> JSONResponse:

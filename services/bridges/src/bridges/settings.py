@@ -33,7 +33,9 @@ class Settings(ServiceSettings):
     party_topic: str = LEGACY_PARTY
 
     # -- HJ 212 over TCP ---------------------------------------------------------------------------
-    hj212_host: str = "127.0.0.1"
+    # The TCP listener's address; unset: the HTTP API's (ONEGRID_BRIDGES_HTTP_HOST), so a deployment
+    # that opens the API to the network opens the listener too.
+    hj212_host: str | None = None
     hj212_port: int = Field(default=8212, ge=0, le=65535)  # 0: any free port (tests)
     hj212_max_connections: int = Field(default=5000, ge=1)
     # Per remote address: one site's loggers share an address; a runaway one cannot take them all.

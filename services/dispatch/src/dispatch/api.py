@@ -165,6 +165,9 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
         async with engine.connect() as conn:
             if not await visible(conn, case_id, principal):
                 raise HTTPException(404, f"no case {case_id} in your scope")
+            # a merge target must exist and be the caller's too: no merging into a case unseen
+            if body.merge_into is not None and not await visible(conn, body.merge_into, principal):
+                raise HTTPException(404, f"no case {body.merge_into} to merge into in your scope")
         cmd = Command(
             Action(action),
             actor=actor,

@@ -57,7 +57,7 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Dispa
     table = GlobalTable(s.kafka, s.registry_topic, view.handle, client_id=f"{s.client_id}-registry")
     policy = Policy(reopen_window_s=s.reopen_window_days * 86400, arbitration_s=s.arbitration_s)
     hooks = {code: Webhook(t.url, t.secret) for code, t in s.webhooks.items()}
-    relay = OutboxRelay(w.engine)
+    relay = OutboxRelay(w.engine, scope=s.db_schema)
 
     def lifecycle() -> Lifecycle:
         return Lifecycle(Directory(view.records, command_suffix=s.command_centre_suffix), policy)

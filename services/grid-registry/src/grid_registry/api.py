@@ -6,7 +6,10 @@ domain/records.py) and refused with 4xx and a body {"error": <reason>, "detail":
 exists, still referenced), 412 a stale If-Match, 404 nothing there. Reads carry an ETag (the
 revision); If-None-Match answers 304, If-Match on PUT/DELETE guards against lost updates.
 
-Access (onegrid.auth): every authenticated role reads; only admins write (records and imports).
+Access (onegrid.auth): every authenticated role reads; only admins write (records and imports). A
+staff member's name and phone (the contract's `x-personal-data` fields) are shown in full only to
+roles with personal-data rights (operators, grid workers, admins; each such read is logged) and
+masked for the others (departments, auditors, BI readers): `王**`, `*******1234`.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, R
 from fastapi.responses import JSONResponse
 from shapely.geometry import shape
 
+from grid_registry.domain.personal import masked, personal_fields
 from grid_registry.domain.records import RecordRejected, uncovered
 from grid_registry.registry import Registry
-from onegrid.auth import require
+from onegrid.auth import caller, log_personal_data_read, require
 
 Kind = Literal["division", "grid", "staff", "department", "station", "routing_rule", "sla_policy"]
 Json = dict[str, Any]
@@ -52,12 +56,25 @@ def revision_of(header: str | None) -> int | None:
     return int(raw)
 
 
+def shown(request: Request, kind: str, records: list[Json]) -> list[Json]:
+    """`records` as the caller may see them: personal fields masked unless its role has the right
+    (then the read is logged)."""
+    if kind not in personal_fields() or not records:
+        return records
+    principal = caller(request)
+    if principal is None or not principal.sees_personal_data:
+        return [masked(rec) for rec in records]
+    log_personal_data_read(principal, f"registry {kind}", (rec.get("code") for rec in records))
+    return records
+
+
 def router(registry: Registry) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["records"])
     store = registry.store
 
     @r.get("/records/{kind}", dependencies=READ)
     async def list_records(
+        request: Request,
         kind: Kind,
         parent: str | None = None,
         level: str | None = None,
@@ -71,10 +88,12 @@ def router(registry: Registry) -> APIRouter:
         items = await store.records(
             kind, at=as_of, parent=parent, level=level, active=active, after=after, limit=limit
         )
-        return {"items": items, "next_after": items[-1]["code"] if len(items) == limit else None}
+        next_after = items[-1]["code"] if len(items) == limit else None
+        return {"items": shown(request, kind, items), "next_after": next_after}
 
     @r.get("/records/{kind}/{code:path}", dependencies=READ, responses={304: {}, 404: {}})
     async def get_record(
+        request: Request,
         kind: Kind,
         code: str,
         response: Response,
@@ -92,7 +111,7 @@ def router(registry: Registry) -> APIRouter:
         }:
             return Response(status_code=304, headers={"ETag": etag(record)})
         response.headers["ETag"] = etag(record)
-        return record
+        return shown(request, kind, [record])[0]
 
     @r.post("/records/{kind}", dependencies=WRITE, status_code=201)
     async def create_record(kind: Kind, response: Response, payload: Annotated[Json, Body()]) -> Json:
@@ -129,12 +148,14 @@ def router(registry: Registry) -> APIRouter:
         return Response(status_code=204)
 
     @r.get("/history/{kind}/{code:path}", dependencies=READ)
-    async def history(kind: Kind, code: str) -> list[Json]:
+    async def history(request: Request, kind: Kind, code: str) -> list[Json]:
         """Every version of a record with the interval it was in force."""
         versions = await store.history(kind, code)
         if not versions:
             raise RecordRejected("not_found", "record.not_found", f"no {kind} {code} ever")
-        return versions
+        records = shown(request, kind, [v["record"] for v in versions if v["record"] is not None])
+        bodies = iter(records)
+        return [{**v, "record": next(bodies) if v["record"] is not None else None} for v in versions]
 
     @r.get("/coverage/{kind}/{code:path}", dependencies=READ)
     async def coverage(kind: Literal["division", "grid"], code: str) -> Json:

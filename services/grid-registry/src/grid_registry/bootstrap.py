@@ -56,7 +56,7 @@ def build(settings: Settings | None = None) -> GridRegistry:
         )
     w = wire(settings, migrations=MIGRATIONS, topics=topics)
     store = RecordStore(w.engine, topic=settings.changelog_topic)
-    relay = OutboxRelay(w.engine)
+    relay = OutboxRelay(w.engine, scope=settings.db_schema)
 
     async def ensure_order_topics(codes: Sequence[str]) -> None:
         specs = [orders_topic_spec(settings.orders_topic.format(department=code)) for code in codes]

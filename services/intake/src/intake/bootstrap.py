@@ -36,7 +36,6 @@ from onegrid.topics import (
     INTAKE_DLQ,
     INTAKE_LEDGER,
     INTAKE_QUARANTINE,
-    LEGACY_ENV_HJ212,
 )
 from onegrid.wiring import wire
 
@@ -51,6 +50,12 @@ class IntakeParts:
         for table in self.tables:
             await table.catch_up()
         self.view.grid_index()  # build the spatial index now, not on the first record
+
+    async def handover(self, _tp: object) -> None:
+        """Before a newly owned partition's first record: the state its previous owner committed
+        (episode slices, cases) is applied, so no episode is opened twice and no close is missed."""
+        for table in self.tables[1:]:
+            await table.sync()
 
     async def follow(self) -> None:
         await asyncio.gather(*(t.follow() for t in self.tables))
@@ -113,17 +118,10 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         handler=parts.pipeline.handle,
         exactly_once=True,
         tick_interval_s=settings.silence_check_s,
+        tick=parts.pipeline.tick,
+        prepare=parts.handover,
     )
 
-    def owns_silence() -> bool:
-        return any(
-            tp.topic == LEGACY_ENV_HJ212 and tp.partition == 0
-            for loop in w.runtime.loops
-            if loop.config.group_id.endswith(".legacy")
-            for tp in loop.assigned
-        )
-
-    parts.pipeline.owns_silence = owns_silence
     # Every legacy record accounted for (GET /v1/ledger), from the accounts the loop above writes.
     ledger = LedgerReader(
         settings.kafka,

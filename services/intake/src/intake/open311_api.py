@@ -13,7 +13,10 @@ never lost; a request answered 5xx may still have been published (a timeout afte
 it), in which case the pipeline, re-reading the topic, opens its case all the same.
 
 Access (onegrid.auth): reads are public when `public_reads` (the default, as GeoReport v2 expects;
-credentials presented are still verified), else they need a token or key. `POST requests` needs an
+credentials presented are still verified), else they need a token or key. An anonymous reader sees
+residents' requests with coordinates rounded to `public_coordinate_decimals` (3: about 100 m) and at
+most `public_max_results` per query (bulk reads need a key or token, which see exact coordinates);
+every GET is rate limited per client address (`read_rate`, 429 with Retry-After). `POST requests` needs an
 Open311 client's API key (`X-API-Key`, or GeoReport's `api_key` form field) or a token allowed to
 submit, and is rate limited per client address (429 with Retry-After).
 """
@@ -42,7 +45,7 @@ from intake.domain.open311 import MAX_BYTES, parse_open311, without_credentials
 from intake.open311_render import FORMATS, Format, error_response, render, request_item, service_item
 from intake.open311_store import PublicRequest, find_requests, record_request
 from onegrid import telemetry
-from onegrid.auth import InvalidToken, Principal, require
+from onegrid.auth import InvalidToken, Principal, caller, require
 from onegrid.envelope import CloudEvent
 from onegrid.ratelimit import RateLimit, RateLimiter
 from onegrid.topics import LEGACY_OPEN311
@@ -72,6 +75,12 @@ class Open311Settings(BaseSettings):
     public_reads: bool = True
     # POST requests per client address.
     submit_rate: RateLimit = Field(default_factory=lambda: RateLimit(rate_per_s=2.0, burst=20))
+    # GETs per client address (every reader, keyed or not).
+    read_rate: RateLimit = Field(default_factory=lambda: RateLimit(rate_per_s=5.0, burst=60))
+    # Anonymous readers: coordinates rounded (3 decimals: ~110 m of latitude, ~95 m of longitude
+    # here) and at most this many requests per query.
+    public_coordinate_decimals: int = Field(default=3, ge=0, le=6)
+    public_max_results: int = Field(default=50, ge=1)
 
 
 # A client submitting by header credentials; None when it sends only GeoReport's `api_key` form field.
@@ -98,16 +107,28 @@ def open311_router(
     reader = require("read", "open311", optional=settings.public_reads)
     r = APIRouter(prefix="/open311/v2", tags=["open311"], dependencies=[Depends(reader)])
     limiter = RateLimiter.of(settings.submit_rate)
+    read_limiter = RateLimiter.of(settings.read_rate)
+    reading = [Depends(read_limiter.dependency("open311 GET"))]
     services = crosswalk.open311_services()
     by_code = {s.service_code: s for s in services}
 
-    def public(row: PublicRequest) -> dict[str, Any]:
+    def public(row: PublicRequest, request: Request) -> dict[str, Any]:
         service = by_code.get(row.service_code)
         name = service.service_name if service is not None else None
-        return request_item(row, service_name=name, service_notice=settings.service_notice)
+        item = request_item(row, service_name=name, service_notice=settings.service_notice)
+        if caller(request) is None:  # an anonymous reader: where, to within ~100 m
+            digits = settings.public_coordinate_decimals
+            item.update(
+                lat=None if row.lat is None else round(row.lat, digits),
+                long=None if row.long is None else round(row.long, digits),
+            )
+        return item
 
-    @r.get("/services")
-    @r.get("/services.{fmt}")
+    def most(request: Request) -> int:
+        return settings.max_results if caller(request) is not None else settings.public_max_results
+
+    @r.get("/services", dependencies=reading)
+    @r.get("/services.{fmt}", dependencies=reading)
     async def list_services(request: Request) -> Response:
         """GET Service List: every service the crosswalk maps."""
         return await _guarded(request, _services)
@@ -115,7 +136,7 @@ def open311_router(
     async def _services(fmt: Format) -> Response:
         return render(fmt, "services", [service_item(s) for s in services])
 
-    @r.get("/services/{code_fmt}")
+    @r.get("/services/{code_fmt}", dependencies=reading)
     async def service_definition(request: Request, code_fmt: str) -> Response:
         """GET Service Definition: only for services whose `metadata` is true."""
         code, fmt = _split_format(code_fmt)
@@ -187,8 +208,8 @@ def open311_router(
         }
         return render(fmt, "service_requests", [item], 201)
 
-    @r.get("/requests")
-    @r.get("/requests.{fmt}")
+    @r.get("/requests", dependencies=reading)
+    @r.get("/requests.{fmt}", dependencies=reading)
     async def get_requests(request: Request) -> Response:
         """GET Service Requests: filters service_request_id, service_code, start_date, end_date, status."""
         return await _guarded(request, lambda fmt: _search(request, fmt))
@@ -197,7 +218,7 @@ def open311_router(
         q = request.query_params
         async with engine.connect() as conn:
             if q.get("service_request_id"):
-                rows = await find_requests(conn, ids=_ids(q["service_request_id"], settings.max_results))
+                rows = await find_requests(conn, ids=_ids(q["service_request_id"], most(request)))
             else:
                 start, end = _window(
                     q.get("start_date"), q.get("end_date"), timedelta(days=settings.window_days)
@@ -208,11 +229,11 @@ def open311_router(
                     statuses=_statuses(q.get("status")),
                     start=start,
                     end=end,
-                    limit=settings.max_results,
+                    limit=most(request),
                 )
-        return render(fmt, "service_requests", [public(row) for row in rows])
+        return render(fmt, "service_requests", [public(row, request) for row in rows])
 
-    @r.get("/requests/{id_fmt}")
+    @r.get("/requests/{id_fmt}", dependencies=reading)
     async def get_request(request: Request, id_fmt: str) -> Response:
         """GET Service Request: one request by its service_request_id."""
         request_id, fmt = _split_format(id_fmt)
@@ -226,7 +247,7 @@ def open311_router(
                 rows = await find_requests(conn, ids=[key])
             if not rows:
                 raise Open311Error(404, f"no service request {request_id!r}")
-            return render(fmt, "service_requests", [public(rows[0])])
+            return render(fmt, "service_requests", [public(rows[0], request)])
 
         return await _guarded(request, one, fmt)
 
@@ -293,7 +314,9 @@ def _ids(text: str, limit: int) -> list[uuid.UUID]:
     """The valid UUIDs of a comma list (others cannot exist, so they are simply not found)."""
     parts = _list(text)
     if len(parts) > limit:
-        raise Open311Error(400, f"service_request_id lists {len(parts)} ids, limit {limit}")
+        raise Open311Error(
+            400, f"service_request_id lists {len(parts)} ids, limit {limit} (more with an api key)"
+        )
     ids = []
     for part in parts:
         try:

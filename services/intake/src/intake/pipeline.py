@@ -18,7 +18,9 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+from aiokafka import TopicPartition
 from opentelemetry import trace
 
 from intake.cap_geometry import CapGeometry
@@ -78,10 +80,11 @@ class IntakePipeline:
     ) -> None:
         self.intake = intake
         self.ready = ready
-        # Silence is judged by one instance only (the one holding the HJ 212 topic's partition 0),
-        # so that two instances never open the same silence twice; set by the composition root.
-        self.owns_silence: Callable[[], bool] = lambda: True
         self.topics = topics or IntakeTopics()
+        # Stream time per HJ 212 partition: the latest broker timestamp committed from it. Silence is
+        # judged on it, per partition, by the partition's owner, for the stations of that partition
+        # (each slice records the partition its station's packets come from).
+        self.stream_time: dict[tuple[str, int], datetime] = {}
         # CAP shapes computed off the event loop with a time limit (set by the composition root).
         self.cap_geometry: CapGeometry | None = None
         self._m_outcomes = telemetry.meter("intake").create_counter(
@@ -90,7 +93,7 @@ class IntakePipeline:
 
     async def handle(self, records: Sequence[Record]) -> BatchResult:
         if not records:
-            return self.tick()
+            return BatchResult()  # time-driven work runs per partition: `tick`
         if not self.ready():
             # Without the registry every place looks outside the city: wait, don't dead-letter.
             raise Backpressure("the registry view is empty; waiting for grid.registry.v1")
@@ -131,12 +134,18 @@ class IntakePipeline:
             outcome_label = "ok" if out.events else f"no case: {out.no_case}"  # e.g. "no case: status Test"
             self._m_outcomes.add(1, {"feed": inbound.feed, "outcome": outcome_label})
             result.outputs += [event_record(ev, r.headers, self.topics.cases) for ev in out.events]
-        for mn, piece in sorted(outcome.env.changed.items()):
-            result.outputs.append(
-                OutRecord(self.topics.state, json.dumps(piece).encode(), key=f"env:{mn}".encode())
+        hj212 = {(r.topic, r.partition) for r in records if self.topics.feeds.get(r.topic) == "hj212"}
+        # One partition per batch (exactly-once loops): the changed stations live on it.
+        home = next(iter(hj212)) if len(hj212) == 1 else None
+        result.outputs += self._state_records(outcome.env.changed, home)
+        latest = {
+            tp: datetime.fromtimestamp(
+                max(r.timestamp for r in records if (r.topic, r.partition) == tp) / 1000, UTC
             )
+            for tp in hj212
+        }
         result.outputs += self._ledger_records(accounts)
-        result.after_commit.append(outcome.apply)
+        result.after_commit += [outcome.apply, lambda: self._advance(latest)]
         trace.get_current_span().set_attribute("intake.events", len(result.outputs))
         return result
 
@@ -155,17 +164,47 @@ class IntakePipeline:
             for (topic, part), accs in sorted(accounts.items())
         ]
 
-    def tick(self) -> BatchResult:
-        """Time-driven work: stations silent too long open a case (in this loop's transaction)."""
+    def _state_records(
+        self, changed: dict[str, dict[str, Any]], home: tuple[str, int] | None
+    ) -> list[OutRecord]:
+        out = []
+        for mn, piece in sorted(changed.items()):
+            if home is not None:
+                piece["partition"] = home[1]
+            out.append(OutRecord(self.topics.state, json.dumps(piece).encode(), key=f"env:{mn}".encode()))
+        return out
+
+    def _advance(self, latest: dict[tuple[str, int], datetime]) -> None:
+        for tp, at in latest.items():
+            if tp not in self.stream_time or at > self.stream_time[tp]:
+                self.stream_time[tp] = at
+
+    def _stations_of(self, partition: int) -> tuple[set[str], datetime | None]:
+        """The stations whose packets come from `partition`, and the latest receipt among them."""
+        stations, seen = set(), None
+        for mn, piece in self.intake.env.slices.items():
+            if piece.get("partition") == partition:
+                stations.add(mn)
+                st = piece.get("station")
+                if st is not None:
+                    at = datetime.fromisoformat(st["last_seen"])
+                    seen = at if seen is None or at > seen else seen
+        return stations, seen
+
+    async def tick(self, tp: TopicPartition) -> BatchResult:
+        """Time-driven work for one owned partition: its stations silent too long, judged on the
+        partition's stream time (never the wall clock: an intake behind its input would see every
+        station silent), open a case in this partition's transaction."""
         result = BatchResult()
-        if not self.ready() or not self.owns_silence():
+        if self.topics.feeds.get(tp.topic) != "hj212" or not self.ready():
             return result
-        events, outcome = self.intake.silence(datetime.now(UTC))
+        stations, last_seen = self._stations_of(tp.partition)
+        now = self.stream_time.get((tp.topic, tp.partition)) or last_seen  # after a handover: its state
+        if now is None or not stations:
+            return result
+        events, outcome = self.intake.silence(now, stations)
         result.outputs += [event_record(ev, None, self.topics.cases) for ev in events]
-        for mn, piece in sorted(outcome.env.changed.items()):
-            result.outputs.append(
-                OutRecord(self.topics.state, json.dumps(piece).encode(), key=f"env:{mn}".encode())
-            )
+        result.outputs += self._state_records(outcome.env.changed, (tp.topic, tp.partition))
         result.after_commit.append(outcome.apply)
         return result
 
@@ -185,10 +224,7 @@ class IntakePipeline:
         for r in records:
             key = (r.key or b"").decode()
             if key.startswith("env:"):
-                if r.value is None:
-                    self.intake.env.slices.pop(key[4:], None)
-                else:
-                    self.intake.env.slices[key[4:]] = json.loads(r.value)
+                self.intake.env.observe(key[4:], None if r.value is None else json.loads(r.value))
         return BatchResult()
 
     def prune(self) -> None:

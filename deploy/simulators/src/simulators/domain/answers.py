@@ -137,6 +137,8 @@ def grid_action(event: Json, rng: np.random.Generator, *, rework_rate: float) ->
     dims, to = event["dimensions"], event["to_state"]
     grid = dims.get("grid") or dims.get("community") or "321003"
     actor = {"kind": "staff", "id": f"{grid}/worker", "display": "网格员"}
+    # Verification is someone else's (dispatch refuses the resolver's own): the community's checker.
+    checker = {"kind": "staff", "id": f"{dims.get('community') or grid}/checker", "display": "核查员"}
     key = f"sim-grid:{event['event_id']}"
     at = datetime.now(UTC)
     if to == "registered" and dims.get("department") is None and dims.get("tier") in ("grid", "community"):
@@ -148,9 +150,9 @@ def grid_action(event: Json, rng: np.random.Generator, *, rework_rate: float) ->
         return GridAction(event["case_id"], "self_handle", body, key)
     if to == "resolved":
         if rng.random() < rework_rate:
-            body = {"actor": actor, "reason": "verify.failed", "note": "现场核查未整改到位，返工。"}
+            body = {"actor": checker, "reason": "verify.failed", "note": "现场核查未整改到位，返工。"}
             return GridAction(event["case_id"], "rework", body, key)
-        return GridAction(event["case_id"], "verify", {"actor": actor, "note": "现场核查通过。"}, key)
+        return GridAction(event["case_id"], "verify", {"actor": checker, "note": "现场核查通过。"}, key)
     if to == "returned":
         centre = {"kind": "staff", "id": "zhihui/operator", "display": "指挥中心"}
         return GridAction(

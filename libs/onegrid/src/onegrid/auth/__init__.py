@@ -5,9 +5,18 @@ out; endpoints declare `require(action, resource)`; queries filter with `princip
     python -m onegrid.auth api-key add --id hotline --role open311_client --file .run/api-keys.json
 """
 
-from onegrid.auth.guard import Authenticator, assert_guarded, caller, install, mint, public, require
+from onegrid.auth.guard import (
+    Authenticator,
+    assert_guarded,
+    caller,
+    install,
+    log_personal_data_read,
+    mint,
+    public,
+    require,
+)
 from onegrid.auth.jws import InvalidToken
-from onegrid.auth.policy import NotPermitted, Principal, Role, ScopeFilter
+from onegrid.auth.policy import NotPermitted, Principal, Role, ScopeFilter, personal_data_refusal
 from onegrid.auth.settings import AuthSettings
 
 __all__ = [
@@ -21,7 +30,9 @@ __all__ = [
     "assert_guarded",
     "caller",
     "install",
+    "log_personal_data_read",
     "mint",
+    "personal_data_refusal",
     "public",
     "require",
 ]

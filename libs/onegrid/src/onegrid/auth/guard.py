@@ -10,6 +10,8 @@ with an endpoint that declares neither (`assert_guarded`), so no endpoint is ope
 
 from __future__ import annotations
 
+import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
@@ -21,7 +23,12 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from onegrid.auth.jws import InvalidToken, sign, verify
 from onegrid.auth.keys import ApiKeyStore
 from onegrid.auth.policy import PERMISSIONS, Principal, Role
+from onegrid.auth.revocation import Revocations
 from onegrid.auth.settings import AuthSettings
+
+# Every read of personal data, one JSON line each (who, which role, what): its own logger, so it can be
+# routed to a store of its own and kept as long as the law asks.
+personal_data_log = logging.getLogger("onegrid.personal_data")
 
 UNGUARDED_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
@@ -40,6 +47,7 @@ class Authenticator:
         self.settings = settings
         self.keys = settings.verification_keys(environment=environment)
         self.api_keys = ApiKeyStore(settings.api_keys_file)
+        self.revocations = Revocations(settings.revoked_file)
 
     def from_token(self, token: str) -> Principal:
         claims = verify(
@@ -49,6 +57,8 @@ class Authenticator:
             audience=self.settings.audience,
             leeway_s=self.settings.leeway_s,
         )
+        if why := self.revocations.refused(claims):
+            raise InvalidToken("token.revoked", why)
         return principal_of(claims)
 
     def from_api_key(self, key: str) -> Principal:
@@ -89,7 +99,8 @@ def mint(
     ttl_s: float = 8 * 3600,
     now: float | None = None,
 ) -> str:
-    """An HS256 token (development and tests; production tokens come from the identity provider)."""
+    """An HS256 token (development and tests; production tokens come from the identity provider).
+    Each token has its own `jti`, so one token can be revoked."""
     t = int(time.time() if now is None else now)
     principal = Principal(subject, Role(role), tuple(divisions), tuple(departments))  # validates
     claims = {
@@ -99,6 +110,7 @@ def mint(
         "iat": t,
         "nbf": t,
         "exp": t + int(ttl_s),
+        "jti": secrets.token_urlsafe(12),
         "role": principal.role.value,
         "divisions": list(principal.divisions),
         "departments": list(principal.departments),
@@ -177,6 +189,18 @@ def assert_guarded(app: FastAPI) -> None:
     ]
     if open_routes:
         raise RuntimeError(f"endpoints without require()/public(): {', '.join(open_routes)}")
+
+
+def log_personal_data_read(principal: Principal, what: str, items: Iterable[object] = ()) -> None:
+    """Record that `principal` was shown personal data: `what` (an endpoint, a case) and which items."""
+    shown = [str(i) for i in items]
+    personal_data_log.info(
+        "personal data read by %s (%s): %s %s",
+        principal.subject,
+        principal.role.value,
+        what,
+        ",".join(shown[:50]) + (f" (+{len(shown) - 50})" if len(shown) > 50 else ""),
+    )
 
 
 def caller(request: Request) -> Principal | None:

@@ -5,8 +5,10 @@ Contract of `verify`: the token is three base64url parts (no padding, no other c
 header is a JSON object whose `alg` is one the verifier holds a key for (never `none`; a key is bound
 to one algorithm, so an RSA or Ed25519 public key is never tried as an HMAC secret: no algorithm
 confusion); `crit` is refused (we understand no extension); the signature checks; the claims are a
-JSON object with a numeric `exp` in the future, `nbf`/`iat` not in the future (each with `leeway_s`),
-`iss` equal to the expected issuer and `aud` (string or list) containing the expected audience.
+JSON object with a finite numeric `exp` in the future but at most `max_lifetime_s` after `iat` (or
+now), `nbf`/`iat` finite and not in the future (each with `leeway_s`), `iss` equal to the expected
+issuer and `aud` (string or list) containing the expected audience; a `typ` header, when present,
+is `JWT` or `at+jwt` (RFC 9068), so another kind of signed object is not taken for an access token.
 Any failure raises `InvalidToken` with a reason code; the token itself is never echoed.
 """
 
@@ -17,6 +19,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -30,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 MAX_TOKEN_BYTES = 8192
+_ACCESS_TOKEN_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 PublicKey = Ed25519PublicKey | RSAPublicKey
 
@@ -62,6 +66,9 @@ class VerificationKeys:
 
     hs256_secret: bytes | None = None
     public_keys: Mapping[str, PublicKey] = field(default_factory=dict)
+    # Rotation with overlap: tokens signed with an earlier secret verify until it is removed.
+    previous_hs256_secrets: tuple[bytes, ...] = ()
+    max_lifetime_s: float = 7 * 24 * 3600.0
 
     def algorithms(self) -> set[str]:
         algs = {"HS256"} if self.hs256_secret else set()
@@ -71,7 +78,7 @@ class VerificationKeys:
 
     def candidates(self, alg: str, kid: str | None) -> list[bytes | PublicKey]:
         if alg == "HS256":
-            return [self.hs256_secret] if self.hs256_secret else []
+            return [self.hs256_secret, *self.previous_hs256_secrets] if self.hs256_secret else []
         want = Ed25519PublicKey if alg == "EdDSA" else RSAPublicKey
         if kid is not None and kid in self.public_keys:
             keys = [self.public_keys[kid]]
@@ -157,7 +164,7 @@ def _number(claims: Mapping[str, Any], name: str, required: bool) -> float | Non
         if required:
             raise InvalidToken(f"token.{name}_missing", f"the {name} claim is required")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidToken("token.malformed", f"{name} is not a NumericDate")
     return float(value)
 
@@ -183,6 +190,9 @@ def verify(
         raise InvalidToken("token.algorithm_refused", f"alg {str(alg)[:16]!r} is not accepted")
     if "crit" in header:
         raise InvalidToken("token.critical_extension", "no JWS extension is understood")
+    typ = header.get("typ")
+    if typ is not None and (not isinstance(typ, str) or typ.lower() not in _ACCESS_TOKEN_TYPES):
+        raise InvalidToken("token.wrong_type", f"typ {str(typ)[:20]!r} is not an access token")
     kid = header.get("kid")
     if kid is not None and not isinstance(kid, str):
         raise InvalidToken("token.malformed", "kid is not a string")
@@ -202,6 +212,8 @@ def verify(
     iat = _number(claims, "iat", required=False)
     if iat is not None and t < iat - leeway_s:
         raise InvalidToken("token.issued_in_future", "iat is in the future")
+    if exp - (t if iat is None else iat) > keys.max_lifetime_s:
+        raise InvalidToken("token.lifetime_too_long", f"lives longer than {keys.max_lifetime_s:g} s")
     if claims.get("iss") != issuer:
         raise InvalidToken("token.wrong_issuer", "iss is not the configured issuer")
     aud = claims.get("aud")

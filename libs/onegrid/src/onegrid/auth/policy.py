@@ -70,6 +70,11 @@ DIVISION_CODE = re.compile(r"^[0-9]{6}([0-9]{3}){0,4}$")
 DEPARTMENT_CODE = re.compile(r"^[a-z][a-z0-9_-]{1,40}$")
 
 
+def personal_data_refusal(role: Role) -> str:
+    """The one answer (403 detail) everywhere personal data is asked for by a role without the right."""
+    return f"this carries personal data, not shown to role {role}"
+
+
 class NotPermitted(PermissionError):
     """The principal may not do this; the message says why (it is shown to the caller)."""
 

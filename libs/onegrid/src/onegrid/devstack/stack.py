@@ -231,6 +231,9 @@ class Stack:
             DATABASE_URL=self.database_url,
             ONEGRID_OTEL_LOG_JSON="false" if human_logs else "true",
         )
+        # The local stack is a development system (a generated HS256 secret and signing key, admin
+        # tokens minted here); services default to production everywhere else.
+        env["ONEGRID_ENVIRONMENT"] = "development"
         # Every service finds every other by these (the console reads audit and dispatch).
         for other in SERVICES:
             env[other.port_env] = str(other.port)

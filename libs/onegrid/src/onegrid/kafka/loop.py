@@ -15,8 +15,9 @@ Contract:
   offsets without the group generation). The producer is started when the partition is assigned,
   before anything is read from it: that fences the previous owner (a stalled or evicted instance can
   no longer commit outputs or offsets for it) and aborts its open transaction at once (readers are
-  not blocked for the transaction timeout); the partition is then read from its committed offset. A
-  fenced batch is dropped and its partition paused until the group assigns it again.
+  not blocked for the transaction timeout); then `prepare(tp)` runs (e.g. state the previous owner
+  wrote is caught up to the end of its changelog), and the partition is read from its committed
+  offset. A fenced batch is dropped and its partition paused until the group assigns it again.
 - Records of a partition no longer assigned are dropped, never processed (fetched before a revoke,
   or waiting for a retry).
 - A handler exception that is not transient is isolated to the record that causes it: the batch is
@@ -67,6 +68,9 @@ BatchHandler = Callable[[Sequence[Record]], Awaitable[BatchResult]]
 TickHandler = Callable[[TopicPartition], Awaitable[BatchResult]]
 # Makes the transactional producer of one input partition (not started).
 PartitionProducers = Callable[[TopicPartition], AIOKafkaProducer]
+# Run when a partition becomes this instance's, after its previous owner is fenced and before any of
+# its records is handled: the place to catch up state the previous owner wrote.
+PreparePartition = Callable[[TopicPartition], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -133,9 +137,11 @@ class ConsumerLoop:
         producer: AIOKafkaProducer | None = None,
         transactional: PartitionProducers | None = None,
         tick: TickHandler | None = None,
+        prepare: PreparePartition | None = None,
     ) -> None:
         """`producer` sends at-least-once outputs; `transactional` makes the per-partition
-        producers of exactly-once mode (the loop starts and stops them)."""
+        producers of exactly-once mode (the loop starts and stops them); `prepare` runs for each
+        newly owned partition before its first record (exactly-once mode)."""
         if config.exactly_once and transactional is None:
             raise ValueError("exactly_once needs transactional producers (one per input partition)")
         self._consumer = consumer
@@ -143,6 +149,7 @@ class ConsumerLoop:
         self._producer = producer
         self._transactional = transactional
         self._tick = tick
+        self._prepare = prepare
         self.config = config
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
         self._fenced: set[TopicPartition] = set()
@@ -168,6 +175,9 @@ class ConsumerLoop:
         self._stopping = asyncio.Event()
         self._guard = DlqGuard(max_ratio=config.dlq_max_ratio, max_consecutive=config.dlq_max_consecutive)
         self.assigned: set[TopicPartition] = set()
+        # True once the group gave this member an assignment, even an empty one: with more members
+        # than partitions the others stand by (ready, holding nothing) and take over on a rebalance.
+        self.joined = False
         self.running = False
         self._tracer = telemetry.tracer("onegrid.kafka")
         m = telemetry.meter("onegrid.kafka")
@@ -188,7 +198,8 @@ class ConsumerLoop:
 
     @property
     def ready(self) -> bool:
-        return self.running and bool(self.assigned)
+        """Running and a member of its group; holding partitions is not required (standby)."""
+        return self.running and self.joined
 
     async def run(self) -> None:
         """Consume until `stop()`. Raises `DlqLimitExceeded` or a fatal error, after leaving the group."""
@@ -487,6 +498,8 @@ class ConsumerLoop:
             committed = await self._consumer.committed(tp)
             if committed is None:
                 await self._consumer.seek_to_beginning(tp)
+            if self._prepare is not None:
+                await self._prepare(tp)
         except Exception:
             log.exception("starting the producer of %s[%d] failed; trying again", tp.topic, tp.partition)
             self._unready.add(tp)
@@ -573,6 +586,7 @@ class ConsumerLoop:
             self.assigned = current
         if self._queue:
             self._pause_all()
+        self.joined = True
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
     def _observe_lag(self, _options: Any) -> list[Any]:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from onegrid.kafka.records import Record
 from onegrid.settings import KafkaSettings
@@ -32,6 +32,10 @@ class GlobalTable:
         self.caught_up = asyncio.Event()
         self.applied = 0
         self._stopping = False
+        self._following = False
+        # Per partition, the position up to which everything has been applied.
+        self._applied_to: dict[TopicPartition, int] = {}
+        self._progress = asyncio.Condition()
 
     async def _start(self) -> AIOKafkaConsumer:
         if self._consumer is None:
@@ -74,20 +78,45 @@ class GlobalTable:
 
     async def _poll(self, c: AIOKafkaConsumer, timeout_ms: int) -> None:
         fetched = await c.getmany(timeout_ms=timeout_ms, max_records=5000)
+        # Taken right after the fetch: everything below these positions is in `fetched` or before it.
+        positions = {tp: await c.position(tp) for tp in c.assignment()}
         records: list[Record] = [r for rs in fetched.values() for r in rs]
         if records:
             await self._apply(records)
             self.applied += len(records)
+        async with self._progress:
+            self._applied_to.update(positions)
+            self._progress.notify_all()
+
+    async def sync(self, timeout_s: float = 120.0) -> None:
+        """Return once everything in the topic NOW (its current end offsets) has been applied.
+
+        For a state handover: once the previous owner of a partition is fenced, its last writes are
+        in the topic; a new owner calls this before processing, so it starts from them."""
+        if not self._following:
+            await self.catch_up(timeout_s)
+            return
+        c = await self._start()
+        ends = await c.end_offsets(list(c.assignment()))
+        async with self._progress:
+            await asyncio.wait_for(
+                self._progress.wait_for(
+                    lambda: all(self._applied_to.get(tp, 0) >= e for tp, e in ends.items())
+                ),
+                timeout_s,
+            )
 
     async def follow(self) -> None:
         """Catch up (if not yet) and keep applying changes until `stop()`."""
         c = await self._start()
         if not self.caught_up.is_set():
             await self.catch_up()
+        self._following = True
         try:
             while not self._stopping:
                 await self._poll(c, timeout_ms=500)
         finally:
+            self._following = False
             await c.stop()
             self._consumer = None
 

@@ -13,6 +13,14 @@ the tap must record hostile and malformed records too (they are evidence). Where
 - ``related_cases``: other cases the event names (a merge's ``matched_case_id``).
 - ``refs``: positions the event refers to (a case event's source records, a dead letter's original),
   as ``<topic>/<partition>/<offset>``; ``origin``: a dead letter's or quarantined record's original.
+
+Trust (``TopicTrust``): anyone who can produce to a ``legacy.*`` topic can write any header and body.
+So a record says which case it is about, what kind of case event it is, which cases it relates to,
+which source records it was built from and who acted only on the topics that own those facts
+(``cases.v1``, ``case.lifecycle.v1``, ``dispatch.feedback.v1``, ``dispatch.orders.*``); a dead
+letter names its original only on a dead-letter topic. Legacy records are opaque: ``raw.<topic>``,
+no case, no actor (their declared ``ce_source`` is kept apart as ``source``); such a record joins a
+case's story only because an owning record refers to it.
 """
 
 from __future__ import annotations
@@ -30,6 +38,32 @@ from audit.domain.entry import AuditEntry
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _DEAD_LETTER_PREFIXES = ("dlq", "quarantine")
+CASE_TOPICS = r"^(cases\.v1|case\.lifecycle\.v1|dispatch\.feedback\.v1|dispatch\.orders\..+\.v1)$"
+DEAD_LETTER_TOPICS = r"^[a-z0-9_-]+\.(dlq|quarantine)\.v[0-9]+$"
+OPAQUE_TOPICS = r"^legacy\..+$"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicTrust:
+    """Which topics may name cases (``cases``), which carry dead letters that name their original
+    (``dead_letters``), and which are outsiders' whose headers say nothing (``opaque``): regular
+    expressions over topic names."""
+
+    cases: str = CASE_TOPICS
+    dead_letters: str = DEAD_LETTER_TOPICS
+    opaque: str = OPAQUE_TOPICS
+
+    def is_opaque(self, topic: str) -> bool:
+        return re.fullmatch(self.opaque, topic) is not None
+
+    def names_cases(self, topic: str) -> bool:
+        return re.fullmatch(self.cases, topic) is not None
+
+    def carries_dead_letters(self, topic: str) -> bool:
+        return re.fullmatch(self.dead_letters, topic) is not None
+
+
+DEFAULT_TRUST = TopicTrust()
 
 
 class _Body(msgspec.Struct):
@@ -110,16 +144,22 @@ def describe(
     key: bytes | None,
     value: bytes | None,
     headers: Sequence[tuple[str, bytes | None]] | None,
+    trust: TopicTrust = DEFAULT_TRUST,
 ) -> Capture:
     """The audit facts of one record (see the module docstring); never raises on content."""
     h = {_clean(k): _clean((v or b"").decode("utf-8", "replace")) for k, v in (headers or ())}
-    body = _json_object(value, h.get("content-type"))
-    origin = _origin(h)
+    owner = trust.names_cases(topic)
+    opaque = trust.is_opaque(topic) and not owner
+    body = _json_object(value, h.get("content-type")) if owner else {}
+    origin = _origin(h) if trust.carries_dead_letters(topic) else None
     event_id = h.get("ce_id") or (
         f"{origin[0]}:{origin[1]}" if origin else f"kafka:{position(topic, partition, offset)}"
     )
-    event_type = "kafka.tombstone" if value is None else h.get("ce_type") or f"raw.{topic}"
-    case_id = h.get("ce_subject") or _text(body.get("case_id"))
+    if value is None:
+        event_type = "kafka.tombstone"
+    else:
+        event_type = (None if opaque else h.get("ce_type")) or f"raw.{topic}"
+    case_id = (h.get("ce_subject") or _text(body.get("case_id"))) if owner else None
     related = _related_cases(body, case_id)
     refs = _source_positions(body)
     if origin:
@@ -133,7 +173,7 @@ def describe(
         source=h.get("ce_source") or None,
         key=key_text(key),
         case_id=case_id,
-        actor=_actor(body, h),
+        actor=None if opaque else _actor(body, h),
         trace_id=_trace_id(h.get("traceparent")),
         payload=value or b"",
         headers=h,

@@ -70,7 +70,12 @@ class Case(_S, frozen=True):
     previous_department: str | None = None
     routing: RoutingDecision | None = None
     first_resolve_by: datetime | None = None  # for 按期结案: the deadline as first set
+    # 核查结案: the verification deadline of a resolved case and the calendar it was computed on. Stated
+    # (lifecycle events, evaluation), not a running Deadline: a resolved case is quiet.
+    verify_by: datetime | None = None
+    verify_calendar_version: str | None = None
     closed_at: datetime | None = None
+    resolved_by: str | None = None  # who resolved last (kind:id): never the one who verifies
     seq: int = 0
 
     def deadline(self, kind: str) -> Deadline | None:

@@ -109,6 +109,13 @@ def arm(
     return tuple(_deadline(k, now, s, policy) for k, s, policy in spec if s is not None)
 
 
+def verification(case: Case, now: datetime) -> dict[str, Any]:
+    """The fields a move to resolved sets: when verification is due, and on which calendar."""
+    policy = case.sla.clock()
+    due = due_at(now, case.sla.verify_within_s(), policy)
+    return {"verify_by": due, "verify_calendar_version": calendar_version(policy, now, due)}
+
+
 def _deadline(kind: str, now: datetime, seconds: float, policy: dict[str, Any]) -> Deadline:
     due = due_at(now, int(seconds), policy)
     return Deadline(

@@ -24,7 +24,7 @@ from dispatch.domain.case import (
     PausedDeadline,
     Refused,
 )
-from dispatch.domain.effects import Draft, arm, send_orders
+from dispatch.domain.effects import Draft, arm, send_orders, verification
 from dispatch.domain.facts import Actor, CaseFacts, ReturnReason
 from dispatch.domain.routing import TIERS, Directory
 from dispatch.domain.states import RETURN_TO_PREVIOUS, Action, State, refusal, target
@@ -145,7 +145,18 @@ class Lifecycle:
     def _self_handle(self, d: Draft, cmd: Command, now: datetime, to: State | str) -> None:
         if cmd.evidence < 1:
             raise Refused("evidence.missing", "self-handling needs at least one evidence reference")
-        d.move(S.RESOLVED, A.SELF_HANDLE, cmd.actor, now, cmd.reason, cmd.note, deadlines=(), orders=())
+        d.move(
+            S.RESOLVED,
+            A.SELF_HANDLE,
+            cmd.actor,
+            now,
+            cmd.reason,
+            cmd.note,
+            deadlines=(),
+            orders=(),
+            resolved_by=actor_key(cmd.actor),
+            **verification(d.case, now),
+        )
 
     def _feedback(self, d: Draft, cmd: Command, now: datetime, to: State | str) -> None:
         order = next((o for o in d.case.orders if o.order_id == cmd.order_id), None)
@@ -174,7 +185,18 @@ class Lifecycle:
         elif cmd.action is A.RESOLVE:
             if cmd.evidence < 1:
                 raise Refused("evidence.missing", "a resolve needs at least one evidence reference")
-            d.move(S.RESOLVED, A.RESOLVE, cmd.actor, now, cmd.reason, cmd.note, deadlines=(), orders=())
+            d.move(
+                S.RESOLVED,
+                A.RESOLVE,
+                cmd.actor,
+                now,
+                cmd.reason,
+                cmd.note,
+                deadlines=(),
+                orders=(),
+                resolved_by=actor_key(cmd.actor),
+                **verification(d.case, now),
+            )
         else:
             if order.kind != "assign":
                 raise Refused("return.not_owner", f"a {order.kind} order cannot be returned")
@@ -265,6 +287,12 @@ class Lifecycle:
         )
 
     def _verify(self, d: Draft, cmd: Command, now: datetime, to: State | str) -> None:
+        # 核查: the check is someone else's (another person, or the community), so no one closes
+        # their own work alone by self-handling and then verifying it.
+        if d.case.resolved_by is not None and d.case.resolved_by == actor_key(cmd.actor):
+            raise Refused(
+                "verify.same_actor", "the one who resolved a case cannot verify it; someone else must"
+            )
         d.move(S.VERIFIED, A.VERIFY, cmd.actor, now, cmd.reason or "verify.passed", cmd.note)
         self._close(d, Command(A.CLOSE, actor=cmd.actor), now, S.CLOSED)
 
@@ -326,3 +354,8 @@ class Lifecycle:
 
 def _bump(c: Counters, **by: int) -> Counters:
     return Counters(**{k: getattr(c, k) + by.get(k, 0) for k in Counters.__struct_fields__})
+
+
+def actor_key(actor: Actor) -> str:
+    """One actor, as compared between resolving and verifying."""
+    return f"{actor.kind}:{actor.id}"

@@ -35,6 +35,7 @@ def lifecycle_event(case: Case, t: Transition) -> dict[str, Any]:
     """The lifecycle event of transition `t`; `case` is the case right after it."""
     f = case.facts
     ack, res = case.deadline("acknowledge"), case.deadline("resolve")
+    resolved = t.to_state.value == "resolved"
     routing = case.routing
     versions = routing.versions if routing else None
     event: dict[str, Any] = {
@@ -51,7 +52,10 @@ def lifecycle_event(case: Case, t: Transition) -> dict[str, Any]:
             "acknowledge_by": utc(ack.due_at if ack else None),
             "resolve_by": utc(res.due_at if res else None),
             # The calendar they were computed on ("24x7" or the working-day calendar's version).
-            "calendar_version": next((d.calendar_version for d in (res, ack) if d is not None), None),
+            "calendar_version": next((d.calendar_version for d in (res, ack) if d is not None), None)
+            or (case.verify_calendar_version if resolved else None),
+            # 核查结案: a resolved case states when its verification is due.
+            "verify_by": utc(case.verify_by) if resolved else None,
         },
         "dimensions": {
             "network": f.network,

@@ -41,6 +41,14 @@ class Sla(msgspec.Struct, frozen=True, kw_only=True):
     resolve_s: int
     calendar: str = "24x7"
     business_hours: dict[str, Any] | None = None
+    # 核查结案: how long the verifier has once the case is resolved, on the same clock. Default: one
+    # working day of office time on a working-day policy, 24 hours on a 24x7 one.
+    verify_s: int | None = None
+
+    def verify_within_s(self) -> int:
+        if self.verify_s is not None:
+            return self.verify_s
+        return 9 * 3600 if self.calendar == "working_days" else 86400
 
     def clock(self) -> dict[str, Any]:
         """The policy's clock as ``due_at`` reads it."""
@@ -135,6 +143,7 @@ class Directory:
             resolve_s=int(p["resolve_within_s"]),
             calendar=str(p.get("calendar", "24x7")),
             business_hours=p.get("business_hours"),
+            verify_s=int(p["verify_within_s"]) if p.get("verify_within_s") else None,
         )
 
     def command_centre(self, tier: str, facts: CaseFacts) -> str | None:

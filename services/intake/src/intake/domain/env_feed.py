@@ -63,6 +63,17 @@ class EnvState:
     def begin(self) -> EnvTxn:
         return EnvTxn(self)
 
+    def observe(self, mn: str, piece: Slice | None) -> None:
+        """A slice read back from the state topic (restart, or another instance's work). Each slice
+        carries `rev`, one more than the slice it replaced: an older one than held is ignored, so a
+        late echo of this instance's own earlier write never undoes a newer one."""
+        if piece is None:
+            self.slices.pop(mn, None)
+            return
+        held = self.slices.get(mn)
+        if held is None or int(piece.get("rev", 0)) >= int(held.get("rev", 0)):
+            self.slices[mn] = piece
+
 
 @dataclass
 class EnvTxn:
@@ -86,7 +97,10 @@ class EnvTxn:
     def _keep(self, engine: EnvRuleEngine, mns: set[str]) -> None:
         after = split_snapshot(engine.snapshot())
         for mn in mns:
-            self.changed[mn] = after.get(mn, {"station": None, "episodes": []})
+            before = self.changed.get(mn) or self.state.slices.get(mn) or {}
+            piece = after.get(mn, {"station": None, "episodes": []})
+            piece["rev"] = int(before.get("rev", 0)) + 1
+            self.changed[mn] = piece
 
     def findings(self, packet: Hj212Packet, received_at: datetime) -> list[EnvFinding]:
         engine = self._engine_for({packet.mn})
@@ -94,8 +108,11 @@ class EnvTxn:
         self._keep(engine, {packet.mn})
         return out
 
-    def silence(self, now: datetime) -> list[EnvFinding]:
+    def silence(self, now: datetime, stations: set[str] | None = None) -> list[EnvFinding]:
+        """Silence findings at `now` for `stations` (default: every station known)."""
         mns = set(self.state.slices) | set(self.changed)
+        if stations is not None:
+            mns &= stations
         engine = self._engine_for(mns)
         out = engine.check_silence(now)
         self._keep(engine, {f.mn for f in out})

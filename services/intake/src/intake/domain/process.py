@@ -256,15 +256,18 @@ class Intake:
             )
         ]
 
-    def silence(self, now: datetime) -> tuple[list[ce.CaseEvent], BatchOutcome]:
-        """Stations silent too long: their findings as case events (the caller commits, then applies)."""
+    def silence(
+        self, now: datetime, stations: set[str] | None = None
+    ) -> tuple[list[ce.CaseEvent], BatchOutcome]:
+        """Stations (default: all) silent too long at `now`: their findings as case events (the caller
+        commits, then applies)."""
         from intake.domain.env_feed import finding_report
 
         book, env = self.book.begin(), self.env.begin()
         events: list[ce.CaseEvent] = []
         refused: list[Outcome] = []  # findings that could not become events, for the caller to count
         prov = Provenance(None, None, None, now)
-        for f in env.silence(now):
+        for f in env.silence(now, stations):
             station = self.geography.station(f.mn)
             if station is None:
                 continue
