@@ -99,12 +99,12 @@ async def test_ledger_balances_across_sigkill_and_sees_lost_records(kafka_settin
 
     group = f"intake.{ns}"
     inputs = {n[t] for t in FEEDS}
-    worker = start(delay=0.25)
+    worker = start(delay=0.5)  # per batch: each partition is its own batch of up to 200 records
     try:
         deadline = asyncio.get_running_loop().time() + 90
         while True:  # SIGKILL once some batches are committed, long before the end
             lags = await input_lags(kafka_settings, group, inputs)
-            if sum(r.committed or 0 for r in lags) >= 300:
+            if sum(r.committed or 0 for r in lags) > 0:
                 break
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
             assert asyncio.get_running_loop().time() < deadline, "no progress after 90 s"
@@ -112,7 +112,7 @@ async def test_ledger_balances_across_sigkill_and_sees_lost_records(kafka_settin
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
-    assert sum(r.lag for r in lags) > 0, "the kill must land mid-stream"
+    assert sum(r.committed or 0 for r in lags) < len(stream.records), "the kill must land mid-stream"
 
     reader = LedgerReader(
         kafka_settings,
@@ -130,8 +130,8 @@ async def test_ledger_balances_across_sigkill_and_sees_lost_records(kafka_settin
         deadline = asyncio.get_running_loop().time() + 120
         while True:
             lags = await input_lags(kafka_settings, group, inputs)
-            # every partition (3 per feed) committed up to its end
-            if len(lags) == 3 * len(inputs) and all(r.lag == 0 for r in lags):
+            # every record committed (the legacy topics hold no transaction markers: offsets count records)
+            if sum(r.committed or 0 for r in lags) == len(stream.records) and all(r.lag == 0 for r in lags):
                 break
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
             assert asyncio.get_running_loop().time() < deadline, lags
