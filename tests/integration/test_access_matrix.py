@@ -694,6 +694,9 @@ async def test_console_shows_each_operator_the_cases_of_its_scope_only(kafka_set
             "traces": {x: 200 if x in visible else 404 for x in "abc"},
         }
 
+    async with asgi(app, "city_operator") as c:
+        junk = await c.get("/api/map/grids", params={"within": "x" * 5000})
+    assert junk.status_code == 422  # every distinct `within` once had its own cache entry, forever
     assert seen == {
         "grid_worker": 403,
         "community_operator": row("a"),
