@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from onegrid.auth import public
@@ -39,3 +39,22 @@ async def test_healthz_shows_no_exception_text_and_pages_carry_the_security_head
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["referrer-policy"] == "no-referrer"
     assert "content-security-policy" not in (await _get(app, "/docs")).headers  # Swagger UI's CDN
+
+
+@pytest.mark.asyncio
+async def test_bodies_are_small_unless_an_endpoint_says_otherwise() -> None:
+    """Before: every endpoint of every service read up to 16 MiB."""
+    rt = Runtime(settings=ServiceSettings(service_name="t", environment="test"))
+    r = APIRouter()
+
+    @r.post("/small", dependencies=[Depends(public("test"))])
+    @r.post("/big/one", dependencies=[Depends(public("test"))])
+    async def take(request: Request) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
+
+    app = create_app(rt, title="t", routers=[r], body_limits={"/big/": 4 * 1024 * 1024})
+    body = b"x" * (1024 * 1024)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+        assert (await c.post("/small", content=body)).status_code == 413
+        assert (await c.post("/small", content=b"x" * 1000)).status_code == 200
+        assert (await c.post("/big/one", content=body)).json() == {"bytes": len(body)}
