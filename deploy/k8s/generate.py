@@ -478,30 +478,26 @@ def partitions_of(topics: Iterable[str]) -> int:
     return sum(specs[t].partitions for t in topics)
 
 
-def max_instances(access: TopicAccess) -> int | None:
-    """An instance beyond a group's partition count would sit idle (and unready): the smallest
-    group's partition total is the ceiling; None without consumer groups (no ceiling)."""
-    groups = [g for g in access.groups if g.topics]
-    return min(partitions_of(g.topics) for g in groups) if groups else None
+def max_instances(service: str) -> int:
+    """KEDA's ceiling: the partitions of the service's work groups (the smallest): an instance beyond
+    them would hold no partition of its work (it would stand by, ready but idle)."""
+    access = access_of(service)
+    work = [g for g in access.groups if g.loop in LAG_TRIGGERS[service]]
+    return min(partitions_of(g.topics) for g in work)
+
+
+def lag_scaled(service: str) -> bool:
+    return service in LAG_TRIGGERS and max_instances(service) >= 2
 
 
 def instances(service: str) -> str:
     """How many instances a service runs, as the label `onegrid.io/instances` the overlays select
-    on: `keda` (autoscaled on lag), `many` (a fixed count, 2 or more in production), `one`."""
+    on: `keda` (autoscaled on lag), `many` (a fixed count, 2 or more in production), `one` (the
+    single writer). Instances beyond a group's partitions stand by, ready, and take over on a
+    rebalance."""
     if lag_scaled(service):
         return "keda"
-    ceiling = max_instances(access_of(service))
-    if service in SINGLE_WRITER or (ceiling is not None and ceiling < 2):
-        return "one"
-    return "many"
-
-
-def lag_scaled(service: str) -> bool:
-    """KEDA scales it when it is meant to and can: at least two instances would all be ready. A
-    service with a consumer group on a one-partition topic has one ready instance at most, so it
-    runs one, by hand, until that reader stops being a group."""
-    ceiling = max_instances(access_of(service))
-    return service in LAG_TRIGGERS and (ceiling is None or ceiling >= 2)
+    return "one" if service in SINGLE_WRITER else "many"
 
 
 def scaled_object(svc: Service) -> Manifest:
@@ -532,7 +528,7 @@ def scaled_object(svc: Service) -> Manifest:
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": svc.name},
             "minReplicaCount": 1,
-            "maxReplicaCount": max_instances(access) or 1,
+            "maxReplicaCount": max_instances(svc.name),
             "pollingInterval": 30,
             "cooldownPeriod": 300,
             "triggers": triggers,

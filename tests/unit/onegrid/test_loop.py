@@ -418,3 +418,17 @@ async def test_a_poison_record_splits_the_batch_and_dependent_records_stay_toget
     assert broker.records("quarantine") == []
     assert [r.value for r in broker.records("out")] == [b"ALERT", b"UPDATE:ALERT", b"UPDATE:ALERT"]
     assert [r.value for r in broker.records("dlq")] == [b"poison"]
+
+
+async def test_a_member_given_no_partition_is_ready_as_a_standby() -> None:
+    """More instances than partitions (a one-partition changelog read by a group of two): the member
+    the group gives nothing must still be ready, or a second instance never passes /readyz."""
+    broker = MemoryBroker(partitions=1)
+    loop = make_loop(broker, upper)
+    task = asyncio.create_task(loop.run())
+    await eventually(lambda: loop.running)
+    await loop._consumer.rebalance(set())  # type: ignore[attr-defined]
+    await eventually(lambda: loop.ready)
+    assert loop.assigned == set()
+    loop.stop()
+    await task

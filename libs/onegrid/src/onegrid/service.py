@@ -56,7 +56,10 @@ def health_router(rt: Runtime) -> APIRouter:
 
     @router.get("/readyz")
     async def readyz() -> JSONResponse:
-        """Ready: Kafka and the database reachable and every consumer loop running with partitions."""
+        """Ready: Kafka and the database reachable and every consumer loop running in its group.
+
+        A member holding no partition is ready too: with more instances than a topic's partitions
+        the extra ones stand by (`partitions:<group>` says how many each holds)."""
         results: dict[str, Any] = {}
         for name, check in rt.checks.items():
             try:
@@ -67,7 +70,7 @@ def health_router(rt: Runtime) -> APIRouter:
             results[f"consumer:{loop.config.group_id}"] = loop.running
             results[f"partitions:{loop.config.group_id}"] = len(loop.assigned)
         ok = all(v for k, v in results.items() if not k.startswith("partitions:")) and all(
-            loop.assigned for loop in rt.loops
+            loop.ready for loop in rt.loops
         )
         return JSONResponse({"ready": ok, "checks": results}, status_code=200 if ok else 503)
 

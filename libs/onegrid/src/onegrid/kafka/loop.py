@@ -175,6 +175,9 @@ class ConsumerLoop:
         self._stopping = asyncio.Event()
         self._guard = DlqGuard(max_ratio=config.dlq_max_ratio, max_consecutive=config.dlq_max_consecutive)
         self.assigned: set[TopicPartition] = set()
+        # True once the group gave this member an assignment, even an empty one: with more members
+        # than partitions the others stand by (ready, holding nothing) and take over on a rebalance.
+        self.joined = False
         self.running = False
         self._tracer = telemetry.tracer("onegrid.kafka")
         m = telemetry.meter("onegrid.kafka")
@@ -195,7 +198,8 @@ class ConsumerLoop:
 
     @property
     def ready(self) -> bool:
-        return self.running and bool(self.assigned)
+        """Running and a member of its group; holding partitions is not required (standby)."""
+        return self.running and self.joined
 
     async def run(self) -> None:
         """Consume until `stop()`. Raises `DlqLimitExceeded` or a fatal error, after leaving the group."""
@@ -582,6 +586,7 @@ class ConsumerLoop:
             self.assigned = current
         if self._queue:
             self._pause_all()
+        self.joined = True
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
     def _observe_lag(self, _options: Any) -> list[Any]:
