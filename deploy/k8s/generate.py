@@ -259,13 +259,14 @@ def container_env(svc: Service) -> list[Manifest]:
     env: list[Manifest] = [
         # The pod's name: unique, and stable across restarts for StatefulSets (intake-0, audit-0).
         {"name": f"{p}INSTANCE_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        {"name": f"{p}ENVIRONMENT", "value": "production"},
+        # One variable for every service; production accepts only the identity provider's tokens.
+        {"name": "ONEGRID_ENVIRONMENT", "value": "production"},
         {"name": f"{p}HTTP_HOST", "value": "0.0.0.0"},
         {"name": f"{p}HTTP_PORT", "value": str(svc.spec.default_port)},
         {"name": "ONEGRID_KAFKA_SASL_USERNAME", "value": svc.name},
         # Strimzi's User Operator writes the password into a secret named after the KafkaUser.
         _secret_env("ONEGRID_KAFKA_SASL_PASSWORD", svc.name, "password"),
-        _secret_env("ONEGRID_AUTH_HS256_SECRET", "onegrid-auth", "hs256-secret"),
+        _secret_env("ONEGRID_AUTH_PUBLIC_KEYS", "onegrid-auth", "public-keys.json"),
     ]
     if svc.schema is not None:
         env += database_env(svc)

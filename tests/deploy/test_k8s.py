@@ -291,3 +291,28 @@ def test_production_holds_no_placeholder_and_names_only_documented_secrets() -> 
     undocumented = {s for s in secrets - STRIMZI_SECRETS - {"onegrid-keda-tls"} if f"`{s}`" not in readme}
     assert secrets - STRIMZI_SECRETS - {"onegrid-keda-tls"} <= DOCUMENTED_SECRETS
     assert undocumented == set(), "name these secrets in deploy/README.md"
+
+
+def test_production_pods_pass_the_services_own_start_up_check() -> None:
+    """What a pod is given must be what its settings accept: production (ONEGRID_ENVIRONMENT, the one
+    variable every service reads) with the identity provider's public keys, and no shared HS256 secret
+    (a service holding it could mint admin tokens, so production refuses to start with one)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from onegrid.auth.settings import AuthSettings
+
+    pem = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    for name, w in workloads("production").items():
+        env = {e["name"]: e for e in w["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env.get("ONEGRID_ENVIRONMENT", {}).get("value") == "production", name
+        assert "ONEGRID_AUTH_HS256_SECRET" not in env, name
+        keys = env["ONEGRID_AUTH_PUBLIC_KEYS"]["valueFrom"]["secretKeyRef"]
+        assert keys["name"] in DOCUMENTED_SECRETS, name
+        # the check a pod runs at start, with only what the pod is given (not this process's test secret)
+        AuthSettings(public_keys={"idp": pem}, hs256_secret=None).check("production")

@@ -14,6 +14,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -76,6 +77,7 @@ SCOPES: dict[str, dict[str, Any]] = {
     "bi_reader": {"scope": ["321000"]},
 }
 ROLES = [*SCOPES, "anonymous"]
+UNKNOWN_TO_DESK = str(uuid.UUID(int=0xC0FFEE))
 FEEDBACK_EXAMPLE = json.loads((Path(__file__).parents[2] / "contracts/schemas/feedback.v1.json").read_text())[
     "examples"
 ][0]
@@ -130,6 +132,9 @@ class StubDesk:
 
     async def feedback(self, fb: Any) -> Result:
         self.feedbacks.append(fb)
+        if str(fb.case_id) == UNKNOWN_TO_DESK:  # as the desk refuses feedback on an order it never sent
+            case = SimpleNamespace(case_id=str(fb.case_id), state=SimpleNamespace(value="closed"), seq=7)
+            return Result("refused:feedback.unknown_order", case, "no live order")  # type: ignore[arg-type]
         return Result("applied")
 
 
@@ -269,6 +274,17 @@ async def test_a_merge_target_must_exist_and_be_in_scope(dispatch_app: FastAPI) 
         "city_operator": 200,
     }
     assert await statuses(dispatch_app, merge(nowhere), ["admin"]) == {"admin": 404}
+
+
+async def test_refused_feedback_does_not_reveal_someone_elses_case(dispatch_app: FastAPI) -> None:
+    """Before: feedback about any case id answered with that case's state and seq."""
+    other = UNKNOWN_TO_DESK
+    actor = {"kind": "department", "id": "staff:department_operator", "display": ""}
+    body = {**FEEDBACK_EXAMPLE, "department": "chengguan", "case_id": other, "actor": actor}
+    async with asgi(dispatch_app, "department_operator") as c:
+        refused = await c.post("/v1/feedback", json=body)
+    assert refused.status_code == 409 and refused.json()["outcome"] == "refused:feedback.unknown_order"
+    assert "state" not in refused.json() and "seq" not in refused.json()
 
 
 async def test_feedback_only_from_the_department_itself(dispatch_app: FastAPI) -> None:
@@ -694,6 +710,9 @@ async def test_console_shows_each_operator_the_cases_of_its_scope_only(kafka_set
             "traces": {x: 200 if x in visible else 404 for x in "abc"},
         }
 
+    async with asgi(app, "city_operator") as c:
+        junk = await c.get("/api/map/grids", params={"within": "x" * 5000})
+    assert junk.status_code == 422  # every distinct `within` once had its own cache entry, forever
     assert seen == {
         "grid_worker": 403,
         "community_operator": row("a"),

@@ -272,6 +272,10 @@ async def test_console_shows_live_flow_and_a_case_with_its_trail_and_trace(
                 http_port=audit_port,
                 instance_id=ns,
                 tap_topic_pattern=rf"^t\.console\.(party|cases|quarantine|lifecycle)\.{ns}$",
+                # the test's topics in the catalogue's roles (audit.domain.capture.TopicTrust)
+                case_topic_pattern=rf"^t\.console\.(cases|lifecycle)\.{ns}$",
+                dead_letter_topic_pattern=rf"^t\.console\.(dlq|quarantine)\.{ns}$",
+                opaque_topic_pattern=rf"^t\.console\.party\.{ns}$",
             )
         )
         console_app, _ = console_bootstrap(

@@ -100,6 +100,8 @@ def service_env(name: str, run: str, *, bootstrap: str, database_url: str) -> di
         f"{p}DB_SCHEMA": f"bench_{PACKAGES[name]}_{run}",
         f"{p}SERVICE_NAME": f"bench-{name}-{run}",
         "ONEGRID_OTEL_LOG_LEVEL": "WARNING",
+        # a local measurement, like make up: services default to production (identity provider's keys)
+        "ONEGRID_ENVIRONMENT": "development",
     }
     if name == "audit":
         env["ONEGRID_AUDIT_SIGNING_KEY"] = signing_key()

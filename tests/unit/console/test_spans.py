@@ -208,3 +208,21 @@ def test_gzip_bodies_are_accepted_by_the_receiver() -> None:
     )
     assert bad.status_code == 400 and "gzip" in bad.json()["detail"]
     assert client.post("/v1/traces", content=b"{}", headers={"content-type": "text/csv"}).status_code == 400
+
+
+def test_a_gzip_bomb_is_refused_without_inflating_it() -> None:
+    """Before: gzip.decompress had no output limit (1 GiB of zeros is a 1 MiB body)."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from console import otlp
+
+    app = FastAPI()
+    app.include_router(otlp.otlp_router(SpanStore()))
+    client = TestClient(app, client=("127.0.0.1", 50000))
+    bomb = gzip.compress(b"\0" * (otlp.MAX_DECODED_BYTES + 1024))
+    hdrs = {"content-type": "application/json", "content-encoding": "gzip"}
+    assert client.post("/v1/traces", content=bomb, headers=hdrs).status_code == 413
+    fine = gzip.compress(json.dumps({"resourceSpans": []}).encode())
+    assert client.post("/v1/traces", content=fine, headers=hdrs).status_code == 200
+    assert client.post("/v1/traces", content=fine[:-4], headers=hdrs).status_code == 400

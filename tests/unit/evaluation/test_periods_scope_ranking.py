@@ -125,3 +125,14 @@ def test_rates_of_trouble_rank_the_smallest_first() -> None:
 def test_a_metric_that_cannot_be_ranked_is_refused() -> None:
     with pytest.raises(ValueError, match="metric must be one of"):
         rank([], "registered", 1)
+
+
+def test_only_this_citys_code_is_the_whole_city() -> None:
+    """Before: any xxxx00 code (another city's operator, 110100) read the whole city's figures."""
+    from evaluation.domain.scope import CITY, entitled
+
+    assert entitled(("321000",), (), unrestricted=False) == [CITY]
+    assert entitled(("320000",), (), unrestricted=False) == [CITY]
+    assert entitled(("110100",), (), unrestricted=False) == []
+    assert entitled(("110000",), (), unrestricted=False) == []
+    assert [str(s) for s in entitled(("321003",), (), unrestricted=False)] == ["district:321003"]

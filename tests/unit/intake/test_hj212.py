@@ -219,3 +219,13 @@ def test_build_packet_refuses_what_it_cannot_frame() -> None:
         build_packet("x" * 10_000)
     with pytest.raises(ValueError):
         build_packet("MN=é")
+
+
+def test_the_access_password_is_never_repeated_in_a_refusal() -> None:
+    """Before: `PW=s3cret=1` came back whole in the dead letter's detail, shown on the console."""
+    segment = b"QN=20160801085857223;ST=32;CN=1062;PW=s3cret=1;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&"
+    raw = b"##%04d" % len(segment) + segment + b"%04X\r\n" % crc16_hj212(segment)
+    with pytest.raises(Rejected) as refused:
+        parse_packet(raw)
+    assert refused.value.reason == "hj212.segment" and "s3cret" not in refused.value.detail
+    assert "PW=***" in refused.value.detail

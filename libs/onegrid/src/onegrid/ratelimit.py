@@ -1,5 +1,6 @@
 """Limits for public endpoints: a token bucket per client address (429 with Retry-After) and a cap
-on request bodies (413), both in memory and per process.
+on request bodies (413), both in memory and per process: N instances of a service allow a client N
+times the configured rate (the README says so; set per-instance rates accordingly).
 
 `RateLimiter(rate_per_s, burst)` refills `rate_per_s` tokens a second up to `burst`; each request
 takes one. It remembers at most `max_clients` addresses (the least recently seen are forgotten: a

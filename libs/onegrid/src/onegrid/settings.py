@@ -108,8 +108,9 @@ class ServiceSettings(BaseSettings):
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     # Who may call the HTTP API (ONEGRID_AUTH_*; see onegrid/auth/settings.py).
     auth: AuthSettings = Field(default_factory=AuthSettings)
-    # Request bodies larger than this are refused with 413 (public endpoints set smaller limits).
-    http_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Request bodies larger than this are refused with 413; endpoints that take more (the registry's
+    # records and GeoJSON imports, the console's OTLP receiver) or less set their own per path.
+    http_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # Consumer loop tuning shared by every service.
     batch_max_records: int = Field(default=500, ge=1)
     batch_timeout_ms: int = Field(default=100, ge=1)

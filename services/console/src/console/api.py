@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -42,6 +43,7 @@ from onegrid.auth import Principal, Role, ScopeFilter, caller, require
 from onegrid.ratelimit import RateLimiter
 
 _UUID = r"^[0-9a-fA-F-]{8,64}$"
+MAP_CACHE = 64
 
 
 class ReplayRequest(BaseModel):
@@ -77,7 +79,8 @@ def router(
     ranking_min_cases: int = 20,
 ) -> APIRouter:
     r = APIRouter(prefix="/api", tags=["console"], dependencies=[Depends(require("read", "console"))])
-    map_cache: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+    # (level, within) -> (registry version, features): at most MAP_CACHE entries, least recent out
+    map_cache: OrderedDict[tuple[str, str], tuple[int, dict[str, Any]]] = OrderedDict()
 
     def scope_of(request: Request) -> ScopeFilter:
         principal = caller(request)
@@ -139,7 +142,8 @@ def router(
 
     @r.get("/map/grids")
     async def grids(
-        level: Annotated[str, Query(description=" | ".join(LEVELS))] = "grid", within: str = ""
+        level: Annotated[str, Query(description=" | ".join(LEVELS))] = "grid",
+        within: Annotated[str, Query(pattern=r"^([0-9]{6}([0-9]{3}){0,4})?$")] = "",
     ) -> dict[str, Any]:
         """The polygons of one level (optionally within a division code), simplified for drawing."""
         if level not in LEVELS:
@@ -157,6 +161,9 @@ def router(
                 within=within,
             )
             cached = map_cache[key] = (version, doc)
+        map_cache.move_to_end(key)
+        while len(map_cache) > MAP_CACHE:
+            map_cache.popitem(last=False)
         return cached[1]
 
     @r.get("/map/cases")

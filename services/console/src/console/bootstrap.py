@@ -93,7 +93,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         title="OneGrid operations console (运行监控台)",
         routers=routers,
         untraced=("/api/", "/v1/", "/static/", "/cases/", "/map", "/favicon"),
-        body_limits={"/api/": 4096},
+        body_limits={"/api/": 4096, "/v1/": 16 * 1024 * 1024},  # /v1/: OTLP exports, batches of spans
     )
     app.mount("/static", static_files(), name="static")
     return app, settings

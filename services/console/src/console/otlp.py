@@ -3,8 +3,9 @@ in the span store for the case page's waterfall; metrics and logs are accepted a
 have Prometheus and the logs), so a service pointed at the console exports without errors.
 
 Bodies: `application/x-protobuf` (the SDK exporter's default) or `application/json`, optionally
-gzip-encoded. An unreadable body is a 400 naming the problem (the exporter logs it and drops the
-batch; it does not retry a 400).
+gzip-encoded; decompressed, a body holds at most `MAX_DECODED_BYTES` (a small gzip bomb cannot
+fill the console's memory: 413). An unreadable body is a 400 naming the problem (the exporter logs it
+and drops the batch; it does not retry a 400).
 
 Access: the receiver takes no credentials (the SDK exporters of the local stack send none) and so
 answers loopback clients only (127.0.0.0/8, ::1); anything else is a 403. A deployment with remote
@@ -13,7 +14,6 @@ services exports to a real collector instead (ONEGRID_OTEL_EXPORTER_OTLP_ENDPOIN
 
 from __future__ import annotations
 
-import gzip
 import ipaddress
 import json
 import zlib
@@ -31,6 +31,7 @@ from console.domain.spans import BadSpans, Span, SpanStore, spans_from_otlp
 from onegrid.auth import public
 
 PROTOBUF = "application/x-protobuf"
+MAX_DECODED_BYTES = 32 * 1024 * 1024
 
 
 def decode_traces(body: bytes, content_type: str) -> list[Span]:
@@ -57,12 +58,23 @@ async def _body(request: Request) -> bytes:
     encoding = request.headers.get("content-encoding", "").lower()
     if encoding == "gzip":
         try:
-            return gzip.decompress(raw)
+            return gunzip(raw, MAX_DECODED_BYTES)
         except (OSError, EOFError, zlib.error) as exc:
             raise HTTPException(400, f"content-encoding gzip but the body is not gzip: {exc}") from exc
     if encoding not in ("", "identity"):
         raise HTTPException(415, f"content-encoding {encoding} is not supported (gzip or none)")
     return raw
+
+
+def gunzip(raw: bytes, limit: int) -> bytes:
+    """`raw` decompressed, refused with 413 as soon as the output passes `limit` bytes."""
+    inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
+    out = inflate.decompress(raw, limit + 1)
+    if len(out) > limit:
+        raise HTTPException(413, f"the decompressed body is larger than {limit} bytes")
+    if not inflate.eof:
+        raise zlib.error("truncated or trailing data")
+    return out
 
 
 def _reply(content_type: str) -> Response:

@@ -148,7 +148,13 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
                     f"feedback actor must be the caller (department {principal.subject}), "
                     f"not {fb.actor.kind} {fb.actor.id[:80]}",
                 )
-        return _answer(await desk.feedback(fb))
+        result = await desk.feedback(fb)
+        if principal.role != Role.ADMIN and result.case is not None and not result.applied:
+            async with engine.connect() as conn:
+                if not await visible(conn, str(fb.case_id), principal):
+                    # a refusal about someone else's case says why, never the case's state
+                    result = Result(result.outcome, None, result.detail)
+        return _answer(result)
 
     @r.post("/cases/{case_id}/{action}")
     async def act(

@@ -95,6 +95,8 @@ def build(settings: Settings | None = None) -> GridRegistry:
         w.runtime,
         title="OneGrid grid registry",
         routers=[api.router(registry), lookups.router(view, store)],
+        # outlines of districts and whole imports are large; everything else keeps the default
+        body_limits={"/v1/records/": 4 * 1024 * 1024, "/v1/import/": 16 * 1024 * 1024},
     )
     api.install_error_handler(app)
     return GridRegistry(app, settings, w, registry, relay, view)

@@ -94,19 +94,26 @@ class Scope:
 
 
 CITY = Scope("city")
+# The city whose figures these are (GB/T 2260): only its own code, or its province's, is "the whole
+# city"; another xxxx00 (Beijing's 110100, say) is some other city and holds nothing here.
+CITY_CODE = "321000"
+_WHOLE_CITY = frozenset({CITY_CODE, CITY_CODE[:2] + "0000"})
 _BY_LENGTH: dict[int, ScopeKind] = {6: "district", 9: "street", 15: "grid"}
 
 
 def entitled(divisions: tuple[str, ...], departments: tuple[str, ...], *, unrestricted: bool) -> list[Scope]:
     """The scopes a caller holds by its verified role: everything when unrestricted; one per
-    division code that is a city or province (`xx0000`, `xxxx00`: the whole city), district, street or
-    grid; one per department. Community and micro-grid codes have no figures of their own."""
+    division code that is this city or its province (the whole city), a district, street or grid
+    (another city's or province's code: nothing); one per department. Community and micro-grid
+    codes have no figures of their own."""
     if unrestricted:
         return [CITY]
     found: list[Scope] = []
     for code in divisions:
-        if len(code) == 6 and code.endswith("00"):
+        if code in _WHOLE_CITY:
             found.append(CITY)
+        elif len(code) == 6 and code.endswith("00"):
+            continue  # another city or province
         elif len(code) in _BY_LENGTH:
             found.append(Scope(_BY_LENGTH[len(code)], code))
     found += [Scope("department", d) for d in departments]

@@ -212,7 +212,9 @@ def _parse_head(head_text: str) -> dict[str, str]:
     for position, field in enumerate(head_text[:-1].split(";") if head_text else []):
         key, sep, value = field.partition("=")
         if not sep or not value or "=" in value:
-            raise Rejected("hj212.segment", f"field {position} {field!r} is not key=value")
+            # the access password (PW) is never repeated in a refusal: dead letters are read by many
+            shown = "PW=***" if field.upper().startswith("PW") else repr(field)
+            raise Rejected("hj212.segment", f"field {position} {shown} is not key=value")
         if key not in _HEAD_KEYS:
             raise Rejected("hj212.segment", f"unknown field {key!r} in the data segment")
         if key in head:
