@@ -103,6 +103,8 @@ def test_the_alerts_the_issue_asks_for() -> None:
     assert "900" in r["OneGridNoSignedTreeHead"]["expr"]  # 15 minutes
     assert "dispatch_webhook_stuck_deliveries" in r["OneGridWebhookStuck"]["expr"]
     assert 'outcome="failed"' in r["OneGridAuditVerifyFailed"]["expr"]
+    ledger = r["OneGridLedgerImbalance"]["expr"]
+    assert "intake_ledger_unaccounted" in ledger and "intake_ledger_duplicated" in ledger
 
 
 def test_every_named_metric_is_in_our_namespaces() -> None:
