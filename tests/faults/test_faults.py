@@ -1,0 +1,133 @@
+"""The fault suite: each scenario injects its fault while seeded traffic of all five feeds flows, lets
+the system drain, and compares ids end to end (tests/faults/harness.py). Scenarios run in this order on
+one cluster; the table of scenarios with their counts is printed at the end of the session."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from .conftest import RESULTS
+from .harness import CONSUMER_SERVICES, Result, System, table
+
+pytestmark = [pytest.mark.timeout(900), pytest.mark.asyncio(loop_scope="session")]
+
+Fault = Callable[[], Awaitable[None]]
+
+
+async def run(system: System, name: str, fault: Fault, *, traffic_s: float, lead_s: float = 8) -> None:
+    started = time.monotonic()
+    result = Result(name)
+    RESULTS.append(result)
+    traffic = system.traffic(traffic_s)
+    try:
+        await asyncio.sleep(lead_s)  # records are flowing when the fault lands
+        await fault()
+    finally:
+        await asyncio.to_thread(traffic.wait, traffic_s + 120)
+    try:
+        await system.check(result)
+    except Exception as exc:
+        result.problems.append(f"{type(exc).__name__}: {exc}")
+    result.seconds = time.monotonic() - started
+    # Written at once: an interrupted session still leaves the table of what ran.
+    (system.stack.run / "faults-table.txt").write_text(table(RESULTS) + "\n")
+    assert result.ok, "\n".join(result.problems)
+
+
+async def test_0_baseline_no_fault(system: System) -> None:
+    async def nothing() -> None:
+        return None
+
+    await run(system, "baseline (no fault)", nothing, traffic_s=20)
+
+
+async def test_1_sigkill_leader_heavy_broker_then_restart(system: System) -> None:
+    async def fault() -> None:
+        node = await system.leader_heavy_broker()
+        broker = system.broker(node)
+        assert broker.process is not None
+        broker.process.send_signal(signal.SIGKILL)
+        await asyncio.sleep(15)  # traffic goes on with 2 of 3 brokers (min ISR 2)
+        await system.restart_broker(node)
+
+    await run(system, "SIGKILL leader-heavy broker, restart", fault, traffic_s=40)
+
+
+async def test_2_rolling_restart_of_all_brokers(system: System) -> None:
+    async def fault() -> None:
+        assert system.stack.cluster is not None
+        for broker in system.stack.cluster.brokers:
+            broker.stop()
+            await system.restart_broker(broker.node_id)
+
+    await run(system, "rolling restart of 3 brokers", fault, traffic_s=60)
+
+
+async def test_3_sigkill_one_instance_of_every_service(system: System) -> None:
+    async def fault() -> None:
+        for service in CONSUMER_SERVICES:
+            inst = system.instance(service, 1)
+            system.signal_instance(inst, signal.SIGKILL)
+            await asyncio.sleep(2)
+            await asyncio.to_thread(system.restart_instance, inst)
+
+    await run(system, "SIGKILL 1 instance of each service, restart", fault, traffic_s=60)
+
+
+async def test_4_sigstop_intake_until_evicted_then_sigcont(system: System) -> None:
+    async def fault() -> None:
+        inst = system.instance("intake", 1)
+        me = "onegrid-intake-1-legacy"
+        system.signal_instance(inst, signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 180
+            while me in await system.group_members("intake.legacy"):
+                assert time.monotonic() < deadline, "the stopped instance was never evicted"
+                await asyncio.sleep(1)
+            await asyncio.sleep(3)  # the survivor owns and processes its partitions
+        finally:
+            system.signal_instance(inst, signal.SIGCONT)  # the zombie wakes up with a batch in hand
+        await asyncio.sleep(10)
+
+    await run(system, "SIGSTOP intake until evicted, SIGCONT", fault, traffic_s=45)
+
+
+async def test_5_postgres_stopped_20s(system: System) -> None:
+    async def fault() -> None:
+        system.stack.pg.stop()
+        await asyncio.sleep(20)
+        system.stack.pg.start()
+
+    await run(system, "PostgreSQL stopped 20 s", fault, traffic_s=40)
+
+
+async def test_6_rebalance_intake_1_2_1(system: System) -> None:
+    inst = system.instance("intake", 1)
+
+    async def members(n: int) -> None:
+        deadline = time.monotonic() + 120
+        while len(await system.group_members("intake.legacy")) != n:
+            assert time.monotonic() < deadline, f"intake.legacy never had {n} members"
+            await asyncio.sleep(1)
+
+    async def fault() -> None:
+        await asyncio.to_thread(system.stop_instance, inst)  # 2 -> 1
+        await members(1)
+        await asyncio.sleep(8)
+        await asyncio.to_thread(system.restart_instance, inst)  # 1 -> 2
+        await members(2)
+        await asyncio.sleep(8)
+        await asyncio.to_thread(system.stop_instance, inst)  # 2 -> 1
+        await members(1)
+        await asyncio.sleep(5)
+
+    try:
+        await run(system, "rebalance intake 2->1->2->1 (open HJ 212 episodes)", fault, traffic_s=50)
+    finally:
+        if not system.alive(inst):
+            await asyncio.to_thread(system.restart_instance, inst)
