@@ -432,3 +432,43 @@ async def test_a_member_given_no_partition_is_ready_as_a_standby() -> None:
     assert loop.assigned == set()
     loop.stop()
     await task
+
+
+async def test_the_assignment_callback_returns_before_producers_start_and_state_catches_up() -> None:
+    """Starting a partition's producer and catching its state up (`prepare`) can take longer than the
+    group's rebalance timeout; done inside the assignment callback, the member loses its membership
+    and the group rebalances again and again. The callback must return at once; the partition is
+    taken up in the loop's next round."""
+    broker = MemoryBroker(partitions=1)
+    broker.append("in", b"a", key=b"k")
+    caught_up = asyncio.Event()
+
+    async def prepare(tp) -> None:
+        await caught_up.wait()
+
+    async def handler(records):
+        return upper(records)
+
+    config = LoopConfig(
+        group_id="g", topics=("in",), service="test", dlq_topic="dlq", quarantine_topic="quarantine",
+        exactly_once=True, commit_interval_s=0,
+    )  # fmt: skip
+    consumer = MemoryConsumer(broker, "g")
+    loop = ConsumerLoop(
+        consumer=consumer,
+        handler=handler,
+        producer=MemoryProducer(broker),
+        transactional=partition_producers(broker),
+        config=config,
+        prepare=prepare,
+    )
+    task = asyncio.create_task(loop.run())
+    await eventually(lambda: loop.running)
+    tp = next(iter(consumer.assignment()))
+    await asyncio.wait_for(consumer.rebalance({tp}), 1.0)  # returns while prepare still waits
+    assert loop.joined and tp not in loop.assigned
+    caught_up.set()
+    await eventually(lambda: [r.value for r in broker.records("out")] == [b"A"])
+    assert tp in loop.assigned
+    loop.stop()
+    await task

@@ -178,16 +178,26 @@ def set_aside_account(headers: Sequence[tuple[str, bytes]], feeds: Mapping[str, 
     return None
 
 
+LEDGER_RETRY_AFTER_S = 5
+
+
 def ledger_router(reader: LedgerReader) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["ledger"])
 
-    @r.get("/ledger", summary="Every legacy record accounted for, per feed and hour")
+    @r.get(
+        "/ledger",
+        summary="Every legacy record accounted for, per feed and hour",
+        responses={503: {"description": "not judged yet after start (Retry-After says when to ask again)"}},
+    )
     async def ledger(_: Annotated[Principal, Depends(require("read", "metrics"))]) -> dict[str, Any]:
         """Per feed and hour: records received, what each became (case reported, linked, amended,
         cancelled, measurement, duplicate, dead letter, quarantine), still pending, and the alarms:
         `unaccounted` (committed with no outcome: lost) and `duplicated` (accounted twice)."""
         if reader.snapshot is None:
-            raise HTTPException(503, "the ledger is still being read")
+            # Temporary by contract: the first judgement follows reading the topics once.
+            raise HTTPException(
+                503, "the ledger is still being read", headers={"Retry-After": str(LEDGER_RETRY_AFTER_S)}
+            )
         return reader.snapshot
 
     return r

@@ -574,14 +574,16 @@ class ConsumerLoop:
         current = set(self._consumer.assignment())
         if self.config.exactly_once:
             # Each partition becomes ours (self.assigned) once its producer runs and it is re-read.
+            # That happens in the loop's next round (`_acquire_unready`), not here: a producer's
+            # init_transactions per partition plus the handler's `prepare` (catching state up) can
+            # outlast the group's rebalance timeout, and a member still inside this callback then
+            # loses its membership and the group rebalances again, over and over.
             self.assigned &= current
             for tp in sorted(current):
                 self._fenced.discard(tp)
                 if tp not in self.assigned:
                     self._consumer.pause(tp)
                     self._unready.add(tp)
-            for tp in sorted(self._unready):
-                await self._acquire(tp)
         else:
             self.assigned = current
         if self._queue:
