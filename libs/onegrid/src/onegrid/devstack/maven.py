@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onegrid.devstack.errors import SetupError
+from onegrid.devstack.preflight import check_disk
 
 # Maven Central's standard layout; ONEGRID_MAVEN_REPOSITORY points at a mirror instead.
 DEFAULT_REPOSITORY = "https://repo1.maven.org/maven2"
@@ -125,7 +126,7 @@ def fetch(lock: Lock, dest: Path) -> Path:
     if marker.exists() and marker.read_text().strip() == lock.digest:
         return dest
     dest.mkdir(parents=True, exist_ok=True)
-    _check_disk(dest, need_bytes=300 * 1024 * 1024)
+    check_disk(dest, need_mib=300)
     wanted = {j.filename for j in lock.jars}
     for stale in dest.glob("*.jar"):
         if stale.name not in wanted:  # the lock moved on (e.g. a new broker version): drop the old jar
@@ -179,15 +180,6 @@ def _download(jar: Jar, dest: Path) -> None:
     tmp = dest / f".{jar.filename}.part"
     tmp.write_bytes(data)
     tmp.replace(dest / jar.filename)
-
-
-def _check_disk(where: Path, *, need_bytes: int) -> None:
-    free = shutil.disk_usage(where).free
-    if free < need_bytes:
-        raise SetupError(
-            f"only {free // 2**20} MiB free under {where}, {need_bytes // 2**20} MiB needed: free some "
-            "disk space or point ONEGRID_CACHE at a larger disk"
-        )
 
 
 # ------------------------------------------------------------------------------ writing the lock (Maven)
