@@ -30,6 +30,7 @@ from onegrid.topics import (
     LEGACY_ENV_HJ212,
     LEGACY_OPEN311,
     LEGACY_PARTY,
+    LEGACY_PATROL,
     LEGACY_SAFETY,
     dispatch_orders_topic,
 )
@@ -89,7 +90,14 @@ class TopicAccess:
         return any(t.matches(topic) for t in self.writes)
 
 
-LEGACY_FEEDS = (LEGACY_ENV_HJ212, LEGACY_EMERGENCY_CAP, LEGACY_SAFETY, LEGACY_PARTY, LEGACY_OPEN311)
+LEGACY_FEEDS = (
+    LEGACY_ENV_HJ212,
+    LEGACY_EMERGENCY_CAP,
+    LEGACY_SAFETY,
+    LEGACY_PARTY,
+    LEGACY_OPEN311,
+    LEGACY_PATROL,
+)
 
 SERVICE_TOPICS: tuple[TopicAccess, ...] = (
     # The registry publishes its changelog from its outbox and follows it for its own lookups (a

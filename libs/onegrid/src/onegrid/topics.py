@@ -17,6 +17,8 @@ LEGACY_EMERGENCY_CAP = "legacy.emergency.cap.v1"
 LEGACY_SAFETY = "legacy.safety.v1"
 LEGACY_PARTY = "legacy.party.v1"
 LEGACY_OPEN311 = "legacy.open311.v1"
+# Grid workers' patrol reports from the phone app (console /worker/), photos by content hash.
+LEGACY_PATROL = "legacy.patrol.v1"
 CASES = "cases.v1"
 INTAKE_DLQ = "intake.dlq.v1"
 INTAKE_QUARANTINE = "intake.quarantine.v1"
@@ -89,6 +91,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(LEGACY_PARTY, partitions=3),
     # Residents' Open311 requests, form bodies as received by the intake API (key: service_request_id).
     TopicSpec(LEGACY_OPEN311, partitions=3),
+    # Grid workers' patrol reports as the console took them (key: the phone's report id).
+    TopicSpec(LEGACY_PATROL, partitions=3),
     TopicSpec(CASES, partitions=6, retention_ms=365 * DAY_MS),
     # Dead letters and quarantine are evidence: kept long, never compacted.
     TopicSpec(INTAKE_DLQ, partitions=1, retention_ms=180 * DAY_MS, keyed=False),
