@@ -32,15 +32,10 @@ from intake.domain.normalize import Provenance, to_case_event
 from intake.domain.patrol import reports_from_patrol
 from intake.domain.placement import UNLOCATED, Geography, Placement, from_chain, from_owner
 from intake.domain.report import Report
+from onegrid.topics import legacy_feeds
 
-LEGACY_FEEDS = {
-    "legacy.env.hj212.v1": "hj212",
-    "legacy.emergency.cap.v1": "cap",
-    "legacy.safety.v1": "safety",
-    "legacy.party.v1": "party",
-    "legacy.open311.v1": "open311",
-    "legacy.patrol.v1": "patrol",
-}
+# Legacy topic -> the feed it carries, as the topic catalogue declares them.
+LEGACY_FEEDS = legacy_feeds()
 
 
 @dataclass(frozen=True, slots=True)
