@@ -23,6 +23,7 @@ from onegrid import telemetry
 from onegrid.envelope import CloudEvent
 from onegrid.kafka import OutRecord
 from onegrid.outbox import enqueue
+from onegrid.topics import ORDERS_TOPIC_TEMPLATE
 
 SOURCE = "/onegrid/dispatch"
 
@@ -38,7 +39,7 @@ class Outlets:
     """Where a decision's messages go: topics, and webhooks for departments without Kafka."""
 
     lifecycle_topic: str
-    orders_topic: str = "dispatch.orders.{department}.v1"
+    orders_topic: str = ORDERS_TOPIC_TEMPLATE
     webhooks: dict[str, Webhook] = field(default_factory=dict)
 
     def orders_for(self, department: str) -> str:
