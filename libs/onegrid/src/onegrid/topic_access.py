@@ -31,6 +31,7 @@ from onegrid.topics import (
     LEGACY_OPEN311,
     LEGACY_PARTY,
     LEGACY_SAFETY,
+    OPEN311_DLQ,
     dispatch_orders_topic,
 )
 
@@ -99,28 +100,24 @@ SERVICE_TOPICS: tuple[TopicAccess, ...] = (
         reads=topics(GRID_REGISTRY),
         writes=topics(GRID_REGISTRY),
     ),
-    # Legacy records in, case events out in one transaction; its state changelog; Open311 requests
-    # taken over HTTP are published raw to their feed; the status followers read cases and lifecycle.
-    # The ledger: accounts written with the outputs, read back beside the feeds and the set-aside copies.
+    # Legacy records in, case events out in one transaction; its state changelog. The ledger:
+    # accounts written with the outputs, read back beside the feeds and the set-aside copies.
     TopicAccess(
         "intake",
         reads=topics(
-            *LEGACY_FEEDS,
-            CASES,
-            INTAKE_STATE,
-            GRID_REGISTRY,
-            CASE_LIFECYCLE,
-            INTAKE_LEDGER,
-            INTAKE_DLQ,
-            INTAKE_QUARANTINE,
+            *LEGACY_FEEDS, CASES, INTAKE_STATE, GRID_REGISTRY, INTAKE_LEDGER, INTAKE_DLQ, INTAKE_QUARANTINE
         ),
-        writes=topics(CASES, INTAKE_STATE, INTAKE_DLQ, INTAKE_QUARANTINE, LEGACY_OPEN311, INTAKE_LEDGER),
+        writes=topics(CASES, INTAKE_STATE, INTAKE_DLQ, INTAKE_QUARANTINE, INTAKE_LEDGER),
         transactional=True,
-        groups=(
-            ConsumerGroup("legacy", LEGACY_FEEDS),
-            ConsumerGroup("open311-cases", (CASES,)),
-            ConsumerGroup("open311-status", (CASE_LIFECYCLE,)),
-        ),
+        groups=(ConsumerGroup("legacy", LEGACY_FEEDS),),
+    ),
+    # Residents' requests taken over HTTP are published raw to their feed; the status follows the
+    # case each went to (cases.v1) and that case's lifecycle.
+    TopicAccess(
+        "open311",
+        reads=topics(CASES, CASE_LIFECYCLE),
+        writes=topics(LEGACY_OPEN311, OPEN311_DLQ),
+        groups=(ConsumerGroup("cases", (CASES,)), ConsumerGroup("status", (CASE_LIFECYCLE,))),
     ),
     TopicAccess(
         "dispatch",

@@ -22,6 +22,7 @@ INTAKE_DLQ = "intake.dlq.v1"
 INTAKE_QUARANTINE = "intake.quarantine.v1"
 DISPATCH_DLQ = "dispatch.dlq.v1"
 EVALUATION_DLQ = "evaluation.dlq.v1"
+OPEN311_DLQ = "open311.dlq.v1"
 # Records the wire tap cannot store (its own failure, not the record's): kept for a replay.
 AUDIT_DLQ = "audit.dlq.v1"
 # Internal: intake's own state changelog (HJ 212 episodes per station), written in its transactions.
@@ -87,7 +88,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(LEGACY_EMERGENCY_CAP, partitions=3),
     TopicSpec(LEGACY_SAFETY, partitions=3),
     TopicSpec(LEGACY_PARTY, partitions=3),
-    # Residents' Open311 requests, form bodies as received by the intake API (key: service_request_id).
+    # Residents' Open311 requests, form bodies as received by the Open311 API (key: service_request_id).
     TopicSpec(LEGACY_OPEN311, partitions=3),
     TopicSpec(CASES, partitions=6, retention_ms=365 * DAY_MS),
     # Dead letters and quarantine are evidence: kept long, never compacted.
@@ -95,6 +96,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(INTAKE_QUARANTINE, partitions=1, retention_ms=365 * DAY_MS, keyed=False),
     TopicSpec(DISPATCH_DLQ, partitions=1, retention_ms=180 * DAY_MS, keyed=False),
     TopicSpec(EVALUATION_DLQ, partitions=1, retention_ms=180 * DAY_MS, keyed=False),
+    TopicSpec(OPEN311_DLQ, partitions=1, retention_ms=180 * DAY_MS, keyed=False),
     TopicSpec(AUDIT_DLQ, partitions=1, retention_ms=365 * DAY_MS, keyed=False),
     TopicSpec(INTAKE_STATE, partitions=3, compacted=True, extra_config={"min.cleanable.dirty.ratio": "0.1"}),
     TopicSpec(INTAKE_LEDGER, partitions=3),
