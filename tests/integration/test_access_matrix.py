@@ -51,8 +51,8 @@ from onegrid.auth.policy import Role
 from onegrid.db import make_engine, migrate
 from onegrid.kafka.producer import make_producer
 from onegrid.ratelimit import RateLimiter
-from open311.api import ApiSettings, open311_router
 from onegrid.settings import KafkaSettings
+from open311.api import ApiSettings, open311_router
 
 from .conftest import read_all
 from .test_registry_harness import running_registry
