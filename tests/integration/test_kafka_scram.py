@@ -110,7 +110,7 @@ async def test_a_wrong_password_is_refused(
     assert "SaslAuthenticationFailed" in caplog.text
 
 
-def test_no_password_on_a_command_line_and_the_data_private(scram_broker: KafkaBroker) -> None:
+async def test_no_password_on_a_command_line_and_the_data_private(scram_broker: KafkaBroker) -> None:
     commands = scram_broker.commands  # type: ignore[attr-defined]
     assert any("kafka.Kafka" in c for c in commands)
     assert [c for c in commands if any(PASSWORD in arg for arg in c)] == []
