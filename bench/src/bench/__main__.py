@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import logging
 import shutil
 import sys
@@ -61,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--trials", type=int, default=None, help="windows of the highest-sustained-rate search (0: none)"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="only the intake's CPU µs per record per stage, per feed (no Kafka; bench/profile.py)",
+    )
     args = parser.parse_args(argv)
     only = None if args.only is None else frozenset(s.strip() for s in args.only.split(",") if s.strip())
     unknown = sorted((only or frozenset()) - set(report.SECTIONS))
@@ -69,13 +75,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     plan = QUICK if args.quick else FULL
+    out = args.out or project_root() / "bench" / "results"
+    if args.profile:
+        from bench import profile
+
+        result = profile.main(2_000 if args.quick else 5_000)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "profile-latest.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        return 0
     if args.rates:
         plan = dataclasses.replace(plan, latency_rates=tuple(int(x) for x in args.rates.split(",")))
     if args.seconds is not None:
         plan = dataclasses.replace(plan, latency_s=args.seconds)
     if args.trials is not None:
         plan = dataclasses.replace(plan, sustained_trials=args.trials)
-    out = args.out or project_root() / "bench" / "results"
     workdir = Path(tempfile.mkdtemp(prefix="onegrid-bench-"))
     command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
     try:

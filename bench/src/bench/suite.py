@@ -55,8 +55,9 @@ class Suite:
         self.warm = {f: n(f"warm.{f}") for f in FEEDS}
         self.perf, self.out = n("perf"), n("passthrough.out")
         self.telemetry = [n(f"telemetry.{i}") for i in range(plan.telemetry_rounds)]
-        # The end-to-end windows (warm-up, each fixed rate, each sustained trial): input topics each.
-        windows = 1 + len(plan.latency_rates) + plan.sustained_trials
+        # The end-to-end windows (warm-up, each fixed rate, each trial of the two sustained-rate
+        # searches: to the order, then to cases.v1): input topics each.
+        windows = 1 + len(plan.latency_rates) + 2 * plan.sustained_trials
         self.e2e = [{f: n(f"e2e.{k}.legacy.{f}") for f in E2E_FEEDS} for k in range(windows)]
         self.scale = (
             {
@@ -245,6 +246,8 @@ class Suite:
                     cases_topic=self.outputs("e2e")["cases"],
                     order_topics=self.orders,
                     start_rate=start_rate,
+                    database_url=self.env.database_url,
+                    dispatch_schema=f"bench_dispatch_{self.ns.run}",
                 ),
             )
         if self.wants("scaling"):
