@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from dispatch.domain.case import Case
-from dispatch.store import Changes, Processed
+from dispatch.store import Changes, MessageKey, Processed
 
 Row = dict[str, Any]
 
@@ -28,7 +28,7 @@ class Tables:
     routing_decisions: list[Row] = field(default_factory=list)
     orders: list[Row] = field(default_factory=list)
     deliveries: list[Row] = field(default_factory=list)
-    processed: dict[str, Row] = field(default_factory=dict)
+    processed: dict[MessageKey, Row] = field(default_factory=dict)
     outbox: list[Row] = field(default_factory=list)
 
 
@@ -43,20 +43,22 @@ class MemoryUnit:
             if c in self.t.cases
         }
 
-    async def outcomes(self, message_ids: list[str]) -> dict[str, str]:
-        return {m: self.t.processed[m]["outcome"] for m in message_ids if m in self.t.processed}
+    async def processed(self, message_ids: list[str]) -> list[Processed]:
+        ids = set(message_ids)
+        rows = [r for k, r in self.t.processed.items() if k.id in ids]
+        return [Processed(r["key"], r["case_id"], r["outcome"], r["at"]) for r in rows]
 
-    async def claim(self, processed: list[Processed]) -> set[str]:
+    async def claim(self, processed: list[Processed]) -> set[MessageKey]:
         fresh = set()
         for p in processed:
-            if p.message_id not in self.t.processed:
-                self.t.processed[p.message_id] = {
-                    "message_id": p.message_id,
+            if p.key not in self.t.processed:
+                self.t.processed[p.key] = {
+                    "key": p.key,
                     "case_id": p.case_id,
                     "outcome": p.outcome,
                     "at": p.at,
                 }
-                fresh.add(p.message_id)
+                fresh.add(p.key)
         return fresh
 
     async def deadline_status(self, deadline_id: str) -> str | None:

@@ -74,9 +74,9 @@ class RacingRepository:
         class Unit(MemoryUnit):
             async def claim(self, processed: list[Processed]) -> set[str]:
                 if first:
-                    assert change.message_id is not None
-                    inner.tables.processed[change.message_id] = {
-                        "message_id": change.message_id,
+                    assert change.key is not None
+                    inner.tables.processed[change.key] = {
+                        "key": change.key,
                         "case_id": change.case_id,
                         "outcome": "applied",
                         "at": None,

@@ -1,9 +1,11 @@
 """The dispatch desk: every way a case changes (a case event, a department's feedback, an operator's
 action, a deadline falling due) goes through here.
 
-Contract: idempotent per message id (a case event's `event_id`, a feedback's `feedback_id`): a repeat
+Contract: idempotent per message key (store.MessageKey): a case event's `event_id` from intake, a
+feedback's `feedback_id` per department, an operator's Idempotency-Key per operator: a repeat
 returns the first outcome and changes nothing. A refused command changes nothing but is remembered
-as refused. The directory (routing rules, SLAs, departments) is read from the registry view when a
+as refused, in its sender's namespace only; a message its sender was not entitled to send (a case
+unknown, an order not live or not the sender's) claims nothing, so it cannot reserve an id. The directory (routing rules, SLAs, departments) is read from the registry view when a
 unit of work starts, and each decision records the versions it used.
 
 Units of work: `apply` takes any number of changes (a consumer batch) in one transaction of the
@@ -21,12 +23,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from dispatch.domain.case import Case, Outcome, Refused
 from dispatch.domain.clock import Clock
 from dispatch.domain.facts import CaseFacts, Feedback
 from dispatch.domain.lifecycle import Command, Lifecycle
 from dispatch.domain.states import Action
-from dispatch.store import Changes, Headers, Outlets, Repository
+from dispatch.pg import PgRepository
+from dispatch.store import Changes, Headers, MessageKey, Outlets, Processed, Repository, first_outcome
 from onegrid import telemetry
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,9 @@ FEEDBACK_ACTIONS = {
 }
 # A unit that meets another instance's claim starts again this many times before it gives up.
 ATTEMPTS = 5
+# Refusals saying the sender had no business sending the message: no such case, or an order that
+# is not live or not the sender's. They are answered but claim nothing (see the module docstring).
+UNENTITLED = frozenset({"transition.case_unknown", "feedback.unknown_order", "feedback.department_mismatch"})
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ class Change:
     linked: facts dispatch does not act on) or apply `command`. `trace`: the trace context (headers)
     its lifecycle events, orders and deliveries continue."""
 
-    message_id: str | None
+    key: MessageKey | None
     case_id: str
     command: Command | None = None
     facts: CaseFacts | None = None
@@ -72,27 +80,41 @@ class Raced(Exception):
     """Another instance committed one of the unit's messages first."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Desk:
-    repository: Repository
     lifecycle: Callable[[], Lifecycle]  # built from the registry view's current records
     clock: Clock
     outlets: Outlets
     ensure_topic: Callable[[str], Awaitable[None]]
     on_commit: Callable[[], None] = lambda: None  # wakes the outbox relay
+    # Where decisions are kept: `repository`, else PostgreSQL on `engine` (dispatch.pg).
+    engine: AsyncEngine | None = None
+    repository: Repository | None = None
 
     @staticmethod
-    def of_case_event(facts: CaseFacts, trace: Headers = ()) -> Change:
+    def case_key(facts: CaseFacts) -> MessageKey:
+        return MessageKey("case", "intake", str(facts.event_id))
+
+    @staticmethod
+    def feedback_key(fb: Feedback) -> MessageKey:
+        return MessageKey("feedback", fb.department, str(fb.feedback_id))
+
+    @staticmethod
+    def action_key(caller: str, idempotency_key: str) -> MessageKey:
+        return MessageKey("action", caller, idempotency_key)
+
+    @classmethod
+    def of_case_event(cls, facts: CaseFacts, trace: Headers = ()) -> Change:
         """cases.v1: case.reported registers (and routes); case.cancelled cancels; others are noted."""
-        event_id, case_id = str(facts.event_id), str(facts.case_id)
+        key, case_id = cls.case_key(facts), str(facts.case_id)
         if facts.event_type == "case.reported":
-            return Change(event_id, case_id, facts=facts, trace=trace)
+            return Change(key, case_id, facts=facts, trace=trace)
         if facts.event_type == "case.cancelled":
-            return Change(event_id, case_id, Command(Action.CANCEL, reason="intake.cancelled"), trace=trace)
-        return Change(event_id, case_id, facts=facts, note=True, trace=trace)
+            return Change(key, case_id, Command(Action.CANCEL, reason="intake.cancelled"), trace=trace)
+        return Change(key, case_id, facts=facts, note=True, trace=trace)
 
-    @staticmethod
-    def of_feedback(fb: Feedback, trace: Headers = ()) -> Change:
+    @classmethod
+    def of_feedback(cls, fb: Feedback, trace: Headers = ()) -> Change:
         cmd = Command(
             FEEDBACK_ACTIONS[fb.kind],
             actor=fb.actor,
@@ -102,7 +124,7 @@ class Desk:
             evidence=len(fb.evidence),
             return_reason=fb.return_reason,
         )
-        return Change(str(fb.feedback_id), str(fb.case_id), cmd, trace=trace)
+        return Change(cls.feedback_key(fb), str(fb.case_id), cmd, trace=trace)
 
     async def case_event(self, facts: CaseFacts) -> Result:
         return (await self.apply([self.of_case_event(facts, _current_trace())]))[0]
@@ -110,9 +132,10 @@ class Desk:
     async def feedback(self, fb: Feedback) -> Result:
         return (await self.apply([self.of_feedback(fb, _current_trace())]))[0]
 
-    async def act(self, case_id: str, cmd: Command, message_id: str | None = None) -> Result:
-        """An operator's or grid worker's action; `message_id` (an Idempotency-Key) makes it repeatable."""
-        return (await self.apply([Change(message_id, case_id, cmd, trace=_current_trace())]))[0]
+    async def act(self, case_id: str, cmd: Command, key: MessageKey | None = None) -> Result:
+        """An operator's or grid worker's action; `key` (its Idempotency-Key, `action_key`) makes it
+        repeatable."""
+        return (await self.apply([Change(key, case_id, cmd, trace=_current_trace())]))[0]
 
     async def apply(self, changes: Sequence[Change]) -> list[Result]:
         """Apply `changes` in order in one unit of work; one result per change."""
@@ -130,11 +153,12 @@ class Desk:
         out = Changes()
         outcomes: list[Outcome] = []
         results: list[Result] = []
-        async with self.repository.unit() as unit:
+        async with self._repository.unit() as unit:
             cases = await unit.lock_cases(sorted({c.case_id for c in changes if not c.note}))
-            seen = await unit.outcomes(sorted({c.message_id for c in changes if c.message_id is not None}))
+            known = await unit.processed(sorted({c.key.id for c in changes if c.key is not None}))
+            seen: dict[MessageKey, str] = {}
             for change in changes:
-                results.append(self._decide(change, lifecycle, cases, seen, out, outcomes))
+                results.append(self._decide(change, lifecycle, cases, known, seen, out, outcomes))
             # A concurrent instance with the same message waits here on the primary key until the
             # first commits, then finds it claimed: this unit then starts again from fresh reads.
             if len(await unit.claim(out.processed)) != len(out.processed):
@@ -152,23 +176,27 @@ class Desk:
         change: Change,
         lifecycle: Lifecycle,
         cases: dict[str, Case],
-        seen: dict[str, str],
+        known: list[Processed],
+        seen: dict[MessageKey, str],
         out: Changes,
         outcomes: list[Outcome],
     ) -> Result:
-        """One change against the cases as the unit holds them so far (updated in place)."""
+        """One change against the cases as the unit holds them so far (updated in place); `known`:
+        what the database had processed under the unit's message ids, `seen`: what this unit has."""
         now = self.clock.now()
-        mid, case_id = change.message_id, change.case_id
+        mid, case_id = change.key, change.case_id
         if change.note:
             assert mid is not None
-            if mid in seen:
+            if mid in seen or any(p.key == mid for p in known):
                 return Result("duplicate:noted")
             seen[mid] = "noted"
             out.claim(mid, case_id, "noted", now)
             return Result("applied")
         case = cases.get(case_id)
-        if mid is not None and mid in seen:
-            return Result(f"duplicate:{seen[mid]}", case)
+        if mid is not None:
+            first = seen.get(mid) or first_outcome(known, mid, case_id)
+            if first is not None:
+                return Result(f"duplicate:{first}", case)
         try:
             if change.facts is not None and case is None:
                 outcome = lifecycle.register(change.facts, now)
@@ -177,7 +205,7 @@ class Desk:
             else:
                 outcome = lifecycle.decide(case, change.command, now)
         except Refused as r:
-            if mid is not None:
+            if mid is not None and r.reason not in UNENTITLED:
                 seen[mid] = f"refused:{r.reason}"
                 out.claim(mid, case_id, seen[mid], now)
             return Result(f"refused:{r.reason}", case, r.detail)
@@ -194,7 +222,7 @@ class Desk:
         later), `settled` (already fired or cleared) or `refused:<reason>`."""
         now = self.clock.now()
         out = Changes()
-        async with self.repository.unit() as unit:
+        async with self._repository.unit() as unit:
             case = (await unit.lock_cases([case_id], skip_locked=True)).get(case_id)
             if case is None:
                 return "busy"
@@ -231,6 +259,11 @@ class Desk:
                 self._known_topics.add(t)
 
     def __post_init__(self) -> None:
+        if self.repository is None:
+            if self.engine is None:
+                raise ValueError("a desk needs a repository or an engine")
+            self.repository = PgRepository(self.engine)
+        self._repository: Repository = self.repository
         self._known_topics: set[str] = set()
         self._m_transitions = telemetry.meter("dispatch").create_counter(
             "dispatch_transitions", description="committed case transitions by action and new state"

@@ -14,7 +14,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dispatch.domain.case import Case
-from dispatch.store import Changes, Processed
+from dispatch.store import Changes, MessageKey, Processed
 from onegrid.outbox import copy_into
 
 LOCK = (
@@ -29,9 +29,9 @@ ON CONFLICT (case_id) DO UPDATE SET state = EXCLUDED.state, department = EXCLUDE
     tier = EXCLUDED.tier, hops = EXCLUDED.hops, body = EXCLUDED.body, updated_at = EXCLUDED.updated_at
 """
 CLAIM = """
-INSERT INTO processed (message_id, case_id, outcome, at)
-SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[])
-ON CONFLICT (message_id) DO NOTHING RETURNING message_id
+INSERT INTO processed (source, caller, message_id, case_id, outcome, at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[])
+ON CONFLICT (source, caller, message_id) DO NOTHING RETURNING source, caller, message_id
 """
 # Only a running deadline settles: the same condition as a single UPDATE per decision.
 SETTLE = """
@@ -56,25 +56,29 @@ class PgUnit:
         rows = await self._conn.fetch(sql, case_ids)
         return {r[0]: msgspec.json.decode(r[1], type=Case) for r in rows}
 
-    async def outcomes(self, message_ids: list[str]) -> dict[str, str]:
+    async def processed(self, message_ids: list[str]) -> list[Processed]:
         if not message_ids:
-            return {}
+            return []
         rows = await self._conn.fetch(
-            "SELECT message_id, outcome FROM processed WHERE message_id = ANY($1::text[])", message_ids
+            "SELECT source, caller, message_id, case_id::text, outcome, at FROM processed "
+            "WHERE message_id = ANY($1::text[]) ORDER BY at",
+            message_ids,
         )
-        return {r[0]: r[1] for r in rows}
+        return [Processed(MessageKey(r[0], r[1], r[2]), r[3], r[4], r[5]) for r in rows]
 
-    async def claim(self, processed: list[Processed]) -> set[str]:
+    async def claim(self, processed: list[Processed]) -> set[MessageKey]:
         if not processed:
             return set()
         rows = await self._conn.fetch(
             CLAIM,
-            [p.message_id for p in processed],
+            [p.key.source for p in processed],
+            [p.key.caller for p in processed],
+            [p.key.id for p in processed],
             [p.case_id for p in processed],
             [p.outcome for p in processed],
             [p.at for p in processed],
         )
-        return {r[0] for r in rows}
+        return {MessageKey(r[0], r[1], r[2]) for r in rows}
 
     async def deadline_status(self, deadline_id: str) -> str | None:
         status = await self._conn.fetchval(

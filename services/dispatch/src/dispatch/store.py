@@ -28,6 +28,7 @@ from dispatch.domain.case import Case, Outcome, Transition
 from dispatch.domain.messages import LIFECYCLE_CE_TYPE, ORDER_CE_TYPE, dispatch_order, lifecycle_event
 from onegrid.envelope import CloudEvent
 from onegrid.kafka import OutRecord
+from onegrid.topics import ORDERS_TOPIC_TEMPLATE
 
 SOURCE = "/onegrid/dispatch"
 Headers = tuple[tuple[str, bytes], ...]
@@ -44,21 +45,55 @@ class Outlets:
     """Where a decision's messages go: topics, and webhooks for departments without Kafka."""
 
     lifecycle_topic: str
-    orders_topic: str = "dispatch.orders.{department}.v1"
+    orders_topic: str = ORDERS_TOPIC_TEMPLATE
     webhooks: dict[str, Webhook] = field(default_factory=dict)
 
     def orders_for(self, department: str) -> str:
         return self.orders_topic.format(department=department)
 
 
+@dataclass(frozen=True)
+class MessageKey:
+    """A message's idempotency key in its namespace: who may send it (`source`: `case`, the case
+    events intake publishes; `feedback`, a department's feedback; `action`, an operator's
+    Idempotency-Key) and on whose behalf (`caller`: intake, the department's code, the operator's
+    subject). Keys of different namespaces never meet, so no sender can claim, and so suppress,
+    another's message id (e.g. intake's deterministic event ids)."""
+
+    source: str
+    caller: str
+    id: str
+
+
+# Rows from before the namespaces (migration 0004): their sender is not known. Only what they
+# applied counts as a duplicate of the same message on the same case; a refusal claimed nothing.
+LEGACY = "legacy"
+
+
 @dataclass(frozen=True, slots=True)
 class Processed:
     """A message the desk has dealt with, and how (`applied`, `noted`, `refused:<reason>`)."""
 
-    message_id: str
+    key: MessageKey
     case_id: str | None
     outcome: str
     at: datetime
+
+
+def first_outcome(rows: list[Processed], key: MessageKey, case_id: str | None) -> str | None:
+    """The first outcome of `key` among processed `rows` of its message id, or of the same message
+    id applied to the same case before the namespaces existed."""
+    own = next((r.outcome for r in rows if r.key == key), None)
+    if own is not None:
+        return own
+    return next(
+        (
+            r.outcome
+            for r in rows
+            if r.key.source == LEGACY and r.case_id == case_id and r.outcome in ("applied", "noted")
+        ),
+        None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +167,8 @@ class Changes:
     def __bool__(self) -> bool:
         return bool(self.cases or self.processed or self.settled)
 
-    def claim(self, message_id: str, case_id: str | None, outcome: str, at: datetime) -> None:
-        self.processed.append(Processed(message_id, case_id, outcome, at))
+    def claim(self, key: MessageKey, case_id: str | None, outcome: str, at: datetime) -> None:
+        self.processed.append(Processed(key, case_id, outcome, at))
 
     def add(self, before: Case | None, out: Outcome, now: datetime, outlets: Outlets, trace: Headers) -> None:
         """The rows and records of one decision: the case after it, its transitions, the deadlines it
@@ -194,12 +229,12 @@ class Unit(Protocol):
         (with skip_locked, a case locked elsewhere is left out as if unknown)."""
         ...
 
-    async def outcomes(self, message_ids: list[str]) -> dict[str, str]:
-        """The first outcome of each of `message_ids` already processed."""
+    async def processed(self, message_ids: list[str]) -> list[Processed]:
+        """What was processed under any of `message_ids`, in every namespace (`first_outcome`)."""
         ...
 
-    async def claim(self, processed: list[Processed]) -> set[str]:
-        """Record the messages as processed; the ids recorded now (an id missing from the answer was
+    async def claim(self, processed: list[Processed]) -> set[MessageKey]:
+        """Record the messages as processed; the keys recorded now (a key missing from the answer was
         processed concurrently by another instance, which committed first)."""
         ...
 
