@@ -125,7 +125,7 @@ async def end_to_end(
                 | {"p99_ms": t["orders"]["p99_ms"]}
                 for t in tried_orders
             ],
-            "rule": "sustained to cases.v1, and every case registered by dispatch and every order it "
+            "rule": f"sustained to {CASES}, and every case registered by dispatch and every order it "
             "wrote seen on the orders topics within the drain, order p99 <= 1 s",
         },
         "rss_under_load_mb": {k: round(v / 2**20, 1) for k, v in under_load.items()},
