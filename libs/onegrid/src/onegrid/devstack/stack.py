@@ -111,6 +111,8 @@ SERVICES = (
     ServiceSpec("dispatch", "dispatch", "ONEGRID_DISPATCH_HTTP_PORT", 8003),
     ServiceSpec("audit", "audit", "ONEGRID_AUDIT_HTTP_PORT", 8004),
     ServiceSpec("evaluation", "evaluation", "ONEGRID_EVALUATION_HTTP_PORT", 8005),
+    # Residents' requests (GeoReport v2 at /open311/v2/); the console forwards that path to it.
+    ServiceSpec("open311", "open311", "ONEGRID_OPEN311_HTTP_PORT", 8006),
     # The bridges listen on fixed gateway ports (HJ 212 over TCP): one process.
     ServiceSpec("bridges", "bridges", "ONEGRID_BRIDGES_HTTP_PORT", 8007, scales=False),
     ServiceSpec("console", "console", "ONEGRID_CONSOLE_HTTP_PORT", 8000, scales=False),
