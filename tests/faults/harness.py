@@ -81,7 +81,7 @@ COLUMNS = (
 
 def table(results: Iterable[Result]) -> str:
     head = (
-        f"{'scenario':<44} {'s':>5} {'fault':>5} {'drain':>5} {'check':>5} "
+        f"{'scenario':<50} {'s':>5} {'fault':>5} {'drain':>5} {'check':>5} "
         + " ".join(f"{c:>11}" for c, _ in COLUMNS)
         + "  result"
     )
@@ -90,7 +90,7 @@ def table(results: Iterable[Result]) -> str:
         cells = " ".join(f"{r.figures.get(c, 0):>11}" for c, _ in COLUMNS)
         phases = " ".join(f"{r.phases.get(p, 0):>5.0f}" for p in ("fault", "drain", "check"))
         verdict = "ok" if r.ok else "FAIL: " + "; ".join(r.problems)[:400]
-        lines.append(f"{r.name:<44} {r.seconds:>5.0f} {phases} {cells}  {verdict}")
+        lines.append(f"{r.name:<50} {r.seconds:>5.0f} {phases} {cells}  {verdict}")
     return "\n".join(lines)
 
 
@@ -287,6 +287,8 @@ class System:
             result.phases["check"] = time.monotonic() - started
 
     async def _compare(self, result: Result, ledger: dict[str, Any]) -> None:
+        # The trail's export is fetched while the topics are read (both after the drain).
+        export = asyncio.ensure_future(asyncio.to_thread(self.audit_export))
         orders_topics = await self.order_topics()
         data = await self.read([*LEGACY, CASES, CASE_LIFECYCLE, GRID_REGISTRY, INTAKE_LEDGER, *orders_topics])
         legacy = [r for t in LEGACY for r in data[t]]
@@ -339,7 +341,7 @@ class System:
                 f"ledger vs cases.v1: {len(ledger_reported - legacy_reported)} reported only in the ledger, "
                 f"{len(legacy_reported - ledger_reported)} only on cases.v1"
             )
-        reference = self.single_instance_groups(legacy, data[GRID_REGISTRY])
+        reference = await asyncio.to_thread(self.single_instance_groups, legacy, data[GRID_REGISTRY])
         live = case_groups(c for c in cases if not _from_the_clock(c))
         if reference != live:
             p.append(
@@ -370,7 +372,7 @@ class System:
             p.append(f"deadlines: {sum(1 for v in fired.values() if v > 1)} fired twice")
 
         # -> audit trail
-        audit_entries, heads, key = self.audit_export()
+        audit_entries, heads, key = await export
         audit_count = self.check_audit(audit_entries, heads, key, data, p)
 
         now = {
