@@ -51,6 +51,8 @@ class Result:
 class Desk:
     engine: AsyncEngine
     lifecycle: Callable[[], Lifecycle]  # built from the registry view's current records
+    # This instance's own clock. Decisions never read it: due times and stamps are the database's
+    # (store.db_now), the one clock every instance shares.
     clock: Clock
     outlets: store.Outlets
     ensure_topic: Callable[[str], Awaitable[None]]
@@ -65,9 +67,8 @@ class Desk:
             return await self._apply(str(facts.event_id), str(facts.case_id), cmd)
         # amended / linked: facts dispatch does not act on; remember them so a repeat is a no-op
         async with self.engine.begin() as conn:
-            fresh = await store.claim_message(
-                conn, str(facts.event_id), str(facts.case_id), "noted", self.clock.now()
-            )
+            now = await store.db_now(conn)
+            fresh = await store.claim_message(conn, str(facts.event_id), str(facts.case_id), "noted", now)
         return Result("applied" if fresh else "duplicate:noted")
 
     async def feedback(self, fb: Feedback) -> Result:
@@ -88,17 +89,23 @@ class Desk:
 
     async def fire_deadline(self, deadline_id: str, case_id: str) -> str:
         """Fire one due deadline exactly once: `fired`, `busy` (the case is locked by someone else, try
-        later), `settled` (already fired or cleared) or `refused:<reason>`."""
-        now = self.clock.now()
+        later), `settled` (already fired or cleared), `not_due` (by the database's clock) or
+        `refused:<reason>`."""
         async with self.engine.begin() as conn:
             case = await store.lock_case(conn, case_id, skip_locked=True)
             if case is None:
                 return "busy"
-            status = await conn.scalar(
-                text("SELECT status FROM deadlines WHERE deadline_id = :d FOR UPDATE"), {"d": deadline_id}
-            )
-            if status != "running":
+            now = await store.db_now(conn)
+            row = (
+                await conn.execute(
+                    text("SELECT status, due_at <= :now FROM deadlines WHERE deadline_id = :d FOR UPDATE"),
+                    {"d": deadline_id, "now": now},
+                )
+            ).first()
+            if row is None or row[0] != "running":
                 return "settled"
+            if not row[1]:
+                return "not_due"
             try:
                 out = self.lifecycle().fire(case, deadline_id, now)
             except Refused as r:
@@ -119,9 +126,9 @@ class Desk:
     async def _apply(
         self, message_id: str | None, case_id: str, cmd: Command | None, *, facts: CaseFacts | None = None
     ) -> Result:
-        now = self.clock.now()
         async with self.engine.begin() as conn:
             case = await store.lock_case(conn, case_id)
+            now = await store.db_now(conn)  # after the lock: see store.db_now
             if message_id is not None:
                 first = await store.previous_outcome(conn, message_id)
                 if first is not None:

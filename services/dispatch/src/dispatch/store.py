@@ -45,6 +45,16 @@ class Outlets:
         return self.orders_topic.format(department=department)
 
 
+async def db_now(conn: AsyncConnection) -> datetime:
+    """The database's clock, the one clock all dispatch instances share: due times are computed and
+    transitions stamped on it, so instances whose own clocks disagree still agree on when a deadline
+    is due. `clock_timestamp()` (not the transaction's start) so a decision taken after waiting on a
+    case lock is stamped after the one it waited for."""
+    now = await conn.scalar(text("SELECT clock_timestamp()"))
+    assert isinstance(now, datetime)
+    return now
+
+
 async def lock_case(conn: AsyncConnection, case_id: str, *, skip_locked: bool = False) -> Case | None:
     """The case, its row locked until the transaction ends (None when unknown, or busy with skip_locked)."""
     lock = "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"
