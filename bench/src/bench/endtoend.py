@@ -11,6 +11,7 @@ from bench.processes import WorkerProcess
 from bench.services import ServiceProcess
 from bench.throughput import wait_assigned
 from onegrid.settings import KafkaSettings
+from onegrid.topics import CASES
 
 
 async def end_to_end(
@@ -79,7 +80,7 @@ async def end_to_end(
         "feeds": sorted(windows[0]),
         "runs": runs,
         "sustained": {
-            "stage": "legacy record -> cases.v1 (intake)",
+            "stage": f"legacy record -> {CASES} (intake)",
             "window_s": plan.sustained_s,
             "highest_rate": best,
             "trials": [

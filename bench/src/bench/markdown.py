@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from onegrid.topics import CASES
+
 Section = Callable[[dict[str, Any], dict[str, Any]], list[str]]
 
 
@@ -194,7 +196,7 @@ def _latency(_r: dict[str, Any], lat: dict[str, Any]) -> list[str]:
         "achieved",
         "sent",
         "missing",
-        "-> cases.v1 p50/p99/p99.9 ms",
+        f"-> {CASES} p50/p99/p99.9 ms",
         "orders",
         "-> order p50/p99/p99.9 ms",
         "sustained",

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.markdown import markdown
+from onegrid.topics import CASES
 
 SECTIONS = (
     "kafka",
@@ -113,7 +114,7 @@ def _latency_goal(r: dict[str, Any]) -> list[dict[str, Any]]:
     p99 = at_1000["cases"]["p99_ms"]
     return [
         _goal(
-            "end-to-end p99 ≤ 100 ms at 1,000 events/s (record -> cases.v1)",
+            f"end-to-end p99 ≤ 100 ms at 1,000 events/s (record -> {CASES})",
             p99,
             "ms",
             None,

@@ -28,7 +28,7 @@ from bench.services import ServiceProcess, service_env
 from bench.throughput import run_group
 from onegrid.kafka.admin import ensure_topics
 from onegrid.settings import KafkaSettings
-from onegrid.topics import TopicSpec
+from onegrid.topics import ORDERS_TOPIC_TEMPLATE, TopicSpec, dispatch_orders_topic
 
 log = logging.getLogger("bench")
 SCALE_PARTITIONS = (1, 2, 4)
@@ -66,7 +66,7 @@ class Suite:
             else {}
         )
         departments = sorted(r["code"] for r in published_seed() if r["kind"] == "department")
-        self.orders = [n(f"dispatch.orders.{d}.v1") for d in departments]
+        self.orders = [n(dispatch_orders_topic(d)) for d in departments]
 
     def group(self, name: str) -> str:
         return self.ns.name(f"g.{name}")
@@ -117,7 +117,7 @@ class Suite:
         env |= {
             f"{prefix}CASES_TOPIC": self.outputs("e2e")["cases"],
             f"{prefix}REGISTRY_TOPIC": self.registry,
-            f"{prefix}ORDERS_TOPIC": self.ns.name("dispatch.orders.{department}.v1"),
+            f"{prefix}ORDERS_TOPIC": self.ns.name(ORDERS_TOPIC_TEMPLATE),
             f"{prefix}FEEDBACK_TOPIC": self.ns.name("dispatch.feedback"),
             f"{prefix}LIFECYCLE_TOPIC": self.ns.name("dispatch.lifecycle"),
             f"{prefix}DLQ_TOPIC": self.ns.name("dispatch.dlq"),

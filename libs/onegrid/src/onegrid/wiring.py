@@ -28,7 +28,7 @@ from onegrid.kafka.loop import (
 from onegrid.kafka.producer import make_producer, partition_producers
 from onegrid.service import Runtime
 from onegrid.settings import ServiceSettings
-from onegrid.topics import CATALOGUE, INTAKE_DLQ, INTAKE_QUARANTINE, TopicSpec
+from onegrid.topics import CATALOGUE, TopicSpec
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,9 @@ class Wiring:
         name: str,
         topics: Iterable[str],
         handler: BatchHandler,
+        dlq_topic: str | None,
         exactly_once: bool = False,
-        dlq_topic: str | None = INTAKE_DLQ,
-        quarantine_topic: str | None = INTAKE_QUARANTINE,
+        quarantine_topic: str | None = None,
         topic_pattern: str | None = None,
         tick_interval_s: float | None = None,
         tick: TickHandler | None = None,
@@ -70,7 +70,9 @@ class Wiring:
         """A consumer loop in group `<service>.<name>`, started with the app. Exactly-once loops get
         one transactional producer per input partition, with the id `<group>.<topic>.<partition>`
         (stable whichever instance owns the partition), so the owner fences any earlier one (see
-        the loop's contract). `topic_pattern` (a regex) subscribes by pattern instead of `topics`;
+        the loop's contract). `dlq_topic` is where records the handler refuses go (the service's own,
+        `onegrid.topics.dlq_of`; None: a refused record stops the loop), `quarantine_topic` those it
+        cannot map yet. `topic_pattern` (a regex) subscribes by pattern instead of `topics`;
         `tick_interval_s` makes the loop call `tick` (default: the handler with no records) for each
         assigned partition at that interval; `prepare` runs for each newly owned partition before its
         first record (exactly-once loops)."""

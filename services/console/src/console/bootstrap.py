@@ -21,25 +21,16 @@ from console.upstream import Upstream
 from console.watch import KafkaWatch
 from onegrid.ratelimit import RateLimiter
 from onegrid.service import create_app
-from onegrid.topics import CATALOGUE, TopicSpec
+from onegrid.topics import TopicSpec, read_by
 from onegrid.wiring import wire
 
 
 def followed_topics(settings: Settings) -> list[TopicSpec]:
-    """The catalogue's specs of the topics the console reads (its settings may rename them)."""
-    specs = {s.name: s for s in CATALOGUE}
-    renamed = {
-        "intake.dlq.v1": settings.dlq_topic,
-        "intake.quarantine.v1": settings.quarantine_topic,
-        "case.lifecycle.v1": settings.lifecycle_topic,
-        "cases.v1": settings.cases_topic,
-        "grid.registry.v1": settings.registry_topic,
-    }
-    return [
-        TopicSpec(name, s.partitions, s.replication, s.retention_ms, s.compacted, s.extra_config)
-        for base, name in renamed.items()
-        for s in [specs[base]]
-    ]
+    """The catalogue's specs of the topics the console follows, under the names its settings give
+    them (tests rename them): those the catalogue says it reads, but the legacy feeds (it only looks
+    at their newest records)."""
+    renamed = settings.followed_topics()
+    return [spec.named(renamed.get(spec.name, spec.name)) for spec in read_by("console") if spec.feed is None]
 
 
 def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:

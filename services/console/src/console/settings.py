@@ -50,6 +50,16 @@ class Settings(ServiceSettings):
     # Replays per client address: ONEGRID_CONSOLE_REPLAY_RATE='{"rate_per_s": 1, "burst": 10}'.
     replay_rate: RateLimit = Field(default_factory=lambda: RateLimit(rate_per_s=1.0, burst=10))
 
+    def followed_topics(self) -> dict[str, str]:
+        """The catalogue's name of each topic the console follows -> its name here."""
+        return {
+            INTAKE_DLQ: self.dlq_topic,
+            INTAKE_QUARANTINE: self.quarantine_topic,
+            CASE_LIFECYCLE: self.lifecycle_topic,
+            CASES: self.cases_topic,
+            GRID_REGISTRY: self.registry_topic,
+        }
+
     @field_validator("throughput_topic_pattern", "lag_group_pattern")
     @classmethod
     def _is_regex(cls, v: str) -> str:

@@ -24,7 +24,7 @@ from onegrid.kafka.table import GlobalTable
 from onegrid.outbox import OutboxRelay
 from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
-from onegrid.topics import CATALOGUE, TopicSpec
+from onegrid.topics import GRID_REGISTRY, orders_topic_spec, renamed, spec_of
 from onegrid.wiring import Wiring, wire
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,14 +45,7 @@ class Dispatch:
 def build(settings: Settings | None = None, clock: Clock | None = None) -> Dispatch:
     s = settings or Settings()
     clock = clock or SystemClock()
-    names = {t.name for t in CATALOGUE}
-    own = [
-        TopicSpec(s.dlq_topic, partitions=1, retention_ms=180 * 24 * 3600 * 1000),
-        *[TopicSpec(t, partitions=3) for t in (s.cases_topic, s.feedback_topic) if t not in names],
-    ]
-    if s.lifecycle_topic not in names:
-        own.append(TopicSpec(s.lifecycle_topic, partitions=6, retention_ms=None))
-    w = wire(s, migrations=MIGRATIONS, topics=[*CATALOGUE, *own])
+    w = wire(s, migrations=MIGRATIONS, topics=renamed(s.topics()))
     view = RegistryView()
     table = GlobalTable(s.kafka, s.registry_topic, view.handle, client_id=f"{s.client_id}-registry")
     policy = Policy(reopen_window_s=s.reopen_window_days * 86400, arbitration_s=s.arbitration_s)
@@ -63,7 +56,7 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Dispa
         return Lifecycle(Directory(view.records, command_suffix=s.command_centre_suffix), policy)
 
     async def ensure_topic(name: str) -> None:
-        await ensure_topics(s.kafka, [TopicSpec(name, partitions=3)])
+        await ensure_topics(s.kafka, [orders_topic_spec(name)])
 
     desk = Desk(
         engine=w.engine,
@@ -86,7 +79,7 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Dispa
 
     async def registry_loaded() -> None:
         # Routing reads the registry: no case is taken before the view holds the whole topic.
-        await ensure_topics(s.kafka, [TopicSpec(s.registry_topic, partitions=1, compacted=True)])
+        await ensure_topics(s.kafka, [spec_of(GRID_REGISTRY).named(s.registry_topic)])
         await table.catch_up()
 
     w.runtime.on_start.append(registry_loaded)

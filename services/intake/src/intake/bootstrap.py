@@ -36,6 +36,7 @@ from onegrid.topics import (
     INTAKE_DLQ,
     INTAKE_LEDGER,
     INTAKE_QUARANTINE,
+    LEGACY_OPEN311,
 )
 from onegrid.wiring import wire
 
@@ -100,7 +101,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     w = wire(settings, migrations=Path(__file__).parent / "migrations")
     topics = IntakeTopics.catalogue()
     if not settings.open311_enabled:
-        topics.feeds.pop("legacy.open311.v1", None)
+        topics.feeds.pop(LEGACY_OPEN311, None)
     parts = assemble(
         settings.kafka,
         client_id=settings.client_id,
@@ -117,6 +118,8 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         topics=list(topics.feeds),
         handler=parts.pipeline.handle,
         exactly_once=True,
+        dlq_topic=INTAKE_DLQ,
+        quarantine_topic=INTAKE_QUARANTINE,
         tick_interval_s=settings.silence_check_s,
         tick=parts.pipeline.tick,
         prepare=parts.handover,
@@ -139,8 +142,17 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         # Residents' requests: accepted over HTTP, published raw to legacy.open311.v1 (read by the loop
         # above like any feed); their status follows the case they joined.
         follower = Open311StatusFollower(engine=w.engine)
-        w.add_loop(name="open311-cases", topics=[CASES], handler=follower.apply_cases)
-        w.add_loop(name="open311-status", topics=[CASE_LIFECYCLE], handler=follower.apply_lifecycle)
+        for name, topic, handler in (
+            ("open311-cases", CASES, follower.apply_cases),
+            ("open311-status", CASE_LIFECYCLE, follower.apply_lifecycle),
+        ):
+            w.add_loop(
+                name=name,
+                topics=[topic],
+                handler=handler,
+                dlq_topic=INTAKE_DLQ,
+                quarantine_topic=INTAKE_QUARANTINE,
+            )
         routers.append(
             open311_router(
                 engine=w.engine,

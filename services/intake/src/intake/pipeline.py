@@ -33,7 +33,7 @@ from onegrid import telemetry
 from onegrid.envelope import CloudEvent, header_dict
 from onegrid.kafka import BatchResult, DeadLetter, OutRecord, Record
 from onegrid.kafka.policy import Backpressure
-from onegrid.topics import CASES, INTAKE_LEDGER, INTAKE_STATE
+from onegrid.topics import CASES, GRID_REGISTRY, INTAKE_LEDGER, INTAKE_STATE
 
 SOURCE = "/onegrid/intake"
 _STAGE = {"place": "enrich", "crosswalk": "map", "correlation": "correlate", "registry": "map"}
@@ -96,7 +96,7 @@ class IntakePipeline:
             return BatchResult()  # time-driven work runs per partition: `tick`
         if not self.ready():
             # Without the registry every place looks outside the city: wait, don't dead-letter.
-            raise Backpressure("the registry view is empty; waiting for grid.registry.v1")
+            raise Backpressure(f"the registry view is empty; waiting for {GRID_REGISTRY}")
         batch = [
             Inbound(
                 self.topics.feeds.get(r.topic, r.topic),
