@@ -23,7 +23,9 @@ from dispatch.bootstrap import MIGRATIONS
 from dispatch.deadlines import DeadlineWatch
 from dispatch.desk import Desk
 from dispatch.domain.facts import decode_case
-from dispatch.domain.lifecycle import Lifecycle, Policy
+from dispatch.domain.facts import Actor
+from dispatch.domain.lifecycle import Command, Lifecycle, Policy
+from dispatch.domain.states import Action
 from dispatch.domain.routing import Directory
 from dispatch.store import Outlets
 from onegrid.db import make_engine, migrate
@@ -59,8 +61,14 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         await eng.dispose()
 
 
-def desk(engine: AsyncEngine, skew_s: float, *, ack_s: int, resolve_s: int) -> Desk:
-    directory = Directory(sample.as_records(sample.registry_records(ack_s=ack_s, resolve_s=resolve_s)))
+def desk(
+    engine: AsyncEngine, skew_s: float, *, ack_s: int, resolve_s: int, verify_s: int | None = None
+) -> Desk:
+    records = sample.registry_records(ack_s=ack_s, resolve_s=resolve_s)
+    for r in records:
+        if r["kind"] == "sla_policy" and verify_s is not None:
+            r["verify_within_s"] = verify_s
+    directory = Directory(sample.as_records(records))
 
     async def no_topic(name: str) -> None:
         return None
@@ -190,3 +198,39 @@ async def test_each_deadline_fires_once_between_instances_with_different_clocks(
         d=[f.d for f in fired],
     )
     assert [tuple(s) for s in settled] == [("fired", len(fired))]
+
+
+async def test_a_resolved_case_nobody_verifies_hands_the_check_up_once(engine: AsyncEngine) -> None:
+    quick = desk(engine, 0, ack_s=600, resolve_s=3600, verify_s=1)
+    case_id = await register(quick)
+    (order_id, dept) = (
+        await rows(engine, "SELECT order_id::text, department FROM orders WHERE case_id = :c", c=case_id)
+    )[0]
+    resolve = Command(
+        Action.RESOLVE,
+        actor=Actor(kind="department", id=dept, display=dept),
+        department=dept,
+        order_id=order_id,
+        evidence=1,
+    )
+    assert (await quick.act(case_id, resolve)).applied
+    await wait_until_due(engine, [case_id], "verify")
+    watches = [
+        DeadlineWatch(engine, desk(engine, s, ack_s=600, resolve_s=3600, verify_s=1)) for s in (-HOURS, HOURS)
+    ]
+    await asyncio.gather(*(w.fire_due() for w in watches))
+    fired = await rows(
+        engine,
+        "SELECT t.action, t.from_state, t.to_state, t.reason FROM transitions t JOIN deadlines d USING (deadline_id) "
+        "WHERE t.case_id = :c AND d.kind = 'verify'",
+        c=case_id,
+    )
+    assert [tuple(f) for f in fired] == [
+        ("escalate_verification", "resolved", "resolved", "sla.verify_overdue")
+    ]
+    (state, tier) = (await rows(engine, "SELECT state, tier FROM cases WHERE case_id = :c", c=case_id))[0]
+    assert (state, tier) == ("resolved", "district")
+    running = await rows(
+        engine, "SELECT kind FROM deadlines WHERE case_id = :c AND status = 'running'", c=case_id
+    )
+    assert [r.kind for r in running] == ["verify"], "the district's verification deadline runs"
