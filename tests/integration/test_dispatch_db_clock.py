@@ -22,11 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dispatch.bootstrap import MIGRATIONS
 from dispatch.deadlines import DeadlineWatch
 from dispatch.desk import Desk
-from dispatch.domain.facts import decode_case
-from dispatch.domain.facts import Actor
+from dispatch.domain.facts import Actor, decode_case
 from dispatch.domain.lifecycle import Command, Lifecycle, Policy
-from dispatch.domain.states import Action
 from dispatch.domain.routing import Directory
+from dispatch.domain.states import Action
 from dispatch.store import Outlets
 from onegrid.db import make_engine, migrate
 
