@@ -209,7 +209,7 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
             "(CAST(:state AS text) IS NULL OR state = :state) AND (CAST(:grid AS text) IS NULL OR grid = :grid) "
             "AND (CAST(:dept AS text) IS NULL OR department = :dept) AND (NOT :overdue OR state = 'escalated' OR "
             "EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'running' "
-            f"AND d.due_at < :now)) AND {where} ORDER BY updated_at DESC LIMIT :limit"
+            f"AND d.due_at < clock_timestamp())) AND {where} ORDER BY updated_at DESC LIMIT :limit"
         )
         params = {
             **scope_params,
@@ -217,7 +217,6 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
             "grid": grid,
             "dept": department,
             "overdue": overdue,
-            "now": desk.clock.now(),
             "limit": limit,
         }
         async with engine.connect() as conn:
