@@ -197,15 +197,19 @@ class TrailWriter:
             return {}
         names = sorted({r.topic for r in records})
         ids = await self._topic_ids(names)
-        lowest: dict[str, int] = {}
+        lowest: dict[tuple[str, int], int] = {}
         for r in records:
-            lowest[r.topic] = min(lowest.get(r.topic, r.offset), r.offset)
-        if ids:
+            part = (r.topic, r.partition)
+            lowest[part] = min(lowest.get(part, r.offset), r.offset)
+        known = [(t, p, low) for (t, p), low in lowest.items() if t in ids]
+        if known:
             below = await conn.fetchval(
                 "SELECT bool_or(b.low < p.next_offset) FROM tap_position p "
-                "JOIN unnest($1::uuid[], $2::bigint[]) AS b(topic_id, low) USING (topic_id)",
-                list(ids.values()),
-                [lowest[n] for n in ids],
+                "JOIN unnest($1::uuid[], $2::int[], $3::bigint[]) AS b(topic_id, partition, low) "
+                "USING (topic_id, partition)",
+                [ids[t] for t, _, _ in known],
+                [p for _, p, _ in known],
+                [low for _, _, low in known],
             )
             if below:
                 ids = await self._topic_ids(names, fresh=True)
