@@ -22,6 +22,7 @@ from onegrid.topics import (
     DISPATCH_FEEDBACK,
     EVALUATION_DLQ,
     GRID_REGISTRY,
+    INTAKE_CORRELATE,
     INTAKE_DLQ,
     INTAKE_LEDGER,
     INTAKE_QUARANTINE,
@@ -102,6 +103,7 @@ SERVICE_TOPICS: tuple[TopicAccess, ...] = (
     # Legacy records in, case events out in one transaction; its state changelog; Open311 requests
     # taken over HTTP are published raw to their feed; the status followers read cases and lifecycle.
     # The ledger: accounts written with the outputs, read back beside the feeds and the set-aside copies.
+    # Its correlation stage: records forwarded by region, decided by the region's partition owner.
     TopicAccess(
         "intake",
         reads=topics(
@@ -113,11 +115,21 @@ SERVICE_TOPICS: tuple[TopicAccess, ...] = (
             INTAKE_LEDGER,
             INTAKE_DLQ,
             INTAKE_QUARANTINE,
+            INTAKE_CORRELATE,
         ),
-        writes=topics(CASES, INTAKE_STATE, INTAKE_DLQ, INTAKE_QUARANTINE, LEGACY_OPEN311, INTAKE_LEDGER),
+        writes=topics(
+            CASES,
+            INTAKE_STATE,
+            INTAKE_DLQ,
+            INTAKE_QUARANTINE,
+            LEGACY_OPEN311,
+            INTAKE_LEDGER,
+            INTAKE_CORRELATE,
+        ),
         transactional=True,
         groups=(
             ConsumerGroup("legacy", LEGACY_FEEDS),
+            ConsumerGroup("correlate", (INTAKE_CORRELATE,)),
             ConsumerGroup("open311-cases", (CASES,)),
             ConsumerGroup("open311-status", (CASE_LIFECYCLE,)),
         ),

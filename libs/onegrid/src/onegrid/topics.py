@@ -28,6 +28,9 @@ AUDIT_DLQ = "audit.dlq.v1"
 INTAKE_STATE = "intake.state.v1"
 # Intake's ledger: what became of every legacy record, written in the same transactions as its outputs.
 INTAKE_LEDGER = "intake.ledger.v1"
+# Internal: intake's correlation stage, legacy records forwarded by region with their sources'
+# watermarks, so one partition decides every report of a region in one order.
+INTAKE_CORRELATE = "intake.correlate.v1"
 GRID_REGISTRY = "grid.registry.v1"
 DISPATCH_FEEDBACK = "dispatch.feedback.v1"
 CASE_LIFECYCLE = "case.lifecycle.v1"
@@ -98,6 +101,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(AUDIT_DLQ, partitions=1, retention_ms=365 * DAY_MS, keyed=False),
     TopicSpec(INTAKE_STATE, partitions=3, compacted=True, extra_config={"min.cleanable.dirty.ratio": "0.1"}),
     TopicSpec(INTAKE_LEDGER, partitions=3),
+    TopicSpec(INTAKE_CORRELATE, partitions=3, retention_ms=7 * DAY_MS),
     TopicSpec(
         GRID_REGISTRY,
         partitions=1,

@@ -151,6 +151,23 @@ async def consumer_lag(kafka: KafkaSettings, groups: Iterable[str] | None = None
         await admin.close()
 
 
+async def partition_counts(kafka: KafkaSettings, topics: Iterable[str]) -> dict[str, int]:
+    """How many partitions each of `topics` has (they must exist)."""
+    consumer = AIOKafkaConsumer(**kafka.client_kwargs())
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetches the metadata of every topic
+        out = {}
+        for t in topics:
+            parts = consumer.partitions_for_topic(t)
+            if not parts:
+                raise LookupError(f"topic {t} does not exist")
+            out[t] = len(parts)
+        return out
+    finally:
+        await consumer.stop()
+
+
 async def broker_ready(kafka: KafkaSettings, timeout_ms: int = 2000) -> bool:
     """True when the cluster answers a metadata request (not merely when the port is open)."""
     admin = AIOKafkaAdminClient(request_timeout_ms=timeout_ms, **kafka.client_kwargs())
