@@ -226,7 +226,8 @@ async def test_the_same_input_gives_the_same_cases_with_1_2_and_4_instances(
     registry = f"t.instances.registry.{ns}"
     await ensure_topics(
         kafka_settings,
-        [TopicSpec(t, partitions=3) for t in legacy.values()]
+        # Kept forever: the input's timestamps are fixed (2025), beyond any time retention.
+        [TopicSpec(t, partitions=3, retention_ms=None) for t in legacy.values()]
         + [TopicSpec(registry, partitions=1, compacted=True)],
     )
     await seed_registry(kafka_settings, registry)

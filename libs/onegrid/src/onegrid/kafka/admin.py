@@ -153,19 +153,20 @@ async def consumer_lag(kafka: KafkaSettings, groups: Iterable[str] | None = None
 
 async def partition_counts(kafka: KafkaSettings, topics: Iterable[str]) -> dict[str, int]:
     """How many partitions each of `topics` has (they must exist)."""
-    consumer = AIOKafkaConsumer(**kafka.client_kwargs())
-    await consumer.start()
+    wanted = list(topics)
+    if not wanted:
+        return {}
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    await admin.start()
     try:
-        await consumer.topics()  # fetches the metadata of every topic
-        out = {}
-        for t in topics:
-            parts = consumer.partitions_for_topic(t)
-            if not parts:
-                raise LookupError(f"topic {t} does not exist")
-            out[t] = len(parts)
-        return out
+        described = await admin.describe_topics(wanted)
     finally:
-        await consumer.stop()
+        await admin.close()
+    out = {d["topic"]: len(d["partitions"]) for d in described if not d.get("error_code")}
+    missing = [t for t in wanted if not out.get(t)]
+    if missing:
+        raise LookupError(f"topics {missing} do not exist")
+    return out
 
 
 async def broker_ready(kafka: KafkaSettings, timeout_ms: int = 2000) -> bool:

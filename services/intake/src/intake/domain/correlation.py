@@ -167,7 +167,8 @@ class BookTxn:
                 if dt > w.within.total_seconds():
                     continue
                 d = distance_m(shape, r.shape)
-                if d <= w.radius_m and (best is None or d < best[1]):
+                # Equally near: the smaller case id, not whichever the index happens to hold first.
+                if d <= w.radius_m and (best is None or (d, str(r.case_id)) < (best[1], str(best[0].case_id))):
                     best = (r, d, dt)
         return best
 
