@@ -168,7 +168,9 @@ class BookTxn:
                     continue
                 d = distance_m(shape, r.shape)
                 # Equally near: the smaller case id, not whichever the index happens to hold first.
-                if d <= w.radius_m and (best is None or (d, str(r.case_id)) < (best[1], str(best[0].case_id))):
+                if d <= w.radius_m and (
+                    best is None or (d, str(r.case_id)) < (best[1], str(best[0].case_id))
+                ):
                     best = (r, d, dt)
         return best
 
