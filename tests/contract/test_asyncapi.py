@@ -120,6 +120,37 @@ def test_partitions_and_cleanup_policy_match_the_code(spec: topics.TopicSpec) ->
         assert binding["topic"] == spec.name
 
 
+def _channel_of(spec: topics.TopicSpec) -> dict[str, Any]:
+    address = topics.ORDERS_TOPIC_TEMPLATE if spec is topics.ORDERS else spec.name
+    return next(c for c in CHANNELS.values() if c["address"] == address)
+
+
+def _marks_personal_data(node: Any) -> bool:
+    if isinstance(node, dict):
+        return node.get("x-personal-data") is True or any(_marks_personal_data(v) for v in node.values())
+    return isinstance(node, list) and any(_marks_personal_data(v) for v in node)
+
+
+@pytest.mark.parametrize("spec", [*topics.CATALOGUE, topics.ORDERS], ids=lambda s: s.name)
+def test_owner_readers_key_and_personal_data_match_the_catalogue(spec: topics.TopicSpec) -> None:
+    channel = _channel_of(spec)
+    assert channel["x-onegrid"] == {
+        "owner": spec.owner,
+        **({"alsoWrittenBy": list(spec.also_written_by)} if spec.also_written_by else {}),
+        "readers": list(spec.readers),
+        "audited": spec.audited,
+        "personalData": spec.personal_data,
+    }
+    for entry in channel["messages"].values():
+        message = _message(entry["$ref"])
+        assert message["bindings"]["kafka"]["key"]["description"] == spec.key
+        payload = message["payload"]
+        if "schema" in payload:  # a schema that marks a field as personal data: the topic carries it
+            path, _, fragment = payload["schema"]["$ref"].partition("#")
+            schema = _pointer(json.loads((CONTRACTS / path).read_text(encoding="utf-8")), fragment)
+            assert not _marks_personal_data(schema) or spec.personal_data
+
+
 def _relative_links() -> Iterator[str]:
     readme = (CONTRACTS / "README.md").read_text(encoding="utf-8")
     yield from re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", readme)

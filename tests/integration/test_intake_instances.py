@@ -113,7 +113,8 @@ class Run:
         ns = uuid.uuid4().hex[:8]
         self.ns = ns
         self.n = {
-            k: f"t.instances.{k}.{ns}" for k in ("cases", "state", "dlq", "quarantine", "ledger", "correlate")
+            k: f"t.instances.{k}.{ns}"
+            for k in ("cases", "state", "dlq", "quarantine", "ledger", "correlate", "cstate")
         }
         self.topics = IntakeTopics(
             feeds={legacy[f]: f for f in FEEDS},
@@ -121,6 +122,7 @@ class Run:
             state=self.n["state"],
             ledger=self.n["ledger"],
             correlate=self.n["correlate"],
+            correlate_state=self.n["cstate"],
         )
         self.registry = registry
         self.group = f"intake.{ns}"
@@ -135,6 +137,7 @@ class Run:
                 TopicSpec(self.n["quarantine"], partitions=1, keyed=False),
                 TopicSpec(self.n["ledger"], partitions=3),
                 TopicSpec(self.n["correlate"], partitions=3),
+                TopicSpec(self.n["cstate"], partitions=3, compacted=True),
             ],
         )
 

@@ -20,16 +20,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from onegrid.devstack.paths import project_root
+from onegrid.topics import legacy_feeds
 
 FEEDS = ("hj212", "cap", "safety", "party", "open311")
-# The feed each legacy topic carries (the catalogue's names, without a bench namespace).
-FEED_TOPICS = {
-    "hj212": "legacy.env.hj212.v1",
-    "cap": "legacy.emergency.cap.v1",
-    "safety": "legacy.safety.v1",
-    "party": "legacy.party.v1",
-    "open311": "legacy.open311.v1",
-}
+# The topic of each feed (the catalogue's names, without a bench namespace).
+FEED_TOPICS = {feed: topic for topic, feed in legacy_feeds().items()}
 # Codes that map to a case in the crosswalk (intake/data/crosswalk.v1.json).
 _SAFETY_CODES = ("0101", "0201", "0301", "0302", "0401")
 _PARTY_CODES = ("MQ01", "MQ02", "MQ04", "MQ05")

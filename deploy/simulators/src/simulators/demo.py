@@ -31,7 +31,7 @@ import numpy as np
 
 from intake.domain.coords import haversine_m
 from onegrid.kafka.producer import make_producer
-from onegrid.topics import DISPATCH_FEEDBACK
+from onegrid.topics import DISPATCH_FEEDBACK, GRID_REGISTRY
 from simulators.bridged import Pusher
 from simulators.departments import kafka_sender
 from simulators.domain import formats
@@ -224,7 +224,7 @@ async def run_demo(endpoints: Endpoints, *, timeout_s: float, seed: int) -> int:
         resp.raise_for_status()
         script.say(f"SLA policy {SLA_CODE} (acknowledge within 20 s) at revision {resp.json()['revision']}")
         if not await watch.until(lambda: f"sla_policy:{SLA_CODE}" in watch.registry_keys, left()):
-            script.say("the SLA policy never reached grid.registry.v1")
+            script.say(f"the SLA policy never reached {GRID_REGISTRY}")
         await asyncio.sleep(3)  # dispatch's registry view follows that topic
 
         ident, now = f"YZDEMO-{tag}-1", datetime.now(UTC)

@@ -31,7 +31,7 @@ from pydantic import TypeAdapter
 from dispatch.settings import WebhookTarget
 from onegrid.envelope import CloudEvent
 from onegrid.kafka.producer import make_producer
-from onegrid.topics import CASE_LIFECYCLE, DISPATCH_FEEDBACK
+from onegrid.topics import CASE_LIFECYCLE, DISPATCH_FEEDBACK, orders_topic_pattern
 from simulators.domain.answers import Behaviour, Department, Step, feedback
 from simulators.endpoints import Endpoints
 from simulators.grid_worker import GridWorker
@@ -47,7 +47,7 @@ from simulators.running import (
 from simulators.webhook import webhook_app
 
 log = logging.getLogger(__name__)
-ORDERS_PATTERN = r"dispatch\.orders\..*\.v1"
+ORDERS_PATTERN = orders_topic_pattern().pattern
 FEEDBACK_CE_TYPE = "cn.onegrid.dispatch.feedback.v1"
 Json = dict[str, Any]
 Send = Callable[[Json], Awaitable[str]]

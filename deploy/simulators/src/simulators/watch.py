@@ -22,10 +22,10 @@ from aiokafka.structs import ConsumerRecord
 
 from onegrid.kafka.loop import make_consumer
 from onegrid.settings import KafkaSettings
-from onegrid.topics import CASE_LIFECYCLE, CASES, GRID_REGISTRY
+from onegrid.topics import CASE_LIFECYCLE, CASES, GRID_REGISTRY, orders_topic_pattern
 
 Json = dict[str, Any]
-ORDERS = r"dispatch\.orders\..*\.v1"
+ORDERS = orders_topic_pattern().pattern
 
 
 class _FromSnapshot(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -1,8 +1,9 @@
 """One settings base for every service: Kafka, database, telemetry, HTTP.
 
 Each service subclasses `ServiceSettings` with its own prefix-free fields; values come from the
-environment (`ONEGRID_` prefix) or `.run/endpoints.json` written by the local stack. Validation fails
-at start with a message that names the variable, never deep inside a handler.
+environment only (`ONEGRID_` prefix; the local stack sets it for each service it starts, and writes
+`.run/endpoints.json` for tools and people, which no service reads). Validation fails at start with a
+message that names the variable, never deep inside a handler.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""Who reads and writes which topic of the catalogue (`onegrid.topics`), service by service.
+"""Who reads and writes which topic, service by service: derived from the topic catalogue.
 
-The catalogue says what a topic is; this says whose it is. Kafka ACLs are generated from it
-(deploy/k8s), so a service can write only the topics listed here as its own, and a unit test checks
-it against each service's wiring (tests/unit/onegrid/test_topic_access.py). Kept beside the
-catalogue, in the same terms, so that the two can later become one table.
+The catalogue (`onegrid.topics`) says of every topic who owns it and who reads it; this adds what is
+a service's own, not a topic's: its consumer groups (one per consumer loop), whether it writes in
+transactions, and whether it describes every topic (the console's throughput and lag pages). Kafka
+ACLs are generated from it (deploy/k8s), so a service can write only the topics it owns, and a unit
+test checks it against each service's wiring (tests/unit/onegrid/test_topic_access.py).
 
 A `Topics` entry is a topic name, or a prefix (`prefix("legacy.")`) for families of topics: the
-legacy feeds and the per-department orders topics.
+per-department orders topics, and the feeds a legacy network's gateway may publish.
 """
 
 from __future__ import annotations
@@ -14,29 +15,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from onegrid.topics import (
-    AUDIT_DLQ,
-    AUDIT_HEADS,
     CASE_LIFECYCLE,
     CASES,
-    DISPATCH_DLQ,
+    DEPARTMENTS,
     DISPATCH_FEEDBACK,
-    EVALUATION_DLQ,
     GRID_REGISTRY,
     INTAKE_CORRELATE,
-    INTAKE_DLQ,
-    INTAKE_LEDGER,
-    INTAKE_QUARANTINE,
-    INTAKE_STATE,
-    LEGACY_EMERGENCY_CAP,
-    LEGACY_ENV_HJ212,
-    LEGACY_OPEN311,
-    LEGACY_PARTY,
-    LEGACY_SAFETY,
+    LEGACY_GATEWAYS,
     dispatch_orders_topic,
+    legacy_feeds,
+    orders_topic_prefix,
+    read_by,
+    written_by,
 )
 
 LEGACY_PREFIX = "legacy."
-DISPATCH_ORDERS_PREFIX = "dispatch.orders."
+DISPATCH_ORDERS_PREFIX = orders_topic_prefix()
 
 
 @dataclass(frozen=True)
@@ -90,76 +84,53 @@ class TopicAccess:
         return any(t.matches(topic) for t in self.writes)
 
 
-LEGACY_FEEDS = (LEGACY_ENV_HJ212, LEGACY_EMERGENCY_CAP, LEGACY_SAFETY, LEGACY_PARTY, LEGACY_OPEN311)
+LEGACY_FEEDS = tuple(legacy_feeds())
+
+
+def _of(
+    service: str,
+    *,
+    reads: tuple[TopicName, ...] = (),
+    writes: tuple[TopicName, ...] = (),
+    transactional: bool = False,
+    describes_all: bool = False,
+    groups: tuple[ConsumerGroup, ...] = (),
+) -> TopicAccess:
+    """A service's access: the catalogue's topics it reads and writes, and the families given."""
+    return TopicAccess(
+        service,
+        reads=topics(*(spec.name for spec in read_by(service)), *reads),
+        writes=topics(*(spec.name for spec in written_by(service)), *writes),
+        transactional=transactional,
+        describes_all=describes_all,
+        groups=groups,
+    )
+
 
 SERVICE_TOPICS: tuple[TopicAccess, ...] = (
     # The registry publishes its changelog from its outbox and follows it for its own lookups (a
     # global table read from the start by every instance: no consumer group).
-    TopicAccess(
-        "grid-registry",
-        reads=topics(GRID_REGISTRY),
-        writes=topics(GRID_REGISTRY),
-    ),
-    # Legacy records in, case events out in one transaction; its state changelog; Open311 requests
-    # taken over HTTP are published raw to their feed; the status followers read cases and lifecycle.
-    # The ledger: accounts written with the outputs, read back beside the feeds and the set-aside copies.
-    # Its correlation stage: records forwarded by region, decided by the region's partition owner.
-    TopicAccess(
+    _of("grid-registry"),
+    # Legacy records in, case events out in one transaction; its state changelog. The ledger:
+    # accounts written with the outputs, read back beside the feeds and the set-aside copies. Its
+    # correlation stage: records forwarded by region, decided by the region's partition owner.
+    _of(
         "intake",
-        reads=topics(
-            *LEGACY_FEEDS,
-            CASES,
-            INTAKE_STATE,
-            GRID_REGISTRY,
-            CASE_LIFECYCLE,
-            INTAKE_LEDGER,
-            INTAKE_DLQ,
-            INTAKE_QUARANTINE,
-            INTAKE_CORRELATE,
-        ),
-        writes=topics(
-            CASES,
-            INTAKE_STATE,
-            INTAKE_DLQ,
-            INTAKE_QUARANTINE,
-            LEGACY_OPEN311,
-            INTAKE_LEDGER,
-            INTAKE_CORRELATE,
-        ),
         transactional=True,
-        groups=(
-            ConsumerGroup("legacy", LEGACY_FEEDS),
-            ConsumerGroup("correlate", (INTAKE_CORRELATE,)),
-            ConsumerGroup("open311-cases", (CASES,)),
-            ConsumerGroup("open311-status", (CASE_LIFECYCLE,)),
-        ),
+        groups=(ConsumerGroup("legacy", LEGACY_FEEDS), ConsumerGroup("correlate", (INTAKE_CORRELATE,))),
     ),
-    TopicAccess(
+    # Residents' requests taken over HTTP are published raw to their feed; the status follows the
+    # case each went to (cases.v1) and that case's lifecycle.
+    _of("open311", groups=(ConsumerGroup("cases", (CASES,)), ConsumerGroup("status", (CASE_LIFECYCLE,)))),
+    _of(
         "dispatch",
-        reads=topics(CASES, DISPATCH_FEEDBACK, GRID_REGISTRY),
-        writes=topics(CASE_LIFECYCLE, prefix(DISPATCH_ORDERS_PREFIX), DISPATCH_DLQ),
+        writes=(prefix(DISPATCH_ORDERS_PREFIX),),
         groups=(ConsumerGroup("inbox", (CASES, DISPATCH_FEEDBACK)),),
     ),
-    # The wire tap reads every topic of the system except its own heads.
-    TopicAccess(
-        "audit",
-        reads=topics(
-            prefix(LEGACY_PREFIX),
-            CASES,
-            INTAKE_DLQ,
-            INTAKE_QUARANTINE,
-            prefix(DISPATCH_ORDERS_PREFIX),
-            DISPATCH_FEEDBACK,
-            CASE_LIFECYCLE,
-            GRID_REGISTRY,
-        ),
-        writes=topics(AUDIT_HEADS, AUDIT_DLQ),
-        groups=(ConsumerGroup("wiretap"),),
-    ),
-    TopicAccess(
+    # The wire tap reads every audited topic of the catalogue and every department's orders.
+    _of("audit", reads=(prefix(DISPATCH_ORDERS_PREFIX),), groups=(ConsumerGroup("wiretap"),)),
+    _of(
         "evaluation",
-        reads=topics(CASE_LIFECYCLE, GRID_REGISTRY),
-        writes=topics(EVALUATION_DLQ),
         groups=(
             ConsumerGroup("projector", (CASE_LIFECYCLE,)),
             ConsumerGroup("lake", (CASE_LIFECYCLE,)),  # the lake sink (ONEGRID_EVALUATION_LAKE_URL)
@@ -169,20 +140,9 @@ SERVICE_TOPICS: tuple[TopicAccess, ...] = (
     # The console follows dead letters, quarantine, cases, lifecycle and the registry, reads the
     # newest record of each legacy feed (its headers name the bridge it came through), and replays a
     # quarantined record onto the legacy topic it came from.
-    TopicAccess(
-        "console",
-        reads=topics(
-            INTAKE_DLQ, INTAKE_QUARANTINE, CASE_LIFECYCLE, CASES, GRID_REGISTRY, prefix(LEGACY_PREFIX)
-        ),
-        writes=topics(prefix(LEGACY_PREFIX)),
-        describes_all=True,
-    ),
+    _of("console", describes_all=True),
     # The bridges write the legacy feeds as their networks send them (no consumer groups).
-    TopicAccess(
-        "bridges",
-        reads=(),
-        writes=topics(LEGACY_ENV_HJ212, LEGACY_EMERGENCY_CAP, LEGACY_SAFETY, LEGACY_PARTY),
-    ),
+    _of("bridges"),
 )
 
 
@@ -195,12 +155,12 @@ def access_of(service: str) -> TopicAccess:
 
 # Outside the services: the legacy networks' gateways publish their feeds; each department's system
 # reads its own orders and answers on the feedback topic.
-LEGACY_GATEWAY = TopicAccess("legacy-gateway", reads=(), writes=topics(prefix(LEGACY_PREFIX)))
+LEGACY_GATEWAY = TopicAccess(LEGACY_GATEWAYS, reads=(), writes=topics(prefix(LEGACY_PREFIX)))
 
 
 def department_access(department_code: str) -> TopicAccess:
     return TopicAccess(
         f"department-{department_code}",
         reads=topics(dispatch_orders_topic(department_code)),
-        writes=topics(DISPATCH_FEEDBACK),
+        writes=topics(*(spec.name for spec in written_by(DEPARTMENTS))),
     )

@@ -28,7 +28,7 @@ from onegrid.kafka.loop import (
 from onegrid.kafka.producer import make_producer, partition_producers
 from onegrid.service import Runtime
 from onegrid.settings import ServiceSettings
-from onegrid.topics import CATALOGUE, INTAKE_DLQ, INTAKE_QUARANTINE, TopicSpec
+from onegrid.topics import CATALOGUE, TopicSpec
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,16 @@ class LoopSpec:
 class Wiring:
     settings: ServiceSettings
     runtime: Runtime
-    engine: AsyncEngine
+    # None: the service keeps no database (wire(database=False)).
+    database: AsyncEngine | None
     producer: AIOKafkaProducer | None = None
     loop_specs: list[LoopSpec] = field(default_factory=list)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self.database is None:
+            raise RuntimeError(f"{self.settings.service_name} was wired without a database")
+        return self.database
 
     def add_loop(
         self,
@@ -59,9 +66,9 @@ class Wiring:
         name: str,
         topics: Iterable[str],
         handler: BatchHandler,
+        dlq_topic: str | None,
         exactly_once: bool = False,
-        dlq_topic: str | None = INTAKE_DLQ,
-        quarantine_topic: str | None = INTAKE_QUARANTINE,
+        quarantine_topic: str | None = None,
         topic_pattern: str | None = None,
         tick_interval_s: float | None = None,
         tick: TickHandler | None = None,
@@ -70,7 +77,9 @@ class Wiring:
         """A consumer loop in group `<service>.<name>`, started with the app. Exactly-once loops get
         one transactional producer per input partition, with the id `<group>.<topic>.<partition>`
         (stable whichever instance owns the partition), so the owner fences any earlier one (see
-        the loop's contract). `topic_pattern` (a regex) subscribes by pattern instead of `topics`;
+        the loop's contract). `dlq_topic` is where records the handler refuses go (the service's own,
+        `onegrid.topics.dlq_of`; None: a refused record stops the loop), `quarantine_topic` those it
+        cannot map yet. `topic_pattern` (a regex) subscribes by pattern instead of `topics`;
         `tick_interval_s` makes the loop call `tick` (default: the handler with no records) for each
         assigned partition at that interval; `prepare` runs for each newly owned partition before its
         first record (exactly-once loops)."""
@@ -141,7 +150,8 @@ class Wiring:
     async def stop_clients(self) -> None:
         if self.producer is not None:
             await self.producer.stop()
-        await self.engine.dispose()
+        if self.database is not None:
+            await self.database.dispose()
 
 
 def wire(
@@ -149,11 +159,16 @@ def wire(
     *,
     migrations: Path | None,
     topics: Iterable[TopicSpec] = CATALOGUE,
+    database: bool = True,
 ) -> Wiring:
+    """`database=False`: a service whose state lives in Kafka alone (no engine, no database check;
+    `migrations` must then be None)."""
+    if not database and migrations is not None:
+        raise ValueError("migrations need a database")
     telemetry.configure(settings.service_name, settings.telemetry)
-    engine = make_engine(settings.database_url, settings.db_schema)
+    engine = make_engine(settings.database_url, settings.db_schema) if database else None
     rt = Runtime(settings=settings)
-    w = Wiring(settings=settings, runtime=rt, engine=engine)
+    w = Wiring(settings=settings, runtime=rt, database=engine)
     specs = list(topics)
 
     async def prepare() -> None:
@@ -164,6 +179,8 @@ def wire(
 
     rt.on_start.append(prepare)
     rt.on_stop.append(w.stop_clients)
-    rt.checks["database"] = lambda: ping(engine)
+    if engine is not None:
+        db: AsyncEngine = engine  # named, so the check's closure sees it narrowed
+        rt.checks["database"] = lambda: ping(db)
     rt.checks["kafka"] = lambda: broker_ready(settings.kafka)
     return w

@@ -20,6 +20,7 @@ from audit.database import Database
 from audit.domain.capture import describe, entry_of
 from audit.testing import FakeRecord, case_event, fresh_schema
 from audit.trail_writer import TRAIL_COLUMNS, TrailWriter, trail_row
+from onegrid.topics import CASE_LIFECYCLE, CASES, LEGACY_ENV_HJ212
 
 
 def synthetic_records(n: int) -> list[FakeRecord]:
@@ -30,19 +31,17 @@ def synthetic_records(n: int) -> list[FakeRecord]:
             packet = (
                 f"##0101QN=20260301083000{i:03d};ST=22;CN=2011;MN=321003A{i:07d};CP=&&a34004-Rtd=43.1&&1C80"
             )
-            out.append(
-                FakeRecord("legacy.env.hj212.v1", i % 6, i, packet.encode(), f"321003A{i % 97}".encode())
-            )
+            out.append(FakeRecord(LEGACY_ENV_HJ212, i % 6, i, packet.encode(), f"321003A{i % 97}".encode()))
         elif kind < 9:
             out.append(
                 case_event(
-                    "cases.v1",
+                    CASES,
                     i,
                     f"case-{i % 5000}",
                     partition=i % 6,
                     title="文昌西路下穿通道积水橙色预警",
                     description="短时强降雨，下穿通道积水深约 40 厘米，建议封闭通行。" * 4,
-                    source={"network": "env", "topic": "legacy.env.hj212.v1", "partition": 0, "offset": i},
+                    source={"network": "env", "topic": LEGACY_ENV_HJ212, "partition": 0, "offset": i},
                 )
             )
         else:
@@ -52,7 +51,7 @@ def synthetic_records(n: int) -> list[FakeRecord]:
                 "actor": {"kind": "staff", "id": "hj/0042"},
             }
             headers = [("ce_id", body["event_id"].encode()), ("ce_type", b"cn.onegrid.case.acknowledged.v1")]
-            out.append(FakeRecord("case.lifecycle.v1", i % 6, i, json.dumps(body).encode(), None, headers))
+            out.append(FakeRecord(CASE_LIFECYCLE, i % 6, i, json.dumps(body).encode(), None, headers))
     return out
 
 

@@ -18,13 +18,11 @@ from pydantic_settings import SettingsConfigDict
 from audit.domain.capture import CASE_TOPICS, DEAD_LETTER_TOPICS, OPAQUE_TOPICS, TopicTrust
 from audit.domain.tree_head import MalformedTreeHead, load_private_key
 from onegrid.settings import ServiceSettings
+from onegrid.topics import audit_tap_pattern
 
-# The tap's subscription: every topic of the system except the log's own heads (recording them would
-# make every head cause the next one).
-TAP_PATTERN = (
-    r"^(legacy\..+|cases\.v1|intake\.dlq\.v1|intake\.quarantine\.v1|dispatch\.orders\..+\.v1"
-    r"|dispatch\.feedback\.v1|case\.lifecycle\.v1|grid\.registry\.v1)$"
-)
+# The tap's subscription, from the catalogue: every topic of the system but the trail's own (its heads
+# and dead letters: recording them would make every head cause the next one).
+TAP_PATTERN = audit_tap_pattern()
 
 
 class Settings(ServiceSettings):

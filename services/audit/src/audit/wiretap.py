@@ -1,9 +1,13 @@
 """The wire tap: the consumer loop's handler that records every message of the system in the trail.
 
-Idempotent as the loop requires: a batch replayed after a crash, a retry or poison isolation appends
-nothing twice (see ``TrailWriter.append``). The tap never dead-letters: every record, however
-malformed, is evidence and is recorded as it is. It produces nothing; the loop commits offsets only
-after ``append`` has committed its transaction.
+It reads every topic the topic catalogue marks audited (all but the trail's own heads and dead
+letters; ``onegrid.topics.audit_tap_pattern``). Idempotent as the loop requires: a batch replayed
+after a crash, a retry or poison isolation appends nothing twice (see ``TrailWriter.append``). The tap
+never dead-letters a record for what it holds: every record, however malformed, is evidence and is
+recorded as it is. Only a record the trail cannot store (the trail's failure, not the record's) is set
+aside by the loop on the audit's dead-letter topic with the reason, for a replay once the cause is
+fixed. It produces nothing else; the loop commits offsets only after ``append`` has committed its
+transaction.
 
 Scaling: one gapless sequence needs one writer at a time. The tap runs as a single consumer group
 (``audit.wiretap``); with several instances the partitions are shared but their appends are

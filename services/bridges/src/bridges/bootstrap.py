@@ -15,7 +15,7 @@ from bridges.settings import Settings
 from bridges.sink import Sink
 from bridges.stats import Stats
 from onegrid.service import create_app
-from onegrid.topics import CATALOGUE, TopicSpec
+from onegrid.topics import renamed
 from onegrid.wiring import Wiring, wire
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -28,13 +28,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
 
 def build(settings: Settings | None = None) -> tuple[FastAPI, Settings, Bridges]:
     s = settings or Settings()
-    names = {t.name for t in CATALOGUE}
-    own = [
-        TopicSpec(t, partitions=3)
-        for t in (s.hj212_topic, s.cap_topic, s.safety_topic, s.party_topic)
-        if t not in names
-    ]
-    w = wire(s, migrations=MIGRATIONS, topics=[*CATALOGUE, *own])
+    w = wire(s, migrations=MIGRATIONS, topics=renamed(s.topics()))
     bridges = Bridges(s, w)
     app = create_app(
         w.runtime,

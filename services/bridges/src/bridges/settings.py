@@ -32,6 +32,15 @@ class Settings(ServiceSettings):
     safety_topic: str = LEGACY_SAFETY
     party_topic: str = LEGACY_PARTY
 
+    def topics(self) -> dict[str, str]:
+        """The catalogue's name of each feed the bridges write -> its name here."""
+        return {
+            LEGACY_ENV_HJ212: self.hj212_topic,
+            LEGACY_EMERGENCY_CAP: self.cap_topic,
+            LEGACY_SAFETY: self.safety_topic,
+            LEGACY_PARTY: self.party_topic,
+        }
+
     # -- HJ 212 over TCP ---------------------------------------------------------------------------
     # The TCP listener's address; unset: the HTTP API's (ONEGRID_BRIDGES_HTTP_HOST), so a deployment
     # that opens the API to the network opens the listener too.

@@ -1,6 +1,6 @@
 """Composition root of the operations console: the Kafka watch (throughput, lag), the followed topics
 (dead letters, quarantine, cases, lifecycle, registry), the OTLP receiver, the replay action, the
-JSON API and the pages.
+JSON API, the pages, and `/open311/v2/` forwarded to the Open311 service.
 
 The console owns no database tables; `wire` still gives it the shared runtime (telemetry, the
 producer used for replays, topic creation, health and readiness), minus the database check.
@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from console.api import router as api_router
 from console.domain.spans import SpanStore
 from console.feeds import Feeds
+from console.open311_forward import Open311Forward, open311_forward_router
 from console.otlp import otlp_router
 from console.pages import pages_router, static_files
 from console.replay import Replayer
@@ -21,25 +22,16 @@ from console.upstream import Upstream
 from console.watch import KafkaWatch
 from onegrid.ratelimit import RateLimiter
 from onegrid.service import create_app
-from onegrid.topics import CATALOGUE, TopicSpec
+from onegrid.topics import TopicSpec, read_by
 from onegrid.wiring import wire
 
 
 def followed_topics(settings: Settings) -> list[TopicSpec]:
-    """The catalogue's specs of the topics the console reads (its settings may rename them)."""
-    specs = {s.name: s for s in CATALOGUE}
-    renamed = {
-        "intake.dlq.v1": settings.dlq_topic,
-        "intake.quarantine.v1": settings.quarantine_topic,
-        "case.lifecycle.v1": settings.lifecycle_topic,
-        "cases.v1": settings.cases_topic,
-        "grid.registry.v1": settings.registry_topic,
-    }
-    return [
-        TopicSpec(name, s.partitions, s.replication, s.retention_ms, s.compacted, s.extra_config)
-        for base, name in renamed.items()
-        for s in [specs[base]]
-    ]
+    """The catalogue's specs of the topics the console follows, under the names its settings give
+    them (tests rename them): those the catalogue says it reads, but the legacy feeds (it only looks
+    at their newest records)."""
+    renamed = settings.followed_topics()
+    return [spec.named(renamed.get(spec.name, spec.name)) for spec in read_by("console") if spec.feed is None]
 
 
 def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
@@ -86,6 +78,11 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         otlp_router(spans),
         pages_router(),
     ]
+    if settings.open311_url:
+        # Residents' apps keep /open311/v2/ on the public address; the Open311 service answers it.
+        forward = Open311Forward(settings.open311_url, timeout_s=settings.open311_timeout_s)
+        w.runtime.on_stop.append(forward.close)
+        routers.append(open311_forward_router(forward))
     # The pages poll every two seconds and the receiver takes the exports of every service (its own
     # too): tracing those requests would only bury the traces worth reading.
     app = create_app(

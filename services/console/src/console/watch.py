@@ -19,10 +19,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from console.domain.flow import Lag, Partition, Throughput, lag_rows, via
 from onegrid.envelope import header_dict
 from onegrid.settings import KafkaSettings
+from onegrid.topics import legacy_feeds_pattern
 
 log = logging.getLogger(__name__)
-# Topics whose latest record is read to show which way it came in (the bridge per feed).
-VIA_TOPICS = re.compile(r"legacy\..+")
+# Topics whose latest record is read to show which way it came in (the bridge per feed): the
+# catalogue's legacy feeds, the topics the console may read for that.
+VIA_TOPICS = re.compile(legacy_feeds_pattern())
 
 
 class KafkaWatch:

@@ -16,6 +16,7 @@ from dispatch.domain.lifecycle import Lifecycle, Policy
 from dispatch.domain.routing import Directory
 from dispatch.gauges import LoopGauges
 from dispatch.handlers import Inbox
+from dispatch.pg import PgRepository
 from dispatch.settings import Settings
 from dispatch.store import Outlets, Webhook
 from dispatch.webhooks import Courier
@@ -24,7 +25,7 @@ from onegrid.kafka.table import GlobalTable
 from onegrid.outbox import OutboxRelay
 from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
-from onegrid.topics import CATALOGUE, TopicSpec
+from onegrid.topics import GRID_REGISTRY, orders_topic_spec, renamed, spec_of
 from onegrid.wiring import Wiring, wire
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,14 +46,7 @@ class Dispatch:
 def build(settings: Settings | None = None, clock: Clock | None = None) -> Dispatch:
     s = settings or Settings()
     clock = clock or SystemClock()
-    names = {t.name for t in CATALOGUE}
-    own = [
-        TopicSpec(s.dlq_topic, partitions=1, retention_ms=180 * 24 * 3600 * 1000),
-        *[TopicSpec(t, partitions=3) for t in (s.cases_topic, s.feedback_topic) if t not in names],
-    ]
-    if s.lifecycle_topic not in names:
-        own.append(TopicSpec(s.lifecycle_topic, partitions=6, retention_ms=None))
-    w = wire(s, migrations=MIGRATIONS, topics=[*CATALOGUE, *own])
+    w = wire(s, migrations=MIGRATIONS, topics=renamed(s.topics()))
     view = RegistryView()
     table = GlobalTable(s.kafka, s.registry_topic, view.handle, client_id=f"{s.client_id}-registry")
     policy = Policy(reopen_window_s=s.reopen_window_days * 86400, arbitration_s=s.arbitration_s)
@@ -63,17 +57,17 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Dispa
         return Lifecycle(Directory(view.records, command_suffix=s.command_centre_suffix), policy)
 
     async def ensure_topic(name: str) -> None:
-        await ensure_topics(s.kafka, [TopicSpec(name, partitions=3)])
+        await ensure_topics(s.kafka, [orders_topic_spec(name)])
 
     desk = Desk(
-        engine=w.engine,
+        repository=PgRepository(w.engine),
         lifecycle=lifecycle,
         clock=clock,
         outlets=Outlets(lifecycle_topic=s.lifecycle_topic, orders_topic=s.orders_topic, webhooks=hooks),
         ensure_topic=ensure_topic,
         on_commit=relay.wake,
     )
-    watch = DeadlineWatch(w.engine, desk, clock, poll_s=s.deadline_poll_s)
+    watch = DeadlineWatch(w.engine, desk, poll_s=s.deadline_poll_s)
     courier = Courier(
         w.engine,
         clock,
@@ -86,7 +80,7 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Dispa
 
     async def registry_loaded() -> None:
         # Routing reads the registry: no case is taken before the view holds the whole topic.
-        await ensure_topics(s.kafka, [TopicSpec(s.registry_topic, partitions=1, compacted=True)])
+        await ensure_topics(s.kafka, [spec_of(GRID_REGISTRY).named(s.registry_topic)])
         await table.catch_up()
 
     w.runtime.on_start.append(registry_loaded)

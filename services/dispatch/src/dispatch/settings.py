@@ -6,7 +6,14 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from onegrid.settings import ServiceSettings
-from onegrid.topics import CASE_LIFECYCLE, CASES, DISPATCH_FEEDBACK, GRID_REGISTRY
+from onegrid.topics import (
+    CASE_LIFECYCLE,
+    CASES,
+    DISPATCH_DLQ,
+    DISPATCH_FEEDBACK,
+    GRID_REGISTRY,
+    ORDERS_TOPIC_TEMPLATE,
+)
 
 
 class WebhookTarget(BaseModel):
@@ -25,8 +32,8 @@ class Settings(ServiceSettings):
     feedback_topic: str = DISPATCH_FEEDBACK
     lifecycle_topic: str = CASE_LIFECYCLE
     registry_topic: str = GRID_REGISTRY
-    orders_topic: str = "dispatch.orders.{department}.v1"
-    dlq_topic: str = "dispatch.dlq.v1"
+    orders_topic: str = ORDERS_TOPIC_TEMPLATE
+    dlq_topic: str = DISPATCH_DLQ
     # Departments without Kafka: {"dept-code": {"url": "...", "secret": "..."}} (JSON in the env var).
     webhooks: dict[str, WebhookTarget] = Field(default_factory=dict)
     webhook_timeout_s: float = Field(default=5.0, gt=0)
@@ -39,6 +46,16 @@ class Settings(ServiceSettings):
     deadline_poll_s: float = Field(default=0.5, gt=0)
     # How often the gauges (cases by state, stuck webhook deliveries) are counted in the database.
     gauges_interval_s: float = Field(default=15.0, gt=0)
+
+    def topics(self) -> dict[str, str]:
+        """The catalogue's name of each topic dispatch reads or writes -> its name here."""
+        return {
+            CASES: self.cases_topic,
+            DISPATCH_FEEDBACK: self.feedback_topic,
+            CASE_LIFECYCLE: self.lifecycle_topic,
+            GRID_REGISTRY: self.registry_topic,
+            DISPATCH_DLQ: self.dlq_topic,
+        }
 
     @field_validator("orders_topic")
     @classmethod

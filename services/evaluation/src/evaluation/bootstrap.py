@@ -14,7 +14,7 @@ from evaluation.projector import Projector
 from evaluation.settings import Settings
 from evaluation.store import ReadModels
 from onegrid.service import create_app
-from onegrid.topics import CATALOGUE, TopicSpec
+from onegrid.topics import renamed
 from onegrid.wiring import wire
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -22,11 +22,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     s = settings or Settings()
-    names = {t.name for t in CATALOGUE}
-    own = [TopicSpec(s.dlq_topic, partitions=1, retention_ms=180 * 24 * 3600 * 1000)]
-    if s.lifecycle_topic not in names:
-        own.append(TopicSpec(s.lifecycle_topic, partitions=6, retention_ms=None))
-    w = wire(s, migrations=MIGRATIONS, topics=[*CATALOGUE, *own])
+    w = wire(s, migrations=MIGRATIONS, topics=renamed(s.topics()))
     models = ReadModels(w.engine, s.policy())
     dimensions = Dimensions(w.engine)
     registry_handler = dimensions.handle

@@ -8,7 +8,7 @@ from pydantic_settings import SettingsConfigDict
 from evaluation.domain.case_facts import Policy
 from onegrid.devstack.paths import run_dir
 from onegrid.settings import ServiceSettings
-from onegrid.topics import CASE_LIFECYCLE, GRID_REGISTRY
+from onegrid.topics import CASE_LIFECYCLE, EVALUATION_DLQ, GRID_REGISTRY
 
 
 class Settings(ServiceSettings):
@@ -19,7 +19,7 @@ class Settings(ServiceSettings):
     db_schema: str = "evaluation"
     # Topics (overridable so tests run on unique names).
     lifecycle_topic: str = CASE_LIFECYCLE
-    dlq_topic: str = "evaluation.dlq.v1"
+    dlq_topic: str = EVALUATION_DLQ
     registry_topic: str = GRID_REGISTRY
     # The lake (Parquet by day): a local directory (default: `lake` in the run directory, .run/), or an fsspec URL such as s3://bucket/prefix
     # (credentials from the usual AWS_* variables; install onegrid-evaluation[s3]); "" turns it off.
@@ -30,6 +30,14 @@ class Settings(ServiceSettings):
     verification_limit_hours: float = Field(default=24.0, gt=0)
     # Rankings: the default minimum sample a unit needs to be ranked at all.
     ranking_min_cases: int = Field(default=20, ge=1)
+
+    def topics(self) -> dict[str, str]:
+        """The catalogue's name of each topic evaluation reads or writes -> its name here."""
+        return {
+            CASE_LIFECYCLE: self.lifecycle_topic,
+            EVALUATION_DLQ: self.dlq_topic,
+            GRID_REGISTRY: self.registry_topic,
+        }
 
     def policy(self) -> Policy:
         return Policy(

@@ -27,7 +27,7 @@ from onegrid.kafka.table import GlobalTable
 from onegrid.outbox import OutboxRelay
 from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
-from onegrid.topics import CATALOGUE, GRID_REGISTRY, TopicSpec, orders_topic_spec
+from onegrid.topics import GRID_REGISTRY, orders_topic_spec, renamed
 from onegrid.wiring import Wiring, wire
 
 log = logging.getLogger(__name__)
@@ -48,13 +48,7 @@ class GridRegistry:
 
 def build(settings: Settings | None = None) -> GridRegistry:
     settings = settings or Settings()
-    topics = list(CATALOGUE)
-    if settings.changelog_topic != GRID_REGISTRY:
-        spec = next(t for t in CATALOGUE if t.name == GRID_REGISTRY)
-        topics.append(
-            TopicSpec(settings.changelog_topic, partitions=1, compacted=True, extra_config=spec.extra_config)
-        )
-    w = wire(settings, migrations=MIGRATIONS, topics=topics)
+    w = wire(settings, migrations=MIGRATIONS, topics=renamed({GRID_REGISTRY: settings.changelog_topic}))
     store = RecordStore(w.engine, topic=settings.changelog_topic)
     relay = OutboxRelay(w.engine, scope=settings.db_schema)
 

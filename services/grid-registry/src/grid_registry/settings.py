@@ -6,7 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from onegrid.settings import ServiceSettings
-from onegrid.topics import GRID_REGISTRY
+from onegrid.topics import GRID_REGISTRY, ORDERS_TOPIC_TEMPLATE
 
 
 class Settings(ServiceSettings):
@@ -21,4 +21,4 @@ class Settings(ServiceSettings):
     seed_on_start: bool = True
     geometry_seed: int = Field(default=321003)
     # Every registered department gets this topic at once (tests point it at names of their own).
-    orders_topic: str = "dispatch.orders.{department}.v1"
+    orders_topic: str = ORDERS_TOPIC_TEMPLATE

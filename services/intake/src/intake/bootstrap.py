@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -23,8 +22,6 @@ from intake.domain.open311 import reports_from_open311
 from intake.domain.process import Intake
 from intake.geography import ViewGeography
 from intake.ledger import LedgerReader, ledger_router
-from intake.open311_api import Open311Settings, open311_router
-from intake.open311_status import Open311StatusFollower
 from intake.pipeline import IntakePipeline, IntakeTopics
 from intake.settings import Settings
 from onegrid.kafka.admin import partition_counts
@@ -35,8 +32,6 @@ from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
 from onegrid.settings import KafkaSettings
 from onegrid.topics import (
-    CASE_LIFECYCLE,
-    CASES,
     GRID_REGISTRY,
     INTAKE_CORRELATE,
     INTAKE_DLQ,
@@ -140,6 +135,15 @@ def assemble(
         GlobalTable(kafka, topics.cases, pipeline.observe_cases, client_id=f"{client_id}-cases"),
         GlobalTable(kafka, topics.state, pipeline.observe_state, client_id=f"{client_id}-state"),
     ]
+    if topics.correlate_state is not None:
+        tables.append(
+            GlobalTable(
+                kafka,
+                topics.correlate_state,
+                pipeline.observe_state,
+                client_id=f"{client_id}-correlate-state",
+            )
+        )
     return IntakeParts(view, pipeline, tables, kafka)
 
 
@@ -152,10 +156,10 @@ async def forwarding_sources(kafka: KafkaSettings, pipeline: IntakePipeline) -> 
 
 def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     settings = settings or Settings()
-    w = wire(settings, migrations=Path(__file__).parent / "migrations")
+    # Intake's state lives in Kafka (the case book from cases.v1, episodes from intake.state.v1):
+    # it keeps no database.
+    w = wire(settings, migrations=None, database=False)
     topics = IntakeTopics.catalogue()
-    if not settings.open311_enabled:
-        topics.feeds.pop("legacy.open311.v1", None)
     parts = assemble(
         settings.kafka,
         client_id=settings.client_id,
@@ -173,6 +177,8 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         topics=list(topics.feeds),
         handler=parts.pipeline.handle,
         exactly_once=True,
+        dlq_topic=INTAKE_DLQ,
+        quarantine_topic=INTAKE_QUARANTINE,
         # Ticks send idle partitions' watermarks; the silence check keeps its own interval.
         tick_interval_s=min(settings.silence_check_s, settings.watermark_interval_s),
         tick=parts.pipeline.tick,
@@ -184,6 +190,8 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         topics=[INTAKE_CORRELATE],
         handler=parts.pipeline.correlate,
         exactly_once=True,
+        dlq_topic=INTAKE_DLQ,
+        quarantine_topic=INTAKE_QUARANTINE,
         prepare=parts.take_region,
     )
     parts.pipeline.caught_up = lambda tp: w.loop("legacy").caught_up(tp)
@@ -202,22 +210,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     w.runtime.background.append(ledger.run)
     w.runtime.on_stop.insert(0, _async(ledger.stop))
     w.runtime.checks["registry"] = lambda: _has_divisions(parts.view)
-    routers = [ledger_router(ledger)]
-    if settings.open311_enabled:
-        # Residents' requests: accepted over HTTP, published raw to legacy.open311.v1 (read by the loop
-        # above like any feed); their status follows the case they joined.
-        follower = Open311StatusFollower(engine=w.engine)
-        w.add_loop(name="open311-cases", topics=[CASES], handler=follower.apply_cases)
-        w.add_loop(name="open311-status", topics=[CASE_LIFECYCLE], handler=follower.apply_lifecycle)
-        routers.append(
-            open311_router(
-                engine=w.engine,
-                producer_getter=lambda: w.producer,
-                crosswalk=parts.pipeline.intake.crosswalk,
-                settings=Open311Settings(),
-            )
-        )
-    app = create_app(w.runtime, title="OneGrid intake (统一受理)", routers=routers)
+    app = create_app(w.runtime, title="OneGrid intake (统一受理)", routers=[ledger_router(ledger)])
     return app, settings
 
 

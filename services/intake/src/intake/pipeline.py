@@ -58,7 +58,14 @@ from onegrid import telemetry
 from onegrid.envelope import CloudEvent, header_dict
 from onegrid.kafka import BatchResult, DeadLetter, OutRecord, Record
 from onegrid.kafka.policy import Backpressure
-from onegrid.topics import CASES, INTAKE_CORRELATE, INTAKE_LEDGER, INTAKE_STATE
+from onegrid.topics import (
+    CASES,
+    GRID_REGISTRY,
+    INTAKE_CORRELATE,
+    INTAKE_CORRELATE_STATE,
+    INTAKE_LEDGER,
+    INTAKE_STATE,
+)
 
 SOURCE = "/onegrid/intake"
 _STAGE = {"place": "enrich", "crosswalk": "map", "correlation": "correlate", "registry": "map"}
@@ -96,10 +103,17 @@ class IntakeTopics:
     # None: every report is decided where its record is read, which is right for ONE instance only
     # (tests on topics of their own); the service correlates on INTAKE_CORRELATE.
     correlate: str | None = None
+    # The correlation stage's state changelog (with `correlate`).
+    correlate_state: str | None = None
 
     @classmethod
     def catalogue(cls) -> IntakeTopics:
-        return cls(ledger=INTAKE_LEDGER, correlate=INTAKE_CORRELATE)
+        return cls(ledger=INTAKE_LEDGER, correlate=INTAKE_CORRELATE, correlate_state=INTAKE_CORRELATE_STATE)
+
+    @property
+    def changelog(self) -> str:
+        """Where the correlation stage's state goes."""
+        return self.correlate_state or self.state
 
 
 @dataclass(frozen=True)
@@ -151,7 +165,7 @@ class IntakePipeline:
             return BatchResult()  # time-driven work runs per partition: `tick`
         if not self.ready():
             # Without the registry every place looks outside the city: wait, don't dead-letter.
-            raise Backpressure("the registry view is empty; waiting for grid.registry.v1")
+            raise Backpressure(f"the registry view is empty; waiting for {GRID_REGISTRY}")
         batch = [
             Inbound(
                 self.topics.feeds.get(r.topic, r.topic),
@@ -272,7 +286,7 @@ class IntakePipeline:
                 self.topics.correlate, encode(wm), key=CITY_REGION.encode(), headers=[("kind", b"watermark")]
             ),
             OutRecord(
-                self.topics.state,
+                self.topics.changelog,
                 json.dumps({"stream_ms": mark[0], "next_offset": mark[1]}).encode(),
                 key=f"mark:{tp[0]}:{tp[1]}".encode(),
             ),
@@ -428,13 +442,13 @@ class IntakePipeline:
     ) -> list[OutRecord]:
         """The queue's changes in the state changelog, and the horizon in the ledger."""
         out = [
-            OutRecord(self.topics.state, encode(it), key=_held_key(partition, it.order))
+            OutRecord(self.topics.changelog, encode(it), key=_held_key(partition, it.order))
             for it in release.hold
         ]
-        out += [OutRecord(self.topics.state, None, key=_held_key(partition, k)) for k in release.released]
+        out += [OutRecord(self.topics.changelog, None, key=_held_key(partition, k)) for k in release.released]
         out.append(
             OutRecord(
-                self.topics.state,
+                self.topics.changelog,
                 json.dumps(marks_value(release)).encode(),
                 key=f"corr:{partition}:marks".encode(),
             )
@@ -464,7 +478,8 @@ class IntakePipeline:
         return BatchResult()
 
     async def observe_state(self, records: Sequence[Record]) -> BatchResult:
-        """GlobalTable handler for `intake.state.v1`: the last committed slice of every station."""
+        """GlobalTable handler for `intake.state.v1` (the last committed slice of every station) and
+        `intake.correlate.state.v1` (the correlation stage's marks, queues and horizons)."""
         for r in records:
             key = (r.key or b"").decode()
             if key.startswith("env:"):

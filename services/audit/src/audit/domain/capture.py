@@ -17,8 +17,9 @@ the tap must record hostile and malformed records too (they are evidence). Where
 Trust (``TopicTrust``): anyone who can produce to a ``legacy.*`` topic can write any header and body.
 So a record says which case it is about, what kind of case event it is, which cases it relates to,
 which source records it was built from and who acted only on the topics that own those facts
-(``cases.v1``, ``case.lifecycle.v1``, ``dispatch.feedback.v1``, ``dispatch.orders.*``); a dead
-letter names its original only on a dead-letter topic. Legacy records are opaque: ``raw.<topic>``,
+(those the topic catalogue, ``onegrid.topics``, marks ``case_facts``: the case events, the lifecycle,
+the feedback and the orders); a dead letter names its original only on a service's dead-letter or
+quarantine topic. Legacy records are opaque: ``raw.<topic>``,
 no case, no actor (their declared ``ce_source`` is kept apart as ``source``); such a record joins a
 case's story only because an owning record refers to it.
 """
@@ -35,12 +36,15 @@ from typing import Any
 import msgspec
 
 from audit.domain.entry import AuditEntry
+from onegrid.topics import case_facts_pattern, legacy_feeds_pattern, set_aside_pattern
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _DEAD_LETTER_PREFIXES = ("dlq", "quarantine")
-CASE_TOPICS = r"^(cases\.v1|case\.lifecycle\.v1|dispatch\.feedback\.v1|dispatch\.orders\..+\.v1)$"
-DEAD_LETTER_TOPICS = r"^[a-z0-9_-]+\.(dlq|quarantine)\.v[0-9]+$"
-OPAQUE_TOPICS = r"^legacy\..+$"
+# From the topic catalogue: the topics marked as carrying case facts, the services' dead-letter and
+# quarantine topics, the legacy feeds.
+CASE_TOPICS = case_facts_pattern()
+DEAD_LETTER_TOPICS = set_aside_pattern()
+OPAQUE_TOPICS = legacy_feeds_pattern()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-Network = Literal["env", "emergency", "safety", "party", "open311"]
+Network = Literal["env", "emergency", "safety", "party", "open311", "patrol"]
 Tier = Literal["grid", "community", "street", "district", "city"]
 DepartmentCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{1,40}$")]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]

@@ -20,9 +20,10 @@ partition, against the region's case book. Two things make that independent of t
   at or above it. A forwarded record is decided once its key is below every source's watermark,
   so the decisions come in key order, which is a function of the input alone.
 
-A record held back for its turn is state of the region's partition: it is written to the intake
-state changelog with the watermarks and the *horizon* (the key up to which all is decided), in the
-same transaction, so a new owner of the partition continues exactly where the last one committed.
+A record held back for its turn is state of the region's partition: it is written to the stage's
+changelog (`intake.correlate.state.v1`) with the watermarks and the *horizon* (the key up to which
+all is decided), in the same transaction, so a new owner of the partition continues exactly where
+the last one committed.
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ class CorrelationQueue:
             self.held[it.order] = it
         self.horizon = release.horizon
 
-    # -- the changelog (intake.state.v1) --------------------------------------------------------
+    # -- the changelog (intake.correlate.state.v1) -----------------------------------------------------
 
     def observe_marks(self, value: dict[str, Any]) -> None:
         """A committed marks record; applied only where newer (records may be read late)."""

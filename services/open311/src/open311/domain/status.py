@@ -28,6 +28,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from intake.domain.errors import Rejected
+from onegrid.topics import CASE_LIFECYCLE, CASES
 
 __all__ = [
     "CLOSING_STATES",
@@ -110,7 +111,7 @@ def decode_case_link(value: bytes | None) -> CaseLink | None:
     """The link a `cases.v1` event states for an Open311 request, or None when it states none (another
     network, another event type). `Rejected("cases.invalid")` for a value that is not a CaseEvent."""
     if value is None:
-        raise Rejected("cases.invalid", "null value: cases.v1 has no tombstones")
+        raise Rejected("cases.invalid", f"null value: {CASES} has no tombstones")
     try:
         event = _CASE_DECODER.decode(value)
     except msgspec.DecodeError as error:
@@ -149,7 +150,7 @@ def status_of(to_state: str, reason: str | None = None) -> tuple[Status, str]:
 def decode_lifecycle(value: bytes | None) -> StatusChange:
     """The status change one lifecycle event means; `Rejected("lifecycle.invalid")` if it is not one."""
     if value is None:
-        raise Rejected("lifecycle.invalid", "null value: case.lifecycle.v1 has no tombstones")
+        raise Rejected("lifecycle.invalid", f"null value: {CASE_LIFECYCLE} has no tombstones")
     try:
         event = _DECODER.decode(value)
     except msgspec.DecodeError as error:
