@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -83,3 +84,21 @@ def test_signature_verifies_and_refuses_tampering_and_replay() -> None:
     assert signature.verify(b"other", "1000000", sig, body, now=1_000_010) == "signature.mismatch"
     assert signature.verify(secret, "1000000", sig, body, now=1_000_301) == "signature.outside_replay_window"
     assert signature.verify(secret, "abc", sig, body, now=1_000_000) == "signature.timestamp_invalid"
+
+
+def test_the_photos_of_a_self_handling_and_a_check_are_in_their_lifecycle_events(
+    lifecycle: Lifecycle,
+) -> None:
+    refs = ("photos/3b/" + "3b" * 32 + ".jpg", "photos/9f/" + "9f" * 32 + ".jpg")
+    case = case_in(lifecycle, State.REGISTERED)
+    handled = lifecycle.decide(
+        case, dataclasses.replace(command(Action.SELF_HANDLE, case), evidence_refs=refs), NOW
+    )
+    event = lifecycle_event(handled.case, handled.transitions[0])
+    assert event["evidence"] == list(refs)
+    assert not list(LIFECYCLE.iter_errors(event)), event
+    checked = lifecycle.decide(
+        handled.case, dataclasses.replace(command(Action.VERIFY, handled.case), evidence_refs=refs[:1]), NOW
+    )
+    verify, close = (lifecycle_event(checked.case, t) for t in checked.transitions)
+    assert verify["evidence"] == [refs[0]] and "evidence" not in close

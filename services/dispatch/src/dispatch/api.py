@@ -182,6 +182,7 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
             department=body.department,
             merge_into=body.merge_into,
             evidence=len(body.evidence),
+            evidence_refs=tuple(body.evidence),
         )
         return _answer(await desk.act(case_id, cmd, idempotency_key))
 

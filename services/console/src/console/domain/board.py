@@ -65,6 +65,7 @@ class OpenCase:
     category: str | None = None
     severity: int | None = None
     network: str | None = None
+    source_id: str | None = None  # the first source record's own id (a patrol report's report_id)
     grid: str | None = None
     community: str | None = None
     division: str | None = None  # the most specific division code known
@@ -90,6 +91,7 @@ class OpenCase:
             "category": self.category,
             "severity": self.severity,
             "network": self.network,
+            "source_id": self.source_id,
             "grid": self.grid,
             "community": self.community,
             "department": self.department,
@@ -187,6 +189,7 @@ class CaseBoard:
         case.category = category.get("code") or case.category
         case.severity = severity.get("level") or case.severity
         case.network = (ev.get("source") or {}).get("network") or case.network
+        case.source_id = case.source_id or (ev.get("source") or {}).get("source_id")
         division = ev.get("division") or {}
         case.grid = division.get("grid") or case.grid
         case.community = division.get("community") or case.community
