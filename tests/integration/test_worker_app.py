@@ -176,7 +176,7 @@ async def test_a_worker_reports_offline_handles_on_the_spot_and_verifies(
         )
         await page.screenshot(SHOTS / "03-巡查上报-patrol-report.png")
         await page.click("#submit-report")
-        await page.until("document.querySelector('#outbox [data-kind=patrol]')", "the report queued")
+        await page.until("!!document.querySelector('#outbox [data-kind=patrol]')", "the report queued")
         await page.screenshot(SHOTS / "04-待同步-outbox-offline.png")
         report_id = await page.js("document.querySelector('#outbox [data-kind=patrol]').dataset.key")
         queued = await page.js(
@@ -199,13 +199,18 @@ async def test_a_worker_reports_offline_handles_on_the_spot_and_verifies(
             f"{console}/worker/api/photos/{sha}", headers={"Authorization": f"Bearer {WORKER_A}"}
         )
         assert stored.status_code == 200 and hashlib.sha256(stored.content).hexdigest() == sha
-        # the console's case page: the audit trail holds the record with the photo's hash
+        # the console's case page shows the photo by its hash; the audit trail's records hold it
+        audit = system["urls"]["audit"]
         for _ in range(120):
-            page_doc = (await http.get(f"{console}/api/cases/{case_id}", headers=ADMIN)).text
-            if sha in page_doc:
+            shown = (await http.get(f"{console}/api/cases/{case_id}", headers=ADMIN)).json()
+            story = await http.get(
+                f"{audit}/v1/cases/{case_id}/story", params={"payload": "true", "limit": 50}, headers=ADMIN
+            )
+            if (shown.get("case") or {}).get("photos") and sha in story.text:
                 break
             await asyncio.sleep(0.5)
-        assert sha in page_doc, page_doc[:2000]
+        assert [(p["sha256"], p["by"]) for p in shown["case"]["photos"]] == [(sha, "report")]
+        assert sha in story.text, story.text[:2000]
 
         # -- 2. handled on the spot ---------------------------------------------------------------
         await dispatch_case(http, dispatch, case_id, "registered")
@@ -221,6 +226,14 @@ async def test_a_worker_reports_offline_handles_on_the_spot_and_verifies(
         await queue_sent(page)
         resolved = await dispatch_case(http, dispatch, case_id, "resolved")
         assert resolved["transitions"][-1]["action"] == "self_handle"
+        for _ in range(120):
+            photos = (
+                (await http.get(f"{console}/api/cases/{case_id}", headers=ADMIN)).json().get("case") or {}
+            ).get("photos", [])
+            if len(photos) == 3:
+                break
+            await asyncio.sleep(0.5)
+        assert [p["by"] for p in photos] == ["report", "self_handle", "self_handle"], photos
         # the one who handled it cannot verify it too
         same = await http.post(
             f"{console}/worker/api/cases/{case_id}/verify",
@@ -260,6 +273,10 @@ async def test_a_worker_reports_offline_handles_on_the_spot_and_verifies(
         )
         assert r.status_code == 200, r.text
         await dispatch_case(http, dispatch, other_case, "resolved")
+        await page.until(
+            f"(window.onegridWorker.state.work.find(c => c.case_id === '{other_case}') || {{}}).expected === 'verify'",
+            "the resolved case to verify in My work",
+        )
         await page.js(f"location.hash = '#case/{other_case}'")
         await page.until("!!document.querySelector('#verify')", "the verify form")
         await page.pick_files("#verify-photos", after)
@@ -361,6 +378,14 @@ async def test_another_workers_grid_is_not_visible(system: dict[str, Any], tmp_p
             f"{console}/worker/api/cases/{case_a}/escalate", json={"reason": "whistle.x"}, headers=auth_b
         )
         assert act.status_code == 404
+        # A blows the whistle on its own new case (网格吹哨): up the ladder, with the reason
+        mine = next(c["case_id"] for c in work_a["cases"] if c["source_id"] == a_report)
+        up = await http.post(
+            f"{console}/worker/api/cases/{mine}/escalate",
+            json={"reason": "whistle.beyond_grid", "note": "井盖需市政更换。"},
+            headers={"Authorization": f"Bearer {WORKER_A}", "Idempotency-Key": f"whistle-{a_report}"},
+        )
+        assert up.status_code == 200 and up.json()["state"] == "escalated", up.text
     async with app_for(chromium, console, tmp_path / "profile-b") as page:
         await signed_in(page, console, WORKER_B)
         await page.until(

@@ -69,14 +69,16 @@ class Page:
         return r["result"].get("value")
 
     async def until(self, expression: str, what: str, timeout_s: float = 90) -> Any:
-        """Polls `expression` until truthy; fails naming `what` and the page's console after `timeout_s`."""
+        """Polls `expression` until truthy (as JSON: an element comes back as `{}`, so test for
+        elements with `!!`); fails naming `what`, the page's text and console after `timeout_s`."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             value = await self.js(expression)
             if value:
                 return value
             if asyncio.get_running_loop().time() > deadline:
-                raise PageError(f"never happened: {what}; console: {self.console[-10:]}")
+                seen = await self.js("location.hash + ' | ' + document.body.innerText.slice(0, 600)")
+                raise PageError(f"never happened: {what}; page: {seen!r}; console: {self.console[-10:]}")
             await asyncio.sleep(0.5)
 
     async def goto(self, url: str) -> None:

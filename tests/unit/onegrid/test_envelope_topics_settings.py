@@ -36,6 +36,7 @@ def test_topic_names_are_the_public_interface() -> None:
         "legacy.safety.v1",
         "legacy.party.v1",
         "legacy.open311.v1",
+        "legacy.patrol.v1",
         "cases.v1",
         "intake.dlq.v1",
         "intake.quarantine.v1",

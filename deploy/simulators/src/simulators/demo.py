@@ -10,7 +10,7 @@ happened:
 4. 返工: the grid worker's on-site check of a resolved case fails; the case goes back to the
    department (rework), is resolved again and closed;
 5. 第一时间处置: a grid worker's patrol report (the phone app's calls to the console: a photo, then
-   the report on legacy.patrol.v1) becomes a case left to the grid; the worker handles it on the spot
+   the report on the patrol feed) becomes a case left to the grid; the worker handles it on the spot
    with before and after photos (their refs in the lifecycle event), and someone else, the
    community, verifies it: closed.
 
@@ -266,9 +266,7 @@ async def run_demo(endpoints: Endpoints, *, timeout_s: float, seed: int) -> int:
         report_id = await file_report(http, console, PATROL_SPOT, category="city.garbage",
                                       text=DEMO_MARK + "路边垃圾堆放\n路口东侧约三袋生活垃圾。", photo_seed=int(time.time()))  # fmt: skip
         script.sources.setdefault("patrol", []).append(("patrol", report_id))
-        script.say(
-            f"patrol: report {report_id} filed through the console's worker app API (legacy.patrol.v1)"
-        )
+        script.say(f"patrol: report {report_id} filed through the console's worker app API")
 
         def saw(scenario: str, test: Any) -> bool:
             case_id = script.case(scenario)

@@ -231,7 +231,7 @@ const act = { photos: [], before: [], note: "", reason: "beyond_grid", error: ""
 
 function caseScreen(id) {
   const c = state.work.find((w) => w.case_id === id);
-  if (!c) return h("section", {}, h("p", {}, t("done")), h("a", { href: "#work", class: "button" }, t("back")));
+  if (!c) return h("section", { id: "case", "data-state": "gone" }, h("p", {}, t("done")), h("a", { href: "#work", class: "button" }, t("back")));
   const note = h("textarea", { id: "action-note", rows: 2 });
   note.value = act.note;
   note.oninput = () => { act.note = note.value; };
@@ -265,7 +265,7 @@ function caseScreen(id) {
       h("button", { class: "wide danger", id: "escalate-button", onclick: () => submitAction(c, "escalate", { reason: "whistle." + act.reason }, []) }, t("send_up"))));
   }
   parts.push(h("div", { class: "error", id: "action-error" }, act.error), h("a", { href: "#work", class: "button secondary" }, t("back")));
-  return h("section", { id: "case", "data-case": id }, parts);
+  return h("section", { id: "case", "data-case": id, "data-state": c.state }, parts);
 }
 
 async function submitAction(c, action, extra, photos) {
@@ -328,12 +328,31 @@ function takeTokenFromHash() {
   return true;
 }
 
+// An error the app did not expect is shown, not swallowed: the worker can tell the hotline what it said.
+function shout(what) {
+  const banner = $("#banner");
+  banner.hidden = false;
+  banner.textContent = String(what);
+  console.error(String(what));
+}
+window.addEventListener("error", (e) => shout(e.message));
+window.addEventListener("unhandledrejection", (e) => shout(e.reason && e.reason.stack ? e.reason.stack : e.reason));
+
 takeTokenFromHash();
 $("#lang").onclick = () => { toggle(); render(); };
 window.addEventListener("hashchange", () => { if (takeTokenFromHash()) start(); else render(); });
 window.addEventListener("online", () => { chrome(); sync(); });
 window.addEventListener("offline", () => { chrome(); });
-setInterval(() => { if (navigator.onLine && !state.syncing) { load().then(() => { const tab = (location.hash.slice(1) || "work").split("/")[0]; if (tab === "work") render(); }); } }, 3000);
+// My work follows the cases every 3 s; a case's screen is redrawn only when the case moved on (what
+// the worker is typing or has photographed is kept in `act` either way).
+function stale() {
+  const [tab, id] = (location.hash.slice(1) || "work").split("/");
+  if (tab === "work") return true;
+  const shown = document.querySelector("#case");
+  const c = state.work.find((w) => w.case_id === id);
+  return tab === "case" && !!shown && shown.dataset.state !== (c ? c.state : "gone");
+}
+setInterval(() => { if (navigator.onLine && !state.syncing) load().then(() => { if (stale()) render(); }); }, 3000);
 if ("serviceWorker" in navigator) navigator.serviceWorker.register("/worker/sw.js", { scope: "/worker/" }).catch(() => {});
 start();
 window.onegridWorker = { sync, render, state };
