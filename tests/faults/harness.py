@@ -46,7 +46,7 @@ from onegrid.topics import (
 )
 
 LEGACY = (LEGACY_ENV_HJ212, LEGACY_EMERGENCY_CAP, LEGACY_SAFETY, LEGACY_PARTY, LEGACY_OPEN311)
-CONSUMER_SERVICES = ("grid-registry", "intake", "dispatch", "audit", "evaluation")
+CONSUMER_SERVICES = ("grid-registry", "intake", "dispatch", "audit", "evaluation", "open311")
 
 
 @dataclass

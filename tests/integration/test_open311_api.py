@@ -21,20 +21,20 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support.auth import ADMIN
 
-import intake
+import open311
 from intake.domain.crosswalk import Crosswalk
 from intake.domain.identity import case_id_for
-from intake.open311_api import Open311Settings, open311_router
-from intake.open311_status import Open311StatusFollower
 from onegrid.auth import AuthSettings, install
 from onegrid.db import make_engine, migrate
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
 from onegrid.kafka.producer import make_producer
 from onegrid.settings import KafkaSettings
+from open311.api import ApiSettings, open311_router
+from open311.status import Open311StatusFollower
 
 from .conftest import TopicFactory, read_all
 
-MIGRATIONS = Path(intake.__file__).parent / "migrations"
+MIGRATIONS = Path(open311.__file__).parent / "migrations"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 PERSONAL = {
     "first_name": "小明",
@@ -78,7 +78,7 @@ class Api:
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def stack(database_url: str, kafka_settings: KafkaSettings) -> AsyncIterator[Stack]:
     url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
-    schema = f"intake_t_{uuid.uuid4().hex[:10]}"
+    schema = f"open311_t_{uuid.uuid4().hex[:10]}"
     await migrate(url, schema, MIGRATIONS)
     engine = make_engine(url, schema, pool_size=2)
     producer = make_producer(kafka_settings, client_id="open311-api-test")
@@ -101,11 +101,11 @@ async def api(stack: Stack, topics: TopicFactory) -> AsyncIterator[Api]:
             engine=stack.engine,
             producer_getter=lambda: stack.producer,
             crosswalk=stack.crosswalk,
-            settings=Open311Settings(topic=topic),
+            settings=ApiSettings(topic=topic),
         )
     )
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app), base_url="http://intake", headers=ADMIN
+        transport=httpx.ASGITransport(app), base_url="http://open311", headers=ADMIN
     ) as client:
         yield Api(client, topic, stack.kafka)
 
@@ -283,13 +283,13 @@ async def test_without_a_producer_the_request_is_refused_503_and_not_recorded(st
             engine=stack.engine,
             producer_getter=lambda: None,
             crosswalk=stack.crosswalk,
-            settings=Open311Settings(),
+            settings=ApiSettings(),
         )
     )
     async with stack.engine.connect() as conn:
         before = (await conn.execute(text("SELECT count(*) FROM open311_request"))).scalar_one()
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app), base_url="http://intake", headers=ADMIN
+        transport=httpx.ASGITransport(app), base_url="http://open311", headers=ADMIN
     ) as client:
         response = await client.post(
             "/open311/v2/requests", content=urlencode(REQUEST).encode(), headers=FORM
@@ -327,14 +327,14 @@ async def test_a_lifecycle_event_closes_the_request_and_stale_ones_are_ignored(
 ) -> None:
     request_id = (await post(api, REQUEST)).json()[0]["service_request_id"]
     case_id = case_id_for("open311", request_id)
-    lifecycle_topic, dlq = await topics("case.lifecycle", partitions=2), await topics("intake.dlq")
+    lifecycle_topic, dlq = await topics("case.lifecycle", partitions=2), await topics("open311.dlq")
     follower = Open311StatusFollower(engine=stack.engine)
     loop = ConsumerLoop(
         consumer=make_consumer(stack.kafka, group_id=f"g-{lifecycle_topic}", client_id="open311-status-test"),
         handler=follower.apply_lifecycle,
         producer=stack.producer,
         config=LoopConfig(
-            group_id=f"g-{lifecycle_topic}", topics=(lifecycle_topic,), service="intake", dlq_topic=dlq
+            group_id=f"g-{lifecycle_topic}", topics=(lifecycle_topic,), service="open311", dlq_topic=dlq
         ),
     )
     running = asyncio.create_task(loop.run())
@@ -410,6 +410,51 @@ async def test_a_request_linked_into_another_case_follows_that_case(api: Api, st
     await follower.apply_lifecycle([FakeRecord(lifecycle(own_case, 1, "dispatched"))])
     assert (await status_of(api, second))["status_notes"] == (await status_of(api, first))["status_notes"]
     await follower.apply_lifecycle([FakeRecord(lifecycle(own_case, 2, "closed"))])
+    assert (await status_of(api, first))["status"] == (await status_of(api, second))["status"] == "closed"
+
+
+async def test_a_request_linked_into_a_case_already_under_way_shows_that_cases_status(
+    api: Api, stack: Stack
+) -> None:
+    """Issue 13 item 11: the case a request joins may have moved on before the link is read (another
+    network reported it, dispatch took it up); the request shows where that case stands now, not
+    `open` until the case's next event, which may never come."""
+    first = (await post(api, REQUEST)).json()[0]["service_request_id"]
+    second = (await post(api, {**REQUEST, "description": "seen again"})).json()[0]["service_request_id"]
+    third = (await post(api, {**REQUEST, "description": "seen a third time"})).json()[0]["service_request_id"]
+    under_way, closed = uuid.uuid4(), uuid.uuid4()
+    follower = Open311StatusFollower(engine=stack.engine)
+    # Both cases were opened by other networks; their lifecycle is read before the links.
+    await follower.apply_lifecycle(
+        [
+            FakeRecord(lifecycle(under_way, 1, "registered")),
+            FakeRecord(lifecycle(under_way, 2, "dispatched")),
+            FakeRecord(lifecycle(closed, 3, "closed")),
+        ]
+    )
+
+    def linked(request_id: str, case_id: uuid.UUID) -> FakeRecord:
+        event = {
+            "event_type": "case.linked",
+            "case_id": str(case_id),
+            "source": {"network": "open311", "source_id": request_id},
+        }
+        return FakeRecord(json.dumps(event).encode(), topic="cases.v1")
+
+    await follower.apply_cases([linked(first, under_way), linked(second, under_way), linked(third, closed)])
+    for request_id in (first, second):
+        item = await status_of(api, request_id)
+        assert item["status"] == "open" and "已派遣" in str(item["status_notes"]), item
+        assert item["agency_responsible"] == "hj-urban-mgmt"
+        assert item["updated_datetime"] == "2026-03-02T10:00:00+08:00"
+        assert item["expected_datetime"] == "2026-03-09T10:00:00+08:00"
+    assert (await status_of(api, third))["status"] == "closed"
+    closed_list = await api.client.get("/open311/v2/requests.json", params={"status": "closed"})
+    assert third in {r["service_request_id"] for r in closed_list.json()}
+
+    # Later events of the case still move the requests on; a replayed link moves nothing back.
+    await follower.apply_lifecycle([FakeRecord(lifecycle(under_way, 3, "closed"))])
+    await follower.apply_cases([linked(first, under_way)])
     assert (await status_of(api, first))["status"] == (await status_of(api, second))["status"] == "closed"
 
 

@@ -201,14 +201,21 @@ def _latency(_r: dict[str, Any], lat: dict[str, Any]) -> list[str]:
         "-> order p50/p99/p99.9 ms",
         "sustained",
     ]
-    s = lat["sustained"]
-    trials = ", ".join(f"{_n(t['rate'])}/s {'✓' if t['sustained'] else '✗'}" for t in s["trials"])
-    note = (
-        f"Highest rate sustained for {s['window_s']:.0f} s ({s['stage']}): **{_n(s['highest_rate'])} records/s** "
-        f"(trials {trials}; {s['rule']})."
-    )
+    notes = []
+    for s, key in ((lat.get("sustained_orders"), "sustained_orders"), (lat["sustained"], "sustained")):
+        if not s:
+            continue
+        trials = ", ".join(f"{_n(t['rate'])}/s {'✓' if t[key] else '✗'}" for t in s["trials"])
+        notes.append(
+            f"Highest rate sustained for {s['window_s']:.0f} s ({s['stage']}): **{_n(s['highest_rate'])} records/s** "
+            f"(trials {trials}; {s['rule']})."
+        )
+    lag_rows = [
+        [_n(x["rate"]), name, _pct(p)] for x in lat["runs"] for name, p in x.get("event_loop_lag", {}).items()
+    ]
+    lag = _table(["rate/s", "process", "event-loop lag p50/p99/p99.9 ms"], lag_rows) if lag_rows else []
     feeds = f"Feeds: {', '.join(lat['feeds'])}, in turn; {lat.get('windows', '')}."
-    return [*_table(head, rows), feeds, note, ""]
+    return [*_table(head, rows), feeds, *[n + "\n" for n in notes], *lag]
 
 
 def _memory(r: dict[str, Any], m: dict[str, Any]) -> list[str]:

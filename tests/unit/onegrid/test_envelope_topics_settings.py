@@ -44,6 +44,7 @@ def test_topic_names_are_the_public_interface() -> None:
         "intake.ledger.v1",
         "dispatch.dlq.v1",
         "evaluation.dlq.v1",
+        "open311.dlq.v1",
         "audit.dlq.v1",
         "grid.registry.v1",
         "dispatch.feedback.v1",

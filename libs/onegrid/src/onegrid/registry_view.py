@@ -220,6 +220,12 @@ def match_route(
     return Route(rule["code"], tuple(rule["departments"]), bool(rule.get("whistle", False)))
 
 
+def admits(match: Json, category: str, severity: int) -> bool:
+    """Whether a rule's or policy's `match` admits the category and severity (an empty list admits
+    anything): an index by the pair narrows the rules `match_route` must look at."""
+    return _admits(match.get("category_codes"), category) and _admits(match.get("severity_levels"), severity)
+
+
 def match_sla(policies: Iterable[Json], category: str, severity: int) -> Json | None:
     """The most specific matching active policy: one naming the category beats one naming only the
     severity, which beats a catch-all; ties go to the smallest code. None when nothing matches."""

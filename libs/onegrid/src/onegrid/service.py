@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from onegrid import telemetry
 from onegrid.auth import assert_guarded, install
 from onegrid.kafka.loop import ConsumerLoop
+from onegrid.looplag import LoopLag
 from onegrid.ratelimit import BodyLimit
 from onegrid.settings import ServiceSettings
 
@@ -104,6 +105,8 @@ def create_app(
             rt.tasks.append(asyncio.create_task(_supervise(rt, loop.run(), loop.config.group_id)))
         for job in rt.background:
             rt.tasks.append(asyncio.create_task(_supervise(rt, job(), getattr(job, "__name__", "job"))))
+        # Every service exports its event loop's lag (onegrid.looplag); a stall shows before it costs.
+        rt.tasks.append(asyncio.create_task(_supervise(rt, LoopLag().run(), "event loop lag")))
         log.info("%s started", rt.settings.service_name)
         try:
             yield

@@ -1,6 +1,6 @@
 """Composition root of the operations console: the Kafka watch (throughput, lag), the followed topics
 (dead letters, quarantine, cases, lifecycle, registry), the OTLP receiver, the replay action, the
-JSON API and the pages.
+JSON API, the pages, and `/open311/v2/` forwarded to the Open311 service.
 
 The console owns no database tables; `wire` still gives it the shared runtime (telemetry, the
 producer used for replays, topic creation, health and readiness), minus the database check.
@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from console.api import router as api_router
 from console.domain.spans import SpanStore
 from console.feeds import Feeds
+from console.open311_forward import Open311Forward, open311_forward_router
 from console.otlp import otlp_router
 from console.pages import pages_router, static_files
 from console.replay import Replayer
@@ -98,6 +99,11 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         ),
         worker_pages(),
     ]
+    if settings.open311_url:
+        # Residents' apps keep /open311/v2/ on the public address; the Open311 service answers it.
+        forward = Open311Forward(settings.open311_url, timeout_s=settings.open311_timeout_s)
+        w.runtime.on_stop.append(forward.close)
+        routers.append(open311_forward_router(forward))
     # The pages poll every two seconds and the receiver takes the exports of every service (its own
     # too): tracing those requests would only bury the traces worth reading.
     app = create_app(

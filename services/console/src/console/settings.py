@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from onegrid.devstack.paths import run_dir
@@ -34,6 +34,10 @@ class Settings(ServiceSettings):
     dispatch_url: str = "http://127.0.0.1:8003"
     audit_url: str = "http://127.0.0.1:8004"
     evaluation_url: str = "http://127.0.0.1:8005"
+    # Where `/open311/v2/` is forwarded (console.open311_forward); "" answers it 404 here.
+    open311_url: str = "http://127.0.0.1:8006"
+    # A POST waits for the broker's acknowledgement (the service's own limit is 10 s).
+    open311_timeout_s: float = Field(default=15.0, gt=0)
     # Rankings hide units with fewer cases than this: small units are not judged on three cases.
     ranking_min_cases: int = 20
     upstream_timeout_s: float = Field(default=5.0, gt=0)
@@ -86,9 +90,13 @@ class Settings(ServiceSettings):
             raise ValueError(f"not a regular expression: {exc}") from exc
         return v
 
-    @field_validator("registry_url", "intake_url", "dispatch_url", "audit_url", "evaluation_url")
+    @field_validator(
+        "registry_url", "intake_url", "dispatch_url", "audit_url", "evaluation_url", "open311_url"
+    )
     @classmethod
-    def _http_url(cls, v: str) -> str:
+    def _http_url(cls, v: str, info: ValidationInfo) -> str:
+        if info.field_name == "open311_url" and v == "":
+            return v
         if not v.startswith(("http://", "https://")):
             raise ValueError(f"{v!r} is not an http(s) URL")
         return v.rstrip("/")

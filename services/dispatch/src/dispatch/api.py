@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dispatch import webhooks
+from dispatch import webhook_secrets, webhooks
 from dispatch.desk import Desk, Result
 from dispatch.domain.facts import Actor, decode_feedback
 from dispatch.domain.lifecycle import Command
@@ -162,7 +162,13 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
         action: str,
         body: ActionIn,
         principal: Actor_,
-        idempotency_key: Annotated[str | None, Header()] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                max_length=200,
+                description="Makes the action repeatable: per caller, so no one else's key can clash.",
+            ),
+        ] = None,
     ) -> JSONResponse:
         """An operator's or grid worker's action on a case (one of OPERATOR_ACTIONS) in its scope."""
         if action not in OPERATOR_ACTIONS:
@@ -184,7 +190,8 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
             evidence=len(body.evidence),
             evidence_refs=tuple(body.evidence),
         )
-        return _answer(await desk.act(case_id, cmd, idempotency_key))
+        key = None if idempotency_key is None else Desk.action_key(principal.subject, idempotency_key)
+        return _answer(await desk.act(case_id, cmd, key))
 
     @r.get("/cases")
     async def cases(
@@ -203,7 +210,7 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
             "(CAST(:state AS text) IS NULL OR state = :state) AND (CAST(:grid AS text) IS NULL OR grid = :grid) "
             "AND (CAST(:dept AS text) IS NULL OR department = :dept) AND (NOT :overdue OR state = 'escalated' OR "
             "EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'running' "
-            f"AND d.due_at < :now)) AND {where} ORDER BY updated_at DESC LIMIT :limit"
+            f"AND d.due_at < clock_timestamp())) AND {where} ORDER BY updated_at DESC LIMIT :limit"
         )
         params = {
             **scope_params,
@@ -211,7 +218,6 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
             "grid": grid,
             "dept": department,
             "overdue": overdue,
-            "now": desk.clock.now(),
             "limit": limit,
         }
         async with engine.connect() as conn:
@@ -241,18 +247,47 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
 
     @r.get("/messages/{message_id}")
     async def message(message_id: str, principal: Reader) -> dict[str, Any]:
-        """What became of a case event or feedback: applied, noted, or refused:<reason>; a message
-        about no case the caller can see is not found."""
+        """What became of a case event, a feedback or an action: applied, noted, or refused:<reason>,
+        and its namespace (`source`: case, feedback, action; legacy from before the namespaces); a
+        message about no case the caller can see is not found. One id may be used in several
+        namespaces: the caller's own message (its department's feedback, its own action) comes first."""
         where, params = in_scope(principal)
         sql = (
-            "SELECT p.outcome, p.case_id::text, p.at FROM processed p LEFT JOIN cases c ON c.case_id = p.case_id "
-            f"WHERE p.message_id = :m AND {where}"
+            "SELECT p.outcome, p.case_id::text, p.at, p.source FROM processed p "
+            "LEFT JOIN cases c ON c.case_id = p.case_id "
+            f"WHERE p.message_id = :m AND {where} ORDER BY "
+            "((p.source = 'feedback' AND p.caller = ANY(:own_departments)) "
+            "OR (p.source = 'action' AND p.caller = :own_subject)) DESC, p.source = 'legacy', p.at LIMIT 1"
         )
+        own = {"own_departments": list(principal.departments), "own_subject": principal.subject}
         async with engine.connect() as conn:
-            row = (await conn.execute(text(sql), {"m": message_id, **params})).first()
+            row = (await conn.execute(text(sql), {"m": message_id, **params, **own})).first()
         if row is None:
             raise HTTPException(404, f"message {message_id} not seen")
         return dict(row._mapping)
+
+    @r.post("/departments/{department}/webhook-secret")
+    async def rotate_webhook_secret(
+        department: str,
+        _: Annotated[Principal, Depends(require("rotate", "webhook_secrets"))],
+        overlap_s: Annotated[int, Query(ge=0, le=30 * 86400)] = 86400,
+    ) -> dict[str, Any]:
+        """Rotate a department's webhook secret: a fresh secret (shown only here) signs every
+        delivery from now on; the previous one stays valid for `overlap_s` seconds, until
+        `previous_valid_until`, while the department installs the new one (its verifier accepts
+        both until then)."""
+        hook = desk.outlets.webhooks.get(department)
+        if hook is None:
+            raise HTTPException(404, f"no webhook configured for department {department}")
+        done = await webhook_secrets.rotate(
+            engine, department, hook.secret, now=desk.clock.now(), overlap_s=overlap_s
+        )
+        return {
+            "department": done.department,
+            "secret": done.secret,
+            "previous_valid_until": done.previous_valid_until,
+            "rotated_at": done.rotated_at,
+        }
 
     @r.get("/deliveries/stuck")
     async def stuck_deliveries(
