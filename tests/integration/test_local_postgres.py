@@ -5,6 +5,7 @@ above for traversal only. A data directory made with `trust` before is switched 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ import pytest
 
 from onegrid.devstack.paths import free_port
 from onegrid.devstack.postgres import LocalPostgres
+
+from .conftest import pg_home
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -87,3 +90,21 @@ async def test_a_trust_data_directory_asks_for_the_password_at_its_next_start(pr
         await conn.close()
     finally:
         pg.stop()
+
+
+async def test_a_database_started_while_another_session_tightens_pytests_temp_root(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # Every pytest session started on the machine (by anyone running as this user) chmods the
+    # shared temp root /tmp/pytest-of-<user> to 0700, taking the traversal the server's user needs.
+    root = tmp_path_factory.getbasetemp().parent
+    before = mode(root)
+    home = pg_home()
+    try:
+        root.chmod(before & ~0o077)
+        pg = LocalPostgres(home / "data", port=free_port(), database="onegrid_perm")
+        pg.start()
+        pg.stop()
+    finally:
+        root.chmod(before)
+        shutil.rmtree(home, ignore_errors=True)
