@@ -36,6 +36,8 @@ import pytest
 
 from onegrid.devstack.paths import free_port
 
+from .test_console import chromium_path
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from support.auth import token
 from support.cdp import Page, phone
@@ -56,7 +58,7 @@ ADMIN = {"Authorization": "Bearer " + token("admin", subject="admin:test", ttl_s
 def chromium_with_chinese() -> str:
     """Chromium (installed when missing, as for the console's test) and a Chinese font for the
     screenshots: the project's setup script installs fonts-wqy-zenhei; skip, saying why, if it can't."""
-    chromium = chromium_with_chinese()
+    chromium = chromium_path()
 
     def has_font() -> bool:
         out = (
