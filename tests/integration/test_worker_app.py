@@ -377,7 +377,7 @@ async def test_another_workers_grid_is_not_visible(system: dict[str, Any], tmp_p
         # A's grid has cases (the first test's, or this one's own report)
         photo = png(tmp_path / "p.png")
         a_report = await report_by_api(http, console, photo, severity="IV", text="井盖缺失\n人行道井盖缺失。")
-        for _ in range(240):
+        for _ in range(600):
             work_a = (
                 await http.get(f"{console}/worker/api/work", headers={"Authorization": f"Bearer {WORKER_A}"})
             ).json()
@@ -385,6 +385,8 @@ async def test_another_workers_grid_is_not_visible(system: dict[str, Any], tmp_p
                 break
             await asyncio.sleep(0.5)
         a_cases = {c["case_id"] for c in work_a["cases"]}
+        mine = next((c["case_id"] for c in work_a["cases"] if c["source_id"] == a_report), None)
+        assert mine is not None, f"the case of report {a_report} never reached A's work"
         assert a_cases
         work_b = (await http.get(f"{console}/worker/api/work", headers=auth_b)).json()
         assert not a_cases & {c["case_id"] for c in work_b["cases"]}
@@ -416,7 +418,6 @@ async def test_another_workers_grid_is_not_visible(system: dict[str, Any], tmp_p
         )
         assert act.status_code == 404
         # A blows the whistle on its own new case (网格吹哨): up the ladder, with the reason
-        mine = next(c["case_id"] for c in work_a["cases"] if c["source_id"] == a_report)
         up = await http.post(
             f"{console}/worker/api/cases/{mine}/escalate",
             json={"reason": "whistle.beyond_grid", "note": "井盖需市政更换。"},
