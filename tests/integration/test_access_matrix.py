@@ -40,6 +40,7 @@ from dispatch.api import router as dispatch_router
 from dispatch.bootstrap import MIGRATIONS as DISPATCH_MIGRATIONS
 from dispatch.desk import Result
 from dispatch.domain.clock import SystemClock
+from dispatch.store import Outlets, Webhook
 from evaluation.api import router as evaluation_router
 from evaluation.bootstrap import MIGRATIONS as EVALUATION_MIGRATIONS
 from evaluation.settings import Settings as EvaluationSettings
@@ -124,6 +125,7 @@ class StubDesk:
         self.commands: list[Any] = []
         self.feedbacks: list[Any] = []
         self.clock = SystemClock()
+        self.outlets = Outlets(lifecycle_topic="t", webhooks={"chengguan": Webhook("http://x", "s" * 32)})
 
     async def act(self, case_id: str, cmd: Any, key: str | None) -> Result:
         self.acted.append(case_id)
@@ -301,6 +303,15 @@ async def test_feedback_only_from_the_department_itself(dispatch_app: FastAPI) -
     other = await statuses(dispatch_app, post("shuiwu"))
     assert own == expect(403, department_operator=200, admin=200)
     assert other == expect(403, admin=200)
+
+
+async def test_only_administrators_rotate_a_departments_webhook_secret(dispatch_app: FastAPI) -> None:
+    def rotate(dept: str) -> Call:
+        return lambda c: c.post(f"/v1/departments/{dept}/webhook-secret")
+
+    # chengguan has a webhook in this matrix; a department without one is not found, even for admins
+    assert await statuses(dispatch_app, rotate("chengguan")) == expect(403, admin=200)
+    assert await statuses(dispatch_app, rotate("shuiwu")) == expect(403, admin=404)
 
 
 # -- grid registry -----------------------------------------------------------------------------

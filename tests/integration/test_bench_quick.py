@@ -57,7 +57,10 @@ def test_quick_bench_writes_every_section(kafka_bootstrap: str, database_url: st
         assert {"intake (worker)", "dispatch"} == set(r["event_loop_lag"])
         assert all(lag["n"] > 0 for lag in r["event_loop_lag"].values()), r["event_loop_lag"]
     assert report["latency"]["sustained_orders"]["trials"]
-    assert set(report["memory"]["services"]) == {"grid-registry", "intake", "dispatch", "audit"}
+    assert set(report["memory"]["services"]) == {"grid-registry", "intake", "dispatch", "audit", "open311"}
+    o311 = report["open311"]
+    assert o311["requests"] > 0 and o311["status"]["events"] == 3 * o311["requests"]
+    assert o311["post"]["per_s"] > 0 and o311["get"]["per_s"] > 0 and o311["status"]["per_s"] > 0
     assert all(v["rss_mb"] > 0 for v in report["memory"]["services"].values())
     assert "skipped" in report["scaling"]
     # five intake feeds; telemetry, audit, lookups, cases.v1 latency; the desk, order latency, and the

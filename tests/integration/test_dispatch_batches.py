@@ -8,6 +8,9 @@ from __future__ import annotations
 import importlib.util
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,7 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from dispatch.bootstrap import MIGRATIONS
-from dispatch.pg import PgRepository
+from dispatch.pg import PgRepository, PgUnit
 from onegrid.db import make_engine, migrate
 
 UNIT = Path(__file__).resolve().parents[1] / "unit" / "dispatch"
@@ -43,6 +46,21 @@ TABLES = {
     "processed": "source, caller, message_id",
     "outbox": "id",
 }
+
+
+class FixedClockRepository(PgRepository):
+    """PostgreSQL, its clock read as one fixed instant (dispatch.pg reads clock_timestamp()), so the
+    two runs can be compared row for row, times included."""
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[PgUnit]:
+        async with super().unit() as u:
+
+            async def fixed() -> datetime:
+                return scenario_.T0 + timedelta(seconds=1)
+
+            u.now = fixed  # type: ignore[method-assign]
+            yield u
 
 
 async def dump(engine: Any) -> dict[str, list[dict[str, Any]]]:
@@ -72,7 +90,7 @@ async def test_a_batch_writes_the_rows_of_one_transaction_per_message(
             engine = make_engine(url, schema)
             engines.append((engine, schema))
             monkeypatch.setattr(uuid, "uuid4", scenario_.seeded_uuid4(7))
-            desk = scenario_.desk(PgRepository(engine), sample)
+            desk = scenario_.desk(FixedClockRepository(engine), sample)
             results, orders = await scenario_.run(desk, scenario, batched=batched, orders=orders)
             monkeypatch.undo()
             answers.append(scenario_.outcomes(results))

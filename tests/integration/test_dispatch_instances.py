@@ -88,9 +88,10 @@ class FlakyDepartment:
             self.untraced += 1
         ok = self.requests % 2 == 0
         problem = signature.verify(
-            SECRET.encode(),
+            [SECRET.encode()],
             headers.get(signature.TIMESTAMP.lower(), ""),
             headers.get(signature.SIGNATURE.lower(), ""),
+            headers.get(signature.DELIVERY.lower(), ""),
             body,
             now=datetime.now(UTC).timestamp(),
         )

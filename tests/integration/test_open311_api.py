@@ -7,18 +7,19 @@ import asyncio
 import json
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from support.auth import ADMIN
 
 import open311
@@ -30,7 +31,9 @@ from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
 from onegrid.kafka.producer import make_producer
 from onegrid.settings import KafkaSettings
 from open311.api import ApiSettings, open311_router
+from open311.domain.status import CaseLink, decode_lifecycle
 from open311.status import Open311StatusFollower
+from open311.store import apply_changes, link_cases
 
 from .conftest import TopicFactory, read_all
 
@@ -456,6 +459,64 @@ async def test_a_request_linked_into_a_case_already_under_way_shows_that_cases_s
     await follower.apply_lifecycle([FakeRecord(lifecycle(under_way, 3, "closed"))])
     await follower.apply_cases([linked(first, under_way)])
     assert (await status_of(api, first))["status"] == (await status_of(api, second))["status"] == "closed"
+
+
+async def _hold_while(
+    first: Callable[[AsyncConnection], Awaitable[None]],
+    second: Callable[[], Awaitable[object]],
+    database_url: str,
+    engine: AsyncEngine,
+) -> None:
+    """`first` in a transaction left open until `second`, started meanwhile, waits on a lock (or has
+    finished without waiting); then `first` commits and `second` is awaited."""
+    url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+    watcher = make_engine(url, "public", pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            tx = await conn.begin()
+            await first(conn)
+            running = asyncio.create_task(second())
+            while not running.done():
+                async with watcher.connect() as w:
+                    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                    if (await w.execute(query)).scalar_one():
+                        break
+                await asyncio.sleep(0.05)
+            await tx.commit()
+        await running
+    finally:
+        await watcher.dispose()
+
+
+@pytest.mark.parametrize("link_first", [False, True], ids=["event-then-link", "link-then-event"])
+async def test_a_link_and_its_cases_next_event_in_concurrent_transactions_miss_neither(
+    api: Api, stack: Stack, database_url: str, link_first: bool
+) -> None:
+    """The link (cases.v1) and the case's lifecycle are handled by two loops at once, in either
+    order: whichever transaction commits second must see the other's work, else the request stays
+    one event behind until the case's next event, which may never come."""
+    follower = Open311StatusFollower(engine=stack.engine)
+    request_id = (await post(api, REQUEST)).json()[0]["service_request_id"]
+    case_id = uuid.uuid4()
+    await follower.apply_lifecycle([FakeRecord(lifecycle(case_id, 1, "registered"))])
+    event = decode_lifecycle(lifecycle(case_id, 2, "dispatched"))
+    link = CaseLink(service_request_id=uuid.UUID(request_id), case_id=case_id)
+
+    async def apply_event(conn: AsyncConnection) -> None:
+        await apply_changes(conn, [event])
+
+    async def apply_link(conn: AsyncConnection) -> None:
+        await link_cases(conn, [link])
+
+    first, second = (apply_link, apply_event) if link_first else (apply_event, apply_link)
+
+    async def second_in_own_transaction() -> None:
+        async with stack.engine.begin() as conn:
+            await second(conn)
+
+    await _hold_while(first, second_in_own_transaction, database_url, stack.engine)
+    item = await status_of(api, request_id)
+    assert "已派遣" in str(item["status_notes"]), item
 
 
 @dataclass(frozen=True)

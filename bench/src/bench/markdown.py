@@ -218,6 +218,19 @@ def _latency(_r: dict[str, Any], lat: dict[str, Any]) -> list[str]:
     return [*_table(head, rows), feeds, *[n + "\n" for n in notes], *lag]
 
 
+def _open311(_r: dict[str, Any], o: dict[str, Any]) -> list[str]:
+    def row(what: str, x: dict[str, Any]) -> list[Any]:
+        return [what, _n(x["per_s"], 1), f"{x['p50']} / {x['p99']} / {x['max']}"]
+
+    rows = [row("POST requests (201 after the broker's ack)", o["post"]), row("GET requests/{id}", o["get"])]
+    st = o["status"]
+    note = (
+        f"{o['requests']} requests from {o['concurrency']} clients. Status: {st['events']} lifecycle events "
+        f"applied at **{_n(st['per_s'], 1)}/s** ({st['seconds']} s until every request showed closed)."
+    )
+    return [*_table(["Open311 service", "per s", "p50 / p99 / max ms"], rows), note, ""]
+
+
 def _memory(r: dict[str, Any], m: dict[str, Any]) -> list[str]:
     rows = [[name, v["rss_mb"], v["ready_after_s"]] for name, v in m["services"].items()]
     under = r.get("latency", {}).get("rss_under_load_mb", {})
@@ -245,6 +258,7 @@ SECTIONS: tuple[tuple[str, str, Section], ...] = (
     ("lookups", "Grid lookups", _lookups),
     ("dispatch", "Dispatch desk", _dispatch),
     ("latency", "End-to-end latency (open loop)", _latency),
+    ("open311", "Open311 service (residents' requests)", _open311),
     ("memory", "Memory (RSS)", _memory),
     ("scaling", "Scaling", _scaling),
 )

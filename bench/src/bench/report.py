@@ -19,6 +19,7 @@ SECTIONS = (
     "lookups",
     "dispatch",
     "latency",
+    "open311",
     "memory",
     "scaling",
 )

@@ -21,7 +21,13 @@ import psutil
 
 from onegrid.devstack.paths import free_port
 
-PACKAGES = {"grid-registry": "grid_registry", "intake": "intake", "dispatch": "dispatch", "audit": "audit"}
+PACKAGES = {
+    "grid-registry": "grid_registry",
+    "intake": "intake",
+    "dispatch": "dispatch",
+    "audit": "audit",
+    "open311": "open311",
+}
 
 
 def signing_key() -> str:

@@ -21,6 +21,7 @@ from bench.feeds import FEEDS, FeedStream, Legacy, describe, published_seed
 from bench.kafka_io import Namespace, produce, publish_seed
 from bench.lookups import bench_lookups
 from bench.memory import service_memory
+from bench.open311 import bench_open311
 from bench.pipeline import kafka_ceiling, per_feed, scaling, telemetry_cost
 from bench.plan import Plan
 from bench.processes import WorkerProcess
@@ -256,6 +257,17 @@ class Suite:
                 await self.section("scaling", lambda: self.scaling(raw, traced, by_topic))
             else:
                 r["scaling"] = {"skipped": "Scaling runs in the full run only (make bench, without --quick)."}
+        if self.wants("open311"):
+            await self.section(
+                "open311",
+                lambda: bench_open311(
+                    self.ns,
+                    bootstrap=self.env.bootstrap,
+                    database_url=self.env.database_url,
+                    logs=self.logs,
+                    requests=plan.open311_requests,
+                ),
+            )
         if self.wants("memory"):
             await self.section("memory", lambda: self.memory())
         r["goals"] = report.goals(r)

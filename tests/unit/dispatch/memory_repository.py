@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -18,6 +18,9 @@ from dispatch.domain.case import Case
 from dispatch.store import Changes, MessageKey, Processed
 
 Row = dict[str, Any]
+# The database's clock (dispatch.pg reads clock_timestamp()): still here, so that one unit per message
+# and one unit per batch leave the same rows.
+DB_TIME = datetime(2026, 3, 1, 2, 0, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -33,8 +36,12 @@ class Tables:
 
 
 class MemoryUnit:
-    def __init__(self, t: Tables) -> None:
+    def __init__(self, t: Tables, clock: Callable[[], datetime] = lambda: DB_TIME) -> None:
         self.t = t
+        self._clock = clock
+
+    async def now(self) -> datetime:
+        return self._clock()
 
     async def lock_cases(self, case_ids: list[str], *, skip_locked: bool = False) -> dict[str, Case]:
         return {

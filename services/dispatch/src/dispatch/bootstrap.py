@@ -67,7 +67,7 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Dispa
         ensure_topic=ensure_topic,
         on_commit=relay.wake,
     )
-    watch = DeadlineWatch(w.engine, desk, clock, poll_s=s.deadline_poll_s)
+    watch = DeadlineWatch(w.engine, desk, poll_s=s.deadline_poll_s)
     courier = Courier(
         w.engine,
         clock,

@@ -22,6 +22,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -83,6 +84,8 @@ class Raced(Exception):
 @dataclass(kw_only=True)
 class Desk:
     lifecycle: Callable[[], Lifecycle]  # built from the registry view's current records
+    # This instance's own clock. Decisions never read it: due times and stamps are the database's
+    # (Unit.now), the one clock every instance shares.
     clock: Clock
     outlets: Outlets
     ensure_topic: Callable[[str], Awaitable[None]]
@@ -155,10 +158,11 @@ class Desk:
         results: list[Result] = []
         async with self._repository.unit() as unit:
             cases = await unit.lock_cases(sorted({c.case_id for c in changes if not c.note}))
+            now = await unit.now()
             known = await unit.processed(sorted({c.key.id for c in changes if c.key is not None}))
             seen: dict[MessageKey, str] = {}
             for change in changes:
-                results.append(self._decide(change, lifecycle, cases, known, seen, out, outcomes))
+                results.append(self._decide(change, now, lifecycle, cases, known, seen, out, outcomes))
             # A concurrent instance with the same message waits here on the primary key until the
             # first commits, then finds it claimed: this unit then starts again from fresh reads.
             if len(await unit.claim(out.processed)) != len(out.processed):
@@ -174,6 +178,7 @@ class Desk:
     def _decide(
         self,
         change: Change,
+        now: datetime,
         lifecycle: Lifecycle,
         cases: dict[str, Case],
         known: list[Processed],
@@ -182,8 +187,8 @@ class Desk:
         outcomes: list[Outcome],
     ) -> Result:
         """One change against the cases as the unit holds them so far (updated in place); `known`:
-        what the database had processed under the unit's message ids, `seen`: what this unit has."""
-        now = self.clock.now()
+        what the database had processed under the unit's message ids, `seen`: what this unit has;
+        `now`: the database's clock (Unit.now)."""
         mid, case_id = change.key, change.case_id
         if change.note:
             assert mid is not None
@@ -219,8 +224,8 @@ class Desk:
 
     async def fire_deadline(self, deadline_id: str, case_id: str) -> str:
         """Fire one due deadline exactly once: `fired`, `busy` (the case is locked by someone else, try
-        later), `settled` (already fired or cleared) or `refused:<reason>`."""
-        now = self.clock.now()
+        later), `settled` (already fired or cleared), `not_due` (by the database's clock) or
+        `refused:<reason>`."""
         out = Changes()
         async with self._repository.unit() as unit:
             case = (await unit.lock_cases([case_id], skip_locked=True)).get(case_id)
@@ -228,6 +233,10 @@ class Desk:
                 return "busy"
             if await unit.deadline_status(deadline_id) != "running":
                 return "settled"
+            now = await unit.now()
+            running = next((d for d in case.deadlines if d.deadline_id == deadline_id), None)
+            if running is not None and running.due_at > now:
+                return "not_due"
             try:
                 outcome = self.lifecycle().fire(case, deadline_id, now)
             except Refused as r:

@@ -80,6 +80,12 @@ class PgUnit:
         )
         return {MessageKey(r[0], r[1], r[2]) for r in rows}
 
+    async def now(self) -> datetime:
+        # clock_timestamp(), not now(): the transaction's start would precede a wait on a case lock
+        t = await self._conn.fetchval("SELECT clock_timestamp()")
+        assert isinstance(t, datetime)
+        return t
+
     async def deadline_status(self, deadline_id: str) -> str | None:
         status = await self._conn.fetchval(
             "SELECT status FROM deadlines WHERE deadline_id = $1::uuid FOR UPDATE", deadline_id

@@ -238,6 +238,13 @@ class Unit(Protocol):
         processed concurrently by another instance, which committed first)."""
         ...
 
+    async def now(self) -> datetime:
+        """The database's clock, the one clock all dispatch instances share: due times are computed
+        and transitions stamped on it, so instances whose own clocks disagree still agree on when a
+        deadline is due. Read after the case locks, so a decision that waited on a lock is stamped
+        after the one it waited for."""
+        ...
+
     async def deadline_status(self, deadline_id: str) -> str | None:
         """The deadline's status, its row locked until the unit ends."""
         ...

@@ -55,6 +55,7 @@ PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("read", "deliveries"): frozenset({Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR}),
     ("read", "registry"): _ANY_STAFF,
     ("write", "registry"): frozenset(),
+    ("rotate", "webhook_secrets"): frozenset(),  # the city's administrators only
     ("read", "audit.trail"): frozenset({Role.AUDITOR}),
     ("read", "audit.story"): OPERATORS | {Role.GRID_WORKER, Role.AUDITOR},
     ("read", "metrics"): (OPERATORS - {Role.COMMUNITY_OPERATOR})

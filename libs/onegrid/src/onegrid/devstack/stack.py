@@ -33,7 +33,7 @@ from pathlib import Path
 from onegrid.devstack import preflight
 from onegrid.devstack.java import find_java
 from onegrid.devstack.kafka import KafkaBroker, KafkaCluster, stop_process_group
-from onegrid.devstack.paths import project_root, run_dir
+from onegrid.devstack.paths import private_file, project_root, run_dir
 from onegrid.devstack.postgres import LocalPostgres
 from onegrid.topics import TopicSpec
 
@@ -277,8 +277,7 @@ class Stack:
         if not secret_file.exists():
             import secrets
 
-            secret_file.write_text(secrets.token_hex(24))
-            secret_file.chmod(0o600)
+            private_file(secret_file, secrets.token_hex(24))
         url = f"http://127.0.0.1:{SIM_WEBHOOK_PORT}/webhooks/{WEBHOOK_DEPARTMENT}"
         return json.dumps({WEBHOOK_DEPARTMENT: {"url": url, "secret": secret_file.read_text().strip()}})
 
@@ -402,7 +401,9 @@ class Stack:
             return
         was = self.pg.running()
         self.pg.start()
-        print(f"postgres: {'already running' if was else 'started'} at {self.pg.url}")
+        print(
+            f"postgres: {'already running' if was else 'started'} at {self.pg.url.replace(self.pg.password, '***')} (password in {self.pg.password_file})"
+        )
 
     async def _ensure_topics(self) -> None:
         from onegrid.kafka.admin import ensure_topics
@@ -502,9 +503,7 @@ class Stack:
             # makes others, e.g. --role street_operator --scope 321003009).
             "admin_token": token,
         }
-        path = self.run / "endpoints.json"
-        path.touch(mode=0o600)
-        path.write_text(json.dumps(endpoints, indent=2) + "\n")
+        private_file(self.run / "endpoints.json", json.dumps(endpoints, indent=2) + "\n")
         return token
 
     # -- down ------------------------------------------------------------------------------

@@ -110,10 +110,14 @@ def arm(
 
 
 def verification(case: Case, now: datetime) -> dict[str, Any]:
-    """The fields a move to resolved sets: when verification is due, and on which calendar."""
-    policy = case.sla.clock()
-    due = due_at(now, case.sla.verify_within_s(), policy)
-    return {"verify_by": due, "verify_calendar_version": calendar_version(policy, now, due)}
+    """The fields a move to resolved sets: the verification deadline (核查结案; on the case's SLA
+    clock, so on working days for a working-day policy), when it is due and on which calendar."""
+    deadline = _deadline("verify", now, case.sla.verify_within_s(), case.sla.clock())
+    return {
+        "deadlines": (deadline,),
+        "verify_by": deadline.due_at,
+        "verify_calendar_version": deadline.calendar_version,
+    }
 
 
 def _deadline(kind: str, now: datetime, seconds: float, policy: dict[str, Any]) -> Deadline:
