@@ -96,6 +96,8 @@ class LocalPostgres:
         if not self.password_file.exists():
             from onegrid.devstack.paths import private_file
 
+            # Asked for before the first start too (a layout's service URLs): the folder may not exist yet.
+            self.password_file.parent.mkdir(parents=True, exist_ok=True)
             private_file(self.password_file, secrets.token_urlsafe(24))
         return self.password_file.read_text().strip()
 

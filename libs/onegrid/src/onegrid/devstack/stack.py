@@ -517,10 +517,16 @@ class Stack:
                 stop_process_group(pid, timeout_s=35)
                 say(f"{inst.name}: stopped")
             pid_file.unlink(missing_ok=True)
-        for b in self.nodes:
-            if _alive(b.pid_file):
-                b.stop()
-                say(f"kafka: node {b.node_id} stopped" if self.cluster else "kafka: stopped")
+        running = [b for b in self.nodes if _alive(b.pid_file)]
+        if self.cluster is not None and running:
+            # All nodes at once: the last nodes of a quorum stopped one by one each wait for a
+            # controller that is already gone (20 s apiece before they are killed).
+            self.cluster.stop()
+            for b in running:
+                say(f"kafka: node {b.node_id} stopped")
+        for b in running if self.cluster is None else []:
+            b.stop()
+            say("kafka: stopped")
         if not self.external_db and self.pg.running():
             self.pg.stop()
             say("postgres: stopped")
