@@ -119,7 +119,7 @@ def assemble(
 ) -> IntakeParts:
     """The intake's parts, on the catalogue's topics unless told otherwise (tests)."""
     topics = topics or IntakeTopics()
-    view = RegistryView()
+    view = RegistryView(eager_index=True)  # a registry change never rebuilds the index on the loop
     intake = Intake(
         crosswalk=Crosswalk.load(),
         geography=ViewGeography(view),
