@@ -82,11 +82,11 @@ async def end_to_end(
             }
             runs.append(run)
             under_load = {"intake (worker)": intake.rss(), "dispatch": dispatch.rss()}
-        # To the order: from the highest fixed rate sustained to the order (or a third of the start)
+        # To the order: from the highest fixed rate sustained to the order, else below the lowest
         good = [float(r["rate"]) for r in runs if r["sustained_orders"]]
         best_orders, tried_orders = await highest_sustained(
             rig,
-            max(good) if good else start_rate / 3,
+            max(good) if good else 0.7 * min(plan.latency_rates),
             seconds=plan.sustained_s,
             trials=plan.sustained_trials,
             drain_s=plan.drain_s,

@@ -127,7 +127,7 @@ def _patched(stages: Stages) -> Iterator[None]:
             setattr(obj, name, fn)
 
 
-async def _feed(feed: str, n: int) -> dict[str, Any]:
+async def _feed(feed: str, n: int, settle: bool) -> dict[str, Any]:
     from intake.bootstrap import assemble
     from onegrid.settings import KafkaSettings
 
@@ -135,6 +135,10 @@ async def _feed(feed: str, n: int) -> dict[str, Any]:
     parts.view.records = seeded_view().records
     parts.view.spatial_version += 1
     parts.view.grid_index()
+    if settle:
+        from onegrid import heap
+
+        heap.settle()  # as the service does once its start-up hooks ran
     pipeline = parts.pipeline
     topic = next(t for t, f in pipeline.topics.feeds.items() if f == feed)
     stream = FeedStream(feed, seed=13)
@@ -167,8 +171,12 @@ async def _one(pipeline: Any, batch: list[_Record]) -> None:
         callback()
 
 
-async def profile_intake(n: int) -> dict[str, Any]:
-    return {"feeds": {feed: await _feed(feed, n) for feed in FEEDS}, "batch": BATCH}
+async def profile_intake(n: int, settle: bool = True) -> dict[str, Any]:
+    return {
+        "feeds": {feed: await _feed(feed, n, settle) for feed in FEEDS},
+        "batch": BATCH,
+        "settled_heap": settle,
+    }
 
 
 def render(p: dict[str, Any]) -> str:
@@ -179,7 +187,7 @@ def render(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(n: int) -> dict[str, Any]:
-    result = asyncio.run(profile_intake(n))
+def main(n: int, settle: bool = True) -> dict[str, Any]:
+    result = asyncio.run(profile_intake(n, settle))
     print(render(result))
     return result

@@ -97,6 +97,9 @@ class Worker:
             registry_topic=cmd["registry"],
         )
         await self.parts.catch_up()
+        from onegrid import heap
+
+        heap.settle()  # as the service does once its start-up hooks ran
         self.follow = asyncio.create_task(self.parts.follow())
         self.say({"ready": len(self.parts.view.all("division"))})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -102,3 +103,21 @@ def test_while_rotating_either_secret_verifies() -> None:
         assert signature.verify([new, old], "1000000", sig, "d-1", body, now=1_000_000) is None
     sig = signature.sign(old, 1_000_000, "d-1", body)
     assert signature.verify([new], "1000000", sig, "d-1", body, now=1_000_000) == "signature.mismatch"
+
+
+def test_the_photos_of_a_self_handling_and_a_check_are_in_their_lifecycle_events(
+    lifecycle: Lifecycle,
+) -> None:
+    refs = ("photos/3b/" + "3b" * 32 + ".jpg", "photos/9f/" + "9f" * 32 + ".jpg")
+    case = case_in(lifecycle, State.REGISTERED)
+    handled = lifecycle.decide(
+        case, dataclasses.replace(command(Action.SELF_HANDLE, case), evidence_refs=refs), NOW
+    )
+    event = lifecycle_event(handled.case, handled.transitions[0])
+    assert event["evidence"] == list(refs)
+    assert not list(LIFECYCLE.iter_errors(event)), event
+    checked = lifecycle.decide(
+        handled.case, dataclasses.replace(command(Action.VERIFY, handled.case), evidence_refs=refs[:1]), NOW
+    )
+    verify, close = (lifecycle_event(checked.case, t) for t in checked.transitions)
+    assert verify["evidence"] == [refs[0]] and "evidence" not in close

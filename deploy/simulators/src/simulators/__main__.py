@@ -98,8 +98,15 @@ def main(argv: list[str] | None = None) -> int:
                     endpoints.url("dispatch"), tally, rework_rate=args.rework_rate,
                     delay_s=(5.0 * pace, 30.0 * pace), seed=seed, headers=endpoints.headers(),
                 )  # fmt: skip
+            patrols = None
+            if not args.no_grid_worker and "console" in endpoints.urls:
+                from simulators.patrol import Patrols
+
+                patrols = Patrols(endpoints.url("console"), tally, headers=endpoints.headers(),
+                                  every_s=60.0 * pace, seed=seed or 0)  # fmt: skip
             await run_departments(
                 endpoints,
+                patrols=patrols,
                 behaviour=behaviour,
                 webhooks=webhook_secrets(os.environ.get("ONEGRID_DISPATCH_WEBHOOKS")),
                 webhook_port=args.webhook_port,

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 
-from onegrid import telemetry
+from onegrid import heap, telemetry
 from onegrid.auth import assert_guarded, install
 from onegrid.kafka.loop import ConsumerLoop
 from onegrid.looplag import LoopLag
@@ -101,6 +101,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for hook in rt.on_start:
             await hook()
+        heap.settle()  # what start-up built (views, indexes, caught-up caches) is never traversed again
         for loop in rt.loops:
             rt.tasks.append(asyncio.create_task(_supervise(rt, loop.run(), loop.config.group_id)))
         for job in rt.background:

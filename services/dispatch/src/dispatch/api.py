@@ -188,6 +188,7 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
             department=body.department,
             merge_into=body.merge_into,
             evidence=len(body.evidence),
+            evidence_refs=tuple(body.evidence),
         )
         key = None if idempotency_key is None else Desk.action_key(principal.subject, idempotency_key)
         return _answer(await desk.act(case_id, cmd, key))

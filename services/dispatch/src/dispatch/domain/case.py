@@ -96,6 +96,9 @@ class Transition(_S, frozen=True):
     note: str | None
     at: datetime
     deadline_id: str | None  # the deadline whose firing caused it
+    # Evidence references (object-store keys naming the files' SHA-256) the actor attached: in the
+    # lifecycle event, so the audit trail holds the hashes of the photos of a self-handling or a check.
+    evidence: tuple[str, ...] = ()
 
 
 class Order(_S, frozen=True):

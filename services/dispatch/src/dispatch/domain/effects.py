@@ -30,12 +30,13 @@ def new_id() -> str:
 class Draft:
     """The case as it moves through one decision; every `move` is one Transition."""
 
-    def __init__(self, case: Case, deadline_id: str | None = None) -> None:
+    def __init__(self, case: Case, deadline_id: str | None = None, evidence: tuple[str, ...] = ()) -> None:
         self.case = case
         self.transitions: list[Transition] = []
         self.orders: list[Order] = []
         self._snapshots: list[Case] = []  # the case right after each transition
         self._deadline_id = deadline_id  # attached to the first transition only
+        self._evidence = evidence  # likewise: the command's evidence, on the move it made
 
     def replace(self, **changes: Any) -> Case:
         return msgspec.structs.replace(self.case, **changes)
@@ -64,6 +65,7 @@ class Draft:
                 note=note,
                 at=now,
                 deadline_id=None if self.transitions else self._deadline_id,
+                evidence=() if self.transitions else self._evidence,
             )
         )
         self.case = self.replace(state=to, seq=c.seq + 1, **changes)

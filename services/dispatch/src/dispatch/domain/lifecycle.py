@@ -49,6 +49,7 @@ class Command:
     department: str | None = None  # dispatch, reassign, arbitrate; the answering department on feedback
     order_id: str | None = None  # feedback: the order answered
     evidence: int = 0  # evidence references attached (resolve, self_handle)
+    evidence_refs: tuple[str, ...] = ()  # the references themselves, when the caller gave them
     merge_into: str | None = None
     deadline_id: str | None = None
     return_reason: ReturnReason | None = None
@@ -60,7 +61,10 @@ class Lifecycle:
     policy: Policy = field(default_factory=Policy)
 
     def register(self, facts: CaseFacts, now: datetime, actor: Actor = SYSTEM) -> Outcome:
-        """立案 and, when routing finds a department, 派遣 in the same outcome."""
+        """立案 and, when routing finds a department, 派遣 in the same outcome. A patrol report is
+        registered in its grid worker's name (the worker's 考核 counts it)."""
+        if actor is SYSTEM:
+            actor = facts.reporter() or SYSTEM
         decision = self.directory.route(facts)
         blank = Case(
             case_id=str(facts.case_id),
@@ -88,7 +92,7 @@ class Lifecycle:
             raise Refused(
                 refusal(state, cmd.action), f"{cmd.action.value} is not allowed when the case is {state}"
             )
-        d = Draft(case, deadline_id=cmd.deadline_id)
+        d = Draft(case, deadline_id=cmd.deadline_id, evidence=cmd.evidence_refs)
         self._handlers()[cmd.action](d, cmd, now, to)
         return d.outcome()
 

@@ -104,6 +104,12 @@ class Directory:
         rules: list[dict[str, Any]] = self._memo["rules"]
         return rules
 
+    def _considered(self) -> tuple[tuple[str, int], ...]:
+        if "considered" not in self._memo:
+            self._memo["considered"] = tuple((r["code"], int(r.get("revision", 0))) for r in self._rules())
+        considered: tuple[tuple[str, int], ...] = self._memo["considered"]
+        return considered
+
     def _rules_for(self, category: str, severity: int) -> list[dict[str, Any]]:
         """The rules whose category and severity lists admit the case's: the only ones `match_route`
         can pick for it (indexed by the pair)."""
@@ -118,7 +124,6 @@ class Directory:
         return rec if rec and rec.get("active", True) else None
 
     def route(self, facts: CaseFacts) -> RoutingDecision:
-        rules = self._rules()
         found = match_route(
             self._rules_for(facts.category.code, facts.severity.level),
             facts.category.code,
@@ -146,7 +151,7 @@ class Directory:
             rule_version=str(rule["revision"]) if rule else None,
             sla=self.sla(facts),
             versions=self.versions(facts, rule),
-            considered_rules=tuple((r["code"], int(r.get("revision", 0))) for r in rules),
+            considered_rules=self._considered(),
         )
 
     def versions(self, facts: CaseFacts, rule: Mapping[str, Any] | None) -> Versions:
