@@ -41,12 +41,29 @@ def _free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
+_TAKEN: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out to outgoing connections (Linux; else a common default)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def _free_block(width: int, step: int = 1) -> int:
-    """A base port with `width` free ports at `step` apart from it."""
+    """A base port with `width` free ports at `step` apart from it, below the ephemeral range (the
+    services bind some of these minutes later: a port of the ephemeral range may meanwhile be taken
+    by any outgoing connection on the machine) and apart from the blocks chosen before."""
     rng = random.Random()
+    top = min(_ephemeral_low(), 60000) - width * step
     for _ in range(500):
-        base = rng.randrange(20000, 60000 - width * step)
-        if all(_free(base + i * step) for i in range(width)):
+        base = rng.randrange(10000, top)
+        ports = [base + i * step for i in range(width)]
+        if not _TAKEN.intersection(ports) and all(_free(p) for p in ports):
+            _TAKEN.update(ports)
             return base
     raise RuntimeError("no free ports")
 
