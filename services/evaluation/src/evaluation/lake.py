@@ -41,10 +41,10 @@ import pyarrow as pa
 from evaluation import export
 from evaluation.dimensions import Dimensions
 from evaluation.domain.dimensions import KINDS, rows
-from evaluation.domain.events import decode_lifecycle
 from evaluation.domain.periods import local_date
 from evaluation.store import ReadModels
 from onegrid.kafka import BatchResult, Record
+from onegrid_contracts.lifecycle import decode_lifecycle
 
 log = logging.getLogger(__name__)
 

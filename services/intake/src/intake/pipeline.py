@@ -24,7 +24,6 @@ from aiokafka import TopicPartition
 from opentelemetry import trace
 
 from intake.cap_geometry import CapGeometry
-from intake.domain.case_event import CE_TYPES, CaseEvent, encode_case_event
 from intake.domain.errors import IntakeError, Quarantined
 from intake.domain.ledger import entry, outcome_of
 from intake.domain.normalize import Provenance
@@ -34,6 +33,7 @@ from onegrid.envelope import CloudEvent, header_dict
 from onegrid.kafka import BatchResult, DeadLetter, OutRecord, Record
 from onegrid.kafka.policy import Backpressure
 from onegrid.topics import CASES, GRID_REGISTRY, INTAKE_LEDGER, INTAKE_STATE
+from onegrid_contracts.case_event import CE_TYPES, CaseEvent, encode_case_event
 
 SOURCE = "/onegrid/intake"
 _STAGE = {"place": "enrich", "crosswalk": "map", "correlation": "correlate", "registry": "map"}
@@ -212,7 +212,7 @@ class IntakePipeline:
 
     async def observe_cases(self, records: Sequence[Record]) -> BatchResult:
         """GlobalTable handler for `cases.v1`: what was already taken in, and recent cases."""
-        from intake.domain.case_event import decode_case_event
+        from onegrid_contracts.case_event import decode_case_event
 
         for r in records:
             if r.value:
