@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-Network = Literal["env", "emergency", "safety", "party", "open311"]
+Network = Literal["env", "emergency", "safety", "party", "open311", "patrol"]
 EventType = Literal["case.reported", "case.amended", "case.cancelled", "case.linked"]
 CoordinateSystem = Literal["WGS84", "GCJ02", "BD09", "CGCS2000", "none"]
 Tier = Literal["grid", "community", "street", "district", "city"]

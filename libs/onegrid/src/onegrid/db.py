@@ -38,7 +38,7 @@ def _lock_key(schema: str) -> int:
     return int.from_bytes(hashlib.sha256(f"migrate:{schema}".encode()).digest()[:8], "big", signed=True)
 
 
-def _upgrade(url: str, schema: str, script_location: Path) -> None:
+def _upgrade(url: str, schema: str, script_location: Path, to: str) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -46,12 +46,12 @@ def _upgrade(url: str, schema: str, script_location: Path) -> None:
     cfg.set_main_option("script_location", str(script_location))
     cfg.attributes["url"] = url
     cfg.attributes["schema"] = schema
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, to)
 
 
-async def migrate(url: str, schema: str, script_location: Path) -> None:
-    """Create the schema and run its migrations to head; safe with several instances starting at once
-    (an advisory lock serializes them)."""
+async def migrate(url: str, schema: str, script_location: Path, *, to: str = "head") -> None:
+    """Create the schema and run its migrations to head (or revision `to`, for tests of a migration);
+    safe with several instances starting at once (an advisory lock serializes them)."""
     engine = create_async_engine(url, pool_size=1)
     try:
         async with engine.connect() as conn:
@@ -60,7 +60,7 @@ async def migrate(url: str, schema: str, script_location: Path) -> None:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
                 await conn.commit()
                 # Alembic is synchronous; its env runs its own event loop in a worker thread.
-                await asyncio.to_thread(_upgrade, url, schema, script_location)
+                await asyncio.to_thread(_upgrade, url, schema, script_location, to)
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(schema)})
                 await conn.commit()

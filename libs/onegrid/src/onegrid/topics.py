@@ -27,6 +27,8 @@ LEGACY_EMERGENCY_CAP = "legacy.emergency.cap.v1"
 LEGACY_SAFETY = "legacy.safety.v1"
 LEGACY_PARTY = "legacy.party.v1"
 LEGACY_OPEN311 = "legacy.open311.v1"
+# Grid workers' patrol reports from the phone app (console /worker/), photos by content hash.
+LEGACY_PATROL = "legacy.patrol.v1"
 CASES = "cases.v1"
 INTAKE_DLQ = "intake.dlq.v1"
 INTAKE_QUARANTINE = "intake.quarantine.v1"
@@ -186,6 +188,11 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="The service_request_id intake assigned.",
         owner="intake",
         personal_data=True,
+    ),
+    # Grid workers' patrol reports as the console's worker app took them (photos stored first).
+    replace(
+        _feed(LEGACY_PATROL, "patrol", key="The phone's report id (UUID).", owner="console"),
+        also_written_by=(),
     ),
     TopicSpec(
         CASES,

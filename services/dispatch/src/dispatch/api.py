@@ -162,7 +162,13 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
         action: str,
         body: ActionIn,
         principal: Actor_,
-        idempotency_key: Annotated[str | None, Header()] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                max_length=200,
+                description="Makes the action repeatable: per caller, so no one else's key can clash.",
+            ),
+        ] = None,
     ) -> JSONResponse:
         """An operator's or grid worker's action on a case (one of OPERATOR_ACTIONS) in its scope."""
         if action not in OPERATOR_ACTIONS:
@@ -183,7 +189,8 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
             merge_into=body.merge_into,
             evidence=len(body.evidence),
         )
-        return _answer(await desk.act(case_id, cmd, idempotency_key))
+        key = None if idempotency_key is None else Desk.action_key(principal.subject, idempotency_key)
+        return _answer(await desk.act(case_id, cmd, key))
 
     @r.get("/cases")
     async def cases(
@@ -240,15 +247,21 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
 
     @r.get("/messages/{message_id}")
     async def message(message_id: str, principal: Reader) -> dict[str, Any]:
-        """What became of a case event or feedback: applied, noted, or refused:<reason>; a message
-        about no case the caller can see is not found."""
+        """What became of a case event, a feedback or an action: applied, noted, or refused:<reason>,
+        and its namespace (`source`: case, feedback, action; legacy from before the namespaces); a
+        message about no case the caller can see is not found. One id may be used in several
+        namespaces: the caller's own message (its department's feedback, its own action) comes first."""
         where, params = in_scope(principal)
         sql = (
-            "SELECT p.outcome, p.case_id::text, p.at FROM processed p LEFT JOIN cases c ON c.case_id = p.case_id "
-            f"WHERE p.message_id = :m AND {where}"
+            "SELECT p.outcome, p.case_id::text, p.at, p.source FROM processed p "
+            "LEFT JOIN cases c ON c.case_id = p.case_id "
+            f"WHERE p.message_id = :m AND {where} ORDER BY "
+            "((p.source = 'feedback' AND p.caller = ANY(:own_departments)) "
+            "OR (p.source = 'action' AND p.caller = :own_subject)) DESC, p.source = 'legacy', p.at LIMIT 1"
         )
+        own = {"own_departments": list(principal.departments), "own_subject": principal.subject}
         async with engine.connect() as conn:
-            row = (await conn.execute(text(sql), {"m": message_id, **params})).first()
+            row = (await conn.execute(text(sql), {"m": message_id, **params, **own})).first()
         if row is None:
             raise HTTPException(404, f"message {message_id} not seen")
         return dict(row._mapping)

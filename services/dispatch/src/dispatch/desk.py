@@ -1,9 +1,11 @@
 """The dispatch desk: every way a case changes (a case event, a department's feedback, an operator's
 action, a deadline falling due) goes through here, one database transaction per change.
 
-Contract: idempotent per message id (a case event's `event_id`, a feedback's `feedback_id`): a repeat
+Contract: idempotent per message key (store.MessageKey): a case event's `event_id` from intake, a
+feedback's `feedback_id` per department, an operator's Idempotency-Key per operator: a repeat
 returns the first outcome and changes nothing. A refused command changes nothing but is remembered
-as refused. The directory (routing rules, SLAs, departments) is read from the registry view at the
+as refused, in its sender's namespace only; a message its sender was not entitled to send (a case
+unknown, an order not live or not the sender's) claims nothing, so it cannot reserve an id. The directory (routing rules, SLAs, departments) is read from the registry view at the
 moment of the decision, and the decision records the versions it used.
 """
 
@@ -22,6 +24,7 @@ from dispatch.domain.clock import Clock
 from dispatch.domain.facts import CaseFacts, Feedback
 from dispatch.domain.lifecycle import Command, Lifecycle
 from dispatch.domain.states import Action
+from dispatch.store import MessageKey
 from onegrid import telemetry
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,11 @@ FEEDBACK_ACTIONS = {
     "resolve": Action.RESOLVE,
     "return": Action.RETURN,
 }
+
+
+# Refusals saying the sender had no business sending the message: no such case, or an order that
+# is not live or not the sender's. They are answered but claim nothing (see the module docstring).
+UNENTITLED = frozenset({"transition.case_unknown", "feedback.unknown_order", "feedback.department_mismatch"})
 
 
 @dataclass(frozen=True)
@@ -56,17 +64,29 @@ class Desk:
     ensure_topic: Callable[[str], Awaitable[None]]
     on_commit: Callable[[], None] = lambda: None  # wakes the outbox relay
 
+    @staticmethod
+    def case_key(facts: CaseFacts) -> MessageKey:
+        return MessageKey("case", "intake", str(facts.event_id))
+
+    @staticmethod
+    def feedback_key(fb: Feedback) -> MessageKey:
+        return MessageKey("feedback", fb.department, str(fb.feedback_id))
+
+    @staticmethod
+    def action_key(caller: str, idempotency_key: str) -> MessageKey:
+        return MessageKey("action", caller, idempotency_key)
+
     async def case_event(self, facts: CaseFacts) -> Result:
         """cases.v1: case.reported registers (and routes); case.cancelled cancels; others are noted."""
         if facts.event_type == "case.reported":
-            return await self._apply(str(facts.event_id), str(facts.case_id), None, facts=facts)
+            return await self._apply(self.case_key(facts), str(facts.case_id), None, facts=facts)
         if facts.event_type == "case.cancelled":
             cmd = Command(Action.CANCEL, reason="intake.cancelled")
-            return await self._apply(str(facts.event_id), str(facts.case_id), cmd)
+            return await self._apply(self.case_key(facts), str(facts.case_id), cmd)
         # amended / linked: facts dispatch does not act on; remember them so a repeat is a no-op
         async with self.engine.begin() as conn:
             fresh = await store.claim_message(
-                conn, str(facts.event_id), str(facts.case_id), "noted", self.clock.now()
+                conn, self.case_key(facts), str(facts.case_id), "noted", self.clock.now()
             )
         return Result("applied" if fresh else "duplicate:noted")
 
@@ -80,11 +100,12 @@ class Desk:
             evidence=len(fb.evidence),
             return_reason=fb.return_reason,
         )
-        return await self._apply(str(fb.feedback_id), str(fb.case_id), cmd)
+        return await self._apply(self.feedback_key(fb), str(fb.case_id), cmd)
 
-    async def act(self, case_id: str, cmd: Command, message_id: str | None = None) -> Result:
-        """An operator's or grid worker's action; `message_id` (an Idempotency-Key) makes it repeatable."""
-        return await self._apply(message_id, case_id, cmd)
+    async def act(self, case_id: str, cmd: Command, key: MessageKey | None = None) -> Result:
+        """An operator's or grid worker's action; `key` (its Idempotency-Key, `action_key`) makes it
+        repeatable."""
+        return await self._apply(key, case_id, cmd)
 
     async def fire_deadline(self, deadline_id: str, case_id: str) -> str:
         """Fire one due deadline exactly once: `fired`, `busy` (the case is locked by someone else, try
@@ -117,13 +138,18 @@ class Desk:
         return "fired"
 
     async def _apply(
-        self, message_id: str | None, case_id: str, cmd: Command | None, *, facts: CaseFacts | None = None
+        self,
+        message_id: MessageKey | None,
+        case_id: str,
+        cmd: Command | None,
+        *,
+        facts: CaseFacts | None = None,
     ) -> Result:
         now = self.clock.now()
         async with self.engine.begin() as conn:
             case = await store.lock_case(conn, case_id)
             if message_id is not None:
-                first = await store.previous_outcome(conn, message_id)
+                first = await store.previous_outcome(conn, message_id, case_id)
                 if first is not None:
                     return Result(f"duplicate:{first}", case)
             try:
@@ -134,7 +160,7 @@ class Desk:
                 else:
                     out = self.lifecycle().decide(case, cmd, now)
             except Refused as r:
-                if message_id is not None:
+                if message_id is not None and r.reason not in UNENTITLED:
                     await store.claim_message(conn, message_id, case_id, f"refused:{r.reason}", now)
                 return Result(f"refused:{r.reason}", case, r.detail)
             # A concurrent instance with the same message (a rebalance mid-batch) waits here on the

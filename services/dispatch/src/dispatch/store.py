@@ -53,23 +53,48 @@ async def lock_case(conn: AsyncConnection, case_id: str, *, skip_locked: bool = 
     return None if raw is None else msgspec.json.decode(raw, type=Case)
 
 
+@dataclass(frozen=True)
+class MessageKey:
+    """A message's idempotency key in its namespace: who may send it (`source`: `case`, the case
+    events intake publishes; `feedback`, a department's feedback; `action`, an operator's
+    Idempotency-Key) and on whose behalf (`caller`: intake, the department's code, the operator's
+    subject). Keys of different namespaces never meet, so no sender can claim, and so suppress,
+    another's message id (e.g. intake's deterministic event ids)."""
+
+    source: str
+    caller: str
+    id: str
+
+
+# Rows from before the namespaces (migration 0004): their sender is not known. Only what they
+# applied counts as a duplicate of the same message on the same case; a refusal claimed nothing.
+LEGACY = "legacy"
+
+
 async def claim_message(
-    conn: AsyncConnection, message_id: str, case_id: str | None, outcome: str, now: datetime
+    conn: AsyncConnection, key: MessageKey, case_id: str | None, outcome: str, now: datetime
 ) -> bool:
-    """Record `message_id` as processed; False when it already was (a repeat changes nothing)."""
+    """Record `key` as processed; False when it already was (a repeat changes nothing)."""
     got = await conn.scalar(
         text(
-            "INSERT INTO processed (message_id, case_id, outcome, at) VALUES (:m, :c, :o, :t) "
-            "ON CONFLICT (message_id) DO NOTHING RETURNING 1"
+            "INSERT INTO processed (source, caller, message_id, case_id, outcome, at) "
+            "VALUES (:s, :c_, :m, :c, :o, :t) ON CONFLICT (source, caller, message_id) DO NOTHING RETURNING 1"
         ),
-        {"m": message_id, "c": case_id, "o": outcome, "t": now},
+        {"s": key.source, "c_": key.caller, "m": key.id, "c": case_id, "o": outcome, "t": now},
     )
     return got is not None
 
 
-async def previous_outcome(conn: AsyncConnection, message_id: str) -> str | None:
+async def previous_outcome(conn: AsyncConnection, key: MessageKey, case_id: str | None) -> str | None:
+    """The first outcome of `key`, or of the same message id applied to the same case before the
+    namespaces existed."""
     outcome = await conn.scalar(
-        text("SELECT outcome FROM processed WHERE message_id = :m"), {"m": message_id}
+        text(
+            "SELECT outcome FROM processed WHERE message_id = :m AND ((source = :s AND caller = :c_) "
+            "OR (source = :legacy AND case_id = CAST(:case AS uuid) AND outcome IN ('applied', 'noted'))) "
+            "ORDER BY source = :legacy LIMIT 1"
+        ),
+        {"m": key.id, "s": key.source, "c_": key.caller, "legacy": LEGACY, "case": case_id},
     )
     return None if outcome is None else str(outcome)
 

@@ -42,7 +42,7 @@ from intake.domain.report import Report
 from intake.domain.severity import Severity
 from intake.geography import ViewGeography, reference_view
 
-FEEDS = ("hj212", "cap", "safety", "party", "open311")
+FEEDS = ("hj212", "cap", "safety", "party", "open311", "patrol")
 LINE_FEEDS = {"hj212"}
 BATCH = 500  # records per intake batch: a day's capture is checked in bounded memory
 _PARSERS = ("cap", "hj212", "safety", "party", "open311", "coords", "time")

@@ -38,6 +38,7 @@ class Network(StrEnum):
     SAFETY = "safety"
     PARTY = "party"
     OPEN311 = "open311"
+    PATROL = "patrol"  # grid workers pick the taxonomy code itself: it maps to itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +253,8 @@ class Crosswalk:
             keyed = (r.category for r in rules if any(k.search(event) for k in r.keywords))
             plain = (r.category for r in rules if not r.keywords)
             return next(keyed, None) or next(plain, None)
+        if network is Network.PATROL:
+            return code if code in self.taxonomy else None
         entry = self._tables[network].get(code)
         return entry.category if entry is not None else None
 

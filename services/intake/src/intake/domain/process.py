@@ -28,6 +28,7 @@ from intake.domain.errors import IntakeError, Quarantined, Rejected
 from intake.domain.feeds import PreparedArea, reports_from_cap, reports_from_party, reports_from_safety
 from intake.domain.nearby import RecentCase
 from intake.domain.normalize import Provenance, to_case_event
+from intake.domain.patrol import reports_from_patrol
 from intake.domain.placement import UNLOCATED, Geography, Placement, from_chain, from_owner
 from intake.domain.report import Report
 from onegrid.topics import legacy_feeds
@@ -39,7 +40,7 @@ LEGACY_FEEDS = legacy_feeds()
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    feed: str  # hj212 | cap | safety | party | open311
+    feed: str  # hj212 | cap | safety | party | open311 | patrol
     value: bytes
     provenance: Provenance
     headers: dict[str, str] = field(default_factory=dict)
@@ -133,6 +134,8 @@ class Intake:
                 return reports_from_safety(inbound.value)
             case "party":
                 return reports_from_party(inbound.value)
+            case "patrol":
+                return reports_from_patrol(inbound.value)
             case "open311" if self.open311 is not None:
                 return self.open311(inbound)
         raise Quarantined("intake.no_adapter", f"no adapter for feed {inbound.feed}")

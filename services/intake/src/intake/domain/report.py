@@ -53,7 +53,7 @@ class ReporterInfo:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    network: str  # env | emergency | safety | party | open311
+    network: str  # env | emergency | safety | party | open311 | patrol
     source_id: str  # the source's own id; with network, the idempotency key
     intent: Intent
     source_code: str  # the code the crosswalk maps (network-specific form)
