@@ -14,8 +14,8 @@ import pytest
 from msgspec import inspect as mi
 
 from dispatch.domain.facts import CaseFacts, Feedback
-from intake.domain import open311_status
 from onegrid_contracts import case_event, lifecycle, schema
+from open311.domain import status as open311_status
 
 Json = dict[str, Any]
 
@@ -73,7 +73,15 @@ def _inner(t: mi.Type) -> list[mi.Type]:
 
 
 def _check(struct: mi.StructType, node: Json, document: Json, where: str) -> list[str]:
-    objects = [(n, d) for n, d in _alternatives(node, document) if "properties" in n]
+    candidates = _alternatives(node, document)
+    objects = [(n, d) for n, d in candidates if "properties" in n]
+    if not objects and any(n.get("type") == "object" for n, _ in candidates):
+        # An open object (free-form attributes): a type may read keys of it, none of them required.
+        return [
+            f"{where}.{f.encode_name}: required here, free-form in the schema"
+            for f in struct.fields
+            if f.required
+        ]
     if struct.tag_field is not None:  # a tagged union member: the schema alternative with its tag
         objects = [
             (n, d) for n, d in objects if n["properties"].get(struct.tag_field, {}).get("const") == struct.tag

@@ -42,11 +42,12 @@ from onegrid.topics import (
     LEGACY_ENV_HJ212,
     LEGACY_OPEN311,
     LEGACY_PARTY,
+    LEGACY_PATROL,
     LEGACY_SAFETY,
 )
 
-LEGACY = (LEGACY_ENV_HJ212, LEGACY_EMERGENCY_CAP, LEGACY_SAFETY, LEGACY_PARTY, LEGACY_OPEN311)
-CONSUMER_SERVICES = ("grid-registry", "intake", "dispatch", "audit", "evaluation")
+LEGACY = (LEGACY_ENV_HJ212, LEGACY_EMERGENCY_CAP, LEGACY_SAFETY, LEGACY_PARTY, LEGACY_OPEN311, LEGACY_PATROL)
+CONSUMER_SERVICES = ("grid-registry", "intake", "dispatch", "audit", "evaluation", "open311")
 
 
 @dataclass
@@ -55,6 +56,8 @@ class Result:
 
     name: str
     seconds: float = 0.0
+    # Where the time went: traffic and fault, draining, the end-to-end comparison.
+    phases: dict[str, float] = field(default_factory=dict)
     figures: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -77,12 +80,17 @@ COLUMNS = (
 
 
 def table(results: Iterable[Result]) -> str:
-    head = f"{'scenario':<44} {'s':>5} " + " ".join(f"{c:>11}" for c, _ in COLUMNS) + "  result"
+    head = (
+        f"{'scenario':<50} {'s':>5} {'fault':>5} {'drain':>5} {'check':>5} "
+        + " ".join(f"{c:>11}" for c, _ in COLUMNS)
+        + "  result"
+    )
     lines = [head, "-" * len(head)]
     for r in results:
         cells = " ".join(f"{r.figures.get(c, 0):>11}" for c, _ in COLUMNS)
+        phases = " ".join(f"{r.phases.get(p, 0):>5.0f}" for p in ("fault", "drain", "check"))
         verdict = "ok" if r.ok else "FAIL: " + "; ".join(r.problems)[:400]
-        lines.append(f"{r.name:<44} {r.seconds:>5.0f} {cells}  {verdict}")
+        lines.append(f"{r.name:<50} {r.seconds:>5.0f} {phases} {cells}  {verdict}")
     return "\n".join(lines)
 
 
@@ -217,7 +225,7 @@ class System:
             still = still + 1 if settled else 0
             if still >= 2:
                 return last
-            await asyncio.sleep(3)
+            await asyncio.sleep(2)
         raise TimeoutError(f"the system did not drain within {timeout_s}s (ledger: {_brief(last)})")
 
     async def read(self, topics: list[str]) -> dict[str, list[Any]]:
@@ -269,7 +277,18 @@ class System:
     # -- the comparison -------------------------------------------------------------------------
 
     async def check(self, result: Result) -> None:
+        started = time.monotonic()
         ledger = await self.drain()
+        result.phases["drain"] = time.monotonic() - started
+        started = time.monotonic()
+        try:
+            await self._compare(result, ledger)
+        finally:
+            result.phases["check"] = time.monotonic() - started
+
+    async def _compare(self, result: Result, ledger: dict[str, Any]) -> None:
+        # The trail's export is fetched while the topics are read (both after the drain).
+        export = asyncio.ensure_future(asyncio.to_thread(self.audit_export))
         orders_topics = await self.order_topics()
         data = await self.read([*LEGACY, CASES, CASE_LIFECYCLE, GRID_REGISTRY, INTAKE_LEDGER, *orders_topics])
         legacy = [r for t in LEGACY for r in data[t]]
@@ -322,7 +341,7 @@ class System:
                 f"ledger vs cases.v1: {len(ledger_reported - legacy_reported)} reported only in the ledger, "
                 f"{len(legacy_reported - ledger_reported)} only on cases.v1"
             )
-        reference = self.single_instance_groups(legacy, data[GRID_REGISTRY])
+        reference = await asyncio.to_thread(self.single_instance_groups, legacy, data[GRID_REGISTRY])
         live = case_groups(c for c in cases if not _from_the_clock(c))
         if reference != live:
             p.append(
@@ -353,7 +372,7 @@ class System:
             p.append(f"deadlines: {sum(1 for v in fired.values() if v > 1)} fired twice")
 
         # -> audit trail
-        audit_entries, heads, key = self.audit_export()
+        audit_entries, heads, key = await export
         audit_count = self.check_audit(audit_entries, heads, key, data, p)
 
         now = {

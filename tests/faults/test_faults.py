@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.timeout(900), pytest.mark.asyncio(loop_scope="session"
 Fault = Callable[[], Awaitable[None]]
 
 
-async def run(system: System, name: str, fault: Fault, *, traffic_s: float, lead_s: float = 8) -> None:
+async def run(system: System, name: str, fault: Fault, *, traffic_s: float, lead_s: float = 5) -> None:
     started = time.monotonic()
     result = Result(name)
     RESULTS.append(result)
@@ -29,6 +29,7 @@ async def run(system: System, name: str, fault: Fault, *, traffic_s: float, lead
         await fault()
     finally:
         await asyncio.to_thread(traffic.wait, traffic_s + 120)
+        result.phases["fault"] = time.monotonic() - started
     try:
         await system.check(result)
     except Exception as exc:
@@ -43,7 +44,7 @@ async def test_0_baseline_no_fault(system: System) -> None:
     async def nothing() -> None:
         return None
 
-    await run(system, "baseline (no fault)", nothing, traffic_s=20)
+    await run(system, "baseline (no fault)", nothing, traffic_s=15)
 
 
 async def test_1_sigkill_leader_heavy_broker_then_restart(system: System) -> None:
@@ -55,7 +56,7 @@ async def test_1_sigkill_leader_heavy_broker_then_restart(system: System) -> Non
         await asyncio.sleep(15)  # traffic goes on with 2 of 3 brokers (min ISR 2)
         await system.restart_broker(node)
 
-    await run(system, "SIGKILL leader-heavy broker, restart", fault, traffic_s=40)
+    await run(system, "SIGKILL leader-heavy broker, restart", fault, traffic_s=30)
 
 
 async def test_2_rolling_restart_of_all_brokers(system: System) -> None:
@@ -69,14 +70,18 @@ async def test_2_rolling_restart_of_all_brokers(system: System) -> None:
 
 
 async def test_3_sigkill_one_instance_of_every_service(system: System) -> None:
-    async def fault() -> None:
-        for service in CONSUMER_SERVICES:
-            inst = system.instance(service, 1)
-            system.signal_instance(inst, signal.SIGKILL)
-            await asyncio.sleep(2)
-            await asyncio.to_thread(system.restart_instance, inst)
+    async def kill_and_restart(service: str, after_s: float) -> None:
+        await asyncio.sleep(after_s)
+        inst = system.instance(service, 1)
+        system.signal_instance(inst, signal.SIGKILL)
+        await asyncio.sleep(2)
+        await asyncio.to_thread(system.restart_instance, inst)
 
-    await run(system, "SIGKILL 1 instance of each service, restart", fault, traffic_s=60)
+    async def fault() -> None:
+        # One kill at a time, 3 s apart; the restarts (each until ready) overlap.
+        await asyncio.gather(*(kill_and_restart(s, 3 * i) for i, s in enumerate(CONSUMER_SERVICES)))
+
+    await run(system, "SIGKILL 1 instance of each service, restart", fault, traffic_s=30)
 
 
 async def test_4_sigstop_intake_until_evicted_then_sigcont(system: System) -> None:
@@ -92,9 +97,9 @@ async def test_4_sigstop_intake_until_evicted_then_sigcont(system: System) -> No
             await asyncio.sleep(3)  # the survivor owns and processes its partitions
         finally:
             system.signal_instance(inst, signal.SIGCONT)  # the zombie wakes up with a batch in hand
-        await asyncio.sleep(10)
+        await asyncio.sleep(5)
 
-    await run(system, "SIGSTOP intake until evicted, SIGCONT", fault, traffic_s=45)
+    await run(system, "SIGSTOP intake until evicted, SIGCONT", fault, traffic_s=30)
 
 
 async def test_5_postgres_stopped_20s(system: System) -> None:
@@ -103,7 +108,7 @@ async def test_5_postgres_stopped_20s(system: System) -> None:
         await asyncio.sleep(20)
         system.stack.pg.start()
 
-    await run(system, "PostgreSQL stopped 20 s", fault, traffic_s=40)
+    await run(system, "PostgreSQL stopped 20 s", fault, traffic_s=30)
 
 
 async def test_6_rebalance_intake_1_2_1(system: System) -> None:
@@ -118,16 +123,16 @@ async def test_6_rebalance_intake_1_2_1(system: System) -> None:
     async def fault() -> None:
         await asyncio.to_thread(system.stop_instance, inst)  # 2 -> 1
         await members(1)
-        await asyncio.sleep(8)
+        await asyncio.sleep(5)
         await asyncio.to_thread(system.restart_instance, inst)  # 1 -> 2
         await members(2)
-        await asyncio.sleep(8)
+        await asyncio.sleep(5)
         await asyncio.to_thread(system.stop_instance, inst)  # 2 -> 1
         await members(1)
         await asyncio.sleep(5)
 
     try:
-        await run(system, "rebalance intake 2->1->2->1 (open HJ 212 episodes)", fault, traffic_s=50)
+        await run(system, "rebalance intake 2->1->2->1 (open HJ 212 episodes)", fault, traffic_s=40)
     finally:
         if not system.alive(inst):
             await asyncio.to_thread(system.restart_instance, inst)

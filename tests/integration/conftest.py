@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -44,20 +46,27 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         broker.stop()
 
 
+def pg_home() -> Path:
+    """A private folder for a local PostgreSQL, outside pytest's temp root: every pytest session
+    started on the machine chmods /tmp/pytest-of-<user> to 0700, which would take from the server's
+    user (not us, when we are root) the way to its data while another session runs."""
+    return Path(tempfile.mkdtemp(prefix="onegrid-pg-"))
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     external = os.environ.get("DATABASE_URL")
     if external:
         yield external
         return
-    pg = LocalPostgres(
-        Path(tmp_path_factory.mktemp("pg")) / "data", port=free_port(), database="onegrid_test"
-    )
+    home = pg_home()
+    pg = LocalPostgres(home / "data", port=free_port(), database="onegrid_test")
     pg.start()
     try:
         yield pg.url
     finally:
         pg.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

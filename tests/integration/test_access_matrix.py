@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from support.auth import token
 
-import intake
+import open311
 from audit.api import router as audit_router
 from audit.testing import case_event, fresh_schema
 from audit.trail_writer import TrailWriter
@@ -40,12 +40,12 @@ from dispatch.api import router as dispatch_router
 from dispatch.bootstrap import MIGRATIONS as DISPATCH_MIGRATIONS
 from dispatch.desk import Result
 from dispatch.domain.clock import SystemClock
+from dispatch.store import Outlets, Webhook
 from evaluation.api import router as evaluation_router
 from evaluation.bootstrap import MIGRATIONS as EVALUATION_MIGRATIONS
 from evaluation.settings import Settings as EvaluationSettings
 from evaluation.store import ReadModels
 from intake.domain.crosswalk import Crosswalk
-from intake.open311_api import Open311Settings, open311_router
 from onegrid.auth import AuthSettings, install
 from onegrid.auth import keys as api_keys
 from onegrid.auth.policy import Role
@@ -53,6 +53,7 @@ from onegrid.db import make_engine, migrate
 from onegrid.kafka.producer import make_producer
 from onegrid.ratelimit import RateLimiter
 from onegrid.settings import KafkaSettings
+from open311.api import ApiSettings, open311_router
 
 from .conftest import read_all
 from .test_registry_harness import running_registry
@@ -124,6 +125,7 @@ class StubDesk:
         self.commands: list[Any] = []
         self.feedbacks: list[Any] = []
         self.clock = SystemClock()
+        self.outlets = Outlets(lifecycle_topic="t", webhooks={"chengguan": Webhook("http://x", "s" * 32)})
 
     async def act(self, case_id: str, cmd: Any, key: str | None) -> Result:
         self.acted.append(case_id)
@@ -301,6 +303,15 @@ async def test_feedback_only_from_the_department_itself(dispatch_app: FastAPI) -
     other = await statuses(dispatch_app, post("shuiwu"))
     assert own == expect(403, department_operator=200, admin=200)
     assert other == expect(403, admin=200)
+
+
+async def test_only_administrators_rotate_a_departments_webhook_secret(dispatch_app: FastAPI) -> None:
+    def rotate(dept: str) -> Call:
+        return lambda c: c.post(f"/v1/departments/{dept}/webhook-secret")
+
+    # chengguan has a webhook in this matrix; a department without one is not found, even for admins
+    assert await statuses(dispatch_app, rotate("chengguan")) == expect(403, admin=200)
+    assert await statuses(dispatch_app, rotate("shuiwu")) == expect(403, admin=404)
 
 
 # -- grid registry -----------------------------------------------------------------------------
@@ -506,8 +517,8 @@ async def test_open311_reads_public_posts_keyed(
     database_url: str, kafka_settings: KafkaSettings, topics: Any, tmp_path: Path
 ) -> None:
     url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
-    schema = f"intake_acl_{uuid.uuid4().hex[:8]}"
-    await migrate(url, schema, Path(intake.__file__).parent / "migrations")
+    schema = f"open311_acl_{uuid.uuid4().hex[:8]}"
+    await migrate(url, schema, Path(open311.__file__).parent / "migrations")
     engine = make_engine(url, schema, pool_size=2)
     producer = make_producer(kafka_settings, client_id="acl-open311")
     await producer.start()
@@ -523,7 +534,7 @@ async def test_open311_reads_public_posts_keyed(
         topic = await topics("legacy.open311")
 
         def app(public_reads: bool) -> FastAPI:
-            settings = Open311Settings(topic=topic, public_reads=public_reads)
+            settings = ApiSettings(topic=topic, public_reads=public_reads)
             r = open311_router(
                 engine=engine, producer_getter=lambda: producer, crosswalk=Crosswalk.load(), settings=settings
             )
@@ -569,13 +580,13 @@ async def test_open311_public_reads_are_coarse_limited_and_small(
     from onegrid.ratelimit import RateLimit
 
     url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
-    schema = f"intake_pub_{uuid.uuid4().hex[:8]}"
-    await migrate(url, schema, Path(intake.__file__).parent / "migrations")
+    schema = f"open311_pub_{uuid.uuid4().hex[:8]}"
+    await migrate(url, schema, Path(open311.__file__).parent / "migrations")
     engine = make_engine(url, schema, pool_size=2)
     producer = make_producer(kafka_settings, client_id="acl-open311-reads")
     await producer.start()
     try:
-        settings = Open311Settings(
+        settings = ApiSettings(
             topic=await topics("legacy.open311"),
             public_max_results=2,
             read_rate=RateLimit(rate_per_s=0.001, burst=6),

@@ -13,7 +13,7 @@ from audit.domain.merkle import verify_consistency, verify_inclusion
 from audit.domain.tree_head import verify_tree_head
 from audit.heads import HeadSigner
 from audit.store import TrailStore
-from audit.testing import FakeRecord, case_event, fresh_schema, superuser
+from audit.testing import FakeRecord, fresh_schema, superuser
 from audit.trail_writer import TrailWriter
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -38,20 +38,6 @@ async def test_appends_are_gapless_and_a_replayed_batch_adds_nothing(database_ur
             offsets = await conn.fetch('SELECT "offset" FROM trail WHERE seq = 10')
         assert seqs == list(range(11))
         assert offsets[0]["offset"] == 10
-    finally:
-        await db.close()
-
-
-async def test_an_event_republished_at_a_new_offset_is_recorded_once(database_url: str) -> None:
-    db = await fresh_schema(database_url)
-    try:
-        writer = TrailWriter(db)
-        event = case_event("cases.v1", 0, "case-1", event_id="evt-1")
-        assert (await writer.append([event])).appended == 1
-        replayed = FakeRecord("cases.v1", 0, 7, event.value, event.key, event.headers)
-        other_topic = FakeRecord("intake.dlq.v1", 0, 0, event.value, event.key, event.headers)
-        result = await writer.append([replayed, other_topic])
-        assert (result.appended, result.duplicates) == (1, 1)
     finally:
         await db.close()
 

@@ -53,10 +53,19 @@ def test_quick_bench_writes_every_section(kafka_bootstrap: str, database_url: st
     assert report["kafka"]["consumer_performance"]["records"] == report["kafka"]["topic_records"]
     assert [r["rate"] for r in report["latency"]["runs"]] == [200, 1000]
     assert all(r["sent"] > 0 and r["cases"]["n"] > 0 for r in report["latency"]["runs"])
-    assert set(report["memory"]["services"]) == {"grid-registry", "intake", "dispatch", "audit"}
+    for r in report["latency"]["runs"]:
+        assert {"intake (worker)", "dispatch"} == set(r["event_loop_lag"])
+        assert all(lag["n"] > 0 for lag in r["event_loop_lag"].values()), r["event_loop_lag"]
+    assert report["latency"]["sustained_orders"]["trials"]
+    assert set(report["memory"]["services"]) == {"grid-registry", "intake", "dispatch", "audit", "open311"}
+    o311 = report["open311"]
+    assert o311["requests"] > 0 and o311["status"]["events"] == 3 * o311["requests"]
+    assert o311["post"]["per_s"] > 0 and o311["get"]["per_s"] > 0 and o311["status"]["per_s"] > 0
     assert all(v["rss_mb"] > 0 for v in report["memory"]["services"].values())
     assert "skipped" in report["scaling"]
-    assert len(report["goals"]) == 5 + 4 and all("not measured" not in g["goal"] for g in report["goals"])
+    # five intake feeds; telemetry, audit, lookups, cases.v1 latency; the desk, order latency, and the
+    # highest rate sustained to the order
+    assert len(report["goals"]) == 5 + 7 and all("not measured" not in g["goal"] for g in report["goals"])
 
     markdown = (tmp_path / "latest.md").read_text(encoding="utf-8")
     for _key, title, _render in MARKDOWN_SECTIONS:

@@ -141,7 +141,7 @@ async def test_checker_passes_the_simulated_department_and_fails_a_broken_one() 
     async with serving(webhook_app({"shichang": SECRET}, received.append)) as base:
         results = await check(f"{base}/webhooks/shichang", SECRET.encode(), "shichang")
         assert [r.name for r in results if not r.passed] == [], [r.line() for r in results]
-        assert len(results) == 8
+        assert len(results) == 9
         # The command line, as a department runs it: exit 0.
         cli = await asyncio.to_thread(
             subprocess.run,
@@ -158,7 +158,7 @@ async def test_checker_passes_the_simulated_department_and_fails_a_broken_one() 
             timeout=60,
         )
         assert cli.returncode == 0, cli.stdout + cli.stderr
-        assert "8/8 cases" in cli.stdout
+        assert "9/9 cases" in cli.stdout
     # One order handled per run (the library's and the command line's): the duplicates were not.
     assert [o["case"]["title"] for o in received] == ["CONFORMANCE TEST"] * 2
 
@@ -167,6 +167,7 @@ async def test_checker_passes_the_simulated_department_and_fails_a_broken_one() 
         "no_signature_check": lambda: {
             "bad_signature",
             "replayed",
+            "replayed_new_id",
             "stale_timestamp",
             "future_timestamp",
             "unsigned",

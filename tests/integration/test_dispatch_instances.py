@@ -88,9 +88,10 @@ class FlakyDepartment:
             self.untraced += 1
         ok = self.requests % 2 == 0
         problem = signature.verify(
-            SECRET.encode(),
+            [SECRET.encode()],
             headers.get(signature.TIMESTAMP.lower(), ""),
             headers.get(signature.SIGNATURE.lower(), ""),
+            headers.get(signature.DELIVERY.lower(), ""),
             body,
             now=datetime.now(UTC).timestamp(),
         )
@@ -209,6 +210,19 @@ async def test_two_instances_one_killed_every_case_closes_or_escalates(
         async def some_fired() -> bool:
             return (await scalar("SELECT count(*) FROM deadlines WHERE status = 'fired'") or 0) >= 4
 
+        async def both_ready() -> bool:
+            async with httpx.AsyncClient(timeout=2) as http:
+                for port in ports:
+                    try:
+                        if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code != 200:
+                            return False
+                    except httpx.HTTPError:
+                        return False
+            return True
+
+        # The deadlines' clock starts once both instances serve: on a loaded machine an instance's
+        # start-up alone (imports, migrations, catching up the registry) can take most of a minute.
+        await wait_until(both_ready, 180, "both dispatch instances ready")
         await wait_until(some_fired, 40, "the first deadlines to fire")
         instances[0].send_signal(signal.SIGKILL)
         instances[0].wait()

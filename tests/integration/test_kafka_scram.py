@@ -1,12 +1,15 @@
 """The library's Kafka clients through a SASL_PLAINTEXT listener with SCRAM-SHA-256: topics created,
 records produced (idempotent producer) and consumed in a group with committed offsets, all
 authenticated; a wrong password is refused. The session broker has no SCRAM listener, so this module
-starts its own broker (formatted with the SCRAM user) and stops it at the end."""
+starts its own broker (formatted with the SCRAM user) and stops it at the end. Its start puts no
+password on a command line, and its folder is its owner's alone."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Iterator
+from unittest import mock
 
 import pytest
 from aiokafka import TopicPartition
@@ -34,7 +37,22 @@ def scram_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
         scram_users={USER: PASSWORD},
         heap="384m",
     )
-    broker.start()
+    commands: list[list[str]] = []
+
+    def seen(real):  # type: ignore[no-untyped-def]
+        def run(args, *a, **kw):  # type: ignore[no-untyped-def]
+            commands.append([str(x) for x in args])
+            return real(args, *a, **kw)
+
+        return run
+
+    # The real calls, observed: what every local user could read in `ps` while they run.
+    with (
+        mock.patch.object(subprocess, "run", seen(subprocess.run)),
+        mock.patch.object(subprocess, "Popen", seen(subprocess.Popen)),
+    ):
+        broker.start()
+    broker.commands = commands  # type: ignore[attr-defined]
     try:
         asyncio.run(broker.wait_ready())
         yield broker
@@ -90,3 +108,11 @@ async def test_a_wrong_password_is_refused(
     await producer.stop()
     # aiokafka reports the broker's refusal in its log and fails the bootstrap.
     assert "SaslAuthenticationFailed" in caplog.text
+
+
+async def test_no_password_on_a_command_line_and_the_data_private(scram_broker: KafkaBroker) -> None:
+    commands = scram_broker.commands  # type: ignore[attr-defined]
+    assert any("kafka.Kafka" in c for c in commands)
+    assert [c for c in commands if any(PASSWORD in arg for arg in c)] == []
+    assert scram_broker.data_dir.stat().st_mode & 0o777 == 0o700
+    assert not (scram_broker.data_dir / "format.args").exists()

@@ -7,34 +7,37 @@ import asyncio
 import json
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from support.auth import ADMIN
 
-import intake
+import open311
 from intake.domain.crosswalk import Crosswalk
 from intake.domain.identity import case_id_for
-from intake.open311_api import Open311Settings, open311_router
-from intake.open311_status import Open311StatusFollower
 from onegrid.auth import AuthSettings, install
 from onegrid.db import make_engine, migrate
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
 from onegrid.kafka.producer import make_producer
 from onegrid.settings import KafkaSettings
+from open311.api import ApiSettings, open311_router
+from open311.domain.status import CaseLink, decode_lifecycle
+from open311.status import Open311StatusFollower
+from open311.store import apply_changes, link_cases
 
 from .conftest import TopicFactory, read_all
 
-MIGRATIONS = Path(intake.__file__).parent / "migrations"
+MIGRATIONS = Path(open311.__file__).parent / "migrations"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 PERSONAL = {
     "first_name": "小明",
@@ -78,7 +81,7 @@ class Api:
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def stack(database_url: str, kafka_settings: KafkaSettings) -> AsyncIterator[Stack]:
     url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
-    schema = f"intake_t_{uuid.uuid4().hex[:10]}"
+    schema = f"open311_t_{uuid.uuid4().hex[:10]}"
     await migrate(url, schema, MIGRATIONS)
     engine = make_engine(url, schema, pool_size=2)
     producer = make_producer(kafka_settings, client_id="open311-api-test")
@@ -101,11 +104,11 @@ async def api(stack: Stack, topics: TopicFactory) -> AsyncIterator[Api]:
             engine=stack.engine,
             producer_getter=lambda: stack.producer,
             crosswalk=stack.crosswalk,
-            settings=Open311Settings(topic=topic),
+            settings=ApiSettings(topic=topic),
         )
     )
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app), base_url="http://intake", headers=ADMIN
+        transport=httpx.ASGITransport(app), base_url="http://open311", headers=ADMIN
     ) as client:
         yield Api(client, topic, stack.kafka)
 
@@ -283,13 +286,13 @@ async def test_without_a_producer_the_request_is_refused_503_and_not_recorded(st
             engine=stack.engine,
             producer_getter=lambda: None,
             crosswalk=stack.crosswalk,
-            settings=Open311Settings(),
+            settings=ApiSettings(),
         )
     )
     async with stack.engine.connect() as conn:
         before = (await conn.execute(text("SELECT count(*) FROM open311_request"))).scalar_one()
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app), base_url="http://intake", headers=ADMIN
+        transport=httpx.ASGITransport(app), base_url="http://open311", headers=ADMIN
     ) as client:
         response = await client.post(
             "/open311/v2/requests", content=urlencode(REQUEST).encode(), headers=FORM
@@ -327,14 +330,14 @@ async def test_a_lifecycle_event_closes_the_request_and_stale_ones_are_ignored(
 ) -> None:
     request_id = (await post(api, REQUEST)).json()[0]["service_request_id"]
     case_id = case_id_for("open311", request_id)
-    lifecycle_topic, dlq = await topics("case.lifecycle", partitions=2), await topics("intake.dlq")
+    lifecycle_topic, dlq = await topics("case.lifecycle", partitions=2), await topics("open311.dlq")
     follower = Open311StatusFollower(engine=stack.engine)
     loop = ConsumerLoop(
         consumer=make_consumer(stack.kafka, group_id=f"g-{lifecycle_topic}", client_id="open311-status-test"),
         handler=follower.apply_lifecycle,
         producer=stack.producer,
         config=LoopConfig(
-            group_id=f"g-{lifecycle_topic}", topics=(lifecycle_topic,), service="intake", dlq_topic=dlq
+            group_id=f"g-{lifecycle_topic}", topics=(lifecycle_topic,), service="open311", dlq_topic=dlq
         ),
     )
     running = asyncio.create_task(loop.run())
@@ -411,6 +414,109 @@ async def test_a_request_linked_into_another_case_follows_that_case(api: Api, st
     assert (await status_of(api, second))["status_notes"] == (await status_of(api, first))["status_notes"]
     await follower.apply_lifecycle([FakeRecord(lifecycle(own_case, 2, "closed"))])
     assert (await status_of(api, first))["status"] == (await status_of(api, second))["status"] == "closed"
+
+
+async def test_a_request_linked_into_a_case_already_under_way_shows_that_cases_status(
+    api: Api, stack: Stack
+) -> None:
+    """Issue 13 item 11: the case a request joins may have moved on before the link is read (another
+    network reported it, dispatch took it up); the request shows where that case stands now, not
+    `open` until the case's next event, which may never come."""
+    first = (await post(api, REQUEST)).json()[0]["service_request_id"]
+    second = (await post(api, {**REQUEST, "description": "seen again"})).json()[0]["service_request_id"]
+    third = (await post(api, {**REQUEST, "description": "seen a third time"})).json()[0]["service_request_id"]
+    under_way, closed = uuid.uuid4(), uuid.uuid4()
+    follower = Open311StatusFollower(engine=stack.engine)
+    # Both cases were opened by other networks; their lifecycle is read before the links.
+    await follower.apply_lifecycle(
+        [
+            FakeRecord(lifecycle(under_way, 1, "registered")),
+            FakeRecord(lifecycle(under_way, 2, "dispatched")),
+            FakeRecord(lifecycle(closed, 3, "closed")),
+        ]
+    )
+
+    def linked(request_id: str, case_id: uuid.UUID) -> FakeRecord:
+        event = {
+            "event_type": "case.linked",
+            "case_id": str(case_id),
+            "source": {"network": "open311", "source_id": request_id},
+        }
+        return FakeRecord(json.dumps(event).encode(), topic="cases.v1")
+
+    await follower.apply_cases([linked(first, under_way), linked(second, under_way), linked(third, closed)])
+    for request_id in (first, second):
+        item = await status_of(api, request_id)
+        assert item["status"] == "open" and "已派遣" in str(item["status_notes"]), item
+        assert item["agency_responsible"] == "hj-urban-mgmt"
+        assert item["updated_datetime"] == "2026-03-02T10:00:00+08:00"
+        assert item["expected_datetime"] == "2026-03-09T10:00:00+08:00"
+    assert (await status_of(api, third))["status"] == "closed"
+    closed_list = await api.client.get("/open311/v2/requests.json", params={"status": "closed"})
+    assert third in {r["service_request_id"] for r in closed_list.json()}
+
+    # Later events of the case still move the requests on; a replayed link moves nothing back.
+    await follower.apply_lifecycle([FakeRecord(lifecycle(under_way, 3, "closed"))])
+    await follower.apply_cases([linked(first, under_way)])
+    assert (await status_of(api, first))["status"] == (await status_of(api, second))["status"] == "closed"
+
+
+async def _hold_while(
+    first: Callable[[AsyncConnection], Awaitable[None]],
+    second: Callable[[], Awaitable[object]],
+    database_url: str,
+    engine: AsyncEngine,
+) -> None:
+    """`first` in a transaction left open until `second`, started meanwhile, waits on a lock (or has
+    finished without waiting); then `first` commits and `second` is awaited."""
+    url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+    watcher = make_engine(url, "public", pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            tx = await conn.begin()
+            await first(conn)
+            running = asyncio.create_task(second())
+            while not running.done():
+                async with watcher.connect() as w:
+                    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                    if (await w.execute(query)).scalar_one():
+                        break
+                await asyncio.sleep(0.05)
+            await tx.commit()
+        await running
+    finally:
+        await watcher.dispose()
+
+
+@pytest.mark.parametrize("link_first", [False, True], ids=["event-then-link", "link-then-event"])
+async def test_a_link_and_its_cases_next_event_in_concurrent_transactions_miss_neither(
+    api: Api, stack: Stack, database_url: str, link_first: bool
+) -> None:
+    """The link (cases.v1) and the case's lifecycle are handled by two loops at once, in either
+    order: whichever transaction commits second must see the other's work, else the request stays
+    one event behind until the case's next event, which may never come."""
+    follower = Open311StatusFollower(engine=stack.engine)
+    request_id = (await post(api, REQUEST)).json()[0]["service_request_id"]
+    case_id = uuid.uuid4()
+    await follower.apply_lifecycle([FakeRecord(lifecycle(case_id, 1, "registered"))])
+    event = decode_lifecycle(lifecycle(case_id, 2, "dispatched"))
+    link = CaseLink(service_request_id=uuid.UUID(request_id), case_id=case_id)
+
+    async def apply_event(conn: AsyncConnection) -> None:
+        await apply_changes(conn, [event])
+
+    async def apply_link(conn: AsyncConnection) -> None:
+        await link_cases(conn, [link])
+
+    first, second = (apply_link, apply_event) if link_first else (apply_event, apply_link)
+
+    async def second_in_own_transaction() -> None:
+        async with stack.engine.begin() as conn:
+            await second(conn)
+
+    await _hold_while(first, second_in_own_transaction, database_url, stack.engine)
+    item = await status_of(api, request_id)
+    assert "已派遣" in str(item["status_notes"]), item
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,13 @@ def _intake(common: dict[str, Any]) -> Any:
     return bootstrap(Settings(**common))[0]
 
 
+def _open311(common: dict[str, Any]) -> Any:
+    from open311.bootstrap import bootstrap
+    from open311.settings import Settings
+
+    return bootstrap(Settings(**common))[0]
+
+
 def _dispatch(common: dict[str, Any]) -> Any:
     from dispatch.bootstrap import bootstrap
     from dispatch.settings import Settings
@@ -88,6 +95,7 @@ SERVICES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "dispatch": _dispatch,
     "audit": _audit,
     "evaluation": _evaluation,
+    "open311": _open311,
     "console": _console,
     "bridges": _bridges,
 }

@@ -125,13 +125,14 @@ async def test_departments_answer_orders_and_signed_webhooks(kafka_settings, top
         hook = f"http://127.0.0.1:{hook_port}/webhooks/shichang"
         body = json.dumps(orders["shichang"][0]).encode()
         ts = int(time.time())
+        delivery = str(uuid.uuid4())
         good = {
             signature.TIMESTAMP: str(ts),
-            signature.SIGNATURE: signature.sign(SECRET.encode(), ts, body),
-            signature.DELIVERY: str(uuid.uuid4()),
+            signature.SIGNATURE: signature.sign(SECRET.encode(), ts, delivery, body),
+            signature.DELIVERY: delivery,
             "content-type": "application/json",
         }
-        bad = {**good, signature.SIGNATURE: signature.sign(b"not-the-shared-secret", ts, body)}
+        bad = {**good, signature.SIGNATURE: signature.sign(b"not-the-shared-secret", ts, delivery, body)}
         async with httpx.AsyncClient(timeout=10) as client:
             refused = await client.post(hook, content=body, headers=bad)
             assert refused.status_code == 401 and refused.json()["error"] == "signature.mismatch"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import json
 import logging
 import shutil
 import sys
@@ -21,11 +23,11 @@ from bench.suite import Suite
 from onegrid.devstack.paths import project_root
 
 
-async def _run(plan: Plan, workdir: Path, command: str) -> dict[str, Any]:
+async def _run(plan: Plan, workdir: Path, command: str, only: frozenset[str] | None) -> dict[str, Any]:
     started_at = datetime.now(UTC)
     started = time.monotonic()
     async with environment(workdir) as env:
-        suite = Suite(plan, env, workdir)
+        suite = Suite(plan, env, workdir, only=only)
         try:
             results = await suite.run()
         finally:
@@ -45,15 +47,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, short windows: under two minutes")
     parser.add_argument("--out", type=Path, default=None, help="report directory (default: bench/results)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs of every process)")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help=f"comma-separated sections to run (of {', '.join(report.SECTIONS)}); the others are skipped, "
+        "and so are the processes only they need",
+    )
+    parser.add_argument(
+        "--rates", default=None, help="comma-separated fixed rates of the latency section (e.g. 1000)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="length of each fixed-rate latency window"
+    )
+    parser.add_argument(
+        "--trials", type=int, default=None, help="windows of the highest-sustained-rate search (0: none)"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="only the intake's CPU µs per record per stage, per feed (no Kafka; bench/profile.py)",
+    )
     args = parser.parse_args(argv)
+    only = None if args.only is None else frozenset(s.strip() for s in args.only.split(",") if s.strip())
+    unknown = sorted((only or frozenset()) - set(report.SECTIONS))
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(unknown)} (known: {', '.join(report.SECTIONS)})")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     plan = QUICK if args.quick else FULL
     out = args.out or project_root() / "bench" / "results"
+    if args.profile:
+        from bench import profile
+
+        result = profile.main(2_000 if args.quick else 5_000)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "profile-latest.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        return 0
+    if args.rates:
+        plan = dataclasses.replace(plan, latency_rates=tuple(int(x) for x in args.rates.split(",")))
+    if args.seconds is not None:
+        plan = dataclasses.replace(plan, latency_s=args.seconds)
+    if args.trials is not None:
+        plan = dataclasses.replace(plan, sustained_trials=args.trials)
     workdir = Path(tempfile.mkdtemp(prefix="onegrid-bench-"))
-    command = "python -m bench" + (" --quick" if args.quick else "")
+    command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
     try:
-        results = asyncio.run(_run(plan, workdir, command))
+        results = asyncio.run(_run(plan, workdir, command, only))
     finally:
         if args.keep:
             print(f"work directory kept: {workdir}", file=sys.stderr)

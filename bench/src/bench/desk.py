@@ -1,7 +1,7 @@
 """Dispatch's desk on its own: case events (made by the real intake core from real feed records) go
 through `Inbox.handle` exactly as the dispatch consumer loop calls it, one batch of 500 at a time,
 against a migrated scratch schema; every case is registered, routed by the seed's 85 rules and its
-orders written to the outbox, one database transaction per case (the desk's contract)."""
+orders written to the outbox, one database transaction per batch (the desk's unit of work)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,7 @@ async def bench_desk(database_url: str, n: int, batch: int = 500) -> dict[str, A
     from dispatch.domain.lifecycle import Lifecycle, Policy
     from dispatch.domain.routing import Directory
     from dispatch.handlers import Inbox
+    from dispatch.pg import PgRepository
     from dispatch.settings import Settings
     from dispatch.store import Outlets
 
@@ -92,7 +93,7 @@ async def bench_desk(database_url: str, n: int, batch: int = 500) -> dict[str, A
         return None
 
     desk = Desk(
-        engine=engine,
+        repository=PgRepository(engine),
         lifecycle=lambda: Lifecycle(Directory(view.records, command_suffix="-command"), policy),
         clock=SystemClock(),
         outlets=Outlets(lifecycle_topic="bench.lifecycle", orders_topic="bench.orders.{department}"),

@@ -3,12 +3,14 @@ dispatch service (`python -m dispatch`) on the run's topics, under open-loop loa
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.latency import Rig, Tail, highest_sustained
 from bench.plan import Plan
 from bench.processes import WorkerProcess
-from bench.services import ServiceProcess
+from bench.services import ServiceProcess, bucket_percentiles
 from bench.throughput import wait_assigned
 from onegrid.settings import KafkaSettings
 from onegrid.topics import CASES
@@ -26,10 +28,13 @@ async def end_to_end(
     cases_topic: str,
     order_topics: list[str],
     start_rate: float,
+    database_url: str,
+    dispatch_schema: str,
 ) -> dict[str, Any]:
     """Latency at each of the plan's fixed rates (to cases.v1 and, for routed cases, to the order),
-    then the highest rate the intake sustains (dispatch stopped first: its desk, measured on its
-    own, is far slower and would otherwise take the CPU the intake is being measured on).
+    with the event-loop lag of the intake (worker) and of dispatch during each; then the highest
+    rate sustained to the department order (intake and dispatch), and the highest the intake
+    sustains alone (dispatch stopped first, so it takes none of the CPU the intake is measured on).
     `windows`: the input topics ({feed: topic}) of each window in turn, all known to the worker."""
     pending = iter(enumerate(windows))
     running = False
@@ -59,13 +64,34 @@ async def end_to_end(
     cases, orders = Tail(kafka, [cases_topic]), Tail(kafka, order_topics)
     await cases.start()
     await orders.start()
-    rig = Rig(kafka, tuple(windows[0]), cases, orders, window=next_window)
+    dispatched = _dispatched(database_url, dispatch_schema)
+    rig = Rig(kafka, tuple(windows[0]), cases, orders, window=next_window, dispatched=dispatched)
     try:
         await rig.run(100, 1.0, drain_s=plan.drain_s, orders=False)  # warm-up: connections, caches
         runs = []
         for rate in plan.latency_rates:
-            runs.append(await rig.run(rate, plan.latency_s, drain_s=plan.drain_s))
+            await intake.send({"op": "lag", "reset": True})
+            await intake.answer("lag")
+            before = await asyncio.to_thread(dispatch.loop_lag_buckets)
+            run = await rig.run(rate, plan.latency_s, drain_s=plan.drain_s)
+            await intake.send({"op": "lag", "reset": True})
+            after = await asyncio.to_thread(dispatch.loop_lag_buckets)
+            run["event_loop_lag"] = {
+                "intake (worker)": (await intake.answer("lag"))["lag"],
+                "dispatch": bucket_percentiles(before, after),
+            }
+            runs.append(run)
             under_load = {"intake (worker)": intake.rss(), "dispatch": dispatch.rss()}
+        # To the order: from the highest fixed rate sustained to the order, else below the lowest
+        good = [float(r["rate"]) for r in runs if r["sustained_orders"]]
+        best_orders, tried_orders = await highest_sustained(
+            rig,
+            max(good) if good else 0.7 * min(plan.latency_rates),
+            seconds=plan.sustained_s,
+            trials=plan.sustained_trials,
+            drain_s=plan.drain_s,
+            orders=True,
+        )
         dispatch.stop()
         best, tried = await highest_sustained(
             rig, start_rate, seconds=plan.sustained_s, trials=plan.sustained_trials, drain_s=plan.drain_s
@@ -90,6 +116,40 @@ async def end_to_end(
             ],
             "rule": "nothing missing after the drain, the producer kept its schedule, p99 <= 1 s",
         },
+        "sustained_orders": {
+            "stage": "legacy record -> department order (intake and dispatch)",
+            "window_s": plan.sustained_s,
+            "highest_rate": best_orders,
+            "trials": [
+                {k: t[k] for k in ("rate", "achieved_rate", "missing", "sustained_orders", "dispatched")}
+                | {"p99_ms": t["orders"]["p99_ms"]}
+                for t in tried_orders
+            ],
+            "rule": f"sustained to {CASES}, and every case registered by dispatch and every order it "
+            "wrote seen on the orders topics within the drain, order p99 <= 1 s",
+        },
         "rss_under_load_mb": {k: round(v / 2**20, 1) for k, v in under_load.items()},
         "windows": "each window on input topics of its own, from an empty case book",
     }
+
+
+def _dispatched(database_url: str, schema: str) -> Callable[[list[str]], Awaitable[tuple[int, int]]]:
+    """Of the given case ids: how many dispatch registered, how many got an order (its database)."""
+
+    async def count(case_ids: list[str]) -> tuple[int, int]:
+        import asyncpg
+
+        conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            registered = await conn.fetchval(
+                f'SELECT count(*) FROM "{schema}".cases WHERE case_id = ANY($1::uuid[])', case_ids
+            )
+            routed = await conn.fetchval(
+                f'SELECT count(DISTINCT case_id) FROM "{schema}".orders WHERE case_id = ANY($1::uuid[])',
+                case_ids,
+            )
+        finally:
+            await conn.close()
+        return int(registered), int(routed)
+
+    return count

@@ -131,7 +131,7 @@ class FeedStream:
         headers = (
             ("ce_specversion", b"1.0"),
             ("ce_type", b"cn.onegrid.legacy.open311.v1"),
-            ("ce_source", b"/onegrid/intake/open311"),
+            ("ce_source", b"/onegrid/open311"),
             ("ce_id", request_id.encode()),
             ("open311_service_request_id", request_id.encode()),
             ("open311_received_at", received.encode()),

@@ -99,6 +99,9 @@ class Rig:
     # its own, read by the intake from an empty case book, so the backlog a failed window leaves
     # behind never slows the next one.
     window: Callable[[], Awaitable[dict[str, str]]]
+    # With orders: how many of the given cases dispatch has registered, and how many got an order
+    # (its database), so a rate counts as sustained to the order only when dispatch kept up.
+    dispatched: Callable[[list[str]], Awaitable[tuple[int, int]]] | None = None
     streams: dict[str, FeedStream] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -139,6 +142,9 @@ class Rig:
             await producer.stop()
         case_ms, case_sent = await self._collect_cases(sent, drain_s)
         order_ms = await self._collect_orders(case_sent, drain_s) if orders else []
+        registered = routed = None
+        if orders and self.dispatched is not None:
+            registered, routed = await self.dispatched(list(case_sent))
         missing = len(sent) - len(case_ms)  # one latency per record whose event arrived
         achieved = len(sent) / send_s if send_s > 0 else float(len(sent))
         cases = percentiles(case_ms)
@@ -148,6 +154,16 @@ class Rig:
             and cases["p99_ms"] is not None
             and float(cases["p99_ms"]) <= SUSTAINED_P99_MS
         )
+        order_pct = percentiles(order_ms)
+        # To the order: every case registered by dispatch within the drain, every order it wrote
+        # seen on the orders topics, and the order's p99 within the same bound.
+        sustained_orders = (
+            sustained
+            and registered == len(case_sent)
+            and routed == len(order_ms)
+            and order_pct["p99_ms"] is not None
+            and float(order_pct["p99_ms"]) <= SUSTAINED_P99_MS
+        )
         return {
             "rate": rate,
             "seconds": seconds,
@@ -155,8 +171,10 @@ class Rig:
             "achieved_rate": round(achieved, 1),
             "missing": missing,
             "cases": cases,
-            "orders": percentiles(order_ms),
+            "orders": order_pct,
+            "dispatched": {"cases": len(case_sent), "registered": registered, "with_orders": routed},
             "sustained": sustained,
+            "sustained_orders": sustained_orders,
         }
 
     async def _collect_cases(
@@ -199,15 +217,17 @@ class Rig:
 
 
 async def highest_sustained(
-    rig: Rig, start: float, *, seconds: float, trials: int, drain_s: float
+    rig: Rig, start: float, *, seconds: float, trials: int, drain_s: float, orders: bool = False
 ) -> tuple[float | None, list[dict[str, Any]]]:
     """Step the rate up by 1.25 from `start` while it is sustained, down by 0.7 while it is not;
-    the highest sustained rate seen within `trials` windows of `seconds`."""
+    the highest sustained rate seen within `trials` windows of `seconds` (with `orders`: sustained
+    to the department order)."""
     rate, best, tried = start, None, []
+    key = "sustained_orders" if orders else "sustained"
     for _ in range(trials):
-        result = await rig.run(round(rate), seconds, drain_s=drain_s, orders=False)
+        result = await rig.run(round(rate), seconds, drain_s=drain_s, orders=orders)
         tried.append(result)
-        if result["sustained"]:
+        if result[key]:
             best = max(best or 0.0, float(result["rate"]))
             rate *= 1.25
         else:

@@ -201,14 +201,34 @@ def _latency(_r: dict[str, Any], lat: dict[str, Any]) -> list[str]:
         "-> order p50/p99/p99.9 ms",
         "sustained",
     ]
-    s = lat["sustained"]
-    trials = ", ".join(f"{_n(t['rate'])}/s {'✓' if t['sustained'] else '✗'}" for t in s["trials"])
-    note = (
-        f"Highest rate sustained for {s['window_s']:.0f} s ({s['stage']}): **{_n(s['highest_rate'])} records/s** "
-        f"(trials {trials}; {s['rule']})."
-    )
+    notes = []
+    for s, key in ((lat.get("sustained_orders"), "sustained_orders"), (lat["sustained"], "sustained")):
+        if not s:
+            continue
+        trials = ", ".join(f"{_n(t['rate'])}/s {'✓' if t[key] else '✗'}" for t in s["trials"])
+        notes.append(
+            f"Highest rate sustained for {s['window_s']:.0f} s ({s['stage']}): **{_n(s['highest_rate'])} records/s** "
+            f"(trials {trials}; {s['rule']})."
+        )
+    lag_rows = [
+        [_n(x["rate"]), name, _pct(p)] for x in lat["runs"] for name, p in x.get("event_loop_lag", {}).items()
+    ]
+    lag = _table(["rate/s", "process", "event-loop lag p50/p99/p99.9 ms"], lag_rows) if lag_rows else []
     feeds = f"Feeds: {', '.join(lat['feeds'])}, in turn; {lat.get('windows', '')}."
-    return [*_table(head, rows), feeds, note, ""]
+    return [*_table(head, rows), feeds, *[n + "\n" for n in notes], *lag]
+
+
+def _open311(_r: dict[str, Any], o: dict[str, Any]) -> list[str]:
+    def row(what: str, x: dict[str, Any]) -> list[Any]:
+        return [what, _n(x["per_s"], 1), f"{x['p50']} / {x['p99']} / {x['max']}"]
+
+    rows = [row("POST requests (201 after the broker's ack)", o["post"]), row("GET requests/{id}", o["get"])]
+    st = o["status"]
+    note = (
+        f"{o['requests']} requests from {o['concurrency']} clients. Status: {st['events']} lifecycle events "
+        f"applied at **{_n(st['per_s'], 1)}/s** ({st['seconds']} s until every request showed closed)."
+    )
+    return [*_table(["Open311 service", "per s", "p50 / p99 / max ms"], rows), note, ""]
 
 
 def _memory(r: dict[str, Any], m: dict[str, Any]) -> list[str]:
@@ -238,6 +258,7 @@ SECTIONS: tuple[tuple[str, str, Section], ...] = (
     ("lookups", "Grid lookups", _lookups),
     ("dispatch", "Dispatch desk", _dispatch),
     ("latency", "End-to-end latency (open loop)", _latency),
+    ("open311", "Open311 service (residents' requests)", _open311),
     ("memory", "Memory (RSS)", _memory),
     ("scaling", "Scaling", _scaling),
 )

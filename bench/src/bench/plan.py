@@ -27,6 +27,7 @@ class Plan:
     growth_chunks: int  # the intake core as its case book grows: chunks of `growth_chunk` records
     growth_chunk: int
     partitions: int = 3  # of the feed topics, as in the catalogue
+    open311_requests: int = 100  # POSTed, read and followed to closed through the Open311 service
 
 
 QUICK = Plan(
@@ -69,4 +70,5 @@ FULL = Plan(
     scaling_records=10_000,
     growth_chunks=8,
     growth_chunk=2_500,
+    open311_requests=3_000,
 )

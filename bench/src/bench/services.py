@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +21,13 @@ import psutil
 
 from onegrid.devstack.paths import free_port
 
-PACKAGES = {"grid-registry": "grid_registry", "intake": "intake", "dispatch": "dispatch", "audit": "audit"}
+PACKAGES = {
+    "grid-registry": "grid_registry",
+    "intake": "intake",
+    "dispatch": "dispatch",
+    "audit": "audit",
+    "open311": "open311",
+}
 
 
 def signing_key() -> str:
@@ -68,6 +75,17 @@ class ServiceProcess:
         except (urllib.error.URLError, OSError):
             return False
 
+    def loop_lag_buckets(self) -> dict[float, float]:
+        """The service's event-loop lag histogram as exported on /metrics: {upper bound s: count}."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        out: dict[float, float] = {}
+        for line in text.splitlines():
+            m = re.match(r'onegrid_event_loop_lag_seconds_bucket\{.*le="([^"]+)".*\}\s+(\S+)', line)
+            if m:
+                out[float(m.group(1))] = out.get(float(m.group(1)), 0.0) + float(m.group(2))
+        return out
+
     def rss(self) -> int:
         assert self.proc is not None
         return int(psutil.Process(self.proc.pid).memory_info().rss)
@@ -106,3 +124,21 @@ def service_env(name: str, run: str, *, bootstrap: str, database_url: str) -> di
     if name == "audit":
         env["ONEGRID_AUDIT_SIGNING_KEY"] = signing_key()
     return env
+
+
+def bucket_percentiles(
+    before: dict[float, float], after: dict[float, float]
+) -> dict[str, float | int | None]:
+    """p50, p99 and p99.9 (ms) of what a cumulative histogram gained between two scrapes: the upper
+    bound of the bucket each falls in (so an upper estimate, to the bucket's resolution)."""
+    bounds = sorted(after)
+    gained = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = gained[-1] if gained else 0.0
+    out: dict[str, float | int | None] = {"n": int(total)}
+    for name, q in (("p50_ms", 0.5), ("p99_ms", 0.99), ("p99_9_ms", 0.999)):
+        b = next((b for b, n in zip(bounds, gained, strict=True) if total and n >= q * total), None)
+        if b is None or b != float("inf"):
+            out[name] = None if b is None else round(b * 1000, 1)
+        else:  # beyond the last bound
+            out[name] = f"> {bounds[-2] * 1000:.0f}" if len(bounds) > 1 else None  # type: ignore[assignment]
+    return out

@@ -21,6 +21,7 @@ from bench.feeds import FEEDS, FeedStream, Legacy, describe, published_seed
 from bench.kafka_io import Namespace, produce, publish_seed
 from bench.lookups import bench_lookups
 from bench.memory import service_memory
+from bench.open311 import bench_open311
 from bench.pipeline import kafka_ceiling, per_feed, scaling, telemetry_cost
 from bench.plan import Plan
 from bench.processes import WorkerProcess
@@ -36,8 +37,11 @@ E2E_FEEDS = ("party", "safety")
 
 
 class Suite:
-    def __init__(self, plan: Plan, env: Environment, workdir: Path) -> None:
+    def __init__(
+        self, plan: Plan, env: Environment, workdir: Path, *, only: frozenset[str] | None = None
+    ) -> None:
         self.plan, self.env, self.workdir = plan, env, workdir
+        self.only = only  # the sections to run (None: all)
         self.kafka = KafkaSettings(bootstrap_servers=env.bootstrap)
         self.ns = Namespace(self.kafka)
         self.logs = workdir / "logs"
@@ -52,8 +56,9 @@ class Suite:
         self.warm = {f: n(f"warm.{f}") for f in FEEDS}
         self.perf, self.out = n("perf"), n("passthrough.out")
         self.telemetry = [n(f"telemetry.{i}") for i in range(plan.telemetry_rounds)]
-        # The end-to-end windows (warm-up, each fixed rate, each sustained trial): input topics each.
-        windows = 1 + len(plan.latency_rates) + plan.sustained_trials
+        # The end-to-end windows (warm-up, each fixed rate, each trial of the two sustained-rate
+        # searches: to the order, then to cases.v1): input topics each.
+        windows = 1 + len(plan.latency_rates) + 2 * plan.sustained_trials
         self.e2e = [{f: n(f"e2e.{k}.legacy.{f}") for f in E2E_FEEDS} for k in range(windows)]
         self.scale = (
             {
@@ -131,94 +136,140 @@ class Suite:
 
     # -- the run ------------------------------------------------------------------------------------
 
+    def wants(self, section: str) -> bool:
+        return self.only is None or section in self.only
+
     async def run(self) -> dict[str, Any]:
         plan, r = self.plan, self.results
         started = time.monotonic()
         r["machine"] = await machine(self.env)
-        await self.create_topics()
-        await publish_seed(self.kafka, self.registry)
-        raw = await WorkerProcess(self.env.bootstrap, self.logs / "worker-raw.log", tracing=False).start()
-        self.workers.append(raw)
-        by_topic = {t: f for f, t in [*self.inputs.items(), *self.warm.items()]}
-        by_topic |= {t: "party" for t in self.telemetry}
-        by_topic |= {t: "party" for (_p, _i, m), t in self.scale.items() if m == "intake"}
-        traced = await self.intake_worker("on", by_topic)
-        untraced = await self.intake_worker("off", by_topic, tracing=False)
-        e2e_worker = await self.intake_worker("e2e", {t: f for w in self.e2e for f, t in w.items()})
-        dispatch = self.dispatch_service()
-        # The data, produced while the workers start.
-        inputs = {f: self.take(f, plan.feed_records) for f in FEEDS}
-        sizes = {f: describe(v)["mean_bytes"] for f, v in inputs.items()}
-        warm = {f: self.take(f, 40) for f in FEEDS}
-        await asyncio.gather(
-            *(produce(self.kafka, self.inputs[f], v) for f, v in inputs.items()),
-            *(produce(self.kafka, self.warm[f], v) for f, v in warm.items()),
-            *(produce(self.kafka, t, self.take("party", plan.telemetry_records)) for t in self.telemetry),
-        )
-        for w in (traced, untraced, e2e_worker):
-            await w.answer("ready")
-        await dispatch.ready()
-        # First-batch costs (codecs, parsers, connections) out of the measurements.
-        warm_topics, warm_n = list(self.warm.values()), sum(len(v) for v in warm.values())
-        for w, tag in ((traced, "on"), (untraced, "off")):
-            await run_group([w], mode="intake", topics=warm_topics, group=self.group(f"warm.{tag}"), n=warm_n)
-        for mode in ("passthrough", "passthrough_tx"):
-            group = self.group(f"warm.{mode}")
-            await run_group([raw], mode=mode, topics=warm_topics, group=group, n=warm_n, out=self.out)
+        kafka_sections = [s for s in ("kafka", "intake", "telemetry", "scaling") if self.wants(s)]
+        e2e = self.wants("latency")
+        if kafka_sections or e2e:
+            await self.create_topics()
+            await publish_seed(self.kafka, self.registry)
+        raw = traced = untraced = e2e_worker = None
+        by_topic: dict[str, str] = {}
+        if kafka_sections:
+            raw = await WorkerProcess(self.env.bootstrap, self.logs / "worker-raw.log", tracing=False).start()
+            self.workers.append(raw)
+            by_topic = {t: f for f, t in [*self.inputs.items(), *self.warm.items()]}
+            by_topic |= {t: "party" for t in self.telemetry}
+            by_topic |= {t: "party" for (_p, _i, m), t in self.scale.items() if m == "intake"}
+            traced = await self.intake_worker("on", by_topic)
+            untraced = await self.intake_worker("off", by_topic, tracing=False)
+        if e2e:
+            e2e_worker = await self.intake_worker("e2e", {t: f for w in self.e2e for f, t in w.items()})
+            dispatch = self.dispatch_service()
+        sizes: dict[str, int] = {}
+        if kafka_sections:
+            assert raw is not None and traced is not None and untraced is not None
+            # The data, produced while the workers start.
+            inputs = {f: self.take(f, plan.feed_records) for f in FEEDS}
+            sizes = {f: describe(v)["mean_bytes"] for f, v in inputs.items()}
+            warm = {f: self.take(f, 40) for f in FEEDS}
+            await asyncio.gather(
+                *(produce(self.kafka, self.inputs[f], v) for f, v in inputs.items()),
+                *(produce(self.kafka, self.warm[f], v) for f, v in warm.items()),
+                *(produce(self.kafka, t, self.take("party", plan.telemetry_records)) for t in self.telemetry),
+            )
+            for w in (traced, untraced):
+                await w.answer("ready")
+            # First-batch costs (codecs, parsers, connections) out of the measurements.
+            warm_topics, warm_n = list(self.warm.values()), sum(len(v) for v in warm.values())
+            for w, tag in ((traced, "on"), (untraced, "off")):
+                await run_group(
+                    [w], mode="intake", topics=warm_topics, group=self.group(f"warm.{tag}"), n=warm_n
+                )
+            for mode in ("passthrough", "passthrough_tx"):
+                group = self.group(f"warm.{mode}")
+                await run_group([raw], mode=mode, topics=warm_topics, group=group, n=warm_n, out=self.out)
+        if e2e:
+            assert e2e_worker is not None
+            await e2e_worker.answer("ready")
+            await dispatch.ready()
 
         r["setup_s"] = round(time.monotonic() - started, 1)  # topics, data, processes started and warm
-        mean_size = round(sum(sizes.values()) / len(sizes))
-        await self.section(
-            "kafka",
-            lambda: kafka_ceiling(
-                self.env.bootstrap,
-                raw,
-                self.perf,
-                records=plan.perf_records,
-                record_size=mean_size,
-                group=self.group("perf"),
-            ),
-        )
-        await self.section("intake", lambda: self.intake_section(raw, traced, sizes))
-        await self.section(
-            "telemetry",
-            lambda: telemetry_cost(
-                traced, untraced, topics=self.telemetry, records=plan.telemetry_records, group=self.group
-            ),
-        )
-        await self.section(
-            "growth",
-            lambda: asyncio.to_thread(
-                book_growth, "party", chunks=plan.growth_chunks, chunk=plan.growth_chunk
-            ),
-        )
-        await self.section("audit", self.audit)
-        await self.section("lookups", lambda: asyncio.to_thread(bench_lookups, plan.lookup_points))
-        await self.section("dispatch", lambda: bench_desk(self.env.database_url, plan.desk_cases))
-        start_rate = 0.7 * min(
-            r.get("intake", {}).get("feeds", {}).get(f, {}).get("intake", {}).get("per_s", 500.0)
-            for f in E2E_FEEDS
-        )
-        await self.section(
-            "latency",
-            lambda: end_to_end(
-                self.kafka,
-                plan,
-                intake=e2e_worker,
-                dispatch=dispatch,
-                windows=self.e2e,
-                partitions=plan.partitions,
-                group=self.group("e2e"),
-                cases_topic=self.outputs("e2e")["cases"],
-                order_topics=self.orders,
-                start_rate=start_rate,
-            ),
-        )
-        if self.scale:
-            await self.section("scaling", lambda: self.scaling(raw, traced, by_topic))
-        else:
-            r["scaling"] = {"skipped": "Scaling runs in the full run only (make bench, without --quick)."}
-        await self.section("memory", lambda: self.memory())
+        if self.wants("kafka"):
+            assert raw is not None
+            mean_size = round(sum(sizes.values()) / len(sizes))
+            await self.section(
+                "kafka",
+                lambda: kafka_ceiling(
+                    self.env.bootstrap,
+                    raw,
+                    self.perf,
+                    records=plan.perf_records,
+                    record_size=mean_size,
+                    group=self.group("perf"),
+                ),
+            )
+        if self.wants("intake"):
+            assert raw is not None and traced is not None
+            await self.section("intake", lambda: self.intake_section(raw, traced, sizes))
+        if self.wants("telemetry"):
+            assert traced is not None and untraced is not None
+            await self.section(
+                "telemetry",
+                lambda: telemetry_cost(
+                    traced, untraced, topics=self.telemetry, records=plan.telemetry_records, group=self.group
+                ),
+            )
+        if self.wants("growth"):
+            await self.section(
+                "growth",
+                lambda: asyncio.to_thread(
+                    book_growth, "party", chunks=plan.growth_chunks, chunk=plan.growth_chunk
+                ),
+            )
+        if self.wants("audit"):
+            await self.section("audit", self.audit)
+        if self.wants("lookups"):
+            await self.section("lookups", lambda: asyncio.to_thread(bench_lookups, plan.lookup_points))
+        if self.wants("dispatch"):
+            await self.section("dispatch", lambda: bench_desk(self.env.database_url, plan.desk_cases))
+        if e2e:
+            assert e2e_worker is not None
+            start_rate = 0.7 * min(
+                r.get("intake", {}).get("feeds", {}).get(f, {}).get("intake", {}).get("per_s", 500.0)
+                for f in E2E_FEEDS
+            )
+            await self.section(
+                "latency",
+                lambda: end_to_end(
+                    self.kafka,
+                    plan,
+                    intake=e2e_worker,
+                    dispatch=dispatch,
+                    windows=self.e2e,
+                    partitions=plan.partitions,
+                    group=self.group("e2e"),
+                    cases_topic=self.outputs("e2e")["cases"],
+                    order_topics=self.orders,
+                    start_rate=start_rate,
+                    database_url=self.env.database_url,
+                    dispatch_schema=f"bench_dispatch_{self.ns.run}",
+                ),
+            )
+        if self.wants("scaling"):
+            if self.scale:
+                assert raw is not None and traced is not None
+                await self.section("scaling", lambda: self.scaling(raw, traced, by_topic))
+            else:
+                r["scaling"] = {"skipped": "Scaling runs in the full run only (make bench, without --quick)."}
+        if self.wants("open311"):
+            await self.section(
+                "open311",
+                lambda: bench_open311(
+                    self.ns,
+                    bootstrap=self.env.bootstrap,
+                    database_url=self.env.database_url,
+                    logs=self.logs,
+                    requests=plan.open311_requests,
+                ),
+            )
+        if self.wants("memory"):
+            await self.section("memory", lambda: self.memory())
         r["goals"] = report.goals(r)
         return r
 

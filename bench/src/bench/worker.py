@@ -14,6 +14,8 @@ production) and keep the measuring out of the measured process:
   `{"error": reason}` when the run failed (e.g. the consumer loop stopped on its dead-letter limit).
 - `"fresh": true` in a run command, or `{"op": "fresh"}` between windows of a running loop, empties
   the intake's case book first (answers `{"fresh": recent cases it held}`).
+- `{"op": "lag", "reset": bool}` answers `{"lag": percentiles}`: the event loop's lag (onegrid.looplag)
+  since the last reset, sampled every 50 ms all along.
 - `{"op": "exit"}` ends the process (the bench reads its RSS from outside, with psutil).
 
 With `--tracing on` the process installs the service's telemetry (OpenTelemetry SDK, sampler at 1.0,
@@ -74,6 +76,9 @@ class Worker:
         self.follow: asyncio.Task[None] | None = None
         self.progress: Progress | None = None
         self.run_task: asyncio.Task[None] | None = None
+        from onegrid.looplag import LoopLag
+
+        self.lag = LoopLag()
 
     def say(self, obj: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(obj) + "\n")
@@ -92,6 +97,9 @@ class Worker:
             registry_topic=cmd["registry"],
         )
         await self.parts.catch_up()
+        from onegrid import heap
+
+        heap.settle()  # as the service does once its start-up hooks ran
         self.follow = asyncio.create_task(self.parts.follow())
         self.say({"ready": len(self.parts.view.all("division"))})
 
@@ -195,6 +203,7 @@ class Worker:
             await producer.stop()
 
     async def serve(self) -> None:
+        lag = asyncio.create_task(self.lag.run())
         reader = asyncio.StreamReader()
         await asyncio.get_running_loop().connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
@@ -215,8 +224,13 @@ class Worker:
                     self.progress.stop.set()
                 if self.run_task is not None:
                     await self.run_task
+            elif op == "lag":
+                self.say({"lag": self.lag.percentiles()})
+                if cmd.get("reset"):
+                    self.lag.reset()
             elif op == "exit":
                 break
+        lag.cancel()
         if self.run_task is not None and not self.run_task.done():
             assert self.progress is not None
             self.progress.stop.set()

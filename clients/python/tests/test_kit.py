@@ -40,7 +40,11 @@ def order(**over: Any) -> dict[str, Any]:
 
 
 def signed(body: bytes, ts: int = NOW, secret: bytes = SECRET, delivery: str = "d-1") -> dict[str, str]:
-    return {kit.TIMESTAMP: str(ts), kit.SIGNATURE: kit.sign(secret, ts, body), kit.DELIVERY: delivery}
+    return {
+        kit.TIMESTAMP: str(ts),
+        kit.SIGNATURE: kit.sign(secret, ts, delivery, body),
+        kit.DELIVERY: delivery,
+    }
 
 
 # -- verify ---------------------------------------------------------------------------------------
@@ -58,6 +62,8 @@ def test_verify_delivery_accepts_a_fresh_authentic_delivery_with_any_header_case
     [
         (lambda h, b: (h, b + b" "), "signature.mismatch"),  # one byte changed in transit
         (lambda h, b: ({**h, kit.TIMESTAMP: str(NOW + 1)}, b), "signature.mismatch"),  # replayed, restamped
+        (lambda h, b: ({**h, kit.DELIVERY: "d-2"}, b), "signature.mismatch"),  # replayed under a new id
+        (lambda h, b: ({k: v for k, v in h.items() if k != kit.DELIVERY}, b), "delivery.missing"),
         (lambda h, b: ({**h, kit.TIMESTAMP: str(NOW - 400)}, b), "signature.outside_replay_window"),
         (lambda h, b: ({**h, kit.TIMESTAMP: "soon"}, b), "signature.timestamp_invalid"),
         (lambda h, b: ({k: v for k, v in h.items() if k != kit.SIGNATURE}, b), "signature.missing"),
@@ -70,6 +76,16 @@ def test_verify_delivery_refuses_with_the_guides_reason(mutate: Any, reason: str
     with pytest.raises(kit.WebhookRefused) as e:
         kit.verify_delivery(SECRET, headers, sent, now=NOW)
     assert e.value.reason == reason
+
+
+def test_while_a_secret_is_rotated_both_verify_until_the_previous_expires() -> None:
+    new, body = b"the-new-secret-of-thirty-two-bytes", b"{}"
+    rotating = kit.RotatingSecret(current=new, previous=SECRET, previous_until=NOW + 3600)
+    for secret in (SECRET, new):
+        assert kit.verify_delivery(rotating, signed(body, secret=secret), body, now=NOW).delivery_id == "d-1"
+    with pytest.raises(kit.WebhookRefused, match=r"signature\.mismatch"):
+        kit.verify_delivery(rotating, signed(body, ts=NOW + 3600), body, now=NOW + 3600)
+    assert kit.verify_delivery([new, SECRET], signed(body), body, now=NOW).delivery_id == "d-1"
 
 
 # -- orders ---------------------------------------------------------------------------------------

@@ -196,3 +196,12 @@ def test_case_round_trips_through_json(lifecycle: Lifecycle) -> None:
 
     case = case_in(lifecycle, S.ESCALATED)
     assert msgspec.json.decode(msgspec.json.encode(case), type=Case) == case
+
+
+def test_a_patrol_report_is_registered_in_its_grid_workers_name(lifecycle: Lifecycle) -> None:
+    event = msgspec.json.decode(case_bytes(network="patrol", tier="grid"))
+    event["attributes"] = {"worker_id": "grid_worker:gw-a", "photos": [{"sha256": "ab" * 32}]}
+    out = lifecycle.register(decode_case(msgspec.json.encode(event)), NOW)
+    assert (out.transitions[0].actor.kind, out.transitions[0].actor.id) == ("staff", "grid_worker:gw-a")
+    other = lifecycle.register(decode_case(case_bytes(network="party")), NOW)
+    assert other.transitions[0].actor.kind == "system"

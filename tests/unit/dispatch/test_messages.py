@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -76,10 +77,47 @@ def test_feedback_examples_decode_and_the_conditionals_hold() -> None:
 
 
 def test_signature_verifies_and_refuses_tampering_and_replay() -> None:
+    secret, body, d = b"s3cret", b'{"order_id": "x"}', "d-1"
+    sig = signature.sign(secret, 1_000_000, d, body)
+    assert signature.verify([secret], "1000000", sig, d, body, now=1_000_010) is None
+    assert signature.verify([secret], "1000000", sig, d, body + b" ", now=1_000_010) == "signature.mismatch"
+    assert signature.verify([b"other"], "1000000", sig, d, body, now=1_000_010) == "signature.mismatch"
+    assert (
+        signature.verify([secret], "1000000", sig, d, body, now=1_000_301)
+        == "signature.outside_replay_window"
+    )
+    assert signature.verify([secret], "abc", sig, d, body, now=1_000_000) == "signature.timestamp_invalid"
+
+
+def test_the_delivery_id_is_signed_a_capture_replays_under_no_new_id() -> None:
     secret, body = b"s3cret", b'{"order_id": "x"}'
-    sig = signature.sign(secret, 1_000_000, body)
-    assert signature.verify(secret, "1000000", sig, body, now=1_000_010) is None
-    assert signature.verify(secret, "1000000", sig, body + b" ", now=1_000_010) == "signature.mismatch"
-    assert signature.verify(b"other", "1000000", sig, body, now=1_000_010) == "signature.mismatch"
-    assert signature.verify(secret, "1000000", sig, body, now=1_000_301) == "signature.outside_replay_window"
-    assert signature.verify(secret, "abc", sig, body, now=1_000_000) == "signature.timestamp_invalid"
+    sig = signature.sign(secret, 1_000_000, "d-1", body)
+    assert signature.verify([secret], "1000000", sig, "d-2", body, now=1_000_010) == "signature.mismatch"
+    assert signature.verify([secret], "1000000", sig, "", body, now=1_000_010) == "delivery.missing"
+
+
+def test_while_rotating_either_secret_verifies() -> None:
+    old, new, body = b"old-secret", b"new-secret", b"{}"
+    for secret in (old, new):
+        sig = signature.sign(secret, 1_000_000, "d-1", body)
+        assert signature.verify([new, old], "1000000", sig, "d-1", body, now=1_000_000) is None
+    sig = signature.sign(old, 1_000_000, "d-1", body)
+    assert signature.verify([new], "1000000", sig, "d-1", body, now=1_000_000) == "signature.mismatch"
+
+
+def test_the_photos_of_a_self_handling_and_a_check_are_in_their_lifecycle_events(
+    lifecycle: Lifecycle,
+) -> None:
+    refs = ("photos/3b/" + "3b" * 32 + ".jpg", "photos/9f/" + "9f" * 32 + ".jpg")
+    case = case_in(lifecycle, State.REGISTERED)
+    handled = lifecycle.decide(
+        case, dataclasses.replace(command(Action.SELF_HANDLE, case), evidence_refs=refs), NOW
+    )
+    event = lifecycle_event(handled.case, handled.transitions[0])
+    assert event["evidence"] == list(refs)
+    assert not list(LIFECYCLE.iter_errors(event)), event
+    checked = lifecycle.decide(
+        handled.case, dataclasses.replace(command(Action.VERIFY, handled.case), evidence_refs=refs[:1]), NOW
+    )
+    verify, close = (lifecycle_event(checked.case, t) for t in checked.transitions)
+    assert verify["evidence"] == [refs[0]] and "evidence" not in close

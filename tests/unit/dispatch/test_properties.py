@@ -12,7 +12,7 @@ from dispatch.domain.case import Case, Refused
 from dispatch.domain.facts import decode_case
 from dispatch.domain.lifecycle import Lifecycle, Policy
 from dispatch.domain.routing import Directory
-from dispatch.domain.states import QUIET, TRANSITIONS, WORKING, Action, State
+from dispatch.domain.states import QUIET, TRANSITIONS, VERIFYING, WORKING, Action, State
 
 from .drive import NOW, command
 from .sample import as_records, case_bytes, registry_records
@@ -44,6 +44,13 @@ def check(case: Case, fired: set[str], history: list) -> None:
         assert LC.directory.escalation(case.facts, case.tier)[1] is None
     if case.state in QUIET:
         assert not case.deadlines
+    if case.state in VERIFYING:
+        # the verification deadline alone, or none once the verification reached the top tier
+        assert [d.kind for d in case.deadlines] in (["verify"], [])
+        if not case.deadlines:
+            assert LC.directory.escalation(case.facts, case.tier)[1] is None
+        else:
+            assert case.verify_by == case.deadlines[0].due_at
     if case.state not in (State.SUSPENDED, State.MERGED):
         assert not case.paused
     assert (case.closed_at is not None) == (case.state is State.CLOSED)

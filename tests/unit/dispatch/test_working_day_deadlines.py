@@ -62,8 +62,12 @@ def test_a_resolved_case_has_a_verification_deadline_on_the_working_day_calendar
     out = lc.register(decode_case(case_bytes(tier="street")), datetime(2026, 2, 13, 9, 0, tzinfo=BJ))
     resolved_at = datetime(2026, 2, 13, 16, 0, tzinfo=BJ)
     done = lc.decide(out.case, command(Action.RESOLVE, out.case), resolved_at)
-    assert done.case.state is State.RESOLVED and done.case.deadlines == ()
+    assert done.case.state is State.RESOLVED
     assert done.case.verify_by == datetime(2026, 2, 14, 16, 0, tzinfo=BJ)
+    # The verification deadline runs: it is the case's only deadline once it is resolved.
+    (verify,) = done.case.deadlines
+    assert (verify.kind, verify.due_at) == ("verify", done.case.verify_by)
+    assert verify.calendar_version == WorkCalendar().version
     event = lifecycle_event(done.case, done.transitions[-1])
     assert event["deadlines"]["verify_by"] == "2026-02-14T08:00:00Z"
     assert event["deadlines"]["calendar_version"] == WorkCalendar().version
@@ -75,3 +79,54 @@ def test_on_a_24x7_policy_verification_is_due_a_day_after_resolving(lifecycle: L
     done = lifecycle.decide(out.case, command(Action.RESOLVE, out.case), at)
     assert done.case.verify_by == at + timedelta(days=1)
     assert lifecycle_event(done.case, done.transitions[-1])["deadlines"]["calendar_version"] == "24x7"
+
+
+def test_an_overdue_verification_climbs_to_the_next_tier_on_the_working_day_calendar() -> None:
+    # Resolved Friday 13 Feb 2026 at 16:00, due Saturday 14 Feb 16:00 (a 调休 working day). Nobody
+    # verifies: the street's verification goes to the district's command centre with a fresh working
+    # day, which skips the Spring Festival week (15-23 Feb 2026) and ends Tuesday 24 Feb 16:00.
+    lc = working_day_lifecycle()
+    out = lc.register(decode_case(case_bytes(tier="street")), datetime(2026, 2, 13, 9, 0, tzinfo=BJ))
+    case = lc.decide(
+        out.case, command(Action.RESOLVE, out.case), datetime(2026, 2, 13, 16, 0, tzinfo=BJ)
+    ).case
+    assert case.tier == "street"
+    (verify,) = case.deadlines
+    fired = lc.fire(case, verify.deadline_id, verify.due_at)
+    (t,) = fired.transitions
+    assert (t.from_state, t.action, t.to_state) == (
+        State.RESOLVED,
+        Action.ESCALATE_VERIFICATION,
+        State.RESOLVED,
+    )
+    assert (t.reason, t.deadline_id) == ("sla.verify_overdue", verify.deadline_id)
+    up = fired.case
+    assert up.tier == "district" and up.counters == case.counters  # not a whistle to a department
+    (again,) = up.deadlines
+    assert again.kind == "verify" and again.deadline_id != verify.deadline_id
+    assert again.due_at == up.verify_by == datetime(2026, 2, 24, 16, 0, tzinfo=BJ)
+    assert again.calendar_version == up.verify_calendar_version == WorkCalendar().version
+    event = lifecycle_event(up, t)
+    assert event["deadlines"]["verify_by"] == "2026-02-24T08:00:00Z"
+    assert event["dimensions"]["tier"] == "district" and event["deadline_id"] == verify.deadline_id
+    # District to city, then the top: nobody left above, the case stays on the city's overdue list.
+    city = lc.fire(up, again.deadline_id, again.due_at).case
+    assert city.tier == "city" and len(city.deadlines) == 1
+    top = lc.fire(city, city.deadlines[0].deadline_id, city.deadlines[0].due_at).case
+    assert top.state is State.RESOLVED and top.deadlines == () and top.verify_by is not None
+
+
+def test_verifying_settles_the_verification_deadline(lifecycle: Lifecycle) -> None:
+    out = lifecycle.register(decode_case(case_bytes(tier="street")), datetime(2026, 9, 30, 2, 0, tzinfo=UTC))
+    done = lifecycle.decide(
+        out.case, command(Action.RESOLVE, out.case), datetime(2026, 9, 30, 5, 0, tzinfo=UTC)
+    )
+    assert [d.kind for d in done.case.deadlines] == ["verify"]
+    closed = lifecycle.decide(
+        done.case, command(Action.VERIFY, done.case), datetime(2026, 9, 30, 6, 0, tzinfo=UTC)
+    )
+    assert closed.case.state is State.CLOSED and closed.case.deadlines == ()
+    rework = lifecycle.decide(
+        done.case, command(Action.REWORK, done.case), datetime(2026, 9, 30, 6, 0, tzinfo=UTC)
+    )
+    assert [d.kind for d in rework.case.deadlines] == ["resolve"]

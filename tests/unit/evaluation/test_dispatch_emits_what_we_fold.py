@@ -93,3 +93,21 @@ def test_a_day_suspended_keeps_a_late_looking_closure_on_time_and_a_reopen_takes
     reopened = fold(d.decoded(), EvalPolicy())
     assert (reopened.reopens, reopened.reopens_in_window, reopened.on_time) == (1, 1, False)
     assert reopened.hops == 2  # the reopen dispatches the case again
+
+
+def test_an_overdue_verification_handed_up_is_still_timed_from_resolving() -> None:
+    # Resolved, nobody verifies within the day: the verification deadline fires (resolved -> resolved,
+    # to the district); the check made two hours later is 26 h after resolving, not in time.
+    d = Drive()
+    t0 = datetime.fromisoformat("2026-03-02T01:00:00+00:00")
+    d.register(t0)
+    d.do(Action.RESOLVE, t0 + timedelta(hours=1))
+    assert d.case is not None
+    (verify,) = d.case.deadlines
+    d._take(d.lc.fire(d.case, verify.deadline_id, verify.due_at))
+    assert d.events[-1]["action"] == "escalate_verification" and d.events[-1]["to_state"] == "resolved"
+    d.do(Action.VERIFY, verify.due_at + timedelta(hours=2))
+    facts = fold(d.decoded(), EvalPolicy())
+    assert facts.state == "closed"
+    assert (facts.verifications, facts.verifications_in_time) == (1, 0)
+    assert sum(s.resolutions for s in facts.stints) == 1, "handing the check up is not another resolve"

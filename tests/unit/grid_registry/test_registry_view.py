@@ -183,3 +183,34 @@ async def test_the_async_index_is_built_once_for_concurrent_callers(view: Regist
     put(view, grid("321003009001002002", (1.5, 0, 2, 1), "micro_grid"))
     rebuilt = await view.grid_index_async()
     assert rebuilt is not first and rebuilt.lookup(1.7, 0.5).micro_grid == "321003009001002002"  # type: ignore[union-attr]
+
+
+async def test_an_eager_view_rebuilds_the_index_off_the_event_loop_when_a_change_arrives() -> None:
+    import threading
+
+    from onegrid.geo import index as geo_index
+    from onegrid.kafka.memory import MemoryRecord
+
+    view = RegistryView(eager_index=True)
+    put(view, division("321003", "district", "321000", (0, 0, 4, 4)))
+    put(view, division("321003009", "street", "321003", (0, 0, 2, 2)))
+    first = view.grid_index()
+    built_on: list[int] = []
+    build = geo_index.GridIndex.build
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        built_on.append(threading.get_ident())
+        return build(*args, **kw)
+
+    geo_index.GridIndex.build = spy  # type: ignore[method-assign]
+    try:
+        street = division("321003010", "street", "321003", (2, 0, 4, 2))
+        await view.handle(
+            [MemoryRecord("registry", 0, 0, b"division:321003010", json.dumps(street).encode())]
+        )
+    finally:
+        geo_index.GridIndex.build = build  # type: ignore[method-assign]
+    assert built_on and threading.get_ident() not in built_on, "built on the event loop's thread"
+    rebuilt = view.grid_index()  # already current: no build here
+    assert len(built_on) == 1 and rebuilt is not first
+    assert rebuilt.lookup(3, 1).street == "321003010"  # type: ignore[union-attr]

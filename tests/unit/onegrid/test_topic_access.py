@@ -38,10 +38,21 @@ def test_intake_reads_its_feeds_and_writes_its_outputs() -> None:
     intake = access_of("intake")
     assert all(intake.may_read(feed) for feed in topics.feeds)
     assert intake.may_read(topics.cases) and intake.may_read(topics.state)
-    for out in (topics.cases, topics.state, "intake.dlq.v1", "intake.quarantine.v1", "legacy.open311.v1"):
+    for out in (topics.cases, topics.state, "intake.dlq.v1", "intake.quarantine.v1"):
         assert intake.may_write(out), out
     assert intake.transactional
     assert not intake.may_write("case.lifecycle.v1")
+    assert not intake.may_write("legacy.open311.v1")  # the Open311 service publishes residents' requests
+
+
+def test_open311_publishes_its_feed_and_follows_cases_and_lifecycle() -> None:
+    from open311.api import ApiSettings
+    from open311.settings import Settings
+
+    s, open311 = Settings(), access_of("open311")
+    assert open311.may_write(ApiSettings().topic) and open311.may_write(s.dlq_topic)
+    assert open311.may_read(s.cases_topic) and open311.may_read(s.lifecycle_topic)
+    assert not open311.may_write("cases.v1") and not open311.transactional
 
 
 def test_dispatch_reads_cases_and_feedback_and_writes_lifecycle_and_orders() -> None:

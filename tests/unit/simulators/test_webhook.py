@@ -22,7 +22,7 @@ def signed(
     ts = int(time.time()) if ts is None else ts
     return {
         signature.TIMESTAMP: str(ts),
-        signature.SIGNATURE: signature.sign(secret.encode(), ts, body),
+        signature.SIGNATURE: signature.sign(secret.encode(), ts, delivery, body),
         signature.DELIVERY: delivery,
     }
 

@@ -11,6 +11,7 @@ Sends signed test orders and reports, case by case, whether the endpoint answere
 | duplicate         | the same delivery id again, freshly signed (a retry)        | 2xx      |
 | bad_signature     | a fresh order signed with another secret                    | 401      |
 | replayed          | the valid request's signature under a new timestamp         | 401      |
+| replayed_new_id   | the valid request as captured, under a new delivery id      | 401      |
 | stale_timestamp   | correctly signed, timestamp 10 minutes ago                  | 401      |
 | future_timestamp  | correctly signed, timestamp 10 minutes ahead                | 401      |
 | unsigned          | no signature headers                                        | 401      |
@@ -143,30 +144,29 @@ async def check(
         now = int(clock())
         body = json.dumps(sample_order(department), ensure_ascii=False).encode()
         delivery = str(uuid.uuid4())
-        valid_sig = sign(secret, now, body)
+        valid_sig = sign(secret, now, delivery, body)
         await send("valid", "2xx", body, _headers(now, valid_sig, delivery))
-        await send(
-            "duplicate", "2xx", body, _headers(int(clock()), sign(secret, int(clock()), body), delivery)
-        )
+        again = int(clock())
+        await send("duplicate", "2xx", body, _headers(again, sign(secret, again, delivery, body), delivery))
 
         def fresh() -> bytes:
             return json.dumps(sample_order(department), ensure_ascii=False).encode()
 
+        def signed(ts: int, b: bytes, key: bytes = secret) -> dict[str, str]:
+            d = str(uuid.uuid4())
+            return _headers(ts, sign(key, ts, d, b), d)
+
         b = fresh()
-        await send(
-            "bad_signature", "401", b, _headers(now, sign(b"not-" + secret, now, b), str(uuid.uuid4()))
-        )
-        await send("replayed", "401", body, _headers(now + 1, valid_sig, str(uuid.uuid4())))
+        await send("bad_signature", "401", b, signed(now, b, b"not-" + secret))
+        await send("replayed", "401", body, _headers(now + 1, valid_sig, delivery))
+        await send("replayed_new_id", "401", body, _headers(now, valid_sig, str(uuid.uuid4())))
         b = fresh()
-        stale = int(clock()) - OFFSET_S
-        await send("stale_timestamp", "401", b, _headers(stale, sign(secret, stale, b), str(uuid.uuid4())))
+        await send("stale_timestamp", "401", b, signed(int(clock()) - OFFSET_S, b))
         b = fresh()
-        ahead = int(clock()) + OFFSET_S
-        await send("future_timestamp", "401", b, _headers(ahead, sign(secret, ahead, b), str(uuid.uuid4())))
+        await send("future_timestamp", "401", b, signed(int(clock()) + OFFSET_S, b))
         await send("unsigned", "401", fresh(), _headers(now, None, str(uuid.uuid4())))
         junk = b'{"hello": "not an order"}'
-        t = int(clock())
-        await send("not_an_order", "4xx", junk, _headers(t, sign(secret, t, junk), str(uuid.uuid4())))
+        await send("not_an_order", "4xx", junk, signed(int(clock()), junk))
     finally:
         if own:
             await http.aclose()

@@ -1,6 +1,6 @@
 """Webhook verification as a FastAPI/Starlette dependency (extra `fastapi`).
 
-    verifier = WebhookVerifier(secret=b"...")
+    verifier = WebhookVerifier(secret=b"...")   # while rotating: RotatingSecret(new, previous, until)
 
     @app.post("/webhooks/chengguan")
     async def receive(delivery: Annotated[VerifiedOrder, Depends(verifier)]) -> dict:
@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from onegrid_departments.orders import Order, OrderInvalid, decode_order
-from onegrid_departments.signature import WINDOW_S, WebhookRefused, verify_delivery
+from onegrid_departments.signature import WINDOW_S, Secrets, WebhookRefused, verify_delivery
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class VerifiedOrder:
 class WebhookVerifier:
     def __init__(
         self,
-        secret: bytes,
+        secret: Secrets,
         *,
         department: str | None = None,
         window_s: float = WINDOW_S,

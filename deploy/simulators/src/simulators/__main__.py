@@ -26,6 +26,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dispatch-url", help="dispatch's base URL (default: .run/endpoints.json)")
     p.add_argument("--registry-url", help="grid-registry's base URL (default: .run/endpoints.json)")
     p.add_argument("--bridges-url", help="the bridges' base URL (default: .run/endpoints.json)")
+    p.add_argument("--open311-url", help="the Open311 service's base URL (default: .run/endpoints.json)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock)")
 
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         dispatch=args.dispatch_url,
         grid_registry=args.registry_url,
         bridges=args.bridges_url,
+        open311=args.open311_url,
     )
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     if args.command == "networks":
@@ -96,8 +98,15 @@ def main(argv: list[str] | None = None) -> int:
                     endpoints.url("dispatch"), tally, rework_rate=args.rework_rate,
                     delay_s=(5.0 * pace, 30.0 * pace), seed=seed, headers=endpoints.headers(),
                 )  # fmt: skip
+            patrols = None
+            if not args.no_grid_worker and "console" in endpoints.urls:
+                from simulators.patrol import Patrols
+
+                patrols = Patrols(endpoints.url("console"), tally, headers=endpoints.headers(),
+                                  every_s=60.0 * pace, seed=seed or 0)  # fmt: skip
             await run_departments(
                 endpoints,
+                patrols=patrols,
                 behaviour=behaviour,
                 webhooks=webhook_secrets(os.environ.get("ONEGRID_DISPATCH_WEBHOOKS")),
                 webhook_port=args.webhook_port,

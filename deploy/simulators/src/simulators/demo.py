@@ -1,5 +1,5 @@
 """`python -m simulators demo`: a scripted day, compressed to a minute or two, against the running
-system (`make up`). It prints what it does and what it observes, and exits 0 only if all four
+system (`make up`). It prints what it does and what it observes, and exits 0 only if all five
 happened:
 
 1. 多网合一: one fire reported by three networks (CAP Fire, 综治 0302, 民情日记 MQ05) is one case;
@@ -8,7 +8,11 @@ happened:
 3. 退单: a department returns a case with a structured reason; the command centre then arbitrates it
    to the department the return suggested;
 4. 返工: the grid worker's on-site check of a resolved case fails; the case goes back to the
-   department (rework), is resolved again and closed.
+   department (rework), is resolved again and closed;
+5. 第一时间处置: a grid worker's patrol report (the phone app's calls to the console: a photo, then
+   the report on the patrol feed) becomes a case left to the grid; the worker handles it on the spot
+   with before and after photos (their refs in the lifecycle event), and someone else, the
+   community, verifies it: closed.
 
 Short deadlines: the seed's SLAs are hours long, so the demo writes one SLA policy through the
 registry API (`PUT /v1/records/sla_policy/demo-short-ack`: category safety.dispute, severity III,
@@ -40,10 +44,15 @@ from simulators.domain.city import Place, reference_city
 from simulators.domain.networks import Networks, run_tag
 from simulators.endpoints import Endpoints
 from simulators.gateway import TOPICS
+from simulators.patrol import Spot, file_report, photo, upload
 from simulators.running import Tally
 from simulators.watch import Watch
 
 SLA_CODE = "demo-short-ack"
+# The demo's patrol: a grid of the reference seed (军桥村委会第4网格) and a point inside it.
+PATROL_SPOT = Spot("321003103210004", 32.3942, 119.4129)
+GRID_WORKER = {"kind": "staff", "id": "demo/grid-worker", "display": "网格员"}
+COMMUNITY = {"kind": "staff", "id": "demo/community", "display": "社区"}
 DEMO_SLA = {
     "name": "演示：短时签收时限",
     "active": True,
@@ -59,8 +68,11 @@ class Script:
     """The demo's departments, grid worker and command centre: each case answered as its scenario
     says. Orders and lifecycle events arrive from the watch; answers leave as tasks."""
 
-    def __init__(self, watch: Watch, send: Any, http: httpx.AsyncClient, dispatch: str) -> None:
+    def __init__(
+        self, watch: Watch, send: Any, http: httpx.AsyncClient, dispatch: str, console: str = ""
+    ) -> None:
         self.watch, self.send, self.http, self.dispatch = watch, send, http, dispatch
+        self.console = console
         self.sources: dict[str, list[tuple[str, str]]] = {}  # scenario -> its (network, source id)s
         self.started = time.monotonic()
         self._answered: set[str] = set()
@@ -96,7 +108,9 @@ class Script:
         dept = e["dimensions"].get("department")
         why = f" ({e['reason']})" if e.get("reason") else ""
         self.say(f"{scenario}: {e['from_state']} -> {e['to_state']} by {e['action']}{why}, department {dept}")
-        if e["to_state"] == "resolved":
+        if scenario == "patrol" and e["to_state"] == "registered" and dept is None:
+            self._spawn(self._act(scenario, e["case_id"], "self_handle", e["event_id"]))
+        elif e["to_state"] == "resolved":
             n = self._resolves[scenario] = self._resolves.get(scenario, 0) + 1
             fail = scenario == "rework" and n == 1
             self._spawn(self._act(scenario, e["case_id"], "rework" if fail else "verify", e["event_id"]))
@@ -138,8 +152,15 @@ class Script:
 
     async def _act(self, scenario: str, case_id: str, action: str, event_id: str) -> None:
         await asyncio.sleep(1)
-        body: Json = {"actor": {"kind": "staff", "id": "demo/grid-worker", "display": "网格员"}}
-        if action == "rework":
+        body: Json = {"actor": GRID_WORKER}
+        if action == "self_handle":
+            shots = [await upload(self.http, self.console, photo(n)) for n in (1, 2)]  # before, after
+            refs = [f"photos/{s['sha256'][:2]}/{s['sha256']}.png" for s in shots]
+            body.update(reason="self_handle.on_spot", note="网格员现场清理完毕。", evidence=refs)
+            self.say(f"{scenario}: before/after photos {', '.join(s['sha256'][:12] for s in shots)}")
+        elif action == "verify" and scenario == "patrol":  # never the one who handled it
+            body.update(actor=COMMUNITY, note="社区核查通过。")
+        elif action == "rework":
             body.update(reason="verify.failed", note="现场核查未整改到位。")
         elif action == "verify":
             body.update(
@@ -193,7 +214,8 @@ async def run_demo(endpoints: Endpoints, *, timeout_s: float, seed: int) -> int:
     producer = make_producer(endpoints.kafka, client_id="onegrid-simulators-demo")
     await producer.start()
     http = httpx.AsyncClient(timeout=10.0, headers=endpoints.headers())
-    script = Script(watch, kafka_sender(producer, DISPATCH_FEEDBACK), http, dispatch)
+    console = endpoints.url("console")
+    script = Script(watch, kafka_sender(producer, DISPATCH_FEEDBACK), http, dispatch, console)
     watch.on_order = watch.on_lifecycle = lambda _: script.pulse()
     deadline = time.monotonic() + timeout_s
 
@@ -241,6 +263,10 @@ async def run_demo(endpoints: Endpoints, *, timeout_s: float, seed: int) -> int:
         await safety("silent", "0102", silent_at, "楼上漏水引发邻里纠纷")
         await safety("return", "0201", return_at, "小区夜间多次发生撬锁")
         await safety("rework", "0301", rework_at, "小作坊违规存放液化气罐")
+        report_id = await file_report(http, console, PATROL_SPOT, category="city.garbage",
+                                      text=DEMO_MARK + "路边垃圾堆放\n路口东侧约三袋生活垃圾。", photo_seed=int(time.time()))  # fmt: skip
+        script.sources.setdefault("patrol", []).append(("patrol", report_id))
+        script.say(f"patrol: report {report_id} filed through the console's worker app API")
 
         def saw(scenario: str, test: Any) -> bool:
             case_id = script.case(scenario)
@@ -251,6 +277,7 @@ async def run_demo(endpoints: Endpoints, *, timeout_s: float, seed: int) -> int:
             "silent": lambda: saw("silent", lambda e: e["to_state"] == "escalated"),
             "return": lambda: saw("return", lambda e: e["to_state"] == "returned"),
             "rework": lambda: saw("rework", lambda e: e["action"] == "rework"),
+            "patrol": lambda: saw("patrol", lambda e: e["action"] == "self_handle"),
         }
         for name, check in checks.items():
             happened[name] = bool(await watch.until(check, left()))
@@ -271,7 +298,7 @@ async def run_demo(endpoints: Endpoints, *, timeout_s: float, seed: int) -> int:
         await pusher.close()
         await http.aclose()
     print("\nWhat happened:")
-    for name in ("fire", "silent", "return", "rework"):
+    for name in ("fire", "silent", "return", "rework", "patrol"):
         case_id = script.case(name) or "-"
         path = " -> ".join(
             e["to_state"] for e in sorted(watch.lifecycle.get(case_id, []), key=lambda e: e["seq"])
@@ -279,4 +306,4 @@ async def run_demo(endpoints: Endpoints, *, timeout_s: float, seed: int) -> int:
         print(
             f"  {'OK  ' if happened.get(name) else 'MISS'} {name:7} case {case_id}: {path or 'no lifecycle'}"
         )
-    return 0 if len(happened) == 4 and all(happened.values()) else 1
+    return 0 if len(happened) == 5 and all(happened.values()) else 1

@@ -35,6 +35,7 @@ from onegrid.topics import CASE_LIFECYCLE, DISPATCH_FEEDBACK, orders_topic_patte
 from simulators.domain.answers import Behaviour, Department, Step, feedback
 from simulators.endpoints import Endpoints
 from simulators.grid_worker import GridWorker
+from simulators.patrol import Patrols
 from simulators.running import (
     Tally,
     exact,
@@ -146,6 +147,7 @@ async def run_departments(
     feedback_topic: str = DISPATCH_FEEDBACK,
     lifecycle_topic: str = CASE_LIFECYCLE,
     grid_worker: GridWorker | None = None,
+    patrols: Patrols | None = None,
     group: str = "sim.departments",
     duration_s: float | None = None,
     seed: int | None = None,
@@ -199,10 +201,13 @@ async def run_departments(
             follow(endpoints.kafka, pattern=exact(lifecycle_topic), group=f"{group}.grid-worker",
                    handle=grid_worker.receive, stop=stop, client_id="onegrid-simulators-grid-worker")
         )  # fmt: skip
+    if patrols is not None:
+        jobs.append(patrols.run(stop))
     tasks = [asyncio.create_task(j) for j in jobs]
     print(
         f"departments: silent {sorted(behaviour.silent) or 'none'}, return rate {behaviour.return_rate:g}, "
-        f"webhooks {sorted(webhooks) or 'none'} on :{webhook_port}, grid worker {'on' if grid_worker else 'off'}",
+        f"webhooks {sorted(webhooks) or 'none'} on :{webhook_port}, grid worker {'on' if grid_worker else 'off'}, "
+        f"patrol reports {'on' if patrols else 'off'}",
         flush=True,
     )
     try:

@@ -22,6 +22,7 @@ DEFAULT_URLS = {
     "intake": "http://127.0.0.1:8002",
     "dispatch": "http://127.0.0.1:8003",
     "audit": "http://127.0.0.1:8004",
+    "open311": "http://127.0.0.1:8006",
     "bridges": "http://127.0.0.1:8007",
 }
 DEFAULT_HJ212 = "127.0.0.1:8212"

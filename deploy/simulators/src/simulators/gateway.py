@@ -7,7 +7,7 @@ bridges (services/bridges), never to Kafka directly:
 - CAP: alerts are published on the alert hub served here (an Atom index, bridged.AlertHub), which
   the bridge's CAP poller follows (ONEGRID_BRIDGES_CAP_FEEDS, set by `make run`);
 - public safety (GBK XML) and party building (JSON): POSTed to the bridges' push endpoints;
-- Open311: residents' requests as form-encoded `POST /open311/v2/requests.json` to intake.
+- Open311: residents' requests as form-encoded `POST /open311/v2/requests.json` to the Open311 service.
 `rate` records per second in all, paced on the event loop's clock; a one-line summary every 10 s;
 stops on Ctrl-C/SIGTERM or after `duration_s`.
 """
@@ -49,7 +49,7 @@ class Gateway:
     def __init__(self, endpoints: Endpoints, tally: Tally, hub: AlertHub) -> None:
         self.tally = tally
         self.hub = hub
-        self._open311 = f"{endpoints.url('intake')}/open311/v2/requests.json"
+        self._open311 = f"{endpoints.url('open311')}/open311/v2/requests.json"
         self._http = httpx.AsyncClient(timeout=10.0, headers=endpoints.headers())
         self.stations = StationLinks(endpoints.hj212_address, tally)
         self.pusher = Pusher(endpoints.url("bridges"), tally, fallback_headers=endpoints.headers())
@@ -130,7 +130,7 @@ async def run_networks(
     print(
         f"networks: {rate:g} records/s through the bridges (HJ 212 over TCP to {endpoints.hj212_address}, "
         f"pushes to {endpoints.url('bridges')}, alert hub http://127.0.0.1:{alert_hub_port}{ALERT_HUB_PATH}) "
-        f"and Open311 to {endpoints.url('intake')}; {len(city.stations)} stations, run {sim.tag}, seed {seed}",
+        f"and Open311 to {endpoints.url('open311')}; {len(city.stations)} stations, run {sim.tag}, seed {seed}",
         flush=True,
     )
     helpers = [

@@ -1,7 +1,8 @@
 """The departments' webhook endpoint: receives dispatch's signed order deliveries.
 
 `POST /webhooks/{department}` with the order JSON as body and dispatch's headers
-(X-OneGrid-Timestamp, X-OneGrid-Signature `v1=<hex>`, X-OneGrid-Delivery). The signature and the
+(X-OneGrid-Timestamp, X-OneGrid-Signature `v2=<hex>`, X-OneGrid-Delivery). The signature (over the
+delivery id too) and the
 replay window are checked with dispatch's own `dispatch.domain.signature.verify` (the receiver's
 half it ships for departments). Answers: 200 accepted (or duplicate: a retry repeats the delivery
 id), 401 naming the signature problem, 404 for a department this endpoint does not serve, 422 for a
@@ -47,18 +48,19 @@ def webhook_app(
         if secret is None:
             return JSONResponse({"error": "department.not_served", "detail": department}, status_code=404)
         body = await request.body()
+        delivery_id = request.headers.get(signature.DELIVERY, "")
         refusal = signature.verify(
-            secret.encode(),
+            [secret.encode()],
             request.headers.get(signature.TIMESTAMP, ""),
             request.headers.get(signature.SIGNATURE, ""),
+            delivery_id,
             body,
             now=clock(),
             window_s=window_s,
         )
         if refusal is not None:
             return JSONResponse({"error": refusal}, status_code=401)
-        delivery_id = request.headers.get(signature.DELIVERY, "")
-        if delivery_id and delivery_id in seen:
+        if delivery_id in seen:
             return JSONResponse({"status": "duplicate"})
         try:
             order = json.loads(body)
@@ -66,10 +68,9 @@ def webhook_app(
                 raise ValueError(f"order for {order['department']!r} delivered to {department!r}")
         except (ValueError, KeyError, TypeError) as e:
             return JSONResponse({"error": "order.invalid", "detail": str(e)[:200]}, status_code=422)
-        if delivery_id:
-            seen[delivery_id] = None
-            while len(seen) > remember:
-                seen.popitem(last=False)
+        seen[delivery_id] = None
+        while len(seen) > remember:
+            seen.popitem(last=False)
         on_order(order)
         return JSONResponse({"status": "accepted"})
 

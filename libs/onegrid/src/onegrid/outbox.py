@@ -141,6 +141,21 @@ async def enqueue(conn: AsyncConnection, records: Sequence[OutRecord], *, table:
     )
 
 
+async def copy_into(raw: Any, records: Sequence[OutRecord], *, table: str = DEFAULT_TABLE) -> None:
+    """`enqueue` for a raw asyncpg connection inside its open transaction: one COPY for any number
+    of records (their ids follow the order given). Does not commit. The connection's jsonb codec
+    takes text, as the SQLAlchemy asyncpg dialect sets it up (`headers` go as their JSON text)."""
+    if not records:
+        return
+    await raw.copy_records_to_table(
+        table,
+        columns=("topic", "key", "value", "headers", "partition"),
+        records=[
+            (r.topic, r.key, r.value, _encode_headers(with_trace(r.headers)), r.partition) for r in records
+        ],
+    )
+
+
 def _record_of(row: Any) -> OutRecord:
     return OutRecord(
         topic=row.topic,

@@ -29,7 +29,7 @@ Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class RateLimit(BaseModel):
-    """Settings of one limit (embed in a service's settings, e.g. ONEGRID_INTAKE_OPEN311_RATE='{...}')."""
+    """Settings of one limit (embed in a service's settings, e.g. ONEGRID_OPEN311_SUBMIT_RATE='{...}')."""
 
     rate_per_s: float = Field(default=5.0, gt=0)
     burst: int = Field(default=20, ge=1)

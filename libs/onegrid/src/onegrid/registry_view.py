@@ -48,7 +48,11 @@ _CELL_LEVELS: dict[str, Level] = {
 
 
 class RegistryView:
-    def __init__(self, *, max_tiles: int = DEFAULT_MAX_TILES) -> None:
+    def __init__(self, *, max_tiles: int = DEFAULT_MAX_TILES, eager_index: bool = False) -> None:
+        """`eager_index`: once an index exists, a change to divisions or grids received by `handle`
+        rebuilds it in a worker thread before the next batch of changes, so the hot path's
+        `grid_index()` finds it built instead of rebuilding it on the event loop (about a second)."""
+        self.eager_index = eager_index
         self.records: dict[str, dict[str, Json]] = {}
         self.listeners: list[ChangeListener] = []
         self.version = 0  # bumps with every applied change: cheap "has anything changed?"
@@ -86,6 +90,8 @@ class RegistryView:
             if r.key is None:
                 continue
             self.apply(r.key.decode(), r.value)
+        if self.eager_index and self._index is not None and self._index_version != self.spatial_version:
+            await self.grid_index_async()
         return BatchResult()
 
     # -- questions asked on the hot path ------------------------------------------------------------
@@ -218,6 +224,12 @@ def match_route(
         return None
     rule = best[2]
     return Route(rule["code"], tuple(rule["departments"]), bool(rule.get("whistle", False)))
+
+
+def admits(match: Json, category: str, severity: int) -> bool:
+    """Whether a rule's or policy's `match` admits the category and severity (an empty list admits
+    anything): an index by the pair narrows the rules `match_route` must look at."""
+    return _admits(match.get("category_codes"), category) and _admits(match.get("severity_levels"), severity)
 
 
 def match_sla(policies: Iterable[Json], category: str, severity: int) -> Json | None:

@@ -17,9 +17,10 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 
-from onegrid import telemetry
+from onegrid import heap, telemetry
 from onegrid.auth import assert_guarded, install
 from onegrid.kafka.loop import ConsumerLoop
+from onegrid.looplag import LoopLag
 from onegrid.ratelimit import BodyLimit
 from onegrid.settings import ServiceSettings
 
@@ -100,10 +101,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for hook in rt.on_start:
             await hook()
+        heap.settle()  # what start-up built (views, indexes, caught-up caches) is never traversed again
         for loop in rt.loops:
             rt.tasks.append(asyncio.create_task(_supervise(rt, loop.run(), loop.config.group_id)))
         for job in rt.background:
             rt.tasks.append(asyncio.create_task(_supervise(rt, job(), getattr(job, "__name__", "job"))))
+        # Every service exports its event loop's lag (onegrid.looplag); a stall shows before it costs.
+        rt.tasks.append(asyncio.create_task(_supervise(rt, LoopLag().run(), "event loop lag")))
         log.info("%s started", rt.settings.service_name)
         try:
             yield

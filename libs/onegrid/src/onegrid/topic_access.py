@@ -110,18 +110,12 @@ SERVICE_TOPICS: tuple[TopicAccess, ...] = (
     # The registry publishes its changelog from its outbox and follows it for its own lookups (a
     # global table read from the start by every instance: no consumer group).
     _of("grid-registry"),
-    # Legacy records in, case events out in one transaction; its state changelog; Open311 requests
-    # taken over HTTP are published raw to their feed; the status followers read cases and lifecycle.
-    # The ledger: accounts written with the outputs, read back beside the feeds and the set-aside copies.
-    _of(
-        "intake",
-        transactional=True,
-        groups=(
-            ConsumerGroup("legacy", LEGACY_FEEDS),
-            ConsumerGroup("open311-cases", (CASES,)),
-            ConsumerGroup("open311-status", (CASE_LIFECYCLE,)),
-        ),
-    ),
+    # Legacy records in, case events out in one transaction; its state changelog. The ledger:
+    # accounts written with the outputs, read back beside the feeds and the set-aside copies.
+    _of("intake", transactional=True, groups=(ConsumerGroup("legacy", LEGACY_FEEDS),)),
+    # Residents' requests taken over HTTP are published raw to their feed; the status follows the
+    # case each went to (cases.v1) and that case's lifecycle.
+    _of("open311", groups=(ConsumerGroup("cases", (CASES,)), ConsumerGroup("status", (CASE_LIFECYCLE,)))),
     _of(
         "dispatch",
         writes=(prefix(DISPATCH_ORDERS_PREFIX),),

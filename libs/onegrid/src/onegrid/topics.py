@@ -34,6 +34,7 @@ INTAKE_DLQ = "intake.dlq.v1"
 INTAKE_QUARANTINE = "intake.quarantine.v1"
 DISPATCH_DLQ = "dispatch.dlq.v1"
 EVALUATION_DLQ = "evaluation.dlq.v1"
+OPEN311_DLQ = "open311.dlq.v1"
 # Records the wire tap cannot store (its own failure, not the record's): kept for a replay.
 AUDIT_DLQ = "audit.dlq.v1"
 # Internal: intake's own state changelog (HJ 212 episodes per station), written in its transactions.
@@ -181,12 +182,12 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     _feed(LEGACY_EMERGENCY_CAP, "cap", key="The alert's sender."),
     _feed(LEGACY_SAFETY, "safety", key="The source system's event number."),
     _feed(LEGACY_PARTY, "party", key="The app's record id.", personal_data=True),
-    # Residents' Open311 requests, form bodies as received by the intake API (key: service_request_id).
+    # Residents' Open311 requests, form bodies as received by the Open311 service's API.
     _feed(
         LEGACY_OPEN311,
         "open311",
-        key="The service_request_id intake assigned.",
-        owner="intake",
+        key="The service_request_id the Open311 service assigned.",
+        owner="open311",
         personal_data=True,
     ),
     # Grid workers' patrol reports as the console's worker app took them (photos stored first).
@@ -199,8 +200,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         partitions=6,
         retention_ms=365 * DAY_MS,
         owner="intake",
-        # Intake follows its own cases (the case book; an Open311 request's case).
-        readers=("intake", "dispatch", "console"),
+        # Intake follows its own cases (the case book); open311, the case each request went to.
+        readers=("intake", "dispatch", "console", "open311"),
         key="case_id",
         personal_data=True,
         case_facts=True,
@@ -210,6 +211,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     _set_aside(INTAKE_QUARANTINE, "intake", "quarantine", readers=("intake", "console"), days=365),
     _set_aside(DISPATCH_DLQ, "dispatch", "dlq"),
     _set_aside(EVALUATION_DLQ, "evaluation", "dlq"),
+    _set_aside(OPEN311_DLQ, "open311", "dlq"),
     _set_aside(AUDIT_DLQ, "audit", "dlq", days=365, audited=False),
     TopicSpec(
         INTAKE_STATE,
@@ -246,7 +248,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         partitions=6,
         retention_ms=None,
         owner="dispatch",
-        readers=("intake", "evaluation", "console"),
+        # open311: a request's status follows its case.
+        readers=("evaluation", "console", "open311"),
         key="case_id",
         case_facts=True,
     ),

@@ -49,9 +49,16 @@ class LoopSpec:
 class Wiring:
     settings: ServiceSettings
     runtime: Runtime
-    engine: AsyncEngine
+    # None: the service keeps no database (wire(database=False)).
+    database: AsyncEngine | None
     producer: AIOKafkaProducer | None = None
     loop_specs: list[LoopSpec] = field(default_factory=list)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self.database is None:
+            raise RuntimeError(f"{self.settings.service_name} was wired without a database")
+        return self.database
 
     def add_loop(
         self,
@@ -135,7 +142,8 @@ class Wiring:
     async def stop_clients(self) -> None:
         if self.producer is not None:
             await self.producer.stop()
-        await self.engine.dispose()
+        if self.database is not None:
+            await self.database.dispose()
 
 
 def wire(
@@ -143,11 +151,16 @@ def wire(
     *,
     migrations: Path | None,
     topics: Iterable[TopicSpec] = CATALOGUE,
+    database: bool = True,
 ) -> Wiring:
+    """`database=False`: a service whose state lives in Kafka alone (no engine, no database check;
+    `migrations` must then be None)."""
+    if not database and migrations is not None:
+        raise ValueError("migrations need a database")
     telemetry.configure(settings.service_name, settings.telemetry)
-    engine = make_engine(settings.database_url, settings.db_schema)
+    engine = make_engine(settings.database_url, settings.db_schema) if database else None
     rt = Runtime(settings=settings)
-    w = Wiring(settings=settings, runtime=rt, engine=engine)
+    w = Wiring(settings=settings, runtime=rt, database=engine)
     specs = list(topics)
 
     async def prepare() -> None:
@@ -158,6 +171,8 @@ def wire(
 
     rt.on_start.append(prepare)
     rt.on_stop.append(w.stop_clients)
-    rt.checks["database"] = lambda: ping(engine)
+    if engine is not None:
+        db: AsyncEngine = engine  # named, so the check's closure sees it narrowed
+        rt.checks["database"] = lambda: ping(db)
     rt.checks["kafka"] = lambda: broker_ready(settings.kafka)
     return w

@@ -18,6 +18,7 @@ Every deadline carries ``version``: the calendar it was computed on.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Final
@@ -30,6 +31,15 @@ PACKAGE_VERSION: Final = str(chinese_calendar.__version__)
 FIRST_YEAR: Final = min(_HOLIDAYS).year
 LAST_YEAR: Final = max(_HOLIDAYS).year
 OFFICE_HOURS: Final = ((time(8, 30), time(12, 0)), (time(13, 30), time(17, 30)))
+
+
+@functools.lru_cache(maxsize=8192)
+def _is_working_day(day: date) -> bool:
+    # Kept per day: the package validates its argument on every call (~130 µs a deadline counted
+    # over a weekend), and the answer for a day never changes with the pinned package.
+    if FIRST_YEAR <= day.year <= LAST_YEAR:
+        return bool(chinese_calendar.is_workday(day))
+    return day.weekday() < 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +64,7 @@ class WorkCalendar:
     def is_working_day(day: date) -> bool:
         """A working day: Monday-Friday not a statutory holiday, or an announced make-up day (调休).
         Outside the covered years: Monday-Friday."""
-        if FIRST_YEAR <= day.year <= LAST_YEAR:
-            return bool(chinese_calendar.is_workday(day))
-        return day.weekday() < 5
+        return _is_working_day(day)
 
     def next_working_day(self, day: date) -> date:
         """The first working day strictly after ``day``."""

@@ -19,6 +19,7 @@ from audit.store import TrailStore
 from audit.trail_writer import TrailWriter, ensure_partitions
 from audit.wiretap import WireTap
 from onegrid.envelope import CloudEvent
+from onegrid.kafka.topic_ids import TopicIds
 from onegrid.service import create_app
 from onegrid.topics import AUDIT_DLQ, AUDIT_HEADS
 from onegrid.wiring import Wiring, wire
@@ -38,7 +39,7 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, Settings, Wiring]:
     db = Database(settings.database_url, settings.db_schema)
     writer = TrailWriter(
         db,
-        dedupe_window_s=settings.event_dedupe_window_s,
+        topic_ids=TopicIds(settings.kafka),
         partitions_ahead=settings.partitions_ahead,
         trust=settings.trust(),
     )

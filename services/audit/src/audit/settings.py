@@ -38,8 +38,6 @@ class Settings(ServiceSettings):
     head_interval_s: float = Field(default=10.0, gt=0)
     # How often the newest signed head is checked against the stored log (audit.self_check).
     head_check_interval_s: float = Field(default=60.0, gt=0)
-    # Re-deliveries of one event (same topic and ce_id at a new offset) are recognised this far back.
-    event_dedupe_window_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     tap_topic_pattern: str = TAP_PATTERN
     # Topics whose records may name cases and actors, carry dead letters, or are outsiders' (opaque);
     # see audit.domain.capture.TopicTrust.

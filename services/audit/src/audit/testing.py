@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -21,6 +22,7 @@ from audit.wiretap import WireTap
 from onegrid.db import migrate
 from onegrid.kafka import Record
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
+from onegrid.kafka.topic_ids import TopicIds
 from onegrid.settings import KafkaSettings
 
 MIGRATIONS = Path(audit.__file__).parent / "migrations"
@@ -76,12 +78,14 @@ def case_event(
 class PausingWriter(TrailWriter):
     """A writer that waits inside each batch's transaction, so a SIGKILL lands mid-batch."""
 
-    def __init__(self, db: Database, pause_s: float) -> None:
-        super().__init__(db)
+    def __init__(self, db: Database, pause_s: float, **kw: Any) -> None:
+        super().__init__(db, **kw)
         self._pause_s = pause_s
 
-    async def _advance_positions(self, conn: asyncpg.Connection, records: Sequence[Record]) -> None:
-        await super()._advance_positions(conn, records)
+    async def _advance_positions(
+        self, conn: asyncpg.Connection, records: Sequence[Record], ids: dict[str, uuid.UUID]
+    ) -> None:
+        await super()._advance_positions(conn, records, ids)
         await asyncio.sleep(self._pause_s)
 
 
@@ -90,7 +94,8 @@ async def run_tap(bootstrap: str, database_url: str, schema: str, topics: list[s
     kafka = KafkaSettings(bootstrap_servers=bootstrap)
     db = Database(asyncpg_url(database_url), schema)
     await db.open()
-    writer = PausingWriter(db, pause_s) if pause_s else TrailWriter(db)
+    ids = TopicIds(kafka)
+    writer = PausingWriter(db, pause_s, topic_ids=ids) if pause_s else TrailWriter(db, topic_ids=ids)
     group = f"tap-{schema}"
     loop = ConsumerLoop(
         consumer=make_consumer(kafka, group_id=group, client_id=group),

@@ -1,10 +1,17 @@
 """Appends batches of Kafka records to the trail: gapless ``seq``, exactly once, in one transaction.
 
 Contract of ``TrailWriter.append(records)``:
-- Records already in the trail are skipped, by position (offset below the partition's
-  ``tap_position.next_offset``) and by event (same topic and event id recorded within
-  ``dedupe_window_s``, or earlier in the same batch). Calling it again with the same records, or any
-  subset of them, after a crash or a retry, appends nothing twice: it is idempotent.
+- Records already in the trail are skipped by source position alone: (topic id, partition, offset),
+  the topic id being the Kafka topic's UUID (``onegrid.kafka.topic_ids``), so a topic deleted and
+  created again under its name is a new key. Calling it again with the same records, or any subset of
+  them, after a crash or a retry, appends nothing twice: it is idempotent. Not by event id: a message
+  published again (a replay from the console keeps its CloudEvents id) is a new message on the wire,
+  and the trail records what was on the wire.
+- A record below its partition's ``tap_position.next_offset`` is a redelivery when the trail holds
+  the same payload at that position. Otherwise the partition's position went back under the same id:
+  its log was truncated and written again (an unclean leader election, a restore), and the offsets now
+  name other records. That is an alarm (``audit_position_regressions`` and a warning naming the
+  partition; alert ``OneGridAuditPositionRegressed``), and the record is kept: nothing is lost.
 - The new entries get ``seq`` = the log's size onwards, in position order (topic, partition, offset),
   all with one ``recorded_at`` later than any before, so seq order and recording order agree. Rows,
   completed subtree roots, positions and the log's new size and Merkle frontier are committed in ONE
@@ -16,8 +23,11 @@ Contract of ``TrailWriter.append(records)``:
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -29,7 +39,14 @@ from audit.domain.capture import DEFAULT_TRUST, Capture, TopicTrust, describe, e
 from audit.domain.entry import AuditEntry
 from audit.domain.merkle import MerkleFrontier
 from audit.domain.subtrees import append_recording
+from onegrid import telemetry
 from onegrid.kafka import Record
+
+log = logging.getLogger(__name__)
+
+# Topic ids by name (onegrid.kafka.topic_ids.TopicIds); `fresh` looks them up again.
+TopicIdLookup = Callable[..., Awaitable[dict[str, uuid.UUID]]]
+Key = tuple[str, int]  # (topic id, or name for a topic without one), partition
 
 # Subtree roots of at least this height are stored: ~1 row per 128 leaves, proofs read < 256 leaves.
 NODE_MIN_HEIGHT = 8
@@ -56,6 +73,7 @@ TRAIL_COLUMNS = (
     "payload",
     "leaf_hash",
     "leaf_version",
+    "topic_id",
 )
 
 
@@ -93,17 +111,23 @@ class TrailWriter:
         self,
         db: Database,
         *,
-        dedupe_window_s: float = 7 * 24 * 3600.0,
+        topic_ids: TopicIdLookup | None = None,
         partitions_ahead: int = 2,
         clock: Any = None,
         trust: TopicTrust = DEFAULT_TRUST,
     ) -> None:
         self._db = db
         self._trust = trust
-        self._window = timedelta(seconds=dedupe_window_s)
+        self._topic_ids = topic_ids  # None: positions keyed by topic name (no cluster to ask)
         self._ahead = partitions_ahead
         self._clock = clock or (lambda: datetime.now(UTC))
         self._ensured: set[date] = set()
+        self.regressions = 0
+        self._m_regressions = telemetry.meter("audit").create_counter(
+            "audit_position_regressions",
+            description="records found below their partition's recorded position with other content",
+        )
+        self._m_regressions.add(0)  # the series exists from the start, so the alert's rate reads 0
 
     async def append(self, records: Sequence[Record]) -> Appended:
         now = self._clock()
@@ -118,7 +142,8 @@ class TrailWriter:
     async def _append(self, conn: asyncpg.Connection, records: Sequence[Record], now: datetime) -> Appended:
         state = await conn.fetchrow("SELECT size, frontier, last_recorded_at FROM log_state FOR UPDATE")
         frontier = MerkleFrontier.from_bytes(state["frontier"])
-        fresh = await self._unrecorded(conn, records)
+        ids = await self._ids(conn, records)
+        fresh = await self._unrecorded(conn, records, ids)
         captures = [
             describe(
                 topic=r.topic,
@@ -131,7 +156,7 @@ class TrailWriter:
             )
             for r in fresh
         ]
-        keep = await self._new_events(conn, captures, now)
+        keep = list(range(len(captures)))
         # The log's order has two independent encodings, both in every leaf: seq, and the recording
         # order (recorded_at, topic, partition, offset). recorded_at strictly increases per batch and
         # a batch is appended in position order (which keeps each partition's offset order), so the
@@ -145,7 +170,7 @@ class TrailWriter:
             entry = entry_of(cap, seq=size + i, recorded_at=recorded_at)
             leaf = entry.leaf_hash()
             leaves.append(leaf)
-            rows.append(trail_row(entry, cap, record.timestamp, leaf))
+            rows.append(trail_row(entry, cap, record.timestamp, leaf, topic_id=ids.get(record.topic)))
         frontier, nodes = append_recording(frontier, leaves, min_height=NODE_MIN_HEIGHT)
         if rows:
             await conn.copy_records_to_table("trail", records=rows, columns=TRAIL_COLUMNS)
@@ -155,7 +180,7 @@ class TrailWriter:
                 records=[(n.height, n.position, n.hash) for n in nodes],
                 columns=("height", "position", "hash"),
             )
-        await self._advance_positions(conn, records)
+        await self._advance_positions(conn, records, ids)
         if rows:
             await conn.execute(
                 "UPDATE log_state SET size = $1, frontier = $2, last_recorded_at = $3",
@@ -165,64 +190,163 @@ class TrailWriter:
             )
         return Appended(len(rows), len(records) - len(rows), frontier.size)
 
-    async def _unrecorded(self, conn: asyncpg.Connection, records: Sequence[Record]) -> list[Record]:
-        parts = sorted({(r.topic, r.partition) for r in records})
-        found = await conn.fetch(
-            "SELECT p.topic, p.partition, p.next_offset FROM tap_position p "
-            "JOIN unnest($1::text[], $2::int[]) AS b(topic, partition) USING (topic, partition)",
-            [t for t, _ in parts],
-            [p for _, p in parts],
-        )
-        next_offset = {(r["topic"], r["partition"]): r["next_offset"] for r in found}
-        out, seen = [], set()
+    async def _ids(self, conn: asyncpg.Connection, records: Sequence[Record]) -> dict[str, uuid.UUID]:
+        """The topic ids of the batch's topics. Looked up again when a record falls below the
+        position kept for its cached id: the topic may have been deleted and created again."""
+        if self._topic_ids is None:
+            return {}
+        names = sorted({r.topic for r in records})
+        ids = await self._topic_ids(names)
+        lowest: dict[tuple[str, int], int] = {}
+        for r in records:
+            part = (r.topic, r.partition)
+            lowest[part] = min(lowest.get(part, r.offset), r.offset)
+        known = [(t, p, low) for (t, p), low in lowest.items() if t in ids]
+        if known:
+            below = await conn.fetchval(
+                "SELECT bool_or(b.low < p.next_offset) FROM tap_position p "
+                "JOIN unnest($1::uuid[], $2::int[], $3::bigint[]) AS b(topic_id, partition, low) "
+                "USING (topic_id, partition)",
+                [ids[t] for t, _, _ in known],
+                [p for _, p, _ in known],
+                [low for _, _, low in known],
+            )
+            if below:
+                ids = await self._topic_ids(names, fresh=True)
+        if ids:  # rows from before positions had ids: adopted by the id the name has now
+            await conn.execute(
+                "UPDATE tap_position p SET topic_id = b.topic_id FROM unnest($1::text[], $2::uuid[]) "
+                "AS b(topic, topic_id) WHERE p.topic = b.topic AND p.topic_id IS NULL AND NOT EXISTS "
+                "(SELECT 1 FROM tap_position q WHERE q.topic_id = b.topic_id AND q.partition = p.partition)",
+                list(ids),
+                list(ids.values()),
+            )
+        return ids
+
+    async def _unrecorded(
+        self, conn: asyncpg.Connection, records: Sequence[Record], ids: dict[str, uuid.UUID]
+    ) -> list[Record]:
+        next_offset = await self._positions(conn, {(r.topic, r.partition) for r in records}, ids)
+        out, seen, below = [], set(), []
         for r in records:
             pos = (r.topic, r.partition, r.offset)
-            if r.offset >= next_offset.get((r.topic, r.partition), 0) and pos not in seen:
-                seen.add(pos)
+            if pos in seen:
+                continue
+            seen.add(pos)
+            if r.offset >= next_offset.get(_key(r.topic, r.partition, ids), 0):
+                out.append(r)
+            else:
+                below.append(r)
+        if below:
+            recorded = await self._recorded_payloads(conn, below, ids)
+            for r in below:
+                if _digest(r.value) in recorded.get((r.topic, r.partition, r.offset), set()):
+                    continue  # a redelivery
+                self._regressed(r, ids, next_offset[_key(r.topic, r.partition, ids)])
                 out.append(r)
         return out
 
-    async def _new_events(self, conn: asyncpg.Connection, caps: list[Capture], now: datetime) -> list[int]:
-        """Indexes of the captures whose event was not recorded yet (a producer's retry or an
-        at-least-once replay re-publishes one event at a new offset)."""
-        named = [(c.topic, c.event_id) for c in caps if not c.event_id.startswith("kafka:")]
-        known: set[tuple[str, str]] = set()
-        if named:
-            rows = await conn.fetch(
-                "SELECT DISTINCT t.topic, t.event_id FROM trail t "
-                "JOIN unnest($1::text[], $2::text[]) AS b(topic, event_id) USING (topic, event_id) "
-                "WHERE t.recorded_at >= $3",
-                [t for t, _ in named],
-                [e for _, e in named],
-                now - self._window,
-            )
-            known = {(r["topic"], r["event_id"]) for r in rows}
-        keep = []
-        for i, c in enumerate(caps):
-            ident = (c.topic, c.event_id)
-            if ident in known:
-                continue
-            known.add(ident)
-            keep.append(i)
-        return keep
+    async def _positions(
+        self, conn: asyncpg.Connection, parts: Iterable[tuple[str, int]], ids: dict[str, uuid.UUID]
+    ) -> dict[Key, int]:
+        by_id = sorted((str(ids[t]), p) for t, p in parts if t in ids)
+        by_name = sorted((t, p) for t, p in parts if t not in ids)
+        found = await conn.fetch(
+            "SELECT p.topic_id::text AS k, p.partition, p.next_offset FROM tap_position p "
+            "JOIN unnest($1::uuid[], $2::int[]) AS b(topic_id, partition) USING (topic_id, partition) "
+            "UNION ALL SELECT p.topic, p.partition, p.next_offset FROM tap_position p "
+            "JOIN unnest($3::text[], $4::int[]) AS b(topic, partition) USING (topic, partition) "
+            "WHERE p.topic_id IS NULL",
+            [uuid.UUID(k) for k, _ in by_id],
+            [p for _, p in by_id],
+            [t for t, _ in by_name],
+            [p for _, p in by_name],
+        )
+        return {(r["k"], r["partition"]): r["next_offset"] for r in found}
 
-    async def _advance_positions(self, conn: asyncpg.Connection, records: Sequence[Record]) -> None:
+    async def _recorded_payloads(
+        self, conn: asyncpg.Connection, records: list[Record], ids: dict[str, uuid.UUID]
+    ) -> dict[tuple[str, int, int], set[bytes]]:
+        """The payload digests the trail holds at the records' positions (rows from before topic ids
+        match by name)."""
+        rows = await conn.fetch(
+            'SELECT b.topic, t.partition, t."offset", t.payload_sha256 FROM trail t '
+            "JOIN unnest($1::text[], $2::uuid[], $3::int[], $4::bigint[]) AS b(topic, topic_id, partition, o) "
+            'ON t.topic = b.topic AND t.partition = b.partition AND t."offset" = b.o '
+            "AND (t.topic_id = b.topic_id OR t.topic_id IS NULL OR b.topic_id IS NULL)",
+            [r.topic for r in records],
+            [ids.get(r.topic) for r in records],
+            [r.partition for r in records],
+            [r.offset for r in records],
+        )
+        out: dict[tuple[str, int, int], set[bytes]] = {}
+        for row in rows:
+            out.setdefault((row["topic"], row["partition"], row["offset"]), set()).add(
+                bytes(row["payload_sha256"])
+            )
+        return out
+
+    def _regressed(self, r: Record, ids: dict[str, uuid.UUID], next_offset: int) -> None:
+        self.regressions += 1
+        self._m_regressions.add(1, {"topic": r.topic, "partition": str(r.partition)})
+        log.warning(
+            "position went back on %s[%d] (topic id %s): offset %d, recorded up to %d, holds another "
+            "record now (log truncated and written again?); recorded it too",
+            r.topic,
+            r.partition,
+            ids.get(r.topic),
+            r.offset,
+            next_offset,
+        )
+
+    async def _advance_positions(
+        self, conn: asyncpg.Connection, records: Sequence[Record], ids: dict[str, uuid.UUID]
+    ) -> None:
         upto: dict[tuple[str, int], int] = {}
         for r in records:
             key = (r.topic, r.partition)
             upto[key] = max(upto.get(key, 0), r.offset + 1)
-        await conn.execute(
-            "INSERT INTO tap_position (topic, partition, next_offset) "
-            "SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]) "
-            "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = "
-            "greatest(tap_position.next_offset, excluded.next_offset)",
-            [k[0] for k in upto],
-            [k[1] for k in upto],
-            list(upto.values()),
-        )
+        with_id = [(t, p, n) for (t, p), n in upto.items() if t in ids]
+        without = [(t, p, n) for (t, p), n in upto.items() if t not in ids]
+        if with_id:
+            await conn.execute(
+                "INSERT INTO tap_position (topic, partition, next_offset, topic_id) "
+                "SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::uuid[]) "
+                "ON CONFLICT (topic_id, partition) WHERE topic_id IS NOT NULL DO UPDATE SET next_offset = "
+                "greatest(tap_position.next_offset, excluded.next_offset)",
+                [t for t, _, _ in with_id],
+                [p for _, p, _ in with_id],
+                [n for _, _, n in with_id],
+                [ids[t] for t, _, _ in with_id],
+            )
+        if without:
+            await conn.execute(
+                "INSERT INTO tap_position (topic, partition, next_offset) "
+                "SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]) "
+                "ON CONFLICT (topic, partition) WHERE topic_id IS NULL DO UPDATE SET next_offset = "
+                "greatest(tap_position.next_offset, excluded.next_offset)",
+                [t for t, _, _ in without],
+                [p for _, p, _ in without],
+                [n for _, _, n in without],
+            )
 
 
-def trail_row(entry: AuditEntry, cap: Capture, kafka_ts_ms: int | None, leaf: bytes) -> tuple[Any, ...]:
+def _key(topic: str, partition: int, ids: dict[str, uuid.UUID]) -> Key:
+    return (str(ids[topic]) if topic in ids else topic, partition)
+
+
+def _digest(value: bytes | None) -> bytes:
+    return hashlib.sha256(value or b"").digest()
+
+
+def trail_row(
+    entry: AuditEntry,
+    cap: Capture,
+    kafka_ts_ms: int | None,
+    leaf: bytes,
+    *,
+    topic_id: uuid.UUID | None = None,
+) -> tuple[Any, ...]:
     kafka_ts = datetime.fromtimestamp(kafka_ts_ms / 1000, UTC) if kafka_ts_ms and kafka_ts_ms > 0 else None
     return (
         entry.seq,
@@ -246,4 +370,5 @@ def trail_row(entry: AuditEntry, cap: Capture, kafka_ts_ms: int | None, leaf: by
         cap.payload,
         leaf,
         entry.leaf_version,
+        topic_id,
     )

@@ -1,6 +1,6 @@
 """Composition root of the operations console: the Kafka watch (throughput, lag), the followed topics
 (dead letters, quarantine, cases, lifecycle, registry), the OTLP receiver, the replay action, the
-JSON API and the pages.
+JSON API, the pages, and `/open311/v2/` forwarded to the Open311 service.
 
 The console owns no database tables; `wire` still gives it the shared runtime (telemetry, the
 producer used for replays, topic creation, health and readiness), minus the database check.
@@ -8,17 +8,23 @@ producer used for replays, topic creation, health and readiness), minus the data
 
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI
 
 from console.api import router as api_router
 from console.domain.spans import SpanStore
 from console.feeds import Feeds
+from console.open311_forward import Open311Forward, open311_forward_router
 from console.otlp import otlp_router
 from console.pages import pages_router, static_files
 from console.replay import Replayer
 from console.settings import Settings
 from console.upstream import Upstream
 from console.watch import KafkaWatch
+from console.worker.api import router as worker_router
+from console.worker.pages import worker_pages
+from console.worker.photos import PhotoStore
+from console.worker.taxonomy import Taxonomy
 from onegrid.ratelimit import RateLimiter
 from onegrid.service import create_app
 from onegrid.topics import TopicSpec, read_by
@@ -63,6 +69,8 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     w.runtime.checks["feeds"] = lambda: _all_caught_up(feeds)
     w.runtime.on_stop.insert(0, feeds.stop)
     w.runtime.on_stop.append(upstream.close)
+    forward = httpx.AsyncClient(timeout=settings.upstream_timeout_s)
+    w.runtime.on_stop.append(forward.aclose)
     routers = [
         api_router(
             watch=watch,
@@ -76,15 +84,39 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         ),
         otlp_router(spans),
         pages_router(),
+        worker_router(
+            feeds=feeds,
+            photos=PhotoStore.open(settings.photos_url),
+            taxonomy=Taxonomy.load(),
+            producer=lambda: w.producer,
+            patrol_topic=settings.patrol_topic,
+            event_source="/onegrid/console/worker",
+            dispatch_url=settings.dispatch_url,
+            tolerance=settings.map_tolerance_deg,
+            photo_max_bytes=settings.photo_max_bytes,
+            publish_timeout_s=settings.publish_timeout_s,
+            http=forward,
+        ),
+        worker_pages(),
     ]
+    if settings.open311_url:
+        # Residents' apps keep /open311/v2/ on the public address; the Open311 service answers it.
+        forward = Open311Forward(settings.open311_url, timeout_s=settings.open311_timeout_s)
+        w.runtime.on_stop.append(forward.close)
+        routers.append(open311_forward_router(forward))
     # The pages poll every two seconds and the receiver takes the exports of every service (its own
     # too): tracing those requests would only bury the traces worth reading.
     app = create_app(
         w.runtime,
         title="OneGrid operations console (运行监控台)",
         routers=routers,
-        untraced=("/api/", "/v1/", "/static/", "/cases/", "/map", "/favicon"),
-        body_limits={"/api/": 4096, "/v1/": 16 * 1024 * 1024},  # /v1/: OTLP exports, batches of spans
+        untraced=("/api/", "/v1/", "/static/", "/cases/", "/map", "/favicon", "/worker/"),
+        # /v1/: OTLP exports, batches of spans; /worker/api/: one downscaled photo at most
+        body_limits={
+            "/api/": 4096,
+            "/v1/": 16 * 1024 * 1024,
+            "/worker/api/": settings.photo_max_bytes + 4096,
+        },
     )
     app.mount("/static", static_files(), name="static")
     return app, settings

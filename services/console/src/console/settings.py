@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from onegrid.devstack.paths import run_dir
 from onegrid.ratelimit import RateLimit
 from onegrid.settings import ServiceSettings
-from onegrid.topics import CASE_LIFECYCLE, CASES, GRID_REGISTRY, INTAKE_DLQ, INTAKE_QUARANTINE
+from onegrid.topics import (
+    CASE_LIFECYCLE,
+    CASES,
+    GRID_REGISTRY,
+    INTAKE_DLQ,
+    INTAKE_QUARANTINE,
+    LEGACY_PATROL,
+)
 
 
 class Settings(ServiceSettings):
@@ -26,15 +34,28 @@ class Settings(ServiceSettings):
     dispatch_url: str = "http://127.0.0.1:8003"
     audit_url: str = "http://127.0.0.1:8004"
     evaluation_url: str = "http://127.0.0.1:8005"
+    # Where `/open311/v2/` is forwarded (console.open311_forward); "" answers it 404 here.
+    open311_url: str = "http://127.0.0.1:8006"
+    # A POST waits for the broker's acknowledgement (the service's own limit is 10 s).
+    open311_timeout_s: float = Field(default=15.0, gt=0)
     # Rankings hide units with fewer cases than this: small units are not judged on three cases.
     ranking_min_cases: int = 20
     upstream_timeout_s: float = Field(default=5.0, gt=0)
+    # The grid workers' photos, content-addressed: a local directory (default: `photos` in the run
+    # directory, .run/) or an fsspec URL of S3-compatible storage, e.g. s3://bucket/onegrid (s3fs).
+    photos_url: str = Field(default_factory=lambda: str(run_dir() / "photos"))
+    # A photo as the phone sends it, already downscaled (longest side 1280 px).
+    photo_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=2 * 1024 * 1024)
+    # How long the console waits for Kafka to take a patrol report before answering 503.
+    publish_timeout_s: float = Field(default=10.0, gt=0)
     # Topics (overridable so tests run on unique names).
     dlq_topic: str = INTAKE_DLQ
     quarantine_topic: str = INTAKE_QUARANTINE
     lifecycle_topic: str = CASE_LIFECYCLE
     cases_topic: str = CASES
     registry_topic: str = GRID_REGISTRY
+    # Where the grid workers' app writes patrol reports (the console owns this feed).
+    patrol_topic: str = LEGACY_PATROL
     # Which topics' throughput and which groups' lag are shown (regular expressions, full match).
     throughput_topic_pattern: str = r"(?!__).+"
     lag_group_pattern: str = r".+"
@@ -69,9 +90,13 @@ class Settings(ServiceSettings):
             raise ValueError(f"not a regular expression: {exc}") from exc
         return v
 
-    @field_validator("registry_url", "intake_url", "dispatch_url", "audit_url", "evaluation_url")
+    @field_validator(
+        "registry_url", "intake_url", "dispatch_url", "audit_url", "evaluation_url", "open311_url"
+    )
     @classmethod
-    def _http_url(cls, v: str) -> str:
+    def _http_url(cls, v: str, info: ValidationInfo) -> str:
+        if info.field_name == "open311_url" and v == "":
+            return v
         if not v.startswith(("http://", "https://")):
             raise ValueError(f"{v!r} is not an http(s) URL")
         return v.rstrip("/")

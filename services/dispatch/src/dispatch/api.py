@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dispatch import webhooks
+from dispatch import webhook_secrets, webhooks
 from dispatch.desk import Desk, Result
 from dispatch.domain.facts import Actor, decode_feedback
 from dispatch.domain.lifecycle import Command
@@ -188,6 +188,7 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
             department=body.department,
             merge_into=body.merge_into,
             evidence=len(body.evidence),
+            evidence_refs=tuple(body.evidence),
         )
         key = None if idempotency_key is None else Desk.action_key(principal.subject, idempotency_key)
         return _answer(await desk.act(case_id, cmd, key))
@@ -209,7 +210,7 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
             "(CAST(:state AS text) IS NULL OR state = :state) AND (CAST(:grid AS text) IS NULL OR grid = :grid) "
             "AND (CAST(:dept AS text) IS NULL OR department = :dept) AND (NOT :overdue OR state = 'escalated' OR "
             "EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = c.case_id AND d.status = 'running' "
-            f"AND d.due_at < :now)) AND {where} ORDER BY updated_at DESC LIMIT :limit"
+            f"AND d.due_at < clock_timestamp())) AND {where} ORDER BY updated_at DESC LIMIT :limit"
         )
         params = {
             **scope_params,
@@ -217,7 +218,6 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
             "grid": grid,
             "dept": department,
             "overdue": overdue,
-            "now": desk.clock.now(),
             "limit": limit,
         }
         async with engine.connect() as conn:
@@ -265,6 +265,29 @@ def router(engine: AsyncEngine, desk: Desk, *, stuck_after: int = 5) -> APIRoute
         if row is None:
             raise HTTPException(404, f"message {message_id} not seen")
         return dict(row._mapping)
+
+    @r.post("/departments/{department}/webhook-secret")
+    async def rotate_webhook_secret(
+        department: str,
+        _: Annotated[Principal, Depends(require("rotate", "webhook_secrets"))],
+        overlap_s: Annotated[int, Query(ge=0, le=30 * 86400)] = 86400,
+    ) -> dict[str, Any]:
+        """Rotate a department's webhook secret: a fresh secret (shown only here) signs every
+        delivery from now on; the previous one stays valid for `overlap_s` seconds, until
+        `previous_valid_until`, while the department installs the new one (its verifier accepts
+        both until then)."""
+        hook = desk.outlets.webhooks.get(department)
+        if hook is None:
+            raise HTTPException(404, f"no webhook configured for department {department}")
+        done = await webhook_secrets.rotate(
+            engine, department, hook.secret, now=desk.clock.now(), overlap_s=overlap_s
+        )
+        return {
+            "department": done.department,
+            "secret": done.secret,
+            "previous_valid_until": done.previous_valid_until,
+            "rotated_at": done.rotated_at,
+        }
 
     @r.get("/deliveries/stuck")
     async def stuck_deliveries(

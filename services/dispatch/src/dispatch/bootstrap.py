@@ -16,6 +16,7 @@ from dispatch.domain.lifecycle import Lifecycle, Policy
 from dispatch.domain.routing import Directory
 from dispatch.gauges import LoopGauges
 from dispatch.handlers import Inbox
+from dispatch.pg import PgRepository
 from dispatch.settings import Settings
 from dispatch.store import Outlets, Webhook
 from dispatch.webhooks import Courier
@@ -59,14 +60,14 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Dispa
         await ensure_topics(s.kafka, [orders_topic_spec(name)])
 
     desk = Desk(
-        engine=w.engine,
+        repository=PgRepository(w.engine),
         lifecycle=lifecycle,
         clock=clock,
         outlets=Outlets(lifecycle_topic=s.lifecycle_topic, orders_topic=s.orders_topic, webhooks=hooks),
         ensure_topic=ensure_topic,
         on_commit=relay.wake,
     )
-    watch = DeadlineWatch(w.engine, desk, clock, poll_s=s.deadline_poll_s)
+    watch = DeadlineWatch(w.engine, desk, poll_s=s.deadline_poll_s)
     courier = Courier(
         w.engine,
         clock,

@@ -1,8 +1,10 @@
 """The deadline watch: fires due deadlines (吹哨, 属地兜底), exactly once across any number of
 dispatch instances.
 
-Deadlines live in the `deadlines` table, so they survive restarts. Each pass reads the due running
-deadlines (no lock), then fires each in its own transaction: the case row is locked with SKIP LOCKED
+Deadlines live in the `deadlines` table, so they survive restarts. "Due" is judged on the database's
+clock (`clock_timestamp()`), the clock the due times were computed on (store.db_now), never on this
+instance's: instances whose clocks disagree neither fire a deadline early nor hold it late. Each pass
+reads the due running deadlines (no lock), then fires each in its own transaction: the case row is locked with SKIP LOCKED
 (a case busy elsewhere is left for the next pass), the deadline row is re-read under that lock, and
 the transition that fires it marks it `fired` in the same commit; a unique index on
 transitions.deadline_id backs this up. An instance killed mid-transaction leaves nothing behind: its
@@ -18,19 +20,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dispatch.desk import Desk
-from dispatch.domain.clock import Clock
 from onegrid.kafka.policy import Backoff, is_transient
 
 log = logging.getLogger(__name__)
 
 
 class DeadlineWatch:
-    def __init__(
-        self, engine: AsyncEngine, desk: Desk, clock: Clock, *, poll_s: float = 0.5, batch: int = 100
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, desk: Desk, *, poll_s: float = 0.5, batch: int = 100) -> None:
         self._engine = engine
         self._desk = desk
-        self._clock = clock
         self._poll_s = poll_s
         self._batch = batch
         self._stopping = asyncio.Event()
@@ -46,9 +44,9 @@ class DeadlineWatch:
                 await conn.execute(
                     text(
                         "SELECT deadline_id::text, case_id::text FROM deadlines "
-                        "WHERE status = 'running' AND due_at <= :now ORDER BY due_at LIMIT :n"
+                        "WHERE status = 'running' AND due_at <= clock_timestamp() ORDER BY due_at LIMIT :n"
                     ),
-                    {"now": self._clock.now(), "n": self._batch},
+                    {"n": self._batch},
                 )
             ).all()
         fired = 0

@@ -1,30 +1,38 @@
 """The dispatch desk: every way a case changes (a case event, a department's feedback, an operator's
-action, a deadline falling due) goes through here, one database transaction per change.
+action, a deadline falling due) goes through here.
 
 Contract: idempotent per message key (store.MessageKey): a case event's `event_id` from intake, a
 feedback's `feedback_id` per department, an operator's Idempotency-Key per operator: a repeat
 returns the first outcome and changes nothing. A refused command changes nothing but is remembered
 as refused, in its sender's namespace only; a message its sender was not entitled to send (a case
-unknown, an order not live or not the sender's) claims nothing, so it cannot reserve an id. The directory (routing rules, SLAs, departments) is read from the registry view at the
-moment of the decision, and the decision records the versions it used.
+unknown, an order not live or not the sender's) claims nothing, so it cannot reserve an id. The directory (routing rules, SLAs, departments) is read from the registry view when a
+unit of work starts, and each decision records the versions it used.
+
+Units of work: `apply` takes any number of changes (a consumer batch) in one transaction of the
+repository (store.Repository): the cases they touch are locked and read once, the changes are decided
+in memory in the order given (several changes of one case follow each other there exactly as they
+would one transaction apiece) and everything is written at once. The rows are those of one
+transaction per change. A message another instance processed meanwhile (a rebalance mid-batch) makes
+the unit start again from fresh reads, where it shows as a repeat.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dispatch import store
 from dispatch.domain.case import Case, Outcome, Refused
 from dispatch.domain.clock import Clock
 from dispatch.domain.facts import CaseFacts, Feedback
 from dispatch.domain.lifecycle import Command, Lifecycle
 from dispatch.domain.states import Action
-from dispatch.store import MessageKey
+from dispatch.pg import PgRepository
+from dispatch.store import Changes, Headers, MessageKey, Outlets, Processed, Repository, first_outcome
 from onegrid import telemetry
 
 log = logging.getLogger(__name__)
@@ -35,8 +43,8 @@ FEEDBACK_ACTIONS = {
     "resolve": Action.RESOLVE,
     "return": Action.RETURN,
 }
-
-
+# A unit that meets another instance's claim starts again this many times before it gives up.
+ATTEMPTS = 5
 # Refusals saying the sender had no business sending the message: no such case, or an order that
 # is not live or not the sender's. They are answered but claim nothing (see the module docstring).
 UNENTITLED = frozenset({"transition.case_unknown", "feedback.unknown_order", "feedback.department_mismatch"})
@@ -55,14 +63,36 @@ class Result:
         return self.outcome == "applied"
 
 
-@dataclass
+@dataclass(frozen=True)
+class Change:
+    """One message for the desk: register `facts` (a case.reported), note them (`note`: amended,
+    linked: facts dispatch does not act on) or apply `command`. `trace`: the trace context (headers)
+    its lifecycle events, orders and deliveries continue."""
+
+    key: MessageKey | None
+    case_id: str
+    command: Command | None = None
+    facts: CaseFacts | None = None
+    note: bool = False
+    trace: Headers = ()
+
+
+class Raced(Exception):
+    """Another instance committed one of the unit's messages first."""
+
+
+@dataclass(kw_only=True)
 class Desk:
-    engine: AsyncEngine
     lifecycle: Callable[[], Lifecycle]  # built from the registry view's current records
+    # This instance's own clock. Decisions never read it: due times and stamps are the database's
+    # (Unit.now), the one clock every instance shares.
     clock: Clock
-    outlets: store.Outlets
+    outlets: Outlets
     ensure_topic: Callable[[str], Awaitable[None]]
     on_commit: Callable[[], None] = lambda: None  # wakes the outbox relay
+    # Where decisions are kept: `repository`, else PostgreSQL on `engine` (dispatch.pg).
+    engine: AsyncEngine | None = None
+    repository: Repository | None = None
 
     @staticmethod
     def case_key(facts: CaseFacts) -> MessageKey:
@@ -76,21 +106,18 @@ class Desk:
     def action_key(caller: str, idempotency_key: str) -> MessageKey:
         return MessageKey("action", caller, idempotency_key)
 
-    async def case_event(self, facts: CaseFacts) -> Result:
+    @classmethod
+    def of_case_event(cls, facts: CaseFacts, trace: Headers = ()) -> Change:
         """cases.v1: case.reported registers (and routes); case.cancelled cancels; others are noted."""
+        key, case_id = cls.case_key(facts), str(facts.case_id)
         if facts.event_type == "case.reported":
-            return await self._apply(self.case_key(facts), str(facts.case_id), None, facts=facts)
+            return Change(key, case_id, facts=facts, trace=trace)
         if facts.event_type == "case.cancelled":
-            cmd = Command(Action.CANCEL, reason="intake.cancelled")
-            return await self._apply(self.case_key(facts), str(facts.case_id), cmd)
-        # amended / linked: facts dispatch does not act on; remember them so a repeat is a no-op
-        async with self.engine.begin() as conn:
-            fresh = await store.claim_message(
-                conn, self.case_key(facts), str(facts.case_id), "noted", self.clock.now()
-            )
-        return Result("applied" if fresh else "duplicate:noted")
+            return Change(key, case_id, Command(Action.CANCEL, reason="intake.cancelled"), trace=trace)
+        return Change(key, case_id, facts=facts, note=True, trace=trace)
 
-    async def feedback(self, fb: Feedback) -> Result:
+    @classmethod
+    def of_feedback(cls, fb: Feedback, trace: Headers = ()) -> Change:
         cmd = Command(
             FEEDBACK_ACTIONS[fb.kind],
             actor=fb.actor,
@@ -100,106 +127,158 @@ class Desk:
             evidence=len(fb.evidence),
             return_reason=fb.return_reason,
         )
-        return await self._apply(self.feedback_key(fb), str(fb.case_id), cmd)
+        return Change(cls.feedback_key(fb), str(fb.case_id), cmd, trace=trace)
+
+    async def case_event(self, facts: CaseFacts) -> Result:
+        return (await self.apply([self.of_case_event(facts, _current_trace())]))[0]
+
+    async def feedback(self, fb: Feedback) -> Result:
+        return (await self.apply([self.of_feedback(fb, _current_trace())]))[0]
 
     async def act(self, case_id: str, cmd: Command, key: MessageKey | None = None) -> Result:
         """An operator's or grid worker's action; `key` (its Idempotency-Key, `action_key`) makes it
         repeatable."""
-        return await self._apply(key, case_id, cmd)
+        return (await self.apply([Change(key, case_id, cmd, trace=_current_trace())]))[0]
+
+    async def apply(self, changes: Sequence[Change]) -> list[Result]:
+        """Apply `changes` in order in one unit of work; one result per change."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await self._apply_once(changes)
+            except Raced:
+                if attempt == ATTEMPTS:
+                    raise
+                log.info("a message of this unit was processed elsewhere meanwhile: starting again")
+        raise AssertionError("unreachable")
+
+    async def _apply_once(self, changes: Sequence[Change]) -> list[Result]:
+        lifecycle = self.lifecycle()
+        out = Changes()
+        outcomes: list[Outcome] = []
+        results: list[Result] = []
+        async with self._repository.unit() as unit:
+            cases = await unit.lock_cases(sorted({c.case_id for c in changes if not c.note}))
+            now = await unit.now()
+            known = await unit.processed(sorted({c.key.id for c in changes if c.key is not None}))
+            seen: dict[MessageKey, str] = {}
+            for change in changes:
+                results.append(self._decide(change, now, lifecycle, cases, known, seen, out, outcomes))
+            # A concurrent instance with the same message waits here on the primary key until the
+            # first commits, then finds it claimed: this unit then starts again from fresh reads.
+            if len(await unit.claim(out.processed)) != len(out.processed):
+                raise Raced()
+            # First order to a department: a broker round trip under the case locks, once per topic.
+            await self._ensure_order_topics(out)
+            await unit.write(out)
+        if out:
+            self.on_commit()
+        self._count(outcomes)
+        return results
+
+    def _decide(
+        self,
+        change: Change,
+        now: datetime,
+        lifecycle: Lifecycle,
+        cases: dict[str, Case],
+        known: list[Processed],
+        seen: dict[MessageKey, str],
+        out: Changes,
+        outcomes: list[Outcome],
+    ) -> Result:
+        """One change against the cases as the unit holds them so far (updated in place); `known`:
+        what the database had processed under the unit's message ids, `seen`: what this unit has;
+        `now`: the database's clock (Unit.now)."""
+        mid, case_id = change.key, change.case_id
+        if change.note:
+            assert mid is not None
+            if mid in seen or any(p.key == mid for p in known):
+                return Result("duplicate:noted")
+            seen[mid] = "noted"
+            out.claim(mid, case_id, "noted", now)
+            return Result("applied")
+        case = cases.get(case_id)
+        if mid is not None:
+            first = seen.get(mid) or first_outcome(known, mid, case_id)
+            if first is not None:
+                return Result(f"duplicate:{first}", case)
+        try:
+            if change.facts is not None and case is None:
+                outcome = lifecycle.register(change.facts, now)
+            elif change.command is None:
+                raise Refused("transition.already_registered", f"case {case_id} is already registered")
+            else:
+                outcome = lifecycle.decide(case, change.command, now)
+        except Refused as r:
+            if mid is not None and r.reason not in UNENTITLED:
+                seen[mid] = f"refused:{r.reason}"
+                out.claim(mid, case_id, seen[mid], now)
+            return Result(f"refused:{r.reason}", case, r.detail)
+        if mid is not None:
+            seen[mid] = "applied"
+            out.claim(mid, case_id, "applied", now)
+        out.add(case, outcome, now, self.outlets, change.trace)
+        cases[case_id] = outcome.case
+        outcomes.append(outcome)
+        return Result("applied", outcome.case)
 
     async def fire_deadline(self, deadline_id: str, case_id: str) -> str:
         """Fire one due deadline exactly once: `fired`, `busy` (the case is locked by someone else, try
-        later), `settled` (already fired or cleared) or `refused:<reason>`."""
-        now = self.clock.now()
-        async with self.engine.begin() as conn:
-            case = await store.lock_case(conn, case_id, skip_locked=True)
+        later), `settled` (already fired or cleared), `not_due` (by the database's clock) or
+        `refused:<reason>`."""
+        out = Changes()
+        async with self._repository.unit() as unit:
+            case = (await unit.lock_cases([case_id], skip_locked=True)).get(case_id)
             if case is None:
                 return "busy"
-            status = await conn.scalar(
-                text("SELECT status FROM deadlines WHERE deadline_id = :d FOR UPDATE"), {"d": deadline_id}
-            )
-            if status != "running":
+            if await unit.deadline_status(deadline_id) != "running":
                 return "settled"
+            now = await unit.now()
+            running = next((d for d in case.deadlines if d.deadline_id == deadline_id), None)
+            if running is not None and running.due_at > now:
+                return "not_due"
             try:
-                out = self.lifecycle().fire(case, deadline_id, now)
+                outcome = self.lifecycle().fire(case, deadline_id, now)
             except Refused as r:
-                await conn.execute(
-                    text(
-                        "UPDATE deadlines SET status = CASE WHEN :r = 'deadline.stale' THEN 'cleared' ELSE 'refused' END, "
-                        "settled_at = :now, detail = :r WHERE deadline_id = :d"
-                    ),
-                    {"r": r.reason, "now": now, "d": deadline_id},
-                )
+                await unit.refuse_deadline(deadline_id, r.reason, now)
                 return f"refused:{r.reason}"
+            out.add(case, outcome, now, self.outlets, _current_trace())
             await self._ensure_order_topics(out)
-            await store.save(conn, case, out, now, self.outlets)
+            await unit.write(out)
         self.on_commit()
-        self._count(out)
+        self._count([outcome])
         return "fired"
 
-    async def _apply(
-        self,
-        message_id: MessageKey | None,
-        case_id: str,
-        cmd: Command | None,
-        *,
-        facts: CaseFacts | None = None,
-    ) -> Result:
-        now = self.clock.now()
-        async with self.engine.begin() as conn:
-            case = await store.lock_case(conn, case_id)
-            if message_id is not None:
-                first = await store.previous_outcome(conn, message_id, case_id)
-                if first is not None:
-                    return Result(f"duplicate:{first}", case)
-            try:
-                if facts is not None and case is None:
-                    out = self.lifecycle().register(facts, now)
-                elif cmd is None:
-                    raise Refused("transition.already_registered", f"case {case_id} is already registered")
-                else:
-                    out = self.lifecycle().decide(case, cmd, now)
-            except Refused as r:
-                if message_id is not None and r.reason not in UNENTITLED:
-                    await store.claim_message(conn, message_id, case_id, f"refused:{r.reason}", now)
-                return Result(f"refused:{r.reason}", case, r.detail)
-            # A concurrent instance with the same message (a rebalance mid-batch) waits here on the
-            # primary key until the first commits, then finds it claimed.
-            if message_id is not None and not await store.claim_message(
-                conn, message_id, case_id, "applied", now
-            ):
-                return Result("duplicate:applied", case)
-            # First order to a department: a broker round trip under the case lock, once per topic.
-            await self._ensure_order_topics(out)
-            await store.save(conn, case, out, now, self.outlets)
-        self.on_commit()
-        self._count(out)
-        return Result("applied", out.case)
-
-    def _count(self, out: Outcome) -> None:
+    def _count(self, outcomes: Sequence[Outcome]) -> None:
         """Committed transitions: whistles (to escalated), returns, and deadlines that fired (SLA
-        breaches: `deadline="true"`) are what the loop's dashboard and alerts watch."""
-        for t in out.transitions:
-            self._m_transitions.add(
-                1,
-                {
-                    "action": t.action.value,
-                    "to_state": t.to_state.value,
-                    "deadline": "true" if t.deadline_id else "false",
-                },
-            )
+        breaches: `deadline="true"`) are what the loop's dashboard and alerts watch. Counted once per
+        unit of work."""
+        counts = Counter(
+            (t.action.value, t.to_state.value, "true" if t.deadline_id else "false")
+            for out in outcomes
+            for t in out.transitions
+        )
+        for (action, to_state, deadline), n in counts.items():
+            self._m_transitions.add(n, {"action": action, "to_state": to_state, "deadline": deadline})
 
-    def _order_topics(self, out: Outcome) -> list[str]:
-        return sorted({self.outlets.orders_for(o.department) for o in out.orders})
-
-    async def _ensure_order_topics(self, out: Outcome) -> None:
-        for t in self._order_topics(out):
+    async def _ensure_order_topics(self, out: Changes) -> None:
+        for t in out.order_topics(self.outlets):
             if t not in self._known_topics:
                 await self.ensure_topic(t)
                 self._known_topics.add(t)
 
     def __post_init__(self) -> None:
+        if self.repository is None:
+            if self.engine is None:
+                raise ValueError("a desk needs a repository or an engine")
+            self.repository = PgRepository(self.engine)
+        self._repository: Repository = self.repository
         self._known_topics: set[str] = set()
         self._m_transitions = telemetry.meter("dispatch").create_counter(
             "dispatch_transitions", description="committed case transitions by action and new state"
         )
+
+
+def _current_trace() -> Headers:
+    """The current trace context as headers (none outside a span)."""
+    return tuple(telemetry.inject([]))

@@ -1,8 +1,8 @@
 """The consumer-loop handler for `cases.v1` and `dispatch.feedback.v1`.
 
-Contract: records are applied one by one in partition order (key = case_id, so one case's events
-arrive in order); each is one database transaction, idempotent by its message id, so the loop's
-at-least-once redelivery changes nothing. Malformed input is dead-lettered with a reason naming the
+Contract: a batch is one unit of work of the desk (one database transaction), its records applied
+in partition order (key = case_id, so one case's events arrive in order), each idempotent by its
+message id, so the loop's at-least-once redelivery changes nothing. Malformed input is dead-lettered with a reason naming the
 field (`dispatch.case_invalid`, `dispatch.feedback_invalid`); a well-formed feedback that the state
 machine refuses is not poison: it is remembered as `refused:<reason>` (GET /v1/messages/{id}).
 """
@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 import msgspec
 from opentelemetry.trace import SpanKind
 
-from dispatch.desk import Desk
+from dispatch.desk import Change, Desk
 from dispatch.domain.facts import decode_case, decode_feedback
+from dispatch.store import Headers
 from onegrid import telemetry
 from onegrid.envelope import get_header
 from onegrid.kafka import BatchResult, DeadLetter, Record
@@ -39,14 +40,29 @@ class Inbox:
 
     async def handle(self, records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
-        for r in records:
-            # One span per record, child of the record's own trace: dispatch does a database
-            # transaction per record anyway, and its orders and lifecycle events (through the outbox)
-            # then continue the trace that began at the legacy packet.
-            with self._tracer.start_as_current_span(
-                "dispatch.record", context=telemetry.extract(r.headers), kind=SpanKind.CONSUMER
-            ):
-                await self._one(r, result)
+        # One span per batch, linked to each record's trace; a record's orders and lifecycle events
+        # (through the outbox) continue the trace that began at the legacy packet, or this batch's
+        # when the record carries none.
+        with self._tracer.start_as_current_span(
+            "dispatch.batch",
+            kind=SpanKind.CONSUMER,
+            links=telemetry.batch_links([r.headers for r in records]),
+            attributes={"messaging.batch.message_count": len(records)},
+        ):
+            own = tuple(telemetry.inject([]))
+            taken: list[tuple[Record, Change]] = []
+            for r in records:
+                change = self._change(r, result, own)
+                if change is not None:
+                    taken.append((r, change))
+            outcomes = await self._desk.apply([c for _, c in taken])
+        for (r, change), outcome in zip(taken, outcomes, strict=True):
+            if outcome.applied and change.facts is not None and not change.note:
+                self._observe_latency(r)
+            elif not outcome.applied:
+                log.info(
+                    "%s[%d]@%d: %s %s", r.topic, r.partition, r.offset, outcome.outcome, outcome.detail or ""
+                )
         return result
 
     def _observe_latency(self, r: Record) -> None:
@@ -56,25 +72,19 @@ class Inbox:
         origin = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
         self._m_latency.record(max(0.0, (datetime.now(UTC) - origin).total_seconds()))
 
-    async def _one(self, r: Record, result: BatchResult) -> None:
+    def _change(self, r: Record, result: BatchResult, own: Headers) -> Change | None:
+        """The desk's change for `r`, or None when it is dead-lettered (malformed)."""
         value = r.value or b""
+        parent = next(((k, v) for k, v in r.headers or () if k == "traceparent"), None)
+        trace = (parent,) if parent is not None else own
         if r.topic == self._feedback:
             try:
-                fb = decode_feedback(value)
+                return Desk.of_feedback(decode_feedback(value), trace)
             except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as e:
                 result.dead_letters.append(DeadLetter(r, "dispatch.feedback_invalid", str(e), "decode"))
-                return
-            outcome = await self._desk.feedback(fb)
-        else:
-            try:
-                facts = decode_case(value)
-            except (msgspec.ValidationError, msgspec.DecodeError) as e:
-                result.dead_letters.append(DeadLetter(r, "dispatch.case_invalid", str(e), "decode"))
-                return
-            outcome = await self._desk.case_event(facts)
-            if outcome.applied and facts.event_type == "case.reported":
-                self._observe_latency(r)
-        if not outcome.applied:
-            log.info(
-                "%s[%d]@%d: %s %s", r.topic, r.partition, r.offset, outcome.outcome, outcome.detail or ""
-            )
+                return None
+        try:
+            return Desk.of_case_event(decode_case(value), trace)
+        except (msgspec.ValidationError, msgspec.DecodeError) as e:
+            result.dead_letters.append(DeadLetter(r, "dispatch.case_invalid", str(e), "decode"))
+            return None

@@ -1,31 +1,37 @@
-"""PostgreSQL persistence of decisions. Every function works inside the caller's transaction, so a
-case row, its transitions, deadlines, orders, deliveries and outbox records commit together or not
-at all: the database and the emitted events cannot diverge (transactional outbox).
+"""Persistence of decisions, behind a repository the desk sees only as a Protocol (a fake runs it in
+unit tests; `dispatch.pg.PgRepository` on PostgreSQL).
 
-Lock order, everywhere: the case row first (`lock_case`), then its deadline rows. Deadline firing
-follows the same order (see deadlines.py), which keeps concurrent instances free of deadlocks.
+A unit of work is one database transaction: the desk locks the cases it is about to change, reads
+which messages were already processed, decides in memory and hands the unit one `Changes`: the case
+rows, their transitions, deadlines, routing decisions, orders, deliveries, processed messages and
+outbox records, which commit together or not at all. The database and the emitted events cannot
+diverge (transactional outbox). A unit may carry one change (an operator's action, a deadline) or a
+whole consumer batch; the rows are the same either way.
+
+Lock order, everywhere: the case rows first, in case_id order (`lock_cases`), then their deadline
+rows. Deadline firing follows the same order (see deadlines.py), which keeps concurrent instances
+free of deadlocks.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import msgspec
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dispatch.domain.case import Case, Outcome, Transition
 from dispatch.domain.messages import LIFECYCLE_CE_TYPE, ORDER_CE_TYPE, dispatch_order, lifecycle_event
-from onegrid import telemetry
 from onegrid.envelope import CloudEvent
 from onegrid.kafka import OutRecord
-from onegrid.outbox import enqueue
 from onegrid.topics import ORDERS_TOPIC_TEMPLATE
 
 SOURCE = "/onegrid/dispatch"
+Headers = tuple[tuple[str, bytes], ...]
 
 
 @dataclass(frozen=True)
@@ -46,13 +52,6 @@ class Outlets:
         return self.orders_topic.format(department=department)
 
 
-async def lock_case(conn: AsyncConnection, case_id: str, *, skip_locked: bool = False) -> Case | None:
-    """The case, its row locked until the transaction ends (None when unknown, or busy with skip_locked)."""
-    lock = "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"
-    raw = await conn.scalar(text(f"SELECT body::text FROM cases WHERE case_id = :c {lock}"), {"c": case_id})
-    return None if raw is None else msgspec.json.decode(raw, type=Case)
-
-
 @dataclass(frozen=True)
 class MessageKey:
     """A message's idempotency key in its namespace: who may send it (`source`: `case`, the case
@@ -71,162 +70,197 @@ class MessageKey:
 LEGACY = "legacy"
 
 
-async def claim_message(
-    conn: AsyncConnection, key: MessageKey, case_id: str | None, outcome: str, now: datetime
-) -> bool:
-    """Record `key` as processed; False when it already was (a repeat changes nothing)."""
-    got = await conn.scalar(
-        text(
-            "INSERT INTO processed (source, caller, message_id, case_id, outcome, at) "
-            "VALUES (:s, :c_, :m, :c, :o, :t) ON CONFLICT (source, caller, message_id) DO NOTHING RETURNING 1"
+@dataclass(frozen=True, slots=True)
+class Processed:
+    """A message the desk has dealt with, and how (`applied`, `noted`, `refused:<reason>`)."""
+
+    key: MessageKey
+    case_id: str | None
+    outcome: str
+    at: datetime
+
+
+def first_outcome(rows: list[Processed], key: MessageKey, case_id: str | None) -> str | None:
+    """The first outcome of `key` among processed `rows` of its message id, or of the same message
+    id applied to the same case before the namespaces existed."""
+    own = next((r.outcome for r in rows if r.key == key), None)
+    if own is not None:
+        return own
+    return next(
+        (
+            r.outcome
+            for r in rows
+            if r.key.source == LEGACY and r.case_id == case_id and r.outcome in ("applied", "noted")
         ),
-        {"s": key.source, "c_": key.caller, "m": key.id, "c": case_id, "o": outcome, "t": now},
+        None,
     )
-    return got is not None
 
 
-async def previous_outcome(conn: AsyncConnection, key: MessageKey, case_id: str | None) -> str | None:
-    """The first outcome of `key`, or of the same message id applied to the same case before the
-    namespaces existed."""
-    outcome = await conn.scalar(
-        text(
-            "SELECT outcome FROM processed WHERE message_id = :m AND ((source = :s AND caller = :c_) "
-            "OR (source = :legacy AND case_id = CAST(:case AS uuid) AND outcome IN ('applied', 'noted'))) "
-            "ORDER BY source = :legacy LIMIT 1"
-        ),
-        {"m": key.id, "s": key.source, "c_": key.caller, "legacy": LEGACY, "case": case_id},
-    )
-    return None if outcome is None else str(outcome)
+@dataclass(frozen=True, slots=True)
+class CaseRow:
+    case: Case
+    updated_at: datetime
 
 
-async def save(
-    conn: AsyncConnection, before: Case | None, out: Outcome, now: datetime, outlets: Outlets
-) -> None:
-    """Persist `out` (the case after, its transitions and orders) and enqueue its messages."""
-    c = out.case
-    await conn.execute(
-        text(
-            "INSERT INTO cases (case_id, state, department, tier, grid, hops, body, registered_at, updated_at) "
-            "VALUES (:id, :state, :dept, :tier, :grid, :hops, CAST(:body AS jsonb), :reg, :now) "
-            "ON CONFLICT (case_id) DO UPDATE SET state = EXCLUDED.state, department = EXCLUDED.department, "
-            "tier = EXCLUDED.tier, hops = EXCLUDED.hops, body = EXCLUDED.body, updated_at = EXCLUDED.updated_at"
-        ),
-        {
-            "id": c.case_id,
-            "state": c.state.value,
-            "dept": c.department,
-            "tier": c.tier,
-            "grid": c.facts.division.grid,
-            "hops": c.counters.hops,
-            "body": msgspec.json.encode(c).decode(),
-            "reg": c.registered_at,
-            "now": now,
-        },
-    )
-    await _transitions(conn, out)
-    await _deadlines(conn, before, out, now)
-    records = [
-        _lifecycle_record(snap, t, outlets) for snap, t in zip(out.snapshots, out.transitions, strict=True)
-    ]
-    if before is None and c.routing is not None:
-        await conn.execute(
-            text(
-                "INSERT INTO routing_decisions (event_id, case_id, decision, decided_at) "
-                "VALUES (:e, :c, CAST(:d AS jsonb), :t)"
-            ),
-            {
-                "e": out.transitions[0].event_id,
-                "c": c.case_id,
-                "d": msgspec.json.encode(c.routing).decode(),
-                "t": now,
-            },
-        )
-    for o in out.orders:
-        body = json.dumps(dispatch_order(c, o), ensure_ascii=False).encode()
-        await conn.execute(
-            text(
-                "INSERT INTO orders (order_id, case_id, department, kind, hop, issued_at, body) "
-                "VALUES (:o, :c, :d, :k, :h, :t, CAST(:b AS jsonb))"
-            ),
-            {
-                "o": o.order_id,
-                "c": c.case_id,
-                "d": o.department,
-                "k": o.kind,
-                "h": o.hop,
-                "t": o.issued_at,
-                "b": body.decode(),
-            },
-        )
-        ce = CloudEvent(type=ORDER_CE_TYPE, source=SOURCE, id=o.order_id, time=o.issued_at, subject=c.case_id)
-        records.append(OutRecord(outlets.orders_for(o.department), body, c.case_id.encode(), ce.headers()))
-        hook = outlets.webhooks.get(o.department)
-        if hook is not None:
-            await conn.execute(
-                text(
-                    "INSERT INTO deliveries (delivery_id, order_id, department, url, body, next_attempt_at, "
-                    "created_at, traceparent) VALUES (:id, :o, :d, :u, :b, :t, :t, :tp)"
-                ),
-                {
-                    "id": str(uuid.uuid4()),
-                    "o": o.order_id,
-                    "d": o.department,
-                    "u": hook.url,
-                    "b": body,
-                    "t": now,
-                    "tp": dict(telemetry.inject([])).get("traceparent", b"").decode() or None,
-                },
+@dataclass(frozen=True, slots=True)
+class DeadlineRow:
+    deadline_id: str
+    case_id: str
+    kind: str
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A running deadline that stopped running: `fired` (its transition is in the same unit) or `cleared`."""
+
+    deadline_id: str
+    status: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingRow:
+    event_id: str
+    case_id: str
+    decision: str  # JSON
+    decided_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    order_id: str
+    case_id: str
+    department: str
+    kind: str
+    hop: int
+    issued_at: datetime
+    body: bytes  # JSON, as sent
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    delivery_id: str
+    order_id: str
+    department: str
+    url: str
+    body: bytes
+    created_at: datetime
+    traceparent: str | None
+
+
+@dataclass
+class Changes:
+    """Everything one unit of work writes, in the order it was decided. A case changed several times
+    keeps its last row; every transition, deadline, order and message of the steps between is kept."""
+
+    cases: dict[str, CaseRow] = field(default_factory=dict)
+    transitions: list[Transition] = field(default_factory=list)
+    deadlines: list[DeadlineRow] = field(default_factory=list)
+    settled: list[Settled] = field(default_factory=list)
+    routing: list[RoutingRow] = field(default_factory=list)
+    orders: list[OrderRow] = field(default_factory=list)
+    deliveries: list[DeliveryRow] = field(default_factory=list)
+    processed: list[Processed] = field(default_factory=list)
+    outbox: list[OutRecord] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.cases or self.processed or self.settled)
+
+    def claim(self, key: MessageKey, case_id: str | None, outcome: str, at: datetime) -> None:
+        self.processed.append(Processed(key, case_id, outcome, at))
+
+    def add(self, before: Case | None, out: Outcome, now: datetime, outlets: Outlets, trace: Headers) -> None:
+        """The rows and records of one decision: the case after it, its transitions, the deadlines it
+        armed and settled, its routing decision and orders (with webhook deliveries), and one
+        lifecycle event per transition. `trace`: the traceparent its messages continue."""
+        c = out.case
+        self.cases[c.case_id] = CaseRow(c, now)
+        self.transitions += out.transitions
+        self._deadlines(before, out, now)
+        records = [
+            _lifecycle_record(snap, t, outlets, trace)
+            for snap, t in zip(out.snapshots, out.transitions, strict=True)
+        ]
+        if before is None and c.routing is not None:
+            decision = msgspec.json.encode(c.routing).decode()
+            self.routing.append(RoutingRow(out.transitions[0].event_id, c.case_id, decision, now))
+        traceparent = next((v.decode() for k, v in trace if k == "traceparent"), None)
+        for o in out.orders:
+            body = json.dumps(dispatch_order(c, o), ensure_ascii=False).encode()
+            self.orders.append(
+                OrderRow(o.order_id, c.case_id, o.department, o.kind, o.hop, o.issued_at, body)
             )
-    await enqueue(conn, records)
+            ce = CloudEvent(
+                type=ORDER_CE_TYPE, source=SOURCE, id=o.order_id, time=o.issued_at, subject=c.case_id
+            )
+            records.append(
+                OutRecord(outlets.orders_for(o.department), body, c.case_id.encode(), [*ce.headers(), *trace])
+            )
+            hook = outlets.webhooks.get(o.department)
+            if hook is not None:
+                self.deliveries.append(
+                    DeliveryRow(str(uuid.uuid4()), o.order_id, o.department, hook.url, body, now, traceparent)
+                )
+        self.outbox += records
+
+    def _deadlines(self, before: Case | None, out: Outcome, now: datetime) -> None:
+        old = {d.deadline_id for d in before.deadlines} if before else set()
+        new = {d.deadline_id: d for d in out.case.deadlines}
+        fired = {t.deadline_id for t in out.transitions if t.deadline_id}
+        for gone in sorted(old - set(new)):
+            self.settled.append(Settled(gone, "fired" if gone in fired else "cleared", now))
+        self.deadlines += [
+            DeadlineRow(d.deadline_id, out.case.case_id, d.kind, d.due_at)
+            for i, d in new.items()
+            if i not in old
+        ]
+
+    def order_topics(self, outlets: Outlets) -> list[str]:
+        return sorted({outlets.orders_for(o.department) for o in self.orders})
 
 
-async def _transitions(conn: AsyncConnection, out: Outcome) -> None:
-    await conn.execute(
-        text(
-            "INSERT INTO transitions (event_id, case_id, seq, from_state, to_state, action, actor, reason, note, at, deadline_id) "
-            "VALUES (:e, :c, :s, :f, :t, :a, CAST(:actor AS jsonb), :r, :n, :at, :d)"
-        ),
-        [
-            {
-                "e": t.event_id,
-                "c": t.case_id,
-                "s": t.seq,
-                "f": t.from_state.value if t.from_state else None,
-                "t": t.to_state.value,
-                "a": t.action.value,
-                "actor": msgspec.json.encode(t.actor).decode(),
-                "r": t.reason,
-                "n": t.note,
-                "at": t.at,
-                "d": t.deadline_id,
-            }
-            for t in out.transitions
-        ],
-    )
+class Unit(Protocol):
+    """One transaction. Nothing is written before `write`; leaving the unit normally commits, an
+    exception rolls everything back."""
+
+    async def lock_cases(self, case_ids: list[str], *, skip_locked: bool = False) -> dict[str, Case]:
+        """The known cases among `case_ids`, their rows locked until the unit ends, in case_id order
+        (with skip_locked, a case locked elsewhere is left out as if unknown)."""
+        ...
+
+    async def processed(self, message_ids: list[str]) -> list[Processed]:
+        """What was processed under any of `message_ids`, in every namespace (`first_outcome`)."""
+        ...
+
+    async def claim(self, processed: list[Processed]) -> set[MessageKey]:
+        """Record the messages as processed; the keys recorded now (a key missing from the answer was
+        processed concurrently by another instance, which committed first)."""
+        ...
+
+    async def now(self) -> datetime:
+        """The database's clock, the one clock all dispatch instances share: due times are computed
+        and transitions stamped on it, so instances whose own clocks disagree still agree on when a
+        deadline is due. Read after the case locks, so a decision that waited on a lock is stamped
+        after the one it waited for."""
+        ...
+
+    async def deadline_status(self, deadline_id: str) -> str | None:
+        """The deadline's status, its row locked until the unit ends."""
+        ...
+
+    async def refuse_deadline(self, deadline_id: str, reason: str, now: datetime) -> None:
+        """A deadline that cannot fire: `cleared` when stale, else `refused`, with the reason."""
+        ...
+
+    async def write(self, changes: Changes) -> None: ...
 
 
-async def _deadlines(conn: AsyncConnection, before: Case | None, out: Outcome, now: datetime) -> None:
-    old = {d.deadline_id for d in before.deadlines} if before else set()
-    new = {d.deadline_id: d for d in out.case.deadlines}
-    fired = {t.deadline_id for t in out.transitions if t.deadline_id}
-    gone = sorted(old - set(new))
-    if gone:
-        await conn.execute(
-            text(
-                "UPDATE deadlines SET status = CASE WHEN deadline_id = ANY(CAST(:fired AS uuid[])) THEN 'fired' ELSE 'cleared' END, "
-                "settled_at = :now WHERE deadline_id = ANY(CAST(:gone AS uuid[])) AND status = 'running'"
-            ),
-            {"fired": sorted(fired), "gone": gone, "now": now},
-        )
-    added = [d for i, d in new.items() if i not in old]
-    if added:
-        await conn.execute(
-            text("INSERT INTO deadlines (deadline_id, case_id, kind, due_at) VALUES (:i, :c, :k, :d)"),
-            [{"i": d.deadline_id, "c": out.case.case_id, "k": d.kind, "d": d.due_at} for d in added],
-        )
+class Repository(Protocol):
+    def unit(self) -> AbstractAsyncContextManager[Unit]: ...
 
 
-def _lifecycle_record(case: Case, t: Transition, outlets: Outlets) -> OutRecord:
+def _lifecycle_record(case: Case, t: Transition, outlets: Outlets, trace: Headers) -> OutRecord:
     body = json.dumps(lifecycle_event(case, t), ensure_ascii=False).encode()
     ce = CloudEvent(type=LIFECYCLE_CE_TYPE, source=SOURCE, id=t.event_id, time=t.at, subject=case.case_id)
-    return OutRecord(outlets.lifecycle_topic, body, case.case_id.encode(), ce.headers())
+    return OutRecord(outlets.lifecycle_topic, body, case.case_id.encode(), [*ce.headers(), *trace])

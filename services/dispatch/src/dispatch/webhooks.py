@@ -1,7 +1,8 @@
 """Signed webhook delivery of orders to departments without a Kafka integration.
 
 Contract: at least once per order (a receiver dedupes on X-OneGrid-Delivery); signed with HMAC over
-timestamp and body (domain/signature.py); a failure is retried with capped exponential backoff,
+timestamp, delivery id and body (domain/signature.py) with the department's current secret at the
+moment of the post (webhook_secrets.py: rotated through the API, else the configured one); a failure is retried with capped exponential backoff,
 without end, and reported as stuck after `stuck_after` attempts. Each department is served by its own
 task and claims at most `per_department` deliveries at a time, so one dead endpoint stalls no other.
 Deliveries are claimed with a lease (no transaction held across HTTP); a crashed instance's leases
@@ -25,6 +26,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dispatch import webhook_secrets
 from dispatch.domain import signature
 from dispatch.domain.clock import Clock
 from dispatch.store import Webhook
@@ -133,6 +135,13 @@ class Courier:
             )
         return bool(held)
 
+    async def _secret_of(self, department: str) -> bytes | None:
+        hook = self._webhooks.get(department)
+        if hook is None:
+            return None
+        async with self._engine.connect() as conn:
+            return (await webhook_secrets.current(conn, department, hook.secret)).encode()
+
     async def _serve(self, client: httpx.AsyncClient, batch: list[Any], lease: datetime) -> None:
         for r in batch:
             if not await self._holds(r.delivery_id, lease):
@@ -145,7 +154,8 @@ class Courier:
                 kind=SpanKind.CLIENT,
                 attributes={"dispatch.delivery_id": r.delivery_id, "dispatch.attempt": r.attempts},
             ):
-                error = await self._post(client, r.department, r.url, bytes(r.body), r.delivery_id)
+                secret = await self._secret_of(r.department)
+                error = await self._post(client, secret, r.url, bytes(r.body), r.delivery_id)
             now = self._clock.now()
             async with self._engine.begin() as conn:
                 if error is None:
@@ -177,16 +187,15 @@ class Courier:
                     log.warning("delivery %s: lease lost; result of this attempt not recorded", r.delivery_id)
 
     async def _post(
-        self, client: httpx.AsyncClient, dept: str, url: str, body: bytes, delivery_id: str
+        self, client: httpx.AsyncClient, secret: bytes | None, url: str, body: bytes, delivery_id: str
     ) -> str | None:
-        hook = self._webhooks.get(dept)
-        if hook is None:
+        if secret is None:
             return "webhook.not_configured"
         ts = int(time.time())
         headers: dict[str, str] = {
             "content-type": "application/json",
             signature.TIMESTAMP: str(ts),
-            signature.SIGNATURE: signature.sign(hook.secret.encode(), ts, body),
+            signature.SIGNATURE: signature.sign(secret, ts, delivery_id, body),
             signature.DELIVERY: delivery_id,
         }
         headers.update({k: v.decode() for k, v in telemetry.inject([])})  # the department joins the trace

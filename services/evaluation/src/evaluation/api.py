@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from sqlalchemy import text
 
 from evaluation import export
 from evaluation.dimensions import Dimensions
@@ -24,6 +25,7 @@ from evaluation.domain.metrics import DIMENSIONS, ZERO_DIMENSIONS, MetricKey, Me
 from evaluation.domain.periods import GRANULARITIES, is_period_start
 from evaluation.domain.ranking import RANKABLE, rank
 from evaluation.domain.scope import Scope, ScopeError, entitled
+from evaluation.domain.workers import worker_figures
 from evaluation.store import ReadModels
 from onegrid.auth import Principal, require
 from onegrid.topics import CASE_LIFECYCLE
@@ -252,6 +254,38 @@ def router(
             "definition": rows[0].definition if rows else models.definition,
             **dataclasses.asdict(ranking),
         }
+
+    @r.get("/workers")
+    async def workers(
+        scope: ScopeDep,
+        since: Annotated[
+            date | None, Query(alias="from", description="First day (UTC) of acts counted")
+        ] = None,
+        until: Annotated[date | None, Query(alias="to", description="Last day (UTC) of acts counted")] = None,
+    ) -> dict[str, Any]:
+        """The grid workers' figures (网格员考核) of the caller's scope: patrol reports that opened a
+        case, cases handled on the spot, checks made and their times (domain/workers.py)."""
+        if not scope.sees_dimension("grid"):
+            raise HTTPException(403, f"scope {scope} has no grid workers' figures")
+        sql = (
+            "SELECT body::text FROM lifecycle_event WHERE body #>> '{actor,kind}' = 'staff' "
+            "OR body ->> 'to_state' = 'resolved'"
+        )
+        async with models.engine.connect() as conn:
+            bodies = [msgspec.json.decode(row[0]) for row in await conn.execute(text(sql))]
+
+        def counted(e: dict[str, Any]) -> bool:
+            grid = (e.get("dimensions") or {}).get("grid")
+            day = str(e.get("at", ""))[:10]
+            in_period = (since is None or day >= since.isoformat()) and (
+                until is None or day <= until.isoformat()
+            )
+            return (
+                bool(grid) and scope.admits("grid", grid) and (in_period or e.get("to_state") == "resolved")
+            )
+
+        rows = worker_figures(e for e in bodies if counted(e))
+        return {"scope": str(scope), "definition": "workers.v1", "workers": [w.to_json() for w in rows]}
 
     @r.get("/cases/{case_id}")
     async def case_facts(case_id: str, scope: ScopeDep) -> dict[str, Any]:

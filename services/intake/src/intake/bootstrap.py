@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -21,8 +20,6 @@ from intake.domain.open311 import reports_from_open311
 from intake.domain.process import Intake
 from intake.geography import ViewGeography
 from intake.ledger import LedgerReader, ledger_router
-from intake.open311_api import Open311Settings, open311_router
-from intake.open311_status import Open311StatusFollower
 from intake.pipeline import IntakePipeline, IntakeTopics
 from intake.settings import Settings
 from onegrid.kafka.table import GlobalTable
@@ -30,13 +27,10 @@ from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
 from onegrid.settings import KafkaSettings
 from onegrid.topics import (
-    CASE_LIFECYCLE,
-    CASES,
     GRID_REGISTRY,
     INTAKE_DLQ,
     INTAKE_LEDGER,
     INTAKE_QUARANTINE,
-    LEGACY_OPEN311,
 )
 from onegrid.wiring import wire
 
@@ -79,7 +73,7 @@ def assemble(
 ) -> IntakeParts:
     """The intake's parts, on the catalogue's topics unless told otherwise (tests)."""
     topics = topics or IntakeTopics()
-    view = RegistryView()
+    view = RegistryView(eager_index=True)  # a registry change never rebuilds the index on the loop
     intake = Intake(
         crosswalk=Crosswalk.load(),
         geography=ViewGeography(view),
@@ -98,10 +92,10 @@ def assemble(
 
 def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     settings = settings or Settings()
-    w = wire(settings, migrations=Path(__file__).parent / "migrations")
+    # Intake's state lives in Kafka (the case book from cases.v1, episodes from intake.state.v1):
+    # it keeps no database.
+    w = wire(settings, migrations=None, database=False)
     topics = IntakeTopics.catalogue()
-    if not settings.open311_enabled:
-        topics.feeds.pop(LEGACY_OPEN311, None)
     parts = assemble(
         settings.kafka,
         client_id=settings.client_id,
@@ -137,31 +131,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     w.runtime.background.append(ledger.run)
     w.runtime.on_stop.insert(0, _async(ledger.stop))
     w.runtime.checks["registry"] = lambda: _has_divisions(parts.view)
-    routers = [ledger_router(ledger)]
-    if settings.open311_enabled:
-        # Residents' requests: accepted over HTTP, published raw to legacy.open311.v1 (read by the loop
-        # above like any feed); their status follows the case they joined.
-        follower = Open311StatusFollower(engine=w.engine)
-        for name, topic, handler in (
-            ("open311-cases", CASES, follower.apply_cases),
-            ("open311-status", CASE_LIFECYCLE, follower.apply_lifecycle),
-        ):
-            w.add_loop(
-                name=name,
-                topics=[topic],
-                handler=handler,
-                dlq_topic=INTAKE_DLQ,
-                quarantine_topic=INTAKE_QUARANTINE,
-            )
-        routers.append(
-            open311_router(
-                engine=w.engine,
-                producer_getter=lambda: w.producer,
-                crosswalk=parts.pipeline.intake.crosswalk,
-                settings=Open311Settings(),
-            )
-        )
-    app = create_app(w.runtime, title="OneGrid intake (统一受理)", routers=routers)
+    app = create_app(w.runtime, title="OneGrid intake (统一受理)", routers=[ledger_router(ledger)])
     return app, settings
 
 

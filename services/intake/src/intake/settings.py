@@ -13,9 +13,6 @@ class Settings(ServiceSettings):
 
     service_name: str = "intake"
     http_port: int = 8002
-    db_schema: str = "intake"
-    # Residents' requests (Open311) join the same pipeline through legacy.open311.v1.
-    open311_enabled: bool = True
     # Cross-network correlation per category family, overriding the defaults in
     # intake.domain.correlation.DEFAULT_WINDOWS ("*" is every other family), e.g.
     # ONEGRID_INTAKE_CORRELATION_WINDOWS='{"fire": {"radius_m": 1500, "within_s": 7200}}'.

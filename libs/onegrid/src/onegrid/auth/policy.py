@@ -55,6 +55,7 @@ PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("read", "deliveries"): frozenset({Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR}),
     ("read", "registry"): _ANY_STAFF,
     ("write", "registry"): frozenset(),
+    ("rotate", "webhook_secrets"): frozenset(),  # the city's administrators only
     ("read", "audit.trail"): frozenset({Role.AUDITOR}),
     ("read", "audit.story"): OPERATORS | {Role.GRID_WORKER, Role.AUDITOR},
     ("read", "metrics"): (OPERATORS - {Role.COMMUNITY_OPERATOR})
@@ -64,6 +65,8 @@ PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("read", "open311"): _ANY_STAFF | {Role.OPEN311_CLIENT},
     ("submit", "open311"): frozenset({Role.OPEN311_CLIENT}),
     ("submit", "legacy"): frozenset({Role.LEGACY_SYSTEM}),
+    # A patrol report (巡查上报) from the grid worker's app, for a grid of the worker's own scope.
+    ("report", "patrol"): frozenset({Role.GRID_WORKER}),
 }
 
 DIVISION_CODE = re.compile(r"^[0-9]{6}([0-9]{3}){0,4}$")

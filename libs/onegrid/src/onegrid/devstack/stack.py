@@ -33,7 +33,7 @@ from pathlib import Path
 from onegrid.devstack import preflight
 from onegrid.devstack.java import find_java
 from onegrid.devstack.kafka import KafkaBroker, KafkaCluster, stop_process_group
-from onegrid.devstack.paths import project_root, run_dir
+from onegrid.devstack.paths import private_file, project_root, run_dir
 from onegrid.devstack.postgres import LocalPostgres
 from onegrid.topics import TopicSpec
 
@@ -111,6 +111,8 @@ SERVICES = (
     ServiceSpec("dispatch", "dispatch", "ONEGRID_DISPATCH_HTTP_PORT", 8003),
     ServiceSpec("audit", "audit", "ONEGRID_AUDIT_HTTP_PORT", 8004),
     ServiceSpec("evaluation", "evaluation", "ONEGRID_EVALUATION_HTTP_PORT", 8005),
+    # Residents' requests (GeoReport v2 at /open311/v2/); the console forwards that path to it.
+    ServiceSpec("open311", "open311", "ONEGRID_OPEN311_HTTP_PORT", 8006),
     # The bridges listen on fixed gateway ports (HJ 212 over TCP): one process.
     ServiceSpec("bridges", "bridges", "ONEGRID_BRIDGES_HTTP_PORT", 8007, scales=False),
     ServiceSpec("console", "console", "ONEGRID_CONSOLE_HTTP_PORT", 8000, scales=False),
@@ -275,8 +277,7 @@ class Stack:
         if not secret_file.exists():
             import secrets
 
-            secret_file.write_text(secrets.token_hex(24))
-            secret_file.chmod(0o600)
+            private_file(secret_file, secrets.token_hex(24))
         url = f"http://127.0.0.1:{SIM_WEBHOOK_PORT}/webhooks/{WEBHOOK_DEPARTMENT}"
         return json.dumps({WEBHOOK_DEPARTMENT: {"url": url, "secret": secret_file.read_text().strip()}})
 
@@ -400,7 +401,9 @@ class Stack:
             return
         was = self.pg.running()
         self.pg.start()
-        print(f"postgres: {'already running' if was else 'started'} at {self.pg.url}")
+        print(
+            f"postgres: {'already running' if was else 'started'} at {self.pg.url.replace(self.pg.password, '***')} (password in {self.pg.password_file})"
+        )
 
     async def _ensure_topics(self) -> None:
         from onegrid.kafka.admin import ensure_topics
@@ -500,9 +503,7 @@ class Stack:
             # makes others, e.g. --role street_operator --scope 321003009).
             "admin_token": token,
         }
-        path = self.run / "endpoints.json"
-        path.touch(mode=0o600)
-        path.write_text(json.dumps(endpoints, indent=2) + "\n")
+        private_file(self.run / "endpoints.json", json.dumps(endpoints, indent=2) + "\n")
         return token
 
     # -- down ------------------------------------------------------------------------------
@@ -516,10 +517,16 @@ class Stack:
                 stop_process_group(pid, timeout_s=35)
                 say(f"{inst.name}: stopped")
             pid_file.unlink(missing_ok=True)
-        for b in self.nodes:
-            if _alive(b.pid_file):
-                b.stop()
-                say(f"kafka: node {b.node_id} stopped" if self.cluster else "kafka: stopped")
+        running = [b for b in self.nodes if _alive(b.pid_file)]
+        if self.cluster is not None and running:
+            # All nodes at once: the last nodes of a quorum stopped one by one each wait for a
+            # controller that is already gone (20 s apiece before they are killed).
+            self.cluster.stop()
+            for b in running:
+                say(f"kafka: node {b.node_id} stopped")
+        for b in running if self.cluster is None else []:
+            b.stop()
+            say("kafka: stopped")
         if not self.external_db and self.pg.running():
             self.pg.stop()
             say("postgres: stopped")

@@ -10,7 +10,7 @@ edge; there the region with the smallest code wins, which makes boundary points 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -33,6 +33,11 @@ class Hierarchy:
     region_codes: tuple[str, ...]
     region_areas: tuple[Area, ...]
     chains: np.ndarray  # CHAIN_DTYPE, one row per region; "" where the chain has no unit at a level
+    # Chains built so far, by region and special cells: a GridChain is immutable, and building one
+    # from its row costs ~30 times a dict hit (a lookup per point of every batch).
+    _built: dict[tuple[int, tuple[str, ...]], GridChain] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, cells: Iterable[Cell]) -> Hierarchy:
@@ -58,9 +63,13 @@ class Hierarchy:
         )
 
     def chain(self, region: int, specials: tuple[str, ...] = ()) -> GridChain:
-        row = self.chains[region]
-        codes = {level: (str(row[level]) or None) for level in TERRITORIAL_LEVELS}
-        return GridChain(**codes, specials=specials)
+        key = (region, specials)
+        built = self._built.get(key)
+        if built is None:
+            row = self.chains[region]
+            codes = {level: (str(row[level]) or None) for level in TERRITORIAL_LEVELS}
+            built = self._built[key] = GridChain(**codes, specials=specials)
+        return built
 
 
 def check_cell(cell: Cell) -> None:

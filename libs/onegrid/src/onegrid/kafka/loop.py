@@ -12,12 +12,16 @@ Contract:
 - Exactly once, and fencing: a batch holds the records of ONE input partition, and its transaction
   runs on that partition's own producer, whose `transactional.id` is stable per (group, topic,
   partition) (the classic scheme before KIP-447, which aiokafka lacks: it commits transactional
-  offsets without the group generation). The producer is started when the partition is assigned,
-  before anything is read from it: that fences the previous owner (a stalled or evicted instance can
-  no longer commit outputs or offsets for it) and aborts its open transaction at once (readers are
-  not blocked for the transaction timeout); then `prepare(tp)` runs (e.g. state the previous owner
-  wrote is caught up to the end of its changelog), and the partition is read from its committed
-  offset. A fenced batch is dropped and its partition paused until the group assigns it again.
+  offsets without the group generation). The producer is started in the loop's first round after
+  the partition is assigned (the partition stays paused until then), before anything is read from
+  it: that fences the previous owner (a stalled or evicted instance can no longer commit outputs or
+  offsets for it) and aborts its open transaction at once (readers are not blocked for the
+  transaction timeout); then `prepare(tp)` runs (e.g. state the previous owner wrote is caught up to
+  the end of its changelog), and the partition is read from its committed offset. A fenced batch is
+  dropped and its partition paused until the group assigns it again.
+- A revoke that lands while a batch's transaction is being committed does not stop that producer
+  under it: the transaction ends (committed, or aborted once the next owner fences it) and only
+  then is its producer stopped. A producer that fails to start is stopped again at once.
 - Records of a partition no longer assigned are dropped, never processed (fetched before a revoke,
   or waiting for a retry).
 - A handler exception that is not transient is isolated to the record that causes it: the batch is
@@ -93,6 +97,9 @@ class LoopConfig:
     # (a station gone silent) then produces in the same way, in exactly-once mode in a transaction
     # of that partition's producer.
     tick_interval_s: float | None = None
+    # Exactly once: how long a partition's producer may take to start (InitProducerId, which fences
+    # the previous owner) before the partition is given up for this round and tried again.
+    producer_start_timeout_s: float = 60.0
 
 
 def make_consumer(
@@ -152,6 +159,9 @@ class ConsumerLoop:
         self._prepare = prepare
         self.config = config
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
+        # The producer whose transaction the loop is committing: a revoke meanwhile takes it out of
+        # `_producers` but leaves it running; the batch stops it when its transaction has ended.
+        self._in_flight: AIOKafkaProducer | None = None
         self._fenced: set[TopicPartition] = set()
         # Exactly once: assigned partitions whose producer could not be started yet (paused).
         self._unready: set[TopicPartition] = set()
@@ -447,6 +457,23 @@ class ConsumerLoop:
         producer = self._producers.get(tp)
         if producer is None:
             raise _Dropped  # retired meanwhile; the partition is read again once it has one
+        self._in_flight = producer
+        try:
+            await self._commit_transaction(tp, producer, outputs, offsets)
+        finally:
+            self._in_flight = None
+            if self._producers.get(tp) is not producer:
+                # Retired by a revoke (or a fence) while its transaction ran: stopped now that
+                # nothing waits on its sender any more.
+                await self._stop_producer(tp, producer)
+
+    async def _commit_transaction(
+        self,
+        tp: TopicPartition,
+        producer: AIOKafkaProducer,
+        outputs: list[OutRecord],
+        offsets: dict[TopicPartition, int],
+    ) -> None:
         try:
             async with producer.transaction():
                 await send_all(producer, outputs)
@@ -455,14 +482,16 @@ class ConsumerLoop:
                         {p: OffsetAndMetadata(o, "") for p, o in offsets.items()}, self.config.group_id
                     )
         except ProducerFenced:
+            if self._producers.get(tp) is not producer:
+                raise _Dropped from None  # the partition was revoked meanwhile; its state is the group's
             log.warning("%s[%d]: fenced by its new owner; batch dropped", tp.topic, tp.partition)
             self._fenced.add(tp)
             self._consumer.pause(tp)
             await self._retire(tp)
             raise _Dropped from None
         except Exception as exc:
-            if tp not in self.assigned:
-                raise _Dropped from exc  # revoked (and its producer stopped) during the transaction
+            if tp not in self.assigned or self._producers.get(tp) is not producer:
+                raise _Dropped from exc  # revoked (and its producer retired) during the transaction
             txn = getattr(producer, "_txn_manager", None)
             if txn is not None and txn.is_fatal_error():
                 # A producer in a fatal state never commits again: the next attempt starts a new one
@@ -491,9 +520,7 @@ class ConsumerLoop:
         revokes = self._revokes
         try:
             if tp not in self._producers:
-                producer = self._transactional(tp)
-                await producer.start()
-                self._producers[tp] = producer
+                self._producers[tp] = await self._start_producer(tp)
             # The committed offset is read after the fence: no earlier owner can move it any more.
             committed = await self._consumer.committed(tp)
             if committed is None:
@@ -513,6 +540,7 @@ class ConsumerLoop:
         self._generation += 1
         self._since[tp] = self._generation
         self._unready.discard(tp)
+        self._fenced.discard(tp)
         self.assigned.add(tp)
         if not self._queue:
             self._consumer.resume(tp)
@@ -524,13 +552,33 @@ class ConsumerLoop:
             else:
                 self._unready.discard(tp)
 
+    async def _start_producer(self, tp: TopicPartition) -> AIOKafkaProducer:
+        """`tp`'s transactional producer, started (its InitProducerId fences the previous owner). A
+        start that fails or outlasts `producer_start_timeout_s` (the transaction coordinator is
+        unreachable: aiokafka retries it forever) stops the producer again and raises."""
+        assert self._transactional is not None
+        producer = self._transactional(tp)
+        try:
+            await asyncio.wait_for(producer.start(), self.config.producer_start_timeout_s)
+        except BaseException:
+            await self._stop_producer(tp, producer)
+            raise
+        return producer
+
     async def _retire(self, tp: TopicPartition) -> None:
+        """`tp` has no producer any more; its producer is stopped unless a transaction on it is in
+        flight (then the batch stops it when that ends: stopping it under the transaction would leave
+        the batch waiting for ever on replies its sender can no longer receive)."""
         producer = self._producers.pop(tp, None)
-        if producer is not None:
-            try:
-                await producer.stop()
-            except Exception:
-                log.exception("stopping the producer of %s[%d] failed", tp.topic, tp.partition)
+        if producer is not None and producer is not self._in_flight:
+            await self._stop_producer(tp, producer)
+
+    @staticmethod
+    async def _stop_producer(tp: TopicPartition, producer: AIOKafkaProducer) -> None:
+        try:
+            await producer.stop()
+        except Exception:
+            log.exception("stopping the producer of %s[%d] failed", tp.topic, tp.partition)
 
     # -- commits and rebalances --------------------------------------------------------------
 

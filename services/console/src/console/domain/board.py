@@ -17,6 +17,7 @@ latest `keep_traces`) so a trace can be shown to those who may see its case.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,6 +66,7 @@ class OpenCase:
     category: str | None = None
     severity: int | None = None
     network: str | None = None
+    source_id: str | None = None  # the first source record's own id (a patrol report's report_id)
     grid: str | None = None
     community: str | None = None
     division: str | None = None  # the most specific division code known
@@ -72,6 +74,9 @@ class OpenCase:
     point: tuple[float, float] | None = None  # (lon, lat), WGS-84
     deadlines: dict[str, str | None] = field(default_factory=dict)
     escalations: int = 0
+    # The photos of the case by content hash: a patrol report's, then each action's evidence (a
+    # self-handling's before/after, a check's), as {sha256, ref, by: "report" | <action>, at}.
+    photos: list[Json] = field(default_factory=list)
 
     def visible_to(self, scope: Scope) -> bool:
         return scope.admits(division=self.division, departments=(self.department,) if self.department else ())
@@ -90,6 +95,7 @@ class OpenCase:
             "category": self.category,
             "severity": self.severity,
             "network": self.network,
+            "source_id": self.source_id,
             "grid": self.grid,
             "community": self.community,
             "department": self.department,
@@ -98,6 +104,7 @@ class OpenCase:
             "deadlines": self.deadlines,
             "escalations": self.escalations,
             "overdue": self.overdue(now),
+            "photos": self.photos,
         }
 
 
@@ -187,6 +194,7 @@ class CaseBoard:
         case.category = category.get("code") or case.category
         case.severity = severity.get("level") or case.severity
         case.network = (ev.get("source") or {}).get("network") or case.network
+        case.source_id = case.source_id or (ev.get("source") or {}).get("source_id")
         division = ev.get("division") or {}
         case.grid = division.get("grid") or case.grid
         case.community = division.get("community") or case.community
@@ -196,6 +204,11 @@ class CaseBoard:
             case.point = (float(point["lon"]), float(point["lat"]))
         if case.updated_at is None:
             case.updated_at = (ev.get("times") or {}).get("received_at")
+        at = (ev.get("times") or {}).get("received_at")
+        photos = (ev.get("attributes") or {}).get("photos")  # other networks count their photos
+        for p in photos if isinstance(photos, list) else []:
+            if isinstance(p, dict):
+                _add_photo(case, str(p.get("ref", "")), "report", at)
 
     def lifecycle(self, ev: Json) -> None:
         """Apply one LifecycleEvent (case.lifecycle.v1); older or repeated events change nothing."""
@@ -218,6 +231,8 @@ class CaseBoard:
         case.severity = dims.get("severity_level") or case.severity
         case.network = dims.get("network") or case.network
         case.deadlines = dict(ev.get("deadlines") or {})
+        for ref in ev.get("evidence") or []:
+            _add_photo(case, str(ref), str(ev.get("action")), ev.get("at"))
         action, reason = str(ev.get("action")), ev.get("reason")
         if action in ALERT_ACTIONS or (isinstance(reason, str) and reason.startswith("sla.")):
             case.escalations += action in ALERT_ACTIONS
@@ -269,3 +284,13 @@ class CaseBoard:
     def points(self, now: datetime, scope: Scope) -> list[Json]:
         """Open cases that have a point and that `scope` may see, for the map."""
         return [c.to_json(now) for c in self.open.values() if c.point is not None and c.visible_to(scope)]
+
+
+_PHOTO_REF = re.compile(r"(?:^|/)([0-9a-f]{64})\.[a-z]+$")
+
+
+def _add_photo(case: OpenCase, ref: str, by: str, at: str | None) -> None:
+    """Notes a photo by the hash its content-addressed ref names (other refs are not photos)."""
+    m = _PHOTO_REF.search(ref)
+    if m and all(p["ref"] != ref for p in case.photos):
+        case.photos.append({"sha256": m.group(1), "ref": ref, "by": by, "at": at})

@@ -15,6 +15,8 @@ function renderCase(doc) {
     ["department", c.department], ["grid", c.grid],
     ["deadlines", Object.entries(c.deadlines || {}).map(([k, v]) => k + " " + (v || "—")).join(" · ")],
     ["overdue", (c.overdue || []).join(", ")],
+    // photos by content hash (the same hashes are in the audit trail's records)
+    ["photos", (c.photos || []).map((p) => p.by + " " + p.sha256).join(" · ")],
   ];
   fill("case",
     c.title ? el("p", { class: "title" }, c.title) : null,

@@ -37,6 +37,7 @@ const I18N = {
   sla: ["时限与督办", "SLA"],
   open_cases: ["在办案件", "Open cases"],
   overdue: ["超时", "Overdue"],
+  photos: ["照片（SHA-256）", "Photos (SHA-256)"],
   alerts: ["超时与吹哨", "Breaches and escalations"],
   action: ["动作", "Action"],
   state: ["状态", "State"],

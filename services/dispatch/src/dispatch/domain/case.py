@@ -25,7 +25,7 @@ class Deadline(_S, frozen=True):
     """A running deadline; `deadline_id` is new every time one is armed, so each fires at most once."""
 
     deadline_id: str
-    kind: str  # acknowledge | resolve | arbitrate
+    kind: str  # acknowledge | resolve | arbitrate | verify
     due_at: datetime
     # What due_at was computed on: "24x7", or the working-day calendar's version (onegrid.workcal).
     calendar_version: str | None = None
@@ -70,8 +70,8 @@ class Case(_S, frozen=True):
     previous_department: str | None = None
     routing: RoutingDecision | None = None
     first_resolve_by: datetime | None = None  # for 按期结案: the deadline as first set
-    # 核查结案: the verification deadline of a resolved case and the calendar it was computed on. Stated
-    # (lifecycle events, evaluation), not a running Deadline: a resolved case is quiet.
+    # 核查结案: when the running verification deadline (kind "verify") of a resolved case is due and
+    # the calendar it was computed on, as lifecycle events and the evaluation state them.
     verify_by: datetime | None = None
     verify_calendar_version: str | None = None
     closed_at: datetime | None = None
@@ -96,6 +96,9 @@ class Transition(_S, frozen=True):
     note: str | None
     at: datetime
     deadline_id: str | None  # the deadline whose firing caused it
+    # Evidence references (object-store keys naming the files' SHA-256) the actor attached: in the
+    # lifecycle event, so the audit trail holds the hashes of the photos of a self-handling or a check.
+    evidence: tuple[str, ...] = ()
 
 
 class Order(_S, frozen=True):

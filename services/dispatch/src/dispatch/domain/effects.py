@@ -30,12 +30,13 @@ def new_id() -> str:
 class Draft:
     """The case as it moves through one decision; every `move` is one Transition."""
 
-    def __init__(self, case: Case, deadline_id: str | None = None) -> None:
+    def __init__(self, case: Case, deadline_id: str | None = None, evidence: tuple[str, ...] = ()) -> None:
         self.case = case
         self.transitions: list[Transition] = []
         self.orders: list[Order] = []
         self._snapshots: list[Case] = []  # the case right after each transition
         self._deadline_id = deadline_id  # attached to the first transition only
+        self._evidence = evidence  # likewise: the command's evidence, on the move it made
 
     def replace(self, **changes: Any) -> Case:
         return msgspec.structs.replace(self.case, **changes)
@@ -64,6 +65,7 @@ class Draft:
                 note=note,
                 at=now,
                 deadline_id=None if self.transitions else self._deadline_id,
+                evidence=() if self.transitions else self._evidence,
             )
         )
         self.case = self.replace(state=to, seq=c.seq + 1, **changes)
@@ -110,10 +112,14 @@ def arm(
 
 
 def verification(case: Case, now: datetime) -> dict[str, Any]:
-    """The fields a move to resolved sets: when verification is due, and on which calendar."""
-    policy = case.sla.clock()
-    due = due_at(now, case.sla.verify_within_s(), policy)
-    return {"verify_by": due, "verify_calendar_version": calendar_version(policy, now, due)}
+    """The fields a move to resolved sets: the verification deadline (核查结案; on the case's SLA
+    clock, so on working days for a working-day policy), when it is due and on which calendar."""
+    deadline = _deadline("verify", now, case.sla.verify_within_s(), case.sla.clock())
+    return {
+        "deadlines": (deadline,),
+        "verify_by": deadline.due_at,
+        "verify_calendar_version": deadline.calendar_version,
+    }
 
 
 def _deadline(kind: str, now: datetime, seconds: float, policy: dict[str, Any]) -> Deadline:

@@ -44,6 +44,13 @@ class Merge(_In, frozen=True):
     matched_case_id: uuid.UUID
 
 
+class Attributes(_In, frozen=True):
+    """The one source attribute dispatch reads: the grid worker who filed a patrol report (a staff
+    id, not personal data), so the case is registered on that worker's report."""
+
+    worker_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
 class CaseFacts(_In, frozen=True):
     """One case event as dispatch needs it. `location` is kept as the contract's JSON object."""
 
@@ -58,10 +65,17 @@ class CaseFacts(_In, frozen=True):
     division: Division
     title: Title
     description: str
+    attributes: Attributes = msgspec.field(default_factory=Attributes)
 
     @property
     def network(self) -> str:
         return self.source.network
+
+    def reporter(self) -> Actor | None:
+        """The grid worker whose patrol report opened the case (巡查上报), counted for that worker."""
+        if self.source.network == "patrol" and self.attributes.worker_id:
+            return Actor(kind="staff", id=self.attributes.worker_id, display="")
+        return None
 
 
 class Actor(_In, frozen=True):

@@ -6,7 +6,9 @@ Contract: pure and deterministic apart from fresh ids; the caller persists the O
 resolve carries evidence, a return carries a reason, a reopen is inside its window, ...).
 
 Deadlines: every state in `states.WORKING` runs at least one deadline, except an escalated case at the
-top tier (nobody left to whistle to: it stays on the city command centre's overdue list). Suspending
+top tier (nobody left to whistle to: it stays on the city command centre's overdue list). A resolved
+case runs its verification deadline (核查); overdue, the verification climbs to the next tier's
+command centre with a fresh one, up to the top tier, where it stays on the overdue list. Suspending
 or merging pauses the deadlines (their remaining time is kept); resuming or unmerging re-arms them.
 """
 
@@ -47,6 +49,7 @@ class Command:
     department: str | None = None  # dispatch, reassign, arbitrate; the answering department on feedback
     order_id: str | None = None  # feedback: the order answered
     evidence: int = 0  # evidence references attached (resolve, self_handle)
+    evidence_refs: tuple[str, ...] = ()  # the references themselves, when the caller gave them
     merge_into: str | None = None
     deadline_id: str | None = None
     return_reason: ReturnReason | None = None
@@ -58,7 +61,10 @@ class Lifecycle:
     policy: Policy = field(default_factory=Policy)
 
     def register(self, facts: CaseFacts, now: datetime, actor: Actor = SYSTEM) -> Outcome:
-        """立案 and, when routing finds a department, 派遣 in the same outcome."""
+        """立案 and, when routing finds a department, 派遣 in the same outcome. A patrol report is
+        registered in its grid worker's name (the worker's 考核 counts it)."""
+        if actor is SYSTEM:
+            actor = facts.reporter() or SYSTEM
         decision = self.directory.route(facts)
         blank = Case(
             case_id=str(facts.case_id),
@@ -86,18 +92,21 @@ class Lifecycle:
             raise Refused(
                 refusal(state, cmd.action), f"{cmd.action.value} is not allowed when the case is {state}"
             )
-        d = Draft(case, deadline_id=cmd.deadline_id)
+        d = Draft(case, deadline_id=cmd.deadline_id, evidence=cmd.evidence_refs)
         self._handlers()[cmd.action](d, cmd, now, to)
         return d.outcome()
 
     def fire(self, case: Case, deadline_id: str, now: datetime) -> Outcome:
-        """A deadline fell due: 吹哨 for acknowledge/resolve, 属地兜底 for arbitrate. Raises Refused
+        """A deadline fell due: 吹哨 for acknowledge/resolve, 属地兜底 for arbitrate, the next tier's
+        verification for verify. Raises Refused
         (reason `deadline.stale`) when the case no longer runs that deadline."""
         dl = next((x for x in case.deadlines if x.deadline_id == deadline_id), None)
         if dl is None:
             raise Refused("deadline.stale", f"deadline {deadline_id} is no longer running")
         if dl.kind == "arbitrate":
             cmd = Command(A.ARBITRATE, reason="arbitration.timeout", deadline_id=deadline_id)
+        elif dl.kind == "verify":
+            cmd = Command(A.ESCALATE_VERIFICATION, reason="sla.verify_overdue", deadline_id=deadline_id)
         else:
             cmd = Command(A.ESCALATE, reason=f"sla.{dl.kind}_overdue", deadline_id=deadline_id)
         return self.decide(case, cmd, now)
@@ -120,6 +129,7 @@ class Lifecycle:
             A.RESUME: self._unpause,
             A.UNMERGE: self._unpause,
             A.VERIFY: self._verify,
+            A.ESCALATE_VERIFICATION: self._escalate_verification,
             A.CLOSE: self._close,
             A.REWORK: self._rework,
             A.REOPEN: self._reopen,
@@ -152,7 +162,6 @@ class Lifecycle:
             now,
             cmd.reason,
             cmd.note,
-            deadlines=(),
             orders=(),
             resolved_by=actor_key(cmd.actor),
             **verification(d.case, now),
@@ -192,7 +201,6 @@ class Lifecycle:
                 now,
                 cmd.reason,
                 cmd.note,
-                deadlines=(),
                 orders=(),
                 resolved_by=actor_key(cmd.actor),
                 **verification(d.case, now),
@@ -295,6 +303,19 @@ class Lifecycle:
             )
         d.move(S.VERIFIED, A.VERIFY, cmd.actor, now, cmd.reason or "verify.passed", cmd.note)
         self._close(d, Command(A.CLOSE, actor=cmd.actor), now, S.CLOSED)
+
+    def _escalate_verification(self, d: Draft, cmd: Command, now: datetime, to: State | str) -> None:
+        # 核查 is the supervision's: an overdue check goes to the next tier up that has a command
+        # centre, which the lifecycle event notifies (tier and verify_by in force); the handling
+        # department and its counters stay as they are, the work itself is done.
+        c = d.case
+        tier, centre = self.directory.escalation(c.facts, c.tier)
+        reason = cmd.reason or "operator.escalate_verification"
+        if centre is None:  # top tier: stays on the city command centre's overdue list
+            d.move(S.RESOLVED, A.ESCALATE_VERIFICATION, cmd.actor, now, reason, cmd.note, deadlines=())
+            return
+        fresh = verification(c, now)
+        d.move(S.RESOLVED, A.ESCALATE_VERIFICATION, cmd.actor, now, reason, cmd.note, tier=tier, **fresh)
 
     def _close(self, d: Draft, cmd: Command, now: datetime, to: State | str) -> None:
         d.move(S.CLOSED, A.CLOSE, cmd.actor, now, cmd.reason, cmd.note, closed_at=now, deadlines=())

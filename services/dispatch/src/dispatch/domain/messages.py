@@ -77,6 +77,8 @@ def lifecycle_event(case: Case, t: Transition) -> dict[str, Any]:
         "deadline_id": t.deadline_id,
         "counters": msgspec.to_builtins(case.counters),
     }
+    if t.evidence:
+        event["evidence"] = list(t.evidence)
     if t.to_state.value == "closed":
         on_time = case.first_resolve_by is not None and t.at <= case.first_resolve_by
         event["on_time"] = on_time and case.counters.reopens == 0

@@ -17,13 +17,13 @@ territorial unit is the street's command centre (then the district's, then the c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from dispatch.domain.facts import CaseFacts
-from onegrid.registry_view import match_route, match_sla
+from onegrid.registry_view import admits, match_route, match_sla
 
 TIERS = ("grid", "community", "street", "district", "city")
 SEVERITY_FLOOR = {1: "city", 2: "district", 3: "street", 4: "grid"}
@@ -80,21 +80,52 @@ DEFAULT_SLA = Sla(code=None, revision=None, acknowledge_s=1800, resolve_s=86400)
 
 @dataclass(frozen=True)
 class Directory:
+    """Built per unit of work from the registry view's records, which do not change under it: what
+    it derives from them (active rules in order, rules and policy by (category, severity), command
+    centres) is computed once and kept for its lifetime."""
+
     records: Records
     command_suffix: str = "-command"
     default_sla: Sla = DEFAULT_SLA
+    _memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def _all(self, kind: str) -> list[dict[str, Any]]:
-        return [r for r in self.records.get(kind, {}).values() if r.get("active", True)]
+        key = ("all", kind)
+        if key not in self._memo:
+            self._memo[key] = [r for r in self.records.get(kind, {}).values() if r.get("active", True)]
+        return list(self._memo[key])
+
+    def _rules(self) -> list[dict[str, Any]]:
+        """The active routing rules in (priority, code) order."""
+        if "rules" not in self._memo:
+            self._memo["rules"] = sorted(
+                self._all("routing_rule"), key=lambda r: (r.get("priority", 0), r["code"])
+            )
+        rules: list[dict[str, Any]] = self._memo["rules"]
+        return rules
+
+    def _considered(self) -> tuple[tuple[str, int], ...]:
+        if "considered" not in self._memo:
+            self._memo["considered"] = tuple((r["code"], int(r.get("revision", 0))) for r in self._rules())
+        considered: tuple[tuple[str, int], ...] = self._memo["considered"]
+        return considered
+
+    def _rules_for(self, category: str, severity: int) -> list[dict[str, Any]]:
+        """The rules whose category and severity lists admit the case's: the only ones `match_route`
+        can pick for it (indexed by the pair)."""
+        key = ("rules_for", category, severity)
+        if key not in self._memo:
+            self._memo[key] = [r for r in self._rules() if admits(r.get("match", {}), category, severity)]
+        rules: list[dict[str, Any]] = self._memo[key]
+        return rules
 
     def department(self, code: str | None) -> dict[str, Any] | None:
         rec = self.records.get("department", {}).get(code or "")
         return rec if rec and rec.get("active", True) else None
 
     def route(self, facts: CaseFacts) -> RoutingDecision:
-        rules = sorted(self._all("routing_rule"), key=lambda r: (r.get("priority", 0), r["code"]))
         found = match_route(
-            rules,
+            self._rules_for(facts.category.code, facts.severity.level),
             facts.category.code,
             facts.severity.level,
             codes=facts.division.codes(),
@@ -120,7 +151,7 @@ class Directory:
             rule_version=str(rule["revision"]) if rule else None,
             sla=self.sla(facts),
             versions=self.versions(facts, rule),
-            considered_rules=tuple((r["code"], int(r.get("revision", 0))) for r in rules),
+            considered_rules=self._considered(),
         )
 
     def versions(self, facts: CaseFacts, rule: Mapping[str, Any] | None) -> Versions:
@@ -133,7 +164,14 @@ class Directory:
 
     def sla(self, facts: CaseFacts) -> Sla:
         """The most specific active policy (the registry view's `match_sla`), else the default."""
-        p = match_sla(self._all("sla_policy"), facts.category.code, facts.severity.level)
+        key = ("sla", facts.category.code, facts.severity.level)
+        if key not in self._memo:
+            self._memo[key] = self._sla(facts.category.code, facts.severity.level)
+        sla: Sla = self._memo[key]
+        return sla
+
+    def _sla(self, category: str, severity: int) -> Sla:
+        p = match_sla(self._all("sla_policy"), category, severity)
         if p is None:
             return self.default_sla
         return Sla(
@@ -149,7 +187,10 @@ class Directory:
     def command_centre(self, tier: str, facts: CaseFacts) -> str | None:
         div = facts.division
         division_code = {"street": div.street, "district": div.district}.get(tier)
-        for d in sorted(self._all("department"), key=lambda d: d["code"]):
+        if "centres" not in self._memo:
+            centres = [d for d in self._all("department") if d["code"].endswith(self.command_suffix)]
+            self._memo["centres"] = sorted(centres, key=lambda d: d["code"])
+        for d in self._memo["centres"]:
             if not d["code"].endswith(self.command_suffix) or d.get("tier") != tier:
                 continue
             if tier == "city" or (division_code and d.get("division_code") == division_code):

@@ -42,6 +42,8 @@ class Action(StrEnum):
     SUSPEND = "suspend"
     RESUME = "resume"
     VERIFY = "verify"  # on-site check passed
+    # 核查 overdue: the verification goes up to the next tier's command centre (its supervision)
+    ESCALATE_VERIFICATION = "escalate_verification"
     REWORK = "rework"  # on-site check failed: 返工
     CLOSE = "close"
     REOPEN = "reopen"
@@ -58,8 +60,11 @@ S, A = State, Action
 WORKING = frozenset(
     {S.REGISTERED, S.DISPATCHED, S.ACKNOWLEDGED, S.IN_PROGRESS, S.ESCALATED, S.RETURNED, S.REOPENED}
 )
+# Where the check of someone's work is awaited (核查): the verification deadline runs, except at the
+# top tier once the verification has climbed there.
+VERIFYING = frozenset({S.RESOLVED})
 TERMINAL = frozenset({S.CANCELLED})  # closed is terminal too, except for a reopen within the window
-QUIET = frozenset({S.RESOLVED, S.VERIFIED, S.CLOSED, S.SUSPENDED, S.MERGED, S.CANCELLED})
+QUIET = frozenset({S.VERIFIED, S.CLOSED, S.SUSPENDED, S.MERGED, S.CANCELLED})
 
 _HANDLING = {  # what any state in which a department holds the case allows
     A.RESOLVE: S.RESOLVED,
@@ -97,6 +102,7 @@ TRANSITIONS: dict[tuple[State | None, Action], State | str] = {
     (S.RETURNED, A.MERGE): S.MERGED,
     (S.RESOLVED, A.VERIFY): S.VERIFIED,
     (S.RESOLVED, A.REWORK): S.IN_PROGRESS,
+    (S.RESOLVED, A.ESCALATE_VERIFICATION): S.RESOLVED,
     (S.VERIFIED, A.CLOSE): S.CLOSED,
     (S.CLOSED, A.REOPEN): S.REOPENED,
     (S.REOPENED, A.DISPATCH): S.DISPATCHED,

@@ -196,7 +196,7 @@ class _Stints:
             now.returns += 1
         elif e.action == "rework" and self.resolver is not None:
             self.resolver.reworks += 1
-        if e.to_state == "resolved":
+        if e.to_state == "resolved" and e.from_state != "resolved":  # not a check handed up
             now.resolutions += 1
             now.resolved_at = e.at
             self.resolver = now
@@ -254,7 +254,9 @@ def fold(events: Iterable[LifecycleEvent], policy: Policy) -> CaseFacts:
             checks_in_time += (e.at - resolved_at).total_seconds() <= policy.verification_limit_s
         if e.action == "rework":
             reworks += 1
-        if e.to_state == "resolved":
+        if e.to_state == "resolved" and e.from_state != "resolved":
+            # an overdue verification handed up (escalate_verification) stays resolved: the check
+            # is still timed from the resolve
             resolved_at = e.at
         if e.to_state == "closed":
             first_closed = first_closed or e.at

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Response
 
 from intake.domain.crosswalk import Open311Service
-from intake.open311_store import PublicRequest
+from open311.store import PublicRequest
 
 Format = Literal["xml", "json"]
 FORMATS: Final = ("xml", "json")

@@ -1,13 +1,15 @@
 """The Open311 status follows the case: batch handlers for `case.lifecycle.v1` and `cases.v1`.
 
 `apply_cases` keeps each request pointed at its case: intake may link a resident's request into an
-existing case about the same problem nearby (`case.linked`), and the request then follows that case.
+existing case about the same problem nearby (`case.linked`), and the request then shows that case's
+current status (kept per case from the lifecycle, whichever topic is read first) and follows it.
 
 `apply_lifecycle` contract (a `BatchHandler` for the shared consumer loop, at least once):
-- For each case in the batch, the event of highest `seq` sets the status, notes, updated and expected
-  datetimes and agency of the Open311 request opened for that case (if any; most cases come from
-  other networks and match no row). One UPDATE round trip per batch, committed before the handler
-  returns, so offsets are committed only after the rows are.
+- For each case in the batch, the event of highest `seq` is kept as the case's status and sets the
+  status, notes, updated and expected datetimes and agency of the Open311 requests on that case (if
+  any; most cases come from other networks and have none until a request is linked into them). Two
+  round trips per batch, committed before the handler returns, so offsets are committed only after
+  the rows are.
 - Idempotent: an event whose seq is not higher than the row's stored one changes nothing, so a
   replayed batch, a duplicate or a late event never moves a status backwards.
 - A value that is not a lifecycle event is dead-lettered (`lifecycle.invalid`, stage `decode`); it
@@ -23,15 +25,15 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from intake.domain.errors import Rejected
-from intake.domain.open311_status import (
+from onegrid.kafka import BatchResult, DeadLetter, Record
+from open311.domain.status import (
     CaseLink,
     StatusChange,
     decode_case_link,
     decode_lifecycle,
     latest_per_case,
 )
-from intake.open311_store import apply_changes, link_cases
-from onegrid.kafka import BatchResult, DeadLetter, Record
+from open311.store import apply_changes, link_cases
 
 
 class Open311StatusFollower:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from intake.domain.errors import Rejected
-from intake.domain.open311_status import (
+from open311.domain.status import (
     CLOSING_STATES,
     decode_case_link,
     decode_lifecycle,

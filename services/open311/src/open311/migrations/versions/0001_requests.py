@@ -6,16 +6,25 @@ case.lifecycle.v1 event applied, so replayed or late events never move the statu
 `case_id` starts as the case the request would open (identity.case_id_for) and is moved to the case
 intake linked it into when `cases.v1` says so.
 
-Revision ID: 0002
-Revises: 0001
+Until this service was split from intake, the table lived in intake's schema; its rows are copied
+from there when that table exists (a system upgraded in place keeps its residents' requests).
+
+Revision ID: 0001
+Revises:
 """
 
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0001"
+down_revision = None
 branch_labels = None
 depends_on = None
+
+_COLUMNS = (
+    "id, case_id, service_code, description, lat, long, address, address_id, media_url, "
+    "requested_datetime, updated_datetime, expected_datetime, status, status_notes, agency_responsible, "
+    "lifecycle_seq, first_name, last_name, email, phone, device_id, account_id"
+)
 
 
 def upgrade() -> None:
@@ -54,6 +63,20 @@ def upgrade() -> None:
     op.execute("CREATE INDEX open311_request_requested ON open311_request (requested_datetime DESC)")
     op.execute(
         "CREATE INDEX open311_request_service_requested ON open311_request (service_code, requested_datetime DESC)"
+    )
+    op.execute(
+        f"""
+        DO $$
+        BEGIN
+            IF to_regclass('intake.open311_request') IS NOT NULL THEN
+                INSERT INTO open311_request ({_COLUMNS}) SELECT {_COLUMNS} FROM intake.open311_request
+                ON CONFLICT (id) DO NOTHING;
+            END IF;
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'intake.open311_request not readable: no requests copied';
+        END
+        $$
+        """
     )
 
 

@@ -42,13 +42,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from intake.domain.crosswalk import Crosswalk
 from intake.domain.errors import Rejected
 from intake.domain.open311 import MAX_BYTES, parse_open311, without_credentials
-from intake.open311_render import FORMATS, Format, error_response, render, request_item, service_item
-from intake.open311_store import PublicRequest, find_requests, record_request
 from onegrid import telemetry
 from onegrid.auth import InvalidToken, Principal, caller, require
 from onegrid.envelope import CloudEvent
 from onegrid.ratelimit import RateLimit, RateLimiter
 from onegrid.topics import LEGACY_OPEN311
+from open311.render import FORMATS, Format, error_response, render, request_item, service_item
+from open311.store import PublicRequest, find_requests, record_request
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,10 @@ _FORM = "application/x-www-form-urlencoded"
 _PLUS_AS_SPACE = re.compile(r" ([0-9]{2}:?[0-9]{2})$")
 
 
-class Open311Settings(BaseSettings):
-    """The Open311 endpoint's knobs (`ONEGRID_INTAKE_OPEN311_*`)."""
+class ApiSettings(BaseSettings):
+    """The GeoReport v2 endpoint's knobs (`ONEGRID_OPEN311_*`, beside the service's `Settings`)."""
 
-    model_config = SettingsConfigDict(env_prefix="ONEGRID_INTAKE_OPEN311_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ONEGRID_OPEN311_", extra="ignore")
 
     topic: str = LEGACY_OPEN311
     max_body_bytes: int = Field(default=MAX_BYTES, ge=1, le=MAX_BYTES)
@@ -70,7 +70,7 @@ class Open311Settings(BaseSettings):
     service_notice: str = (
         "已受理，将派遣至责任部门处置。Received; it will be dispatched to the responsible department."
     )
-    event_source: str = "/onegrid/intake/open311"
+    event_source: str = "/onegrid/open311"
     # GET endpoints without credentials (GeoReport v2 clients read anonymously).
     public_reads: bool = True
     # POST requests per client address.
@@ -101,7 +101,7 @@ def open311_router(
     engine: AsyncEngine,
     producer_getter: Callable[[], AIOKafkaProducer | None],
     crosswalk: Crosswalk,
-    settings: Open311Settings,
+    settings: ApiSettings,
 ) -> APIRouter:
     """The `/open311/v2` routes. `producer_getter` returns the started producer (None before start-up)."""
     reader = require("read", "open311", optional=settings.public_reads)

@@ -5,9 +5,11 @@ Contract:
   the API and, later, the pipeline re-reading `legacy.open311.v1` may both call it.
 - `find_requests` selects only `PUBLIC_COLUMNS`: the personal columns never leave the database
   through this module.
-- `apply_changes` applies a lifecycle status change only when its seq is higher than the one stored,
-  so replays and out-of-order duplicates never move a status backwards.
-- `link_cases` moves a request to the case intake put it in (idempotent).
+- `apply_changes` records each case's latest lifecycle change (`case_status`) and applies it to the
+  case's requests, only where its seq is higher than the one stored, so replays and out-of-order
+  duplicates never move a status backwards.
+- `link_cases` moves a request to the case intake put it in and gives it that case's current status
+  (idempotent), whichever of the link and the case's lifecycle is read first.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from intake.domain.identity import case_id_for
 from intake.domain.open311 import NETWORK, Open311Request
-from intake.domain.open311_status import CaseLink, StatusChange
+from open311.domain.status import CaseLink, StatusChange
 
 _metadata = sa.MetaData()
 open311_request = sa.Table(
-    "open311_request",  # unqualified: the engine's search_path names the intake schema
+    "open311_request",  # unqualified: the engine's search_path names the service's schema
     _metadata,
     sa.Column("id", UUID(as_uuid=True), primary_key=True),
     sa.Column("case_id", UUID(as_uuid=True), nullable=False),
@@ -51,6 +53,19 @@ open311_request = sa.Table(
     sa.Column("phone", sa.Text),
     sa.Column("device_id", sa.Text),
     sa.Column("account_id", sa.Text),
+)
+
+# Where each case stands (migration 0002): its latest lifecycle event; seq 0 is a link's placeholder.
+case_status = sa.Table(
+    "case_status",
+    _metadata,
+    sa.Column("case_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text),
+    sa.Column("status_notes", sa.Text),
+    sa.Column("updated_datetime", sa.DateTime(timezone=True)),
+    sa.Column("expected_datetime", sa.DateTime(timezone=True)),
+    sa.Column("agency_responsible", sa.Text),
 )
 
 PUBLIC_COLUMNS = (
@@ -151,43 +166,66 @@ async def find_requests(
 
 
 async def apply_changes(conn: AsyncConnection, changes: Sequence[StatusChange]) -> None:
-    """Apply each change to the request of its case if newer than what is stored (one round trip)."""
+    """Record each case's change if newer than what `case_status` holds, then bring the requests of
+    those cases up to it (two round trips, cases in id order: see `link_cases` on the locks)."""
     if not changes:
         return
-    t = open311_request.c
-    stmt = (
-        sa.update(open311_request)
-        .where(t.case_id == sa.bindparam("b_case_id"), t.lifecycle_seq < sa.bindparam("b_seq"))
-        .values(
-            status=sa.bindparam("b_status"),
-            status_notes=sa.bindparam("b_notes"),
-            updated_datetime=sa.bindparam("b_updated"),
-            expected_datetime=sa.bindparam("b_expected"),
-            agency_responsible=sa.bindparam("b_agency"),
-            lifecycle_seq=sa.bindparam("b_seq"),
-        )
-    )
+    ordered = sorted(changes, key=lambda c: c.case_id)
+    stmt = insert(case_status)
     await conn.execute(
-        stmt,
+        stmt.on_conflict_do_update(
+            index_elements=["case_id"],
+            set_={
+                name: stmt.excluded[name]
+                for name in (
+                    "seq",
+                    "status",
+                    "status_notes",
+                    "updated_datetime",
+                    "expected_datetime",
+                    "agency_responsible",
+                )
+            },
+            where=case_status.c.seq < stmt.excluded.seq,
+        ),
         [
             {
-                "b_case_id": c.case_id,
-                "b_seq": c.seq,
-                "b_status": c.status,
-                "b_notes": c.status_notes,
-                "b_updated": c.updated,
-                "b_expected": c.expected,
-                "b_agency": c.agency,
+                "case_id": c.case_id,
+                "seq": c.seq,
+                "status": c.status,
+                "status_notes": c.status_notes,
+                "updated_datetime": c.updated,
+                "expected_datetime": c.expected,
+                "agency_responsible": c.agency,
             }
-            for c in changes
+            for c in ordered
         ],
     )
+    await _follow_cases(conn, open311_request.c.case_id.in_([c.case_id for c in ordered]))
 
 
 async def link_cases(conn: AsyncConnection, links: Sequence[CaseLink]) -> None:
-    """Point each request at the case it belongs to; a request already there is left alone."""
+    """Point each request at the case it belongs to and show where that case stands now.
+
+    The link and the case's lifecycle arrive by different topics, in any order, handled in
+    concurrent transactions. So the link first takes a share lock on each case's `case_status` row
+    (inserting a placeholder for a case not heard of yet): a lifecycle change of that case waits for
+    the link to commit and then finds the request on its case, or the link waits for the change and
+    then copies it; neither misses the other. Both take their locks in case id order (no deadlock).
+    Idempotent; a request already on its case is not moved."""
     if not links:
         return
+    cases = sorted({link.case_id for link in links})
+    await conn.execute(
+        insert(case_status).on_conflict_do_nothing(index_elements=["case_id"]),
+        [{"case_id": case_id, "seq": 0} for case_id in cases],
+    )
+    await conn.execute(
+        sa.select(case_status.c.case_id)
+        .where(case_status.c.case_id.in_(cases))
+        .order_by(case_status.c.case_id)
+        .with_for_update(read=True)
+    )
     t = open311_request.c
     stmt = (
         sa.update(open311_request)
@@ -195,3 +233,21 @@ async def link_cases(conn: AsyncConnection, links: Sequence[CaseLink]) -> None:
         .values(case_id=sa.bindparam("b_case_id"), lifecycle_seq=0)
     )
     await conn.execute(stmt, [{"b_id": link.service_request_id, "b_case_id": link.case_id} for link in links])
+    await _follow_cases(conn, t.id.in_([link.service_request_id for link in links]))
+
+
+async def _follow_cases(conn: AsyncConnection, which: sa.ColumnElement[bool]) -> None:
+    """The requests `which` select take their case's status from `case_status` where it is newer."""
+    t, c = open311_request.c, case_status.c
+    await conn.execute(
+        sa.update(open311_request)
+        .where(which, t.case_id == c.case_id, t.lifecycle_seq < c.seq)
+        .values(
+            status=c.status,
+            status_notes=c.status_notes,
+            updated_datetime=c.updated_datetime,
+            expected_datetime=c.expected_datetime,
+            agency_responsible=c.agency_responsible,
+            lifecycle_seq=c.seq,
+        )
+    )

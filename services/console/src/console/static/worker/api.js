@@ -1,0 +1,26 @@
+// The worker's token and the API calls, all same-origin under /worker/api/.
+const KEY = "onegrid.worker.token";
+
+export function token() { return localStorage.getItem(KEY) || ""; }
+export function setToken(t) { if (t) localStorage.setItem(KEY, t); else localStorage.removeItem(KEY); }
+
+export class ApiError extends Error {
+  constructor(status, detail) { super(detail); this.status = status; }
+}
+
+export async function call(method, path, { json, body, headers } = {}) {
+  const h = { Authorization: "Bearer " + token(), ...(headers || {}) };
+  let payload = body;
+  if (json !== undefined) { h["Content-Type"] = "application/json"; payload = JSON.stringify(json); }
+  const resp = await fetch("/worker/api" + path, { method, headers: h, body: payload, cache: "no-store" });
+  const text = await resp.text();
+  let doc = null;
+  try { doc = text ? JSON.parse(text) : null; } catch { doc = { detail: text }; }
+  if (!resp.ok) {
+    const d = doc && doc.detail;
+    throw new ApiError(resp.status, typeof d === "string" ? d : JSON.stringify(d || doc));
+  }
+  return doc;
+}
+
+export const get = (path) => call("GET", path);

@@ -1,0 +1,111 @@
+"""The desk on PostgreSQL (dispatch.pg): a consumer batch with several messages of one case, applied in
+one transaction, leaves exactly the rows of one transaction per message, in every table of the
+dispatch schema (the outbox's ids and order included). The scenario is the unit test's
+(tests/unit/dispatch/batch_scenario.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from dispatch.bootstrap import MIGRATIONS
+from dispatch.pg import PgRepository, PgUnit
+from onegrid.db import make_engine, migrate
+
+UNIT = Path(__file__).resolve().parents[1] / "unit" / "dispatch"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"dispatch_batches_{name}", UNIT / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+sample, scenario_ = load("sample"), load("batch_scenario")
+
+TABLES = {
+    "cases": "case_id",
+    "transitions": "event_id",
+    "deadlines": "deadline_id",
+    "routing_decisions": "event_id",
+    "orders": "order_id",
+    "deliveries": "delivery_id",
+    "processed": "source, caller, message_id",
+    "outbox": "id",
+}
+
+
+class FixedClockRepository(PgRepository):
+    """PostgreSQL, its clock read as one fixed instant (dispatch.pg reads clock_timestamp()), so the
+    two runs can be compared row for row, times included."""
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[PgUnit]:
+        async with super().unit() as u:
+
+            async def fixed() -> datetime:
+                return scenario_.T0 + timedelta(seconds=1)
+
+            u.now = fixed  # type: ignore[method-assign]
+            yield u
+
+
+async def dump(engine: Any) -> dict[str, list[dict[str, Any]]]:
+    out = {}
+    async with engine.connect() as conn:
+        for table, key in TABLES.items():
+            rows = (await conn.execute(text(f"SELECT * FROM {table} ORDER BY {key}"))).mappings().all()
+            # the outbox row's insertion time is the server's clock, not the desk's
+            out[table] = [
+                {k: v for k, v in r.items() if (table, k) != ("outbox", "created_at")} for r in rows
+            ]
+    return out
+
+
+async def test_a_batch_writes_the_rows_of_one_transaction_per_message(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    scenario = scenario_.Scenario(sample)
+    engines = []
+    try:
+        dumps, answers = [], []
+        orders = None
+        for batched in (False, True):
+            schema = f"dispatch_batch_{uuid.uuid4().hex[:8]}"
+            await migrate(url, schema, MIGRATIONS)
+            engine = make_engine(url, schema)
+            engines.append((engine, schema))
+            monkeypatch.setattr(uuid, "uuid4", scenario_.seeded_uuid4(7))
+            desk = scenario_.desk(FixedClockRepository(engine), sample)
+            results, orders = await scenario_.run(desk, scenario, batched=batched, orders=orders)
+            monkeypatch.undo()
+            answers.append(scenario_.outcomes(results))
+            dumps.append(await dump(engine))
+        one_by_one, batch = dumps
+        assert answers[0] == answers[1]
+        assert answers[0].count("applied") == 8 and "refused:feedback.unknown_order" in answers[0]
+        for table in TABLES:
+            assert batch[table] == one_by_one[table], table
+        assert {r["state"] for r in batch["cases"]} == {"resolved", "cancelled", "returned"}
+        assert len(batch["deliveries"]) == 2 and len(batch["processed"]) == 8
+        assert {r["status"] for r in batch["deadlines"]} >= {"running", "cleared"}
+        assert len(batch["outbox"]) == len(batch["transitions"]) + len(batch["orders"])
+    finally:
+        for engine, schema in engines:
+            async with engine.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            await engine.dispose()

@@ -1,0 +1,42 @@
+"""The aiokafka corrections of onegrid.kafka.fixes, on aiokafka's own fetcher code with a stand-in
+for its network client."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka import errors
+from aiokafka.consumer.fetcher import Fetcher
+
+import onegrid.kafka  # noqa: F401  (applies the fixes)
+
+
+class StaleLeaderClient:
+    """Answers every ListOffsets with NOT_LEADER_OR_FOLLOWER, as a broker that lost the leadership."""
+
+    def __init__(self) -> None:
+        self.metadata_refreshes = 0
+
+    async def send(self, node_id: int, request: Any) -> Any:
+        topics = [
+            (topic, [(p, errors.NotLeaderForPartitionError.errno, -1, -1) for p, _ in parts])
+            for topic, parts in request._topics
+        ]
+        return SimpleNamespace(API_VERSION=1, topics=topics)
+
+    def force_metadata_update(self) -> asyncio.Future[bool]:
+        self.metadata_refreshes += 1
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        fut.set_result(True)
+        return fut
+
+
+async def test_a_list_offsets_answered_by_a_former_leader_asks_for_new_metadata() -> None:
+    client = StaleLeaderClient()
+    fetcher = SimpleNamespace(_client=client, _isolation_level=1)
+    with pytest.raises(errors.NotLeaderForPartitionError):
+        await Fetcher._proc_offset_request(fetcher, 1, {"legacy.emergency.cap.v1": [(1, -2)]})
+    assert client.metadata_refreshes == 1  # the retry goes to the leader the new metadata names
