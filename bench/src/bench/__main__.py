@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -18,7 +19,7 @@ from typing import Any
 
 from bench import report
 from bench.environment import environment
-from bench.plan import FULL, QUICK, Plan
+from bench.plan import FULL, QUICK, SCALING, SCALING_BROKERS, Plan
 from bench.suite import Suite
 from onegrid.devstack.paths import project_root
 
@@ -63,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         "--trials", type=int, default=None, help="windows of the highest-sustained-rate search (0: none)"
     )
     parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="only the scaling section, on a 3-node cluster, with 1, 2 and 4 instances (about 15 minutes)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="only the intake's CPU µs per record per stage, per feed (no Kafka; bench/profile.py)",
@@ -75,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     plan = QUICK if args.quick else FULL
+    if args.scaling:
+        plan, only = SCALING, frozenset({"scaling"})
+        # The bench's own cluster, with the durability of `make up BROKERS=3` for every topic.
+        os.environ.setdefault("ONEGRID_BENCH_BROKERS", str(SCALING_BROKERS))
+        os.environ.setdefault("ONEGRID_KAFKA_REPLICATION_FACTOR", str(SCALING_BROKERS))
+        os.environ.setdefault("ONEGRID_KAFKA_MIN_INSYNC_REPLICAS", "2")
     out = args.out or project_root() / "bench" / "results"
     if args.profile:
         from bench import profile

@@ -21,7 +21,7 @@ from typing import Any
 import psutil
 from aiokafka.admin import AIOKafkaAdminClient
 
-from onegrid.devstack.kafka import KafkaBroker, fetch_jars, java_executable, kafka_version
+from onegrid.devstack.kafka import KafkaBroker, KafkaCluster, fetch_jars, java_executable, kafka_version
 from onegrid.devstack.paths import free_port, project_root
 from onegrid.devstack.postgres import LocalPostgres
 from onegrid.settings import KafkaSettings
@@ -40,9 +40,14 @@ async def environment(workdir: Path) -> AsyncIterator[Environment]:
     bootstrap = os.environ.get("ONEGRID_TEST_KAFKA_BOOTSTRAP")
     database_url = os.environ.get("DATABASE_URL")
     fetch_jars()  # the perf tools need the jars even when the broker runs elsewhere
-    broker = (
-        None if bootstrap else KafkaBroker(workdir / "kafka", port=free_port(), controller_port=free_port())
-    )
+    brokers = int(os.environ.get("ONEGRID_BENCH_BROKERS", "1"))
+    broker: KafkaBroker | KafkaCluster | None = None
+    if not bootstrap:
+        broker = (
+            KafkaBroker(workdir / "kafka", port=free_port(), controller_port=free_port())
+            if brokers == 1
+            else KafkaCluster(workdir / "kafka-cluster", size=brokers, ports=_free_pairs(brokers))
+        )
     pg = (
         None
         if database_url
@@ -65,6 +70,11 @@ async def environment(workdir: Path) -> AsyncIterator[Environment]:
     finally:
         stops = [asyncio.to_thread(x.stop) for x in (broker, pg) if x is not None]
         await asyncio.gather(*stops)
+
+
+def _free_pairs(n: int) -> list[tuple[int, int]]:
+    """A client and a controller port for each of `n` cluster nodes."""
+    return [(free_port(), free_port()) for _ in range(n)]
 
 
 async def remove_run(env: Environment, kafka: KafkaSettings, run: str) -> None:
@@ -144,7 +154,11 @@ async def machine(env: Environment) -> dict[str, Any]:
         "kafka": kafka_version(),
         "postgresql": pg_version,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "broker": "started by the bench" if env.own_broker else "given (ONEGRID_TEST_KAFKA_BOOTSTRAP)",
+        "broker": (
+            f"started by the bench ({os.environ.get('ONEGRID_BENCH_BROKERS', '1')} node(s))"
+            if env.own_broker
+            else "given (ONEGRID_TEST_KAFKA_BOOTSTRAP)"
+        ),
         "database": "started by the bench" if env.own_database else "given (DATABASE_URL)",
         "commit": _git_commit(),
     }

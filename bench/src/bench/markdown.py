@@ -242,10 +242,17 @@ def _scaling(_r: dict[str, Any], sc: dict[str, Any]) -> list[str]:
     if "rows" not in sc:
         return [sc.get("skipped", ""), ""]
     rows = [
-        [x["partitions"], x["instances"], _n(x["passthrough_tx"]["per_s"]), _n(x["intake"]["per_s"])]
+        [
+            x["partitions"],
+            x["instances"],
+            _n(x["passthrough_tx"]["per_s"]),
+            _n(x["intake"]["per_s"]),
+            f"{x['intake']['per_s'] / x['passthrough_tx']['per_s']:.2f}",
+        ]
         for x in sc["rows"]
     ]
-    return _table(["partitions", "instances", "passthrough tx rec/s", "intake rec/s"], rows)
+    heads = ["partitions", "instances", "passthrough tx rec/s", "intake rec/s", "intake / passthrough"]
+    return _table(heads, rows)
 
 
 SECTIONS: tuple[tuple[str, str, Section], ...] = (

@@ -3,7 +3,7 @@ first look) and the full run."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Plan:
     growth_chunk: int
     partitions: int = 3  # of the feed topics, as in the catalogue
     open311_requests: int = 100  # POSTed, read and followed to closed through the Open311 service
+    scaling_instances: tuple[int, ...] = (1, 2)  # processes in the group, per partition count
 
 
 QUICK = Plan(
@@ -72,3 +73,9 @@ FULL = Plan(
     growth_chunk=2_500,
     open311_requests=3_000,
 )
+
+
+# `make bench ARGS=--scaling`: the scaling section alone, on a 3-node cluster (replication 3, min ISR
+# 2, as `make up BROKERS=3`), with 1, 2 and 4 instances over 1, 2 and 4 partitions.
+SCALING = replace(FULL, name="scaling", scaling_instances=(1, 2, 4))
+SCALING_BROKERS = 3

@@ -64,7 +64,7 @@ class Suite:
             {
                 (p, i, mode): n(f"scale.{mode}.{p}.{i}")
                 for p in SCALE_PARTITIONS
-                for i in (1, 2)
+                for i in plan.scaling_instances
                 for mode in ("passthrough_tx", "intake")
             }
             if plan.scaling_records
@@ -316,13 +316,16 @@ class Suite:
     async def scaling(
         self, raw: WorkerProcess, traced: WorkerProcess, by_topic: dict[str, str]
     ) -> dict[str, Any]:
-        raws = [
-            raw,
-            await WorkerProcess(self.env.bootstrap, self.logs / "worker-raw-2.log", tracing=False).start(),
-        ]
-        self.workers.append(raws[1])
-        second = await self.intake_worker("on", by_topic)
-        await second.answer("ready")
+        most = max(self.plan.scaling_instances)
+        raws, intakes = [raw], [traced]
+        while len(raws) < most:
+            log_file = self.logs / f"worker-raw-{len(raws) + 1}.log"
+            raws.append(await WorkerProcess(self.env.bootstrap, log_file, tracing=False).start())
+            self.workers.append(raws[-1])
+        while len(intakes) < most:
+            intakes.append(await self.intake_worker("on", by_topic))
+        for w in intakes[1:]:
+            await w.answer("ready")
         n = self.plan.scaling_records
         prepared = {key: self.take("party", n) for key in self.scale}
 
@@ -330,7 +333,7 @@ class Suite:
             return lambda: produce(self.kafka, topic, records)
 
         topics = {key: (t, filler(t, prepared[key])) for key, t in self.scale.items()}
-        return await scaling(raws, [traced, second], topics=topics, records=n, group=self.group, out=self.out)
+        return await scaling(raws, intakes, topics=topics, records=n, group=self.group, out=self.out)
 
     async def memory(self) -> dict[str, Any]:
         services = await service_memory(

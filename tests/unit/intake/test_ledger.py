@@ -92,3 +92,26 @@ def test_an_account_that_arrives_after_one_judgement_is_no_alarm() -> None:
     b.accounted(Account(T, 0, 0, "measurement"))
     j = b.judge({(T, 0): 1})
     assert j["balanced"] and j["unaccounted"] == 0 and j["totals"]["measurement"] == 1
+
+
+def test_a_forwarded_record_is_judged_against_the_correlation_stage() -> None:
+    """Forwarded to the correlation stage, a record's legacy offset is committed at once: it stays
+    pending while the stage has not read it or holds it for its turn, and is unaccounted once the
+    stage has read it and passed its turn without an account."""
+    b = book()
+    corr = ("intake.correlate.v1", 0)
+    b.received(T, 0, 0, H)
+    b.forwarded((T, 0, 0), corr, 7, [H, "safety", 0, 0])
+    legacy = {(T, 0): 1}
+    for correlated, horizon in (({corr: 7}, None), ({corr: 8}, None), ({corr: 8}, [H - 1, "cap", 0, 3])):
+        if horizon is not None:
+            b.progress(corr, horizon)
+        for _ in range(2):
+            snap = b.judge(legacy, correlated=correlated)
+            assert snap["pending"] == 1 and snap["unaccounted"] == 0, (correlated, horizon)
+    b.progress(corr, [H, "safety", 0, 0])  # decided: its account must be there
+    b.judge(legacy, correlated={corr: 8})
+    assert b.judge(legacy, correlated={corr: 8})["unaccounted"] == 1
+    b.accounted(Account(T, 0, 0, "case.linked", ("c1",)))
+    snap = b.judge(legacy, correlated={corr: 8})
+    assert snap["balanced"] and snap["totals"]["case.linked"] == 1

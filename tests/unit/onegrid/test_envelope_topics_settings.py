@@ -42,6 +42,8 @@ def test_topic_names_are_the_public_interface() -> None:
         "intake.quarantine.v1",
         "intake.state.v1",
         "intake.ledger.v1",
+        "intake.correlate.v1",
+        "intake.correlate.state.v1",
         "dispatch.dlq.v1",
         "evaluation.dlq.v1",
         "open311.dlq.v1",

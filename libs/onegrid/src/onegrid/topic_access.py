@@ -20,6 +20,7 @@ from onegrid.topics import (
     DEPARTMENTS,
     DISPATCH_FEEDBACK,
     GRID_REGISTRY,
+    INTAKE_CORRELATE,
     LEGACY_GATEWAYS,
     dispatch_orders_topic,
     legacy_feeds,
@@ -111,8 +112,13 @@ SERVICE_TOPICS: tuple[TopicAccess, ...] = (
     # global table read from the start by every instance: no consumer group).
     _of("grid-registry"),
     # Legacy records in, case events out in one transaction; its state changelog. The ledger:
-    # accounts written with the outputs, read back beside the feeds and the set-aside copies.
-    _of("intake", transactional=True, groups=(ConsumerGroup("legacy", LEGACY_FEEDS),)),
+    # accounts written with the outputs, read back beside the feeds and the set-aside copies. Its
+    # correlation stage: records forwarded by region, decided by the region's partition owner.
+    _of(
+        "intake",
+        transactional=True,
+        groups=(ConsumerGroup("legacy", LEGACY_FEEDS), ConsumerGroup("correlate", (INTAKE_CORRELATE,))),
+    ),
     # Residents' requests taken over HTTP are published raw to their feed; the status follows the
     # case each went to (cases.v1) and that case's lifecycle.
     _of("open311", groups=(ConsumerGroup("cases", (CASES,)), ConsumerGroup("status", (CASE_LIFECYCLE,)))),

@@ -41,6 +41,11 @@ AUDIT_DLQ = "audit.dlq.v1"
 INTAKE_STATE = "intake.state.v1"
 # Intake's ledger: what became of every legacy record, written in the same transactions as its outputs.
 INTAKE_LEDGER = "intake.ledger.v1"
+# Internal: intake's correlation stage, legacy records forwarded by region with their sources'
+# watermarks, so one partition decides every report of a region in one order.
+INTAKE_CORRELATE = "intake.correlate.v1"
+# Internal: the correlation stage's state changelog (source stream times, queues, horizons).
+INTAKE_CORRELATE_STATE = "intake.correlate.state.v1"
 GRID_REGISTRY = "grid.registry.v1"
 DISPATCH_FEEDBACK = "dispatch.feedback.v1"
 CASE_LIFECYCLE = "case.lifecycle.v1"
@@ -223,7 +228,30 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         key="`env:<MN>`",
     ),
     TopicSpec(
-        INTAKE_LEDGER, partitions=3, owner="intake", readers=("intake",), key="`<legacy topic>:<partition>`"
+        INTAKE_LEDGER,
+        partitions=3,
+        owner="intake",
+        readers=("intake",),
+        key="`<legacy topic>:<partition>`, or `<correlation topic>:<partition>` for progress",
+    ),
+    TopicSpec(
+        INTAKE_CORRELATE,
+        partitions=3,
+        retention_ms=7 * DAY_MS,
+        owner="intake",
+        readers=("intake",),
+        key="The correlation region (`city`).",
+        personal_data=True,
+    ),
+    TopicSpec(
+        INTAKE_CORRELATE_STATE,
+        partitions=3,
+        compacted=True,
+        extra_config={"min.cleanable.dirty.ratio": "0.1"},
+        owner="intake",
+        readers=("intake",),
+        key="`mark:<legacy topic>:<partition>`, `corr:<partition>:marks` or `corr:<partition>:held:<order key>`",
+        personal_data=True,
     ),
     TopicSpec(
         GRID_REGISTRY,

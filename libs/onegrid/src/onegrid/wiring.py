@@ -98,6 +98,14 @@ class Wiring:
             )
         )
 
+    def loop(self, name: str) -> ConsumerLoop:
+        """The running loop added as `name` (once the clients are started)."""
+        group = f"{self.settings.service_name}.{name}"
+        for loop in self.runtime.loops:
+            if loop.config.group_id == group:
+                return loop
+        raise LookupError(f"no loop {name!r} (are the clients started?)")
+
     async def start_clients(self) -> None:
         s = self.settings
         self.producer = make_producer(s.kafka, client_id=s.client_id)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
+from aiokafka import TopicPartition
 from fastapi import FastAPI
 
 from intake.cap_geometry import CapGeometry
@@ -22,12 +24,16 @@ from intake.geography import ViewGeography
 from intake.ledger import LedgerReader, ledger_router
 from intake.pipeline import IntakePipeline, IntakeTopics
 from intake.settings import Settings
+from onegrid.kafka.admin import partition_counts
+from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
+from onegrid.kafka.producer import partition_producers
 from onegrid.kafka.table import GlobalTable
 from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
 from onegrid.settings import KafkaSettings
 from onegrid.topics import (
     GRID_REGISTRY,
+    INTAKE_CORRELATE,
     INTAKE_DLQ,
     INTAKE_LEDGER,
     INTAKE_QUARANTINE,
@@ -41,16 +47,56 @@ class IntakeParts:
     pipeline: IntakePipeline
     tables: list[GlobalTable]
 
+    kafka: KafkaSettings | None = None
+
     async def catch_up(self) -> None:
         for table in self.tables:
             await table.catch_up()
         self.view.grid_index()  # build the spatial index now, not on the first record
+        if self.kafka is not None and self.pipeline.topics.correlate is not None:
+            self.pipeline.sources = await forwarding_sources(self.kafka, self.pipeline)
 
     async def handover(self, _tp: object) -> None:
         """Before a newly owned partition's first record: the state its previous owner committed
         (episode slices, cases) is applied, so no episode is opened twice and no close is missed."""
         for table in self.tables[1:]:
             await table.sync()
+
+    async def take_region(self, tp: TopicPartition) -> None:
+        """Before a newly owned correlation partition's first record: its queue and the cases it
+        decided, as its previous owner committed them."""
+        for table in self.tables[1:]:
+            await table.sync()
+        self.pipeline.take_over(tp.partition)
+
+    def loops(
+        self, kafka: KafkaSettings, *, group_prefix: str, client_id: str, **config: Any
+    ) -> list[ConsumerLoop]:
+        """The intake's exactly-once loops on its topics (tests and tools run them without the app):
+        the legacy feeds in group `<prefix>.legacy`, the correlation stage in `<prefix>.correlate`."""
+        p = self.pipeline
+        specs: list[tuple[str, tuple[str, ...], Any, Any, Any]] = [
+            ("legacy", tuple(p.topics.feeds), p.handle, p.tick, self.handover)
+        ]
+        if p.topics.correlate is not None:
+            specs.append(("correlate", (p.topics.correlate,), p.correlate, None, self.take_region))
+        out = []
+        for name, topics, handler, tick, prepare in specs:
+            group = f"{group_prefix}.{name}"
+            loop = ConsumerLoop(
+                consumer=make_consumer(kafka, group_id=group, client_id=f"{client_id}-{name}"),
+                handler=handler,
+                transactional=partition_producers(kafka, group=group, client_id=f"{client_id}-{name}-t"),
+                tick=tick,
+                prepare=prepare,
+                config=LoopConfig(
+                    group_id=group, topics=topics, service="intake", exactly_once=True, **config
+                ),
+            )
+            out.append(loop)
+        if p.topics.correlate is not None:
+            p.caught_up = out[0].caught_up
+        return out
 
     async def follow(self) -> None:
         await asyncio.gather(*(t.follow() for t in self.tables))
@@ -80,6 +126,8 @@ def assemble(
         book=CaseBook(windows=correlation_windows(windows or {})),
         open311=lambda inbound: reports_from_open311(inbound.value, inbound.headers),
     )
+    # With a correlation stage, reports that may join another network's case are decided there.
+    intake.deferred = topics.correlate is not None
     pipeline = IntakePipeline(intake, topics=topics, ready=lambda: bool(view.all("division")))
     pipeline.cap_geometry = CapGeometry(limit_s=cap_geometry_limit_s)
     tables = [
@@ -87,7 +135,23 @@ def assemble(
         GlobalTable(kafka, topics.cases, pipeline.observe_cases, client_id=f"{client_id}-cases"),
         GlobalTable(kafka, topics.state, pipeline.observe_state, client_id=f"{client_id}-state"),
     ]
-    return IntakeParts(view, pipeline, tables)
+    if topics.correlate_state is not None:
+        tables.append(
+            GlobalTable(
+                kafka,
+                topics.correlate_state,
+                pipeline.observe_state,
+                client_id=f"{client_id}-correlate-state",
+            )
+        )
+    return IntakeParts(view, pipeline, tables, kafka)
+
+
+async def forwarding_sources(kafka: KafkaSettings, pipeline: IntakePipeline) -> frozenset[tuple[str, int]]:
+    """Every (feed, partition) whose watermark the correlation stage waits for."""
+    topics = [t for t in pipeline.topics.feeds if pipeline._forwards(t)]
+    counts = await partition_counts(kafka, topics)
+    return frozenset((pipeline.topics.feeds[t], p) for t in topics for p in range(counts[t]))
 
 
 def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
@@ -103,6 +167,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         windows=settings.correlation_windows,
         cap_geometry_limit_s=settings.cap_geometry_limit_s,
     )
+    parts.pipeline.silence_check_s = settings.silence_check_s
     w.runtime.on_start.append(parts.catch_up)
     w.runtime.background.append(parts.follow)
     w.runtime.on_stop.insert(0, parts.stop)
@@ -114,10 +179,22 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         exactly_once=True,
         dlq_topic=INTAKE_DLQ,
         quarantine_topic=INTAKE_QUARANTINE,
-        tick_interval_s=settings.silence_check_s,
+        # Ticks send idle partitions' watermarks; the silence check keeps its own interval.
+        tick_interval_s=min(settings.silence_check_s, settings.watermark_interval_s),
         tick=parts.pipeline.tick,
         prepare=parts.handover,
     )
+    # The correlation stage: one region's reports decided by one owner, in one order (issue 13.8).
+    w.add_loop(
+        name="correlate",
+        topics=[INTAKE_CORRELATE],
+        handler=parts.pipeline.correlate,
+        exactly_once=True,
+        dlq_topic=INTAKE_DLQ,
+        quarantine_topic=INTAKE_QUARANTINE,
+        prepare=parts.take_region,
+    )
+    parts.pipeline.caught_up = lambda tp: w.loop("legacy").caught_up(tp)
 
     # Every legacy record accounted for (GET /v1/ledger), from the accounts the loop above writes.
     ledger = LedgerReader(
@@ -126,6 +203,8 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         ledger_topic=INTAKE_LEDGER,
         set_aside_topics=[INTAKE_DLQ, INTAKE_QUARANTINE],
         group_id=f"{settings.service_name}.legacy",
+        correlate_topic=INTAKE_CORRELATE,
+        correlate_group=f"{settings.service_name}.correlate",
         client_id=f"{settings.client_id}-ledger",
     )
     w.runtime.background.append(ledger.run)

@@ -25,6 +25,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from intake.domain.ledger import Account, LedgerBook, accounts_of_entry
 from onegrid import telemetry
 from onegrid.auth import Principal, require
+from onegrid.envelope import header_dict
 from onegrid.kafka.records import Record
 from onegrid.settings import KafkaSettings
 
@@ -45,12 +46,18 @@ class LedgerReader:
         group_id: str,
         client_id: str,
         judge_interval_s: float = 5.0,
+        correlate_topic: str | None = None,
+        correlate_group: str | None = None,
     ) -> None:
+        """`correlate_topic`/`correlate_group`: the correlation stage's topic and group, when
+        records are forwarded to it (their accounts come from there)."""
         self._kafka = kafka
         self.feeds = dict(feeds)
         self.ledger_topic = ledger_topic
         self.set_aside_topics = tuple(set_aside_topics)
         self.group_id = group_id
+        self.correlate_topic = correlate_topic
+        self.correlate_group = correlate_group
         self._client_id = client_id
         self.judge_interval_s = judge_interval_s
         self.book = LedgerBook(self.feeds)
@@ -82,15 +89,30 @@ class LedgerReader:
                 self.book.received(r.topic, r.partition, r.offset, r.timestamp)
             elif r.topic == self.ledger_topic:
                 if r.value:
-                    for acc in accounts_of_entry(json.loads(r.value)):
+                    value = json.loads(r.value)
+                    if value.get("horizon") is not None:
+                        self.book.progress((value["topic"], int(value["partition"])), value["horizon"])
+                    for acc in accounts_of_entry(value):
                         self.book.accounted(acc)
+            elif r.topic == self.correlate_topic:
+                h = header_dict(r.headers)
+                if h.get("kind") == "forwarded":
+                    origin = json.loads(h["origin"])
+                    self.book.forwarded(
+                        (str(origin[0]), int(origin[1]), int(origin[2])),
+                        (r.topic, r.partition),
+                        r.offset,
+                        json.loads(h["order"]),
+                    )
             elif r.topic in self.set_aside_topics:
-                acc = set_aside_account(r.headers, self.feeds)
-                if acc is not None:
-                    self.book.accounted(acc)
+                aside = set_aside_account(r.headers, self.feeds)
+                if aside is not None:
+                    self.book.accounted(aside)
 
     async def run(self) -> None:
         topics = [*self.feeds, self.ledger_topic, *self.set_aside_topics]
+        if self.correlate_topic is not None:
+            topics.append(self.correlate_topic)
         consumer = AIOKafkaConsumer(
             client_id=self._client_id,
             enable_auto_commit=False,
@@ -131,6 +153,14 @@ class LedgerReader:
             for tp, meta in committed_raw.items()
             if tp.topic in self.feeds and meta is not None and meta.offset >= 0
         }
+        correlated: dict[tuple[str, int], int] = {}
+        if self.correlate_group is not None:
+            raw = await admin.list_consumer_group_offsets(self.correlate_group)
+            correlated = {
+                (tp.topic, tp.partition): meta.offset
+                for tp, meta in raw.items()
+                if tp.topic == self.correlate_topic and meta is not None and meta.offset >= 0
+            }
         # Then catch up with everything written so far (read_committed: up to the last stable offset).
         ends = await consumer.end_offsets(list(consumer.assignment()))
         deadline = time.monotonic() + timeout_s
@@ -141,7 +171,7 @@ class LedgerReader:
                 caught_up = True
                 break
             await self._poll(consumer, 200)
-        snap = self.book.judge(committed)
+        snap = self.book.judge(committed, correlated=correlated)
         snap["as_of"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         snap["caught_up"] = caught_up
         snap["committed"] = {f"{t}[{p}]": o for (t, p), o in sorted(committed.items())}

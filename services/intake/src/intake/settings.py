@@ -19,6 +19,9 @@ class Settings(ServiceSettings):
     correlation_windows: dict[str, dict[str, float]] = Field(default_factory=dict)
     # How often stations are checked for silence (HJ 212 packets overdue); seconds.
     silence_check_s: float = 60.0
+    # How often a legacy partition read to its end sends its watermark to the correlation stage (a
+    # quiet feed holds correlation back at most about this long); seconds.
+    watermark_interval_s: float = Field(default=1.0, gt=0)
     # A CAP alert's area is computed in a worker process; past this limit the worker is killed and
     # the alert dead-lettered (`cap.geometry_timeout`); seconds.
     cap_geometry_limit_s: float = Field(default=5.0, gt=0)

@@ -151,6 +151,24 @@ async def consumer_lag(kafka: KafkaSettings, groups: Iterable[str] | None = None
         await admin.close()
 
 
+async def partition_counts(kafka: KafkaSettings, topics: Iterable[str]) -> dict[str, int]:
+    """How many partitions each of `topics` has (they must exist)."""
+    wanted = list(topics)
+    if not wanted:
+        return {}
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    await admin.start()
+    try:
+        described = await admin.describe_topics(wanted)
+    finally:
+        await admin.close()
+    out = {d["topic"]: len(d["partitions"]) for d in described if not d.get("error_code")}
+    missing = [t for t in wanted if not out.get(t)]
+    if missing:
+        raise LookupError(f"topics {missing} do not exist")
+    return out
+
+
 async def broker_ready(kafka: KafkaSettings, timeout_ms: int = 2000) -> bool:
     """True when the cluster answers a metadata request (not merely when the port is open)."""
     admin = AIOKafkaAdminClient(request_timeout_ms=timeout_ms, **kafka.client_kwargs())

@@ -639,6 +639,20 @@ class ConsumerLoop:
         self.joined = True
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
+    async def caught_up(self, tp: TopicPartition) -> bool:
+        """Whether `tp` is this loop's and read to its end, with nothing of it waiting: for a tick to
+        tell a partition with nothing to read from one whose records are still to come."""
+        if tp not in self.assigned or tp in self._fenced:
+            return False
+        if any(rs and (rs[0].topic, rs[0].partition) == (tp.topic, tp.partition) for _, rs in self._queue):
+            return False
+        end = self._consumer.last_stable_offset(tp)  # read_committed; -1 otherwise
+        if end is None or end < 0:
+            end = self._consumer.highwater(tp)
+        if end is None:
+            return False  # nothing fetched from it yet
+        return bool(await self._consumer.position(tp) >= end)
+
     def _observe_lag(self, _options: Any) -> list[Any]:
         from opentelemetry.metrics import Observation
 

@@ -107,6 +107,7 @@ class BookTxn:
     book: CaseBook
     sources: dict[str, uuid.UUID] = field(default_factory=dict)
     recent: dict[str, RecentIndex] = field(default_factory=dict)
+    latest: datetime | None = None  # the latest incident time among this batch's own new cases
 
     def case_of(self, source_key: str) -> uuid.UUID | None:
         return self.sources.get(source_key) or self.book.sources.get(source_key)
@@ -152,17 +153,24 @@ class BookTxn:
         self, family: str, shape: BaseGeometry, at: datetime, source_key: str
     ) -> tuple[RecentCase, float, float] | None:
         w = self.book.window(family)
+        # A case the book forgets at the end of a batch (it prunes to its latest incident time) is no
+        # candidate from the moment it is forgettable: decisions do not depend on batch boundaries.
+        latest = max((t for t in (self.book.latest, self.latest) if t is not None), default=None)
+        horizon = None if latest is None else latest - w.within
         best: tuple[RecentCase, float, float] | None = None
         indexes = [i for i in (self.book.recent.get(family), self.recent.get(family)) if i is not None]
         for index in indexes:
             for r in index.near(shape, w.radius_m):
-                if r.network in NEVER_MERGED:
+                if r.network in NEVER_MERGED or (horizon is not None and r.at < horizon):
                     continue
                 dt = abs((at - r.at).total_seconds())
                 if dt > w.within.total_seconds():
                     continue
                 d = distance_m(shape, r.shape)
-                if d <= w.radius_m and (best is None or d < best[1]):
+                # Equally near: the smaller case id, not whichever the index happens to hold first.
+                if d <= w.radius_m and (
+                    best is None or (d, str(r.case_id)) < (best[1], str(best[0].case_id))
+                ):
                     best = (r, d, dt)
         return best
 
@@ -172,6 +180,8 @@ class BookTxn:
         self.sources[source_key] = decision.case_id
         if recent is not None and decision.event_type == "case.reported":
             self.recent.setdefault(recent.family, RecentIndex()).add(recent)
+            if self.latest is None or recent.at > self.latest:
+                self.latest = recent.at
 
     def apply(self) -> None:
         for key, case in self.sources.items():

@@ -14,6 +14,12 @@ the next judgement: the offset was committed without the record's outputs, i.e. 
 judgement is not enough: a transaction's offsets can be visible in the group before its commit marker
 reaches the ledger's partition, so for a moment a committed record's account is not readable yet.) An account for an offset already accounted is a *duplicate*:
 something committed the same input twice. Both are alarms.
+
+A record forwarded to the correlation stage (intake.domain.correlate) is accounted by that stage. Its
+legacy offset is committed when it is forwarded, so from then on it is judged against the stage:
+pending while the stage has not read it (its position on the correlation topic is at or above the
+stage's committed offset) or holds it for its turn (its order key is above the stage's horizon),
+unaccounted when the stage has read it, passed its turn and written no account.
 """
 
 from __future__ import annotations
@@ -74,6 +80,18 @@ def entry(
         "partition": partition,
         "feed": feed,
         "records": [{"offset": o, "outcome": out, "cases": list(cases)} for o, out, cases in accounts],
+    }
+
+
+def progress_entry(topic: str, partition: int, horizon: Sequence[Any]) -> dict[str, Any]:
+    """A ledger record of the correlation stage's progress on one of its partitions: every record
+    forwarded to it with an order key up to `horizon` that it has read is decided (no accounts)."""
+    return {
+        "topic": topic,
+        "partition": partition,
+        "feed": "correlation",
+        "records": [],
+        "horizon": list(horizon),
     }
 
 
@@ -140,6 +158,31 @@ class LedgerBook:
     duplicates: list[Account] = field(default_factory=list)
     # Records below the committed offset without an account at the last judgement.
     suspects: set[tuple[str, int, int]] = field(default_factory=set)
+    # Legacy records forwarded to the correlation stage and not accounted yet: where they went
+    # (correlation topic, partition, offset) and their order key; and the stage's horizon per partition.
+    forwards: dict[tuple[str, int, int], tuple[TopicPartition, int, tuple[Any, ...]]] = field(
+        default_factory=dict
+    )
+    horizons: dict[TopicPartition, tuple[Any, ...]] = field(default_factory=dict)
+
+    def forwarded(
+        self, origin: tuple[str, int, int], at: TopicPartition, offset: int, order: Sequence[Any]
+    ) -> None:
+        p = self.parts.get((origin[0], origin[1]))
+        if p is not None and origin[2] in p.done:
+            return  # accounted already
+        self.forwards[origin] = (at, offset, tuple(order))
+
+    def progress(self, at: TopicPartition, horizon: Sequence[Any]) -> None:
+        h = tuple(horizon)
+        if at not in self.horizons or h > self.horizons[at]:
+            self.horizons[at] = h
+
+    def _decided(self, origin: tuple[str, int, int], correlated: Mapping[TopicPartition, int]) -> bool:
+        """Whether the correlation stage has decided a record forwarded to it (see the module's note)."""
+        at, offset, order = self.forwards[origin]
+        horizon = self.horizons.get(at)
+        return offset < correlated.get(at, 0) and horizon is not None and order <= horizon
 
     def _part(self, topic: str, partition: int) -> _Partition:
         p = self.parts.get((topic, partition))
@@ -172,6 +215,7 @@ class LedgerBook:
             self.duplicates.append(acc)
             self._count(p.feed, p.hour_at(acc.offset), "duplicated")
             return
+        self.forwards.pop((acc.topic, acc.partition, acc.offset), None)
         hour = p.waiting.pop(acc.offset, None)
         if hour is None:
             p.early[acc.offset] = acc
@@ -179,12 +223,19 @@ class LedgerBook:
         p.done.add(acc.offset)
         self._count(p.feed, hour, acc.outcome)
 
-    def judge(self, committed: Mapping[TopicPartition, int], *, limit: int = 50) -> dict[str, Any]:
+    def judge(
+        self,
+        committed: Mapping[TopicPartition, int],
+        *,
+        limit: int = 50,
+        correlated: Mapping[TopicPartition, int] | None = None,
+    ) -> dict[str, Any]:
         """The ledger now: per feed and hour, received = outcomes + pending + unaccounted.
 
-        `committed`: the intake group's committed offset per legacy partition, read BEFORE this book
-        caught up with the accounts; a record without account below it is unaccounted from the second
-        judgement that finds it so (see the module's note)."""
+        `committed`: the intake group's committed offset per legacy partition, `correlated` its
+        correlation stage's per correlation partition, both read BEFORE this book caught up with the
+        accounts; a record without account below them is unaccounted from the second judgement that
+        finds it so (see the module's note)."""
         rows: dict[tuple[str, str], dict[str, int]] = {k: dict(v) for k, v in self.counts.items()}
         lost: list[dict[str, Any]] = []
         suspects: set[tuple[str, int, int]] = set()
@@ -192,7 +243,12 @@ class LedgerBook:
             upto = committed.get((topic, partition), 0)
             for offset, hour in p.waiting.items():
                 what = "pending"
-                if offset < upto:
+                origin = (topic, partition, offset)
+                if origin in self.forwards:
+                    settled = self._decided(origin, correlated or {})
+                else:
+                    settled = offset < upto
+                if settled:
                     suspects.add((topic, partition, offset))
                     if (topic, partition, offset) in self.suspects:
                         what = "unaccounted"

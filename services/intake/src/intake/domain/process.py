@@ -21,11 +21,13 @@ from shapely.geometry import shape as shapely_shape
 from shapely.geometry.base import BaseGeometry
 
 from intake.domain.coords import CoordSystem, to_wgs84_many, valid_mask
-from intake.domain.correlation import BookTxn, CaseBook
+from intake.domain.correlate import Pending, pending
+from intake.domain.correlation import NEVER_MERGED, BookTxn, CaseBook, Decision
 from intake.domain.crosswalk import Crosswalk
 from intake.domain.env_feed import EnvState, EnvTxn, reports_from_packet
 from intake.domain.errors import IntakeError, Quarantined, Rejected
 from intake.domain.feeds import PreparedArea, reports_from_cap, reports_from_party, reports_from_safety
+from intake.domain.identity import case_id_for
 from intake.domain.nearby import RecentCase
 from intake.domain.normalize import Provenance, to_case_event
 from intake.domain.patrol import reports_from_patrol
@@ -64,6 +66,8 @@ class Outcome:
     error: IntakeError | None = None
     no_case: str | None = None
     placement: Placement | None = None
+    # Reports whose case the correlation stage decides (drafted here; `deferred` intake only).
+    deferred: list[Pending] = field(default_factory=list)
 
 
 @dataclass
@@ -88,6 +92,9 @@ class Intake:
     book: CaseBook = field(default_factory=CaseBook)
     env: EnvState = field(default_factory=EnvState)
     open311: OpenFeed | None = None
+    # True: reports that may join another network's case are drafted, not decided (the service's
+    # correlation stage decides them: intake.domain.correlate); False: decided here (feed checker).
+    deferred: bool = False
 
     def process(self, batch: Sequence[Inbound]) -> BatchOutcome:
         book, env = self.book.begin(), self.env.begin()
@@ -111,13 +118,17 @@ class Intake:
                 outcomes[i].no_case = report.no_case
                 continue
             try:
+                if self.deferred and report.network not in NEVER_MERGED:
+                    outcomes[i].deferred.append(self._draft(report, point, place, batch[i]))
+                    continue
                 events = self._build(report, point, place, batch[i], book)
             except IntakeError as e:
                 outcomes[i].error = e
                 outcomes[i].events.clear()
+                outcomes[i].deferred.clear()
                 continue
             outcomes[i].events += events
-            if not outcomes[i].events:
+            if not outcomes[i].events and not outcomes[i].deferred:
                 outcomes[i].no_case = DUPLICATE
         return BatchOutcome(outcomes, book, env)
 
@@ -254,6 +265,25 @@ class Intake:
                 geography_version=self.geography.version,
             )
         ]
+
+    def _draft(
+        self, r: Report, point: tuple[float, float] | None, place: Placement, inbound: Inbound
+    ) -> Pending:
+        """The report's event as if it opened its own case, for the correlation stage to decide."""
+        category = self.crosswalk.map(r.network, r.source_code, hints=r.hints)
+        shape = Point(point[1], point[0]) if point else r.area
+        draft = to_case_event(
+            r,
+            category=category,
+            taxonomy_version=self.crosswalk.taxonomy_version,
+            crosswalk_version=self.crosswalk.version,
+            placement=place,
+            point=point,
+            decision=Decision("case.reported", case_id_for(r.network, r.source_id)),
+            provenance=inbound.provenance,
+            geography_version=self.geography.version,
+        )
+        return pending(draft, r.intent, tuple(f"{r.network}:{x}" for x in r.refers_to), shape)
 
     def silence(
         self, now: datetime, stations: set[str] | None = None
