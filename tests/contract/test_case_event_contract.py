@@ -1,4 +1,4 @@
-"""intake.domain.case_event and contracts/schemas/case-event.v1.json say the same thing.
+"""onegrid_contracts.case_event and contracts/schemas/case-event.v1.json say the same thing.
 
 Here: the schema's examples decode into the Structs and re-encode to the same JSON, and the two agree
 on what they reject. test_case_event_generated.py: Structs encode to JSON the schema accepts.
@@ -16,7 +16,7 @@ import msgspec.inspect as mi
 import pytest
 from jsonschema import Draft202012Validator
 
-from intake.domain.case_event import CaseEvent, decode_case_event, encode_case_event
+from onegrid_contracts.case_event import CaseEvent, decode_case_event, encode_case_event
 
 NAME = "case-event.v1.json"
 

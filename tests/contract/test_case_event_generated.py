@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from intake.domain import case_event as ce
-from intake.domain.case_event import CaseEvent, decode_case_event, encode_case_event
+from onegrid_contracts import case_event as ce
+from onegrid_contracts.case_event import CaseEvent, decode_case_event, encode_case_event
 
 
 @pytest.fixture(scope="module")

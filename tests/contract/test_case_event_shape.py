@@ -14,7 +14,7 @@ from typing import Any
 import msgspec.inspect as mi
 import pytest
 
-from intake.domain.case_event import CaseEvent
+from onegrid_contracts.case_event import CaseEvent
 
 Schema = dict[str, Any]
 

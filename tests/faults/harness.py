@@ -460,7 +460,7 @@ def _reference(legacy: list[Any], registry: list[Any]) -> set[frozenset[str]]:
 
 
 def _encode(ev: Any) -> bytes:
-    from intake.domain.case_event import encode_case_event
+    from onegrid_contracts.case_event import encode_case_event
 
     return encode_case_event(ev)
 

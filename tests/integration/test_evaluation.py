@@ -26,7 +26,6 @@ from support.auth import ADMIN
 
 from evaluation.bootstrap import bootstrap
 from evaluation.domain.case_facts import Policy, fold
-from evaluation.domain.events import decode_lifecycle
 from evaluation.domain.metrics import COLUMNS, LISTS, aggregate_all
 from evaluation.rebuild import rebuild
 from evaluation.settings import Settings
@@ -35,6 +34,7 @@ from onegrid.db import make_engine
 from onegrid.devstack.paths import free_port
 from onegrid.envelope import CloudEvent
 from onegrid.settings import KafkaSettings
+from onegrid_contracts.lifecycle import decode_lifecycle
 
 from .conftest import read_all
 

@@ -34,11 +34,11 @@ class CaseRecord:
 def case_events(n: int, feeds: tuple[str, ...] = ("party", "safety", "open311", "cap")) -> list[bytes]:
     """`n` encoded case.reported events from the intake core (no Kafka), feeds taken in turn."""
     from intake.bootstrap import assemble
-    from intake.domain.case_event import encode_case_event
     from intake.domain.normalize import Provenance
     from intake.domain.process import Inbound
     from onegrid.envelope import header_dict
     from onegrid.settings import KafkaSettings
+    from onegrid_contracts.case_event import encode_case_event
 
     parts = assemble(KafkaSettings(), client_id="bench-desk")
     parts.view.records = seeded_view().records

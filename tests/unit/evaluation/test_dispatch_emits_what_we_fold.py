@@ -19,7 +19,7 @@ from dispatch.domain.routing import Directory
 from dispatch.domain.states import Action
 from evaluation.domain.case_facts import Policy as EvalPolicy
 from evaluation.domain.case_facts import fold
-from evaluation.domain.events import LifecycleEvent, decode_lifecycle
+from onegrid_contracts.lifecycle import LifecycleEvent, decode_lifecycle
 
 ROOT = Path(__file__).resolve().parents[3]
 

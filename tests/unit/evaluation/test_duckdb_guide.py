@@ -11,10 +11,10 @@ from typing import Any
 from evaluation import export
 from evaluation.domain.case_facts import CaseFacts, Policy, fold
 from evaluation.domain.dimensions import intervals, rows, version_of
-from evaluation.domain.events import decode_lifecycle
 from evaluation.domain.metrics import COLUMNS, aggregate_all, zero_rows
 from evaluation.domain.periods import local_date
 from evaluation.lake import LocalStore
+from onegrid_contracts.lifecycle import decode_lifecycle
 
 from . import scripted_stream as script
 from .duckdb_guide import run_guide

@@ -14,8 +14,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from evaluation.domain.case_facts import CaseFacts, Policy, decode_facts, encode_facts, fold
-from evaluation.domain.events import LifecycleEvent, decode_lifecycle
 from evaluation.domain.metrics import MetricKey, MetricRow, aggregate_all
+from onegrid_contracts.lifecycle import LifecycleEvent, decode_lifecycle
 
 from . import scripted_stream as script
 

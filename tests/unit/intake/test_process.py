@@ -12,11 +12,11 @@ from referencing import Registry, Resource
 from support.records import BEIJING, HOME, cap_alert, hj212_packet, party_diary, safety_event
 from support.shared import CONFORMANCE
 
-from intake.domain.case_event import encode_case_event
 from intake.domain.crosswalk import Crosswalk
 from intake.domain.normalize import Provenance
 from intake.domain.process import Inbound, Intake
 from intake.geography import ViewGeography
+from onegrid_contracts.case_event import encode_case_event
 
 CONTRACTS = Path(__file__).resolve().parents[3] / "contracts"
 T0 = datetime(2026, 11, 30, 11, 10, tzinfo=UTC)
@@ -192,9 +192,9 @@ def test_non_actual_cap_messages_make_no_case(intake: Intake) -> None:
 
 def test_a_restarted_book_still_merges_with_area_alerts(intake: Intake, reference_view) -> None:
     """The book rebuilt from cases.v1 knows recent cases by their area too, not only by points."""
-    from intake.domain.case_event import decode_case_event
     from intake.domain.correlation import CaseBook
     from intake.domain.process import observe_event
+    from onegrid_contracts.case_event import decode_case_event
 
     (alert,) = run(intake, inbound("cap", cap_alert("YZ-AREA-1")))
     rebuilt = CaseBook()

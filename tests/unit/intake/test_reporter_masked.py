@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from intake.domain.case_event import Reporter
 from intake.domain.report import ReporterInfo
+from onegrid_contracts.case_event import Reporter
 
 
 def test_reporter_reprs_hide_personal_fields() -> None:

@@ -38,11 +38,11 @@ import pyarrow as pa
 from evaluation import export
 from evaluation.dimensions import Dimensions
 from evaluation.domain.dimensions import KINDS, rows
-from evaluation.domain.events import decode_lifecycle
 from evaluation.domain.periods import local_date
 from evaluation.store import ReadModels
 from onegrid.kafka import BatchResult, Record
 from onegrid.objectstore import FsspecStore, LocalStore, ObjectStore, open_store
+from onegrid_contracts.lifecycle import decode_lifecycle
 
 __all__ = ["FsspecStore", "LakeFacts", "LakeSink", "LocalStore", "ObjectStore", "open_store"]
 

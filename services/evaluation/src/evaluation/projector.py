@@ -16,9 +16,9 @@ from typing import Protocol
 
 import msgspec
 
-from evaluation.domain.events import decode_lifecycle
 from evaluation.store import Applied, Positions, Received
 from onegrid.kafka import BatchResult, DeadLetter, Record
+from onegrid_contracts.lifecycle import decode_lifecycle
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from evaluation.domain.case_facts import CaseFacts, Policy, decode_facts, encode_facts, fold
-from evaluation.domain.events import LifecycleEvent, decode_lifecycle
 from evaluation.domain.metrics import COLUMNS, LISTS, MetricKey, MetricRow, aggregate_all, keys_of
 from evaluation.domain.periods import instant, local_date, period_end
 from evaluation.domain.scope import Scope
+from onegrid_contracts.lifecycle import LifecycleEvent, decode_lifecycle
 
 _LOCK = int.from_bytes(hashlib.sha256(b"evaluation.read_models").digest()[:8], "big", signed=True)
 TABLES = ("lifecycle_event", "case_fact", "metric", "lineage")

@@ -30,7 +30,6 @@ from aiokafka import TopicPartition
 from opentelemetry import trace
 
 from intake.cap_geometry import CapGeometry
-from intake.domain.case_event import CE_TYPES, CaseEvent, encode_case_event
 from intake.domain.correlate import (
     CITY_REGION,
     IN_PLACE_FEEDS,
@@ -66,6 +65,7 @@ from onegrid.topics import (
     INTAKE_LEDGER,
     INTAKE_STATE,
 )
+from onegrid_contracts.case_event import CE_TYPES, CaseEvent, encode_case_event
 
 SOURCE = "/onegrid/intake"
 _STAGE = {"place": "enrich", "crosswalk": "map", "correlation": "correlate", "registry": "map"}
@@ -468,7 +468,7 @@ class IntakePipeline:
 
     async def observe_cases(self, records: Sequence[Record]) -> BatchResult:
         """GlobalTable handler for `cases.v1`: what was already taken in, and recent cases."""
-        from intake.domain.case_event import decode_case_event
+        from onegrid_contracts.case_event import decode_case_event
 
         for r in records:
             if r.value:

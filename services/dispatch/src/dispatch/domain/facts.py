@@ -1,54 +1,37 @@
 """What dispatch reads, decoded and validated in one pass (msgspec): the case events of `cases.v1`
 (contracts/schemas/case-event.v1.json) and the departments' feedback (feedback.v1.json).
 
-Dispatch keeps only the case fields it routes on and forwards to departments; unknown fields are
-ignored, so a later optional field in the contract does not break it. Reporter data is never decoded:
+Dispatch keeps only the case fields it routes on and forwards to departments, with the case event's
+own types (`onegrid_contracts.case_event`) where it keeps a part whole; unknown fields are ignored, so
+a later optional field in the contract does not break it. Reporter data is never decoded:
 it must not reach departments or the lifecycle feed.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-Network = Literal["env", "emergency", "safety", "party", "open311", "patrol"]
-Tier = Literal["grid", "community", "street", "district", "city"]
+from onegrid_contracts.case_event import (
+    Category,
+    Division,
+    EventType,
+    Network,
+    NonEmpty,
+    Severity,
+    Title,
+    UtcTime,
+)
+
 DepartmentCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{1,40}$")]
-NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
-UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
 Sha256 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
 
 
 class _In(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=False):
     pass
-
-
-class Category(_In, frozen=True):
-    code: NonEmpty
-    family: NonEmpty
-    taxonomy_version: NonEmpty
-    source_code: str | None
-
-
-class Severity(_In, frozen=True):
-    level: Annotated[int, msgspec.Meta(ge=1, le=4)]
-    source_value: str | None
-
-
-class Division(_In, frozen=True):
-    district: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$")] | None
-    street: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{9}$")] | None
-    community: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{12}$")] | None
-    grid: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{15}$")] | None
-    micro_grid: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{18}$")] | None
-    tier: Tier
-
-    def codes(self) -> list[str]:
-        """The division codes of the case, most specific first."""
-        return [c for c in (self.micro_grid, self.grid, self.community, self.street, self.district) if c]
 
 
 class Source(_In, frozen=True):
@@ -72,7 +55,7 @@ class CaseFacts(_In, frozen=True):
     """One case event as dispatch needs it. `location` is kept as the contract's JSON object."""
 
     event_id: uuid.UUID
-    event_type: Literal["case.reported", "case.amended", "case.cancelled", "case.linked"]
+    event_type: EventType
     case_id: uuid.UUID
     source: Source
     merge: Merge | None
@@ -80,7 +63,7 @@ class CaseFacts(_In, frozen=True):
     severity: Severity
     location: dict[str, Any]
     division: Division
-    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    title: Title
     description: str
     attributes: Attributes = msgspec.field(default_factory=Attributes)
 

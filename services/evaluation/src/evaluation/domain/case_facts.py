@@ -41,7 +41,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from evaluation.domain.events import LifecycleEvent
+from onegrid_contracts.lifecycle import LifecycleEvent
 
 HOP_ACTIONS = frozenset({"dispatch", "reassign", "arbitrate"})
 WHISTLE_ACTIONS = frozenset({"escalate", "whistle"})

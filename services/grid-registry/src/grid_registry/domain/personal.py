@@ -7,11 +7,10 @@ so a field marked later is masked without a change here.
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Any
 
-from grid_registry.domain.records import contracts_dir
+from onegrid_contracts import schema as contract_schema
 
 Json = dict[str, Any]
 
@@ -19,7 +18,7 @@ Json = dict[str, Any]
 @cache
 def personal_fields() -> dict[str, frozenset[str]]:
     """kind -> the fields of that kind marked x-personal-data."""
-    schema = json.loads((contracts_dir() / "schemas" / "registry-record.v1.json").read_text(encoding="utf-8"))
+    schema = contract_schema("registry-record.v1.json")
     out = {}
     for kind, definition in schema["$defs"].items():
         marked = {f for f, spec in definition.get("properties", {}).items() if spec.get("x-personal-data")}

@@ -16,12 +16,10 @@ in this order, each raising `RecordRejected` with a stable dotted reason:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any, Literal
 
 import shapely
@@ -31,6 +29,7 @@ from shapely.geometry import MultiPolygon, Polygon, shape
 
 from grid_registry.domain.codes import MalformedGridCode, parse_grid_code
 from onegrid.geo import Area
+from onegrid_contracts import schemas as contract_schemas
 
 Json = dict[str, Any]
 KINDS = ("division", "grid", "staff", "department", "station", "routing_rule", "sla_policy")
@@ -268,18 +267,9 @@ def _check_grid_code(record: Json) -> None:
         )
 
 
-def contracts_dir() -> Path:
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "contracts" / "schemas").is_dir():
-            return parent / "contracts"
-    raise FileNotFoundError(f"no 'contracts/schemas' folder above {__file__}")
-
-
 @cache
 def _validator(kind: str) -> Draft202012Validator:
-    schemas = [
-        json.loads(p.read_text(encoding="utf-8")) for p in (contracts_dir() / "schemas").glob("*.json")
-    ]
+    schemas = contract_schemas()
     registry: Registry[Any] = Registry().with_resources(
         (s["$id"], Resource.from_contents(s)) for s in schemas
     )

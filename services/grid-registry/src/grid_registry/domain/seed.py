@@ -23,7 +23,6 @@ from shapely.geometry import mapping
 from grid_registry.domain.divisions import CITY_CODE
 from grid_registry.domain.geography import DEFAULT_SEED, SPECIAL_SITES, CityGeography, generate_city
 from grid_registry.domain.gridgen import points_inside
-from grid_registry.domain.records import contracts_dir
 from grid_registry.domain.seed_catalog import (
     AIR_LIMITS,
     DEPARTMENTS,
@@ -40,6 +39,7 @@ from grid_registry.domain.seed_catalog import (
 )
 from onegrid.geo import Cell
 from onegrid.workcal import WorkCalendar
+from onegrid_contracts import taxonomy_file
 
 Json = dict[str, Any]
 ESCALATING_SEVERITIES = [1, 2]
@@ -60,7 +60,7 @@ def seed_records(seed: int = DEFAULT_SEED) -> list[Json]:
 
 def category_codes() -> list[str]:
     """Every category code of contracts/taxonomy/categories.v1.json, in file order."""
-    taxonomy = json.loads((contracts_dir() / "taxonomy" / "categories.v1.json").read_text(encoding="utf-8"))
+    taxonomy = json.loads(taxonomy_file("categories.v1.json").read_text(encoding="utf-8"))
     return [c["code"] for group in taxonomy["groups"] for c in group["categories"]]
 
 

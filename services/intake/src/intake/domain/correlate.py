@@ -37,12 +37,12 @@ from shapely.geometry import mapping
 from shapely.geometry import shape as shapely_shape
 from shapely.geometry.base import BaseGeometry
 
-from intake.domain import case_event as ce
 from intake.domain.correlation import BookTxn, Decision
 from intake.domain.errors import Quarantined
 from intake.domain.identity import event_id_for
 from intake.domain.nearby import RecentCase
 from intake.domain.report import Intent
+from onegrid_contracts import case_event as ce
 
 # The one correlation region of a city (the key of every record on the correlation topic).
 CITY_REGION = "city"

@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from intake.domain.errors import Quarantined
+from onegrid_contracts import taxonomy_file
 
 __all__ = ["Category", "CodeEntry", "Crosswalk", "Network", "Open311Service", "Taxonomy"]
 
@@ -61,11 +62,11 @@ class Taxonomy:
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> Taxonomy:
-        """Read the taxonomy from ``path``, or from ``contracts/taxonomy/`` found above this file.
+        """Read the taxonomy from ``path``, or from ``contracts/taxonomy/`` (``onegrid_contracts``).
 
-        Raises FileNotFoundError if no ``contracts`` folder is found, ValueError if the file is malformed.
+        Raises FileNotFoundError if the contracts are not found, ValueError if the file is malformed.
         """
-        file = Path(path) if path is not None else _contracts_dir() / "taxonomy" / _TAXONOMY_FILE
+        file = Path(path) if path is not None else taxonomy_file(_TAXONOMY_FILE)
         doc = json.loads(file.read_text(encoding="utf-8"))
         families = set(doc["families"])
         categories: dict[str, Category] = {}
@@ -265,10 +266,3 @@ def _keyword(word: str) -> re.Pattern[str]:
     if word.isascii():
         return re.compile(rf"\b{folded}(?:s|es|ed|ing)?\b")
     return re.compile(folded)
-
-
-def _contracts_dir() -> Path:
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "contracts").is_dir():
-            return parent / "contracts"
-    raise FileNotFoundError(f"no 'contracts' folder above {__file__}; pass the taxonomy path explicitly")

@@ -10,12 +10,12 @@ from typing import Any
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
-from intake.domain import case_event as ce
 from intake.domain.correlation import Decision
 from intake.domain.crosswalk import Category
 from intake.domain.identity import event_id_for
 from intake.domain.placement import Placement
 from intake.domain.report import Report
+from onegrid_contracts import case_event as ce
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,6 @@ from shapely.geometry import Point
 from shapely.geometry import shape as shapely_shape
 from shapely.geometry.base import BaseGeometry
 
-from intake.domain import case_event as ce
 from intake.domain.coords import CoordSystem, to_wgs84_many, valid_mask
 from intake.domain.correlate import Pending, pending
 from intake.domain.correlation import NEVER_MERGED, BookTxn, CaseBook, Decision
@@ -35,6 +34,7 @@ from intake.domain.patrol import reports_from_patrol
 from intake.domain.placement import UNLOCATED, Geography, Placement, from_chain, from_owner
 from intake.domain.report import Report
 from onegrid.topics import legacy_feeds
+from onegrid_contracts import case_event as ce
 
 # Legacy topic -> the feed it carries, as the topic catalogue declares them.
 LEGACY_FEEDS = legacy_feeds()

@@ -1,4 +1,5 @@
-"""The CaseEvent published on `cases.v1`, as msgspec Structs.
+"""The CaseEvent published on `cases.v1`, as msgspec Structs: declared here once, written by intake and
+read by dispatch (which decodes only the parts it routes on, with these same types).
 
 Mirrors `contracts/schemas/case-event.v1.json` field for field; `tests/contract` validates encoded Structs
 against the schema and decodes the schema's examples into these Structs, so the two cannot drift.
@@ -157,6 +158,10 @@ class Division(_Contract, frozen=True):
     grid: GridCode | None
     micro_grid: MicroGridCode | None
     tier: Tier
+
+    def codes(self) -> list[str]:
+        """The division codes of the case, most specific first."""
+        return [c for c in (self.micro_grid, self.grid, self.community, self.street, self.district) if c]
 
 
 class Reporter(_Contract, frozen=True):

@@ -1,5 +1,5 @@
-"""The lifecycle events evaluation reads from `case.lifecycle.v1` (contracts/schemas/lifecycle-event.v1.json),
-decoded and validated in one pass.
+"""The lifecycle events of `case.lifecycle.v1` as read (contracts/schemas/lifecycle-event.v1.json),
+declared here once, decoded and validated in one pass (evaluation's metrics and lake fold them).
 
 Decoding is tolerant as the contracts ask of consumers: unknown fields are ignored, and states and
 actions are plain strings, so an enum value added by a minor revision is simply one that no metric
