@@ -94,12 +94,20 @@ def test_every_service_that_consumes_has_its_own_dead_letter_topic() -> None:
             assert topics.spec_of(topics.dlq_of(a.service)).role == "dlq"
 
 
-def test_the_audit_tap_subscribes_every_topic_but_the_trails_own() -> None:
+def test_the_audit_tap_subscribes_every_topic_but_the_trails_own_and_the_correlation_stages_marks() -> None:
     from audit.settings import TAP_PATTERN
 
     tapped = {s.name for s in topics.catalogue(["chengguan"]) if re.fullmatch(TAP_PATTERN, s.name)}
     every = {s.name for s in topics.catalogue(["chengguan"])}
-    assert every - tapped == {topics.AUDIT_HEADS, topics.AUDIT_DLQ}
+    # The correlation stage's topics carry watermarks and its changelog even while the city is idle
+    # (tens of records a second): recorded, they grew the trail without bound. Their evidence is
+    # elsewhere: the legacy records they forward (on the feeds), the decisions (cases, ledger).
+    assert every - tapped == {
+        topics.AUDIT_HEADS,
+        topics.AUDIT_DLQ,
+        topics.INTAKE_CORRELATE,
+        topics.INTAKE_CORRELATE_STATE,
+    }
     assert {topics.DISPATCH_DLQ, topics.EVALUATION_DLQ, topics.INTAKE_STATE} <= tapped
 
 

@@ -92,7 +92,8 @@ class TopicSpec:
     personal_data: bool = False
     role: Role = "data"
     feed: str | None = None
-    # Read by the audit tap (all but the trail's own topics: recording them would feed on itself).
+    # Read by the audit tap: all but the trail's own topics (recording them would feed on itself)
+    # and the correlation stage's control topics (the note above CATALOGUE).
     audited: bool = True
     # Its records may name cases, case-event types and actors (the tap trusts them for that); a
     # legacy feed's headers are anyone's and say nothing.
@@ -182,6 +183,13 @@ def _set_aside(
     )
 
 
+# Not evidence, so not recorded by the audit tap (`audited=False`): the correlation stage's topics.
+# They carry clock watermarks and the stage's changelog even while nothing happens (a source
+# partition read to its end marks about once a second), which grew the trail by millions of entries a
+# day on an idle city. A forwarded record is a copy of a legacy record the trail holds at its own
+# position on its feed, and what the stage decides is recorded where it is written (`cases.v1`, the
+# ledger).
+
 CATALOGUE: tuple[TopicSpec, ...] = (
     _feed(LEGACY_ENV_HJ212, "hj212", key="The station's MN (data logger id).", partitions=6),
     _feed(LEGACY_EMERGENCY_CAP, "cap", key="The alert's sender."),
@@ -242,6 +250,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         readers=("intake",),
         key="The correlation region (`city`).",
         personal_data=True,
+        audited=False,  # not evidence: see the note above CATALOGUE
     ),
     TopicSpec(
         INTAKE_CORRELATE_STATE,
@@ -252,6 +261,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         readers=("intake",),
         key="`mark:<legacy topic>:<partition>`, `corr:<partition>:marks` or `corr:<partition>:held:<order key>`",
         personal_data=True,
+        audited=False,  # not evidence: see the note above CATALOGUE
     ),
     TopicSpec(
         GRID_REGISTRY,
