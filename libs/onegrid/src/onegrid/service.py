@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from onegrid import heap, telemetry
 from onegrid.auth import assert_guarded, install
 from onegrid.kafka.loop import ConsumerLoop
+from onegrid.kafka.policy import Backoff, is_transient
 from onegrid.looplag import LoopLag
 from onegrid.ratelimit import BodyLimit
 from onegrid.settings import ServiceSettings
@@ -105,7 +106,7 @@ def create_app(
         for loop in rt.loops:
             rt.tasks.append(asyncio.create_task(_supervise(rt, loop.run(), loop.config.group_id)))
         for job in rt.background:
-            rt.tasks.append(asyncio.create_task(_supervise(rt, job(), getattr(job, "__name__", "job"))))
+            rt.tasks.append(asyncio.create_task(supervise_job(rt, job, getattr(job, "__name__", "job"))))
         # Every service exports its event loop's lag (onegrid.looplag); a stall shows before it costs.
         rt.tasks.append(asyncio.create_task(_supervise(rt, LoopLag().run(), "event loop lag")))
         log.info("%s started", rt.settings.service_name)
@@ -202,6 +203,43 @@ async def _supervise(rt: Runtime, coro: Awaitable[Any], name: str) -> None:
         # A loop that dies (DLQ limit, fencing, bug) must be loud: liveness fails so it gets restarted.
         rt.failure = exc
         log.exception("%s stopped with an error", name)
+
+
+async def supervise_job(
+    rt: Runtime,
+    job: Callable[[], Awaitable[Any]],
+    name: str,
+    *,
+    initial_backoff_s: float = 0.5,
+    max_backoff_s: float = 30.0,
+) -> None:
+    """Run a background job (outbox relay, deadlines, webhooks, signers) for the life of the service.
+
+    A transient failure (the database restarting, a broker away) restarts the job after a capped,
+    jittered backoff: the outage ends and the job goes on, with nothing to restart by hand. Any
+    other failure stops it as `_supervise` does (liveness fails, the process is restarted)."""
+    backoff = Backoff(initial_s=initial_backoff_s, max_s=max_backoff_s)
+    while True:
+        started = asyncio.get_running_loop().time()
+        try:
+            await job()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not is_transient(exc):
+                rt.failure = exc
+                log.exception("%s stopped with an error", name)
+                return
+            if asyncio.get_running_loop().time() - started > max_backoff_s:
+                backoff.reset()  # it ran a good while: a new outage starts the backoff afresh
+            delay = backoff.next_delay()
+            log.warning("%s failed transiently (%s); restarting in %.1f s", name, type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+        except BaseException as exc:
+            rt.failure = exc
+            log.exception("%s stopped with an error", name)
+            return
 
 
 def _instrument(app: FastAPI, untraced: tuple[str, ...] = ()) -> None:

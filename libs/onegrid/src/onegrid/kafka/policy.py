@@ -27,22 +27,44 @@ class DlqLimitExceeded(RuntimeError):
     """Too many dead letters: the consumer stops instead of draining its input into the DLQ."""
 
 
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, TransientError | TimeoutError | ConnectionError):
-        return True
-    if isinstance(exc, KafkaError):
-        return bool(getattr(exc, "retriable", False))
-    name = type(exc).__name__
-    # asyncpg and SQLAlchemy connection failures, without importing them here.
-    return name in {
+# asyncpg and SQLAlchemy connection failures, named so this module need not import them. A class
+# counts when it or any of its bases has one of these names (asyncpg's PostgresConnectionError covers
+# AdminShutdownError, CannotConnectNowError and the like).
+_TRANSIENT_NAMES = frozenset(
+    {
+        "PostgresConnectionError",
         "ConnectionDoesNotExistError",
         "CannotConnectNowError",
+        "AdminShutdownError",
+        "CrashShutdownError",
         "TooManyConnectionsError",
         "InterfaceError",
         "OperationalError",
         "DeadlockDetectedError",
         "SerializationError",
     }
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when the same work may succeed later. SQLAlchemy wraps a driver's error (e.g. `DBAPIError`
+    around asyncpg's "the database system is shutting down"), so the chain of causes is followed."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _transient_itself(current):
+            return True
+        current = current.__cause__ or getattr(current, "orig", None)
+    return False
+
+
+def _transient_itself(exc: BaseException) -> bool:
+    if isinstance(exc, TransientError | TimeoutError | ConnectionError):
+        return True
+    if isinstance(exc, KafkaError):
+        return bool(getattr(exc, "retriable", False))
+    return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
 
 
 @dataclass
