@@ -26,13 +26,13 @@ _PORT_ENVS = (
 )
 
 
-# Opt-in again since the correlation stage reached main: the suite passed all seven scenarios before
-# it, but intake.correlate.v1 / intake.correlate.state.v1 now take records continuously while the
-# system is idle (watermarks), so the drain's "nothing moves any more" never holds (baseline: "did not
-# drain within 240s" with the ledger balanced). `make test-faults` (ONEGRID_FAULTS=1) runs it.
+# Opt-in for now: with its drain settling on the business topics it passed all seven scenarios once
+# (806 s), but that run showed dispatch's background jobs dead after the PostgreSQL scenario (orders
+# and lifecycle 0, unnoticed by its checks); they now restart after transient failures, and a check
+# that every reported case is registered is still to be added and proven. `make test-faults` runs it.
 NOT_YET = (
-    "the fault suite runs with `make test-faults` (ONEGRID_FAULTS=1): its drain waits for every topic "
-    "to stand still, and the correlation stage's watermark topics never do"
+    "the fault suite runs with `make test-faults` (ONEGRID_FAULTS=1): it is not yet reliably green on "
+    "2 cores (see the comment above NOT_YET in tests/faults/conftest.py)"
 )
 
 
