@@ -49,7 +49,7 @@ async def test_the_simulated_networks_send_through_the_bridges(database_url, kaf
         assert server.started
         endpoints = Endpoints(
             kafka=kafka_settings,
-            urls={"intake": "http://127.0.0.1:9", "bridges": f"http://127.0.0.1:{http_port}"},
+            urls={"open311": "http://127.0.0.1:9", "bridges": f"http://127.0.0.1:{http_port}"},
             hj212_address=f"127.0.0.1:{bridges.hj212.port}",
         )
         tally = await run_networks(
