@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.feeds import FeedStream, seeded_view
+from bench.feeds import FeedStream, Legacy, seeded_view
 from onegrid.db import make_engine, migrate
 from onegrid.settings import ServiceSettings
 
@@ -33,19 +33,33 @@ class CaseRecord:
 
 def case_events(n: int, feeds: tuple[str, ...] = ("party", "safety", "open311", "cap")) -> list[bytes]:
     """`n` encoded case.reported events from the intake core (no Kafka), feeds taken in turn."""
+    from onegrid_contracts.case_event import encode_case_event
+
+    return [encode_case_event(ev) for ev in _reported(n, feeds)]
+
+
+def case_records(n: int, feeds: tuple[str, ...] = ("party", "safety", "open311", "cap")) -> list[Legacy]:
+    """`n` case.reported records as intake writes them on cases.v1: keyed by case id, with their
+    CloudEvents headers."""
+    from intake.pipeline import event_record
+
+    out = [event_record(ev, None) for ev in _reported(n, feeds)]
+    return [Legacy(r.key or b"", r.value or b"", tuple(r.headers)) for r in out]
+
+
+def _reported(n: int, feeds: tuple[str, ...]) -> list[Any]:
     from intake.bootstrap import assemble
     from intake.domain.normalize import Provenance
     from intake.domain.process import Inbound
     from onegrid.envelope import header_dict
     from onegrid.settings import KafkaSettings
-    from onegrid_contracts.case_event import encode_case_event
 
     parts = assemble(KafkaSettings(), client_id="bench-desk")
     parts.view.records = seeded_view().records
     parts.view.spatial_version += 1
     intake = parts.pipeline.intake
     streams = [FeedStream(f, seed=11) for f in feeds]
-    out: list[bytes] = []
+    out: list[Any] = []
     while len(out) < n:
         for stream in streams:
             batch = [
@@ -56,12 +70,7 @@ def case_events(n: int, feeds: tuple[str, ...] = ("party", "safety", "open311", 
             ]
             outcome = intake.process(batch)
             outcome.apply()
-            out += [
-                encode_case_event(ev)
-                for o in outcome.outcomes
-                for ev in o.events
-                if ev.event_type == "case.reported"
-            ]
+            out += [ev for o in outcome.outcomes for ev in o.events if ev.event_type == "case.reported"]
     return out[:n]
 
 

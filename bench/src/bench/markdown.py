@@ -252,7 +252,41 @@ def _scaling(_r: dict[str, Any], sc: dict[str, Any]) -> list[str]:
         for x in sc["rows"]
     ]
     heads = ["partitions", "instances", "passthrough tx rec/s", "intake rec/s", "intake / passthrough"]
-    return _table(heads, rows)
+    out = _table(heads, rows)
+    for name, svc in sc.get("services", {}).items():
+        out += [f"### {name}: N instances over N partitions", ""]
+        out += [f"Failed: `{svc['error']}`", ""] if "error" in svc else _scaled_service(name, svc)
+    return out
+
+
+def _scaled_service(name: str, svc: dict[str, Any]) -> list[str]:
+    """Rates, the ratio to the passthrough, each against its own 1-instance rate (the shape), and
+    where the CPU went (µs per record: the service's processes, PostgreSQL, the brokers)."""
+    first = svc["rows"][0]
+    rows = []
+    for x in svc["rows"]:
+        m, cpu = x[name], x[name]["cpu_us_per_record"]
+        rows.append(
+            [
+                x["instances"],
+                _n(x["passthrough_tx"]["per_s"]),
+                f"{x['passthrough_tx']['per_s'] / first['passthrough_tx']['per_s']:.2f}",
+                _n(m["per_s"]),
+                f"{m['per_s'] / first[name]['per_s']:.2f}",
+                _n(x["ratio_to_passthrough_tx"], 3),
+                f"{_n(cpu.get('service'))} / {_n(cpu.get('postgres'))} / {_n(cpu.get('kafka'))}",
+            ]
+        )
+    heads = [
+        "instances = partitions",
+        "passthrough tx rec/s",
+        "× 1 instance",
+        f"{name} rec/s",
+        "× 1 instance",
+        f"{name} / passthrough",
+        "CPU µs/rec service / PostgreSQL / brokers",
+    ]
+    return [*_table(heads, rows), f"{svc['records']:,} records a run, counted at the service's output.", ""]
 
 
 SECTIONS: tuple[tuple[str, str, Section], ...] = (

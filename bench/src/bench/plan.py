@@ -29,6 +29,10 @@ class Plan:
     partitions: int = 3  # of the feed topics, as in the catalogue
     open311_requests: int = 100  # POSTed, read and followed to closed through the Open311 service
     scaling_instances: tuple[int, ...] = (1, 2)  # processes in the group, per partition count
+    scaling_partitions: tuple[int, ...] = (1, 2, 4)  # of intake's scaling topics
+    # Services scaled out as processes (bench.scaleout), N instances over N partitions for each N of
+    # scaling_instances, next to the passthrough with the same N.
+    scaling_services: tuple[str, ...] = ()
 
 
 QUICK = Plan(
@@ -76,6 +80,13 @@ FULL = Plan(
 
 
 # `make bench ARGS=--scaling`: the scaling section alone, on a 3-node cluster (replication 3, min ISR
-# 2, as `make up BROKERS=3`), with 1, 2 and 4 instances over 1, 2 and 4 partitions.
-SCALING = replace(FULL, name="scaling", scaling_instances=(1, 2, 4))
+# 2, as `make up BROKERS=3`): intake with 1, 2 and 4 instances over 1, 2 and 4 partitions; dispatch
+# and audit with 1, 2 and 4 instances over as many partitions.
+SCALING = replace(FULL, name="scaling", scaling_instances=(1, 2, 4), scaling_services=("dispatch", "audit"))
 SCALING_BROKERS = 3
+
+# `--scaling --quick`: the same code path with a tiny load and 1 or 2 instances, on whatever broker
+# it is given (the integration test's): a smoke run, its figures mean nothing.
+SCALING_SMOKE = replace(
+    SCALING, name="scaling-smoke", scaling_records=600, scaling_instances=(1, 2), scaling_partitions=(1, 2)
+)

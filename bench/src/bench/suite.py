@@ -14,7 +14,7 @@ from typing import Any
 from bench import report
 from bench.cap_schema import cap_schema_cost
 from bench.core import book_growth
-from bench.desk import bench_desk
+from bench.desk import bench_desk, case_records
 from bench.endtoend import end_to_end
 from bench.environment import Environment, machine, remove_run
 from bench.feeds import FEEDS, FeedStream, Legacy, describe, published_seed
@@ -25,6 +25,7 @@ from bench.open311 import bench_open311
 from bench.pipeline import kafka_ceiling, per_feed, scaling, telemetry_cost
 from bench.plan import Plan
 from bench.processes import WorkerProcess
+from bench.scaleout import OUTPUTS, scale_out
 from bench.services import ServiceProcess, service_env
 from bench.throughput import run_group
 from onegrid.kafka.admin import ensure_topics
@@ -32,7 +33,6 @@ from onegrid.settings import KafkaSettings
 from onegrid.topics import ORDERS_TOPIC_TEMPLATE, TopicSpec, dispatch_orders_topic
 
 log = logging.getLogger("bench")
-SCALE_PARTITIONS = (1, 2, 4)
 E2E_FEEDS = ("party", "safety")
 
 
@@ -63,7 +63,7 @@ class Suite:
         self.scale = (
             {
                 (p, i, mode): n(f"scale.{mode}.{p}.{i}")
-                for p in SCALE_PARTITIONS
+                for p in plan.scaling_partitions
                 for i in plan.scaling_instances
                 for mode in ("passthrough_tx", "intake")
             }
@@ -333,7 +333,35 @@ class Suite:
             return lambda: produce(self.kafka, topic, records)
 
         topics = {key: (t, filler(t, prepared[key])) for key, t in self.scale.items()}
-        return await scaling(raws, intakes, topics=topics, records=n, group=self.group, out=self.out)
+        result = await scaling(raws, intakes, topics=topics, records=n, group=self.group, out=self.out)
+        for w in intakes[1:]:  # their memory and CPU are the services' now
+            await w.stop()
+        if self.plan.scaling_services:
+            result["services"] = await self.scale_services(raws, n)
+        return result
+
+    async def scale_services(self, raws: list[WorkerProcess], n: int) -> dict[str, Any]:
+        """Dispatch and audit as processes, fed case events as intake writes them (the same load
+        for every shape); the dispatch instances read the run's registry topic (`grid.registry`)."""
+        load = await asyncio.to_thread(case_records, n)
+        out: dict[str, Any] = {}
+        for name in self.plan.scaling_services:
+            try:
+                out[name] = await scale_out(
+                    OUTPUTS[name],
+                    shapes=self.plan.scaling_instances,
+                    records=load,
+                    raws=raws,
+                    ns=self.ns,
+                    kafka=self.kafka,
+                    database_url=self.env.database_url,
+                    logs=self.logs,
+                    out=self.out,
+                )
+            except Exception as exc:  # the other service's figures still count
+                traceback.print_exc()
+                out[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        return out
 
     async def memory(self) -> dict[str, Any]:
         services = await service_memory(
