@@ -33,6 +33,7 @@ class Environment:
     database_url: str
     own_broker: bool
     own_database: bool
+    postgres_data: Path | None = None  # the data folder of the server the bench started (its pid file)
 
 
 @asynccontextmanager
@@ -66,6 +67,7 @@ async def environment(workdir: Path) -> AsyncIterator[Environment]:
             database_url=database_url or (pg.url if pg else ""),
             own_broker=broker is not None,
             own_database=pg is not None,
+            postgres_data=pg.data_dir if pg is not None else None,
         )
     finally:
         stops = [asyncio.to_thread(x.stop) for x in (broker, pg) if x is not None]

@@ -275,6 +275,7 @@ def _scaled_service(name: str, svc: dict[str, Any]) -> list[str]:
                 f"{m['per_s'] / first[name]['per_s']:.2f}",
                 _n(x["ratio_to_passthrough_tx"], 3),
                 f"{_n(cpu.get('service'))} / {_n(cpu.get('postgres'))} / {_n(cpu.get('kafka'))}",
+                _n(m.get("machine_cpu_busy"), 2),
             ]
         )
     heads = [
@@ -285,6 +286,7 @@ def _scaled_service(name: str, svc: dict[str, Any]) -> list[str]:
         "× 1 instance",
         f"{name} / passthrough",
         "CPU µs/rec service / PostgreSQL / brokers",
+        "machine busy (of 1)",
     ]
     return [*_table(heads, rows), f"{svc['records']:,} records a run, counted at the service's output.", ""]
 

@@ -34,7 +34,7 @@ from bench.throughput import run_group, wait_assigned
 from onegrid.kafka.admin import ensure_topics
 from onegrid.kafka.cluster import group_states
 from onegrid.settings import KafkaSettings
-from onegrid.topics import TopicSpec
+from onegrid.topics import ORDERS_TOPIC_TEMPLATE, TopicSpec
 
 Counter = Callable[[], Awaitable[int]]
 
@@ -82,6 +82,9 @@ class Output:
     configure: Callable[[Run], dict[str, str]]
     counter: Callable[[Run], AbstractAsyncContextManager[Counter]]
     inputs: Callable[[Run], list[str]] = lambda run: [run.input]
+    # The load is the shared records this many times over, so that a fast service's run still lasts
+    # seconds (the audit trail records repeats: it keys entries by source position, not event id).
+    repeat: int = 1
 
 
 # -- dispatch: cases.v1 in, case lifecycle out (through its outbox relay) ----------------------------
@@ -94,8 +97,9 @@ def _dispatch_env(run: Run) -> dict[str, str]:
         f"{p}FEEDBACK_TOPIC": run.topic("feedback"),
         f"{p}LIFECYCLE_TOPIC": run.topic("lifecycle"),
         f"{p}DLQ_TOPIC": run.topic("dlq"),
-        f"{p}REGISTRY_TOPIC": run.ns.name("grid.registry"),
-        f"{p}ORDERS_TOPIC": run.ns.name("scale.orders.{department}"),
+        f"{p}REGISTRY_TOPIC": run.ns.name("grid.registry"),  # the suite publishes the seed there
+        # The suite's orders topics, created before any run: no shape pays for creating them.
+        f"{p}ORDERS_TOPIC": run.ns.name(ORDERS_TOPIC_TEMPLATE),
         # The run's partition count for its input topics (the catalogue's otherwise).
         "ONEGRID_KAFKA_TOPIC_PARTITIONS": json.dumps({t: run.partitions for t in _dispatch_inputs(run)}),
     }
@@ -179,7 +183,7 @@ async def _trail_rows(run: Run) -> AsyncIterator[Counter]:
         await conn.close()
 
 
-AUDIT = Output(service="audit", loop="wiretap", configure=_audit_env, counter=_trail_rows)
+AUDIT = Output(service="audit", loop="wiretap", configure=_audit_env, counter=_trail_rows, repeat=5)
 
 OUTPUTS = {o.service: o for o in (DISPATCH, AUDIT)}
 
@@ -198,29 +202,39 @@ async def scale_out(
     database_url: str,
     logs: Path,
     out: str,
+    postgres_data: Path | None = None,
     timeout_s: float = 300.0,
 ) -> dict[str, Any]:
-    """For each N in `shapes`: N partitions, N raw passthrough workers, then N service instances."""
+    """For each N in `shapes`: N partitions, N raw passthrough workers, then N service instances.
+    `postgres_data`: the data folder of a server the bench started, to count its CPU."""
+    load = list(records) * output.repeat
     rows = []
     for n in shapes:
         run = Run(output.service, n, n, ns, kafka.bootstrap_servers, database_url)
-        rows.append(await _one_shape(output, run, records, raws, kafka, logs, out, timeout_s))
-    return {"records": len(records), "rows": rows}
+        measured = Measured(output, run, kafka, logs, postgres_data, timeout_s)
+        rows.append(await _one_shape(measured, load, raws, out))
+    return {"records": len(load), "rows": rows}
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One shape of one service, and where to measure it."""
+
+    output: Output
+    run: Run
+    kafka: KafkaSettings
+    logs: Path
+    postgres_data: Path | None
+    timeout_s: float
 
 
 async def _one_shape(
-    output: Output,
-    run: Run,
-    records: Sequence[Legacy],
-    raws: list[WorkerProcess],
-    kafka: KafkaSettings,
-    logs: Path,
-    out: str,
-    timeout_s: float,
+    m: Measured, records: Sequence[Legacy], raws: list[WorkerProcess], out: str
 ) -> dict[str, Any]:
+    run, kafka = m.run, m.kafka
     n, p = len(records), run.partitions
     baseline_topic = run.topic("passthrough")
-    await ensure_topics(kafka, [TopicSpec(t, partitions=p) for t in [baseline_topic, *output.inputs(run)]])
+    await ensure_topics(kafka, [TopicSpec(t, partitions=p) for t in [baseline_topic, *m.output.inputs(run)]])
     workers = raws[: run.instances]
 
     async def formed() -> None:
@@ -235,28 +249,27 @@ async def _one_shape(
         n=n,
         out=out,
         before=formed,
-        timeout_s=timeout_s,
+        timeout_s=m.timeout_s,
     )
-    measured = await _measure_service(output, run, records, kafka, logs, timeout_s)
+    measured = await _measure_service(m, records)
     return {
         "partitions": p,
         "instances": run.instances,
         "passthrough_tx": baseline.as_dict(),
-        output.service: measured,
+        run.service: measured,
         "ratio_to_passthrough_tx": round(measured["per_s"] / baseline.per_s, 3),
     }
 
 
-async def _measure_service(
-    output: Output, run: Run, records: Sequence[Legacy], kafka: KafkaSettings, logs: Path, timeout_s: float
-) -> dict[str, Any]:
-    env = run.env() | output.configure(run)  # one env (and audit signing key) for every instance
+async def _measure_service(m: Measured, records: Sequence[Legacy]) -> dict[str, Any]:
+    run, kafka = m.run, m.kafka
+    env = run.env() | m.output.configure(run)  # one env (and audit signing key) for every instance
     prefix = "ONEGRID_" + run.service.upper() + "_"
     services = [
         ServiceProcess(
             run.service,
             env | {f"{prefix}INSTANCE_ID": str(i)},
-            logs / f"scale-{run.service}-{run.partitions}-{i}.log",
+            m.logs / f"scale-{run.service}-{run.partitions}-{i}.log",
         )
         for i in range(run.instances)
     ]
@@ -264,13 +277,14 @@ async def _measure_service(
         for s in services:
             s.start()
         await asyncio.gather(*(s.ready() for s in services))
-        await _group_formed(kafka, f"{run.group}.{output.loop}", run.input, run.partitions, run.instances)
-        async with output.counter(run) as count:
-            before = _cpu_by_role([s.proc.pid for s in services if s.proc is not None])
+        await _group_formed(kafka, f"{run.group}.{m.output.loop}", run.input, run.partitions, run.instances)
+        pids = [s.proc.pid for s in services if s.proc is not None]
+        async with m.output.counter(run) as count:
+            before, machine = _cpu_by_role(pids, m.postgres_data), psutil.cpu_times()
             started = time.monotonic()
             await produce(kafka, run.input, records)
-            first, done = await _until_counted(count, len(records), started, timeout_s)
-            after = _cpu_by_role([s.proc.pid for s in services if s.proc is not None])
+            first, done = await _until_counted(count, len(records), started, m.timeout_s)
+            after, busy = _cpu_by_role(pids, m.postgres_data), _busy_since(machine)
     finally:
         for s in services:
             s.terminate()
@@ -279,16 +293,31 @@ async def _measure_service(
     (t0, c0), (t1, c1) = first, done
     counted = c1 - c0
     seconds = t1 - t0
-    cpu = {role: after.get(role, 0.0) - before.get(role, 0.0) for role in after}
+    cpu = {role: _minus(after[role], before[role]) for role in after}
     return {
         "records": len(records),
         "counted_from": c0,
         "seconds": round(seconds, 3),
         "per_s": round(counted / seconds, 1) if seconds > 0 else float(counted),
-        # Over the whole load (every record's CPU, the first batch's included).
-        "cpu_us_per_record": {role: round(v / len(records) * 1e6, 1) for role, v in cpu.items()},
+        # Over the whole load (every record's CPU, the first batch's included); None: not ours to see.
+        "cpu_us_per_record": {
+            role: None if v is None else round(v / len(records) * 1e6, 1) for role, v in cpu.items()
+        },
+        # The whole machine's cores busy over the run (every process on it, other users' included).
+        "machine_cpu_busy": round(busy, 3),
         "instances": run.instances,
     }
+
+
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def _busy_since(before: Any) -> float:
+    after = psutil.cpu_times()
+    total = sum(after) - sum(before)
+    idle = (after.idle + getattr(after, "iowait", 0.0)) - (before.idle + getattr(before, "iowait", 0.0))
+    return 1.0 - idle / total if total > 0 else 0.0
 
 
 async def _until_counted(
@@ -347,26 +376,40 @@ async def _group_formed(
         await asyncio.sleep(0.3)
 
 
-def _cpu_by_role(service_pids: list[int]) -> dict[str, float]:
-    """CPU seconds so far of the service's processes, and of the PostgreSQL server and Kafka brokers
-    when the bench started them (they are its descendants; a given server is not counted)."""
-    out = {"service": 0.0, "postgres": 0.0, "kafka": 0.0}
+def _cpu_by_role(service_pids: list[int], postgres_data: Path | None) -> dict[str, float | None]:
+    """CPU seconds so far of the service's processes, of the Kafka brokers the bench started (its
+    descendants) and of the PostgreSQL server it started (found by its pid file: the server detaches)."""
+    out: dict[str, float | None] = {"service": 0.0, "kafka": 0.0, "postgres": None}
     services = set(service_pids)
     for proc in psutil.Process().children(recursive=True):
         try:
-            name = proc.name()
             role = (
                 "service"
                 if proc.pid in services
-                else "postgres"
-                if name.startswith("postgres")
                 else "kafka"
-                if name == "java" and "kafka" in " ".join(proc.cmdline()).lower()
+                if proc.name() == "java" and "kafka" in " ".join(proc.cmdline()).lower()
                 else None
             )
             if role is not None:
-                t = proc.cpu_times()
-                out[role] += t.user + t.system
+                out[role] = (out[role] or 0.0) + _cpu_s(proc)
         except psutil.NoSuchProcess:
             continue
+    pid_file = postgres_data / "postmaster.pid" if postgres_data is not None else None
+    if pid_file is not None and pid_file.exists():
+        postmaster = psutil.Process(int(pid_file.read_text().splitlines()[0]))
+        tree = [postmaster, *postmaster.children(recursive=True)]
+        out["postgres"] = sum(_cpu_or_zero(p) for p in tree)
     return out
+
+
+def _cpu_s(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return float(t.user + t.system)
+
+
+def _cpu_or_zero(proc: psutil.Process) -> float:
+    """A backend that ended between listing and reading took its CPU with it."""
+    try:
+        return _cpu_s(proc)
+    except psutil.NoSuchProcess:
+        return 0.0

@@ -357,6 +357,7 @@ class Suite:
                     database_url=self.env.database_url,
                     logs=self.logs,
                     out=self.out,
+                    postgres_data=self.env.postgres_data,
                 )
             except Exception as exc:  # the other service's figures still count
                 traceback.print_exc()
