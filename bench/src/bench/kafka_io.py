@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 
@@ -50,6 +51,31 @@ async def produce(kafka: KafkaSettings, topic: str, records: Sequence[Legacy]) -
     try:
         futures = [await producer.send(topic, r.value, key=r.key, headers=list(r.headers)) for r in records]
         await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def produce_at_once(kafka: KafkaSettings, topic: str, records: Sequence[Legacy]) -> float:
+    """Every record on `topic` in one transaction: `read_committed` consumers see none of them until
+    all are there, so a measured consumer never waits for the loader. Returns when the commit was
+    acknowledged (monotonic clock)."""
+    producer = AIOKafkaProducer(
+        acks="all",
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+        client_id="bench-loader",
+        transactional_id=f"bench-loader-{uuid.uuid4().hex[:8]}",
+        transaction_timeout_ms=300_000,  # a large load on a loaded machine
+        **kafka.client_kwargs(),
+    )
+    await producer.start()
+    try:
+        async with producer.transaction():
+            futures = [
+                await producer.send(topic, r.value, key=r.key, headers=list(r.headers)) for r in records
+            ]
+            await asyncio.gather(*futures)
+        return time.monotonic()
     finally:
         await producer.stop()
 

@@ -252,7 +252,7 @@ def _scaling(_r: dict[str, Any], sc: dict[str, Any]) -> list[str]:
         for x in sc["rows"]
     ]
     heads = ["partitions", "instances", "passthrough tx rec/s", "intake rec/s", "intake / passthrough"]
-    out = _table(heads, rows)
+    out = _table(heads, rows) if rows else []
     for name, svc in sc.get("services", {}).items():
         out += [f"### {name}: N instances over N partitions", ""]
         out += [f"Failed: `{svc['error']}`", ""] if "error" in svc else _scaled_service(name, svc)

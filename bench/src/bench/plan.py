@@ -33,6 +33,7 @@ class Plan:
     # Services scaled out as processes (bench.scaleout), N instances over N partitions for each N of
     # scaling_instances, next to the passthrough with the same N.
     scaling_services: tuple[str, ...] = ()
+    scaling_intake: bool = True  # intake's grid in the scaling section
 
 
 QUICK = Plan(

@@ -67,7 +67,7 @@ class Suite:
                 for i in plan.scaling_instances
                 for mode in ("passthrough_tx", "intake")
             }
-            if plan.scaling_records
+            if plan.scaling_records and plan.scaling_intake
             else {}
         )
         departments = sorted(r["code"] for r in published_seed() if r["kind"] == "department")
@@ -252,7 +252,7 @@ class Suite:
                 ),
             )
         if self.wants("scaling"):
-            if self.scale:
+            if self.plan.scaling_records:
                 assert raw is not None and traced is not None
                 await self.section("scaling", lambda: self.scaling(raw, traced, by_topic))
             else:
@@ -322,7 +322,7 @@ class Suite:
             log_file = self.logs / f"worker-raw-{len(raws) + 1}.log"
             raws.append(await WorkerProcess(self.env.bootstrap, log_file, tracing=False).start())
             self.workers.append(raws[-1])
-        while len(intakes) < most:
+        while self.scale and len(intakes) < most:
             intakes.append(await self.intake_worker("on", by_topic))
         for w in intakes[1:]:
             await w.answer("ready")
