@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterable
@@ -203,9 +204,40 @@ class System:
             doc: dict[str, Any] = json.loads(resp.read())
             return doc
 
+    async def outbox_backlog(self) -> dict[str, int]:
+        """Rows waiting in every service's outbox (dispatch's lifecycle and orders, the registry's
+        records): until a relay has published them, what they say is on no topic yet."""
+        import asyncpg  # type: ignore[import-untyped]
+
+        conn = await asyncpg.connect(self.stack.database_url, timeout=10)
+        try:
+            schemas = [
+                r["table_schema"]
+                for r in await conn.fetch(
+                    "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox'"
+                )
+            ]
+            return {s: int(await conn.fetchval(f'SELECT count(*) FROM "{s}".outbox')) for s in schemas}
+        finally:
+            await conn.close()
+
+    def liveness(self) -> dict[str, int]:
+        """Each instance's /healthz status (500 once a consumer loop or background job died)."""
+        out: dict[str, int] = {}
+        for inst in self.stack.all_instances():
+            try:
+                with urllib.request.urlopen(f"{inst.url}/healthz", timeout=10) as resp:
+                    out[inst.name] = resp.status
+            except urllib.error.HTTPError as exc:
+                out[inst.name] = exc.code
+            except OSError:
+                out[inst.name] = 0
+        return out
+
     async def drain(self, timeout_s: float = 240) -> dict[str, Any]:
         """Until the business traffic has settled: the ledger has nothing pending and has caught up,
-        and on the business topics (legacy feeds, cases, lifecycle, orders) every end offset and every
+        every outbox is empty (dispatch's lifecycle and orders are on their topics, not only in its
+        database), and on the business topics (legacy feeds, cases, lifecycle, orders) every end offset and every
         committed offset of every group reading them (the audit trail's included) stay the same over
         three looks. Control topics are left out: the correlation stage's clock watermarks and state
         take records about once a second even while the system is idle, so they never stand still.
@@ -217,6 +249,7 @@ class System:
         still = 0
         seen: object = None
         last: dict[str, Any] = {}
+        backlog: dict[str, int] = {}
         while time.monotonic() < deadline:
             try:
                 lags = await consumer_lag(self.kafka)
@@ -224,10 +257,13 @@ class System:
                     (r.group, r.topic, r.partition, r.committed, r.end) for r in lags if _business(r.topic)
                 )
                 last = self.ledger()
+                backlog = await self.outbox_backlog()
                 settled = (
                     last.get("pending", 1) == 0
                     and bool(last.get("caught_up"))
-                    and _read_by_audit(now)
+                    and not any(backlog.values())
+                    and _read_by(now, "audit.")
+                    and _read_by(now, "dispatch")
                     and now == seen
                 )
                 seen = now
@@ -237,7 +273,9 @@ class System:
             if still >= 2:
                 return last
             await asyncio.sleep(2)
-        raise TimeoutError(f"the system did not drain within {timeout_s}s (ledger: {_brief(last)})")
+        raise TimeoutError(
+            f"the system did not drain within {timeout_s}s (ledger: {_brief(last)}; outboxes: {backlog})"
+        )
 
     async def read(self, topics: list[str]) -> dict[str, list[Any]]:
         """Every committed record of `topics`, up to their current end."""
@@ -359,6 +397,18 @@ class System:
                 f"correlation differs from a single-instance run: {len(live - reference)} groups only live, "
                 f"{len(reference - live)} only in the reference"
             )
+
+        # cases -> dispatch: every reported case is registered (its first transition, from no state)
+        registered = {e["case_id"] for e in lifecycle if e.get("from_state") is None}
+        unregistered = {c["case_id"] for c in reported} - registered
+        if unregistered:
+            p.append(
+                f"dispatch: {len(unregistered)} reported cases never registered {sorted(unregistered)[:3]}"
+            )
+        # no instance carries on with a dead loop or background job (liveness fails then)
+        dead = {name: code for name, code in (await asyncio.to_thread(self.liveness)).items() if code != 200}
+        if dead:
+            p.append(f"liveness: {dead}")
 
         # cases -> orders
         order_keys = Counter((o["case_id"], o["hop"], o["kind"], o["department"]) for o in orders)
@@ -519,9 +569,9 @@ def _business(topic: str) -> bool:
     )
 
 
-def _read_by_audit(rows: list[tuple[Any, ...]]) -> bool:
-    """The audit trail's groups have committed on cases.v1 (until they do, their lag is not seen at all)."""
-    return any(str(group).startswith("audit.") and topic == CASES for group, topic, *_ in rows)
+def _read_by(rows: list[tuple[Any, ...]], group_prefix: str) -> bool:
+    """A group of that prefix has committed on cases.v1 (until it does, its lag is not seen at all)."""
+    return any(str(group).startswith(group_prefix) and topic == CASES for group, topic, *_ in rows)
 
 
 def _brief(ledger: dict[str, Any]) -> str:
