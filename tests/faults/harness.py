@@ -102,6 +102,7 @@ class System:
         self.token = stack.admin_token()
         self.previous: dict[str, int] = {}
         self.traffic_seed = 1000
+        self.stopped: set[str] = set()  # instances a scenario stopped on purpose (not yet restarted)
 
     # -- processes ------------------------------------------------------------------------------
 
@@ -131,10 +132,12 @@ class System:
             pass
         self.stack._start_service(inst, human_logs=False)
         self.stack._wait_healthy(inst)
+        self.stopped.discard(inst.name)
 
     def stop_instance(self, inst: Instance) -> None:
         from onegrid.devstack.kafka import stop_process_group
 
+        self.stopped.add(inst.name)
         stop_process_group(self.pid(inst), timeout_s=35)
 
     async def leader_heavy_broker(self) -> int:
@@ -222,9 +225,12 @@ class System:
             await conn.close()
 
     def liveness(self) -> dict[str, int]:
-        """Each instance's /healthz status (500 once a consumer loop or background job died)."""
+        """Each instance's /healthz status (500 once a consumer loop or background job died; 0: no
+        answer), but for those a scenario stopped on purpose."""
         out: dict[str, int] = {}
         for inst in self.stack.all_instances():
+            if inst.name in self.stopped:
+                continue
             try:
                 with urllib.request.urlopen(f"{inst.url}/healthz", timeout=10) as resp:
                     out[inst.name] = resp.status
