@@ -327,7 +327,11 @@ class System:
                 return body
 
         key = json.loads(get("/v1/public-key"))["pem"]
-        return get("/v1/export/entries.jsonl"), get("/v1/export/heads.jsonl"), key
+        # Heads first: the trail may still take entries (topics the drain does not wait for, such as
+        # the registry's) and sign a head between two requests; entries after the newest head are
+        # uncovered (allowed), a head beyond the entries fetched would read as a truncated export.
+        heads = get("/v1/export/heads.jsonl")
+        return get("/v1/export/entries.jsonl"), heads, key
 
     # -- the comparison -------------------------------------------------------------------------
 

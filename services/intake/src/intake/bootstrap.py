@@ -8,6 +8,7 @@ then they keep following their topics.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -83,8 +84,12 @@ class IntakeParts:
         out = []
         for name, topics, handler, tick, prepare in specs:
             group = f"{group_prefix}.{name}"
+            consumer = functools.partial(
+                make_consumer, kafka, group_id=group, client_id=f"{client_id}-{name}"
+            )
             loop = ConsumerLoop(
-                consumer=make_consumer(kafka, group_id=group, client_id=f"{client_id}-{name}"),
+                consumer=consumer(),
+                renew=consumer,
                 handler=handler,
                 transactional=partition_producers(kafka, group=group, client_id=f"{client_id}-{name}-t"),
                 tick=tick,
