@@ -342,7 +342,13 @@ async def test_a_worker_reports_offline_handles_on_the_spot_and_verifies(
 
 
 async def report_by_api(
-    http: httpx.AsyncClient, console: str, photo: Path, *, severity: str, text: str
+    http: httpx.AsyncClient,
+    console: str,
+    photo: Path,
+    *,
+    severity: str,
+    text: str,
+    category: str = "city.drainage",
 ) -> str:
     """A report as the app sends it, straight to the API (the second case of the scenario)."""
     auth = {"Authorization": f"Bearer {WORKER_A}"}
@@ -356,7 +362,7 @@ async def report_by_api(
     body = {
         "report_id": report_id,
         "grid_code": GRID_A,
-        "category": "city.drainage",
+        "category": category,
         "description": text,
         "severity": severity,
         "location": {"lat": HERE[0] + 0.0005, "lon": HERE[1] + 0.0005, "source": "map"},
@@ -376,7 +382,16 @@ async def test_another_workers_grid_is_not_visible(system: dict[str, Any], tmp_p
     async with httpx.AsyncClient(timeout=10) as http:
         # A's grid has cases (the first test's, or this one's own report)
         photo = png(tmp_path / "p.png")
-        a_report = await report_by_api(http, console, photo, severity="IV", text="井盖缺失\n人行道井盖缺失。")
+        # A missing manhole cover (infrastructure): not the first test's standing water a few metres
+        # away, which a second drainage report would join as the same incident (no case of its own).
+        a_report = await report_by_api(
+            http,
+            console,
+            photo,
+            severity="IV",
+            text="井盖缺失\n人行道井盖缺失。",
+            category="city.facility_damage",
+        )
         for _ in range(600):
             work_a = (
                 await http.get(f"{console}/worker/api/work", headers={"Authorization": f"Bearer {WORKER_A}"})
