@@ -6,10 +6,10 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.domain.recording import Stamp, recording_order, recording_times, stamp
+from audit.domain.recording import Stamp, _merged, recording_order, recording_times, stamp
 
 T = 1_772_323_200_000
 
@@ -43,6 +43,7 @@ positions = st.lists(
 )
 
 
+@settings(deadline=None)  # no timed assertions: a loaded machine is not a failure
 @given(positions, st.randoms())
 def test_any_batch_keeps_offsets_and_is_independent_of_arrival_order(
     drawn: list[tuple[int, str, int]], rnd: random.Random
@@ -65,3 +66,17 @@ def test_recording_times_strictly_increase_after_the_last() -> None:
     # The clock went back (another instance, a step): still after the newest entry.
     assert recording_times(now + 5 * us, now, 2) == [now + 6 * us, now + 7 * us]
     assert recording_times(now, now, 0) == []
+
+
+@settings(deadline=None)
+@given(positions, st.randoms())
+def test_the_sorted_shortcut_and_the_merge_agree(
+    drawn: list[tuple[int, str, int]], rnd: random.Random
+) -> None:
+    # Timestamps rising with offsets in every partition (the shortcut applies) or not (the merge runs):
+    # either way the same order as the merge itself.
+    stamps = [stamp(T + dt, topic, p, offset) for offset, (dt, topic, p) in enumerate(drawn)]
+    rising = [stamp(T + offset // 3, topic, p, offset) for offset, (_, topic, p) in enumerate(drawn)]
+    for batch in (stamps, rising):
+        rnd.shuffle(batch)
+        assert recording_order(batch) == _merged(batch)
