@@ -189,7 +189,7 @@ def describe(
     trust: TopicTrust = DEFAULT_TRUST,
 ) -> Capture:
     """The audit facts of one record (see the module docstring); never raises on content."""
-    h = {_clean(k): _header_text(v) for k, v in headers} if headers else {}
+    h = _header_texts(headers) if headers else {}
     owner, opaque, dead_letters = trust.roles(topic)
     body = _json_object(value, h.get("content-type")) if owner else None
     origin = _origin(h) if dead_letters else None
@@ -237,13 +237,19 @@ def _json_object(value: bytes | None, content_type: str | None) -> _Body | None:
         return None
 
 
-def _header_text(value: bytes | None) -> str:
-    """A header's value as text (invalid UTF-8 as U+FFFD, NUL as U+FFFD); plain ASCII as it is."""
-    if not value:
-        return ""
-    if value.isascii() and b"\x00" not in value:
-        return value.decode("ascii")
-    return _clean(value.decode("utf-8", "replace"))
+def _header_texts(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
+    """The headers as text, the last value of a repeated name kept. Plain ASCII (nearly every header)
+    is taken as it is; anything else is cleaned (``_clean``: invalid UTF-8 and NUL as U+FFFD)."""
+    h = {}
+    for k, v in headers:
+        name = k if k.isascii() and "\x00" not in k else _clean(k)
+        if not v:
+            h[name] = ""
+        elif v.isascii() and b"\x00" not in v:
+            h[name] = v.decode("ascii")
+        else:
+            h[name] = _clean(v.decode("utf-8", "replace"))
+    return h
 
 
 def _clean(text: str) -> str:

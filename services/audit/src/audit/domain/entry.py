@@ -33,6 +33,10 @@ _POSITION_LEN = struct.Struct(">IQI")  # partition, offset, event_id length
 _PRESENT_LEN = struct.Struct(">BI")  # 0x01 (present), length
 _LEN = struct.Struct(">I")
 _NO_HEADERS_DIGEST = hashlib.sha256(_LEN.pack(0)).digest()
+# Header names come back on every record (ce_id, ce_type, traceparent...): their length-prefixed bytes
+# are kept, up to a bound (a producer may send any names).
+_NAME_BYTES: dict[str, bytes] = {}
+_NAMES_KEPT = 1024
 EXPORT_FIELDS = frozenset(
     {
         "seq",
@@ -303,8 +307,14 @@ def headers_digest(headers: Mapping[str, str]) -> bytes:
     parts = [_LEN.pack(len(headers))]
     # Text that encodes to UTF-8 sorts in the order of its UTF-8 bytes (code point order).
     for name in sorted(headers):
-        n, v = name.encode(), headers[name].encode()
-        parts += (_LEN.pack(len(n)), n, _LEN.pack(len(v)), v)
+        prefix = _NAME_BYTES.get(name)
+        if prefix is None:
+            n = name.encode()
+            prefix = _LEN.pack(len(n)) + n
+            if len(_NAME_BYTES) < _NAMES_KEPT:
+                _NAME_BYTES[name] = prefix
+        v = headers[name].encode()
+        parts.append(prefix + _LEN.pack(len(v)) + v)
     return hashlib.sha256(b"".join(parts)).digest()
 
 
