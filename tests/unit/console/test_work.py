@@ -21,11 +21,25 @@ LIFECYCLE = json.loads((ROOT / "contracts/schemas/lifecycle-event.v1.json").read
 SHA = "ab" * 32
 
 
+# The seed's shape: ordinary cases on one policy that leaves garbage (not a broken facility) to the grid.
+POLICIES = [
+    {"code": "severity-4", "active": True, "match": {"category_codes": [], "severity_levels": [4]},
+     "self_handle_categories": ["city.garbage"]},
+    {"code": "any", "active": True, "match": {"category_codes": [], "severity_levels": []}},
+]  # fmt: skip
+
+
 def case(
-    state: str, department: str | None = None, lat: float | None = None, due: str = "2026-12-05T00:00:00Z"
+    state: str,
+    department: str | None = None,
+    lat: float | None = None,
+    due: str = "2026-12-05T00:00:00Z",
+    category: str = "city.garbage",
+    severity: int = 4,
 ):  # type: ignore[no-untyped-def]
     return {"case_id": state + str(lat), "state": state, "department": department, "lat": lat,
-            "lon": None if lat is None else 119.41, "deadlines": {"resolve_by": due}}  # fmt: skip
+            "lon": None if lat is None else 119.41, "deadlines": {"resolve_by": due},
+            "category": category, "severity": severity}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -40,7 +54,19 @@ def case(
     ],
 )
 def test_what_is_expected_of_the_worker(state: str, department: str | None, expected: str) -> None:
-    assert expected_action(case(state, department)) == expected
+    assert expected_action(case(state, department), POLICIES) == expected
+
+
+@pytest.mark.parametrize(("category", "severity"), [("city.facility_damage", 4), ("city.garbage", 3)])
+def test_handling_on_the_spot_is_offered_only_where_the_sla_allows_it(category: str, severity: int) -> None:
+    """Before: every case of the grid without a department was offered to be handled on the spot."""
+    waiting = case("registered", category=category, severity=severity)
+    assert expected_action(waiting, POLICIES) == "follow"
+    assert expected_action(case("registered"), []) == "follow"  # no policy: nothing is allowed
+    assert [c["expected"] for c in my_work([waiting, case("reopened")], None, POLICIES)] == [
+        "follow",
+        "self_handle",
+    ]
 
 
 def test_nearest_first_from_the_phones_place_and_by_deadline_without_one() -> None:
@@ -49,11 +75,11 @@ def test_nearest_first_from_the_phones_place_and_by_deadline_without_one() -> No
         case("resolved", "x", lat=32.3943),
         case("dispatched", "x"),
     )
-    ordered = my_work([far, nowhere, near], here=(32.3942, 119.41))
+    ordered = my_work([far, nowhere, near], (32.3942, 119.41), POLICIES)
     assert [c["case_id"] for c in ordered] == [near["case_id"], far["case_id"], nowhere["case_id"]]
     assert ordered[0]["distance_m"] == 11 and ordered[2]["distance_m"] is None
     early = case("dispatched", "x", due="2026-12-04T00:00:00Z")
-    assert my_work([far, early], here=None)[0] is not far
+    assert my_work([far, early], None, POLICIES)[0] is not far
 
 
 def test_grids_nest_by_prefix() -> None:

@@ -113,7 +113,8 @@ def router(
         now = datetime.now(UTC)
         here = (lat, lon) if lat is not None and lon is not None else None
         cases = [c.to_json(now) for c in feeds.board.open.values() if c.visible_to(principal.scope())]
-        return {"now": now.isoformat(), "cases": my_work(cases, here)}
+        policies = list(feeds.view.all("sla_policy").values())
+        return {"now": now.isoformat(), "cases": my_work(cases, here, policies)}
 
     @r.get("/grids")
     async def grids(principal: Reader) -> dict[str, Any]:
