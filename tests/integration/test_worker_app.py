@@ -108,20 +108,21 @@ def png(path: Path, width: int = 800, height: int = 600, tint: int = 0) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def system(
-    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+@contextlib.contextmanager
+def whole_system(
+    kafka_bootstrap: str, database_url: str, run: Path, **extra_env: str
 ) -> Iterator[dict[str, Any]]:
-    """Every service as `make up` starts it, on the session's broker and database."""
+    """Every service as `make up` starts it, on the session's broker and database (`extra_env`:
+    settings of the services, e.g. the console's photo store)."""
     from onegrid.devstack import stack as stack_mod
 
-    run = tmp_path_factory.mktemp("worker-app-run")
     env = {
         "ONEGRID_RUN": str(run),
         "ONEGRID_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "DATABASE_URL": database_url,
         "ONEGRID_BRIDGES_HJ212_PORT": str(free_port()),
         **{svc.port_env: str(free_port()) for svc in stack_mod.SERVICES},
+        **extra_env,
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -137,6 +138,14 @@ def system(
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def system(
+    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    with whole_system(kafka_bootstrap, database_url, tmp_path_factory.mktemp("worker-app-run")) as running:
+        yield running
 
 
 @contextlib.asynccontextmanager

@@ -72,13 +72,11 @@ def test_a_grid_case_the_sla_does_not_leave_to_the_grid_goes_to_its_department(
 def test_self_handling_is_refused_for_a_category_the_sla_does_not_allow() -> None:
     """Before: a case left without a department (no rule, no command centre to fall back to) could be
     closed by a grid worker's self-handling, whatever its category and the SLA."""
-    bare = [
-        r
-        for r in registry_records()
-        if r["kind"] not in ("routing_rule", "department")
-    ]
+    bare = [r for r in registry_records() if r["kind"] not in ("routing_rule", "department")]
     lifecycle = Lifecycle(Directory(as_records(bare)))
-    air = lifecycle.register(decode_case(case_bytes(category="env.air.exceedance", tier="grid", level=4)), NOW)
+    air = lifecycle.register(
+        decode_case(case_bytes(category="env.air.exceedance", tier="grid", level=4)), NOW
+    )
     assert air.case.state is S.REGISTERED and air.case.department is None
     with pytest.raises(Refused) as refused:
         lifecycle.decide(air.case, command(A.SELF_HANDLE, air.case), NOW)

@@ -57,9 +57,7 @@ def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * EARTH_M * math.asin(math.sqrt(h))
 
 
-def my_work(
-    cases: Iterable[Json], here: tuple[float, float] | None, policies: Iterable[Json]
-) -> list[Json]:
+def my_work(cases: Iterable[Json], here: tuple[float, float] | None, policies: Iterable[Json]) -> list[Json]:
     """The cases with `expected` and `distance_m` (None without a point or a position), nearest
     first; without the phone's position, the most urgent deadline first."""
     out = []

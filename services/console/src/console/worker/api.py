@@ -19,7 +19,6 @@ machine, its refusal of self-verification). The worker is the token's subject, n
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -32,7 +31,16 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from console.domain.grid_map import level_features
-from console.domain.work import MAX_PHOTOS, SHA256, StoredPhoto, in_grids, my_work, patrol_record, photo_ref
+from console.domain.work import (
+    MAX_PHOTOS,
+    MEDIA_EXT,
+    SHA256,
+    StoredPhoto,
+    in_grids,
+    my_work,
+    patrol_record,
+    photo_ref,
+)
 from console.feeds import Feeds
 from console.worker.photos import PhotoStore
 from console.worker.taxonomy import Taxonomy
@@ -152,14 +160,13 @@ def router(
         body = await request.body()
         if not body or len(body) > photo_max_bytes:
             raise HTTPException(413, f"a photo is 1 to {photo_max_bytes} bytes, downscaled on the phone")
-        if hashlib.sha256(body).hexdigest() != sha256:
-            raise HTTPException(422, "the bytes' SHA-256 is not the one named in the path")
+        if media not in MEDIA_EXT:
+            raise HTTPException(415, f"photos are {', '.join(MEDIA_EXT)}, not {media[:40]}")
         try:
-            ref = photo_ref(sha256, media)
-        except ValueError as e:
-            raise HTTPException(415, str(e)) from e
-        await photos.put(ref, body)
-        return StoredPhoto(sha256, ref, media, len(body)).to_json()
+            stored = await photos.put(sha256, media, body)
+        except ValueError as e:  # the bytes are not the hash named in the path
+            raise HTTPException(422, str(e)) from e
+        return stored.to_json()
 
     @r.get("/photos/{sha256}")
     async def get_photo(sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")], _: Reader) -> Response:

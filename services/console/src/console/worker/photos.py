@@ -1,12 +1,14 @@
 """The grid workers' photos in object storage, content-addressed (`photos/<ab>/<sha256>.<ext>`):
-a local directory by default, any S3-compatible store by an fsspec URL (onegrid.objectstore).
-The same bytes are stored once, whoever sends them and however often."""
+a local directory by default, any S3-compatible store by an fsspec URL (onegrid.objectstore), each
+object with its content type. The same bytes are stored once, whoever sends them and however often;
+bytes that are not the hash they are stored under are refused before anything is written."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
-from console.domain.work import MEDIA_EXT, photo_ref
+from console.domain.work import MEDIA_EXT, StoredPhoto, photo_ref
 from onegrid.objectstore import ObjectStore, open_store
 
 
@@ -19,12 +21,16 @@ class PhotoStore:
     def open(cls, url: str) -> PhotoStore:
         return cls(open_store(url))
 
-    async def put(self, ref: str, data: bytes) -> None:
-        """Stores `data` at `ref` whole and durable (a second put of the same bytes is a no-op)."""
-        if await self.size(ref) == len(data):
-            return
-        await asyncio.to_thread(self.store.put, ref, data)
-        self._sizes[ref] = len(data)
+    async def put(self, sha256: str, media_type: str, data: bytes) -> StoredPhoto:
+        """Stores `data` under its hash whole and durable (a second put of the same bytes is a no-op).
+        ValueError when `sha256` is not the bytes' own or the type is not a photo's."""
+        ref = photo_ref(sha256, media_type)
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise ValueError("the bytes' SHA-256 is not the one they are stored under")
+        if await self.size(ref) != len(data):
+            await asyncio.to_thread(self.store.put, ref, data, media_type)
+            self._sizes[ref] = len(data)
+        return StoredPhoto(sha256, ref, media_type, len(data))
 
     async def size(self, ref: str) -> int | None:
         if ref in self._sizes:
