@@ -12,8 +12,9 @@ Contract of ``TrailWriter.append(records)``:
   its log was truncated and written again (an unclean leader election, a restore), and the offsets now
   name other records. That is an alarm (``audit_position_regressions`` and a warning naming the
   partition; alert ``OneGridAuditPositionRegressed``), and the record is kept: nothing is lost.
-- The new entries get ``seq`` = the log's size onwards, in position order (topic, partition, offset),
-  all with one ``recorded_at`` later than any before, so seq order and recording order agree. Rows,
+- The new entries get ``seq`` = the log's size onwards, in recording order (``audit.domain.recording``:
+  each partition's offset order, partitions interleaved by Kafka timestamp), each with its own
+  ``recorded_at``, one microsecond after the one before, so seq order and recording order agree. Rows,
   completed subtree roots, positions and the log's new size and Merkle frontier are committed in ONE
   transaction, under the ``log_state`` row lock: a SIGKILL at any point leaves either all of a batch
   or none of it, never a gap or a duplicate, and several writers (instances) are serialized rather
@@ -29,7 +30,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -38,6 +39,7 @@ from audit.database import Database
 from audit.domain.capture import DEFAULT_TRUST, Capture, TopicTrust, describe, entry_of
 from audit.domain.entry import AuditEntry
 from audit.domain.merkle import MerkleFrontier
+from audit.domain.recording import recording_order, recording_times, stamp
 from audit.domain.subtrees import append_recording
 from onegrid import telemetry
 from onegrid.kafka import Record
@@ -156,18 +158,16 @@ class TrailWriter:
             )
             for r in fresh
         ]
-        keep = list(range(len(captures)))
-        # The log's order has two independent encodings, both in every leaf: seq, and the recording
-        # order (recorded_at, topic, partition, offset). recorded_at strictly increases per batch and
-        # a batch is appended in position order (which keeps each partition's offset order), so the
-        # export can list entries in recording order and the verifier catches a seq that disagrees.
-        keep.sort(key=lambda j: (captures[j].topic, captures[j].partition, captures[j].offset))
-        last = state["last_recorded_at"]
-        recorded_at = now if last is None or now > last else last + timedelta(microseconds=1)
+        # The log's order has two independent encodings, both in every leaf: seq, and recorded_at,
+        # which strictly increases along seq. The export lists entries by recorded_at (then position,
+        # for older batches that share one instant) and the verifier catches a seq that disagrees.
+        order = recording_order([stamp(r.timestamp, r.topic, r.partition, r.offset) for r in fresh])
+        times = recording_times(state["last_recorded_at"], now, len(order))
         size = state["size"]
         rows, leaves = [], []
-        for i, (record, cap) in enumerate((fresh[j], captures[j]) for j in keep):
-            entry = entry_of(cap, seq=size + i, recorded_at=recorded_at)
+        for i, j in enumerate(order):
+            record, cap = fresh[j], captures[j]
+            entry = entry_of(cap, seq=size + i, recorded_at=times[i])
             leaf = entry.leaf_hash()
             leaves.append(leaf)
             rows.append(trail_row(entry, cap, record.timestamp, leaf, topic_id=ids.get(record.topic)))
@@ -186,7 +186,7 @@ class TrailWriter:
                 "UPDATE log_state SET size = $1, frontier = $2, last_recorded_at = $3",
                 frontier.size,
                 frontier.to_bytes(),
-                recorded_at,
+                times[-1],
             )
         return Appended(len(rows), len(records) - len(rows), frontier.size)
 
