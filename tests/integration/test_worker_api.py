@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import re
 import sys
@@ -28,13 +29,13 @@ import pytest
 from intake.domain.coords import haversine_m
 from intake.domain.identity import case_id_for
 from onegrid.settings import KafkaSettings
-from onegrid.topics import CASE_LIFECYCLE
+from onegrid.topics import CASE_LIFECYCLE, LEGACY_PATROL
 
 from .conftest import read_all
-from .test_worker_app import GRID_A, HERE, WORKER_A, whole_system
+from .test_worker_app import GRID_A, HERE, WORKER_A, WORKER_B, png, whole_system
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from support.auth import ADMIN
+from support.auth import ADMIN, token
 from support.s3 import s3_server
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(900)]
@@ -232,3 +233,186 @@ async def test_handling_on_the_spot_only_where_the_sla_allows_it(system: dict[st
             assert up.status_code == 200 and up.json()["state"] == "escalated", up.text
         finally:
             await http.delete(f"{registry}/v1/records/sla_policy/{policy}", headers=ADMIN)
+
+
+async def resolved_by_its_department(
+    http: httpx.AsyncClient, dispatch: str, case_id: str, evidence: list[dict[str, Any]]
+) -> None:
+    """The department the case went to resolves it with `evidence` (feedback.v1, as its system sends)."""
+
+    async def dispatched() -> dict[str, Any] | None:
+        r = await http.get(f"{dispatch}/v1/cases/{case_id}", headers=ADMIN)
+        return (
+            r.json()["case"] if r.status_code == 200 and r.json()["case"]["state"] == "dispatched" else None
+        )
+
+    order = (await until(f"case {case_id} dispatched", dispatched))["orders"][-1]
+    dept = order["department"]
+    r = await http.post(
+        f"{dispatch}/v1/feedback",
+        json={
+            "feedback_id": str(uuid.uuid4()),
+            "order_id": order["order_id"],
+            "case_id": case_id,
+            "department": dept,
+            "kind": "resolve",
+            "at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "actor": {"kind": "department", "id": dept, "display": ""},
+            "note": "已修复。",
+            "evidence": evidence,
+            "return_reason": None,
+        },
+        headers=bearer(token("department_operator", departments=[dept], subject=dept)),
+    )
+    assert r.status_code == 200, r.text
+
+
+async def test_the_case_page_shows_the_photos_and_a_departments_evidence_to_those_who_may_see_them(
+    system: dict[str, Any], tmp_path: Path
+) -> None:
+    """Before: the case page listed hashes, a department's evidence was only counted, and any staff
+    could read any photo by its hash."""
+    from PIL import Image
+
+    console, dispatch = system["urls"]["console"], system["urls"]["dispatch"]
+    found = png(tmp_path / "road.png", width=800, height=600).read_bytes()
+    fixed = png(tmp_path / "fixed.png", width=640, height=480, tint=200).read_bytes()
+    async with httpx.AsyncClient(timeout=10) as http:
+        sha, done = await upload(http, console, WORKER_A, found), await upload(http, console, WORKER_A, fixed)
+        # a broken pavement is not left to the grid: it goes to its department
+        body = report_body(GRID_A, "city.road_damage", (HERE[0] + 0.0012, HERE[1] - 0.0009), sha)
+        assert (
+            await http.post(f"{console}/worker/api/patrol", json=body, headers=bearer(WORKER_A))
+        ).status_code == 202
+        case_id = (await my_case(http, console, WORKER_A, body["report_id"]))["case_id"]
+        elsewhere = "e1" * 32  # the department's own file, named by its hash, not in the console's store
+        await resolved_by_its_department(
+            http,
+            dispatch,
+            case_id,
+            [
+                {"ref": f"evidence/2026/12/04/{done}.png", "media_type": "image/png", "sha256": done, "taken_at": None},
+                {"ref": f"evidence/2026/12/04/{elsewhere}.jpg", "media_type": "image/jpeg", "sha256": elsewhere, "taken_at": None},
+                {"ref": "evidence/2026/12/04/work-order.pdf", "media_type": "application/pdf", "sha256": "0d" * 32, "taken_at": None},
+            ],
+        )  # fmt: skip
+
+        async def page() -> dict[str, Any] | None:
+            doc = (await http.get(f"{console}/api/cases/{case_id}", headers=ADMIN)).json().get("case") or {}
+            return doc if len(doc.get("photos", [])) == 3 else None
+
+        shown = await until("the department's evidence on the case page", page)
+        assert [(p["sha256"], p["by"]) for p in shown["photos"]] == [
+            (sha, "report"),
+            (done, "resolve"),
+            (elsewhere, "resolve"),
+        ]
+        assert [(e["ref"], e["by"]) for e in shown["evidence"]] == [
+            ("evidence/2026/12/04/work-order.pdf", "resolve")
+        ]
+
+        base = f"{console}/api/cases/{case_id}/photos"
+        thumb = await http.get(f"{base}/{sha}", headers=ADMIN)
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg", thumb.text[:200]
+        with Image.open(io.BytesIO(thumb.content)) as im:
+            assert im.format == "JPEG" and im.size == (320, 240)
+        full = await http.get(f"{base}/{done}", params={"size": "full"}, headers=ADMIN)
+        assert (
+            full.status_code == 200 and full.content == fixed and full.headers["content-type"] == "image/png"
+        )
+        missing = await http.get(f"{base}/{elsewhere}", headers=ADMIN)
+        assert missing.status_code == 404 and "not in the console's photo store" in missing.text
+        assert (await http.get(f"{base}/{'ab' * 32}", headers=ADMIN)).status_code == 404  # not this case's
+
+        # through the case, in the caller's scope only
+        community = bearer(token("community_operator", scope=[GRID_A[:12]], subject="staff:community"))
+        other_district = bearer(token("district_operator", scope=["321084"], subject="staff:gaoyou"))
+        assert (await http.get(f"{base}/{sha}", headers=community)).status_code == 200
+        assert (await http.get(f"{base}/{sha}", headers=other_district)).status_code == 404
+        assert (await http.get(f"{base}/{sha}")).status_code == 401
+        assert (
+            await http.get(f"{console}/worker/api/photos/{done}", headers=bearer(WORKER_A))
+        ).status_code == 200
+        assert (
+            await http.get(f"{console}/worker/api/photos/{done}", headers=bearer(WORKER_B))
+        ).status_code == 404
+
+
+async def test_the_worker_api_refuses_what_it_must_and_takes_a_resend_once(
+    system: dict[str, Any], kafka_settings: KafkaSettings
+) -> None:
+    console, dispatch = system["urls"]["console"], system["urls"]["dispatch"]
+    a, b = bearer(WORKER_A), bearer(WORKER_B)
+    data = png_bytes(9090)
+    sha = hashlib.sha256(data).hexdigest()
+    async with httpx.AsyncClient(timeout=10) as http:
+        # who: a token, of a role that reads cases; reports from those who patrol
+        assert (await http.get(f"{console}/worker/api/me")).status_code == 401
+        assert (
+            await http.get(f"{console}/worker/api/me", headers={"Authorization": "Bearer x.y.z"})
+        ).status_code == 401
+        me = (await http.get(f"{console}/worker/api/me", headers=a)).json()
+        assert me["subject"] == "grid_worker:gw-a" and [g["code"] for g in me["grids"]] == [GRID_A]
+        auditor = bearer(token("auditor", subject="staff:auditor"))
+        photo_url = f"{console}/worker/api/photos/{sha}"
+        png_type = {"Content-Type": "image/png"}
+        assert (await http.put(photo_url, content=data, headers=auditor | png_type)).status_code == 403
+
+        # photos: the bytes must be their hash, a photo's type and size; nothing else is stored
+        wrong = await http.put(f"{console}/worker/api/photos/{'ab' * 32}", content=data, headers=a | png_type)
+        assert wrong.status_code == 422 and "SHA-256" in wrong.text
+        assert (await http.put(photo_url, content=b"", headers=a | png_type)).status_code == 413
+        big = b"\x89PNG" + bytes(2 * 1024 * 1024)
+        big_url = f"{console}/worker/api/photos/{hashlib.sha256(big).hexdigest()}"
+        assert (await http.put(big_url, content=big, headers=a | png_type)).status_code == 413
+        gif = await http.put(photo_url, content=data, headers=a | {"Content-Type": "image/gif"})
+        assert gif.status_code == 415
+        listed = system["s3"].list_objects_v2(Bucket=BUCKET, Prefix=f"city/photos/ab/{'ab' * 32}")
+        assert listed.get("KeyCount") == 0
+
+        # reports: refused with the reason, each before anything is sent
+        body = report_body(GRID_A, "city.street_vending", (HERE[0] - 0.002, HERE[1] + 0.002), sha)
+        not_uploaded = await http.post(f"{console}/worker/api/patrol", json=body, headers=a)
+        assert not_uploaded.status_code == 409 and f"PUT /worker/api/photos/{sha}" in not_uploaded.text
+        assert (await http.put(photo_url, content=data, headers=a | png_type)).status_code == 200
+        refusals = {
+            "unknown category": (dict(body, category="city.unicorns"), 422),
+            "the same photo twice": (dict(body, photos=body["photos"] * 2), 422),
+            "seven photos": (dict(body, photos=body["photos"] * 7), 422),
+            "no UTC offset": (dict(body, reported_at="2026-12-04T12:00:00"), 422),
+            "no photo": (dict(body, photos=[]), 422),
+            "outside China": (dict(body, location={"lat": 51.5, "lon": -0.1, "source": "gps"}), 422),
+        }
+        for why, (bad, status) in refusals.items():
+            r = await http.post(f"{console}/worker/api/patrol", json=bad, headers=a)
+            assert r.status_code == status, (why, r.status_code, r.text)
+        assert (await http.post(f"{console}/worker/api/patrol", json=body, headers=b)).status_code == 403
+
+        # a resend (the phone lost the answer) is taken once: one record on the patrol feed
+        first = await http.post(f"{console}/worker/api/patrol", json=body, headers=a)
+        again = await http.post(f"{console}/worker/api/patrol", json=body, headers=a)
+        assert first.status_code == again.status_code == 202
+        assert (first.json()["again"], again.json()["again"]) == (False, True)
+        records = await read_all(kafka_settings, LEGACY_PATROL, timeout_s=15)
+        assert [r.key.decode() for r in records].count(body["report_id"]) == 1
+
+        # actions: in the worker's own name, on the worker's own cases, once per idempotency key
+        case_id = (await my_case(http, console, WORKER_A, body["report_id"]))["case_id"]
+        act = f"{console}/worker/api/cases/{case_id}"
+        assert (await http.post(f"{act}/close", json={}, headers=a)).status_code == 404
+        missing_photo = {"photos": [{"sha256": "cd" * 32, "media_type": "image/jpeg"}]}
+        assert (await http.post(f"{act}/self_handle", json=missing_photo, headers=a)).status_code == 409
+        assert (
+            await http.post(f"{act}/escalate", json={"reason": "whistle.x"}, headers=b)
+        ).status_code == 404
+        assert (
+            await http.post(f"{act}/escalate", json={"reason": "Not A Code"}, headers=a)
+        ).status_code == 422
+        key = {"Idempotency-Key": f"whistle-{body['report_id']}"}
+        up = await http.post(f"{act}/escalate", json={"reason": "whistle.beyond_grid"}, headers=a | key)
+        up_again = await http.post(f"{act}/escalate", json={"reason": "whistle.beyond_grid"}, headers=a | key)
+        assert up.status_code == up_again.status_code == 200, (up.text, up_again.text)
+        assert up.json()["state"] == up_again.json()["state"] == "escalated"
+        moves = (await dispatch_state(http, dispatch, case_id))["transitions"]
+        assert [t["action"] for t in moves].count("escalate") == 1, moves
+        assert moves[-1]["action"] == "escalate"

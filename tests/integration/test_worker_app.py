@@ -8,7 +8,8 @@ session's broker and database), driven in headless Chromium at 360 x 640 as a wo
 2. A handles that small case on the spot with before and after photos (dispatch: resolved, the
    photos' refs in the lifecycle event); A cannot also verify it (dispatch refuses: someone else must);
 3. a department resolves another case of A's grid; A verifies it with a photo and a note: closed;
-4. worker B of another grid sees none of A's cases and cannot report for A's grid.
+4. worker B of another grid sees none of A's cases and cannot report for A's grid;
+5. the console's case page shows the case's photos as thumbnails the console makes.
 Screenshots of every screen, in Chinese, are written to .run/screenshots/worker-app/.
 """
 
@@ -348,6 +349,23 @@ async def test_a_worker_reports_offline_handles_on_the_spot_and_verifies(
         assert row and row["patrol_reports"] >= 2 and row["self_handled"] >= 1, figures
         assert row["verifications"] >= 1 and row["verify_max_s"] is not None, figures
         assert not [c for c in page.console if c.startswith("exception")], page.console
+
+        # -- 5. the console's case page shows the photos themselves: thumbnails the console made ----
+        operator = ADMIN["Authorization"].removeprefix("Bearer ")
+        await page.goto(f"{console}/cases/{case_id}#token={operator}")
+        await page.until(
+            "[...document.querySelectorAll('#photos figure.photo img.thumb')]"
+            ".filter(i => i.complete && i.naturalWidth > 0).length === 3",
+            "three thumbnails on the case page",
+        )
+        shown = await page.js(
+            "[...document.querySelectorAll('#photos figure.photo')].map(f => [f.dataset.sha256, f.dataset.by,"
+            " f.querySelector('img').naturalWidth])"
+        )
+        assert [(s, b) for s, b, _ in shown] == [(p["sha256"], p["by"]) for p in photos], shown
+        assert all(0 < w <= 320 for _, _, w in shown), shown  # thumbnails, not the photos
+        await page.js("document.getElementById('photos').scrollIntoView()")
+        await page.screenshot(SHOTS / "10-案件页照片-console-case-photos.png")
 
 
 async def report_by_api(

@@ -118,3 +118,30 @@ def test_the_board_shows_a_cases_photos_by_hash() -> None:
     c = board.get(ev["case_id"], ScopeFilter(unrestricted=True))
     assert c is not None
     assert [(p["sha256"], p["by"]) for p in c.photos] == [(SHA, "report"), (after, "self_handle")]
+
+
+def test_a_departments_evidence_is_on_the_board_as_photos_and_refs() -> None:
+    """Before: the board dropped evidence refs not named by a hash, and a photo could be read by hash
+    by anyone who reads cases, whatever the case's place."""
+    board = CaseBoard()
+    ev = dict(CASE_EVENT, attributes={"photos": [{"sha256": SHA, "ref": f"photos/ab/{SHA}.jpg"}]})
+    board.case_event(ev)
+    done = "5c" * 32
+    board.lifecycle(dict(LIFECYCLE, case_id=ev["case_id"], seq=1, action="resolve", to_state="resolved",
+                         evidence=[f"evidence/2026/03/01/{done}.jpg", "evidence/report.pdf"]))  # fmt: skip
+    everyone = ScopeFilter(unrestricted=True)
+    c = board.get(ev["case_id"], everyone)
+    assert c is not None
+    assert [(p["sha256"], p["by"]) for p in c.photos] == [(SHA, "report"), (done, "resolve")]
+    assert [(e["ref"], e["by"]) for e in c.to_json(datetime(2026, 3, 1, tzinfo=UTC))["evidence"]] == [
+        ("evidence/report.pdf", "resolve")
+    ]
+    # a photo is seen through a case the caller may see
+    assert c.division is not None
+    mine, elsewhere = ScopeFilter(prefixes=(c.division,)), ScopeFilter(prefixes=("321084001001001",))
+    assert board.photo(ev["case_id"], done, mine) is not None
+    assert board.photo(ev["case_id"], done, elsewhere) is None
+    assert board.photo(ev["case_id"], "ee" * 32, everyone) is None
+    assert board.sees_photo(done, mine) and not board.sees_photo(done, elsewhere)
+    board.lifecycle(dict(LIFECYCLE, case_id=ev["case_id"], seq=2, action="close", to_state="closed"))
+    assert not board.sees_photo(done, mine)

@@ -6,7 +6,7 @@
 - GET  /worker/api/grids                 my grids' boundaries (GeoJSON, simplified as the console map's)
 - GET  /worker/api/categories            the taxonomy (code, 中文, English), for the searchable picker
 - PUT  /worker/api/photos/{sha256}       a photo's bytes, stored content-addressed (idempotent)
-- GET  /worker/api/photos/{sha256}       a stored photo (any staff who reads cases)
+- GET  /worker/api/photos/{sha256}       a stored photo of a case the caller may see
 - POST /worker/api/patrol                a patrol report -> legacy.patrol.v1 (idempotent by report_id)
 - POST /worker/api/cases/{id}/{action}   self_handle | escalate | verify | rework, forwarded to
                                          dispatch with the worker's own token and Idempotency-Key
@@ -169,7 +169,12 @@ def router(
         return stored.to_json()
 
     @r.get("/photos/{sha256}")
-    async def get_photo(sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")], _: Reader) -> Response:
+    async def get_photo(
+        sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")], principal: Reader
+    ) -> Response:
+        # read through the cases: a photo of a case outside the caller's grids reads as absent
+        if not principal.unrestricted and not feeds.board.sees_photo(sha256, principal.scope()):
+            raise HTTPException(404, f"no photo {sha256} of a case in your scope")
         found = await photos.find(sha256)
         if found is None:
             raise HTTPException(404, f"no photo {sha256}")
