@@ -10,6 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
+from dispatch.desk import Desk
 from dispatch.domain import signature
 from dispatch.domain.facts import decode_feedback
 from dispatch.domain.lifecycle import Lifecycle
@@ -121,3 +122,35 @@ def test_the_photos_of_a_self_handling_and_a_check_are_in_their_lifecycle_events
     )
     verify, close = (lifecycle_event(checked.case, t) for t in checked.transitions)
     assert verify["evidence"] == [refs[0]] and "evidence" not in close
+
+
+def test_a_departments_evidence_is_in_the_lifecycle_event_of_its_resolve(lifecycle: Lifecycle) -> None:
+    """Before: the event of a department's resolve said nothing of its evidence (dispatch kept only a
+    count), so the case page and the audit trail could not show the department's photos."""
+    case = case_in(lifecycle, State.DISPATCHED)
+    order = case.orders[0]
+    example = json.loads((SCHEMAS / "feedback.v1.json").read_text(encoding="utf-8"))["examples"][0]
+    sha = "5c" * 32
+    body = dict(
+        example,
+        case_id=case.case_id,
+        order_id=order.order_id,
+        department=order.department,
+        kind="resolve",
+        return_reason=None,
+        actor={"kind": "department", "id": order.department, "display": ""},
+        evidence=[
+            {
+                "ref": f"evidence/2026/03/01/{sha}.jpg",
+                "media_type": "image/jpeg",
+                "sha256": sha,
+                "taken_at": None,
+            }
+        ],
+    )
+    change = Desk.of_feedback(decode_feedback(json.dumps(body).encode()))
+    assert change.command is not None
+    resolved = lifecycle.decide(case, change.command, NOW)
+    event = lifecycle_event(resolved.case, resolved.transitions[0])
+    assert event["action"] == "resolve" and event["evidence"] == [f"evidence/2026/03/01/{sha}.jpg"]
+    assert not list(LIFECYCLE.iter_errors(event)), event

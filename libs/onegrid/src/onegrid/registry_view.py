@@ -248,6 +248,13 @@ def match_sla(policies: Iterable[Json], category: str, severity: int) -> Json | 
     return None if best is None else best[2]
 
 
+def allows_self_handle(policy: Json | None, category: str) -> bool:
+    """Whether a grid worker may resolve a case of `category` on the spot (第一时间处置) under
+    `policy` (the one `match_sla` found): only the categories its `self_handle_categories` names;
+    none without a policy. Dispatch refuses other self-handlings and the worker's app offers none."""
+    return policy is not None and category in (policy.get("self_handle_categories") or ())
+
+
 def due_at(start: datetime, seconds: int, policy: Json) -> datetime:
     """When `seconds` of the policy's clock have run from `start` (aware), in UTC.
 

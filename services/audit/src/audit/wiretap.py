@@ -12,8 +12,8 @@ transaction.
 Scaling: one gapless sequence needs one writer at a time. The tap runs as a single consumer group
 (``audit.wiretap``); with several instances the partitions are shared but their appends are
 serialized by the ``log_state`` row lock, so more instances add availability, not write throughput.
-Throughput comes from batches (one transaction and one COPY per batch of up to
-``batch_max_records``).
+Throughput comes from batches (one transaction per batch of up to ``batch_max_records``, its rows
+COPYed in chunks while the next chunk is built).
 """
 
 from __future__ import annotations
