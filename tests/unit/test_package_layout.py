@@ -5,23 +5,14 @@ syntax tree, so a lazy import inside a function counts."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
+
+from support.imports import imported_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "libs/onegrid/src/onegrid"
 # What a business rule of the registry needs; the library importing one of them holds a rule.
 RULE_MODULES = ("registry_client", "chinese_calendar")
-
-
-def imported_modules(path: Path) -> set[str]:
-    mods: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            mods.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            mods.add(node.module)
-    return mods
 
 
 def test_the_library_imports_no_business_rule() -> None:
