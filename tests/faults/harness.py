@@ -513,7 +513,7 @@ def _reference(legacy: list[Any], registry: list[Any]) -> set[frozenset[str]]:
     from intake.domain.process import LEGACY_FEEDS, Inbound, Intake
     from intake.geography import ViewGeography
     from onegrid.envelope import header_dict
-    from onegrid.registry_view import RegistryView
+    from registry_client import RegistryView
 
     view = RegistryView()
     _apply_sync(view, registry)

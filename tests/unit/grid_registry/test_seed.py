@@ -13,8 +13,8 @@ from shapely.geometry import Point, shape
 from grid_registry.domain.records import RecordRejected, check_placement, check_record, placement
 from grid_registry.domain.seed import category_codes, seed_records
 from grid_registry.domain.seed_catalog import PRIMARY
-from onegrid.registry_view import allows_self_handle, match_route, match_sla
 from onegrid.topics import dispatch_orders_topic
+from registry_client import allows_self_handle, match_route, match_sla
 
 Json = dict[str, Any]
 

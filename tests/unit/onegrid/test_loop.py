@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+from support.waiting import wait_until
 
 from onegrid.kafka import BatchResult, DeadLetter, OutRecord, Record
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig
@@ -44,14 +45,6 @@ def make_loop(
 def partition_producers(broker: MemoryBroker, given: MemoryProducer | None = None):
     """One transactional producer per input partition (`given` for all, to inject failures)."""
     return lambda tp: given or MemoryProducer(broker, transactional_id=f"g.{tp.topic}.{tp.partition}")
-
-
-async def eventually(cond, rounds: int = 500) -> None:
-    for _ in range(rounds):
-        if cond():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 async def run_until(loop: ConsumerLoop, cond, timeout: float = 2.0) -> None:
@@ -312,9 +305,11 @@ async def test_retries_pause_the_partitions_and_keep_polling_so_a_revoke_never_w
     loop = make_loop(broker, handler, eos=eos)
     consumer = loop._consumer
     task = asyncio.create_task(loop.run())
-    await eventually(lambda: calls >= 3)
+    await wait_until(lambda: calls >= 3, interval_s=0.01)
     polls = consumer.polls
-    await eventually(lambda: consumer.polls >= polls + 3)  # polling goes on between the retries...
+    await wait_until(
+        lambda: consumer.polls >= polls + 3, interval_s=0.01
+    )  # polling goes on between the retries...
     assert consumer.paused() == {("in", 0)}  # ...with the partition paused
     # A rebalance takes the partition away while the batch is still refused: the revoke returns at
     # once (a hang here is the defect) and the batch is dropped, not committed by this instance.
@@ -429,9 +424,9 @@ async def test_a_member_given_no_partition_is_ready_as_a_standby() -> None:
     broker = MemoryBroker(partitions=1)
     loop = make_loop(broker, upper)
     task = asyncio.create_task(loop.run())
-    await eventually(lambda: loop.running)
+    await wait_until(lambda: loop.running, interval_s=0.01)
     await loop._consumer.rebalance(set())  # type: ignore[attr-defined]
-    await eventually(lambda: loop.ready)
+    await wait_until(lambda: loop.ready, interval_s=0.01)
     assert loop.assigned == set()
     loop.stop()
     await task
@@ -466,12 +461,12 @@ async def test_the_assignment_callback_returns_before_producers_start_and_state_
         prepare=prepare,
     )
     task = asyncio.create_task(loop.run())
-    await eventually(lambda: loop.running)
+    await wait_until(lambda: loop.running, interval_s=0.01)
     tp = next(iter(consumer.assignment()))
     await asyncio.wait_for(consumer.rebalance({tp}), 1.0)  # returns while prepare still waits
     assert loop.joined and tp not in loop.assigned
     caught_up.set()
-    await eventually(lambda: [r.value for r in broker.records("out")] == [b"A"])
+    await wait_until(lambda: [r.value for r in broker.records("out")] == [b"A"], interval_s=0.01)
     assert tp in loop.assigned
     loop.stop()
     await task

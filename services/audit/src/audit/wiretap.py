@@ -1,7 +1,8 @@
 """The wire tap: the consumer loop's handler that records every message of the system in the trail.
 
-It reads every topic the topic catalogue marks audited (all but the trail's own heads and dead
-letters; ``onegrid.topics.audit_tap_pattern``). Idempotent as the loop requires: a batch replayed
+It reads every topic the topic catalogue marks audited (``onegrid.topics.audit_tap_pattern``): every
+service's topics and dead letters, and every department's orders; not the trail's own heads and
+dead-letter topic, nor the correlation stage's watermark and changelog topics (not evidence). Idempotent as the loop requires: a batch replayed
 after a crash, a retry or poison isolation appends nothing twice (see ``TrailWriter.append``). The tap
 never dead-letters a record for what it holds: every record, however malformed, is evidence and is
 recorded as it is. Only a record the trail cannot store (the trail's failure, not the record's) is set

@@ -29,7 +29,6 @@ from onegrid.kafka.admin import partition_counts
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
 from onegrid.kafka.producer import partition_producers
 from onegrid.kafka.table import GlobalTable
-from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
 from onegrid.settings import KafkaSettings
 from onegrid.topics import (
@@ -40,6 +39,7 @@ from onegrid.topics import (
     INTAKE_QUARANTINE,
 )
 from onegrid.wiring import wire
+from registry_client import RegistryView
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from onegrid.registry_view import allows_self_handle, match_sla
+from registry_client import allows_self_handle, match_sla
 
 Json = dict[str, Any]
 

@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 
 from dispatch.domain.facts import CaseFacts
-from onegrid.registry_view import admits, allows_self_handle, match_route, match_sla
+from registry_client import admits, allows_self_handle, match_route, match_sla
 
 TIERS = ("grid", "community", "street", "district", "city")
 SEVERITY_FLOOR = {1: "city", 2: "district", 3: "street", 4: "grid"}
@@ -35,7 +35,7 @@ Records = Mapping[str, Mapping[str, dict[str, Any]]]  # kind -> code -> record
 
 class Sla(msgspec.Struct, frozen=True, kw_only=True):
     """The policy a case runs on. ``calendar`` "working_days": the seconds are office time on China's
-    official working days (``onegrid.workcal``), within ``business_hours``; "24x7": wall-clock."""
+    official working days (``registry_client.workcal``), within ``business_hours``; "24x7": wall-clock."""
 
     code: str | None
     revision: int | None

@@ -39,8 +39,8 @@ from grid_registry.domain.seed_catalog import (
     WATER_LIMITS,
 )
 from onegrid.geo import Cell
-from onegrid.workcal import WorkCalendar
 from onegrid_contracts import taxonomy_file
+from registry_client.workcal import WorkCalendar
 
 Json = dict[str, Any]
 ESCALATING_SEVERITIES = [1, 2]
