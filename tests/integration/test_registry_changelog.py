@@ -20,8 +20,8 @@ from shapely.geometry import shape
 from grid_registry.domain.records import KINDS
 from grid_registry.domain.seed import seed_records
 from onegrid.envelope import CloudEvent
-from onegrid.registry_view import RegistryView
 from onegrid.settings import KafkaSettings
+from registry_client import RegistryView
 
 from .conftest import TopicFactory, read_all
 from .test_registry_harness import Running, running_registry

@@ -7,7 +7,7 @@ import asyncio
 from aiokafka import AIOKafkaProducer
 
 from onegrid.kafka.table import GlobalTable
-from onegrid.registry_view import RegistryView
+from registry_client import RegistryView
 
 
 async def test_catch_up_then_follow(kafka_settings, topics) -> None:

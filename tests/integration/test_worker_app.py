@@ -8,7 +8,8 @@ session's broker and database), driven in headless Chromium at 360 x 640 as a wo
 2. A handles that small case on the spot with before and after photos (dispatch: resolved, the
    photos' refs in the lifecycle event); A cannot also verify it (dispatch refuses: someone else must);
 3. a department resolves another case of A's grid; A verifies it with a photo and a note: closed;
-4. worker B of another grid sees none of A's cases and cannot report for A's grid.
+4. worker B of another grid sees none of A's cases and cannot report for A's grid;
+5. the console's case page shows the case's photos as thumbnails the console makes.
 Screenshots of every screen, in Chinese, are written to .run/screenshots/worker-app/.
 """
 
@@ -108,20 +109,21 @@ def png(path: Path, width: int = 800, height: int = 600, tint: int = 0) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def system(
-    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+@contextlib.contextmanager
+def whole_system(
+    kafka_bootstrap: str, database_url: str, run: Path, **extra_env: str
 ) -> Iterator[dict[str, Any]]:
-    """Every service as `make up` starts it, on the session's broker and database."""
+    """Every service as `make up` starts it, on the session's broker and database (`extra_env`:
+    settings of the services, e.g. the console's photo store)."""
     from onegrid.devstack import stack as stack_mod
 
-    run = tmp_path_factory.mktemp("worker-app-run")
     env = {
         "ONEGRID_RUN": str(run),
         "ONEGRID_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "DATABASE_URL": database_url,
         "ONEGRID_BRIDGES_HJ212_PORT": str(free_port()),
         **{svc.port_env: str(free_port()) for svc in stack_mod.SERVICES},
+        **extra_env,
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -137,6 +139,14 @@ def system(
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def system(
+    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    with whole_system(kafka_bootstrap, database_url, tmp_path_factory.mktemp("worker-app-run")) as running:
+        yield running
 
 
 @contextlib.asynccontextmanager
@@ -339,6 +349,23 @@ async def test_a_worker_reports_offline_handles_on_the_spot_and_verifies(
         assert row and row["patrol_reports"] >= 2 and row["self_handled"] >= 1, figures
         assert row["verifications"] >= 1 and row["verify_max_s"] is not None, figures
         assert not [c for c in page.console if c.startswith("exception")], page.console
+
+        # -- 5. the console's case page shows the photos themselves: thumbnails the console made ----
+        operator = ADMIN["Authorization"].removeprefix("Bearer ")
+        await page.goto(f"{console}/cases/{case_id}#token={operator}")
+        await page.until(
+            "[...document.querySelectorAll('#photos figure.photo img.thumb')]"
+            ".filter(i => i.complete && i.naturalWidth > 0).length === 3",
+            "three thumbnails on the case page",
+        )
+        shown = await page.js(
+            "[...document.querySelectorAll('#photos figure.photo')].map(f => [f.dataset.sha256, f.dataset.by,"
+            " f.querySelector('img').naturalWidth])"
+        )
+        assert [(s, b) for s, b, _ in shown] == [(p["sha256"], p["by"]) for p in photos], shown
+        assert all(0 < w <= 320 for _, _, w in shown), shown  # thumbnails, not the photos
+        await page.js("document.getElementById('photos').scrollIntoView()")
+        await page.screenshot(SHOTS / "10-案件页照片-console-case-photos.png")
 
 
 async def report_by_api(

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+from support.imports import imported_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
@@ -23,16 +23,6 @@ FORBIDDEN = {
     "onegrid.db",
 }
 DOMAIN_FILES = sorted(ROOT.glob("services/*/src/*/domain/**/*.py"))
-
-
-def imported_modules(path: Path) -> set[str]:
-    mods: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            mods.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            mods.add(node.module)
-    return mods
 
 
 def test_there_is_domain_code_to_check() -> None:

@@ -158,7 +158,7 @@ def seeded_view() -> Any:
     """A RegistryView holding `published_seed()`, built without Kafka."""
     import json
 
-    from onegrid.registry_view import RegistryView
+    from registry_client import RegistryView
 
     view = RegistryView()
     for r in published_seed():

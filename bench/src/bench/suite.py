@@ -301,11 +301,10 @@ class Suite:
         return result | {"cap_schema": cap_schema_cost(alerts=min(plan.feed_records, 2000))}
 
     async def audit(self) -> dict[str, Any]:
-        from audit.bench import bench_raw_copy, bench_sink
+        from audit.bench import bench_sink_beside_raw
 
         n = self.plan.audit_rows
-        sink = await bench_sink(self.env.database_url, n)
-        raw = await bench_raw_copy(self.env.database_url, n)
+        sink, raw = await bench_sink_beside_raw(self.env.database_url, n)
         return {
             "rows": n,
             "sink_rows_per_s": round(sink),

@@ -4,7 +4,7 @@ and that no content whatsoever makes it fail (hostile records are evidence too).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -140,3 +140,29 @@ def test_any_record_gives_a_capture_that_makes_a_valid_entry(
     ):
         assert text is None or "\x00" not in text
     assert len(entry.leaf_hash()) == 32
+
+
+@given(
+    topic=st.sampled_from(["cases.v1", "legacy.party.v1", "intake.dlq.v1", "扬州.t"]),
+    key=st.none() | st.binary(max_size=20),
+    value=st.none()
+    | st.binary(max_size=100)
+    | st.sampled_from([b'{"case_id": "c-1", "actor": {"kind": "staff", "id": "\\u4e00"}}', b"{}"]),
+    hdrs=st.lists(
+        st.tuples(
+            st.sampled_from(["ce_id", "ce_type", "ce_subject", "traceparent", "名"]), st.binary(max_size=20)
+        ),
+        max_size=6,
+    ),
+    seq=st.integers(0, 2**63 - 1),
+    micros=st.integers(0, 2**55),
+)
+def test_the_writers_leaf_is_the_entrys_leaf(
+    topic: str, key: bytes | None, value: bytes | None, hdrs: list[tuple[str, bytes]], seq: int, micros: int
+) -> None:
+    # The writer hashes a capture's leaf without building the entry: the same bytes, hence the same hash.
+    cap = describe(topic=topic, partition=3, offset=9, key=key, value=value, headers=hdrs)
+    at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    entry = entry_of(cap, seq=seq, recorded_at=at)
+    assert cap.leaf_hash(seq=seq, recorded_at_us=micros) == entry.leaf_hash()
+    assert entry.payload_matches() and entry.headers_match()

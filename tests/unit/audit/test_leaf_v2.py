@@ -11,6 +11,9 @@ import struct
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from audit.domain.capture import describe, entry_of
 from audit.domain.entry import AuditEntry, headers_digest
 from audit.domain.merkle import leaf_hash
@@ -141,3 +144,16 @@ def test_the_wire_tap_writes_v2_entries_over_the_headers_it_read() -> None:
     entry = entry_of(cap, seq=0, recorded_at=datetime.now(UTC) - timedelta(seconds=1))
     assert entry.leaf_version == 2 and entry.headers == cap.headers
     assert entry.headers_sha256 == headers_digest(cap.headers)
+
+
+@given(st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=6))
+def test_headers_digest_orders_names_by_their_utf8_bytes(headers: dict[str, str]) -> None:
+    # The documented order is by UTF-8 bytes; a reference built that way, with names of every script.
+    try:
+        items = sorted((n.encode(), v.encode()) for n, v in headers.items())
+    except UnicodeEncodeError:
+        return  # lone surrogates: no UTF-8, never in a capture (describe replaces them)
+    data = struct.pack(">I", len(items)) + b"".join(
+        struct.pack(">I", len(n)) + n + struct.pack(">I", len(v)) + v for n, v in items
+    )
+    assert headers_digest(headers) == hashlib.sha256(data).digest()

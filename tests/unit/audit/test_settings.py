@@ -40,3 +40,29 @@ def test_development_generates_one_key_into_the_run_folder(
     pem = tmp_path / "audit-signing-key.pem"
     assert pem.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
     assert pem.stat().st_mode & 0o077 == 0
+
+
+def test_two_instances_starting_together_sign_with_the_one_key_written_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both audit instances of `make up INSTANCES=2` found no key and each wrote its own, the second
+    over the first: the trail's tree heads then named two keys and its export did not verify
+    (audit.head_key_mismatch in the fault suite)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    monkeypatch.setenv("ONEGRID_RUN", str(tmp_path))
+    other = Ed25519PrivateKey.generate()  # the other instance's key, written while this one generates
+    generate = Ed25519PrivateKey.generate
+
+    def racing() -> Ed25519PrivateKey:
+        (tmp_path / "audit-signing-key.pem").write_bytes(
+            other.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        return generate()
+
+    monkeypatch.setattr(Ed25519PrivateKey, "generate", staticmethod(racing))
+    mine = Settings(environment="development").private_key()
+    assert key_id(mine.public_key()) == key_id(other.public_key())

@@ -97,12 +97,20 @@ def test_swapped_rows_are_named_as_a_swap() -> None:
 
 
 def test_swap_with_renumbered_seqs_breaks_the_first_covering_head() -> None:
+    # Seqs and recording times renumbered: both encodings of the order agree, only the head can tell.
+    entries = list(ENTRIES)
+    entries[42], entries[57] = (
+        dataclasses.replace(entries[57], seq=42, recorded_at=entries[42].recorded_at),
+        dataclasses.replace(entries[42], seq=57, recorded_at=entries[57].recorded_at),
+    )
+    assert failure(verify_export(entries, HEADS, PUBLIC)) == (60, "audit.head_root_mismatch")
+    # Seqs alone renumbered: the recording times place the swap before the head does.
     entries = list(ENTRIES)
     entries[42], entries[57] = (
         dataclasses.replace(entries[57], seq=42),
         dataclasses.replace(entries[42], seq=57),
     )
-    assert failure(verify_export(entries, HEADS, PUBLIC)) == (60, "audit.head_root_mismatch")
+    assert failure(verify_export(entries, HEADS, PUBLIC)) == (43, "audit.recorded_at_backwards")
 
 
 def test_rewritten_field_is_localised_between_heads() -> None:
@@ -223,3 +231,23 @@ def test_cli_on_files(export_files: tuple[Path, Path, Path]) -> None:
     )
     key.write_text("garbage")
     assert run_cli(entries, heads, key).returncode == 2
+
+
+def test_recording_time_going_back_along_seq_is_named_even_after_the_last_head() -> None:
+    # Entries 150 and 170 swapped and renumbered, after the last head of size 130: no head covers
+    # them, but their recording times disagree with their seqs.
+    entries = list(ENTRIES)
+    entries[150], entries[170] = (
+        dataclasses.replace(entries[170], seq=150),
+        dataclasses.replace(entries[150], seq=170),
+    )
+    result = verify_export(entries, HEADS[:2], PUBLIC)
+    assert failure(result) == (151, "audit.recorded_at_backwards")
+    assert "seq 151 was recorded at 2024-05-01T00:02:31" in result.detail
+
+
+def test_entries_recorded_at_one_instant_verify() -> None:
+    # A batch recorded before every entry had its own microsecond shares one recorded_at.
+    batch = START + timedelta(seconds=10)
+    entries = [dataclasses.replace(e, recorded_at=batch) if 10 <= e.seq < 20 else e for e in ENTRIES]
+    assert verify_export(entries, make_heads(entries), PUBLIC).ok

@@ -52,8 +52,9 @@ def sla(
     resolve_s: int,
     categories: list[str] | None = None,
     levels: list[int] | None = None,
+    self_handle: list[str] | None = None,
 ) -> dict[str, Any]:
-    return {
+    record: dict[str, Any] = {
         "kind": "sla_policy",
         "code": code,
         "revision": 1,
@@ -65,6 +66,9 @@ def sla(
         "resolve_within_s": resolve_s,
         "calendar": "24x7",
     }
+    if self_handle is not None:
+        record["self_handle_categories"] = self_handle
+    return record
 
 
 def grid() -> dict[str, Any]:
@@ -102,7 +106,8 @@ def registry_records(
             "urban-street-vending-hj", ["city.street_vending"], ["hj-urban-mgmt"], division_codes=["321003"]
         ),
         rule("env-air", ["env.air.exceedance"], ["hj-eco-env"]),
-        sla("default", ack_s, resolve_s),
+        # the grid worker may handle a street-vending case on the spot, never an air exceedance
+        sla("default", ack_s, resolve_s, self_handle=["city.street_vending"]),
         sla("env-fast", max(1, ack_s // 2), max(1, resolve_s // 2), categories=["env.air.exceedance"]),
         grid(),
     ]

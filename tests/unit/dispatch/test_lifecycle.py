@@ -58,6 +58,45 @@ def test_the_resolver_never_verifies_its_own_work(lifecycle: Lifecycle) -> None:
     assert case.state is S.REGISTERED
 
 
+def test_a_grid_case_the_sla_does_not_leave_to_the_grid_goes_to_its_department(
+    directory: Directory,
+) -> None:
+    """Before: every grid-tier case waited for the grid worker, whatever its category."""
+    decision = directory.route(decode_case(case_bytes(category="env.air.exceedance", tier="grid", level=4)))
+    assert decision.tier == "grid" and not decision.self_handle
+    assert decision.departments == ("hj-eco-env",)
+    allowed = directory.route(decode_case(case_bytes(category="city.street_vending", tier="grid", level=4)))
+    assert allowed.self_handle and allowed.departments == ("hj-urban-mgmt",)
+
+
+def test_self_handling_is_refused_for_a_category_the_sla_does_not_allow() -> None:
+    """Before: a case left without a department (no rule, no command centre to fall back to) could be
+    closed by a grid worker's self-handling, whatever its category and the SLA."""
+    bare = [r for r in registry_records() if r["kind"] not in ("routing_rule", "department")]
+    lifecycle = Lifecycle(Directory(as_records(bare)))
+    air = lifecycle.register(
+        decode_case(case_bytes(category="env.air.exceedance", tier="grid", level=4)), NOW
+    )
+    assert air.case.state is S.REGISTERED and air.case.department is None
+    with pytest.raises(Refused) as refused:
+        lifecycle.decide(air.case, command(A.SELF_HANDLE, air.case), NOW)
+    assert refused.value.reason == "self_handle.category_not_allowed"
+    assert "env.air.exceedance" in refused.value.detail
+
+
+def test_self_handling_follows_the_sla_in_force_when_the_worker_acts() -> None:
+    """A policy that stops allowing a category stops the self-handling of cases already waiting."""
+    allowing = Lifecycle(Directory(as_records(registry_records())))
+    waiting = registered(allowing)
+    withdrawn = [
+        r | {"self_handle_categories": []} if r["kind"] == "sla_policy" else r for r in registry_records()
+    ]
+    with pytest.raises(Refused) as refused:
+        Lifecycle(Directory(as_records(withdrawn))).decide(waiting, command(A.SELF_HANDLE, waiting), NOW)
+    assert refused.value.reason == "self_handle.category_not_allowed"
+    assert allowing.decide(waiting, command(A.SELF_HANDLE, waiting), NOW).case.state is S.RESOLVED
+
+
 def test_severity_raises_the_tier(directory: Directory) -> None:
     assert directory.route(decode_case(case_bytes(tier="grid", level=1))).tier == "city"
     assert directory.route(decode_case(case_bytes(tier="grid", level=3))).tier == "street"

@@ -9,7 +9,7 @@ from dispatch.domain.lifecycle import Lifecycle, Policy
 from dispatch.domain.messages import lifecycle_event
 from dispatch.domain.routing import Directory
 from dispatch.domain.states import Action, State
-from onegrid.workcal import WorkCalendar
+from registry_client.workcal import WorkCalendar
 
 from .drive import command
 from .sample import as_records, case_bytes, registry_records

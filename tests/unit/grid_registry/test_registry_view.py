@@ -1,4 +1,4 @@
-"""onegrid.registry_view on in-memory records: changes and tombstones, the lazily rebuilt GridIndex,
+"""registry_client on in-memory records: changes and tombstones, the lazily rebuilt GridIndex,
 stations, routing rules, SLA policies and the working-day calendar."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from shapely.geometry import box, mapping
 
 from onegrid.kafka.memory import MemoryBroker
-from onegrid.registry_view import RegistryView, due_at, match_route, match_sla
+from registry_client import RegistryView, due_at, match_route, match_sla
 
 Json = dict[str, Any]
 

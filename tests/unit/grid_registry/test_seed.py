@@ -13,8 +13,8 @@ from shapely.geometry import Point, shape
 from grid_registry.domain.records import RecordRejected, check_placement, check_record, placement
 from grid_registry.domain.seed import category_codes, seed_records
 from grid_registry.domain.seed_catalog import PRIMARY
-from onegrid.registry_view import match_route, match_sla
 from onegrid.topics import dispatch_orders_topic
+from registry_client import allows_self_handle, match_route, match_sla
 
 Json = dict[str, Any]
 
@@ -81,6 +81,23 @@ def test_every_taxonomy_category_is_routed_and_has_deadlines(by_kind: dict[str, 
             assert match_sla(policies, category, severity) is not None
     vending_at_grid = match_route(rules, "city.street_vending", 4, tier="grid")
     assert vending_at_grid is not None and vending_at_grid.departments == ("jiedao_zhifa",)
+
+
+def test_the_sla_leaves_only_small_ordinary_problems_to_the_grid_worker(
+    by_kind: dict[str, dict[str, Json]],
+) -> None:
+    policies = list(by_kind["sla_policy"].values())
+    categories = set(category_codes())
+
+    def allowed(category: str, severity: int) -> bool:
+        return allows_self_handle(match_sla(policies, category, severity), category)
+
+    assert allowed("city.garbage", 4) and allowed("city.street_vending", 4)
+    assert not allowed("city.garbage", 3)  # a bigger case goes up at once
+    assert not allowed("city.facility_damage", 4) and not allowed("env.air.exceedance", 4)
+    assert not allowed("city.streetlight", 4)  # its own policy names none
+    for policy in policies:
+        assert set(policy.get("self_handle_categories", [])) <= categories, policy["code"]
 
 
 def test_departments_name_their_orders_topics(by_kind: dict[str, dict[str, Json]]) -> None:

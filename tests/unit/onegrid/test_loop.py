@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+from support.waiting import wait_until
 
 from onegrid.kafka import BatchResult, DeadLetter, OutRecord, Record
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig
@@ -18,7 +19,9 @@ def upper(records: Sequence[Record]) -> BatchResult:
     return BatchResult(outputs=[OutRecord("out", (r.value or b"").upper(), r.key) for r in records])
 
 
-def make_loop(broker: MemoryBroker, handler, *, eos: bool = False, producer=None, **cfg) -> ConsumerLoop:
+def make_loop(
+    broker: MemoryBroker, handler, *, eos: bool = False, producer=None, consumer=None, renew=None, **cfg
+) -> ConsumerLoop:
     config = LoopConfig(
         group_id="g",
         topics=("in",),
@@ -30,7 +33,8 @@ def make_loop(broker: MemoryBroker, handler, *, eos: bool = False, producer=None
         **cfg,
     )
     return ConsumerLoop(
-        consumer=MemoryConsumer(broker, "g"),
+        consumer=consumer or MemoryConsumer(broker, "g"),
+        renew=renew,
         handler=handler,
         producer=producer or MemoryProducer(broker),
         transactional=partition_producers(broker, producer) if eos else None,
@@ -41,14 +45,6 @@ def make_loop(broker: MemoryBroker, handler, *, eos: bool = False, producer=None
 def partition_producers(broker: MemoryBroker, given: MemoryProducer | None = None):
     """One transactional producer per input partition (`given` for all, to inject failures)."""
     return lambda tp: given or MemoryProducer(broker, transactional_id=f"g.{tp.topic}.{tp.partition}")
-
-
-async def eventually(cond, rounds: int = 500) -> None:
-    for _ in range(rounds):
-        if cond():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 async def run_until(loop: ConsumerLoop, cond, timeout: float = 2.0) -> None:
@@ -309,9 +305,11 @@ async def test_retries_pause_the_partitions_and_keep_polling_so_a_revoke_never_w
     loop = make_loop(broker, handler, eos=eos)
     consumer = loop._consumer
     task = asyncio.create_task(loop.run())
-    await eventually(lambda: calls >= 3)
+    await wait_until(lambda: calls >= 3, interval_s=0.01)
     polls = consumer.polls
-    await eventually(lambda: consumer.polls >= polls + 3)  # polling goes on between the retries...
+    await wait_until(
+        lambda: consumer.polls >= polls + 3, interval_s=0.01
+    )  # polling goes on between the retries...
     assert consumer.paused() == {("in", 0)}  # ...with the partition paused
     # A rebalance takes the partition away while the batch is still refused: the revoke returns at
     # once (a hang here is the defect) and the batch is dropped, not committed by this instance.
@@ -426,9 +424,9 @@ async def test_a_member_given_no_partition_is_ready_as_a_standby() -> None:
     broker = MemoryBroker(partitions=1)
     loop = make_loop(broker, upper)
     task = asyncio.create_task(loop.run())
-    await eventually(lambda: loop.running)
+    await wait_until(lambda: loop.running, interval_s=0.01)
     await loop._consumer.rebalance(set())  # type: ignore[attr-defined]
-    await eventually(lambda: loop.ready)
+    await wait_until(lambda: loop.ready, interval_s=0.01)
     assert loop.assigned == set()
     loop.stop()
     await task
@@ -463,12 +461,51 @@ async def test_the_assignment_callback_returns_before_producers_start_and_state_
         prepare=prepare,
     )
     task = asyncio.create_task(loop.run())
-    await eventually(lambda: loop.running)
+    await wait_until(lambda: loop.running, interval_s=0.01)
     tp = next(iter(consumer.assignment()))
     await asyncio.wait_for(consumer.rebalance({tp}), 1.0)  # returns while prepare still waits
     assert loop.joined and tp not in loop.assigned
     caught_up.set()
-    await eventually(lambda: [r.value for r in broker.records("out")] == [b"A"])
+    await wait_until(lambda: [r.value for r in broker.records("out")] == [b"A"], interval_s=0.01)
     assert tp in loop.assigned
     loop.stop()
     await task
+
+
+class CoordinationBreaks(MemoryConsumer):
+    """aiokafka's group coordination routine dies on its own assertion (aio-libs/aiokafka#796, seen
+    after a broker SIGKILL); from then on every getmany raises the same error."""
+
+    async def getmany(self, timeout_ms: int = 0, max_records: int | None = None):  # type: ignore[no-untyped-def]
+        if self.polls >= 1:
+            from aiokafka.errors import KafkaError
+
+            raise KafkaError("Unexpected error during coordination AssertionError()")
+        return await super().getmany(timeout_ms=timeout_ms, max_records=max_records)
+
+
+@pytest.mark.parametrize("eos", [False, True])
+async def test_a_broken_group_coordination_rejoins_with_a_fresh_consumer(eos: bool) -> None:
+    """Before, the loop died with the consumer (audit's wire tap stopped for good after a broker
+    SIGKILL: records missing from the trail until the process was restarted by hand)."""
+    broker = MemoryBroker()
+    for i in range(20):
+        broker.append("in", f"m{i}".encode(), b"k")
+
+    async def handler(rs):
+        return upper(rs)
+
+    broken = CoordinationBreaks(broker, "g")
+    fresh: list[MemoryConsumer] = []
+
+    def renew() -> MemoryConsumer:
+        fresh.append(MemoryConsumer(broker, "g"))
+        return fresh[-1]
+
+    loop = make_loop(broker, handler, eos=eos, batch_max_records=5, consumer=broken, renew=renew)
+    for i in range(20, 30):  # more arrive after the first poll, read by the fresh consumer
+        broker.append("in", f"m{i}".encode(), b"k")
+    await run_until(loop, lambda: broker.committed.get(("g", ("in", 0))) == 30)
+    assert broken.stopped and len(fresh) == 1
+    values = [r.value for r in broker.records("out")]
+    assert set(values) == {f"M{i}".encode() for i in range(30)}

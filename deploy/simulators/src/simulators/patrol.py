@@ -1,7 +1,8 @@
 """Simulated patrol reports (巡查上报): what the grid worker's phone app sends the console
 (`PUT /worker/api/photos/<sha256>`, then `POST /worker/api/patrol`), from points inside the
-reference city's grids: small problems (severity IV) the grid handles on the spot, now and then a
-bigger one (III) that goes to a department. Each photo is a small generated PNG, unique per report,
+reference city's grids: problems of severity IV, handled on the spot where the SLA leaves their
+category to the grid (garbage, vending, parking, ...) and sent to a department otherwise, now and then
+a bigger one (III) that goes to a department. Each photo is a small generated PNG, unique per report,
 so its hash is too; each report has its own report id (resending it is harmless)."""
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
 """Object storage for files written whole: a local directory (temporary name, fsync, rename) or any
 fsspec URL (`s3://bucket/prefix` with s3fs installed, `memory://` in tests). Used by the evaluation's
 lake and the console's photo store. Calls block: run them in a thread from async code.
+
+An S3-compatible store is configured as every S3 client is: the URL names bucket and prefix, the
+standard environment the rest (AWS_ENDPOINT_URL for a store other than AWS, e.g. MinIO or Ceph;
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION), or the instance's own credentials.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from typing import Any, Protocol
 class ObjectStore(Protocol):
     url: str
 
-    def put(self, path: str, data: bytes) -> None:
-        """Write `data` at `path` (relative to the root) whole and durable before returning."""
+    def put(self, path: str, data: bytes, content_type: str | None = None) -> None:
+        """Write `data` at `path` (relative to the root) whole and durable before returning; an
+        object store keeps `content_type` with the object (a directory knows it by the extension)."""
         ...
 
     def list(self, prefix: str) -> list[str]:
@@ -39,7 +44,7 @@ class LocalStore:
         target = self.root / path
         return target.read_bytes() if target.is_file() else None
 
-    def put(self, path: str, data: bytes) -> None:
+    def put(self, path: str, data: bytes, content_type: str | None = None) -> None:
         target = self.root / path
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
@@ -77,9 +82,14 @@ class FsspecStore:
         self.url = url
         self.fs, root = fsspec.core.url_to_fs(url, **options)
         self.root = root.rstrip("/")
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        self._s3 = bool({"s3", "s3a"} & set(protocols))
 
-    def put(self, path: str, data: bytes) -> None:
-        self.fs.pipe_file(f"{self.root}/{path}", data)
+    def put(self, path: str, data: bytes, content_type: str | None = None) -> None:
+        # S3 serves an object with the type it was stored with (a photo opened from the bucket or a
+        # CDN in front of it is an image, not application/octet-stream)
+        extra = {"ContentType": content_type} if content_type and self._s3 else {}
+        self.fs.pipe_file(f"{self.root}/{path}", data, **extra)
 
     def get(self, path: str) -> bytes | None:
         try:

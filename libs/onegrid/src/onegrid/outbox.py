@@ -4,7 +4,9 @@ A service writes its change and calls `enqueue(conn, records)` on the same conne
 database transaction; an `OutboxRelay` then publishes the committed rows to Kafka in id order and
 deletes them once the broker has acknowledged them. Nothing is lost (a crash before the delete only
 publishes the rows again: at least once, so consumers must tolerate a repeat, which a compacted
-changelog of full records does by construction).
+changelog of full records does by construction). A pass that fails part-way (one partition's leader
+gone during a broker restart) deletes the rows the broker did acknowledge and keeps only the others,
+so a failed send never publishes the rest of its pass a second time.
 
 Order: rows are published in `id` order by one relay at a time (a transaction-scoped advisory lock per
 table keeps a second instance out). For two changes of one entity to keep their order, enqueue after
@@ -14,8 +16,8 @@ before it draws its outbox id.
 Set aside: a row the broker refuses for a reason that retrying cannot cure (too large for the topic,
 an invalid or forbidden topic, a value the producer cannot send) is moved, with the reason and its
 original bytes, to `<table>_set_aside` and the relay goes on with the next rows: one bad row never
-stops every later record. The rows of the failing batch are sent again one by one to find the refused
-ones (the others may thus be published twice: at least once, as above). A later row of the same
+stops every later record. Each row's own outcome tells which were refused; the rows acknowledged
+with them are not sent again. A later row of the same
 entity is published after a set-aside one; `replay_set_aside` puts set-aside rows back at the end of
 the outbox once the cause is fixed (e.g. the topic's max.message.bytes raised). Failures of the
 producer itself (closed, fenced, timed out) are not the row's fault and still raise, and more than
@@ -45,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onegrid import telemetry
 from onegrid.kafka.policy import Backoff, is_transient
-from onegrid.kafka.producer import send_all
+from onegrid.kafka.producer import send_each
 from onegrid.kafka.records import OutRecord
 
 log = logging.getLogger(__name__)
@@ -259,46 +261,46 @@ class OutboxRelay:
             if not rows:
                 return 0
             out = [_record_of(r) for r in rows]
-            refused: dict[int, str] = {}
-            try:
-                await send_all(producer, out)
-                self._consecutive = 0
-            except Exception as exc:
-                if refused_reason(exc) is None:
-                    raise
-                refused = await self._isolate(producer, rows, out)
+            outcomes = await send_each(producer, out)
+            sent, refused, failure = self._sort_out(rows, out, outcomes)
             if refused:
                 await self._move_aside(conn, rows, refused)
-            # exactly the rows sent: a smaller id committed meanwhile must not be deleted unsent
-            await conn.execute(
-                text(f"DELETE FROM {self._table} WHERE id = ANY(:ids)"), {"ids": [r.id for r in rows]}
-            )
-        self.published += len(rows) - len(refused)
+            # exactly the rows acknowledged or set aside: a smaller id committed meanwhile, or a row
+            # whose send failed, must not be deleted unsent
+            done = [*sent, *refused]
+            if done:
+                await conn.execute(text(f"DELETE FROM {self._table} WHERE id = ANY(:ids)"), {"ids": done})
+        self.published += len(sent)
         self.set_aside += len(refused)
-        return len(rows)
+        if failure is not None:
+            raise failure  # not a row's fault: the rows left are sent by a later pass
+        return len(done)
 
-    async def _isolate(self, producer: Any, rows: Sequence[Any], out: Sequence[OutRecord]) -> dict[int, str]:
-        """Send the rows one by one, in order; the ids of those refused for good, with the reason.
-        Raises what is not a row's fault (the rows then stay for a later pass)."""
+    def _sort_out(
+        self, rows: Sequence[Any], out: Sequence[OutRecord], outcomes: Sequence[BaseException | None]
+    ) -> tuple[list[int], dict[int, str], BaseException | None]:
+        """The rows acknowledged, those refused for good (with the reason) and the first failure
+        that is not a row's fault (its row and every row not sent stay in the outbox)."""
+        sent: list[int] = []
         refused: dict[int, str] = {}
-        for row, record in zip(rows, out, strict=True):
-            try:
-                await send_all(producer, [record])
+        failure: BaseException | None = None
+        for row, record, exc in zip(rows, out, outcomes, strict=True):
+            if exc is None:
+                sent.append(row.id)
                 self._consecutive = 0
-            except Exception as exc:
-                reason = refused_reason(exc)
-                if reason is None:
-                    raise
-                refused[row.id] = reason
-                self._consecutive += 1
-                log.error(
-                    "outbox %s: row %d for %s set aside (%s)", self._table, row.id, record.topic, reason
-                )
-                if self._consecutive > self._max_consecutive:
-                    raise SetAsideLimitExceeded(
-                        f"{self._consecutive} outbox rows of {self._table} refused in a row; last: {reason}"
-                    ) from exc
-        return refused
+                continue
+            reason = refused_reason(exc)
+            if reason is None:
+                failure = failure or exc
+                continue
+            refused[row.id] = reason
+            self._consecutive += 1
+            log.error("outbox %s: row %d for %s set aside (%s)", self._table, row.id, record.topic, reason)
+            if self._consecutive > self._max_consecutive:
+                raise SetAsideLimitExceeded(
+                    f"{self._consecutive} outbox rows of {self._table} refused in a row; last: {reason}"
+                ) from exc
+        return sent, refused, failure
 
     async def _move_aside(self, conn: AsyncConnection, rows: Sequence[Any], refused: dict[int, str]) -> None:
         await conn.execute(

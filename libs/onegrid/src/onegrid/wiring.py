@@ -7,6 +7,7 @@ the app's start-up, after migrations and topic creation.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,14 +113,17 @@ class Wiring:
         await self.producer.start()
         for spec in self.loop_specs:
             group = f"{s.service_name}.{spec.name}"
+            consumer = functools.partial(
+                make_consumer,
+                s.kafka,
+                group_id=group,
+                client_id=f"{s.client_id}-{spec.name}",
+                max_poll_interval_ms=s.max_poll_interval_ms,
+            )
             self.runtime.loops.append(
                 ConsumerLoop(
-                    consumer=make_consumer(
-                        s.kafka,
-                        group_id=group,
-                        client_id=f"{s.client_id}-{spec.name}",
-                        max_poll_interval_ms=s.max_poll_interval_ms,
-                    ),
+                    consumer=consumer(),
+                    renew=consumer,
                     handler=spec.handler,
                     producer=self.producer,
                     transactional=partition_producers(

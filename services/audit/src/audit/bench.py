@@ -1,11 +1,13 @@
-"""Throughput of the trail, for ``make bench``: the real append path against a raw asyncpg COPY.
+"""Throughput of the trail, for ``make bench``: the real append path beside a raw asyncpg COPY.
 
-``bench_sink(database_url, n)`` appends ``n`` synthetic records (a mix of legacy packets, case events
-and lifecycle events, like the system at peak) through ``TrailWriter.append`` in batches of
-``batch`` (the consumer loop's default 500): dedupe by position and event id, leaf hashing, the Merkle
-frontier and subtree roots, COPY, positions and state, one transaction per batch. ``bench_raw_copy``
-COPYs the very same rows (prepared beforehand, untimed) into the same table in the same batches:
-the floor the sink is measured against. Both return rows per second and drop their scratch schema.
+``bench_sink_beside_raw(database_url, n)`` appends ``n`` synthetic records (a mix of legacy packets,
+case events and lifecycle events, like the system at peak) through ``TrailWriter.append`` in batches
+of ``batch`` (the consumer loop's default 500): dedupe by position, describing each record, leaf
+hashing, the Merkle frontier and subtree roots, COPY, positions and state, one transaction per
+batch. Beside it, batch by batch, a bare COPY of the very same rows (prepared beforehand, untimed)
+into the same table of another schema, one transaction per batch: the floor the sink is measured
+against. The two take turns (which goes first alternates), so a machine that gets busier or quieter
+during the run weighs on both alike. Returns both in rows per second and drops the scratch schemas.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from audit.database import Database
 from audit.domain.capture import describe, entry_of
@@ -55,52 +58,51 @@ def synthetic_records(n: int) -> list[FakeRecord]:
     return out
 
 
-def _batches(items: Sequence[FakeRecord], size: int) -> list[Sequence[FakeRecord]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
 async def _drop(db: Database) -> None:
     async with db.acquire() as conn:
         await conn.execute(f'DROP SCHEMA "{db.schema}" CASCADE')
     await db.close()
 
 
-async def bench_sink(database_url: str, n: int, batch: int = 500) -> float:
-    """Rows per second through the audit sink (``TrailWriter.append``)."""
-    records = synthetic_records(n)
-    db = await fresh_schema(database_url)
-    try:
-        writer = TrailWriter(db)
-        started = time.perf_counter()
-        for chunk in _batches(records, batch):
-            await writer.append(chunk)
-        elapsed = time.perf_counter() - started
-    finally:
-        await _drop(db)
-    return n / elapsed
-
-
-async def bench_raw_copy(database_url: str, n: int, batch: int = 500) -> float:
-    """Rows per second of a bare asyncpg COPY of the same rows into the same (indexed, partitioned) table."""
-    records = synthetic_records(n)
+def raw_rows(records: Sequence[FakeRecord]) -> list[tuple[Any, ...]]:
+    """The trail rows the sink writes for ``records`` (same leaves, one recording instant)."""
     now = datetime.now(UTC)
     rows = []
     for seq, r in enumerate(records):
         cap = describe(
             topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value, headers=r.headers
         )
-        entry = entry_of(cap, seq=seq, recorded_at=now)
-        rows.append(trail_row(entry, cap, r.timestamp, entry.leaf_hash()))
-    db = await fresh_schema(database_url)
+        leaf = entry_of(cap, seq=seq, recorded_at=now).leaf_hash()
+        rows.append(trail_row(cap, seq, now, leaf, r.timestamp))
+    return rows
+
+
+async def bench_sink_beside_raw(database_url: str, n: int, batch: int = 500) -> tuple[float, float]:
+    """(rows per second through the audit sink, rows per second of a bare COPY of the same rows)."""
+    records = synthetic_records(n)
+    rows = raw_rows(records)
+    sink_db = await fresh_schema(database_url)
+    raw_db = await fresh_schema(database_url)
+    writer = TrailWriter(sink_db)
+
+    async def sink(i: int) -> None:
+        await writer.append(records[i : i + batch])
+
+    async def raw(i: int) -> None:
+        async with raw_db.acquire() as conn, conn.transaction():
+            await conn.copy_records_to_table("trail", records=rows[i : i + batch], columns=TRAIL_COLUMNS)
+
+    spent = {sink: 0.0, raw: 0.0}
     try:
-        started = time.perf_counter()
-        for i in range(0, n, batch):
-            async with db.acquire() as conn, conn.transaction():
-                await conn.copy_records_to_table("trail", records=rows[i : i + batch], columns=TRAIL_COLUMNS)
-        elapsed = time.perf_counter() - started
+        for k, i in enumerate(range(0, n, batch)):
+            for step in (sink, raw) if k % 2 == 0 else (raw, sink):
+                started = time.perf_counter()
+                await step(i)
+                spent[step] += time.perf_counter() - started
     finally:
-        await _drop(db)
-    return n / elapsed
+        await _drop(sink_db)
+        await _drop(raw_db)
+    return n / spent[sink], n / spent[raw]
 
 
 if __name__ == "__main__":
@@ -108,6 +110,5 @@ if __name__ == "__main__":
     import sys
 
     url, count = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 20_000
-    sink = asyncio.run(bench_sink(url, count))
-    raw = asyncio.run(bench_raw_copy(url, count))
+    sink, raw = asyncio.run(bench_sink_beside_raw(url, count))
     print(f"audit sink {sink:,.0f} rows/s; raw asyncpg COPY {raw:,.0f} rows/s ({sink / raw:.0%}); n={count}")

@@ -77,10 +77,25 @@ class Settings(ServiceSettings):
 
         path = run_dir() / "audit-signing-key.pem"
         if not path.exists():
-            key = Ed25519PrivateKey.generate()
-            pem = key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-            path.touch(mode=0o600)
-            path.write_bytes(pem)
+            _create_once(path, Ed25519PrivateKey.generate())
         return load_private_key(path.read_bytes())
+
+
+def _create_once(path: Path, key: Ed25519PrivateKey) -> None:
+    """Write `key` to `path` unless another instance starting at the same moment got there first:
+    the key is written to a file of this process's own and linked into place (atomic, and refused
+    when the path exists), so every instance signs with the one key the file holds."""
+    import os
+
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    mine = path.with_name(f"{path.name}.{os.getpid()}")
+    mine.touch(mode=0o600)
+    mine.write_bytes(pem)
+    try:
+        os.link(mine, path)
+    except FileExistsError:
+        pass  # the other instance's key stands
+    finally:
+        mine.unlink()

@@ -258,9 +258,10 @@ class TrailStore:
     async def export_entries(
         self, start: int = 0, end: int | None = None, chunk: int = 5000
     ) -> AsyncIterator[AuditEntry]:
-        """Entries from seq ``start`` (before seq ``end``) in RECORDING order (recorded_at, topic,
-        partition, offset), read in chunks (a long export holds no transaction). The log appends in
-        that order, so a row whose seq was changed shows up where the verifier sees the seq disagree."""
+        """Entries from seq ``start`` (before seq ``end``) in RECORDING order (recorded_at; then topic,
+        partition, offset for older batches that share one instant), read in chunks (a long export
+        holds no transaction). The log appends in that order, so a row whose seq was changed shows up
+        where the verifier sees the seq disagree."""
         async with self._db.acquire() as conn:
             first = await conn.fetchrow(
                 'SELECT recorded_at, topic, partition, "offset" FROM trail WHERE seq = $1', start

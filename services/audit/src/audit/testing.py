@@ -8,7 +8,6 @@ import json
 import signal
 import sys
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from audit.database import Database, libpq_url
 from audit.trail_writer import TrailWriter
 from audit.wiretap import WireTap
 from onegrid.db import migrate
-from onegrid.kafka import Record
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
 from onegrid.kafka.topic_ids import TopicIds
 from onegrid.settings import KafkaSettings
@@ -82,10 +80,8 @@ class PausingWriter(TrailWriter):
         super().__init__(db, **kw)
         self._pause_s = pause_s
 
-    async def _advance_positions(
-        self, conn: asyncpg.Connection, records: Sequence[Record], ids: dict[str, uuid.UUID]
-    ) -> None:
-        await super()._advance_positions(conn, records, ids)
+    async def _advance(self, conn: asyncpg.Connection, *args: Any) -> None:
+        await super()._advance(conn, *args)
         await asyncio.sleep(self._pause_s)
 
 

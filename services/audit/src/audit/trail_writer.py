@@ -12,33 +12,42 @@ Contract of ``TrailWriter.append(records)``:
   its log was truncated and written again (an unclean leader election, a restore), and the offsets now
   name other records. That is an alarm (``audit_position_regressions`` and a warning naming the
   partition; alert ``OneGridAuditPositionRegressed``), and the record is kept: nothing is lost.
-- The new entries get ``seq`` = the log's size onwards, in position order (topic, partition, offset),
-  all with one ``recorded_at`` later than any before, so seq order and recording order agree. Rows,
+- The new entries get ``seq`` = the log's size onwards, in recording order (``audit.domain.recording``:
+  each partition's offset order, partitions interleaved by Kafka timestamp), each with its own
+  ``recorded_at``, one microsecond after the one before, so seq order and recording order agree. Rows,
   completed subtree roots, positions and the log's new size and Merkle frontier are committed in ONE
   transaction, under the ``log_state`` row lock: a SIGKILL at any point leaves either all of a batch
   or none of it, never a gap or a duplicate, and several writers (instances) are serialized rather
   than interleaved.
 - Writes run as role ``audit_writer`` (SELECT and INSERT only on the trail).
+
+Where a batch's time goes: describing each record (``describe``), hashing its leaf and building its
+row here; inserting the rows and updating the trail's indexes in PostgreSQL. The two overlap: the
+reads under the lock go on while records are described, and the rows are COPYed in chunks, each
+inserted by the server while the next is built (``PipelinedCopy``). The subtree roots, positions and
+state then take one statement.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from audit.database import Database
-from audit.domain.capture import DEFAULT_TRUST, Capture, TopicTrust, describe, entry_of
-from audit.domain.entry import AuditEntry
+from audit.domain.capture import DEFAULT_TRUST, Capture, TopicTrust, describe
+from audit.domain.entry import LEAF_VERSION, micros
 from audit.domain.merkle import MerkleFrontier
-from audit.domain.subtrees import append_recording
+from audit.domain.recording import recording_order, recording_times, stamp
+from audit.domain.subtrees import CompletedSubtree, append_recording
+from audit.pipelined_copy import PipelinedCopy
 from onegrid import telemetry
 from onegrid.kafka import Record
 
@@ -48,8 +57,35 @@ log = logging.getLogger(__name__)
 TopicIdLookup = Callable[..., Awaitable[dict[str, uuid.UUID]]]
 Key = tuple[str, int]  # (topic id, or name for a topic without one), partition
 
+_JSON = msgspec.json.Encoder()  # the headers, for their jsonb column
+
 # Subtree roots of at least this height are stored: ~1 row per 128 leaves, proofs read < 256 leaves.
 NODE_MIN_HEIGHT = 8
+# Rows per COPY (the server inserts one chunk while the next is built) and per turn of the event
+# loop (the chunk in flight, or the reads, progress between turns).
+COPY_CHUNK = 250
+YIELD_EVERY = 32
+
+# Completed subtree roots, positions (by topic id, or by name for a topic without one) and the log's
+# state, after the rows: one statement. Each partition appears once per batch, so no row is updated
+# twice; positions only move forward.
+ADVANCE = """
+WITH nodes AS (
+    INSERT INTO tree_node (height, position, hash)
+    SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])
+), by_id AS (
+    INSERT INTO tap_position (topic, partition, next_offset, topic_id)
+    SELECT * FROM unnest($4::text[], $5::int[], $6::bigint[], $7::uuid[])
+    ON CONFLICT (topic_id, partition) WHERE topic_id IS NOT NULL
+    DO UPDATE SET next_offset = greatest(tap_position.next_offset, excluded.next_offset)
+), by_name AS (
+    INSERT INTO tap_position (topic, partition, next_offset)
+    SELECT * FROM unnest($8::text[], $9::int[], $10::bigint[])
+    ON CONFLICT (topic, partition) WHERE topic_id IS NULL
+    DO UPDATE SET next_offset = greatest(tap_position.next_offset, excluded.next_offset)
+)
+UPDATE log_state SET size = $11, frontier = $12, last_recorded_at = coalesce($13, last_recorded_at)
+"""
 
 TRAIL_COLUMNS = (
     "seq",
@@ -140,55 +176,68 @@ class TrailWriter:
                 return await self._append(conn, records, now)
 
     async def _append(self, conn: asyncpg.Connection, records: Sequence[Record], now: datetime) -> Appended:
+        captures = Captures(records, self._trust)
+        # The reads under the lock (state, topic ids, positions) are round trips: the records are
+        # described meanwhile (that needs none of them).
+        reads = asyncio.ensure_future(self._read(conn, records))
+        try:
+            await captures.describe_until(reads)
+        except BaseException:
+            await asyncio.wait([reads])
+            raise
+        state, ids, next_offset = await reads
+        fresh = await self._unrecorded(conn, records, captures, ids, next_offset)
+        # The log's order has two independent encodings, both in every leaf: seq, and recorded_at,
+        # which strictly increases along seq. The export lists entries by recorded_at (then position,
+        # for older batches that share one instant) and the verifier catches a seq that disagrees.
+        order = recording_order(
+            [stamp(r.timestamp, r.topic, r.partition, r.offset) for r in (records[j] for j in fresh)]
+        )
+        picks = [fresh[k] for k in order]
+        times = recording_times(state["last_recorded_at"], now, len(picks))
+        leaves = await self._write_rows(conn, records, captures, picks, ids, state["size"], times)
+        frontier, nodes = append_recording(
+            MerkleFrontier.from_bytes(state["frontier"]), leaves, min_height=NODE_MIN_HEIGHT
+        )
+        await self._advance(conn, records, ids, nodes, frontier, times[-1] if times else None)
+        return Appended(len(picks), len(records) - len(picks), frontier.size)
+
+    async def _read(
+        self, conn: asyncpg.Connection, records: Sequence[Record]
+    ) -> tuple[asyncpg.Record, dict[str, uuid.UUID], dict[Key, int]]:
+        """The log's state (taking its row lock), the batch's topic ids, its partitions' positions."""
         state = await conn.fetchrow("SELECT size, frontier, last_recorded_at FROM log_state FOR UPDATE")
-        frontier = MerkleFrontier.from_bytes(state["frontier"])
         ids = await self._ids(conn, records)
-        fresh = await self._unrecorded(conn, records, ids)
-        captures = [
-            describe(
-                topic=r.topic,
-                partition=r.partition,
-                offset=r.offset,
-                key=r.key,
-                value=r.value,
-                headers=r.headers,
-                trust=self._trust,
-            )
-            for r in fresh
-        ]
-        keep = list(range(len(captures)))
-        # The log's order has two independent encodings, both in every leaf: seq, and the recording
-        # order (recorded_at, topic, partition, offset). recorded_at strictly increases per batch and
-        # a batch is appended in position order (which keeps each partition's offset order), so the
-        # export can list entries in recording order and the verifier catches a seq that disagrees.
-        keep.sort(key=lambda j: (captures[j].topic, captures[j].partition, captures[j].offset))
-        last = state["last_recorded_at"]
-        recorded_at = now if last is None or now > last else last + timedelta(microseconds=1)
-        size = state["size"]
-        rows, leaves = [], []
-        for i, (record, cap) in enumerate((fresh[j], captures[j]) for j in keep):
-            entry = entry_of(cap, seq=size + i, recorded_at=recorded_at)
-            leaf = entry.leaf_hash()
-            leaves.append(leaf)
-            rows.append(trail_row(entry, cap, record.timestamp, leaf, topic_id=ids.get(record.topic)))
-        frontier, nodes = append_recording(frontier, leaves, min_height=NODE_MIN_HEIGHT)
-        if rows:
-            await conn.copy_records_to_table("trail", records=rows, columns=TRAIL_COLUMNS)
-        if nodes:
-            await conn.copy_records_to_table(
-                "tree_node",
-                records=[(n.height, n.position, n.hash) for n in nodes],
-                columns=("height", "position", "hash"),
-            )
-        await self._advance_positions(conn, records, ids)
-        if rows:
-            await conn.execute(
-                "UPDATE log_state SET size = $1, frontier = $2, last_recorded_at = $3",
-                frontier.size,
-                frontier.to_bytes(),
-                recorded_at,
-            )
-        return Appended(len(rows), len(records) - len(rows), frontier.size)
+        next_offset = await self._positions(conn, {(r.topic, r.partition) for r in records}, ids)
+        return state, ids, next_offset
+
+    async def _write_rows(
+        self,
+        conn: asyncpg.Connection,
+        records: Sequence[Record],
+        captures: Captures,
+        picks: list[int],
+        ids: dict[str, uuid.UUID],
+        size: int,
+        times: list[datetime],
+    ) -> list[bytes]:
+        """COPY the picked records as entries ``size``, ``size + 1``...; their leaf hashes. Each chunk
+        is inserted by the server while the next one is described and built (``PipelinedCopy``)."""
+        first_us = micros(times[0]) if times else 0
+        leaves: list[bytes] = []
+        async with PipelinedCopy(conn, "trail", TRAIL_COLUMNS) as copy:
+            for start in range(0, len(picks), COPY_CHUNK):
+                rows = []
+                for i in range(start, min(start + COPY_CHUNK, len(picks))):
+                    if i % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)  # the chunk in flight goes on to the server
+                    record, cap = records[picks[i]], captures[picks[i]]
+                    leaf = cap.leaf_hash(seq=size + i, recorded_at_us=first_us + i)
+                    leaves.append(leaf)
+                    topic_id = ids.get(record.topic)
+                    rows.append(trail_row(cap, size + i, times[i], leaf, record.timestamp, topic_id=topic_id))
+                await copy.send(rows)
+        return leaves
 
     async def _ids(self, conn: asyncpg.Connection, records: Sequence[Record]) -> dict[str, uuid.UUID]:
         """The topic ids of the batch's topics. Looked up again when a record falls below the
@@ -224,26 +273,33 @@ class TrailWriter:
         return ids
 
     async def _unrecorded(
-        self, conn: asyncpg.Connection, records: Sequence[Record], ids: dict[str, uuid.UUID]
-    ) -> list[Record]:
-        next_offset = await self._positions(conn, {(r.topic, r.partition) for r in records}, ids)
+        self,
+        conn: asyncpg.Connection,
+        records: Sequence[Record],
+        captures: Captures,
+        ids: dict[str, uuid.UUID],
+        next_offset: dict[Key, int],
+    ) -> list[int]:
+        """Indexes of the records to append: not seen earlier in the batch, and at or beyond their
+        partition's position, or below it with content the trail does not hold there (a regression)."""
         out, seen, below = [], set(), []
-        for r in records:
+        for j, r in enumerate(records):
             pos = (r.topic, r.partition, r.offset)
             if pos in seen:
                 continue
             seen.add(pos)
             if r.offset >= next_offset.get(_key(r.topic, r.partition, ids), 0):
-                out.append(r)
+                out.append(j)
             else:
-                below.append(r)
+                below.append(j)
         if below:
-            recorded = await self._recorded_payloads(conn, below, ids)
-            for r in below:
-                if _digest(r.value) in recorded.get((r.topic, r.partition, r.offset), set()):
+            recorded = await self._recorded_payloads(conn, [records[j] for j in below], ids)
+            for j in below:
+                r = records[j]
+                if captures[j].payload_sha256 in recorded.get((r.topic, r.partition, r.offset), set()):
                     continue  # a redelivery
                 self._regressed(r, ids, next_offset[_key(r.topic, r.partition, ids)])
-                out.append(r)
+                out.append(j)
         return out
 
     async def _positions(
@@ -299,58 +355,93 @@ class TrailWriter:
             next_offset,
         )
 
-    async def _advance_positions(
-        self, conn: asyncpg.Connection, records: Sequence[Record], ids: dict[str, uuid.UUID]
+    async def _advance(
+        self,
+        conn: asyncpg.Connection,
+        records: Sequence[Record],
+        ids: dict[str, uuid.UUID],
+        nodes: list[CompletedSubtree],
+        frontier: MerkleFrontier,
+        last_recorded_at: datetime | None,
     ) -> None:
+        """The completed subtree roots, the partitions' positions past the batch, and the log's new
+        size, frontier and newest recording time: one statement, one round trip."""
         upto: dict[tuple[str, int], int] = {}
         for r in records:
             key = (r.topic, r.partition)
             upto[key] = max(upto.get(key, 0), r.offset + 1)
         with_id = [(t, p, n) for (t, p), n in upto.items() if t in ids]
         without = [(t, p, n) for (t, p), n in upto.items() if t not in ids]
-        if with_id:
-            await conn.execute(
-                "INSERT INTO tap_position (topic, partition, next_offset, topic_id) "
-                "SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::uuid[]) "
-                "ON CONFLICT (topic_id, partition) WHERE topic_id IS NOT NULL DO UPDATE SET next_offset = "
-                "greatest(tap_position.next_offset, excluded.next_offset)",
-                [t for t, _, _ in with_id],
-                [p for _, p, _ in with_id],
-                [n for _, _, n in with_id],
-                [ids[t] for t, _, _ in with_id],
+        await conn.execute(
+            ADVANCE,
+            [n.height for n in nodes],
+            [n.position for n in nodes],
+            [n.hash for n in nodes],
+            [t for t, _, _ in with_id],
+            [p for _, p, _ in with_id],
+            [n for _, _, n in with_id],
+            [ids[t] for t, _, _ in with_id],
+            [t for t, _, _ in without],
+            [p for _, p, _ in without],
+            [n for _, _, n in without],
+            frontier.size,
+            frontier.to_bytes(),
+            last_recorded_at,
+        )
+
+
+class Captures:
+    """The batch's records, each described once (``describe``), when first needed."""
+
+    def __init__(self, records: Sequence[Record], trust: TopicTrust) -> None:
+        self._records = records
+        self._trust = trust
+        self._done: dict[int, Capture] = {}
+
+    def __getitem__(self, j: int) -> Capture:
+        cap = self._done.get(j)
+        if cap is None:
+            r = self._records[j]
+            cap = self._done[j] = describe(
+                topic=r.topic,
+                partition=r.partition,
+                offset=r.offset,
+                key=r.key,
+                value=r.value,
+                headers=r.headers,
+                trust=self._trust,
             )
-        if without:
-            await conn.execute(
-                "INSERT INTO tap_position (topic, partition, next_offset) "
-                "SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]) "
-                "ON CONFLICT (topic, partition) WHERE topic_id IS NULL DO UPDATE SET next_offset = "
-                "greatest(tap_position.next_offset, excluded.next_offset)",
-                [t for t, _, _ in without],
-                [p for _, p, _ in without],
-                [n for _, _, n in without],
-            )
+        return cap
+
+    async def describe_until(self, done: asyncio.Future[Any]) -> None:
+        """Describe records in batch order until ``done`` is, turning the event loop between slices
+        (that is when ``done``'s round trips go on)."""
+        for start in range(0, len(self._records), YIELD_EVERY):
+            await asyncio.sleep(0)
+            if done.done():
+                return
+            for j in range(start, min(start + YIELD_EVERY, len(self._records))):
+                self[j]
 
 
 def _key(topic: str, partition: int, ids: dict[str, uuid.UUID]) -> Key:
     return (str(ids[topic]) if topic in ids else topic, partition)
 
 
-def _digest(value: bytes | None) -> bytes:
-    return hashlib.sha256(value or b"").digest()
-
-
 def trail_row(
-    entry: AuditEntry,
     cap: Capture,
-    kafka_ts_ms: int | None,
+    seq: int,
+    recorded_at: datetime,
     leaf: bytes,
+    kafka_ts_ms: int | None,
     *,
     topic_id: uuid.UUID | None = None,
 ) -> tuple[Any, ...]:
+    """The ``trail`` row (``TRAIL_COLUMNS``) of a captured record at ``seq``, whose leaf hash is ``leaf``."""
     kafka_ts = datetime.fromtimestamp(kafka_ts_ms / 1000, UTC) if kafka_ts_ms and kafka_ts_ms > 0 else None
     return (
-        entry.seq,
-        entry.recorded_at,
+        seq,
+        recorded_at,
         cap.topic,
         cap.partition,
         cap.offset,
@@ -365,10 +456,10 @@ def trail_row(
         list(cap.related_cases) or None,
         list(cap.refs) or None,
         cap.origin,
-        json.dumps(cap.headers, ensure_ascii=False),
-        entry.payload_sha256,
+        _JSON.encode(cap.headers).decode(),
+        cap.payload_sha256,
         cap.payload,
         leaf,
-        entry.leaf_version,
+        LEAF_VERSION,
         topic_id,
     )

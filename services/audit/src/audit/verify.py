@@ -143,7 +143,8 @@ def verify_export(
 ) -> VerificationResult:
     """Verify an export in one streaming pass with O(log n) memory (plus seqs after a seq failure).
 
-    Checks, in log order: seq continuity from 0, each present payload against its hash, and at every
+    Checks, in log order: seq continuity from 0, recorded_at never decreasing along seq (the two
+    encodings of the log's order agree), each present payload against its hash, and at every
     head of size P (before entry P) its key, signature, order, timestamp, shipped consistency proof, and
     that the MTH of leaves 0..P-1 equals its root. Heads beyond the export's end are a truncation.
     Recomputing every head's root from the same leaves also proves successive heads consistent.
@@ -158,6 +159,7 @@ def verify_export(
     last_verified = 0
     iterator = iter(entries)
     position = 0
+    previous: AuditEntry | None = None
     while True:
         if first_head_failure is not None and first_head_failure[0] == position:
             return _fail(*first_head_failure, position, len(shipped))
@@ -181,6 +183,12 @@ def verify_export(
         if entry.seq != position:
             reason, detail = _classify_seq(position, entry.seq, iterator)
             return _fail(position, reason, detail, position, len(shipped))
+        if previous is not None and entry.recorded_at_us < previous.recorded_at_us:
+            detail = (
+                f"seq {position} was recorded at {_instant(entry)}, before seq {position - 1} "
+                f"({_instant(previous)}): the recording order disagrees with seq"
+            )
+            return _fail(position, "audit.recorded_at_backwards", detail, position, len(shipped))
         matches = entry.payload_matches()
         if matches is None:
             archived += 1
@@ -191,6 +199,7 @@ def verify_export(
             detail = f"headers of seq {position} do not match its headers_sha256"
             return _fail(position, "audit.headers_mismatch", detail, position, len(shipped))
         frontier.append(entry.leaf_hash())
+        previous = entry
         position += 1
     if cursor < len(pending):
         number, head = pending[cursor][0], pending[cursor][1].head
@@ -202,6 +211,10 @@ def verify_export(
     return VerificationResult(
         True, position, len(shipped), uncovered=position - last_verified, archived=archived
     )
+
+
+def _instant(entry: AuditEntry) -> str:
+    return str(entry.to_export()["recorded_at"])
 
 
 def read_entries(lines: Iterable[str | bytes]) -> Iterator[AuditEntry]:

@@ -1,7 +1,8 @@
 """The wire tap: the consumer loop's handler that records every message of the system in the trail.
 
-It reads every topic the topic catalogue marks audited (all but the trail's own heads and dead
-letters; ``onegrid.topics.audit_tap_pattern``). Idempotent as the loop requires: a batch replayed
+It reads every topic the topic catalogue marks audited (``onegrid.topics.audit_tap_pattern``): every
+service's topics and dead letters, and every department's orders; not the trail's own heads and
+dead-letter topic, nor the correlation stage's watermark and changelog topics (not evidence). Idempotent as the loop requires: a batch replayed
 after a crash, a retry or poison isolation appends nothing twice (see ``TrailWriter.append``). The tap
 never dead-letters a record for what it holds: every record, however malformed, is evidence and is
 recorded as it is. Only a record the trail cannot store (the trail's failure, not the record's) is set
@@ -12,8 +13,8 @@ transaction.
 Scaling: one gapless sequence needs one writer at a time. The tap runs as a single consumer group
 (``audit.wiretap``); with several instances the partitions are shared but their appends are
 serialized by the ``log_state`` row lock, so more instances add availability, not write throughput.
-Throughput comes from batches (one transaction and one COPY per batch of up to
-``batch_max_records``).
+Throughput comes from batches (one transaction per batch of up to ``batch_max_records``, its rows
+COPYed in chunks while the next chunk is built).
 """
 
 from __future__ import annotations

@@ -7,13 +7,15 @@
 - GET  /api/map/grids?level=grid       the registry's polygons of one level, simplified (GeoJSON)
 - GET  /api/map/cases                  open cases with a point
 - GET  /api/cases/{id}                 the case: board entry, audit trail, its traces as waterfalls
+- GET  /api/cases/{id}/photos/{sha256}?size=thumb|full   a photo of the case (a thumbnail the
+                                       console makes, or the photo as stored)
 - GET  /api/traces/{trace_id}          one trace's spans as a waterfall (with the batch spans linking in)
 Errors are 4xx with a `detail` naming the problem.
 
 Access (onegrid.auth): operators (community to city) read, each within its own scope: the overview's
 case counts, overdue cases and alerts, the map's cases, a case's board entry and a trace (one that a
 case's event carried) are those of cases in the caller's divisions or departments; a case or trace
-outside the scope is a 404, as in dispatch. City and district operators replay, at most
+outside the scope is a 404, as in dispatch; so is a photo, read through a case that shows it. City and district operators replay, at most
 `replay_rate` per client address (429 with Retry-After) and with bodies of at most 4 KiB; the replay
 is recorded under the caller's own name (the token's subject). The case page's trail is read from
 audit with the operator's own token, in the operator's scope.
@@ -28,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
 from console.domain.casefile import trace_ids, trail_rows
@@ -39,6 +42,7 @@ from console.feeds import Feeds
 from console.replay import NoSuchRecord, Replayer
 from console.upstream import Unavailable, Upstream
 from console.watch import KafkaWatch
+from console.worker.photos import PhotoStore
 from onegrid.auth import Principal, Role, ScopeFilter, caller, require
 from onegrid.ratelimit import RateLimiter
 
@@ -77,6 +81,7 @@ def router(
     tolerance: float,
     replay_limiter: RateLimiter,
     ranking_min_cases: int = 20,
+    photos: PhotoStore | None = None,
 ) -> APIRouter:
     r = APIRouter(prefix="/api", tags=["console"], dependencies=[Depends(require("read", "console"))])
     # (level, within) -> (registry version, features): at most MAP_CACHE entries, least recent out
@@ -195,6 +200,32 @@ def router(
             "trail_error": trail_error,
             "traces": traces,
         }
+
+    @r.get("/cases/{case_id}/photos/{sha256}")
+    async def case_photo(
+        case_id: Annotated[str, Path(pattern=_UUID)],
+        sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+        request: Request,
+        size: Literal["thumb", "full"] = "thumb",
+    ) -> Response:
+        """A photo of a case the caller may see (404 otherwise, as for the case): the thumbnail the
+        page shows, or the photo as stored. A department's evidence whose file the console's store
+        does not hold is a 404 saying so; the page then shows its reference."""
+        if photos is None or feeds.board.photo(case_id, sha256, scope_of(request)) is None:
+            raise HTTPException(404, f"no photo {sha256} of a case {case_id} in your scope")
+        cache = {"Cache-Control": "private, max-age=86400, immutable"}
+        try:
+            if size == "thumb":
+                thumb = await photos.thumbnail(sha256)
+                if thumb is not None:
+                    return Response(thumb, media_type="image/jpeg", headers=cache)
+            else:
+                found = await photos.find(sha256)
+                if found is not None:
+                    return Response(found[1], media_type=found[0], headers=cache)
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from e
+        raise HTTPException(404, f"photo {sha256} is not in the console's photo store")
 
     @r.get("/rankings")
     async def rankings(

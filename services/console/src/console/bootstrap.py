@@ -71,6 +71,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     w.runtime.on_stop.append(upstream.close)
     forward = httpx.AsyncClient(timeout=settings.upstream_timeout_s)
     w.runtime.on_stop.append(forward.aclose)
+    photos = PhotoStore.open(settings.photos_url)
     routers = [
         api_router(
             watch=watch,
@@ -81,12 +82,13 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
             tolerance=settings.map_tolerance_deg,
             replay_limiter=RateLimiter.of(settings.replay_rate),
             ranking_min_cases=settings.ranking_min_cases,
+            photos=photos,
         ),
         otlp_router(spans),
         pages_router(),
         worker_router(
             feeds=feeds,
-            photos=PhotoStore.open(settings.photos_url),
+            photos=photos,
             taxonomy=Taxonomy.load(),
             producer=lambda: w.producer,
             patrol_topic=settings.patrol_topic,

@@ -18,7 +18,7 @@ from console.domain.set_aside import Position, SetAsideBook, describe
 from console.settings import Settings
 from onegrid.kafka import BatchResult, Record
 from onegrid.kafka.table import GlobalTable
-from onegrid.registry_view import RegistryView
+from registry_client import RegistryView
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from dispatch.webhooks import Courier
 from onegrid.kafka.admin import ensure_topics
 from onegrid.kafka.table import GlobalTable
 from onegrid.outbox import OutboxRelay
-from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
 from onegrid.topics import GRID_REGISTRY, orders_topic_spec, renamed, spec_of
 from onegrid.wiring import Wiring, wire
+from registry_client import RegistryView
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -125,6 +125,9 @@ class Desk:
             department=fb.department,
             order_id=str(fb.order_id),
             evidence=len(fb.evidence),
+            # the refs name each file's hash: the lifecycle event, the audit trail and the case page
+            # show the department's evidence, not only how much there was
+            evidence_refs=tuple(e.ref for e in fb.evidence),
             return_reason=fb.return_reason,
         )
         return Change(cls.feedback_key(fb), str(fb.case_id), cmd, trace=trace)

@@ -25,10 +25,10 @@ from grid_registry.store import RecordStore
 from onegrid.kafka.admin import ensure_topics
 from onegrid.kafka.table import GlobalTable
 from onegrid.outbox import OutboxRelay
-from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
 from onegrid.topics import GRID_REGISTRY, orders_topic_spec, renamed
 from onegrid.wiring import Wiring, wire
+from registry_client import RegistryView
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -18,8 +18,8 @@ from grid_registry.domain.records import RecordRejected, check_geometry
 from grid_registry.store import RecordStore, utc_text
 from onegrid.auth import require
 from onegrid.geo import GridChain
-from onegrid.registry_view import CHINA_STANDARD_TIME, RegistryView, due_at, match_route, match_sla
 from onegrid.topics import dispatch_orders_topic
+from registry_client import CHINA_STANDARD_TIME, RegistryView, due_at, match_route, match_sla
 
 Json = dict[str, Any]
 TIERS = ("grid", "community", "street", "district", "city")

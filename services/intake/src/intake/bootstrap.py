@@ -8,6 +8,7 @@ then they keep following their topics.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,6 @@ from onegrid.kafka.admin import partition_counts
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
 from onegrid.kafka.producer import partition_producers
 from onegrid.kafka.table import GlobalTable
-from onegrid.registry_view import RegistryView
 from onegrid.service import create_app
 from onegrid.settings import KafkaSettings
 from onegrid.topics import (
@@ -39,6 +39,7 @@ from onegrid.topics import (
     INTAKE_QUARANTINE,
 )
 from onegrid.wiring import wire
+from registry_client import RegistryView
 
 
 @dataclass
@@ -83,8 +84,12 @@ class IntakeParts:
         out = []
         for name, topics, handler, tick, prepare in specs:
             group = f"{group_prefix}.{name}"
+            consumer = functools.partial(
+                make_consumer, kafka, group_id=group, client_id=f"{client_id}-{name}"
+            )
             loop = ConsumerLoop(
-                consumer=make_consumer(kafka, group_id=group, client_id=f"{client_id}-{name}"),
+                consumer=consumer(),
+                renew=consumer,
                 handler=handler,
                 transactional=partition_producers(kafka, group=group, client_id=f"{client_id}-{name}-t"),
                 tick=tick,

@@ -16,7 +16,7 @@ from shapely.geometry.base import BaseGeometry
 from intake.domain.placement import Station
 from onegrid.geo import GridChain
 from onegrid.geo.cell import Owner
-from onegrid.registry_view import RegistryView
+from registry_client import RegistryView
 
 
 class ViewGeography:

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, ProducerFenced
+from aiokafka.errors import CommitFailedError, KafkaError, ProducerFenced
 from aiokafka.structs import OffsetAndMetadata
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -118,6 +118,12 @@ def make_consumer(
     return AIOKafkaConsumer(**kw)
 
 
+def coordination_broken(exc: BaseException) -> bool:
+    """aiokafka's group coordination routine died on an unexpected error (aio-libs/aiokafka#796: its
+    own `assignment.active` assertion after a coordinator moved); the consumer raises it forever."""
+    return isinstance(exc, KafkaError) and "Unexpected error during coordination" in str(exc)
+
+
 class _Dropped(Exception):
     """The batch is dropped: its partition is no longer ours (revoked, or its producer fenced), or
     it is read again from the committed offset."""
@@ -145,13 +151,17 @@ class ConsumerLoop:
         transactional: PartitionProducers | None = None,
         tick: TickHandler | None = None,
         prepare: PreparePartition | None = None,
+        renew: Callable[[], AIOKafkaConsumer] | None = None,
     ) -> None:
         """`producer` sends at-least-once outputs; `transactional` makes the per-partition
         producers of exactly-once mode (the loop starts and stops them); `prepare` runs for each
-        newly owned partition before its first record (exactly-once mode)."""
+        newly owned partition before its first record (exactly-once mode); `renew` makes a fresh
+        consumer of the same group, to rejoin with when the client's own group coordination has
+        broken (without it the loop stops with the error)."""
         if config.exactly_once and transactional is None:
             raise ValueError("exactly_once needs transactional producers (one per input partition)")
         self._consumer = consumer
+        self._renew = renew
         self._handler = handler
         self._producer = producer
         self._transactional = transactional
@@ -213,26 +223,16 @@ class ConsumerLoop:
 
     async def run(self) -> None:
         """Consume until `stop()`. Raises `DlqLimitExceeded` or a fatal error, after leaving the group."""
-        await self._consumer.start()
-        if self.config.topic_pattern is not None:
-            self._consumer.subscribe(pattern=self.config.topic_pattern, listener=_Rebalance(self))
-        else:
-            self._consumer.subscribe(list(self.config.topics), listener=_Rebalance(self))
+        await self._join()
         self.running = True
         try:
             while not self._stopping.is_set():
-                if self._unready:
-                    await self._acquire_unready()
-                if self._queue and time.monotonic() >= self._retry_at:
-                    await self._drain()
-                fetched = await self._consumer.getmany(
-                    timeout_ms=self._poll_timeout_ms(), max_records=self.config.batch_max_records
-                )
-                self._queue += self._batches(fetched)
-                if self._queue and time.monotonic() >= self._retry_at:
-                    await self._drain()
-                await self._maybe_tick()
-                await self._maybe_commit()
+                try:
+                    await self._round()
+                except KafkaError as exc:
+                    if self._renew is None or not coordination_broken(exc):
+                        raise
+                    await self._rejoin(exc)
             if self._queue:
                 log.info("stopped during retries; the unfinished batches will be processed again")
         finally:
@@ -244,6 +244,47 @@ class ConsumerLoop:
             await self._consumer.stop()
             for tp in list(self._producers):
                 await self._retire(tp)
+
+    async def _join(self) -> None:
+        await self._consumer.start()
+        if self.config.topic_pattern is not None:
+            self._consumer.subscribe(pattern=self.config.topic_pattern, listener=_Rebalance(self))
+        else:
+            self._consumer.subscribe(list(self.config.topics), listener=_Rebalance(self))
+
+    async def _round(self) -> None:
+        if self._unready:
+            await self._acquire_unready()
+        if self._queue and time.monotonic() >= self._retry_at:
+            await self._drain()
+        fetched = await self._consumer.getmany(
+            timeout_ms=self._poll_timeout_ms(), max_records=self.config.batch_max_records
+        )
+        self._queue += self._batches(fetched)
+        if self._queue and time.monotonic() >= self._retry_at:
+            await self._drain()
+        await self._maybe_tick()
+        await self._maybe_commit()
+
+    async def _rejoin(self, exc: BaseException) -> None:
+        """The consumer's group coordination died inside the client (it never recovers by itself):
+        give up every partition as a revoke does (batches fetched are dropped, exactly-once
+        producers retired; what was not committed is read again by whoever owns it next) and join
+        the group again with a fresh consumer."""
+        assert self._renew is not None
+        log.warning(
+            "group coordination of %s broke (%s): rejoining with a fresh consumer", self.config.group_id, exc
+        )
+        await self._on_revoked(set(self.assigned) | set(self._unready) | set(self._producers))
+        self._queue.clear()
+        self._generation += 1
+        self.joined = False
+        try:
+            await self._consumer.stop()
+        except Exception:
+            log.warning("stopping the broken consumer failed", exc_info=True)
+        self._consumer = self._renew()
+        await self._join()
 
     def _poll_timeout_ms(self) -> int:
         if not self._queue:

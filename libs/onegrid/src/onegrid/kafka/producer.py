@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import IllegalStateError, KafkaTimeoutError, ProducerClosed
 
+from onegrid.kafka.policy import is_transient
 from onegrid.kafka.records import OutRecord
 from onegrid.settings import KafkaSettings
 
@@ -51,6 +54,36 @@ def partition_producers(
         )
 
     return make
+
+
+async def send_each(producer: Any, records: Sequence[OutRecord]) -> list[BaseException | None]:
+    """Send every record and wait for the broker's answer to each: per record None (acknowledged) or
+    its failure. Sends are issued back to back so the producer batches them. A failure of the send
+    call itself that is not the record's (no metadata, the producer closed) stops issuing: the
+    records after it are not sent and get that failure too, so a later retry keeps their order."""
+    issued: list[asyncio.Future[Any] | BaseException] = []
+    stopped: BaseException | None = None
+    for r in records:
+        if stopped is not None:
+            issued.append(stopped)
+            continue
+        try:
+            issued.append(
+                await producer.send(
+                    r.topic, value=r.value, key=r.key, headers=list(r.headers), partition=r.partition
+                )
+            )
+        except Exception as exc:
+            issued.append(exc)
+            if is_transient(exc) or isinstance(exc, (IllegalStateError, KafkaTimeoutError, ProducerClosed)):
+                stopped = exc
+    futures = [f for f in issued if not isinstance(f, BaseException)]
+    answers = iter(await asyncio.gather(*futures, return_exceptions=True))
+    outcomes: list[BaseException | None] = []
+    for f in issued:
+        answer = f if isinstance(f, BaseException) else next(answers)
+        outcomes.append(answer if isinstance(answer, BaseException) else None)
+    return outcomes
 
 
 async def send_all(producer: AIOKafkaProducer, records: Iterable[OutRecord]) -> None:

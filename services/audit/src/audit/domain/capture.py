@@ -27,19 +27,22 @@ case's story only because an owning record refers to it.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import msgspec
 
-from audit.domain.entry import AuditEntry
+from audit.domain.entry import AuditEntry, headers_digest, leaf_bytes
+from audit.domain.merkle import leaf_hash
 from onegrid.topics import case_facts_pattern, legacy_feeds_pattern, set_aside_pattern
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _DEAD_LETTER_PREFIXES = ("dlq", "quarantine")
+_ROLES_KEPT = 4096  # topics whose roles are remembered (the audited topics are far fewer)
 # From the topic catalogue: the topics marked as carrying case facts, the services' dead-letter and
 # quarantine topics, the legacy feeds.
 CASE_TOPICS = case_facts_pattern()
@@ -56,6 +59,9 @@ class TopicTrust:
     cases: str = CASE_TOPICS
     dead_letters: str = DEAD_LETTER_TOPICS
     opaque: str = OPAQUE_TOPICS
+    _roles: dict[str, tuple[bool, bool, bool]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def is_opaque(self, topic: str) -> bool:
         return re.fullmatch(self.opaque, topic) is not None
@@ -65,6 +71,16 @@ class TopicTrust:
 
     def carries_dead_letters(self, topic: str) -> bool:
         return re.fullmatch(self.dead_letters, topic) is not None
+
+    def roles(self, topic: str) -> tuple[bool, bool, bool]:
+        """(names cases, opaque, carries dead letters): the expressions run once per topic."""
+        found = self._roles.get(topic)
+        if found is None:
+            owner = self.names_cases(topic)
+            found = (owner, self.is_opaque(topic) and not owner, self.carries_dead_letters(topic))
+            if len(self._roles) < _ROLES_KEPT:
+                self._roles[topic] = found
+        return found
 
 
 DEFAULT_TRUST = TopicTrust()
@@ -83,9 +99,9 @@ class _Body(msgspec.Struct):
 _JSON = msgspec.json.Decoder(_Body)
 
 
-@dataclass(frozen=True, slots=True)
-class Capture:
-    """The audit facts of one record; ``position`` is ``(topic, partition, offset)``."""
+class Capture(msgspec.Struct, frozen=True, kw_only=True):
+    """The audit facts of one record, with the digests its leaf commits to (layout v2: what the
+    headers say is committed to as well). A struct, not a dataclass: the tap builds one per record."""
 
     topic: str
     partition: int
@@ -99,14 +115,34 @@ class Capture:
     trace_id: str | None
     payload: bytes
     headers: dict[str, str]
+    payload_sha256: bytes
+    headers_sha256: bytes
     related_cases: tuple[str, ...] = ()
     refs: tuple[str, ...] = ()
     origin: str | None = None
 
+    def leaf_hash(self, *, seq: int, recorded_at_us: int) -> bytes:
+        """The leaf hash of ``entry_of(self, seq=seq, recorded_at=<that instant>)``, without building
+        and checking the entry: the writer's path, one per record."""
+        return leaf_hash(
+            leaf_bytes(
+                seq,
+                recorded_at_us,
+                self.topic,
+                self.partition,
+                self.offset,
+                self.event_id,
+                self.event_type,
+                (self.key, self.case_id, self.actor, self.trace_id),
+                self.payload_sha256,
+                self.headers_sha256,
+            )
+        )
+
 
 def entry_of(cap: Capture, *, seq: int, recorded_at: datetime) -> AuditEntry:
     """The log entry for a captured record once it has its place (`seq`) and recording time."""
-    return AuditEntry.record(
+    return AuditEntry(
         seq=seq,
         recorded_at=recorded_at,
         topic=cap.topic,
@@ -114,12 +150,14 @@ def entry_of(cap: Capture, *, seq: int, recorded_at: datetime) -> AuditEntry:
         offset=cap.offset,
         event_id=cap.event_id,
         event_type=cap.event_type,
-        payload=cap.payload,
         key=cap.key,
         case_id=cap.case_id,
         actor=cap.actor,
         trace_id=cap.trace_id,
-        headers=cap.headers,  # leaf layout v2: what the headers say is committed to as well
+        payload_sha256=cap.payload_sha256,
+        payload=cap.payload,
+        headers_sha256=cap.headers_sha256,
+        headers=dict(cap.headers),
     )
 
 
@@ -151,11 +189,10 @@ def describe(
     trust: TopicTrust = DEFAULT_TRUST,
 ) -> Capture:
     """The audit facts of one record (see the module docstring); never raises on content."""
-    h = {_clean(k): _clean((v or b"").decode("utf-8", "replace")) for k, v in (headers or ())}
-    owner = trust.names_cases(topic)
-    opaque = trust.is_opaque(topic) and not owner
-    body = _json_object(value, h.get("content-type")) if owner else {}
-    origin = _origin(h) if trust.carries_dead_letters(topic) else None
+    h = _header_texts(headers) if headers else {}
+    owner, opaque, dead_letters = trust.roles(topic)
+    body = _json_object(value, h.get("content-type")) if owner else None
+    origin = _origin(h) if dead_letters else None
     event_id = h.get("ce_id") or (
         f"{origin[0]}:{origin[1]}" if origin else f"kafka:{position(topic, partition, offset)}"
     )
@@ -163,11 +200,12 @@ def describe(
         event_type = "kafka.tombstone"
     else:
         event_type = (None if opaque else h.get("ce_type")) or f"raw.{topic}"
-    case_id = (h.get("ce_subject") or _text(body.get("case_id"))) if owner else None
-    related = _related_cases(body, case_id)
-    refs = _source_positions(body)
+    case_id = (h.get("ce_subject") or (_text(body.case_id) if body else None)) if owner else None
+    related = _related_cases(body, case_id) if body else ()
+    refs = _source_positions(body) if body else ()
     if origin:
         refs = (*refs, origin[1])
+    payload = value or b""
     return Capture(
         topic=topic,
         partition=partition,
@@ -178,24 +216,40 @@ def describe(
         key=key_text(key),
         case_id=case_id,
         actor=None if opaque else _actor(body, h),
-        trace_id=_trace_id(h.get("traceparent")),
-        payload=value or b"",
+        trace_id=_trace_id(h["traceparent"]) if "traceparent" in h else None,
+        payload=payload,
         headers=h,
+        payload_sha256=hashlib.sha256(payload).digest(),
+        headers_sha256=headers_digest(h),
         related_cases=related,
         refs=refs,
         origin=origin[1] if origin else None,
     )
 
 
-def _json_object(value: bytes | None, content_type: str | None) -> dict[str, object]:
+def _json_object(value: bytes | None, content_type: str | None) -> _Body | None:
     # Only bodies that say (or look like) JSON objects are parsed: legacy packets stay opaque bytes.
     if not value or not (value[:1] == b"{" or (content_type or "").startswith("application/json")):
-        return {}
+        return None
     try:
-        body = _JSON.decode(value)
+        return _JSON.decode(value)
     except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
-        return {}
-    return {f: getattr(body, f) for f in body.__struct_fields__}
+        return None
+
+
+def _header_texts(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
+    """The headers as text, the last value of a repeated name kept. Plain ASCII (nearly every header)
+    is taken as it is; anything else is cleaned (``_clean``: invalid UTF-8 and NUL as U+FFFD)."""
+    h = {}
+    for k, v in headers:
+        name = k if k.isascii() and "\x00" not in k else _clean(k)
+        if not v:
+            h[name] = ""
+        elif v.isascii() and b"\x00" not in v:
+            h[name] = v.decode("ascii")
+        else:
+            h[name] = _clean(v.decode("utf-8", "replace"))
+    return h
 
 
 def _clean(text: str) -> str:
@@ -218,8 +272,8 @@ def _origin(h: dict[str, str]) -> tuple[str, str] | None:
     return None
 
 
-def _actor(body: dict[str, object], h: dict[str, str]) -> str | None:
-    actor = body.get("actor")
+def _actor(body: _Body | None, h: dict[str, str]) -> str | None:
+    actor = body.actor if body else None
     if isinstance(actor, dict) and _text(actor.get("id")):
         kind = _text(actor.get("kind"))
         return f"{kind}:{_text(actor['id'])}" if kind else _text(actor["id"])
@@ -231,22 +285,22 @@ def _actor(body: dict[str, object], h: dict[str, str]) -> str | None:
     return h.get("ce_source") or None
 
 
-def _trace_id(traceparent: str | None) -> str | None:
-    match = _TRACEPARENT.match(traceparent or "")
+def _trace_id(traceparent: str) -> str | None:
+    match = _TRACEPARENT.match(traceparent)
     return match.group(1) if match and match.group(1) != "0" * 32 else None
 
 
-def _related_cases(body: dict[str, object], case_id: str | None) -> tuple[str, ...]:
-    merge = body.get("merge")
+def _related_cases(body: _Body, case_id: str | None) -> tuple[str, ...]:
+    merge = body.merge
     found = []
     if isinstance(merge, dict) and (matched := _text(merge.get("matched_case_id"))):
         found.append(matched)
     return tuple(c for c in dict.fromkeys(found) if c != case_id)
 
 
-def _source_positions(body: dict[str, object]) -> tuple[str, ...]:
-    sources: list[object] = [body.get("source")]
-    linked = body.get("linked_sources")
+def _source_positions(body: _Body) -> tuple[str, ...]:
+    sources: list[object] = [body.source]
+    linked = body.linked_sources
     if isinstance(linked, list):
         sources += linked
     found = []

@@ -27,6 +27,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _OPTIONAL_TEXT = ("key", "case_id", "actor", "trace_id")
 _T = TypeVar("_T")
+# Big-endian pieces of the leaf layout (contracts/audit/README.md section 3).
+_VERSION_SEQ_TIME_LEN = struct.Struct(">BQqI")  # version, seq, recorded_at µs, topic length
+_POSITION_LEN = struct.Struct(">IQI")  # partition, offset, event_id length
+_PRESENT_LEN = struct.Struct(">BI")  # 0x01 (present), length
+_LEN = struct.Struct(">I")
+_NO_HEADERS_DIGEST = hashlib.sha256(_LEN.pack(0)).digest()
+# Header names come back on every record (ce_id, ce_type, traceparent...): their length-prefixed bytes
+# are kept, up to a bound (a producer may send any names).
+_NAME_BYTES: dict[str, bytes] = {}
+_NAMES_KEPT = 1024
 EXPORT_FIELDS = frozenset(
     {
         "seq",
@@ -143,7 +153,7 @@ class AuditEntry:
     @property
     def recorded_at_us(self) -> int:
         """Microseconds since 1970-01-01T00:00:00Z: the instant the leaf commits to."""
-        return (self.recorded_at - _EPOCH) // _MICROSECOND
+        return micros(self.recorded_at)
 
     def payload_matches(self) -> bool | None:
         """Whether the payload hashes to ``payload_sha256``; ``None`` when the payload is archived."""
@@ -160,18 +170,18 @@ class AuditEntry:
     def leaf_bytes(self) -> bytes:
         """The canonical leaf: every field but the payload (and headers), in a fixed order; layout v2
         appends ``headers_sha256`` to layout v1's fields."""
-        parts = [
-            struct.pack(">BQq", self.leaf_version, self.seq, self.recorded_at_us),
-            _text(self.topic),
-            struct.pack(">IQ", self.partition, self.offset),
-            _text(self.event_id),
-            _text(self.event_type),
-            *(_optional_text(getattr(self, name)) for name in _OPTIONAL_TEXT),
+        return leaf_bytes(
+            self.seq,
+            self.recorded_at_us,
+            self.topic,
+            self.partition,
+            self.offset,
+            self.event_id,
+            self.event_type,
+            (self.key, self.case_id, self.actor, self.trace_id),
             self.payload_sha256,
-        ]
-        if self.headers_sha256 is not None:
-            parts.append(self.headers_sha256)
-        return b"".join(parts)
+            self.headers_sha256,
+        )
 
     def leaf_hash(self) -> bytes:
         """RFC 9162 leaf hash of ``leaf_bytes()``."""
@@ -247,14 +257,65 @@ class AuditEntry:
         )
 
 
+def micros(t: datetime) -> int:
+    """Microseconds since 1970-01-01T00:00:00Z (``t`` timezone-aware): how the leaf holds an instant."""
+    return (t - _EPOCH) // _MICROSECOND
+
+
+def leaf_bytes(
+    seq: int,
+    recorded_at_us: int,
+    topic: str,
+    partition: int,
+    offset: int,
+    event_id: str,
+    event_type: str,
+    optional: tuple[str | None, str | None, str | None, str | None],
+    payload_sha256: bytes,
+    headers_sha256: bytes | None,
+) -> bytes:
+    """The leaf layout (contracts/audit/README.md section 3): version 1 without ``headers_sha256``,
+    version 2 with it. ``optional`` is (key, case_id, actor, trace_id). The writer's hot path calls
+    this directly, so it packs adjacent fixed-size fields in one go; struct refuses values out of range."""
+    t, e, y = topic.encode(), event_id.encode(), event_type.encode()
+    version = LEAF_V1 if headers_sha256 is None else LEAF_V2
+    parts = [
+        _VERSION_SEQ_TIME_LEN.pack(version, seq, recorded_at_us, len(t)),
+        t,
+        _POSITION_LEN.pack(partition, offset, len(e)),
+        e,
+        _LEN.pack(len(y)),
+        y,
+    ]
+    for value in optional:
+        if value is None:
+            parts.append(b"\x00")
+        else:
+            data = value.encode()
+            parts += (_PRESENT_LEN.pack(1, len(data)), data)
+    parts.append(payload_sha256)
+    if headers_sha256 is not None:
+        parts.append(headers_sha256)
+    return b"".join(parts)
+
+
 def headers_digest(headers: Mapping[str, str]) -> bytes:
     """SHA-256 of the headers' canonical bytes: their number (4 bytes, big-endian), then each header
     in the order of its name's UTF-8 bytes, as length-prefixed name and length-prefixed value."""
-    items = sorted((name.encode("utf-8"), value.encode("utf-8")) for name, value in headers.items())
-    data = struct.pack(">I", len(items)) + b"".join(
-        struct.pack(">I", len(n)) + n + struct.pack(">I", len(v)) + v for n, v in items
-    )
-    return hashlib.sha256(data).digest()
+    if not headers:
+        return _NO_HEADERS_DIGEST
+    parts = [_LEN.pack(len(headers))]
+    # Text that encodes to UTF-8 sorts in the order of its UTF-8 bytes (code point order).
+    for name in sorted(headers):
+        prefix = _NAME_BYTES.get(name)
+        if prefix is None:
+            n = name.encode()
+            prefix = _LEN.pack(len(n)) + n
+            if len(_NAME_BYTES) < _NAMES_KEPT:
+                _NAME_BYTES[name] = prefix
+        v = headers[name].encode()
+        parts.append(prefix + _LEN.pack(len(v)) + v)
+    return hashlib.sha256(b"".join(parts)).digest()
 
 
 def _headers(record: dict[str, Any]) -> dict[str, str] | None:
@@ -266,15 +327,6 @@ def _headers(record: dict[str, Any]) -> dict[str, str] | None:
     ):
         raise MalformedRecord("headers must be an object of strings or null")
     return value
-
-
-def _text(value: str) -> bytes:
-    data = value.encode("utf-8")
-    return struct.pack(">I", len(data)) + data
-
-
-def _optional_text(value: str | None) -> bytes:
-    return b"\x00" if value is None else b"\x01" + _text(value)
 
 
 def _typed(record: dict[str, Any], name: str, kind: type[_T]) -> _T:

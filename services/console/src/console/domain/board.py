@@ -75,8 +75,10 @@ class OpenCase:
     deadlines: dict[str, str | None] = field(default_factory=dict)
     escalations: int = 0
     # The photos of the case by content hash: a patrol report's, then each action's evidence (a
-    # self-handling's before/after, a check's), as {sha256, ref, by: "report" | <action>, at}.
+    # self-handling's before/after, a department's resolve, a check's), as {sha256, ref, by: "report"
+    # | <action>, at}; evidence refs that name no hash (a department's own document) in `evidence`.
     photos: list[Json] = field(default_factory=list)
+    evidence: list[Json] = field(default_factory=list)
 
     def visible_to(self, scope: Scope) -> bool:
         return scope.admits(division=self.division, departments=(self.department,) if self.department else ())
@@ -105,6 +107,7 @@ class OpenCase:
             "escalations": self.escalations,
             "overdue": self.overdue(now),
             "photos": self.photos,
+            "evidence": self.evidence,
         }
 
 
@@ -155,11 +158,21 @@ class CaseBoard:
         self._trace_case: OrderedDict[str, str] = OrderedDict()  # trace id -> case id
         self.keep_traces = keep_traces
         self._where: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
+        self._photo_cases: dict[str, set[str]] = {}  # photo hash -> the open cases showing it
 
     def get(self, case_id: str, scope: Scope) -> OpenCase | None:
         """The open case, when `scope` may see it."""
         case = self.open.get(case_id)
         return case if case is not None and case.visible_to(scope) else None
+
+    def photo(self, case_id: str, sha256: str, scope: Scope) -> Json | None:
+        """The photo `sha256` of the open case, when `scope` may see the case and the case has it."""
+        case = self.get(case_id, scope)
+        return next((p for p in case.photos if p["sha256"] == sha256), None) if case else None
+
+    def sees_photo(self, sha256: str, scope: Scope) -> bool:
+        """Whether `scope` may see an open case showing the photo `sha256`."""
+        return any(self.get(c, scope) is not None for c in self._photo_cases.get(sha256, ()))
 
     def ended_state(self, case_id: str, scope: Scope) -> str | None:
         """How the case ended, when `scope` may see it."""
@@ -208,7 +221,7 @@ class CaseBoard:
         photos = (ev.get("attributes") or {}).get("photos")  # other networks count their photos
         for p in photos if isinstance(photos, list) else []:
             if isinstance(p, dict):
-                _add_photo(case, str(p.get("ref", "")), "report", at)
+                self._add_evidence(case, str(p.get("ref", "")), "report", at)
 
     def lifecycle(self, ev: Json) -> None:
         """Apply one LifecycleEvent (case.lifecycle.v1); older or repeated events change nothing."""
@@ -232,7 +245,7 @@ class CaseBoard:
         case.network = dims.get("network") or case.network
         case.deadlines = dict(ev.get("deadlines") or {})
         for ref in ev.get("evidence") or []:
-            _add_photo(case, str(ref), str(ev.get("action")), ev.get("at"))
+            self._add_evidence(case, str(ref), str(ev.get("action")), ev.get("at"))
         action, reason = str(ev.get("action")), ev.get("reason")
         if action in ALERT_ACTIONS or (isinstance(reason, str) and reason.startswith("sla.")):
             case.escalations += action in ALERT_ACTIONS
@@ -252,8 +265,23 @@ class CaseBoard:
         if case.state in TERMINAL:
             self._end(case_id, case.state)
 
+    def _add_evidence(self, case: OpenCase, ref: str, by: str, at: str | None) -> None:
+        """A photo by the hash its content-addressed ref names; any other ref as it is."""
+        m = _PHOTO_REF.search(ref)
+        if m is None:
+            if ref and all(e["ref"] != ref for e in case.evidence):
+                case.evidence.append({"ref": ref, "by": by, "at": at})
+        elif all(p["ref"] != ref for p in case.photos):
+            case.photos.append({"sha256": m.group(1), "ref": ref, "by": by, "at": at})
+            self._photo_cases.setdefault(m.group(1), set()).add(case.case_id)
+
     def _end(self, case_id: str, state: str) -> None:
         case = self.open.pop(case_id, None)
+        for p in case.photos if case else ():
+            showing = self._photo_cases.get(p["sha256"], set())
+            showing.discard(case_id)
+            if not showing:
+                self._photo_cases.pop(p["sha256"], None)
         self.ended[case_id] = (
             Ended(state, case.division, case.department) if case else Ended(state, None, None)
         )
@@ -287,10 +315,3 @@ class CaseBoard:
 
 
 _PHOTO_REF = re.compile(r"(?:^|/)([0-9a-f]{64})\.[a-z]+$")
-
-
-def _add_photo(case: OpenCase, ref: str, by: str, at: str | None) -> None:
-    """Notes a photo by the hash its content-addressed ref names (other refs are not photos)."""
-    m = _PHOTO_REF.search(ref)
-    if m and all(p["ref"] != ref for p in case.photos):
-        case.photos.append({"sha256": m.group(1), "ref": ref, "by": by, "at": at})

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from registry_client import allows_self_handle, match_sla
+
 Json = dict[str, Any]
 
-# What the worker is expected to do in each state of a case of the grid (no department holds it:
-# the grid handles it on the spot; a department resolved it: the worker checks on site; otherwise
-# the worker follows it and may whistle).
+# What the worker is expected to do in each state of a case of the grid (no department holds it and
+# the SLA leaves its category to the grid: the worker handles it on the spot; a department resolved
+# it: the worker checks on site; otherwise the worker follows it and may whistle).
 SELF_HANDLE_STATES = frozenset({"registered", "reopened"})
 VERIFY_STATES = frozenset({"resolved"})
 SUPPLEMENT_STATES = frozenset({"returned"})
@@ -28,16 +30,24 @@ MEDIA_EXT = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 MAX_PHOTOS = 6
 
 
-def expected_action(case: Json) -> str:
-    """self_handle | verify | supplement | follow."""
+def expected_action(case: Json, policies: Iterable[Json]) -> str:
+    """self_handle | verify | supplement | follow. `policies`: the registry's SLA policies, read as
+    dispatch reads them, so the app offers a self-handling only where dispatch will take it."""
     state = case.get("state")
-    if state in SELF_HANDLE_STATES and not case.get("department"):
+    if state in SELF_HANDLE_STATES and not case.get("department") and self_handle_allowed(case, policies):
         return "self_handle"
     if state in VERIFY_STATES:
         return "verify"
     if state in SUPPLEMENT_STATES:
         return "supplement"
     return "follow"
+
+
+def self_handle_allowed(case: Json, policies: Iterable[Json]) -> bool:
+    category, severity = case.get("category"), case.get("severity")
+    if not category or not severity:
+        return False
+    return allows_self_handle(match_sla(policies, str(category), int(severity)), str(category))
 
 
 def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -47,14 +57,15 @@ def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * EARTH_M * math.asin(math.sqrt(h))
 
 
-def my_work(cases: Iterable[Json], here: tuple[float, float] | None) -> list[Json]:
+def my_work(cases: Iterable[Json], here: tuple[float, float] | None, policies: Iterable[Json]) -> list[Json]:
     """The cases with `expected` and `distance_m` (None without a point or a position), nearest
     first; without the phone's position, the most urgent deadline first."""
     out = []
+    policies = list(policies)
     for c in cases:
         point = (c["lat"], c["lon"]) if c.get("lat") is not None else None
         d = None if here is None or point is None else round(distance_m(here, point))
-        out.append(c | {"expected": expected_action(c), "distance_m": d})
+        out.append(c | {"expected": expected_action(c, policies), "distance_m": d})
 
     def key(c: Json) -> tuple[float, str]:
         deadlines = c.get("deadlines") or {}

@@ -15,13 +15,69 @@ function renderCase(doc) {
     ["department", c.department], ["grid", c.grid],
     ["deadlines", Object.entries(c.deadlines || {}).map(([k, v]) => k + " " + (v || "—")).join(" · ")],
     ["overdue", (c.overdue || []).join(", ")],
-    // photos by content hash (the same hashes are in the audit trail's records)
-    ["photos", (c.photos || []).map((p) => p.by + " " + p.sha256).join(" · ")],
   ];
   fill("case",
     c.title ? el("p", { class: "title" }, c.title) : null,
     el("dl", { class: "facts", id: "case-state", "data-state": c.state },
       ...rows.flatMap(([k, v]) => [el("dt", { i18n: k }), el("dd", {}, v === null || v === undefined ? "—" : String(v))])));
+}
+
+// Thumbnails by hash, fetched once through the case (the operator's scope decides): hash -> a
+// promise of an object URL, or of null when the console's store has no file of that hash.
+const thumbs = new Map();
+
+function byLabel(by) {
+  return I18N["by_" + by] ? t("by_" + by) : by;
+}
+
+function photoFigure(p) {
+  const base = "/api/cases/" + encodeURIComponent(caseId) + "/photos/" + p.sha256;
+  const img = el("img", { class: "thumb", alt: byLabel(p.by) + " " + p.sha256.slice(0, 12) });
+  const hash = el("code", { title: p.ref }, p.sha256.slice(0, 16) + "…");
+  const fig = el("figure", { class: "photo", "data-sha256": p.sha256, "data-by": p.by }, img,
+    el("figcaption", {}, byLabel(p.by) + (p.at ? " · " + p.at.slice(0, 19).replace("T", " ") : ""), el("br"), hash));
+  if (!thumbs.has(p.sha256)) thumbs.set(p.sha256, getDataUrl(base + "?size=thumb").catch(() => null));
+  thumbs.get(p.sha256).then((url) => {
+    if (url) {
+      img.src = url;
+      const full = el("a", { href: "#", class: "open-full", i18n: "open_full" });
+      full.addEventListener("click", async (ev) => {
+        ev.preventDefault();
+        const big = await getDataUrl(base + "?size=full");
+        if (big) showFull(big, p);
+      });
+      fig.querySelector("figcaption").append(" · ", full);
+    } else {
+      // a department's evidence kept in its own system: its reference, named by the hash
+      fig.classList.add("missing");
+      img.replaceWith(el("p", { class: "muted", i18n: "photo_missing" }));
+    }
+  });
+  return fig;
+}
+
+// The photo as stored, over the page until clicked.
+function showFull(url, p) {
+  const box = el("div", { class: "lightbox", id: "lightbox", title: p.sha256 },
+    el("img", { src: url, alt: byLabel(p.by) + " " + p.sha256.slice(0, 12) }));
+  box.addEventListener("click", () => box.remove());
+  document.getElementById("lightbox")?.remove();
+  document.body.append(box);
+}
+
+function renderPhotos(c) {
+  const photos = (c && c.photos) || [];
+  const refs = (c && c.evidence) || [];
+  if (!photos.length && !refs.length) { fill("photos", el("p", { class: "muted", i18n: "no_data" })); return; }
+  // redrawn only when the list changes: the page polls every two seconds
+  const key = JSON.stringify([photos.map((p) => p.ref), refs.map((e) => e.ref)]);
+  const node = document.getElementById("photos");
+  if (node && node.dataset.key === key) return;
+  fill("photos",
+    el("div", { class: "photos" }, ...photos.map(photoFigure)),
+    refs.length ? el("ul", { class: "evidence-refs" }, ...refs.map((e) =>
+      el("li", { class: "evidence-ref" }, byLabel(e.by) + " · ", el("code", {}, e.ref)))) : null);
+  if (node) node.dataset.key = key;
 }
 
 function renderTrail(doc) {
@@ -69,6 +125,7 @@ async function render() {
   const doc = await getJson("/api/cases/" + encodeURIComponent(caseId));
   fill("status");
   renderCase(doc);
+  renderPhotos(doc.case);
   renderTrail(doc);
   renderTraces(doc);
 }

@@ -37,7 +37,14 @@ const I18N = {
   sla: ["时限与督办", "SLA"],
   open_cases: ["在办案件", "Open cases"],
   overdue: ["超时", "Overdue"],
-  photos: ["照片（SHA-256）", "Photos (SHA-256)"],
+  photos: ["照片与证据", "Photos and evidence"],
+  by_report: ["上报", "Report"],
+  by_self_handle: ["自行处置", "Handled on the spot"],
+  by_resolve: ["部门处置", "Department's resolve"],
+  by_verify: ["核查", "Check"],
+  by_rework: ["核查不通过", "Check failed"],
+  photo_missing: ["文件不在平台照片库", "File not in the console's photo store"],
+  open_full: ["查看原图", "Full size"],
   alerts: ["超时与吹哨", "Breaches and escalations"],
   action: ["动作", "Action"],
   state: ["状态", "State"],
@@ -146,6 +153,23 @@ function accessToken() {
     history.replaceState(null, "", location.pathname + location.search);
   }
   return sessionStorage.getItem("onegrid_token") || "";
+}
+
+// A file the API serves (a photo) as a data: URL for <img>: fetched with the token, which an
+// <img src> cannot carry (the pages' policy allows data: images, not blob:). Resolves to null when
+// the API has no such file (404).
+async function getDataUrl(url) {
+  const token = accessToken();
+  const resp = await fetch(url, token ? { headers: { Authorization: "Bearer " + token } } : {});
+  if (resp.status === 404) return null;
+  if (!resp.ok) throw new Error("HTTP " + resp.status);
+  const blob = await resp.blob();
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
 }
 
 async function getJson(url, options) {

@@ -6,7 +6,7 @@
 - GET  /worker/api/grids                 my grids' boundaries (GeoJSON, simplified as the console map's)
 - GET  /worker/api/categories            the taxonomy (code, 中文, English), for the searchable picker
 - PUT  /worker/api/photos/{sha256}       a photo's bytes, stored content-addressed (idempotent)
-- GET  /worker/api/photos/{sha256}       a stored photo (any staff who reads cases)
+- GET  /worker/api/photos/{sha256}       a stored photo of a case the caller may see
 - POST /worker/api/patrol                a patrol report -> legacy.patrol.v1 (idempotent by report_id)
 - POST /worker/api/cases/{id}/{action}   self_handle | escalate | verify | rework, forwarded to
                                          dispatch with the worker's own token and Idempotency-Key
@@ -19,7 +19,6 @@ machine, its refusal of self-verification). The worker is the token's subject, n
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -32,7 +31,16 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from console.domain.grid_map import level_features
-from console.domain.work import MAX_PHOTOS, SHA256, StoredPhoto, in_grids, my_work, patrol_record, photo_ref
+from console.domain.work import (
+    MAX_PHOTOS,
+    MEDIA_EXT,
+    SHA256,
+    StoredPhoto,
+    in_grids,
+    my_work,
+    patrol_record,
+    photo_ref,
+)
 from console.feeds import Feeds
 from console.worker.photos import PhotoStore
 from console.worker.taxonomy import Taxonomy
@@ -113,7 +121,8 @@ def router(
         now = datetime.now(UTC)
         here = (lat, lon) if lat is not None and lon is not None else None
         cases = [c.to_json(now) for c in feeds.board.open.values() if c.visible_to(principal.scope())]
-        return {"now": now.isoformat(), "cases": my_work(cases, here)}
+        policies = list(feeds.view.all("sla_policy").values())
+        return {"now": now.isoformat(), "cases": my_work(cases, here, policies)}
 
     @r.get("/grids")
     async def grids(principal: Reader) -> dict[str, Any]:
@@ -151,17 +160,21 @@ def router(
         body = await request.body()
         if not body or len(body) > photo_max_bytes:
             raise HTTPException(413, f"a photo is 1 to {photo_max_bytes} bytes, downscaled on the phone")
-        if hashlib.sha256(body).hexdigest() != sha256:
-            raise HTTPException(422, "the bytes' SHA-256 is not the one named in the path")
+        if media not in MEDIA_EXT:
+            raise HTTPException(415, f"photos are {', '.join(MEDIA_EXT)}, not {media[:40]}")
         try:
-            ref = photo_ref(sha256, media)
-        except ValueError as e:
-            raise HTTPException(415, str(e)) from e
-        await photos.put(ref, body)
-        return StoredPhoto(sha256, ref, media, len(body)).to_json()
+            stored = await photos.put(sha256, media, body)
+        except ValueError as e:  # the bytes are not the hash named in the path
+            raise HTTPException(422, str(e)) from e
+        return stored.to_json()
 
     @r.get("/photos/{sha256}")
-    async def get_photo(sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")], _: Reader) -> Response:
+    async def get_photo(
+        sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")], principal: Reader
+    ) -> Response:
+        # read through the cases: a photo of a case outside the caller's grids reads as absent
+        if not principal.unrestricted and not feeds.board.sees_photo(sha256, principal.scope()):
+            raise HTTPException(404, f"no photo {sha256} of a case in your scope")
         found = await photos.find(sha256)
         if found is None:
             raise HTTPException(404, f"no photo {sha256}")

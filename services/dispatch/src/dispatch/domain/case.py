@@ -27,7 +27,7 @@ class Deadline(_S, frozen=True):
     deadline_id: str
     kind: str  # acknowledge | resolve | arbitrate | verify
     due_at: datetime
-    # What due_at was computed on: "24x7", or the working-day calendar's version (onegrid.workcal).
+    # What due_at was computed on: "24x7", or the working-day calendar's version (registry_client.workcal).
     calendar_version: str | None = None
 
 

@@ -20,7 +20,7 @@ from dispatch.domain.case import (
 )
 from dispatch.domain.facts import Actor
 from dispatch.domain.states import Action, State
-from onegrid.registry_view import calendar_version, due_at
+from registry_client import calendar_version, due_at
 
 
 def new_id() -> str:

@@ -153,6 +153,13 @@ class Lifecycle:
         send_orders(d, A.ARBITRATE, (dept,), "assign", cmd.actor, now, reason, cmd.note)
 
     def _self_handle(self, d: Draft, cmd: Command, now: datetime, to: State | str) -> None:
+        # The policy in force when the worker acts decides (the app offers the action by it too).
+        if not self.directory.allows_self_handle(d.case.facts):
+            category = d.case.facts.category.code
+            raise Refused(
+                "self_handle.category_not_allowed",
+                f"the SLA does not let a grid worker handle {category} on the spot: report it up (escalate)",
+            )
         if cmd.evidence < 1:
             raise Refused("evidence.missing", "self-handling needs at least one evidence reference")
         d.move(

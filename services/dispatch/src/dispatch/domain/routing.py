@@ -4,12 +4,14 @@
 `grid`, exactly as on grid.registry.v1) and answers, without side effects (rule and SLA matching
 are the registry view's own `match_route` / `match_sla`, so every service reads the rules alike):
 - `route(facts)`: the tier, the department(s), the order kind, the SLA, and the versions used;
+- `allows_self_handle(facts)`: whether the SLA in force lets the grid worker handle it on the spot;
 - `escalation(facts, tier)`: the next tier up that has a command centre, and that centre;
 - `supervisor(dept)`, `territorial_unit(facts)` (属地兜底), `sla(facts)`.
 
 Conventions (documented in the service README section of the report): the tier is the highest of the
 tier intake proposed and the floor the severity sets (I → city, II → district, III → street,
-IV → as proposed); grid and community tiers mean the grid worker handles it first (第一时间处置);
+IV → as proposed); grid and community tiers mean the grid worker handles it first (第一时间处置)
+when the SLA policy names the category in `self_handle_categories`, else its department does;
 a department whose code ends with `command_suffix` is the command centre of its division; the
 territorial unit is the street's command centre (then the district's, then the city's).
 """
@@ -23,7 +25,7 @@ from typing import Any
 import msgspec
 
 from dispatch.domain.facts import CaseFacts
-from onegrid.registry_view import admits, match_route, match_sla
+from registry_client import admits, allows_self_handle, match_route, match_sla
 
 TIERS = ("grid", "community", "street", "district", "city")
 SEVERITY_FLOOR = {1: "city", 2: "district", 3: "street", 4: "grid"}
@@ -33,7 +35,7 @@ Records = Mapping[str, Mapping[str, dict[str, Any]]]  # kind -> code -> record
 
 class Sla(msgspec.Struct, frozen=True, kw_only=True):
     """The policy a case runs on. ``calendar`` "working_days": the seconds are office time on China's
-    official working days (``onegrid.workcal``), within ``business_hours``; "24x7": wall-clock."""
+    official working days (``registry_client.workcal``), within ``business_hours``; "24x7": wall-clock."""
 
     code: str | None
     revision: int | None
@@ -138,7 +140,9 @@ class Directory:
         departments: tuple[str, ...] = ()
         if rule is not None:
             departments = tuple(d for d in rule["departments"] if self.department(d))
-        self_handle = tier in SELF_HANDLED_TIERS
+        # Left to the grid worker only where the SLA allows self-handling the category; any other
+        # case of the grid goes to its department like a street case.
+        self_handle = tier in SELF_HANDLED_TIERS and self.allows_self_handle(facts)
         if not self_handle and not departments:
             unit = self.territorial_unit(facts)
             departments = (unit,) if unit else ()
@@ -169,6 +173,15 @@ class Directory:
             self._memo[key] = self._sla(facts.category.code, facts.severity.level)
         sla: Sla = self._memo[key]
         return sla
+
+    def allows_self_handle(self, facts: CaseFacts) -> bool:
+        """Whether the policy in force lets a grid worker resolve this case on the spot (第一时间处置)."""
+        key = ("self_handle", facts.category.code, facts.severity.level)
+        if key not in self._memo:
+            policy = match_sla(self._all("sla_policy"), facts.category.code, facts.severity.level)
+            self._memo[key] = allows_self_handle(policy, facts.category.code)
+        allowed: bool = self._memo[key]
+        return allowed
 
     def _sla(self, category: str, severity: int) -> Sla:
         p = match_sla(self._all("sla_policy"), category, severity)

@@ -32,14 +32,15 @@ from grid_registry.domain.seed_catalog import (
     HANJIANG,
     KNOWN_STATIONS,
     PRIMARY,
+    SELF_HANDLE_CATEGORIES,
     SLA_POLICIES,
     STREET_ENFORCED,
     SURNAMES,
     WATER_LIMITS,
 )
 from onegrid.geo import Cell
-from onegrid.workcal import WorkCalendar
 from onegrid_contracts import taxonomy_file
+from registry_client.workcal import WorkCalendar
 
 Json = dict[str, Any]
 ESCALATING_SEVERITIES = [1, 2]
@@ -226,6 +227,8 @@ def _sla_policies() -> Iterator[Json]:
             "resolve_within_s": resolve,
             "calendar": calendar,
         }
+        if code in SELF_HANDLE_CATEGORIES:
+            record["self_handle_categories"] = list(SELF_HANDLE_CATEGORIES[code])
         if calendar == "working_days":
             # Holidays and make-up days come from the official calendar; the record names its version,
             # so a new calendar is a new revision of the policy (the registry versions them together).

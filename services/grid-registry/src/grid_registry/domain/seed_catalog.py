@@ -115,6 +115,18 @@ SLA_POLICIES: tuple[tuple[str, str, tuple[str, ...], tuple[int, ...], int, int, 
     ("streetlight-4", "路灯维修时限", ("city.streetlight",), (4,), 8 * 3600, 3 * 9 * 3600, "working_days"),
 )
 
+# 第一时间处置: the small problems of an ordinary (severity IV) case a grid worker may resolve on the
+# spot (self_handle_categories of the policy); every other grid-tier case goes to its department.
+SELF_HANDLE_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "severity-4": (
+        "city.garbage",
+        "city.street_vending",
+        "city.illegal_parking",
+        "community.sanitation",
+        "safety.dispute",
+    ),
+}
+
 # 2026 public holidays (国务院办公厅 notice), for the working-day calendar
 # HJ 212 stations from contracts' conformance packets: (MN, ST, name)
 KNOWN_STATIONS: tuple[tuple[str, str, str], ...] = (

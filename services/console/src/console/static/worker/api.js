@@ -18,7 +18,10 @@ export async function call(method, path, { json, body, headers } = {}) {
   try { doc = text ? JSON.parse(text) : null; } catch { doc = { detail: text }; }
   if (!resp.ok) {
     const d = doc && doc.detail;
-    throw new ApiError(resp.status, typeof d === "string" ? d : JSON.stringify(d || doc));
+    const said = typeof d === "string" ? d : JSON.stringify(d || doc);
+    // dispatch's refusals name their reason code (e.g. self_handle.category_not_allowed): shown with the detail
+    const code = doc && typeof doc.outcome === "string" ? doc.outcome.replace(/^refused:/, "") + ": " : "";
+    throw new ApiError(resp.status, code + said);
   }
   return doc;
 }

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from onegrid.workcal import BEIJING, LAST_YEAR, WorkCalendar
+from registry_client.workcal import BEIJING, LAST_YEAR, WorkCalendar
 
 CAL = WorkCalendar()
 

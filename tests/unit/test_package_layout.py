@@ -1,0 +1,33 @@
+"""Where code lives: the shared library `onegrid` holds mechanisms (loop, envelope, settings, database,
+telemetry), never a business rule of the city. The registry's rules (routing, SLA matching, the
+working-day calendar) live in the registry-client package the services depend on. Checked on the
+syntax tree, so a lazy import inside a function counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from support.imports import imported_modules
+
+ROOT = Path(__file__).resolve().parents[2]
+LIBRARY = ROOT / "libs/onegrid/src/onegrid"
+# What a business rule of the registry needs; the library importing one of them holds a rule.
+RULE_MODULES = ("registry_client", "chinese_calendar")
+
+
+def test_the_library_imports_no_business_rule() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(bad)
+        for path in sorted(LIBRARY.rglob("*.py"))
+        if (bad := {m for m in imported_modules(path) if m.split(".")[0] in RULE_MODULES})
+    }
+    assert not offenders, f"the shared library imports business rules: {offenders}"
+
+
+def test_the_registry_rules_live_in_the_registry_client_only() -> None:
+    rule_modules = ("registry_view.py", "workcal.py")
+    in_library = sorted(str(p.relative_to(ROOT)) for name in rule_modules for p in LIBRARY.rglob(name))
+    assert not in_library, f"registry rules in the shared library: {in_library}"
+    import registry_client
+
+    assert callable(registry_client.match_route) and callable(registry_client.due_at)
