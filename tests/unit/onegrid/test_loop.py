@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+from aiokafka import TopicPartition
 from support.waiting import wait_until
 
 from onegrid.kafka import BatchResult, DeadLetter, OutRecord, Record
@@ -509,3 +510,59 @@ async def test_a_broken_group_coordination_rejoins_with_a_fresh_consumer(eos: bo
     assert broken.stopped and len(fresh) == 1
     values = [r.value for r in broker.records("out")]
     assert set(values) == {f"M{i}".encode() for i in range(30)}
+
+
+class RevokedWhileAcquired(MemoryConsumer):
+    """As aiokafka: pausing or seeking a partition this member no longer holds raises. The group takes
+    the partition away while its committed offset is being read (a second instance joining)."""
+
+    revoke_during_committed = True
+
+    def _held(self, tp) -> None:  # type: ignore[no-untyped-def]
+        from aiokafka.errors import IllegalStateError
+
+        if tp not in self.assignment():
+            raise IllegalStateError(f"No current assignment for partition {tp}")
+
+    def pause(self, *partitions) -> None:  # type: ignore[no-untyped-def]
+        for tp in partitions:
+            self._held(tp)
+        super().pause(*partitions)
+
+    async def seek_to_beginning(self, *partitions) -> None:  # type: ignore[no-untyped-def]
+        for tp in partitions:
+            self._held(tp)
+        await super().seek_to_beginning(*partitions)
+
+    async def committed(self, tp):  # type: ignore[no-untyped-def]
+        if self.revoke_during_committed:
+            self.revoke_during_committed = False
+            await self.rebalance(set())
+        return await super().committed(tp)
+
+
+async def test_a_partition_revoked_while_it_is_acquired_leaves_the_loop_running() -> None:
+    """Before, the loop died: reading from the beginning a partition revoked meanwhile raised, and so did
+    pausing it in the error path (intake's correlation stage stopped for good as a second instance
+    joined the group)."""
+    broker = MemoryBroker(partitions=1)
+    broker.append("in", b"a", key=b"k")
+
+    async def handler(records):
+        return upper(records)
+
+    consumer = RevokedWhileAcquired(broker, "g")
+    loop = make_loop(broker, handler, eos=True, consumer=consumer)
+    task = asyncio.create_task(loop.run())
+    await wait_until(lambda: not consumer.revoke_during_committed or task.done(), interval_s=0.01)
+    await asyncio.sleep(0.05)
+    assert not task.done(), task.exception() if task.done() else None
+    tp = TopicPartition("in", 0)
+    await consumer.rebalance({tp})  # the partition comes back: taken up and read once
+    await wait_until(
+        lambda: [r.value for r in broker.records("out")] == [b"A"] or task.done(), interval_s=0.01
+    )
+    assert not task.done(), task.exception() if task.done() else None
+    assert [r.value for r in broker.records("out")] == [b"A"]
+    loop.stop()
+    await task

@@ -568,7 +568,13 @@ class ConsumerLoop:
                 await self._consumer.seek_to_beginning(tp)
             if self._prepare is not None:
                 await self._prepare(tp)
-        except Exception:
+        except Exception as exc:
+            if tp not in self._consumer.assignment():
+                # Revoked while it was being taken up (aiokafka refuses to seek or pause a partition
+                # the member no longer holds): the rebalance's own assignment decides what comes next.
+                log.info("%s[%d] revoked while being taken up (%r)", tp.topic, tp.partition, exc)
+                self._unready.discard(tp)
+                return
             log.exception("starting the producer of %s[%d] failed; trying again", tp.topic, tp.partition)
             self._unready.add(tp)
             self._consumer.pause(tp)
