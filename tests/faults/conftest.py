@@ -68,7 +68,9 @@ def _free_block(width: int, step: int = 1) -> int:
     raise RuntimeError("no free ports")
 
 
-@pytest.fixture(scope="session")
+# Module scope: the cluster and its 14 service processes stop when the scenarios end, not when the
+# whole `make test` session does (they would idle beside every later test, on the same 2 cores).
+@pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     from onegrid.devstack.stack import Stack
 
