@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,12 +25,14 @@ from onegrid.topics import AUDIT_DLQ, AUDIT_HEADS
 from onegrid.wiring import Wiring, wire
 
 
-def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
-    app, settings, _ = build(settings)
-    return app, settings
+@dataclass
+class AuditService:
+    app: FastAPI
+    settings: Settings
+    wiring: Wiring
 
 
-def build(settings: Settings | None = None) -> tuple[FastAPI, Settings, Wiring]:
+def bootstrap(settings: Settings | None = None) -> AuditService:
     settings = settings or Settings()
     key = settings.private_key()  # fails at start, before anything runs, when the key is unusable
     w = wire(settings, migrations=Path(__file__).parent / "migrations")
@@ -66,7 +69,7 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, Settings, Wiring]:
         quarantine_topic=None,
     )
     app = create_app(w.runtime, title="OneGrid audit", routers=[router(store, key.public_key())])
-    return app, settings, w
+    return AuditService(app, settings, w)
 
 
 def _publisher(w: Wiring):  # type: ignore[no-untyped-def]
