@@ -280,8 +280,12 @@ def router(
             in_period = (since is None or day >= since.isoformat()) and (
                 until is None or day <= until.isoformat()
             )
+            # the lifecycle contract makes dimensions.grid a division code (a string) when present
             return (
-                bool(grid) and scope.admits("grid", grid) and (in_period or e.get("to_state") == "resolved")
+                isinstance(grid, str)
+                and bool(grid)
+                and scope.admits("grid", grid)
+                and (in_period or e.get("to_state") == "resolved")
             )
 
         rows = worker_figures(e for e in bodies if counted(e))
