@@ -35,7 +35,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 @dataclass
-class GridRegistry:
+class GridRegistryService:
     """What bootstrap built, for the CLI and tests."""
 
     app: FastAPI
@@ -46,7 +46,7 @@ class GridRegistry:
     view: RegistryView
 
 
-def build(settings: Settings | None = None) -> GridRegistry:
+def bootstrap(settings: Settings | None = None) -> GridRegistryService:
     settings = settings or Settings()
     w = wire(settings, migrations=MIGRATIONS, topics=renamed({GRID_REGISTRY: settings.changelog_topic}))
     store = RecordStore(w.engine, topic=settings.changelog_topic)
@@ -96,9 +96,4 @@ def build(settings: Settings | None = None) -> GridRegistry:
         body_limits={"/v1/records/": 4 * 1024 * 1024, "/v1/import/": 16 * 1024 * 1024},
     )
     api.install_error_handler(app)
-    return GridRegistry(app, settings, w, registry, relay, view)
-
-
-def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
-    built = build(settings)
-    return built.app, built.settings
+    return GridRegistryService(app, settings, w, registry, relay, view)
