@@ -112,9 +112,9 @@ def bootstrap(settings: Settings | None = None) -> ConsoleService:
     ]
     if settings.open311_url:
         # Residents' apps keep /open311/v2/ on the public address; the Open311 service answers it.
-        forward = Open311Forward(settings.open311_url, timeout_s=settings.open311_timeout_s)
-        w.runtime.on_stop.append(forward.close)
-        routers.append(open311_forward_router(forward))
+        open311 = Open311Forward(settings.open311_url, timeout_s=settings.open311_timeout_s)
+        w.runtime.on_stop.append(open311.close)
+        routers.append(open311_forward_router(open311))
     # The pages poll every two seconds and the receiver takes the exports of every service (its own
     # too): tracing those requests would only bury the traces worth reading.
     app = create_app(

@@ -177,7 +177,7 @@ class Courier:
                             "lease": lease,
                         },
                     )
-                if done.rowcount == 0:  # type: ignore[attr-defined]
+                if done.rowcount == 0:
                     # Another instance re-claimed it (our lease ran out): its result is the one kept.
                     log.warning("delivery %s: lease lost; result of this attempt not recorded", r.delivery_id)
 

@@ -293,7 +293,13 @@ async def workers(
         in_period = (since is None or day >= since.isoformat()) and (
             until is None or day <= until.isoformat()
         )
-        return bool(grid) and scope.admits("grid", grid) and (in_period or e.get("to_state") == "resolved")
+        # the lifecycle contract makes dimensions.grid a division code (a string) when present
+        return (
+            isinstance(grid, str)
+            and bool(grid)
+            and scope.admits("grid", grid)
+            and (in_period or e.get("to_state") == "resolved")
+        )
 
     rows = worker_figures(e for e in bodies if counted(e))
     return {"scope": str(scope), "definition": "workers.v1", "workers": [w.to_json() for w in rows]}

@@ -78,10 +78,13 @@ def bootstrap(settings: Settings | None = None) -> GridRegistryService:
     async def changelog_caught_up() -> bool:
         return table.caught_up.is_set()
 
+    async def catch_up_changelog() -> None:
+        await table.catch_up()  # how many records it applied is of no use to the start-up
+
     async def stop_table() -> None:
         table.stop()
 
-    w.runtime.on_start.append(table.catch_up)
+    w.runtime.on_start.append(catch_up_changelog)
     w.runtime.background += [lambda: relay.run(w.producer), table.follow]
     w.runtime.on_stop.insert(0, stop_table)
     w.runtime.checks["changelog"] = changelog_caught_up
