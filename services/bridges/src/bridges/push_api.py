@@ -37,6 +37,7 @@ from bridges.settings import Settings
 from bridges.sink import NotAcknowledged, Sink
 from bridges.stats import Stats
 from onegrid.auth import Principal, require
+from onegrid.provided import Provided
 
 Submitter = Annotated[Principal, Depends(require("submit", "legacy"))]
 Reader = Annotated[Principal, Depends(require("read", "metrics"))]
@@ -64,67 +65,89 @@ def feeds(s: Settings) -> dict[str, PushFeed]:
     }
 
 
+@dataclass(frozen=True)
+class BridgesDeps:
+    """What the endpoints work with, bound by `router`."""
+
+    settings: Settings
+    sink: Sink
+    receipts: Receipts
+    stats: Stats
+    status: Callable[[], dict[str, Any]]
+    by_feed: dict[str, PushFeed]
+
+
+deps: Provided[BridgesDeps] = Provided("bridges")
+Deps = Annotated[BridgesDeps, Depends(deps)]
+routes = APIRouter()
+
+
+async def take(d: BridgesDeps, feed: PushFeed, request: Request, principal: Principal) -> JSONResponse:
+    raw = await request.body()
+    bridge = f"{feed.feed}-push"
+    sha = digest(raw)
+    refused: NotTakenIn | None = None
+    try:
+        key, record_id = feed.identify(raw)
+    except NotTakenIn as e:
+        # Kept all the same, keyed by its digest: intake dead-letters it with the precise reason
+        # and the original; the sender is told at once (422) and a retry is a duplicate.
+        refused, key = e, f"sha256:{sha}"
+        record_id = key
+        d.stats.event(bridge, "refused")
+    done = await d.receipts.find(feed.feed, record_id, sha)
+    if done is not None:
+        d.stats.event(bridge, "duplicate")
+        return _refused(refused, done) if refused else _accepted("duplicate", record_id, done)
+    headers = legacy_headers(
+        feed=feed.feed, topic=feed.topic, bridge=bridge, sender=principal.subject, raw=raw
+    )
+    try:
+        meta = await d.sink.write(feed.topic, raw, key, headers, timeout_s=d.settings.push_ack_timeout_s)
+    except NotAcknowledged as e:
+        d.stats.event(bridge, "produce_failed")
+        return JSONResponse(
+            {"error": "kafka.unavailable", "detail": str(e)[:200]},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    d.stats.produced(bridge)
+    where = Receipt(feed.topic, meta.partition, meta.offset)
+    await d.receipts.record(feed.feed, record_id, sha, principal.subject, where)
+    return _refused(refused, where) if refused else _accepted("accepted", record_id, where)
+
+
+@routes.post("/push/safety", status_code=202)
+async def push_safety(d: Deps, request: Request, principal: Submitter) -> JSONResponse:
+    """One public-safety 事件信息 document (GBK XML), bytes as the system sends them."""
+    return await take(d, d.by_feed["safety"], request, principal)
+
+
+@routes.post("/push/party", status_code=202)
+async def push_party(d: Deps, request: Request, principal: Submitter) -> JSONResponse:
+    """One party-building 民情日记 record (JSON), bytes as the app sends them."""
+    return await take(d, d.by_feed["party"], request, principal)
+
+
+@routes.post("/push/cap", status_code=202)
+async def push_cap(d: Deps, request: Request, principal: Submitter) -> JSONResponse:
+    """One CAP 1.2 alert (XML), bytes as the sender's system sends them."""
+    return await take(d, d.by_feed["cap"], request, principal)
+
+
+@routes.get("/status")
+async def bridge_status(d: Deps, principal: Reader) -> dict[str, Any]:
+    """Per HJ 212 station: packets, bad CRC, last seen; per bridge: connections, records,
+    refusals, failures; per CAP feed: state, errors, polls."""
+    return d.status()
+
+
 def router(
     s: Settings, sink: Sink, receipts: Receipts, stats: Stats, status: Callable[[], dict[str, Any]]
 ) -> APIRouter:
-    r = APIRouter(prefix="/v1", tags=["bridges"])
-    by_feed = feeds(s)
-
-    async def take(feed: PushFeed, request: Request, principal: Principal) -> JSONResponse:
-        raw = await request.body()
-        bridge = f"{feed.feed}-push"
-        sha = digest(raw)
-        refused: NotTakenIn | None = None
-        try:
-            key, record_id = feed.identify(raw)
-        except NotTakenIn as e:
-            # Kept all the same, keyed by its digest: intake dead-letters it with the precise reason
-            # and the original; the sender is told at once (422) and a retry is a duplicate.
-            refused, key = e, f"sha256:{sha}"
-            record_id = key
-            stats.event(bridge, "refused")
-        done = await receipts.find(feed.feed, record_id, sha)
-        if done is not None:
-            stats.event(bridge, "duplicate")
-            return _refused(refused, done) if refused else _accepted("duplicate", record_id, done)
-        headers = legacy_headers(
-            feed=feed.feed, topic=feed.topic, bridge=bridge, sender=principal.subject, raw=raw
-        )
-        try:
-            meta = await sink.write(feed.topic, raw, key, headers, timeout_s=s.push_ack_timeout_s)
-        except NotAcknowledged as e:
-            stats.event(bridge, "produce_failed")
-            return JSONResponse(
-                {"error": "kafka.unavailable", "detail": str(e)[:200]},
-                status_code=503,
-                headers={"Retry-After": "5"},
-            )
-        stats.produced(bridge)
-        where = Receipt(feed.topic, meta.partition, meta.offset)
-        await receipts.record(feed.feed, record_id, sha, principal.subject, where)
-        return _refused(refused, where) if refused else _accepted("accepted", record_id, where)
-
-    @r.post("/push/safety", status_code=202)
-    async def push_safety(request: Request, principal: Submitter) -> JSONResponse:
-        """One public-safety 事件信息 document (GBK XML), bytes as the system sends them."""
-        return await take(by_feed["safety"], request, principal)
-
-    @r.post("/push/party", status_code=202)
-    async def push_party(request: Request, principal: Submitter) -> JSONResponse:
-        """One party-building 民情日记 record (JSON), bytes as the app sends them."""
-        return await take(by_feed["party"], request, principal)
-
-    @r.post("/push/cap", status_code=202)
-    async def push_cap(request: Request, principal: Submitter) -> JSONResponse:
-        """One CAP 1.2 alert (XML), bytes as the sender's system sends them."""
-        return await take(by_feed["cap"], request, principal)
-
-    @r.get("/status")
-    async def bridge_status(principal: Reader) -> dict[str, Any]:
-        """Per HJ 212 station: packets, bad CRC, last seen; per bridge: connections, records,
-        refusals, failures; per CAP feed: state, errors, polls."""
-        return status()
-
+    bound = BridgesDeps(s, sink, receipts, stats, status, feeds(s))
+    r = APIRouter(prefix="/v1", tags=["bridges"], dependencies=[deps.bind(bound)])
+    r.include_router(routes)
     return r
 
 
