@@ -50,7 +50,7 @@ def records(draw: st.DrawFn) -> tuple[str, str, bytes, tuple[tuple[str, bytes], 
         code = draw(st.sampled_from(["0101", "0201", "0301", "0302", "0401"]))
         level = draw(st.sampled_from(["一般", "较大", "重大", "特别重大"]))
         raw = safety_event(
-            f"PA3210032026113{n:07d}", code=code, level=level, wgs=where, when=when, title=title
+            f"PA3210032026113{n % 10**7:07d}", code=code, level=level, wgs=where, when=when, title=title
         )
         return "legacy.safety.v1", feed, raw, ()
     if feed == "party":
