@@ -71,10 +71,12 @@ status: install
 logs: install
 	$(STACK) logs
 
+# mypy is strict (pyproject [tool.mypy]) over every package: library, clients, services, simulators, bench
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/onegrid/src libs/registry-client/src contracts/src clients/python/src $(wildcard services/*/src/*/domain)
+	$(VENV)/bin/mypy libs/onegrid/src libs/registry-client/src contracts/src clients/python/src \
+		$(wildcard services/*/src) deploy/simulators/src bench/src
 
 fmt: install
 	$(VENV)/bin/ruff format .

@@ -107,7 +107,7 @@ async def test_tap_story_proofs_and_published_heads(kafka_settings, topics, data
         head_interval_s=0.5,
         batch_max_records=50,
     )
-    app, _ = bootstrap(settings)
+    app = bootstrap(settings).app
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     serving = asyncio.create_task(server.serve())
     base = f"http://127.0.0.1:{port}"

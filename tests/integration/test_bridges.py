@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request, Response
 from support.auth import ADMIN, bearer
 from support.records import cap_alert, hj212_packet, party_diary, safety_event, truncated_xml, with_bad_crc
 
-from bridges.bootstrap import Bridges, build
+from bridges.bootstrap import Bridges, bootstrap
 from bridges.settings import CapFeed, Settings
 from console.watch import KafkaWatch
 from intake.domain.hj212 import build_packet, parse_packet
@@ -71,7 +71,8 @@ async def running_bridges(
         http_port=0,
         **over,
     )
-    app, _, bridges = build(settings)
+    service = bootstrap(settings)
+    app, bridges = service.app, service.bridges
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bridges") as http,

@@ -3,7 +3,7 @@ close to a minute) is computed in a worker process with a time limit, the alert 
 with `cap.geometry_timeout` and its original bytes, and the records after it are processed.
 
 The intake pipeline runs in-process on the session's Kafka (test-private topics), as the service
-runs it: assemble() and an exactly-once ConsumerLoop."""
+runs it: intake_parts() and an exactly-once ConsumerLoop."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from support.records import BEIJING, HOME, cap_alert
 
 from grid_registry.domain.seed import seed_records
-from intake.bootstrap import assemble
+from intake.bootstrap import intake_parts
 from intake.pipeline import IntakeTopics
 from onegrid.kafka.admin import ensure_topics
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
@@ -60,7 +60,7 @@ async def test_a_crafted_cap_area_is_dead_lettered_at_the_time_limit_and_intake_
     await producer.stop()
 
     topics = IntakeTopics(feeds={cap: "cap"}, cases=cases, state=state)
-    parts = assemble(
+    parts = intake_parts(
         kafka_settings,
         client_id=f"intake-{ns}",
         topics=topics,

@@ -41,7 +41,7 @@ from audit.settings import Settings as AuditSettings
 from audit.testing import asyncpg_url
 from console.bootstrap import bootstrap as console_bootstrap
 from console.settings import Settings as ConsoleSettings
-from intake.bootstrap import assemble
+from intake.bootstrap import intake_parts
 from intake.domain.identity import case_id_for
 from intake.pipeline import IntakeTopics
 from onegrid import telemetry
@@ -196,7 +196,7 @@ async def serving(app: Any, port: int) -> AsyncIterator[str]:
 @contextlib.asynccontextmanager
 async def intake_running(kafka: KafkaSettings, n: dict[str, str], ns: str) -> AsyncIterator[None]:
     topics = IntakeTopics(feeds={n["party"]: "party"}, cases=n["cases"], state=n["state"])
-    parts = assemble(kafka, client_id=f"intake-{ns}", topics=topics, registry_topic=n["registry"])
+    parts = intake_parts(kafka, client_id=f"intake-{ns}", topics=topics, registry_topic=n["registry"])
     await parts.catch_up()
     follow = asyncio.create_task(parts.follow())
     group = f"intake.{ns}"
@@ -262,7 +262,7 @@ async def test_console_shows_live_flow_and_a_case_with_its_trail_and_trace(
 
         seed = hashlib.sha256(b"console test key").digest()
         audit_port, console_port = free_port(), free_port()
-        audit_app, _ = audit_bootstrap(
+        audit_app = audit_bootstrap(
             AuditSettings(
                 environment="test",
                 signing_key=base64.b64encode(seed).decode(),
@@ -277,8 +277,8 @@ async def test_console_shows_live_flow_and_a_case_with_its_trail_and_trace(
                 dead_letter_topic_pattern=rf"^t\.console\.(dlq|quarantine)\.{ns}$",
                 opaque_topic_pattern=rf"^t\.console\.party\.{ns}$",
             )
-        )
-        console_app, _ = console_bootstrap(
+        ).app
+        console_app = console_bootstrap(
             ConsoleSettings(
                 environment="test",
                 database_url=database_url,
@@ -295,7 +295,7 @@ async def test_console_shows_live_flow_and_a_case_with_its_trail_and_trace(
                 lag_group_pattern=rf"intake\.{ns}",
                 sample_interval_s=1.0,
             )
-        )
+        ).app
         async with (
             serving(console_app, console_port) as console,
             serving(audit_app, audit_port),

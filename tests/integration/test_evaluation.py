@@ -127,7 +127,7 @@ async def test_scripted_stream_gives_the_hand_figures_and_a_rebuild_gives_identi
     unique = len({(b["case_id"], b["seq"]) for b in bodies})
     await publish(kafka_settings, topic, bodies)
 
-    app, _ = bootstrap(settings)
+    app = bootstrap(settings).app
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.http_port, log_config=None))
     serving = asyncio.create_task(server.serve())
     engine = make_engine(settings.database_url, settings.db_schema, pool_size=1)

@@ -122,7 +122,7 @@ async def test_the_guides_duckdb_example_on_the_lake_reproduces_the_service_exac
     unique = len({(b["case_id"], b["seq"]) for b in bodies})
     await publish(kafka_settings, topic, [(b["case_id"].encode(), json.dumps(b).encode()) for b in bodies])
 
-    app, _ = bootstrap(settings)
+    app = bootstrap(settings).app
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.http_port, log_config=None))
     serving = asyncio.create_task(server.serve())
     engine = make_engine(settings.database_url, settings.db_schema, pool_size=1)

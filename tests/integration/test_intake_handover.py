@@ -15,7 +15,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
-from intake.bootstrap import IntakeParts, assemble
+from intake.bootstrap import IntakeParts, intake_parts
 from intake.pipeline import IntakeTopics
 from onegrid.kafka.admin import consumer_lag, ensure_topics
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
@@ -97,8 +97,8 @@ async def test_the_new_owner_of_an_hj212_partition_continues_the_open_episode(
 
     topics = IntakeTopics(feeds={n["hj212"]: "hj212"}, cases=n["cases"], state=n["state"])
     group = f"intake.{ns}"
-    a = assemble(kafka_settings, client_id=f"a-{ns}", topics=topics, registry_topic=n["registry"])
-    b = assemble(kafka_settings, client_id=f"b-{ns}", topics=topics, registry_topic=n["registry"])
+    a = intake_parts(kafka_settings, client_id=f"a-{ns}", topics=topics, registry_topic=n["registry"])
+    b = intake_parts(kafka_settings, client_id=f"b-{ns}", topics=topics, registry_topic=n["registry"])
     await producer.flush()
     await a.catch_up()
     await b.catch_up()  # B's view of the state is from now; its follower is not running (it lags)

@@ -51,9 +51,9 @@ async def test_an_idle_intake_writes_control_marks_the_audit_tap_does_not_record
     await seed_registry(kafka_settings, registry)
     run = Run(kafka_settings, legacy, registry, instances=1)
     await run.create_topics()
-    from intake.bootstrap import assemble
+    from intake.bootstrap import intake_parts
 
-    parts = assemble(kafka_settings, client_id=f"{ns}-0", topics=run.topics, registry_topic=registry)
+    parts = intake_parts(kafka_settings, client_id=f"{ns}-0", topics=run.topics, registry_topic=registry)
     await parts.catch_up()
     loops = run.loops(parts, 0)
     tasks = [asyncio.create_task(parts.follow()), *(asyncio.create_task(loop.run()) for loop in loops)]

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from intake.bootstrap import IntakeParts, assemble
+from intake.bootstrap import IntakeParts, intake_parts
 from intake.ledger import set_aside_account
 from intake.pipeline import IntakeTopics
 from onegrid.kafka.admin import ensure_topics
@@ -169,7 +169,7 @@ class Run:
         await self.create_topics()
         instances = []
         for i in range(self.instances):
-            parts = assemble(
+            parts = intake_parts(
                 self.kafka, client_id=f"{self.ns}-{i}", topics=self.topics, registry_topic=self.registry
             )
             await parts.catch_up()

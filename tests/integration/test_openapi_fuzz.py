@@ -34,49 +34,49 @@ def _audit(common: dict[str, Any]) -> Any:
     from audit.bootstrap import bootstrap
     from audit.settings import Settings
 
-    return bootstrap(Settings(**common))[0]
+    return bootstrap(Settings(**common)).app
 
 
 def _registry(common: dict[str, Any]) -> Any:
     from grid_registry.bootstrap import bootstrap
     from grid_registry.settings import Settings
 
-    return bootstrap(Settings(**common, seed_on_start=False))[0]
+    return bootstrap(Settings(**common, seed_on_start=False)).app
 
 
 def _intake(common: dict[str, Any]) -> Any:
     from intake.bootstrap import bootstrap
     from intake.settings import Settings
 
-    return bootstrap(Settings(**common))[0]
+    return bootstrap(Settings(**common)).app
 
 
 def _open311(common: dict[str, Any]) -> Any:
     from open311.bootstrap import bootstrap
     from open311.settings import Settings
 
-    return bootstrap(Settings(**common))[0]
+    return bootstrap(Settings(**common)).app
 
 
 def _dispatch(common: dict[str, Any]) -> Any:
     from dispatch.bootstrap import bootstrap
     from dispatch.settings import Settings
 
-    return bootstrap(Settings(**common))[0]
+    return bootstrap(Settings(**common)).app
 
 
 def _evaluation(common: dict[str, Any]) -> Any:
     from evaluation.bootstrap import bootstrap
     from evaluation.settings import Settings
 
-    return bootstrap(Settings(**common))[0]
+    return bootstrap(Settings(**common)).app
 
 
 def _console(common: dict[str, Any]) -> Any:
     from console.bootstrap import bootstrap
     from console.settings import Settings
 
-    return bootstrap(Settings(**common))[0]
+    return bootstrap(Settings(**common)).app
 
 
 def _bridges(common: dict[str, Any]) -> Any:
@@ -86,7 +86,7 @@ def _bridges(common: dict[str, Any]) -> Any:
     # Topics of its own: a generated push that happens to be a record must not reach the catalogue's.
     name = common["service_name"]
     topics = {f"{feed}_topic": f"t.{name}.{feed}" for feed in ("hj212", "cap", "safety", "party")}
-    return bootstrap(Settings(**common, **topics, hj212_port=0))[0]
+    return bootstrap(Settings(**common, **topics, hj212_port=0)).app
 
 
 SERVICES: dict[str, Callable[[dict[str, Any]], Any]] = {

@@ -13,14 +13,14 @@ import httpx
 from sqlalchemy import text
 from support.auth import ADMIN
 
-from grid_registry.bootstrap import GridRegistry, build
+from grid_registry.bootstrap import GridRegistryService, bootstrap
 from grid_registry.settings import Settings
 from onegrid.settings import KafkaSettings
 
 
 @dataclass
 class Running:
-    service: GridRegistry
+    service: GridRegistryService
     client: httpx.AsyncClient
     topic: str
     schema: str
@@ -83,7 +83,7 @@ async def running_registry(
         # Departments' order topics of this test alone (the real names are shared by every test).
         orders_topic=orders_topic or f"t.{uid}.dispatch.orders.{{department}}.v1",
     )
-    service = build(settings)
+    service = bootstrap(settings)
     app = service.app
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

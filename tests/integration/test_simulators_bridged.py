@@ -10,7 +10,7 @@ from collections import Counter
 
 import uvicorn
 
-from bridges.bootstrap import build
+from bridges.bootstrap import bootstrap
 from bridges.settings import CapFeed, Settings
 from onegrid.devstack.paths import free_port
 from onegrid.envelope import header_dict
@@ -38,7 +38,8 @@ async def test_the_simulated_networks_send_through_the_bridges(database_url, kaf
             CapFeed(name="sim-hub", url=f"http://127.0.0.1:{hub_port}/cap/index.atom", interval_s=0.2)
         ],
     )
-    app, _, bridges = build(settings)
+    service = bootstrap(settings)
+    app, bridges = service.app, service.bridges
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=http_port, log_config=None))
     serving = asyncio.create_task(server.serve())
     try:

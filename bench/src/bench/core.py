@@ -16,13 +16,13 @@ from bench.feeds import FeedStream, seeded_view
 def book_growth(
     feed: str, *, chunks: int, chunk: int, batch: int = 500, apart: timedelta = timedelta(seconds=0.5)
 ) -> dict[str, Any]:
-    from intake.bootstrap import assemble
+    from intake.bootstrap import intake_parts
     from intake.domain.normalize import Provenance
     from intake.domain.process import Inbound
     from onegrid.envelope import header_dict
     from onegrid.settings import KafkaSettings
 
-    parts = assemble(KafkaSettings(), client_id="bench-core")
+    parts = intake_parts(KafkaSettings(), client_id="bench-core")
     parts.view.records = seeded_view().records
     parts.view.spatial_version += 1
     parts.view.grid_index()

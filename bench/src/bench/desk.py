@@ -48,13 +48,13 @@ def case_records(n: int, feeds: tuple[str, ...] = ("party", "safety", "open311",
 
 
 def _reported(n: int, feeds: tuple[str, ...]) -> list[Any]:
-    from intake.bootstrap import assemble
+    from intake.bootstrap import intake_parts
     from intake.domain.normalize import Provenance
     from intake.domain.process import Inbound
     from onegrid.envelope import header_dict
     from onegrid.settings import KafkaSettings
 
-    parts = assemble(KafkaSettings(), client_id="bench-desk")
+    parts = intake_parts(KafkaSettings(), client_id="bench-desk")
     parts.view.records = seeded_view().records
     parts.view.spatial_version += 1
     intake = parts.pipeline.intake

@@ -128,10 +128,10 @@ def _patched(stages: Stages) -> Iterator[None]:
 
 
 async def _feed(feed: str, n: int, settle: bool) -> dict[str, Any]:
-    from intake.bootstrap import assemble
+    from intake.bootstrap import intake_parts
     from onegrid.settings import KafkaSettings
 
-    parts = assemble(KafkaSettings(), client_id="bench-profile")
+    parts = intake_parts(KafkaSettings(), client_id="bench-profile")
     parts.view.records = seeded_view().records
     parts.view.spatial_version += 1
     parts.view.grid_index()

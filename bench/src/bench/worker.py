@@ -6,7 +6,7 @@ production) and keep the measuring out of the measured process:
 
 - `{"op": "intake", "feeds": {topic: feed}, "cases", "state", "registry", "dlq", "quarantine": T}`
   builds the real
-  intake (intake.bootstrap.assemble) and catches up its views; answers `{"ready": ...}`.
+  intake (intake.bootstrap.intake_parts) and catches up its views; answers `{"ready": ...}`.
 - `{"op": "run", "mode": M, "topics": [...], "group": G, "n": N|null, "out": T, "instance": I}` with
   M one of consume, passthrough, passthrough_tx, intake: runs until N records are done (or a `stop`
   command), printing `{"progress": count, "assigned": partitions}` every 0.2 s, then
@@ -85,12 +85,12 @@ class Worker:
         sys.stdout.flush()
 
     async def intake(self, cmd: dict[str, Any]) -> None:
-        from intake.bootstrap import assemble
+        from intake.bootstrap import intake_parts
         from intake.pipeline import IntakeTopics
 
         topics = IntakeTopics(feeds=dict(cmd["feeds"]), cases=cmd["cases"], state=cmd["state"])
         self.dead_letters = (cmd["dlq"], cmd["quarantine"])
-        self.parts = assemble(
+        self.parts = intake_parts(
             self.kafka,
             client_id=f"bench-intake-{cmd['cases']}",
             topics=topics,

@@ -8,12 +8,12 @@ import sys
 
 import uvicorn
 
-from dispatch.bootstrap import build
+from dispatch.bootstrap import bootstrap
 from dispatch.settings import Settings
 
 
 async def main(port: int, instance: str) -> None:
-    built = build(Settings(http_port=port, instance_id=instance))
+    built = bootstrap(Settings(http_port=port, instance_id=instance))
     server = uvicorn.Server(
         uvicorn.Config(built.app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     )

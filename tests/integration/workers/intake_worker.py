@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 
-from intake.bootstrap import IntakeParts, assemble
+from intake.bootstrap import IntakeParts, intake_parts
 from intake.pipeline import IntakeTopics
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
 from onegrid.kafka.producer import make_producer, partition_producers
@@ -68,7 +68,7 @@ async def main(bootstrap: str, ns: str, delay: float) -> None:
         correlate=n[INTAKE_CORRELATE] if two_stages() else None,
         correlate_state=n[INTAKE_CORRELATE_STATE] if two_stages() else None,
     )
-    parts = assemble(kafka, client_id=f"intake-{ns}", topics=topics, registry_topic=n[GRID_REGISTRY])
+    parts = intake_parts(kafka, client_id=f"intake-{ns}", topics=topics, registry_topic=n[GRID_REGISTRY])
     await parts.catch_up()
     follow = asyncio.create_task(parts.follow())
     group = f"intake.{ns}"

@@ -8,7 +8,7 @@ import asyncio
 import base64
 from collections.abc import Sequence
 
-from audit.bootstrap import build
+from audit.bootstrap import bootstrap
 from audit.settings import Settings
 from audit.trail_writer import Appended
 from audit.wiretap import WireTap
@@ -32,7 +32,7 @@ class RefusingWriter:
 
 async def test_a_record_the_trail_refuses_goes_to_the_audit_dlq_and_the_tap_goes_on() -> None:
     settings = Settings(environment="test", signing_key=base64.b64encode(bytes(range(32))).decode())
-    _, _, wiring = build(settings)
+    wiring = bootstrap(settings).wiring
     [spec] = wiring.loop_specs
     broker = MemoryBroker()
     for v in (b"a", b"unstorable", b"b"):

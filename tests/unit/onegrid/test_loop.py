@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from contextlib import asynccontextmanager
 
 import pytest
 from aiokafka import TopicPartition
@@ -564,5 +565,105 @@ async def test_a_partition_revoked_while_it_is_acquired_leaves_the_loop_running(
     )
     assert not task.done(), task.exception() if task.done() else None
     assert [r.value for r in broker.records("out")] == [b"A"]
+    loop.stop()
+    await task
+
+
+class SubscriptionChangedInTransaction(RevokedWhileAcquired):
+    """As aiokafka with a topic pattern: a new matching topic replaces the member's subscription, and
+    with it the assignment, at once; the revoke callback naming the previous assignment runs only when
+    the rebalance that follows begins. Pausing a partition in between raises."""
+
+    revoke_during_committed = False
+
+    def __init__(self, broker: MemoryBroker, group_id: str) -> None:
+        super().__init__(broker, group_id)
+        self.previous: set[TopicPartition] | None = None  # dropped, its revoke not yet called
+
+    def assignment(self) -> set[TopicPartition]:
+        return set() if self.previous is not None else super().assignment()
+
+    def change_subscription(self) -> None:
+        self.previous = super().assignment()
+
+    async def rebalance(self, assignment: set[TopicPartition]) -> None:
+        if self.previous is not None:
+            self._assignment, self.previous = self.previous, None  # the revoke names it
+        await super().rebalance(assignment)
+
+
+class FailsInCommit(MemoryProducer):
+    """A partition's transactional producer whose first commit fails for good (fatal: aiokafka's
+    transaction manager reports it; fenced: a newer producer took its id) while `meanwhile` runs."""
+
+    def __init__(self, broker: MemoryBroker, tid: str, kind: str, meanwhile) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(broker, transactional_id=tid)
+        self.kind, self.meanwhile, self.failed = kind, meanwhile, False
+        self._txn_manager = self
+
+    def is_fatal_error(self) -> bool:
+        return self.failed and self.kind == "fatal"
+
+    @asynccontextmanager
+    async def transaction(self):  # type: ignore[no-untyped-def]
+        if self.failed:
+            async with super().transaction():
+                yield
+            return
+        self._txn = []  # what it sends is never committed
+        yield
+        self._txn, self.failed = None, True
+        self.meanwhile()
+        from aiokafka.errors import KafkaError, ProducerFenced
+
+        raise ProducerFenced() if self.kind == "fenced" else KafkaError("transaction coordinator lost")
+
+
+@pytest.mark.parametrize("kind", ["fatal", "fenced"])
+async def test_a_partition_dropped_while_its_transaction_fails_leaves_the_loop_running(kind: str) -> None:
+    """Before, the loop died: after a producer failed for good (or was fenced), pausing its partition
+    raised when the member's assignment had gone meanwhile (a new topic matched the subscription
+    pattern) and the rebalance's revoke had not yet run."""
+    broker = MemoryBroker(partitions=1)
+    broker.append("in", b"a", key=b"k")
+    tp = TopicPartition("in", 0)
+
+    async def handler(records):
+        return upper(records)
+
+    consumer = SubscriptionChangedInTransaction(broker, "g")
+    failing = FailsInCommit(broker, "g.in.0", kind, consumer.change_subscription)
+    started: list[MemoryProducer] = []
+
+    def transactional(tp: TopicPartition) -> MemoryProducer:
+        started.append(failing if not started else MemoryProducer(broker, transactional_id="g.in.0"))
+        return started[-1]
+
+    loop = ConsumerLoop(
+        consumer=consumer,
+        handler=handler,
+        producer=MemoryProducer(broker),
+        transactional=transactional,
+        config=LoopConfig(
+            group_id="g",
+            topics=("in",),
+            service="test",
+            dlq_topic="dlq",
+            exactly_once=True,
+            commit_interval_s=0,
+        ),
+    )
+    task = asyncio.create_task(loop.run())
+    await wait_until(lambda: failing.failed or task.done(), interval_s=0.01)
+    await asyncio.sleep(0.05)
+    assert not task.done(), task.exception() if task.done() else None
+    assert broker.records("out") == []
+    await consumer.rebalance({tp})  # the rebalance gives the partition back: taken up and read once
+    await wait_until(
+        lambda: [r.value for r in broker.records("out")] == [b"A"] or task.done(), interval_s=0.01
+    )
+    assert not task.done(), task.exception() if task.done() else None
+    assert [r.value for r in broker.records("out")] == [b"A"]
+    assert broker.committed[("g", tp)] == 1 and failing.stopped and len(started) == 2
     loop.stop()
     await task

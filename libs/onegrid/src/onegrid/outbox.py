@@ -33,7 +33,6 @@ migration; the tables live in the service's own schema (on the engine's search_p
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -46,9 +45,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onegrid import telemetry
-from onegrid.kafka.policy import Backoff, is_transient
+from onegrid.kafka.policy import is_transient
 from onegrid.kafka.producer import send_each
 from onegrid.kafka.records import OutRecord
+from onegrid.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -223,20 +223,17 @@ class OutboxRelay:
         self.set_aside = 0  # rows moved aside since start
         self._table = table
         self._batch_size = batch_size
-        self._idle_s = idle_s
-        self._wake = asyncio.Event()
-        self._stopping = False
+        self._job = Periodic("outbox relay", idle_s)
         self._lock_key = int.from_bytes(
             hashlib.sha256(f"outbox:{scope}.{table}".encode()).digest()[:8], "big", signed=True
         )
         self.published = 0  # records acknowledged by the broker since start
 
     def wake(self) -> None:
-        self._wake.set()
+        self._job.wake()
 
     def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+        self._job.stop()
 
     async def publish_pending(self, producer: Any) -> int:
         """Publish up to `batch_size` rows in id order and delete them (those refused for good are
@@ -320,22 +317,6 @@ class OutboxRelay:
         return total
 
     async def run(self, producer: Any) -> None:
-        """Relay until `stop()`; transient failures retry with capped backoff, others raise."""
-        backoff = Backoff()
-        while not self._stopping:
-            try:
-                n = await self.publish_pending(producer)
-                backoff.reset()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                delay = backoff.next_delay()
-                log.warning("outbox relay: transient failure, retrying in %.2fs: %r", delay, exc)
-                await asyncio.sleep(delay)
-                continue
-            if n < self._batch_size:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)
-                except TimeoutError:
-                    pass
+        """Relay until `stop()`: a full batch is followed at once, otherwise after `idle_s` (or
+        `wake()`); transient failures retry with capped backoff, others raise."""
+        await self._job.run(lambda: self.publish_pending(producer), again=lambda n: n >= self._batch_size)

@@ -5,8 +5,8 @@ from onegrid.service import serve
 
 
 def main() -> None:
-    app, settings = bootstrap()
-    serve(app, settings)
+    service = bootstrap()
+    serve(service.app, service.settings)
 
 
 if __name__ == "__main__":

@@ -48,12 +48,13 @@ def synthetic_records(n: int) -> list[FakeRecord]:
                 )
             )
         else:
+            event_id = str(uuid.uuid4())
             body = {
-                "event_id": str(uuid.uuid4()),
+                "event_id": event_id,
                 "case_id": f"case-{i % 5000}",
                 "actor": {"kind": "staff", "id": "hj/0042"},
             }
-            headers = [("ce_id", body["event_id"].encode()), ("ce_type", b"cn.onegrid.case.acknowledged.v1")]
+            headers = [("ce_id", event_id.encode()), ("ce_type", b"cn.onegrid.case.acknowledged.v1")]
             out.append(FakeRecord(CASE_LIFECYCLE, i % 6, i, json.dumps(body).encode(), None, headers))
     return out
 

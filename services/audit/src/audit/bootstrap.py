@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,19 +19,20 @@ from audit.trail_writer import TrailWriter, ensure_partitions
 from audit.wiretap import WireTap
 from onegrid.envelope import CloudEvent
 from onegrid.kafka.topic_ids import TopicIds
+from onegrid.periodic import Periodic, any_error
 from onegrid.service import create_app
 from onegrid.topics import AUDIT_DLQ, AUDIT_HEADS
 from onegrid.wiring import Wiring, wire
 
-log = logging.getLogger(__name__)
+
+@dataclass
+class AuditService:
+    app: FastAPI
+    settings: Settings
+    wiring: Wiring
 
 
-def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
-    app, settings, _ = build(settings)
-    return app, settings
-
-
-def build(settings: Settings | None = None) -> tuple[FastAPI, Settings, Wiring]:
+def bootstrap(settings: Settings | None = None) -> AuditService:
     settings = settings or Settings()
     key = settings.private_key()  # fails at start, before anything runs, when the key is unusable
     w = wire(settings, migrations=Path(__file__).parent / "migrations")
@@ -69,7 +69,7 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, Settings, Wiring]:
         quarantine_topic=None,
     )
     app = create_app(w.runtime, title="OneGrid audit", routers=[router(store, key.public_key())])
-    return app, settings, w
+    return AuditService(app, settings, w)
 
 
 def _publisher(w: Wiring):  # type: ignore[no-untyped-def]
@@ -91,12 +91,11 @@ def _publisher(w: Wiring):  # type: ignore[no-untyped-def]
 def _partition_keeper(db: Database, ahead: int):  # type: ignore[no-untyped-def]
     async def keep_partitions() -> None:
         """Create next months' trail partitions well ahead of time (hourly; idempotent)."""
-        while True:
-            try:
-                async with db.acquire() as conn:
-                    await ensure_partitions(conn, datetime.now(UTC), ahead)
-            except Exception:
-                log.warning("creating trail partitions failed; will retry", exc_info=True)
-            await asyncio.sleep(3600)
+
+        async def ensure() -> None:
+            async with db.acquire() as conn:
+                await ensure_partitions(conn, datetime.now(UTC), ahead)
+
+        await Periodic("trail partitions", 3600, retry=any_error).run(ensure)
 
     return keep_partitions

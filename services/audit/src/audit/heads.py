@@ -10,7 +10,6 @@ next tick; it is in the database and the API in any case.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -26,6 +25,7 @@ from audit.database import Database
 from audit.domain.merkle import MerkleFrontier
 from audit.domain.tree_head import SignedTreeHead, sign_tree_head
 from onegrid import telemetry
+from onegrid.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +146,10 @@ class HeadSigner:
     async def run(self) -> None:
         """Sign on the cadence until cancelled; database hiccups are logged and retried next tick."""
         tick = max(0.05, min(1.0, self._interval_ms / 1000 / 4))
-        while True:
-            try:
-                await self.sign_if_due()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                log.warning("signing a tree head failed; will retry", exc_info=True)
-            await asyncio.sleep(tick)
+        await Periodic("tree head signer", tick, retry=_database_hiccup, max_backoff_s=tick).run(
+            self.sign_if_due
+        )
+
+
+def _database_hiccup(exc: Exception) -> bool:
+    return isinstance(exc, OSError | asyncpg.PostgresError | asyncpg.InterfaceError)

@@ -11,7 +11,6 @@ OneGridAuditVerifyFailed). A database that does not answer is no verdict: logged
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Protocol
 
@@ -22,6 +21,7 @@ from audit.domain.merkle import verify_consistency
 from audit.domain.tree_head import SignedTreeHead, verify_tree_head
 from audit.store import LogDamaged, NotInLog
 from onegrid import telemetry
+from onegrid.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +80,11 @@ class HeadCheck:
         return None
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.check_once()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                log.warning("checking the newest tree head failed to read the log; will retry", exc_info=True)
-            await asyncio.sleep(self._interval_s)
+        await Periodic(
+            "tree head check", self._interval_s, retry=_database_hiccup, max_backoff_s=self._interval_s
+        ).run(self.check_once)
+
+
+def _database_hiccup(exc: Exception) -> bool:
+    """Reading the log failed (the database away): checked again, never a failed check."""
+    return isinstance(exc, OSError | asyncpg.PostgresError | asyncpg.InterfaceError)

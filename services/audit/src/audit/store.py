@@ -48,7 +48,8 @@ class EntryFilter:
     after_seq: int = -1
 
     def where(self) -> tuple[str, list[Any]]:
-        clauses, params = ["seq > $1"], [self.after_seq]
+        clauses = ["seq > $1"]
+        params: list[Any] = [self.after_seq]
         for column, value in (
             ("case_id", self.case_id),
             ("trace_id", self.trace_id),

@@ -3,6 +3,7 @@ receipts table, health and metrics. No consumer loops: the bridges only write.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -21,12 +22,14 @@ from onegrid.wiring import Wiring, wire
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
-    app, s, _ = build(settings)
-    return app, s
+@dataclass
+class BridgesService:
+    app: FastAPI
+    settings: Settings
+    bridges: Bridges
 
 
-def build(settings: Settings | None = None) -> tuple[FastAPI, Settings, Bridges]:
+def bootstrap(settings: Settings | None = None) -> BridgesService:
     s = settings or Settings()
     w = wire(s, migrations=MIGRATIONS, topics=renamed(s.topics()))
     bridges = Bridges(s, w)
@@ -36,7 +39,7 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, Settings, Bridges]
         routers=[router(s, bridges.sink, Receipts(w.engine), bridges.stats, bridges.status)],
         body_limits={"/v1/push": s.push_max_bytes},
     )
-    return app, s, bridges
+    return BridgesService(app, s, bridges)
 
 
 class Bridges:

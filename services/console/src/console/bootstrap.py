@@ -8,6 +8,8 @@ producer used for replays, topic creation, health and readiness), minus the data
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import httpx
 from fastapi import FastAPI
 
@@ -28,7 +30,7 @@ from console.worker.taxonomy import Taxonomy
 from onegrid.ratelimit import RateLimiter
 from onegrid.service import create_app
 from onegrid.topics import TopicSpec, read_by
-from onegrid.wiring import wire
+from onegrid.wiring import Wiring, wire
 
 
 def followed_topics(settings: Settings) -> list[TopicSpec]:
@@ -39,7 +41,14 @@ def followed_topics(settings: Settings) -> list[TopicSpec]:
     return [spec.named(renamed.get(spec.name, spec.name)) for spec in read_by("console") if spec.feed is None]
 
 
-def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
+@dataclass
+class ConsoleService:
+    app: FastAPI
+    settings: Settings
+    wiring: Wiring
+
+
+def bootstrap(settings: Settings | None = None) -> ConsoleService:
     settings = settings or Settings()
     w = wire(settings, migrations=None, topics=followed_topics(settings))
     w.runtime.checks.pop("database", None)  # no tables: the console must not be unready for lack of one
@@ -103,9 +112,9 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     ]
     if settings.open311_url:
         # Residents' apps keep /open311/v2/ on the public address; the Open311 service answers it.
-        forward = Open311Forward(settings.open311_url, timeout_s=settings.open311_timeout_s)
-        w.runtime.on_stop.append(forward.close)
-        routers.append(open311_forward_router(forward))
+        open311 = Open311Forward(settings.open311_url, timeout_s=settings.open311_timeout_s)
+        w.runtime.on_stop.append(open311.close)
+        routers.append(open311_forward_router(open311))
     # The pages poll every two seconds and the receiver takes the exports of every service (its own
     # too): tracing those requests would only bury the traces worth reading.
     app = create_app(
@@ -121,7 +130,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         },
     )
     app.mount("/static", static_files(), name="static")
-    return app, settings
+    return ConsoleService(app, settings, w)
 
 
 async def _all_caught_up(feeds: Feeds) -> bool:

@@ -8,7 +8,6 @@ fatal: the console must keep answering while the cluster is in trouble.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -18,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from console.domain.flow import Lag, Partition, Throughput, lag_rows, via
 from onegrid.envelope import header_dict
+from onegrid.periodic import Periodic, any_error
 from onegrid.settings import KafkaSettings
 from onegrid.topics import legacy_feeds_pattern
 
@@ -56,17 +56,21 @@ class KafkaWatch:
     async def run(self) -> None:
         """Sample until cancelled."""
         try:
-            while True:
-                try:
-                    await self.sample()
-                    self.error = None
-                except Exception as exc:  # the console keeps serving with the last good sample
-                    self.error = f"{type(exc).__name__}: {exc}"
-                    log.warning("sampling Kafka failed: %s", self.error)
-                    await self._close()
-                await asyncio.sleep(self.interval_s)
+            # the console keeps serving with the last good sample whatever fails
+            await Periodic(
+                "Kafka sampling", self.interval_s, retry=any_error, max_backoff_s=self.interval_s
+            ).run(self._sample_or_reset)
         finally:
             await self._close()
+
+    async def _sample_or_reset(self) -> None:
+        try:
+            await self.sample()
+            self.error = None
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            await self._close()  # clients made anew for the next sample
+            raise
 
     async def sample(self) -> None:
         admin, probe = await self._clients()

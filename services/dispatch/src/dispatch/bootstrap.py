@@ -32,7 +32,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 @dataclass
-class Dispatch:
+class DispatchService:
     app: FastAPI
     settings: Settings
     wiring: Wiring
@@ -43,7 +43,7 @@ class Dispatch:
     courier: Courier
 
 
-def build(settings: Settings | None = None, clock: Clock | None = None) -> Dispatch:
+def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> DispatchService:
     s = settings or Settings()
     clock = clock or SystemClock()
     w = wire(s, migrations=MIGRATIONS, topics=renamed(s.topics()))
@@ -101,7 +101,7 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Dispa
         title="OneGrid dispatch (闭合运转)",
         routers=[router(w.engine, desk, stuck_after=s.webhook_stuck_after)],
     )
-    return Dispatch(app, s, w, desk, view, watch, relay, courier)
+    return DispatchService(app, s, w, desk, view, watch, relay, courier)
 
 
 def _stopper(*jobs: OutboxRelay | DeadlineWatch | Courier | GlobalTable):  # type: ignore[no-untyped-def]
@@ -110,8 +110,3 @@ def _stopper(*jobs: OutboxRelay | DeadlineWatch | Courier | GlobalTable):  # typ
             job.stop()
 
     return stop
-
-
-def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
-    built = build(settings)
-    return built.app, built.settings

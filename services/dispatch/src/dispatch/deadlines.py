@@ -13,14 +13,13 @@ transaction rolls back and another instance fires the deadline.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dispatch.desk import Desk
-from onegrid.kafka.policy import Backoff, is_transient
+from onegrid.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +30,11 @@ class DeadlineWatch:
         self._desk = desk
         self._poll_s = poll_s
         self._batch = batch
-        self._stopping = asyncio.Event()
+        self._job = Periodic("deadline watch", poll_s)
         self.fired = 0
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._job.stop()
 
     async def fire_due(self) -> int:
         """One pass: fire what is due now; the number fired by this instance."""
@@ -60,20 +59,5 @@ class DeadlineWatch:
         return fired
 
     async def run(self) -> None:
-        backoff = Backoff()
-        while not self._stopping.is_set():
-            try:
-                n = await self.fire_due()
-                backoff.reset()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                delay = backoff.next_delay()
-                log.warning("deadline watch: transient failure, retrying in %.2fs: %r", delay, exc)
-                await asyncio.sleep(delay)
-                continue
-            if n < self._batch:
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self._poll_s)
-                except TimeoutError:
-                    pass
+        """Fire until `stop()`: a full batch is followed at once, otherwise after `poll_s`."""
+        await self._job.run(self.fire_due, again=lambda n: n >= self._batch)

@@ -7,8 +7,6 @@ instance reports the same totals, so dashboards take `max` over instances, never
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Iterable
 
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -17,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dispatch.webhooks import stuck
 from onegrid import telemetry
-
-log = logging.getLogger(__name__)
+from onegrid.periodic import Periodic, any_error
 
 
 class LoopGauges:
@@ -59,12 +56,8 @@ class LoopGauges:
         }
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except Exception:
-                log.warning("counting cases for the gauges failed; will retry", exc_info=True)
-            await asyncio.sleep(self._interval_s)
+        """Count until cancelled; a failed count never stops the service (the gauges keep the last)."""
+        await Periodic("dispatch gauges", self._interval_s, retry=any_error).run(self.refresh)
 
     def _observe_cases(self, _options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(n, {"state": state}) for state, n in sorted(self.cases.items())]

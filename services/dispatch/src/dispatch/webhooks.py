@@ -31,6 +31,7 @@ from dispatch.domain import signature
 from dispatch.domain.clock import Clock
 from dispatch.store import Webhook
 from onegrid import telemetry
+from onegrid.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -75,25 +76,19 @@ class Courier:
         self._base = base_backoff_s
         self._max = max_backoff_s
         self._per = per_department
-        self._poll = poll_s
         self.stuck_after = stuck_after
         self._busy: dict[str, asyncio.Task[None]] = {}
-        self._stopping = asyncio.Event()
+        self._job = Periodic("webhook courier", poll_s)
         self.sent = 0
         self.failed = 0
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._job.stop()
 
     async def run(self) -> None:
         async with httpx.AsyncClient(timeout=self._timeout) as client:
             try:
-                while not self._stopping.is_set():
-                    await self.dispatch_once(client)
-                    try:
-                        await asyncio.wait_for(self._stopping.wait(), timeout=self._poll)
-                    except TimeoutError:
-                        pass
+                await self._job.run(lambda: self.dispatch_once(client))
             finally:
                 for t in self._busy.values():
                     t.cancel()
@@ -182,7 +177,7 @@ class Courier:
                             "lease": lease,
                         },
                     )
-                if done.rowcount == 0:  # type: ignore[attr-defined]
+                if done.rowcount == 0:
                     # Another instance re-claimed it (our lease ran out): its result is the one kept.
                     log.warning("delivery %s: lease lost; result of this attempt not recorded", r.delivery_id)
 

@@ -26,8 +26,8 @@ def main(argv: list[str]) -> int:
     from evaluation.bootstrap import bootstrap
     from onegrid.service import serve
 
-    app, settings = bootstrap()
-    serve(app, settings)
+    service = bootstrap()
+    serve(service.app, service.settings)
     return 0
 
 

@@ -3,6 +3,7 @@ case.lifecycle.v1, the API."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -15,12 +16,19 @@ from evaluation.settings import Settings
 from evaluation.store import ReadModels
 from onegrid.service import create_app
 from onegrid.topics import renamed
-from onegrid.wiring import wire
+from onegrid.wiring import Wiring, wire
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
+@dataclass
+class EvaluationService:
+    app: FastAPI
+    settings: Settings
+    wiring: Wiring
+
+
+def bootstrap(settings: Settings | None = None) -> EvaluationService:
     s = settings or Settings()
     w = wire(s, migrations=MIGRATIONS, topics=renamed(s.topics()))
     models = ReadModels(w.engine, s.policy())
@@ -61,4 +69,4 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
             )
         ],
     )
-    return app, s
+    return EvaluationService(app, s, w)

@@ -7,7 +7,7 @@ skipped) and publish the changes, then exit.
 import asyncio
 import sys
 
-from grid_registry.bootstrap import MIGRATIONS, bootstrap, build
+from grid_registry.bootstrap import MIGRATIONS, bootstrap
 from grid_registry.domain.seed import seed_records
 from onegrid.db import migrate
 from onegrid.kafka.admin import ensure_topics
@@ -17,7 +17,7 @@ from onegrid.topics import CATALOGUE
 
 
 async def seed() -> None:
-    built = build()
+    built = bootstrap()
     s = built.settings
     await migrate(s.database_url, s.db_schema, MIGRATIONS)
     changed = await built.registry.seed(seed_records(s.geometry_seed))
@@ -36,8 +36,8 @@ def main() -> None:
     if sys.argv[1:] == ["seed"]:
         asyncio.run(seed())
         return
-    app, settings = bootstrap()
-    serve(app, settings)
+    service = bootstrap()
+    serve(service.app, service.settings)
 
 
 if __name__ == "__main__":

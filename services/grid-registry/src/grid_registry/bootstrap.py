@@ -35,7 +35,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 @dataclass
-class GridRegistry:
+class GridRegistryService:
     """What bootstrap built, for the CLI and tests."""
 
     app: FastAPI
@@ -46,7 +46,7 @@ class GridRegistry:
     view: RegistryView
 
 
-def build(settings: Settings | None = None) -> GridRegistry:
+def bootstrap(settings: Settings | None = None) -> GridRegistryService:
     settings = settings or Settings()
     w = wire(settings, migrations=MIGRATIONS, topics=renamed({GRID_REGISTRY: settings.changelog_topic}))
     store = RecordStore(w.engine, topic=settings.changelog_topic)
@@ -78,10 +78,13 @@ def build(settings: Settings | None = None) -> GridRegistry:
     async def changelog_caught_up() -> bool:
         return table.caught_up.is_set()
 
+    async def catch_up_changelog() -> None:
+        await table.catch_up()  # how many records it applied is of no use to the start-up
+
     async def stop_table() -> None:
         table.stop()
 
-    w.runtime.on_start.append(table.catch_up)
+    w.runtime.on_start.append(catch_up_changelog)
     w.runtime.background += [lambda: relay.run(w.producer), table.follow]
     w.runtime.on_stop.insert(0, stop_table)
     w.runtime.checks["changelog"] = changelog_caught_up
@@ -93,9 +96,4 @@ def build(settings: Settings | None = None) -> GridRegistry:
         body_limits={"/v1/records/": 4 * 1024 * 1024, "/v1/import/": 16 * 1024 * 1024},
     )
     api.install_error_handler(app)
-    return GridRegistry(app, settings, w, registry, relay, view)
-
-
-def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
-    built = build(settings)
-    return built.app, built.settings
+    return GridRegistryService(app, settings, w, registry, relay, view)

@@ -38,7 +38,7 @@ from onegrid.topics import (
     INTAKE_LEDGER,
     INTAKE_QUARANTINE,
 )
-from onegrid.wiring import wire
+from onegrid.wiring import Wiring, wire
 from registry_client import RegistryView
 
 
@@ -113,7 +113,7 @@ class IntakeParts:
             self.pipeline.cap_geometry.close()
 
 
-def assemble(
+def intake_parts(
     kafka: KafkaSettings,
     *,
     client_id: str,
@@ -159,13 +159,22 @@ async def forwarding_sources(kafka: KafkaSettings, pipeline: IntakePipeline) -> 
     return frozenset((pipeline.topics.feeds[t], p) for t in topics for p in range(counts[t]))
 
 
-def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
+@dataclass
+class IntakeService:
+    app: FastAPI
+    settings: Settings
+    wiring: Wiring
+    parts: IntakeParts
+    ledger: LedgerReader
+
+
+def bootstrap(settings: Settings | None = None) -> IntakeService:
     settings = settings or Settings()
     # Intake's state lives in Kafka (the case book from cases.v1, episodes from intake.state.v1):
     # it keeps no database.
     w = wire(settings, migrations=None, database=False)
     topics = IntakeTopics.catalogue()
-    parts = assemble(
+    parts = intake_parts(
         settings.kafka,
         client_id=settings.client_id,
         topics=topics,
@@ -216,7 +225,7 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
     w.runtime.on_stop.insert(0, _async(ledger.stop))
     w.runtime.checks["registry"] = lambda: _has_divisions(parts.view)
     app = create_app(w.runtime, title="OneGrid intake (统一受理)", routers=[ledger_router(ledger)])
-    return app, settings
+    return IntakeService(app, settings, w, parts, ledger)
 
 
 def _async(fn: Callable[[], None]) -> Callable[[], Awaitable[None]]:

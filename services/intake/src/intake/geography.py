@@ -89,7 +89,8 @@ def reference_view(seed: int | None = None) -> RegistryView:
     built without Kafka. For the feed checker and tests."""
     import json
 
-    from grid_registry.domain.seed import DEFAULT_SEED, seed_records
+    from grid_registry.domain.geography import DEFAULT_SEED
+    from grid_registry.domain.seed import seed_records
 
     view = RegistryView()
     for rec in seed_records(DEFAULT_SEED if seed is None else seed):

@@ -203,7 +203,7 @@ def set_aside_account(headers: Sequence[tuple[str, bytes]], feeds: Mapping[str, 
     h = {k: v.decode(errors="replace") for k, v in headers or ()}
     for prefix, outcome in _SET_ASIDE.items():
         topic = h.get(f"{prefix}_topic")
-        if topic in feeds and f"{prefix}_offset" in h:
+        if topic is not None and topic in feeds and f"{prefix}_offset" in h:
             return Account(topic, int(h[f"{prefix}_partition"]), int(h[f"{prefix}_offset"]), outcome)
     return None
 

@@ -8,6 +8,7 @@ into) and `case.lifecycle.v1` (where that case stands).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -15,7 +16,7 @@ from fastapi import FastAPI
 from intake.domain.crosswalk import Crosswalk
 from onegrid.service import create_app
 from onegrid.topics import CATALOGUE, DAY_MS, TopicSpec
-from onegrid.wiring import wire
+from onegrid.wiring import Wiring, wire
 from open311.api import ApiSettings, open311_router
 from open311.settings import Settings
 from open311.status import Open311StatusFollower
@@ -23,7 +24,14 @@ from open311.status import Open311StatusFollower
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
+@dataclass
+class Open311Service:
+    app: FastAPI
+    settings: Settings
+    wiring: Wiring
+
+
+def bootstrap(settings: Settings | None = None) -> Open311Service:
     settings = settings or Settings()
     api = ApiSettings()
     names = {t.name for t in CATALOGUE}
@@ -51,4 +59,4 @@ def bootstrap(settings: Settings | None = None) -> tuple[FastAPI, Settings]:
         engine=w.engine, producer_getter=lambda: w.producer, crosswalk=Crosswalk.load(), settings=api
     )
     app = create_app(w.runtime, title="OneGrid Open311 (市民诉求 GeoReport v2)", routers=[router])
-    return app, settings
+    return Open311Service(app, settings, w)

@@ -527,7 +527,7 @@ class ConsumerLoop:
                 raise _Dropped from None  # the partition was revoked meanwhile; its state is the group's
             log.warning("%s[%d]: fenced by its new owner; batch dropped", tp.topic, tp.partition)
             self._fenced.add(tp)
-            self._consumer.pause(tp)
+            self._pause_if_held(tp)
             await self._retire(tp)
             raise _Dropped from None
         except Exception as exc:
@@ -541,10 +541,21 @@ class ConsumerLoop:
                     "%s[%d]: producer failed for good (%r); replacing it", tp.topic, tp.partition, exc
                 )
                 await self._retire(tp)
-                self._unready.add(tp)
-                self._consumer.pause(tp)
+                if self._pause_if_held(tp):
+                    self._unready.add(tp)
                 raise _Dropped from exc
             raise
+
+    def _pause_if_held(self, tp: TopicPartition) -> bool:
+        """Pause `tp` if the member still holds it. Its assignment can go before the rebalance's
+        revoke callback runs (a new topic matching the subscription pattern replaces it at once), and
+        aiokafka refuses to pause a partition the member no longer holds: the rebalance's revoke and
+        assignment then decide what comes next."""
+        if tp not in self._consumer.assignment():
+            log.info("%s[%d] no longer held; left to the rebalance", tp.topic, tp.partition)
+            return False
+        self._consumer.pause(tp)
+        return True
 
     # -- producers per partition ---------------------------------------------------------------
 
