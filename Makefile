@@ -92,9 +92,9 @@ test: kafka lint kustomize
 	bash deploy/local/install-chromium.sh
 	$(PY) -m pytest -q
 
-# The fault suite (opt-in, tests/faults/conftest.py): its own 3-broker cluster, 2 instances per service.
+# The fault suite alone (make test runs it too): its own 3-broker cluster, 2 instances per service.
 test-faults: kafka
-	ONEGRID_FAULTS=1 $(PY) -m pytest tests/faults -q
+	$(PY) -m pytest tests/faults -q
 
 bench: kafka
 	$(PY) -m bench $(ARGS)

@@ -27,17 +27,13 @@ _PORT_ENVS = (
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Opt-in (`make test-faults`, ONEGRID_FAULTS=1): alone it passes all seven scenarios (also in a fresh
-    # clone's make test), but in the same session the worker app's browser test after it failed twice,
-    # not yet understood; it goes back into `make test` once both pass in one session.
-    skip = os.environ.get("ONEGRID_FAULTS") != "1"
+    # Part of `make test` (about 15-20 minutes on 2 cores); ONEGRID_FAULTS=0 leaves it out of a run.
+    skip = os.environ.get("ONEGRID_FAULTS") == "0"
     for item in items:
         if "tests/faults" in str(item.fspath):
             item.add_marker(pytest.mark.faults)
             if skip:
-                item.add_marker(
-                    pytest.mark.skip(reason="the fault suite runs with `make test-faults` (ONEGRID_FAULTS=1)")
-                )
+                item.add_marker(pytest.mark.skip(reason="ONEGRID_FAULTS=0"))
 
 
 def _free(port: int) -> bool:

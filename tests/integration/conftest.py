@@ -1,5 +1,10 @@
 """One real Kafka broker (KRaft) and one real PostgreSQL per test session; unique topics per test.
 
+A test module that runs the whole system (every service under its standard topic names, consumer
+groups and schemas, as `make up` does) takes `system_ground` instead: a broker and a database of its
+own, so what one such module filed (cases, correlation state, committed offsets) is not there for the
+next one. A broker starts in about 3 s.
+
 Set ONEGRID_TEST_KAFKA_BOOTSTRAP to use a running cluster, DATABASE_URL to use a running server.
 """
 
@@ -11,8 +16,11 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer
@@ -67,6 +75,45 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         pg.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Ground:
+    """Where a whole system runs: a Kafka bootstrap and a PostgreSQL URL nobody else writes to."""
+
+    kafka_bootstrap: str
+    database_url: str
+
+
+@pytest.fixture(scope="module")
+def system_ground(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ground]:
+    """A fresh broker and a fresh database (on the session's server) for one module's whole system.
+    With ONEGRID_TEST_KAFKA_BOOTSTRAP set the given cluster is shared, and such modules may then see
+    each other's cases."""
+    database = f"onegrid_sys_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_create_database(database_url, database))
+    url = urlsplit(database_url)._replace(path=f"/{database}").geturl()
+    external = os.environ.get("ONEGRID_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        yield Ground(external, url)
+        return
+    broker = KafkaBroker(
+        tmp_path_factory.mktemp("kafka-system"), port=free_port(), controller_port=free_port()
+    )
+    broker.start()
+    try:
+        asyncio.run(broker.wait_ready())
+        yield Ground(broker.bootstrap, url)
+    finally:
+        broker.stop()
+
+
+async def _create_database(server_url: str, name: str) -> None:
+    conn = await asyncpg.connect(server_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="session")

@@ -23,11 +23,11 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy import text
+from support.audit_trail import case_event, fresh_schema
 from support.auth import token
 
 import open311
 from audit.api import router as audit_router
-from audit.testing import case_event, fresh_schema
 from audit.trail_writer import TrailWriter
 from console.api import router as console_router
 from console.domain.spans import Span, SpanStore

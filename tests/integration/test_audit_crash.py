@@ -7,22 +7,24 @@ import asyncio
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from support.audit_trail import case_event, fresh_schema
 from support.waiting import wait_until
 
 from audit.domain.merkle import MerkleFrontier, root
-from audit.testing import case_event, fresh_schema
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+TAP = Path(__file__).resolve().parents[1] / "support" / "audit_trail.py"
 
 
 def start_tap(
     bootstrap: str, database_url: str, schema: str, pause_s: float, topics: list[str]
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "audit.testing", bootstrap, database_url, schema, str(pause_s), *topics],
+        [sys.executable, str(TAP), bootstrap, database_url, schema, str(pause_s), *topics],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

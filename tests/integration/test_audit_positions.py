@@ -12,8 +12,8 @@ import uuid
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import TopicAlreadyExistsError
+from support.audit_trail import FakeRecord, case_event, fresh_schema
 
-from audit.testing import FakeRecord, case_event, fresh_schema
 from audit.trail_writer import TrailWriter
 from onegrid.kafka.admin import ensure_topics
 from onegrid.kafka.topic_ids import TopicIds

@@ -18,12 +18,12 @@ import pytest
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support.audit_trail import asyncpg_url, case_event
 from support.auth import ADMIN
 from support.waiting import wait_until
 
 from audit.bootstrap import bootstrap
 from audit.settings import Settings
-from audit.testing import asyncpg_url, case_event
 from onegrid.devstack.paths import free_port
 from onegrid.topics import AUDIT_HEADS
 

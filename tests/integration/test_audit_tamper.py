@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support.audit_trail import FakeRecord, case_event, fresh_schema, superuser
 
 from audit.export import entries_lines, write_export
 from audit.heads import HeadSigner
 from audit.store import TrailStore
-from audit.testing import FakeRecord, case_event, fresh_schema, superuser
 from audit.trail_writer import TrailWriter
 from audit.verify import read_entries, read_heads, verify_export
 

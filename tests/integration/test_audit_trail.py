@@ -10,13 +10,13 @@ import itertools
 import asyncpg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support.audit_trail import FakeRecord, case_event, fresh_schema, superuser
 
 from audit.domain.merkle import verify_consistency, verify_inclusion
 from audit.domain.tree_head import verify_tree_head
 from audit.export import write_export
 from audit.heads import HeadSigner
 from audit.store import TrailStore
-from audit.testing import FakeRecord, case_event, fresh_schema, superuser
 from audit.trail_writer import TrailWriter
 from audit.verify import read_entries, read_heads, verify_export
 from onegrid.topics import CASE_LIFECYCLE, CASES, LEGACY_ENV_HJ212

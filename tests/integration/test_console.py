@@ -35,10 +35,10 @@ from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from support.audit_trail import asyncpg_url
 
 from audit.bootstrap import bootstrap as audit_bootstrap
 from audit.settings import Settings as AuditSettings
-from audit.testing import asyncpg_url
 from console.bootstrap import bootstrap as console_bootstrap
 from console.settings import Settings as ConsoleSettings
 from intake.bootstrap import intake_parts

@@ -10,6 +10,8 @@ import pytest
 
 from onegrid.devstack.paths import free_port
 
+from .conftest import Ground
+
 
 def get(url: str) -> tuple[int, dict]:
     try:
@@ -20,9 +22,11 @@ def get(url: str) -> tuple[int, dict]:
 
 
 def test_every_service_starts_joins_its_groups_and_stops(
-    kafka_bootstrap: str, database_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+    system_ground: Ground, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from onegrid.devstack import stack as stack_mod
+
+    kafka_bootstrap, database_url = system_ground.kafka_bootstrap, system_ground.database_url
 
     monkeypatch.setenv("ONEGRID_RUN", str(tmp_path))
     monkeypatch.setenv("ONEGRID_KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)

@@ -31,7 +31,7 @@ from intake.domain.identity import case_id_for
 from onegrid.settings import KafkaSettings
 from onegrid.topics import CASE_LIFECYCLE, LEGACY_PATROL
 
-from .conftest import read_all
+from .conftest import Ground, read_all
 from .test_worker_app import GRID_A, HERE, WORKER_A, WORKER_B, png, whole_system
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -46,21 +46,25 @@ BUCKET = "onegrid-worker-photos"
 
 
 @pytest.fixture(scope="module")
-def system(
-    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Any]]:
+def system(system_ground: Ground, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The whole system with the console's photos in a real S3-compatible store (moto's server)."""
     pytest.importorskip("s3fs", reason="s3fs (the dev group) talks to S3-compatible stores")
     with (
         s3_server(BUCKET) as s3,
         whole_system(
-            kafka_bootstrap,
-            database_url,
+            system_ground.kafka_bootstrap,
+            system_ground.database_url,
             tmp_path_factory.mktemp("worker-api-run"),
             ONEGRID_CONSOLE_PHOTOS_URL=f"s3://{BUCKET}/city",
         ) as running,
     ):
         yield running | {"s3": s3}
+
+
+@pytest.fixture(scope="module")
+def kafka_settings(system_ground: Ground) -> KafkaSettings:
+    """The module's own broker, where its system writes (not the session's)."""
+    return KafkaSettings(bootstrap_servers=system_ground.kafka_bootstrap)
 
 
 def bearer(tok: str) -> dict[str, str]:
@@ -109,14 +113,18 @@ def report_body(
     }
 
 
-async def my_case(http: httpx.AsyncClient, console: str, tok: str, report_id: str) -> dict[str, Any]:
-    """The case of a report as the worker's My work lists it."""
+async def my_case(
+    http: httpx.AsyncClient, console: str, tok: str, report_id: str, state: str | None = None
+) -> dict[str, Any]:
+    """The case of a report as the worker's My work lists it (once in `state`, if given: a case is
+    listed as `reported` as soon as intake files it, before dispatch registers it)."""
 
     async def probe() -> dict[str, Any] | None:
         work = (await http.get(f"{console}/worker/api/work", headers=bearer(tok))).json()
-        return next((c for c in work["cases"] if c["source_id"] == report_id), None)
+        case = next((c for c in work["cases"] if c["source_id"] == report_id), None)
+        return case if case is not None and state in (None, case["state"]) else None
 
-    return await until(f"report {report_id} in the worker's work", probe)
+    return await until(f"report {report_id} in the worker's work" + (f" as {state}" if state else ""), probe)
 
 
 async def dispatch_state(http: httpx.AsyncClient, dispatch: str, case_id: str) -> dict[str, Any]:
@@ -171,7 +179,7 @@ async def test_handling_on_the_spot_only_where_the_sla_allows_it(system: dict[st
         assert (
             await http.post(f"{console}/worker/api/patrol", json=first, headers=bearer(WORKER_A))
         ).status_code == 202
-        waiting = await my_case(http, console, WORKER_A, first["report_id"])
+        waiting = await my_case(http, console, WORKER_A, first["report_id"], state="registered")
         assert waiting["expected"] == "self_handle" and waiting["department"] is None, waiting
         try:
             r = await http.put(

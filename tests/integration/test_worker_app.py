@@ -1,5 +1,5 @@
-"""The grid worker's phone app (console /worker/) on the whole system (`make up`'s code path on the
-session's broker and database), driven in headless Chromium at 360 x 640 as a worker uses it:
+"""The grid worker's phone app (console /worker/) on the whole system (`make up`'s code path on a
+broker and database of its own), driven in headless Chromium at 360 x 640 as a worker uses it:
 
 1. worker A signs in with a grid-worker token, goes offline, files a patrol report with a photo
    (downscaled and hashed on the phone, queued in IndexedDB), comes back online: the queue is sent
@@ -37,6 +37,7 @@ import pytest
 
 from onegrid.devstack.paths import free_port
 
+from .conftest import Ground
 from .test_console import chromium_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -113,8 +114,9 @@ def png(path: Path, width: int = 800, height: int = 600, tint: int = 0) -> Path:
 def whole_system(
     kafka_bootstrap: str, database_url: str, run: Path, **extra_env: str
 ) -> Iterator[dict[str, Any]]:
-    """Every service as `make up` starts it, on the session's broker and database (`extra_env`:
-    settings of the services, e.g. the console's photo store)."""
+    """Every service as `make up` starts it, on the given broker and database (a module's
+    `system_ground`: nothing another module's system filed is there; `extra_env`: settings of the
+    services, e.g. the console's photo store)."""
     from onegrid.devstack import stack as stack_mod
 
     env = {
@@ -142,10 +144,9 @@ def whole_system(
 
 
 @pytest.fixture(scope="module")
-def system(
-    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Any]]:
-    with whole_system(kafka_bootstrap, database_url, tmp_path_factory.mktemp("worker-app-run")) as running:
+def system(system_ground: Ground, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    run = tmp_path_factory.mktemp("worker-app-run")
+    with whole_system(system_ground.kafka_bootstrap, system_ground.database_url, run) as running:
         yield running
 
 

@@ -41,16 +41,21 @@ class Legacy:
 
 
 @cache
-def builders() -> ModuleType:
-    """tests/support/records.py: the record builders in the feeds' real formats."""
-    path = project_root() / "tests" / "support" / "records.py"
-    spec = importlib.util.spec_from_file_location("bench_support_records", path)
+def support_module(name: str) -> ModuleType:
+    """`tests/support/<name>.py`, loaded by path: the tests' own builders, never shipped in a package."""
+    path = project_root() / "tests" / "support" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_support_{name}", path)
     if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load the record builders from {path}")
+        raise RuntimeError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def builders() -> ModuleType:
+    """tests/support/records.py: the record builders in the feeds' real formats."""
+    return support_module("records")
 
 
 @cache

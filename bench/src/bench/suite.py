@@ -301,7 +301,7 @@ class Suite:
         return result | {"cap_schema": cap_schema_cost(alerts=min(plan.feed_records, 2000))}
 
     async def audit(self) -> dict[str, Any]:
-        from audit.bench import bench_sink_beside_raw
+        from bench.audit_sink import bench_sink_beside_raw
 
         n = self.plan.audit_rows
         sink, raw = await bench_sink_beside_raw(self.env.database_url, n)

@@ -1,5 +1,5 @@
 """The consumer loop's contract, on the in-memory broker (the same scenarios run on real Kafka in
-tests/integration/test_pipeline.py)."""
+tests/integration/test_pipeline.py; the suite run on both brokers is tests/support/loop_contract.py)."""
 
 from __future__ import annotations
 

@@ -7,5 +7,8 @@
 - `onegrid.telemetry`: traces across Kafka and HTTP, metrics, JSON logs.
 - `onegrid.db`: async SQLAlchemy engine and per-service Alembic migrations.
 - `onegrid.service`: the runtime that joins an HTTP app and consumer loops (health, readiness, metrics).
+- `onegrid.periodic`: the one runner of background jobs (outbox relay, deadlines, signers): stop, backoff.
+- `onegrid.provided`: what a router hands its module-level endpoints, as an `Annotated` dependency.
+- `onegrid.paths`: the checkout's root, cache and run folders (the runtime's development secrets).
 - `onegrid.devstack`: a real local Kafka (KRaft) and PostgreSQL for `make run` and the tests.
 """

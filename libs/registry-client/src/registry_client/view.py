@@ -8,9 +8,11 @@ questions services ask on their hot path, all in memory:
 - `grid_index()` / `await grid_index_async()`: a GridIndex over every active division with an area and
   every active grid, rebuilt lazily on the first call after a division or grid changed (never per
   change; the async form builds in a worker thread);
-- `station(mn)`: the HJ 212 monitoring station with that MN;
-- `route(category, severity, ...)`: the routing rule in force (分类处置) and its departments;
-- `sla(category, severity)` and `due_at(start, seconds, policy)`: deadlines, with the working-day calendar.
+- `station(mn)`: the HJ 212 monitoring station with that MN.
+
+The rules over its records live once, in `registry_client.rules`: `match_route(view.all("routing_rule")
+.values(), ...)` for the routing rule in force (分类处置) and its departments, `match_sla` and `due_at`
+for deadlines with the working-day calendar.
 
 The view is not thread-safe; use it from the event loop that feeds it.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from shapely.geometry import shape
@@ -27,7 +29,7 @@ from shapely.geometry import shape
 from onegrid.geo import Cell, GridChain, GridIndex, Level
 from onegrid.geo.raster import DEFAULT_MAX_TILES
 from onegrid.kafka import BatchResult, Record
-from registry_client.rules import Json, Route, match_route, match_sla
+from registry_client.rules import Json
 
 ChangeListener = Callable[[str, str, dict[str, Any] | None], None]
 
@@ -128,24 +130,6 @@ class RegistryView:
         """The active monitoring station whose HJ 212 MN is `mn`, or None."""
         record = self.get("station", mn)
         return record if record is not None and record.get("active", True) else None
-
-    def route(
-        self,
-        category: str,
-        severity: int,
-        *,
-        codes: Iterable[str] = (),
-        tier: str | None = None,
-        network: str | None = None,
-    ) -> Route | None:
-        """The routing rule in force for a case; see `match_route`."""
-        return match_route(
-            self.all("routing_rule").values(), category, severity, codes=codes, tier=tier, network=network
-        )
-
-    def sla(self, category: str, severity: int) -> Json | None:
-        """The SLA policy in force for a case; see `match_sla`."""
-        return match_sla(self.all("sla_policy").values(), category, severity)
 
 
 def cells_from_records(divisions: dict[str, Json], grids: dict[str, Json]) -> list[Cell]:

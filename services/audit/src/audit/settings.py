@@ -73,7 +73,7 @@ class Settings(ServiceSettings):
                 return load_private_key(self.signing_key_file.read_bytes())
             except (OSError, ValueError) as exc:
                 raise RuntimeError(f"ONEGRID_AUDIT_SIGNING_KEY_FILE {self.signing_key_file}: {exc}") from exc
-        from onegrid.devstack.paths import run_dir
+        from onegrid.paths import run_dir
 
         path = run_dir() / "audit-signing-key.pem"
         if not path.exists():

@@ -8,7 +8,7 @@ import re
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from onegrid.devstack.paths import run_dir
+from onegrid.paths import run_dir
 from onegrid.ratelimit import RateLimit
 from onegrid.settings import ServiceSettings
 from onegrid.topics import (

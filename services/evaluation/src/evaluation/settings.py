@@ -6,7 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from evaluation.domain.case_facts import Policy
-from onegrid.devstack.paths import run_dir
+from onegrid.paths import run_dir
 from onegrid.settings import ServiceSettings
 from onegrid.topics import CASE_LIFECYCLE, EVALUATION_DLQ, GRID_REGISTRY
 

@@ -28,6 +28,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -39,12 +40,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from intake.domain.crosswalk import Crosswalk
+from intake.domain.crosswalk import Crosswalk, Open311Service
 from intake.domain.errors import Rejected
 from intake.domain.open311 import MAX_BYTES, parse_open311, without_credentials
 from onegrid import telemetry
 from onegrid.auth import InvalidToken, Principal, caller, require
 from onegrid.envelope import CloudEvent
+from onegrid.provided import Provided
 from onegrid.ratelimit import RateLimit, RateLimiter
 from onegrid.topics import LEGACY_OPEN311
 from open311.render import FORMATS, Format, error_response, render, request_item, service_item
@@ -96,6 +98,184 @@ class Open311Error(Exception):
         self.description = description
 
 
+@dataclass(frozen=True)
+class Open311Deps:
+    """What the endpoints work with, bound by `open311_router`."""
+
+    engine: AsyncEngine
+    producer_getter: Callable[[], AIOKafkaProducer | None]
+    settings: ApiSettings
+    services: tuple[Open311Service, ...]
+    read_limited: Callable[[Request], Awaitable[None]]
+    submit_limited: Callable[[Request], Awaitable[None]]
+    by_code: dict[str, Open311Service]
+
+
+deps: Provided[Open311Deps] = Provided("open311")
+Deps = Annotated[Open311Deps, Depends(deps)]
+routes = APIRouter()
+
+
+async def _read_limited(request: Request, d: Deps) -> None:
+    await d.read_limited(request)
+
+
+async def _submit_limited(request: Request, d: Deps) -> None:
+    await d.submit_limited(request)
+
+
+reading = [Depends(_read_limited)]
+posting = [Depends(_submit_limited)]
+
+
+def _public(d: Open311Deps, row: PublicRequest, request: Request) -> dict[str, Any]:
+    service = d.by_code.get(row.service_code)
+    name = service.service_name if service is not None else None
+    item = request_item(row, service_name=name, service_notice=d.settings.service_notice)
+    if caller(request) is None:  # an anonymous reader: where, to within ~100 m
+        digits = d.settings.public_coordinate_decimals
+        item.update(
+            lat=None if row.lat is None else round(row.lat, digits),
+            long=None if row.long is None else round(row.long, digits),
+        )
+    return item
+
+
+def _most(d: Open311Deps, request: Request) -> int:
+    return d.settings.max_results if caller(request) is not None else d.settings.public_max_results
+
+
+@routes.get("/services", dependencies=reading)
+@routes.get("/services.{fmt}", dependencies=reading)
+async def list_services(request: Request, d: Deps) -> Response:
+    """GET Service List: every service the crosswalk maps."""
+
+    async def services(fmt: Format) -> Response:
+        return render(fmt, "services", [service_item(s) for s in d.services])
+
+    return await _guarded(request, services)
+
+
+@routes.get("/services/{code_fmt}", dependencies=reading)
+async def service_definition(request: Request, code_fmt: str, d: Deps) -> Response:
+    """GET Service Definition: only for services whose `metadata` is true."""
+    code, fmt = _split_format(code_fmt)
+
+    async def definition(fmt: Format) -> Response:
+        service = d.by_code.get(code)
+        if service is None:
+            raise Open311Error(404, f"service_code {code[:64]!r} is not one of GET services")
+        if not service.metadata:
+            raise Open311Error(
+                404, f"service {code} has no definition: it takes no attributes (metadata false)"
+            )
+        return render(fmt, "service_definition", {"service_code": code, "attributes": []})
+
+    return await _guarded(request, definition, fmt)
+
+
+@routes.post("/requests", status_code=201, dependencies=posting)
+@routes.post("/requests.{fmt}", status_code=201, dependencies=posting)
+async def post_request(request: Request, principal: Submitter, d: Deps) -> Response:
+    """POST Service Request (form-encoded): 201 only once the request is on legacy.open311.v1."""
+    return await _guarded(request, lambda fmt: _post(d, request, fmt, principal))
+
+
+async def _post(d: Open311Deps, request: Request, fmt: Format, principal: Principal | None) -> Response:
+    settings = d.settings
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != _FORM:
+        raise Open311Error(415, f"the body must be {_FORM}, not {content_type[:80]!r}")
+    raw = await _read_body(request, settings.max_body_bytes)
+    if principal is None:
+        principal = _form_key_principal(request, raw)
+    received_at = datetime.now(UTC)
+    request_id = str(uuid.uuid4())
+    try:
+        req = parse_open311(raw, service_request_id=request_id, received_at=received_at)
+    except Rejected as error:
+        raise Open311Error(413 if error.reason == "open311.too_large" else 400, error.detail) from None
+    if req.service_code not in d.by_code:
+        raise Open311Error(404, f"service_code {req.service_code!r} is not one of GET services")
+    producer = d.producer_getter()
+    if producer is None:
+        raise Open311Error(503, "the service is starting; please retry")
+    headers = CloudEvent(
+        type="cn.onegrid.legacy.open311.v1",
+        source=settings.event_source,
+        id=request_id,
+        time=received_at,
+        content_type=content_type,
+    ).headers()
+    headers += [
+        ("open311_service_request_id", request_id.encode()),
+        ("open311_received_at", received_at.isoformat().replace("+00:00", "Z").encode()),
+    ]
+    telemetry.inject(headers)
+    try:
+        async with d.engine.begin() as conn:
+            await record_request(conn, req)
+            send = producer.send_and_wait(
+                settings.topic, value=without_credentials(raw), key=request_id.encode(), headers=headers
+            )
+            await asyncio.wait_for(send, timeout=settings.publish_timeout_s)
+    except Exception:
+        log.exception("open311 request %s could not be recorded", request_id)
+        raise Open311Error(503, "the request could not be recorded; please retry") from None
+    item = {
+        "service_request_id": request_id,
+        "service_notice": settings.service_notice,
+        "account_id": req.account_id,
+    }
+    return render(fmt, "service_requests", [item], 201)
+
+
+@routes.get("/requests", dependencies=reading)
+@routes.get("/requests.{fmt}", dependencies=reading)
+async def get_requests(request: Request, d: Deps) -> Response:
+    """GET Service Requests: filters service_request_id, service_code, start_date, end_date, status."""
+    return await _guarded(request, lambda fmt: _search(d, request, fmt))
+
+
+async def _search(d: Open311Deps, request: Request, fmt: Format) -> Response:
+    q = request.query_params
+    async with d.engine.connect() as conn:
+        if q.get("service_request_id"):
+            rows = await find_requests(conn, ids=_ids(q["service_request_id"], _most(d, request)))
+        else:
+            start, end = _window(
+                q.get("start_date"), q.get("end_date"), timedelta(days=d.settings.window_days)
+            )
+            rows = await find_requests(
+                conn,
+                service_codes=_list(q.get("service_code")),
+                statuses=_statuses(q.get("status")),
+                start=start,
+                end=end,
+                limit=_most(d, request),
+            )
+    return render(fmt, "service_requests", [_public(d, row, request) for row in rows])
+
+
+@routes.get("/requests/{id_fmt}", dependencies=reading)
+async def get_request(request: Request, id_fmt: str, d: Deps) -> Response:
+    """GET Service Request: one request by its service_request_id."""
+    request_id, fmt = _split_format(id_fmt)
+
+    async def one(fmt: Format) -> Response:
+        try:
+            key = uuid.UUID(request_id)
+        except ValueError:
+            raise Open311Error(404, f"no service request {request_id[:64]!r}") from None
+        async with d.engine.connect() as conn:
+            rows = await find_requests(conn, ids=[key])
+        if not rows:
+            raise Open311Error(404, f"no service request {request_id!r}")
+        return render(fmt, "service_requests", [_public(d, rows[0], request)])
+
+    return await _guarded(request, one, fmt)
+
+
 def open311_router(
     *,
     engine: AsyncEngine,
@@ -105,152 +285,18 @@ def open311_router(
 ) -> APIRouter:
     """The `/open311/v2` routes. `producer_getter` returns the started producer (None before start-up)."""
     reader = require("read", "open311", optional=settings.public_reads)
-    r = APIRouter(prefix="/open311/v2", tags=["open311"], dependencies=[Depends(reader)])
-    limiter = RateLimiter.of(settings.submit_rate)
-    read_limiter = RateLimiter.of(settings.read_rate)
-    reading = [Depends(read_limiter.dependency("open311 GET"))]
     services = crosswalk.open311_services()
-    by_code = {s.service_code: s for s in services}
-
-    def public(row: PublicRequest, request: Request) -> dict[str, Any]:
-        service = by_code.get(row.service_code)
-        name = service.service_name if service is not None else None
-        item = request_item(row, service_name=name, service_notice=settings.service_notice)
-        if caller(request) is None:  # an anonymous reader: where, to within ~100 m
-            digits = settings.public_coordinate_decimals
-            item.update(
-                lat=None if row.lat is None else round(row.lat, digits),
-                long=None if row.long is None else round(row.long, digits),
-            )
-        return item
-
-    def most(request: Request) -> int:
-        return settings.max_results if caller(request) is not None else settings.public_max_results
-
-    @r.get("/services", dependencies=reading)
-    @r.get("/services.{fmt}", dependencies=reading)
-    async def list_services(request: Request) -> Response:
-        """GET Service List: every service the crosswalk maps."""
-        return await _guarded(request, _services)
-
-    async def _services(fmt: Format) -> Response:
-        return render(fmt, "services", [service_item(s) for s in services])
-
-    @r.get("/services/{code_fmt}", dependencies=reading)
-    async def service_definition(request: Request, code_fmt: str) -> Response:
-        """GET Service Definition: only for services whose `metadata` is true."""
-        code, fmt = _split_format(code_fmt)
-
-        async def definition(fmt: Format) -> Response:
-            service = by_code.get(code)
-            if service is None:
-                raise Open311Error(404, f"service_code {code[:64]!r} is not one of GET services")
-            if not service.metadata:
-                raise Open311Error(
-                    404, f"service {code} has no definition: it takes no attributes (metadata false)"
-                )
-            return render(fmt, "service_definition", {"service_code": code, "attributes": []})
-
-        return await _guarded(request, definition, fmt)
-
-    posting = [Depends(limiter.dependency("open311 POST requests"))]
-
-    @r.post("/requests", status_code=201, dependencies=posting)
-    @r.post("/requests.{fmt}", status_code=201, dependencies=posting)
-    async def post_request(request: Request, principal: Submitter) -> Response:
-        """POST Service Request (form-encoded): 201 only once the request is on legacy.open311.v1."""
-        return await _guarded(request, lambda fmt: _post(request, fmt, principal))
-
-    async def _post(request: Request, fmt: Format, principal: Principal | None) -> Response:
-        content_type = request.headers.get("content-type", "")
-        if content_type.split(";")[0].strip().lower() != _FORM:
-            raise Open311Error(415, f"the body must be {_FORM}, not {content_type[:80]!r}")
-        raw = await _read_body(request, settings.max_body_bytes)
-        if principal is None:
-            principal = _form_key_principal(request, raw)
-        received_at = datetime.now(UTC)
-        request_id = str(uuid.uuid4())
-        try:
-            req = parse_open311(raw, service_request_id=request_id, received_at=received_at)
-        except Rejected as error:
-            raise Open311Error(413 if error.reason == "open311.too_large" else 400, error.detail) from None
-        if req.service_code not in by_code:
-            raise Open311Error(404, f"service_code {req.service_code!r} is not one of GET services")
-        producer = producer_getter()
-        if producer is None:
-            raise Open311Error(503, "the service is starting; please retry")
-        headers = CloudEvent(
-            type="cn.onegrid.legacy.open311.v1",
-            source=settings.event_source,
-            id=request_id,
-            time=received_at,
-            content_type=content_type,
-        ).headers()
-        headers += [
-            ("open311_service_request_id", request_id.encode()),
-            ("open311_received_at", received_at.isoformat().replace("+00:00", "Z").encode()),
-        ]
-        telemetry.inject(headers)
-        try:
-            async with engine.begin() as conn:
-                await record_request(conn, req)
-                send = producer.send_and_wait(
-                    settings.topic, value=without_credentials(raw), key=request_id.encode(), headers=headers
-                )
-                await asyncio.wait_for(send, timeout=settings.publish_timeout_s)
-        except Exception:
-            log.exception("open311 request %s could not be recorded", request_id)
-            raise Open311Error(503, "the request could not be recorded; please retry") from None
-        item = {
-            "service_request_id": request_id,
-            "service_notice": settings.service_notice,
-            "account_id": req.account_id,
-        }
-        return render(fmt, "service_requests", [item], 201)
-
-    @r.get("/requests", dependencies=reading)
-    @r.get("/requests.{fmt}", dependencies=reading)
-    async def get_requests(request: Request) -> Response:
-        """GET Service Requests: filters service_request_id, service_code, start_date, end_date, status."""
-        return await _guarded(request, lambda fmt: _search(request, fmt))
-
-    async def _search(request: Request, fmt: Format) -> Response:
-        q = request.query_params
-        async with engine.connect() as conn:
-            if q.get("service_request_id"):
-                rows = await find_requests(conn, ids=_ids(q["service_request_id"], most(request)))
-            else:
-                start, end = _window(
-                    q.get("start_date"), q.get("end_date"), timedelta(days=settings.window_days)
-                )
-                rows = await find_requests(
-                    conn,
-                    service_codes=_list(q.get("service_code")),
-                    statuses=_statuses(q.get("status")),
-                    start=start,
-                    end=end,
-                    limit=most(request),
-                )
-        return render(fmt, "service_requests", [public(row, request) for row in rows])
-
-    @r.get("/requests/{id_fmt}", dependencies=reading)
-    async def get_request(request: Request, id_fmt: str) -> Response:
-        """GET Service Request: one request by its service_request_id."""
-        request_id, fmt = _split_format(id_fmt)
-
-        async def one(fmt: Format) -> Response:
-            try:
-                key = uuid.UUID(request_id)
-            except ValueError:
-                raise Open311Error(404, f"no service request {request_id[:64]!r}") from None
-            async with engine.connect() as conn:
-                rows = await find_requests(conn, ids=[key])
-            if not rows:
-                raise Open311Error(404, f"no service request {request_id!r}")
-            return render(fmt, "service_requests", [public(rows[0], request)])
-
-        return await _guarded(request, one, fmt)
-
+    bound = Open311Deps(
+        engine=engine,
+        producer_getter=producer_getter,
+        settings=settings,
+        services=services,
+        read_limited=RateLimiter.of(settings.read_rate).dependency("open311 GET"),
+        submit_limited=RateLimiter.of(settings.submit_rate).dependency("open311 POST requests"),
+        by_code={s.service_code: s for s in services},
+    )
+    r = APIRouter(prefix="/open311/v2", tags=["open311"], dependencies=[Depends(reader), deps.bind(bound)])
+    r.include_router(routes)
     return r
 
 

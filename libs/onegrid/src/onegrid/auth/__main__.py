@@ -28,7 +28,7 @@ def _keys_file(given: str | None, settings: AuthSettings) -> Path:
         return Path(given)
     if settings.api_keys_file:
         return settings.api_keys_file
-    from onegrid.devstack.paths import run_dir
+    from onegrid.paths import run_dir
 
     return run_dir() / "api-keys.json"
 

@@ -121,7 +121,7 @@ def _weak(secret: str) -> bool:
 
 def development_secret() -> str:
     """`.run/auth-secret`, created (mode 600) with 48 random bytes when missing."""
-    from onegrid.devstack.paths import run_dir
+    from onegrid.paths import run_dir
 
     path = run_dir() / SECRET_FILE
     if not path.exists():

@@ -1,4 +1,5 @@
-"""Where the project lives, and where its caches and run-time state go (never tracked)."""
+"""Where the project lives, and where its caches and run-time state go (never tracked): the
+folders from `onegrid.paths`, and the local stack's ports and private files."""
 
 from __future__ import annotations
 
@@ -6,26 +7,17 @@ import os
 import socket
 from pathlib import Path
 
+from onegrid.paths import cache_dir, project_root, run_dir
 
-def project_root() -> Path:
-    """The checkout's root: ONEGRID_ROOT, else the nearest parent holding `deploy/local`."""
-    env = os.environ.get("ONEGRID_ROOT")
-    if env:
-        return Path(env).resolve()
-    for p in [Path.cwd(), *Path.cwd().parents, *Path(__file__).resolve().parents]:
-        if (p / "deploy" / "local").is_dir() and (p / "Makefile").exists():
-            return p
-    raise RuntimeError("cannot find the project root (a folder with deploy/local and a Makefile)")
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("ONEGRID_CACHE", project_root() / ".cache"))
-
-
-def run_dir() -> Path:
-    d = Path(os.environ.get("ONEGRID_RUN", project_root() / ".run"))
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+__all__ = [
+    "cache_dir",
+    "free_port",
+    "port_in_use",
+    "private_dir",
+    "private_file",
+    "project_root",
+    "run_dir",
+]
 
 
 def free_port() -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import TopicPartition
+from aiokafka.partitioner import murmur2
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,13 @@ class MemoryBroker:
         headers: Sequence[tuple[str, bytes]] = (),
         partition: int | None = None,
     ) -> MemoryRecord:
-        p = partition if partition is not None else (hash(key) % self.partitions if key else 0)
+        # Kafka's default partitioner (positive murmur2 of the key): the same partition in every
+        # process, where Python's salted hash() of bytes would spread keys differently each run.
+        p = (
+            partition
+            if partition is not None
+            else ((murmur2(key) & 0x7FFFFFFF) % self.partitions if key else 0)
+        )
         tp = TopicPartition(topic, p)
         rec = MemoryRecord(topic, p, len(self.logs[tp]), key, value, tuple(headers))
         self.logs[tp].append(rec)

@@ -1,5 +1,5 @@
-"""Test support for the audit service (used by its integration tests and the bench): a migrated schema
-of its own, and fake Kafka records."""
+"""Test support for the audit service (its integration tests, and the bench, which loads this file by
+path): a migrated schema of its own, fake Kafka records, and the wire tap alone in a process of its own."""
 
 from __future__ import annotations
 
@@ -109,6 +109,6 @@ async def run_tap(bootstrap: str, database_url: str, schema: str, topics: list[s
 
 
 if __name__ == "__main__":
-    # python -m audit.testing BOOTSTRAP DATABASE_URL SCHEMA PAUSE_S TOPIC...
+    # python tests/support/audit_trail.py BOOTSTRAP DATABASE_URL SCHEMA PAUSE_S TOPIC...
     a = sys.argv[1:]
     asyncio.run(run_tap(a[0], a[1], a[2], a[4:], float(a[3])))

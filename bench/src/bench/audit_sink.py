@@ -1,4 +1,4 @@
-"""Throughput of the trail, for ``make bench``: the real append path beside a raw asyncpg COPY.
+"""Throughput of the audit trail, for ``make bench``: the real append path beside a raw asyncpg COPY.
 
 ``bench_sink_beside_raw(database_url, n)`` appends ``n`` synthetic records (a mix of legacy packets,
 case events and lifecycle events, like the system at peak) through ``TrailWriter.append`` in batches
@@ -21,13 +21,19 @@ from typing import Any
 
 from audit.database import Database
 from audit.domain.capture import describe, entry_of
-from audit.testing import FakeRecord, case_event, fresh_schema
 from audit.trail_writer import TRAIL_COLUMNS, TrailWriter, trail_row
+from bench.feeds import support_module
 from onegrid.topics import CASE_LIFECYCLE, CASES, LEGACY_ENV_HJ212
 
+# The audit tests' fakes (tests/support/audit_trail.py): a migrated scratch schema, Kafka-like records.
+_support = support_module("audit_trail")
+FakeRecord = _support.FakeRecord
+case_event = _support.case_event
+fresh_schema = _support.fresh_schema
 
-def synthetic_records(n: int) -> list[FakeRecord]:
-    out: list[FakeRecord] = []
+
+def synthetic_records(n: int) -> list[Any]:
+    out: list[Any] = []
     for i in range(n):
         kind = i % 10
         if kind < 6:
@@ -65,7 +71,7 @@ async def _drop(db: Database) -> None:
     await db.close()
 
 
-def raw_rows(records: Sequence[FakeRecord]) -> list[tuple[Any, ...]]:
+def raw_rows(records: Sequence[Any]) -> list[tuple[Any, ...]]:
     """The trail rows the sink writes for ``records`` (same leaves, one recording instant)."""
     now = datetime.now(UTC)
     rows = []
