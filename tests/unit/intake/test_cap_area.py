@@ -127,3 +127,55 @@ def test_circles_anywhere_give_valid_shapes_around_their_centre(
     shape = area(circles=(f"{lat:.6f},{lon:.6f} {radius:.3f}",)).geometry()
     assert shape is not None and shape.is_valid
     assert shape.contains(shapely.Point(round(lon, 6), round(lat, 6)))
+
+
+def _circle_by_vertex(circle):
+    """The circle's definition, one vertex at a time (the reference for the array form)."""
+    import math
+
+    from shapely.geometry import Polygon
+
+    from intake.domain.cap_area import CIRCLE_SEGMENTS, KM_PER_DEGREE
+
+    lat0, lon0 = circle.center
+    dlat = circle.radius_km / KM_PER_DEGREE
+    dlon = dlat / max(math.cos(math.radians(lat0)), 1e-6)
+    ring = []
+    for step in range(CIRCLE_SEGMENTS):
+        angle = 2 * math.pi * step / CIRCLE_SEGMENTS
+        ring.append((lon0 + dlon * math.cos(angle), min(90.0, max(-90.0, lat0 + dlat * math.sin(angle)))))
+    return shapely.make_valid(Polygon(ring))
+
+
+def test_circles_are_exactly_the_vertex_by_vertex_definition() -> None:
+    import random
+
+    from intake.domain.cap_area import CapCircle, CapPoint, circle_shape
+
+    rng = random.Random(7)
+    for _ in range(500):
+        lat = rng.choice([rng.uniform(-90, 90), 89.999, -89.99, 90.0, 0.0, 32.39])
+        radius = rng.choice([rng.uniform(0.001, 5), rng.uniform(0, 20_015), 20_015.0, 1e-9])
+        circle = CapCircle(CapPoint(lat, rng.uniform(-180, 180)), radius)
+        assert circle_shape(circle).wkb == _circle_by_vertex(circle).wkb, circle
+
+
+def test_case_event_areas_are_the_geojson_of_the_shape() -> None:
+    from shapely.geometry import MultiPolygon, Polygon, mapping
+
+    from intake.domain.cap_area import CapCircle, CapPoint, circle_shape
+    from intake.domain.normalize import _area
+
+    def reference(shape):
+        gj = mapping(shape)
+        rings = gj["coordinates"] if gj["type"] == "Polygon" else None
+        if rings is not None:
+            return tuple(tuple((x, y) for x, y, *_ in ring) for ring in rings)
+        return tuple(tuple(tuple((x, y) for x, y, *_ in ring) for ring in poly) for poly in gj["coordinates"])
+
+    holed = Polygon([(0, 0), (10, 0), (10, 10), (0, 10)], [[(1, 1), (2, 1), (2, 2), (1, 2)]])
+    with_z = Polygon([(0, 0, 1), (1, 0, 2), (1, 1, 3)])
+    bowtie = shapely.make_valid(Polygon([(0, 0), (2, 2), (2, 0), (0, 2)]))
+    circles = MultiPolygon([circle_shape(CapCircle(CapPoint(32.39, 119.41 + d), 0.5)) for d in (0, 0.1)])
+    for shape in (holed, with_z, bowtie, circles, circles.geoms[0]):
+        assert _area(shape).coordinates == reference(shape), shape.wkt[:60]

@@ -172,3 +172,43 @@ def test_any_text_in_any_field_only_ever_raises_rejected(field: str, text: str) 
         parse_alert(raw)
     except Rejected as error:
         assert error.reason.startswith("cap.")
+
+
+# A DTD is refused whatever bytes carry it: a document that is not plainly UTF-8 or ASCII (where the
+# characters "<!DOCTYPE" are other bytes) goes to the parser that refuses DTDs itself.
+@pytest.mark.parametrize(
+    ("declaration", "codec"),
+    [
+        ('<?xml version="1.0" encoding="UTF-16"?>', "utf-16"),
+        ('<?xml version="1.0" encoding="UTF-16LE"?>', "utf-16-le"),
+        ('<?xml version="1.0" encoding="ISO-8859-1"?>', "latin-1"),
+        ('<?xml version="1.0" encoding="cp1252"?>', "cp1252"),
+        ('<?xml version="1.0" encoding="UTF-8"?>', "utf-8"),
+        ('<?xml version="1.0"?>', "utf-8"),
+        ("", "utf-8"),
+    ],
+)
+def test_billion_laughs_is_refused_in_any_encoding(declaration: str, codec: str) -> None:
+    entities = ['<!ENTITY lol0 "lol">'] + [f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(1, 10)]
+    text = f'{declaration}<!DOCTYPE alert [{"".join(entities)}<!ENTITY e "&lol9;">]>{ALERT_BODY}'
+    error, peak = peak_bytes_while_refusing(text.encode(codec))
+    assert error.reason == "cap.forbidden_xml"
+    assert "DOCTYPE alert" in error.detail or "entity" in error.detail
+    assert peak < 1_000_000
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "utf-16"])
+def test_an_external_entity_is_refused_without_touching_files_or_network(codec: str) -> None:
+    body = ALERT_BODY.replace("&e;", "&xxe;")
+    text = f'<?xml version="1.0" encoding="{codec.upper()}"?><!DOCTYPE alert [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>{body}'
+    with no_files_or_sockets() as attempts, pytest.raises(Rejected) as info:
+        parse_alert(text.encode(codec))
+    assert attempts == []
+    assert info.value.reason == "cap.forbidden_xml"
+    assert "DOCTYPE alert" in info.value.detail
+
+
+def test_a_doctype_after_a_misleading_declaration_is_still_refused() -> None:
+    # The declaration's own quotes hide nothing: the DTD that follows is refused.
+    text = f'<?xml version="1.0" encoding="UTF-8" standalone="no"?><!DOCTYPE alert SYSTEM "http://127.0.0.1:9/a.dtd">{ALERT_BODY}'
+    assert rejection(text.encode()).reason == "cap.forbidden_xml"

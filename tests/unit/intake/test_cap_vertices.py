@@ -47,3 +47,30 @@ def test_a_prepared_refusal_stands_for_the_area() -> None:
     assert refused.value is timeout
     [report] = reports_from_cap(raw, PreparedArea(geometry=None))
     assert report.area is None
+
+
+async def test_a_few_circles_are_shaped_in_place_and_polygons_in_the_worker() -> None:
+    from intake.cap_geometry import INLINE_CIRCLES, CapGeometry
+
+    geometry = CapGeometry()
+    try:
+        circles = cap_alert("C-1", sent=datetime(2026, 5, 4, 9, 0, tzinfo=BEIJING))
+        many = re.sub(
+            r"<circle>[^<]*</circle>",
+            "".join(
+                f"<circle>{HOME[0] + i * 0.001},{HOME[1]} 0.5</circle>" for i in range(INLINE_CIRCLES + 1)
+            ),
+            circles.decode(),
+        ).encode()
+        polygons = with_polygons([10, 12])
+        for raw, in_place in ((circles, True), (many, False), (polygons, False)):
+            prepared = await geometry.area(raw)
+            assert prepared is not None and prepared.error is None
+            # The same shape wherever it is computed, and the alert as parsed travels with it.
+            assert prepared.geometry is not None
+            assert prepared.geometry.equals_exact(parse_alert(raw).geometry(), 0)
+            assert prepared.alert == parse_alert(raw)
+            assert (geometry._child is None) is in_place
+        assert await geometry.area(b"<alert>not CAP</alert>") is None  # the pipeline refuses it
+    finally:
+        geometry.close()

@@ -14,7 +14,6 @@ from typing import Final, TypeVar
 from xml.etree.ElementTree import Element, ParseError
 from xml.parsers.expat import ErrorString
 
-import defusedxml.ElementTree as SafeElementTree
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden, NotSupportedError
 from shapely.geometry.base import BaseGeometry
 
@@ -29,6 +28,7 @@ from intake.domain.cap_area import (
 )
 from intake.domain.cap_schema import validate as validate_schema
 from intake.domain.errors import Rejected
+from intake.domain.xmldoc import parse_document
 
 __all__ = [
     "CAP_NAMESPACE",
@@ -301,9 +301,7 @@ def parse_alert(raw: bytes, *, max_bytes: int = MAX_ALERT_BYTES) -> CapAlert:
 
 def _parse_xml(data: bytes) -> Element:
     try:
-        root: Element = SafeElementTree.fromstring(
-            data, forbid_dtd=True, forbid_entities=True, forbid_external=True
-        )
+        root = parse_document(data)
     except DTDForbidden as e:
         raise Rejected(
             "cap.forbidden_xml", f"DTD <!DOCTYPE {e.name}> (system id {e.sysid!r}, public id {e.pubid!r})"

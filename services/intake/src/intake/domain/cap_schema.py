@@ -1,8 +1,8 @@
 """Validation of a safely parsed CAP document against the OASIS CAP 1.2 schema.
 
-The document has already been parsed by ``defusedxml`` (no DTD, no entity, nothing fetched); this
-module never sees the raw bytes. It copies the parsed tree into an lxml tree, leaving out elements
-and attributes of other namespaces (extensions, ``ds:Signature``: CAP lets producers add them, the
+The document has already been parsed with no DTD (``intake.domain.xmldoc``: no entity, nothing
+fetched); this module never sees the raw bytes. It copies the parsed tree into an lxml tree, leaving
+out elements and attributes of other namespaces (extensions, ``ds:Signature``: CAP lets producers add them, the
 schema would refuse most of them), and validates that copy with the schema shipped in
 ``intake/data/CAP-v1.2.xsd`` (the OASIS file, unchanged). The schema is compiled once, at import,
 from a file of this package: validation itself opens nothing.

@@ -44,11 +44,15 @@ class PreparedArea:
 
     geometry: BaseGeometry | None = None
     error: IntakeError | None = None
+    # The alert as parsed where its area was prepared (so it is not parsed again), when it was.
+    alert: cap_mod.CapAlert | None = None
 
 
 def reports_from_cap(raw: bytes, prepared: PreparedArea | None = None) -> list[Report]:
     """The alert's report; its area is `prepared` when given, else computed here."""
-    alert = cap_mod.parse_alert(raw)
+    alert = (
+        prepared.alert if prepared is not None and prepared.alert is not None else cap_mod.parse_alert(raw)
+    )
     if prepared is not None and prepared.error is not None:
         raise prepared.error
     intent = _CAP_INTENT.get(alert.msg_type)

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from intake.domain.errors import Rejected
 
-__all__ = ["DEFAULT_MAX_FUTURE_SKEW", "LOCAL_ZONE", "LocalTime", "parse_local_time"]
+__all__ = ["DEFAULT_MAX_FUTURE_SKEW", "LOCAL_ZONE", "LocalTime", "beijing_to_utc", "parse_local_time"]
 
 LOCAL_ZONE = "Asia/Shanghai"
 DEFAULT_MAX_FUTURE_SKEW = timedelta(minutes=5)
@@ -87,15 +87,24 @@ _FIXED_SINCE = 1992
 _BEIJING_OFFSET = timedelta(hours=8)
 
 
+def beijing_to_utc(
+    year: int, month: int, day: int, hour: int, minute: int, second: int, microsecond: int = 0
+) -> datetime:
+    """A wall-clock time in Asia/Shanghai from 1992 on as an aware UTC instant; ValueError for a date
+    or time that does not exist (as ``datetime`` raises it)."""
+    if year < _FIXED_SINCE:
+        raise ValueError(f"year {year} is before {_FIXED_SINCE}: the zone database decides it")
+    return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC) - _BEIJING_OFFSET
+
+
 def _from_local(text: str, fields: tuple[str | None, ...], zone: str) -> datetime:
     # The dashed form has no millisecond group: pad with None, then cut to seven fields.
     year, month, day, hour, minute, second, millis = (int(f) if f else 0 for f in (*fields, None)[:7])
     if zone == LOCAL_ZONE and year >= _FIXED_SINCE:
         try:
-            wall = datetime(year, month, day, hour, minute, second, millis * 1000, tzinfo=UTC)
+            return beijing_to_utc(year, month, day, hour, minute, second, millis * 1000)
         except ValueError as exc:
             raise Rejected("time.invalid", f"{text!r} is not a valid date and time: {exc}") from exc
-        return wall - _BEIJING_OFFSET
     try:
         tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shapely.geometry import mapping
+import shapely
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from intake.domain.correlation import Decision
@@ -29,13 +30,16 @@ class Provenance:
 def _area(shape: BaseGeometry | None) -> ce.Area | None:
     if shape is None or shape.is_empty or shape.geom_type not in ("Polygon", "MultiPolygon"):
         return None
-    gj: dict[str, Any] = mapping(shape)
-    if gj["type"] == "Polygon":
-        return ce.Polygon(coordinates=tuple(tuple((x, y) for x, y, *_ in ring) for ring in gj["coordinates"]))
-    return ce.MultiPolygon(
-        coordinates=tuple(
-            tuple(tuple((x, y) for x, y, *_ in ring) for ring in poly) for poly in gj["coordinates"]
-        )
+    if isinstance(shape, Polygon):
+        return ce.Polygon(coordinates=_rings(shape))
+    return ce.MultiPolygon(coordinates=tuple(_rings(poly) for poly in shape.geoms))
+
+
+def _rings(poly: Polygon) -> tuple[tuple[tuple[float, float], ...], ...]:
+    """A polygon's rings as GeoJSON positions (lon, lat), exterior first: read from the coordinate
+    arrays (shapely's `mapping` builds a GeoJSON dict of tuples first: ~40 µs for a 65-point ring)."""
+    return tuple(
+        tuple(map(tuple, shapely.get_coordinates(ring).tolist())) for ring in (poly.exterior, *poly.interiors)
     )
 
 

@@ -13,12 +13,12 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import MappingProxyType
 from typing import Final, Literal
-from zoneinfo import ZoneInfo
 
 from intake.domain.errors import Rejected
+from intake.domain.localtime import beijing_to_utc
 from intake.domain.safety import Reporter
 
 __all__ = ["MAX_BYTES", "PARTY_EVENT_TYPES", "REPORTER_ROLES", "PartyPosition", "PartyRecord", "parse_party"]
@@ -62,7 +62,6 @@ _NOT_LOCATED_NUMBER: Final = frozenset((0.0, 5e-324))
 _MAX_INT_DIGITS: Final = 19
 _MAX_PHOTOS: Final = 9
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
-_BEIJING: Final = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -239,11 +238,17 @@ def _beijing_to_utc(text: str, key: str) -> datetime:
     """`yyyyMMddHHmmss` in Beijing time as an aware UTC instant (no daylight saving since 1991)."""
     if not _TIME.fullmatch(text):
         raise Rejected("party.invalid_value", f"{key} {text[:80]!r} is not yyyyMMddHHmmss (years 2000-2099)")
-    try:
-        local = datetime.strptime(text, "%Y%m%d%H%M%S")
+    try:  # the pattern allows only digits, and years 2000-2099: the fixed +08:00 applies
+        return beijing_to_utc(
+            int(text[0:4]),
+            int(text[4:6]),
+            int(text[6:8]),
+            int(text[8:10]),
+            int(text[10:12]),
+            int(text[12:14]),
+        )
     except ValueError:
         raise Rejected("party.invalid_value", f"{key} {text[:80]!r} is not a real date and time") from None
-    return local.replace(tzinfo=_BEIJING).astimezone(UTC)
 
 
 def _position(document: Mapping[str, object]) -> PartyPosition | None:

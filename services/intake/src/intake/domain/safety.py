@@ -11,16 +11,16 @@ import codecs
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import MappingProxyType
 from typing import Final, Literal
 from xml.etree.ElementTree import Element, ParseError
-from zoneinfo import ZoneInfo
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 
 from intake.domain.errors import Rejected
+from intake.domain.localtime import beijing_to_utc
+from intake.domain.xmldoc import parse_document
 
 __all__ = [
     "HANDLING_STATUSES",
@@ -82,7 +82,6 @@ _PHONE = re.compile(r"1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8}")
 _ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]")
 _LON_RANGE: Final = (73.0, 136.0)
 _LAT_RANGE: Final = (3.0, 54.0)
-_BEIJING: Final = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -212,7 +211,7 @@ def _is_utf8(raw: bytes) -> bool:
 
 def _parse_xml(text: str) -> Element:
     try:
-        root: Element = fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root = parse_document(text)
     except DefusedXmlException as error:
         raise Rejected(
             "safety.forbidden_xml", f"{type(error).__name__}: DTDs and entities are refused"
@@ -301,11 +300,17 @@ def _beijing_to_utc(text: str, path: str) -> datetime:
         raise Rejected(
             "safety.invalid_value", f"{path} {text[:80]!r} is not yyyy-MM-dd HH:mm:ss (years 2000-2099)"
         )
-    try:
-        local = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+    try:  # the pattern allows only digits, and years 2000-2099: the fixed +08:00 applies
+        return beijing_to_utc(
+            int(text[0:4]),
+            int(text[5:7]),
+            int(text[8:10]),
+            int(text[11:13]),
+            int(text[14:16]),
+            int(text[17:19]),
+        )
     except ValueError:
         raise Rejected("safety.invalid_value", f"{path} {text[:80]!r} is not a real date and time") from None
-    return local.replace(tzinfo=_BEIJING).astimezone(UTC)
 
 
 def _position(lon_text: str | None, lat_text: str | None) -> SafetyPosition | None:
