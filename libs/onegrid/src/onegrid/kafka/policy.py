@@ -62,6 +62,8 @@ def is_transient(exc: BaseException) -> bool:
 def _transient_itself(exc: BaseException) -> bool:
     if isinstance(exc, TransientError | TimeoutError | ConnectionError):
         return True
+    if getattr(exc, "connection_invalidated", False) is True:
+        return True  # SQLAlchemy dropped the connection as lost: the work may succeed on a new one
     if isinstance(exc, KafkaError):
         return bool(getattr(exc, "retriable", False))
     return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
