@@ -5,32 +5,21 @@ here asserts how fast anything is: benchmarks are read by people, not by the tes
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.bench_run import run_bench
 
 from bench.markdown import SECTIONS as MARKDOWN_SECTIONS
 from bench.report import SECTIONS
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 # The quick run takes about 90 s on two cores; the margin is for a loaded machine, not a goal.
 @pytest.mark.timeout(300)
 def test_quick_bench_writes_every_section(kafka_bootstrap: str, database_url: str, tmp_path: Path) -> None:
-    env = {**os.environ, "ONEGRID_TEST_KAFKA_BOOTSTRAP": kafka_bootstrap, "DATABASE_URL": database_url}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=280,
+    run_bench(
+        ["--quick"], kafka_bootstrap=kafka_bootstrap, database_url=database_url, out=tmp_path, timeout_s=280
     )
-    assert done.returncode == 0, done.stderr[-6000:]
 
     stamped = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("latest"))
     assert len(stamped) == 2 and {Path(p).suffix for p in stamped} == {".json", ".md"}, stamped

@@ -6,14 +6,10 @@ is for people to read (`make bench ARGS=--scaling` on its own 3-broker cluster),
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from support.bench_run import run_bench
 
 
 # About two minutes on two cores (service processes start for each shape); the margin is for a loaded
@@ -22,16 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_scaling_smoke_measures_every_service_and_shape(
     kafka_bootstrap: str, database_url: str, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "ONEGRID_TEST_KAFKA_BOOTSTRAP": kafka_bootstrap, "DATABASE_URL": database_url}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--scaling", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
+    run_bench(
+        ["--scaling", "--quick"],
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        out=tmp_path,
+        timeout_s=400,
     )
-    assert done.returncode == 0, done.stderr[-6000:]
 
     report = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
     assert report["bench"]["mode"] == "scaling-smoke"

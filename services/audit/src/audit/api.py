@@ -17,6 +17,8 @@ otherwise); every such read is logged (`onegrid.personal_data`). A page with pay
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -88,6 +90,17 @@ story_routes = APIRouter()
 
 def not_found(exc: NotInLog) -> HTTPException:
     return HTTPException(404, str(exc))
+
+
+@contextmanager
+def proof_errors() -> Iterator[None]:
+    """A proof's errors as answers: a position not in the log is 404, a damaged log 500 naming it."""
+    try:
+        yield
+    except NotInLog as exc:
+        raise not_found(exc) from exc
+    except LogDamaged as exc:
+        raise HTTPException(500, str(exc)) from exc
 
 
 @trail_routes.get("/entries")
@@ -202,13 +215,9 @@ async def inclusion(
     d: Deps, seq: Position, tree_size: Annotated[int | None, Query(ge=0, le=BIGINT)] = None
 ) -> dict[str, Any]:
     """RFC 9162 PATH(seq, D[tree_size]); ``tree_size`` defaults to the latest signed head's."""
-    try:
+    with proof_errors():
         size = tree_size if tree_size is not None else (await d.store.latest_head()).tree_size
         leaf, proof, root = await d.store.inclusion_proof(seq, size)
-    except NotInLog as exc:
-        raise not_found(exc) from exc
-    except LogDamaged as exc:
-        raise HTTPException(500, str(exc)) from exc
     return {
         "seq": seq,
         "tree_size": size,
@@ -221,12 +230,8 @@ async def inclusion(
 @trail_routes.get("/proofs/consistency")
 async def consistency(d: Deps, first: Position, second: Position) -> dict[str, Any]:
     """RFC 9162 PROOF(first, D[second]) between two tree sizes (e.g. two signed heads)."""
-    try:
+    with proof_errors():
         proof, first_root, second_root = await d.store.consistency_proof(first, second)
-    except NotInLog as exc:
-        raise not_found(exc) from exc
-    except LogDamaged as exc:
-        raise HTTPException(500, str(exc)) from exc
     return {
         "first": first,
         "second": second,

@@ -25,7 +25,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from intake.domain.errors import Rejected
 
-__all__ = ["DEFAULT_MAX_FUTURE_SKEW", "LOCAL_ZONE", "LocalTime", "beijing_to_utc", "parse_local_time"]
+__all__ = [
+    "DEFAULT_MAX_FUTURE_SKEW",
+    "LOCAL_ZONE",
+    "LocalTime",
+    "beijing_text_to_utc",
+    "beijing_to_utc",
+    "parse_local_time",
+]
 
 LOCAL_ZONE = "Asia/Shanghai"
 DEFAULT_MAX_FUTURE_SKEW = timedelta(minutes=5)
@@ -95,6 +102,24 @@ def beijing_to_utc(
     if year < _FIXED_SINCE:
         raise ValueError(f"year {year} is before {_FIXED_SINCE}: the zone database decides it")
     return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC) - _BEIJING_OFFSET
+
+
+def beijing_text_to_utc(text: str) -> datetime:
+    """`yyyyMMddHHmmss` or `yyyy-MM-dd HH:mm:ss` (the caller has matched one of them: digits where
+    digits go) in Asia/Shanghai from 1992 on as an aware UTC instant; ValueError as `beijing_to_utc`.
+    Read by position, the feeds' hot path: no regular expression, no zone database."""
+    if len(text) == 14:
+        return beijing_to_utc(
+            int(text[0:4]),
+            int(text[4:6]),
+            int(text[6:8]),
+            int(text[8:10]),
+            int(text[10:12]),
+            int(text[12:14]),
+        )
+    return beijing_to_utc(
+        int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]), int(text[17:19])
+    )
 
 
 def _from_local(text: str, fields: tuple[str | None, ...], zone: str) -> datetime:

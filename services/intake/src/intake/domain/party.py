@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 from intake.domain.errors import Rejected
-from intake.domain.localtime import beijing_to_utc
+from intake.domain.localtime import beijing_text_to_utc
 from intake.domain.safety import Reporter
 
 __all__ = ["MAX_BYTES", "PARTY_EVENT_TYPES", "REPORTER_ROLES", "PartyPosition", "PartyRecord", "parse_party"]
@@ -239,14 +239,7 @@ def _beijing_to_utc(text: str, key: str) -> datetime:
     if not _TIME.fullmatch(text):
         raise Rejected("party.invalid_value", f"{key} {text[:80]!r} is not yyyyMMddHHmmss (years 2000-2099)")
     try:  # the pattern allows only digits, and years 2000-2099: the fixed +08:00 applies
-        return beijing_to_utc(
-            int(text[0:4]),
-            int(text[4:6]),
-            int(text[6:8]),
-            int(text[8:10]),
-            int(text[10:12]),
-            int(text[12:14]),
-        )
+        return beijing_text_to_utc(text)
     except ValueError:
         raise Rejected("party.invalid_value", f"{key} {text[:80]!r} is not a real date and time") from None
 

@@ -19,7 +19,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 
 from intake.domain.errors import Rejected
-from intake.domain.localtime import beijing_to_utc
+from intake.domain.localtime import beijing_text_to_utc
 from intake.domain.xmldoc import parse_document
 
 __all__ = [
@@ -301,14 +301,7 @@ def _beijing_to_utc(text: str, path: str) -> datetime:
             "safety.invalid_value", f"{path} {text[:80]!r} is not yyyy-MM-dd HH:mm:ss (years 2000-2099)"
         )
     try:  # the pattern allows only digits, and years 2000-2099: the fixed +08:00 applies
-        return beijing_to_utc(
-            int(text[0:4]),
-            int(text[5:7]),
-            int(text[8:10]),
-            int(text[11:13]),
-            int(text[14:16]),
-            int(text[17:19]),
-        )
+        return beijing_text_to_utc(text)
     except ValueError:
         raise Rejected("safety.invalid_value", f"{path} {text[:80]!r} is not a real date and time") from None
 
