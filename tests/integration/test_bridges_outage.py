@@ -10,7 +10,7 @@ from pathlib import Path
 
 from support.records import safety_event
 
-from intake.domain.hj212 import parse_packet
+from intake.domain.feeds.hj212.packet import parse_packet
 from onegrid.devstack.kafka import KafkaBroker
 from onegrid.devstack.paths import free_port
 from onegrid.kafka.admin import ensure_topics
