@@ -27,7 +27,8 @@ SECTIONS = (
 
 def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
     """Each goal of the issue, measured: value, baseline, ratio, target and whether it is met. A goal
-    whose section failed is listed as not measured (and not met)."""
+    whose section failed is listed as not measured (and not met); one whose section did not run
+    (`--only`) is left out."""
     out: list[dict[str, Any]] = []
     for rule in (
         _intake_goals,
@@ -42,6 +43,8 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
         try:
             out += rule(r)
         except (KeyError, TypeError, StopIteration) as exc:
+            if isinstance(exc, KeyError) and exc.args and exc.args[0] in SECTIONS and exc.args[0] not in r:
+                continue  # its section was not run
             out.append(
                 _goal(
                     f"{rule.__name__[1:].replace('_', ' ')}: not measured ({exc!r})",

@@ -74,7 +74,7 @@ def test_the_district_level_draws_the_real_outlines_of_the_seeded_city() -> None
     from shapely.geometry import Point, shape
 
     from grid_registry.domain.outlines import district_outlines
-    from intake.geography import reference_view
+    from grid_registry.reference import reference_view
 
     view = reference_view()
     fc = level_features(dict(view.all("division")), dict(view.all("grid")), "district", 1e-4)

@@ -40,3 +40,30 @@ async def test_a_list_offsets_answered_by_a_former_leader_asks_for_new_metadata(
     with pytest.raises(errors.NotLeaderForPartitionError):
         await Fetcher._proc_offset_request(fetcher, 1, {"legacy.emergency.cap.v1": [(1, -2)]})
     assert client.metadata_refreshes == 1  # the retry goes to the leader the new metadata names
+
+
+def _add_offsets_handler(retry_backoff_s: float) -> Any:
+    from aiokafka.producer.sender import AddOffsetsToTxnHandler
+
+    txn = SimpleNamespace(transactional_id="dispatch.cases.v1.0", consumer_group_added=lambda group: None)
+    sender = SimpleNamespace(_retry_backoff=retry_backoff_s, _txn_manager=txn)
+    return AddOffsetsToTxnHandler(sender, "dispatch")
+
+
+def test_a_transaction_with_offsets_only_retries_concurrent_transactions_after_20_ms() -> None:
+    """The coordinator answers CONCURRENT_TRANSACTIONS while it still writes the previous commit's
+    markers (KAFKA-5477). aiokafka retries AddPartitionsToTxn after 20 ms then, but AddOffsetsToTxn
+    after the whole retry backoff (100 ms): an exactly-once batch with no output paid 100 ms per
+    transaction."""
+    from aiokafka.producer.sender import BACKOFF_OVERRIDE
+
+    handler = _add_offsets_handler(retry_backoff_s=0.1)
+    backoff = handler.handle_response(SimpleNamespace(error_code=errors.ConcurrentTransactions.errno))
+    assert backoff == BACKOFF_OVERRIDE == 0.02
+
+
+def test_the_other_retriable_add_offsets_answers_keep_the_retry_backoff() -> None:
+    handler = _add_offsets_handler(retry_backoff_s=0.1)
+    load = handler.handle_response(SimpleNamespace(error_code=errors.CoordinatorLoadInProgressError.errno))
+    assert load == 0.1
+    assert handler.handle_response(SimpleNamespace(error_code=errors.NoError.errno)) is None

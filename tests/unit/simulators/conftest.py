@@ -19,7 +19,7 @@ CONTRACTS = Path(__file__).resolve().parents[3] / "contracts"
 
 @pytest.fixture(scope="session")
 def reference_view():
-    from intake.geography import reference_view
+    from grid_registry.reference import reference_view
 
     view = reference_view()
     view.grid_index()

@@ -15,7 +15,6 @@ free of deadlocks.
 
 from __future__ import annotations
 
-import json
 import uuid
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -187,7 +186,7 @@ class Changes:
             self.routing.append(RoutingRow(out.transitions[0].event_id, c.case_id, decision, now))
         traceparent = next((v.decode() for k, v in trace if k == "traceparent"), None)
         for o in out.orders:
-            body = json.dumps(dispatch_order(c, o), ensure_ascii=False).encode()
+            body = msgspec.json.encode(dispatch_order(c, o))
             self.orders.append(
                 OrderRow(o.order_id, c.case_id, o.department, o.kind, o.hop, o.issued_at, body)
             )
@@ -261,6 +260,6 @@ class Repository(Protocol):
 
 
 def _lifecycle_record(case: Case, t: Transition, outlets: Outlets, trace: Headers) -> OutRecord:
-    body = json.dumps(lifecycle_event(case, t), ensure_ascii=False).encode()
+    body = msgspec.json.encode(lifecycle_event(case, t))
     ce = CloudEvent(type=LIFECYCLE_CE_TYPE, source=SOURCE, id=t.event_id, time=t.at, subject=case.case_id)
     return OutRecord(outlets.lifecycle_topic, body, case.case_id.encode(), [*ce.headers(), *trace])

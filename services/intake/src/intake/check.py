@@ -13,7 +13,10 @@ null where nothing is known of its place. Parsing never depends on the place: a 
 another country parses (`parsed: true`) and is then refused with its own reason,
 `place.outside_city`. A file that cannot be read gives one line with `status: "error"`; the other
 files are still checked. Exit status: 0 when every record was accepted, 1 when one was refused,
-2 when a file could not be read. Places are judged against the reference city (the registry's seed).
+2 when a file could not be read, 3 when the reference city is not installed. Places are judged
+against the reference city, the grid registry's seed: the checker reads it from the registry's package,
+`onegrid-intake[check]`, an extra so that the intake service itself ships without another service's
+code (the workspace's `.venv` has it).
 """
 
 from __future__ import annotations
@@ -40,13 +43,13 @@ from intake.domain.placement import Placement, from_chain
 from intake.domain.process import Inbound, Intake, Outcome
 from intake.domain.report import Report
 from intake.domain.severity import Severity
-from intake.geography import ViewGeography, reference_view
+from intake.geography import ViewGeography
 
 FEEDS = ("hj212", "cap", "safety", "party", "open311", "patrol")
 LINE_FEEDS = {"hj212"}
 BATCH = 500  # records per intake batch: a day's capture is checked in bounded memory
 _PARSERS = ("cap", "hj212", "safety", "party", "open311", "coords", "time")
-EXIT_OK, EXIT_REFUSED, EXIT_UNREADABLE = 0, 1, 2
+EXIT_OK, EXIT_REFUSED, EXIT_UNREADABLE, EXIT_NO_REGISTRY = 0, 1, 2, 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +84,25 @@ def _open311(inbound: Inbound) -> list[Report]:
     return reports_from_open311(inbound.value, headers | inbound.headers)
 
 
+class NoReferenceCity(Exception):
+    """The grid registry's package is not installed: intake was installed without its `check` extra."""
+
+
+def reference_geography() -> ViewGeography:
+    """The reference city from the grid registry's package, imported here and only here: the service
+    never needs it, so it is an optional extra rather than a dependency of intake."""
+    try:
+        from grid_registry.reference import reference_view
+    except ModuleNotFoundError as e:
+        raise NoReferenceCity(
+            "the feed checker judges places against the grid registry's reference city, and "
+            f"{e.name or 'grid_registry'} is not installed: install onegrid-intake[check]"
+        ) from e
+    return ViewGeography(reference_view())
+
+
 def checker_intake() -> Intake:
-    return Intake(crosswalk=Crosswalk.load(), geography=ViewGeography(reference_view()), open311=_open311)
+    return Intake(crosswalk=Crosswalk.load(), geography=reference_geography(), open311=_open311)
 
 
 def check(
@@ -181,7 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--summary", action="store_true", help="print counts by outcome and reason only")
     ap.add_argument("files", nargs="+", help="record files, or - for standard input")
     args = ap.parse_args(argv)
-    lines, status = run(args.feed, args.files)
+    try:
+        lines, status = run(args.feed, args.files)
+    except NoReferenceCity as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_NO_REGISTRY
     errors = [line for line in lines if line["status"] == "error"]
     out = [*errors, summary(lines)] if args.summary else lines
     for line in out:

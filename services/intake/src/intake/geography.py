@@ -1,7 +1,8 @@
 """The `Geography` port answered from the registry view (`grid.registry.v1`).
 
 The service feeds the view from Kafka; the feed checker and the tests fill it from the registry's
-seed (the reference city), so both place records with exactly the same code.
+seed (the reference city, `grid_registry.reference`), so both place records with exactly the same
+code.
 """
 
 from __future__ import annotations
@@ -82,17 +83,3 @@ class ViewGeography:
             city = unary_union(districts) if districts else None
             self._city = (self.view.spatial_version, city)
         return city
-
-
-def reference_view(seed: int | None = None) -> RegistryView:
-    """A view holding the registry's seed (the reference city: Yangzhou, Hanjiang subdivided),
-    built without Kafka. For the feed checker and tests."""
-    import json
-
-    from grid_registry.domain.geography import DEFAULT_SEED
-    from grid_registry.domain.seed import seed_records
-
-    view = RegistryView()
-    for rec in seed_records(DEFAULT_SEED if seed is None else seed):
-        view.apply(f"{rec['kind']}:{rec['code']}", json.dumps(rec).encode())
-    return view

@@ -9,6 +9,13 @@
   (`metadata_max_age_ms`, 5 minutes): that partition is not read meanwhile. Seen in the fault suite
   after a rolling restart of the brokers. The wrapper asks for new metadata on any error that says
   the metadata is stale, so the retry goes to the new leader.
+- A transaction right after the previous one (KAFKA-5477): while the coordinator still writes the
+  previous commit's markers it answers CONCURRENT_TRANSACTIONS. aiokafka retries AddPartitionsToTxn
+  after 20 ms then, as the Java client does, but AddOffsetsToTxn after the whole `retry_backoff_ms`
+  (100 ms). An exactly-once batch with no output records (intake records that end without a case,
+  a state change or a dead letter) starts its transaction with AddOffsetsToTxn, so it paid 100 ms
+  per batch and per partition: on one broker, back-to-back offsets-only transactions took 106 ms
+  each, 25 ms with this fix. The wrapper retries that answer after the same 20 ms.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ from typing import Any
 
 from aiokafka import errors
 from aiokafka.consumer.fetcher import Fetcher
+from aiokafka.producer.sender import BACKOFF_OVERRIDE, AddOffsetsToTxnHandler
 
-_APPLIED = "_onegrid_refreshes_metadata"
+_APPLIED = "_onegrid_fix_applied"
 
 
 def refresh_metadata_on_stale_offset_lookups() -> None:
@@ -40,5 +48,22 @@ def refresh_metadata_on_stale_offset_lookups() -> None:
     Fetcher._proc_offset_request = _proc_offset_request
 
 
+def retry_concurrent_offset_adds_soon() -> None:
+    original = AddOffsetsToTxnHandler.handle_response
+    if getattr(original, _APPLIED, False):
+        return
+
+    @functools.wraps(original)
+    def handle_response(self: Any, resp: Any) -> Any:
+        backoff = original(self, resp)
+        if backoff is not None and errors.for_code(resp.error_code) is errors.ConcurrentTransactions:
+            return min(backoff, BACKOFF_OVERRIDE)
+        return backoff
+
+    setattr(handle_response, _APPLIED, True)
+    AddOffsetsToTxnHandler.handle_response = handle_response
+
+
 def apply() -> None:
     refresh_metadata_on_stale_offset_lookups()
+    retry_concurrent_offset_adds_soon()
