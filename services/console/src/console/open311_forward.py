@@ -14,12 +14,13 @@ body, content type and Retry-After. If the service cannot be reached the client 
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import Annotated, Final
 
 import httpx
 from fastapi import APIRouter, Depends, Request, Response
 
 from onegrid.auth import public
+from onegrid.provided import Provided
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +79,23 @@ def _unavailable(path: str) -> Response:
     return Response(content=body, status_code=503, media_type=media, headers={"Retry-After": "5"})
 
 
+forwarder: Provided[Open311Forward] = Provided("open311_forward")
+Forwarder = Annotated[Open311Forward, Depends(forwarder)]
+routes = APIRouter()
+
+
+@routes.api_route(f"{PREFIX}/{{path:path}}", methods=["GET", "POST"], include_in_schema=False)
+async def open311(forward: Forwarder, request: Request) -> Response:
+    """GeoReport v2, answered by the Open311 service."""
+    return await forward.forward(request)
+
+
 def open311_forward_router(forward: Open311Forward) -> APIRouter:
     r = APIRouter(
-        dependencies=[Depends(public("forwarded as is: the Open311 service checks credentials and limits"))]
+        dependencies=[
+            Depends(public("forwarded as is: the Open311 service checks credentials and limits")),
+            forwarder.bind(forward),
+        ]
     )
-
-    @r.api_route(f"{PREFIX}/{{path:path}}", methods=["GET", "POST"], include_in_schema=False)
-    async def open311(request: Request) -> Response:
-        """GeoReport v2, answered by the Open311 service."""
-        return await forward.forward(request)
-
+    r.include_router(routes)
     return r

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import zlib
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from google.protobuf.json_format import MessageToDict
@@ -29,6 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from console.domain.spans import BadSpans, Span, SpanStore, spans_from_otlp
 from onegrid.auth import public
+from onegrid.provided import Provided
 
 PROTOBUF = "application/x-protobuf"
 MAX_DECODED_BYTES = 32 * 1024 * 1024
@@ -93,36 +94,45 @@ async def loopback_only(request: Request) -> None:
         raise HTTPException(403, f"the OTLP receiver answers loopback clients only, not {host or 'unknown'}")
 
 
+span_store: Provided[SpanStore] = Provided("otlp_spans")
+Spans = Annotated[SpanStore, Depends(span_store)]
+routes = APIRouter()
+
+
+@routes.post("/v1/traces")
+async def traces(store: Spans, request: Request) -> Response:
+    """Accept an OTLP trace export and keep its spans in memory."""
+    content_type = request.headers.get("content-type", "").lower()
+    try:
+        spans = decode_traces(await _body(request), content_type)
+    except BadSpans as exc:
+        raise HTTPException(400, str(exc)) from exc
+    store.add(spans)
+    return _reply(content_type)
+
+
+@routes.post("/v1/metrics")
+async def metrics(request: Request) -> Response:
+    """Accepted and dropped: metrics are on every service's /metrics (Prometheus)."""
+    await request.body()
+    return _reply(request.headers.get("content-type", "").lower())
+
+
+@routes.post("/v1/logs")
+async def logs(request: Request) -> Response:
+    """Accepted and dropped: logs go to each service's log file."""
+    await request.body()
+    return _reply(request.headers.get("content-type", "").lower())
+
+
 def otlp_router(store: SpanStore) -> APIRouter:
     r = APIRouter(
         tags=["otlp"],
         dependencies=[
             Depends(public("OTLP exports of the local services, loopback only")),
             Depends(loopback_only),
+            span_store.bind(store),
         ],
     )
-
-    @r.post("/v1/traces")
-    async def traces(request: Request) -> Response:
-        """Accept an OTLP trace export and keep its spans in memory."""
-        content_type = request.headers.get("content-type", "").lower()
-        try:
-            spans = decode_traces(await _body(request), content_type)
-        except BadSpans as exc:
-            raise HTTPException(400, str(exc)) from exc
-        store.add(spans)
-        return _reply(content_type)
-
-    @r.post("/v1/metrics")
-    async def metrics(request: Request) -> Response:
-        """Accepted and dropped: metrics are on every service's /metrics (Prometheus)."""
-        await request.body()
-        return _reply(request.headers.get("content-type", "").lower())
-
-    @r.post("/v1/logs")
-    async def logs(request: Request) -> Response:
-        """Accepted and dropped: logs go to each service's log file."""
-        await request.body()
-        return _reply(request.headers.get("content-type", "").lower())
-
+    r.include_router(routes)
     return r

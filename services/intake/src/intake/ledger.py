@@ -27,6 +27,7 @@ from onegrid import telemetry
 from onegrid.auth import Principal, require
 from onegrid.envelope import header_dict
 from onegrid.kafka.records import Record
+from onegrid.provided import Provided
 from onegrid.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -211,23 +212,31 @@ def set_aside_account(headers: Sequence[tuple[str, bytes]], feeds: Mapping[str, 
 LEDGER_RETRY_AFTER_S = 5
 
 
+ledger_reader: Provided[LedgerReader] = Provided("intake_ledger")
+Ledger = Annotated[LedgerReader, Depends(ledger_reader)]
+routes = APIRouter()
+
+
+@routes.get(
+    "/ledger",
+    summary="Every legacy record accounted for, per feed and hour",
+    responses={503: {"description": "not judged yet after start (Retry-After says when to ask again)"}},
+)
+async def ledger(
+    reader: Ledger, _: Annotated[Principal, Depends(require("read", "metrics"))]
+) -> dict[str, Any]:
+    """Per feed and hour: records received, what each became (case reported, linked, amended,
+    cancelled, measurement, duplicate, dead letter, quarantine), still pending, and the alarms:
+    `unaccounted` (committed with no outcome: lost) and `duplicated` (accounted twice)."""
+    if reader.snapshot is None:
+        # Temporary by contract: the first judgement follows reading the topics once.
+        raise HTTPException(
+            503, "the ledger is still being read", headers={"Retry-After": str(LEDGER_RETRY_AFTER_S)}
+        )
+    return reader.snapshot
+
+
 def ledger_router(reader: LedgerReader) -> APIRouter:
-    r = APIRouter(prefix="/v1", tags=["ledger"])
-
-    @r.get(
-        "/ledger",
-        summary="Every legacy record accounted for, per feed and hour",
-        responses={503: {"description": "not judged yet after start (Retry-After says when to ask again)"}},
-    )
-    async def ledger(_: Annotated[Principal, Depends(require("read", "metrics"))]) -> dict[str, Any]:
-        """Per feed and hour: records received, what each became (case reported, linked, amended,
-        cancelled, measurement, duplicate, dead letter, quarantine), still pending, and the alarms:
-        `unaccounted` (committed with no outcome: lost) and `duplicated` (accounted twice)."""
-        if reader.snapshot is None:
-            # Temporary by contract: the first judgement follows reading the topics once.
-            raise HTTPException(
-                503, "the ledger is still being read", headers={"Retry-After": str(LEDGER_RETRY_AFTER_S)}
-            )
-        return reader.snapshot
-
+    r = APIRouter(prefix="/v1", tags=["ledger"], dependencies=[ledger_reader.bind(reader)])
+    r.include_router(routes)
     return r
