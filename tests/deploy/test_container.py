@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support.deploy import REPO, load_script
 
-from onegrid.devstack.stack import SERVICES
+from devstack.stack import SERVICES
 
 lint = load_script("deploy/container/lint.py")
 build = load_script("deploy/container/build.py")

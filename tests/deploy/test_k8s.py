@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from support.deploy import REPO, load_script
 
-from onegrid.devstack.stack import SERVICES
+from devstack.stack import SERVICES
 from onegrid.topic_access import SERVICE_TOPICS, access_of
 
 validate = load_script("deploy/k8s/validate.py")

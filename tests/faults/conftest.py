@@ -72,7 +72,7 @@ def _free_block(width: int, step: int = 1) -> int:
 # whole `make test` session does (they would idle beside every later test, on the same 2 cores).
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    from onegrid.devstack.stack import Stack
+    from devstack.stack import Stack
 
     # ONEGRID_FAULTS_RUN keeps the run folder (logs of every process) where one wants it.
     run = Path(os.environ.get("ONEGRID_FAULTS_RUN") or tmp_path_factory.mktemp("faults"))

@@ -30,8 +30,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from onegrid.devstack.kafka import KafkaBroker
-from onegrid.devstack.stack import Instance, Stack
+from devstack.kafka import KafkaBroker
+from devstack.stack import Instance, Stack
 from onegrid.kafka.cluster import group_states, leader_counts, partition_states
 from onegrid.settings import KafkaSettings
 from onegrid.topics import (
@@ -117,7 +117,7 @@ class System:
         return int((self.stack.run / f"{inst.name}.pid").read_text())
 
     def alive(self, inst: Instance) -> bool:
-        from onegrid.devstack.stack import _alive
+        from devstack.stack import _alive
 
         return _alive(self.stack.run / f"{inst.name}.pid") is not None
 
@@ -135,7 +135,7 @@ class System:
         self.stopped.discard(inst.name)
 
     def stop_instance(self, inst: Instance) -> None:
-        from onegrid.devstack.kafka import stop_process_group
+        from devstack.kafka import stop_process_group
 
         self.stopped.add(inst.name)
         stop_process_group(self.pid(inst), timeout_s=35)

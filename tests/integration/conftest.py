@@ -25,9 +25,9 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer
 
-from onegrid.devstack.kafka import KafkaBroker
-from onegrid.devstack.paths import free_port
-from onegrid.devstack.postgres import LocalPostgres
+from devstack.kafka import KafkaBroker
+from devstack.paths import free_port
+from devstack.postgres import LocalPostgres
 from onegrid.kafka.admin import ensure_topics
 from onegrid.settings import KafkaSettings
 from onegrid.topics import TopicSpec

@@ -24,7 +24,7 @@ from support.waiting import wait_until
 
 from audit.bootstrap import bootstrap
 from audit.settings import Settings
-from onegrid.devstack.paths import free_port
+from devstack.paths import free_port
 from onegrid.topics import AUDIT_HEADS
 
 from .conftest import read_all

@@ -28,8 +28,8 @@ from support.records import cap_alert, hj212_packet, party_diary, safety_event, 
 from bridges.bootstrap import Bridges, bootstrap
 from bridges.settings import CapFeed, Settings
 from console.watch import KafkaWatch
+from devstack.paths import free_port
 from intake.domain.hj212 import build_packet, parse_packet
-from onegrid.devstack.paths import free_port
 from onegrid.envelope import header_dict
 from onegrid.settings import KafkaSettings
 from simulators.departments import QuietServer

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from support.records import safety_event
 
+from devstack.kafka import KafkaBroker
+from devstack.paths import free_port
 from intake.domain.hj212 import parse_packet
-from onegrid.devstack.kafka import KafkaBroker
-from onegrid.devstack.paths import free_port
 from onegrid.kafka.admin import ensure_topics
 from onegrid.settings import KafkaSettings
 from onegrid.topics import TopicSpec

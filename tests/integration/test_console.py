@@ -41,11 +41,11 @@ from audit.bootstrap import bootstrap as audit_bootstrap
 from audit.settings import Settings as AuditSettings
 from console.bootstrap import bootstrap as console_bootstrap
 from console.settings import Settings as ConsoleSettings
+from devstack.paths import free_port
 from intake.bootstrap import intake_parts
 from intake.domain.identity import case_id_for
 from intake.pipeline import IntakeTopics
 from onegrid import telemetry
-from onegrid.devstack.paths import free_port
 from onegrid.kafka.admin import ensure_topics
 from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
 from onegrid.kafka.producer import make_producer, partition_producers

@@ -19,8 +19,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 import onegrid_departments as kit
+from devstack.paths import free_port
 from dispatch.domain.facts import decode_feedback
-from onegrid.devstack.paths import free_port
 from onegrid_departments.check_webhook import check, sample_order
 from onegrid_departments.consumer import consume_orders
 from onegrid_departments.feedback import feedback_for

@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from support.auth import ADMIN
 from support.waiting import wait_until
 
+from devstack.paths import free_port
 from dispatch.domain import signature
-from onegrid.devstack.paths import free_port
 
 from .conftest import read_all
 

@@ -25,6 +25,7 @@ from sqlalchemy import text
 from support.auth import ADMIN
 from support.waiting import wait_until
 
+from devstack.paths import free_port
 from evaluation.bootstrap import bootstrap
 from evaluation.domain.case_facts import Policy, fold
 from evaluation.domain.metrics import COLUMNS, LISTS, aggregate_all
@@ -32,7 +33,6 @@ from evaluation.rebuild import rebuild
 from evaluation.settings import Settings
 from evaluation.store import ReadModels
 from onegrid.db import make_engine
-from onegrid.devstack.paths import free_port
 from onegrid.envelope import CloudEvent
 from onegrid.settings import KafkaSettings
 from onegrid_contracts.lifecycle import decode_lifecycle

@@ -28,12 +28,12 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from support.auth import ADMIN, bearer
 
+from devstack.paths import free_port
 from evaluation.bootstrap import bootstrap
 from evaluation.domain.metrics import COLUMNS, LISTS
 from evaluation.rebuild import rebuild
 from evaluation.settings import Settings
 from onegrid.db import make_engine
-from onegrid.devstack.paths import free_port
 from onegrid.settings import KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,8 +15,8 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
-from onegrid.devstack.kafka import KafkaBroker
-from onegrid.devstack.paths import free_port
+from devstack.kafka import KafkaBroker
+from devstack.paths import free_port
 from onegrid.kafka.admin import ensure_topics
 from onegrid.kafka.loop import make_consumer
 from onegrid.kafka.producer import make_producer

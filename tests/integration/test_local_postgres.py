@@ -15,8 +15,8 @@ from unittest import mock
 import asyncpg
 import pytest
 
-from onegrid.devstack.paths import free_port
-from onegrid.devstack.postgres import LocalPostgres
+from devstack.paths import free_port
+from devstack.postgres import LocalPostgres
 
 from .conftest import pg_home
 

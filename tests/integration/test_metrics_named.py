@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from support.promql import named_metrics
 from support.records import HOME, hj212_packet, party_diary, with_bad_crc
 
-from onegrid.devstack.paths import free_port
+from devstack.paths import free_port
 from onegrid.topics import LEGACY_ENV_HJ212, LEGACY_PARTY
 
 from .conftest import Ground
@@ -59,7 +59,7 @@ async def send_records(bootstrap: str) -> None:
 def test_dashboards_and_rules_name_only_metrics_the_services_export(
     system_ground: Ground, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from onegrid.devstack import stack as stack_mod
+    from devstack import stack as stack_mod
 
     kafka_bootstrap, database_url = system_ground.kafka_bootstrap, system_ground.database_url
 

@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 from support.auth import ADMIN
 
-from onegrid.devstack.paths import free_port
+from devstack.paths import free_port
 from onegrid.settings import KafkaSettings
 
 schemathesis = pytest.importorskip(

@@ -71,9 +71,9 @@ BROKER_SMOKE = textwrap.dedent(
     from pathlib import Path
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from onegrid.devstack.java import find_java
-    from onegrid.devstack.kafka import KafkaBroker
-    from onegrid.devstack.paths import free_port
+    from devstack.java import find_java
+    from devstack.kafka import KafkaBroker
+    from devstack.paths import free_port
 
     runtime = find_java()
     print("java:", runtime.describe())
@@ -117,7 +117,7 @@ def test_make_kafka_and_a_broker_with_python_alone(tmp_path: Path) -> None:
         ! command -v java && ! command -v mvn
         make kafka PYTHON={sys.base_prefix}/bin/python3
         .venv/bin/python {tmp_path / "smoke.py"} {tmp_path / "broker"}
-        ONEGRID_MAVEN_REPOSITORY=http://127.0.0.1:9 .venv/bin/python -m onegrid.devstack fetch-kafka
+        ONEGRID_MAVEN_REPOSITORY=http://127.0.0.1:9 .venv/bin/python -m devstack fetch-kafka
     """
     done = subprocess.run(
         without_java(script, env, tmp_path), env=env, capture_output=True, text=True, timeout=540

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from onegrid.devstack.paths import free_port
+from devstack.paths import free_port
 
 from .conftest import Ground
 
@@ -24,7 +24,7 @@ def get(url: str) -> tuple[int, dict]:
 def test_every_service_starts_joins_its_groups_and_stops(
     system_ground: Ground, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from onegrid.devstack import stack as stack_mod
+    from devstack import stack as stack_mod
 
     kafka_bootstrap, database_url = system_ground.kafka_bootstrap, system_ground.database_url
 

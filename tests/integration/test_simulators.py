@@ -19,9 +19,9 @@ from fastapi import FastAPI, Request
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
+from devstack.paths import free_port
 from dispatch.domain import signature
 from dispatch.domain.facts import decode_feedback
-from onegrid.devstack.paths import free_port
 from onegrid.kafka.admin import ensure_topics
 from onegrid.topics import TopicSpec
 from simulators.departments import QuietServer, run_departments

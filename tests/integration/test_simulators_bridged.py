@@ -12,7 +12,7 @@ import uvicorn
 
 from bridges.bootstrap import bootstrap
 from bridges.settings import CapFeed, Settings
-from onegrid.devstack.paths import free_port
+from devstack.paths import free_port
 from onegrid.envelope import header_dict
 from simulators.endpoints import Endpoints
 from simulators.gateway import run_networks

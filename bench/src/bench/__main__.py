@@ -21,7 +21,7 @@ from bench import report
 from bench.environment import environment
 from bench.plan import FULL, QUICK, SCALING, SCALING_BROKERS, SCALING_SMOKE, Plan
 from bench.suite import Suite
-from onegrid.devstack.paths import project_root
+from onegrid.paths import project_root
 
 SCALED = ("intake", "dispatch", "audit")  # what --scaling measures
 

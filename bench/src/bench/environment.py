@@ -21,9 +21,10 @@ from typing import Any
 import psutil
 from aiokafka.admin import AIOKafkaAdminClient
 
-from onegrid.devstack.kafka import KafkaBroker, KafkaCluster, fetch_jars, java_executable, kafka_version
-from onegrid.devstack.paths import free_port, project_root
-from onegrid.devstack.postgres import LocalPostgres
+from devstack.kafka import KafkaBroker, KafkaCluster, fetch_jars, java_executable, kafka_version
+from devstack.paths import free_port
+from devstack.postgres import LocalPostgres
+from onegrid.paths import project_root
 from onegrid.settings import KafkaSettings
 
 

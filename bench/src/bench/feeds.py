@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlencode
 
-from onegrid.devstack.paths import project_root
+from onegrid.paths import project_root
 from onegrid.topics import legacy_feeds
 
 FEEDS = ("hj212", "cap", "safety", "party", "open311")

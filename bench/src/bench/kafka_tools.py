@@ -10,8 +10,8 @@ import asyncio
 import re
 from typing import Any
 
-from onegrid.devstack.kafka import java_executable, libs_dir
-from onegrid.devstack.paths import project_root
+from devstack.kafka import java_executable, libs_dir
+from onegrid.paths import project_root
 
 _PRODUCER = re.compile(
     r"(?P<n>\d+) records sent, (?P<rps>[\d.]+) records/sec \((?P<mbps>[\d.]+) MB/sec\), "

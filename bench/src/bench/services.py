@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from onegrid.devstack.paths import free_port
+from devstack.paths import free_port
 
 PACKAGES = {
     "grid-registry": "grid_registry",

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from onegrid.devstack import java, maven, preflight
-from onegrid.devstack.errors import SetupError
+from devstack import java, maven, preflight
+from devstack.errors import SetupError
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -1,5 +1,5 @@
 """The runtime's auth code finds its development secret and API keys without the local stack:
-`onegrid.devstack` starts brokers and databases and is no part of a running service."""
+`devstack` (deploy/local) starts brokers and databases and is no part of a running service."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from onegrid.auth.settings import AuthSettings, development_secret
 
 assert development_secret()
 assert _keys_file(None, AuthSettings()).name == "api-keys.json"
-loaded = sorted(m for m in sys.modules if m.startswith("onegrid.devstack"))
+loaded = sorted(m for m in sys.modules if m.split(".")[0] == "devstack")
 assert not loaded, loaded
 """
 

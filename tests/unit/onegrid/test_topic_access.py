@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from onegrid.devstack.stack import SERVICES
+from devstack.stack import SERVICES
 from onegrid.topic_access import SERVICE_TOPICS, access_of, department_access
 from onegrid.topics import catalogue, dispatch_orders_topic
 

@@ -48,7 +48,7 @@ def endpoints_file() -> Path | None:
     run = os.environ.get("ONEGRID_RUN")
     if run:
         return Path(run) / "endpoints.json"
-    from onegrid.devstack.paths import project_root
+    from onegrid.paths import project_root
 
     try:
         return project_root() / ".run" / "endpoints.json"

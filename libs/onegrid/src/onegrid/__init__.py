@@ -10,5 +10,4 @@
 - `onegrid.periodic`: the one runner of background jobs (outbox relay, deadlines, signers): stop, backoff.
 - `onegrid.provided`: what a router hands its module-level endpoints, as an `Annotated` dependency.
 - `onegrid.paths`: the checkout's root, cache and run folders (the runtime's development secrets).
-- `onegrid.devstack`: a real local Kafka (KRaft) and PostgreSQL for `make run` and the tests.
 """

@@ -1,6 +1,6 @@
 """Where the checkout lives, and where its caches and run-time state go (never tracked).
 
-Outside the local stack (`onegrid.devstack`) because the runtime reads it too: a development
+Outside the local stack (`devstack`, in deploy/local) because the runtime reads it too: a development
 service's token secret and API keys live in the run folder (`onegrid.auth`), and the runtime must
 not import the stack that starts brokers and databases.
 """

@@ -1,23 +1,11 @@
-"""Where the project lives, and where its caches and run-time state go (never tracked): the
-folders from `onegrid.paths`, and the local stack's ports and private files."""
+"""The local stack's ports and private files. Where the checkout, its caches and its run-time state
+live is `onegrid.paths` (the runtime reads those too)."""
 
 from __future__ import annotations
 
 import os
 import socket
 from pathlib import Path
-
-from onegrid.paths import cache_dir, project_root, run_dir
-
-__all__ = [
-    "cache_dir",
-    "free_port",
-    "port_in_use",
-    "private_dir",
-    "private_file",
-    "project_root",
-    "run_dir",
-]
 
 
 def free_port() -> int:

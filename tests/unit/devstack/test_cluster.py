@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from onegrid.devstack.kafka import KafkaCluster, cluster_config
-from onegrid.devstack.stack import SERVICES, Instance, Stack, for_cluster
+from devstack.kafka import KafkaCluster, cluster_config
+from devstack.stack import SERVICES, Instance, Stack, for_cluster
 from onegrid.topics import catalogue
 
 

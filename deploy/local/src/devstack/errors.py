@@ -4,4 +4,4 @@ from __future__ import annotations
 
 
 class SetupError(RuntimeError):
-    """Printed as it is (no traceback) by `python -m onegrid.devstack`, which then exits with 2."""
+    """Printed as it is (no traceback) by `python -m devstack`, which then exits with 2."""

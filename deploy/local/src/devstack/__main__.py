@@ -1,4 +1,4 @@
-"""`python -m onegrid.devstack {fetch-kafka|up|down|status|logs|run}` (what the Makefile calls)."""
+"""`python -m devstack {fetch-kafka|up|down|status|logs|run}` (what the Makefile calls)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import os
 import sys
 from collections.abc import Callable
 
-from onegrid.devstack.errors import SetupError
+from devstack.errors import SetupError
 
-USAGE = "usage: python -m onegrid.devstack {fetch-kafka|lock-kafka|java|up|down|status|logs|run}"
+USAGE = "usage: python -m devstack {fetch-kafka|lock-kafka|java|up|down|status|logs|run}"
 
 
 def main(argv: list[str]) -> int:
@@ -25,21 +25,21 @@ def _main(argv: list[str]) -> int:
         return 2
     cmd = argv[0]
     if cmd == "fetch-kafka":
-        from onegrid.devstack.kafka import fetch_jars
+        from devstack.kafka import fetch_jars
 
         print(f"kafka jars: {fetch_jars()}")
         return 0
     if cmd == "lock-kafka":
-        from onegrid.devstack.kafka import write_lock
+        from devstack.kafka import write_lock
 
         print(f"wrote {write_lock()}")
         return 0
     if cmd == "java":
-        from onegrid.devstack.java import find_java
+        from devstack.java import find_java
 
         print(find_java().describe())
         return 0
-    from onegrid.devstack.stack import Stack
+    from devstack.stack import Stack
 
     stack = Stack(simulate=cmd == "run" and os.environ.get("ONEGRID_SIMULATE", "1") != "0")
     actions: dict[str, Callable[[], None]] = {

@@ -94,7 +94,7 @@ class LocalPostgres:
     def password(self) -> str:
         """The superuser's password, made on first use (URL-safe characters)."""
         if not self.password_file.exists():
-            from onegrid.devstack.paths import private_file
+            from devstack.paths import private_file
 
             # Asked for before the first start too (a layout's service URLs): the folder may not exist yet.
             self.password_file.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 `deploy/local/kafka/jars.lock` pins every jar of the broker's runtime classpath (coordinates and the
 SHA-1 that Maven Central publishes beside each jar). It is the outcome of Maven's own dependency
-mediation for `deploy/local/kafka/pom.xml`, written by `python -m onegrid.devstack lock-kafka` on a
+mediation for `deploy/local/kafka/pom.xml`, written by `python -m devstack lock-kafka` on a
 machine that has Maven (the only command here that needs it). Resolving the POM in Python instead
 would mean reimplementing Maven's "nearest wins" mediation; a resolver that gets it wrong puts a
 kafka-clients of another major version on the classpath, so the lock keeps Maven's answer.
@@ -29,8 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from onegrid.devstack.errors import SetupError
-from onegrid.devstack.preflight import check_disk
+from devstack.errors import SetupError
+from devstack.preflight import check_disk
 
 # Maven Central's standard layout; ONEGRID_MAVEN_REPOSITORY points at a mirror instead.
 DEFAULT_REPOSITORY = "https://repo1.maven.org/maven2"
@@ -112,7 +112,7 @@ def render_lock(properties: dict[str, str], jars: Iterable[Jar]) -> str:
     head = [
         "# The Kafka broker's runtime classpath as Maven resolves deploy/local/kafka/pom.xml, with the SHA-1",
         "# Maven Central publishes for each jar. Regenerate after changing the POM (needs Maven, once):",
-        "#   .venv/bin/python -m onegrid.devstack lock-kafka",
+        "#   .venv/bin/python -m devstack lock-kafka",
         *(f"# {k} = {v}" for k, v in sorted(properties.items())),
     ]
     body = sorted(f"{j.coordinates} {j.sha1}" for j in jars)

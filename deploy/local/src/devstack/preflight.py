@@ -7,8 +7,8 @@ from pathlib import Path
 
 import psutil
 
-from onegrid.devstack.errors import SetupError
-from onegrid.devstack.paths import port_in_use
+from devstack.errors import SetupError
+from devstack.paths import port_in_use
 
 
 def port_holder(port: int) -> str | None:

@@ -30,11 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from onegrid.devstack import preflight
-from onegrid.devstack.java import find_java
-from onegrid.devstack.kafka import KafkaBroker, KafkaCluster, stop_process_group
-from onegrid.devstack.paths import private_file, project_root, run_dir
-from onegrid.devstack.postgres import LocalPostgres
+from devstack import preflight
+from devstack.java import find_java
+from devstack.kafka import KafkaBroker, KafkaCluster, stop_process_group
+from devstack.paths import private_file
+from devstack.postgres import LocalPostgres
+from onegrid.paths import project_root, run_dir
 from onegrid.topics import TopicSpec
 
 
