@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.partitioner import murmur2
+
+from onegrid.kafka.partitioner import murmur2
 
 
 @dataclass(frozen=True)

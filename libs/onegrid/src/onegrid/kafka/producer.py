@@ -9,6 +9,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaTimeoutError, ProducerClosed
 
+from onegrid.kafka.partitioner import partition_of
 from onegrid.kafka.policy import is_transient
 from onegrid.kafka.records import OutRecord
 from onegrid.settings import KafkaSettings
@@ -35,6 +36,8 @@ def make_producer(
         linger_ms=linger_ms,
         max_batch_size=max_batch_size,
         compression_type=None,
+        # Kafka's default partitioner without aiokafka's per-byte murmur2 (onegrid.kafka.partitioner).
+        partitioner=partition_of,
         **kafka.client_kwargs(),
     )
 

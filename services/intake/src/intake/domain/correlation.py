@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from shapely.geometry.base import BaseGeometry
 
 from intake.domain.identity import case_id_for
-from intake.domain.nearby import RecentCase, RecentIndex, distance_m
+from intake.domain.nearby import RecentCase, RecentIndex, distance_to
 from intake.domain.report import Intent
 
 
@@ -159,14 +159,15 @@ class BookTxn:
         horizon = None if latest is None else latest - w.within
         best: tuple[RecentCase, float, float] | None = None
         indexes = [i for i in (self.book.recent.get(family), self.recent.get(family)) if i is not None]
+        bounds = tuple(shape.bounds)
         for index in indexes:
-            for r in index.near(shape, w.radius_m):
+            for r in index.near(bounds, w.radius_m):
                 if r.network in NEVER_MERGED or (horizon is not None and r.at < horizon):
                     continue
                 dt = abs((at - r.at).total_seconds())
                 if dt > w.within.total_seconds():
                     continue
-                d = distance_m(shape, r.shape)
+                d = distance_to(shape, bounds, r)
                 # Equally near: the smaller case id, not whichever the index happens to hold first.
                 if d <= w.radius_m and (
                     best is None or (d, str(r.case_id)) < (best[1], str(best[0].case_id))

@@ -23,6 +23,9 @@ M_PER_DEG_LAT = 110_574.0
 M_PER_DEG_LON_EQUATOR = 111_320.0
 
 
+Bounds = tuple[float, float, float, float]  # (min lon, min lat, max lon, max lat)
+
+
 @dataclass(frozen=True, slots=True)
 class RecentCase:
     case_id: uuid.UUID
@@ -30,19 +33,38 @@ class RecentCase:
     shape: BaseGeometry  # WGS-84 point or area, lon/lat axis order
     at: datetime
     network: str
+    # The shape's box as floats, read from shapely once: every search and distance between points
+    # works on them (a shapely attribute read costs about a microsecond, several per comparison).
+    bounds: Bounds = field(init=False, compare=False, repr=False)
+    point: bool = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bounds", tuple(self.shape.bounds))
+        object.__setattr__(self, "point", isinstance(self.shape, Point))
+
+
+def ground_m(ax: float, ay: float, bx: float, by: float) -> float:
+    """Approximate ground distance between two WGS-84 positions; ~1 % at city scale."""
+    lat = math.radians((ay + by) / 2)
+    return math.hypot((bx - ax) * M_PER_DEG_LON_EQUATOR * math.cos(lat), (by - ay) * M_PER_DEG_LAT)
 
 
 def distance_m(a: BaseGeometry, b: BaseGeometry) -> float:
     """Approximate ground distance between two WGS-84 shapes (0 when they touch); ~1 % at city scale."""
     if isinstance(a, Point) and isinstance(b, Point):
-        ax, ay, bx, by = a.x, a.y, b.x, b.y
-    else:
-        from shapely.ops import nearest_points
+        return ground_m(a.x, a.y, b.x, b.y)
+    from shapely.ops import nearest_points
 
-        pa, pb = nearest_points(a, b)
-        ax, ay, bx, by = pa.x, pa.y, pb.x, pb.y
-    lat = math.radians((ay + by) / 2)
-    return math.hypot((bx - ax) * M_PER_DEG_LON_EQUATOR * math.cos(lat), (by - ay) * M_PER_DEG_LAT)
+    pa, pb = nearest_points(a, b)
+    return ground_m(pa.x, pa.y, pb.x, pb.y)
+
+
+def distance_to(shape: BaseGeometry, bounds: Bounds, r: RecentCase) -> float:
+    """`distance_m(shape, r.shape)`, where `bounds` are `shape`'s: between two points from the boxes'
+    corners (a point's box is its position, the same floats), without shapely."""
+    if r.point and isinstance(shape, Point):
+        return ground_m(bounds[0], bounds[1], r.bounds[0], r.bounds[1])
+    return distance_m(shape, r.shape)
 
 
 def _cells(minx: float, miny: float, maxx: float, maxy: float) -> list[tuple[int, int]] | None:
@@ -69,27 +91,30 @@ class RecentIndex:
             return
         self.ids.add(r.case_id)
         self.by_time.append(r)
-        cells = _cells(*r.shape.bounds)
+        cells = _cells(*r.bounds)
         if cells is None:
             self.wide.append(r)
         else:
             for c in cells:
                 self.cells.setdefault(c, []).append(r)
 
-    def near(self, shape: BaseGeometry, radius_m: float) -> Iterator[RecentCase]:
-        """Every case whose box comes within `radius_m` of `shape`'s box (a superset of the answer)."""
-        minx, miny, maxx, maxy = shape.bounds
+    def near(self, shape: BaseGeometry | Bounds, radius_m: float) -> Iterator[RecentCase]:
+        """Every case whose box comes within `radius_m` of `shape`'s box, or of the box `shape` is
+        (a superset of the answer)."""
+        minx, miny, maxx, maxy = shape if isinstance(shape, tuple) else shape.bounds
         dlat = radius_m / M_PER_DEG_LAT
         dlon = radius_m / (M_PER_DEG_LON_EQUATOR * max(0.1, math.cos(math.radians((miny + maxy) / 2))))
         cells = _cells(minx - dlon, miny - dlat, maxx + dlon, maxy + dlat)
-        seen: set[uuid.UUID] = set()
+        # A case is one object in every cell it covers (`add` takes each id once): seen by identity,
+        # which hashes without the UUID's Python-level __hash__.
+        seen: set[int] = set()
         pools = [self.wide] + (
             [self.cells.get(c, []) for c in cells] if cells is not None else list(self.cells.values())
         )
         for pool in pools:
             for r in pool:
-                if r.case_id not in seen:
-                    seen.add(r.case_id)
+                if id(r) not in seen:
+                    seen.add(id(r))
                     yield r
 
     def prune(self, horizon: datetime) -> None:
@@ -97,7 +122,7 @@ class RecentIndex:
         while self.by_time and self.by_time[0].at < horizon:
             old = self.by_time.popleft()
             self.ids.discard(old.case_id)
-            cells = _cells(*old.shape.bounds)
+            cells = _cells(*old.bounds)
             pools = [self.wide] if cells is None else [self.cells.get(c, []) for c in cells]
             for pool in pools:
                 if old in pool:
