@@ -12,10 +12,11 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Final, Literal
+
+import msgspec
 
 from intake.domain.errors import Rejected
 from intake.domain.feeds.safety.record import Reporter
@@ -62,10 +63,14 @@ _NOT_LOCATED_NUMBER: Final = frozenset((0.0, 5e-324))
 _MAX_INT_DIGITS: Final = 19
 _MAX_PHOTOS: Final = 9
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# What only the standard library's reading of a document can judge exactly (see `_fast_load`): an
+# integer of more than 19 digits, or nesting deep enough to reach Python's recursion limit.
+_LONG_DIGITS = re.compile(rb"[0-9]{20}")
+_MAX_FAST_BRACKETS: Final = 64
+_JSON = msgspec.json.Decoder()
 
 
-@dataclass(frozen=True)
-class PartyPosition:
+class PartyPosition(msgspec.Struct, frozen=True):
     """A point exactly as the app gave it, in BD-09; the mapper converts it to WGS-84."""
 
     lon: float
@@ -73,9 +78,11 @@ class PartyPosition:
     system: Literal["BD09"] = "BD09"
 
 
-@dataclass(frozen=True)
-class PartyRecord:
-    """One validated record. `extra` holds unknown keys as parsed (JSON values; do not mutate)."""
+class PartyRecord(msgspec.Struct, frozen=True):
+    """One validated record. `extra` holds unknown keys as parsed (JSON values; do not mutate).
+
+    A frozen msgspec Struct rather than a frozen dataclass: built in C, not through a
+    `object.__setattr__` per field (about 4 µs less per record)."""
 
     source_id: str
     title: str
@@ -103,10 +110,14 @@ def parse_party(raw: bytes, *, max_bytes: int = MAX_BYTES) -> PartyRecord:
     """Decode, parse and validate one record, or raise `Rejected` (reasons in party.v1.md)."""
     if len(raw) > max_bytes:
         raise Rejected("party.too_large", f"{len(raw)} bytes, limit {max_bytes}")
-    document = _load(_decode(raw))
-    if not isinstance(document, dict):
-        raise Rejected("party.invalid_value", f"$ must be a JSON object, found {_json_type(document)}")
-    _refuse_unrepresentable(document)
+    text = _decode(raw)
+    document = _fast_load(raw)
+    if document is None:
+        loaded = _load(text)
+        if not isinstance(loaded, dict):
+            raise Rejected("party.invalid_value", f"$ must be a JSON object, found {_json_type(loaded)}")
+        _refuse_unrepresentable(loaded)
+        document = loaded
     for key in _REQUIRED:
         if key not in document:
             raise Rejected("party.missing_field", f"{key} is required")
@@ -151,6 +162,42 @@ def _decode(raw: bytes) -> str:
         raise Rejected(
             "party.encoding", f"byte 0x{raw[error.start]:02X} at offset {error.start} is not valid UTF-8"
         ) from None
+
+
+def _fast_load(raw: bytes) -> dict[str, object] | None:
+    """The document read by msgspec's C decoder (~1 µs) when that reading is provably the one `_load`
+    gives and passes `_refuse_unrepresentable`; None when it is not, and `_load` must judge.
+
+    msgspec refuses what `_refuse_unrepresentable` refuses (lone surrogates, numbers beyond a double)
+    but does not see duplicate keys, long integers or Python's nesting limit. Duplicates: every key in
+    the text is followed by a colon, so the text's colons are at least its keys, which are at least the
+    keys read; equal counts leave no room for a key given twice. Without \\u escapes (the one way to
+    write a colon that is not one), the text's colons are its keys plus the colons inside its strings,
+    so a photo URL's colon is counted in the strings read; a key given twice is read once, and its own
+    colon and those of its value are then missing from the count."""
+    if _LONG_DIGITS.search(raw) or raw.count(b"[") + raw.count(b"{") > _MAX_FAST_BRACKETS:
+        return None
+    try:
+        document = _JSON.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    colons = raw.count(b":")
+    if colons == len(document) or (b"\\u" not in raw and colons == _colons_read(document)):
+        return document
+    return None
+
+
+def _colons_read(value: object) -> int:
+    """The keys of every object in `value` plus the colons inside every string, key or value."""
+    if isinstance(value, str):
+        return value.count(":")
+    if isinstance(value, dict):
+        return sum(1 + key.count(":") + _colons_read(item) for key, item in value.items())
+    if isinstance(value, list):
+        return sum(_colons_read(item) for item in value)
+    return 0
 
 
 def _load(text: str) -> object:
