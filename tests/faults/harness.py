@@ -508,8 +508,8 @@ class System:
 def _reference(legacy: list[Any], registry: list[Any]) -> set[frozenset[str]]:
     from intake.domain.correlation import CaseBook, correlation_windows
     from intake.domain.crosswalk import Crosswalk
+    from intake.domain.feeds.open311.record import reports_from_open311
     from intake.domain.normalize import Provenance
-    from intake.domain.open311 import reports_from_open311
     from intake.domain.process import LEGACY_FEEDS, Inbound, Intake
     from intake.geography import ViewGeography
     from onegrid.envelope import header_dict

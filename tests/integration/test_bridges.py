@@ -29,7 +29,7 @@ from bridges.bootstrap import Bridges, bootstrap
 from bridges.settings import CapFeed, Settings
 from console.watch import KafkaWatch
 from devstack.paths import free_port
-from intake.domain.hj212 import build_packet, parse_packet
+from intake.domain.feeds.hj212.packet import build_packet, parse_packet
 from onegrid.envelope import header_dict
 from onegrid.settings import KafkaSettings
 from simulators.departments import QuietServer

@@ -12,7 +12,7 @@ from support.records import safety_event
 
 from devstack.kafka import KafkaBroker
 from devstack.paths import free_port
-from intake.domain.hj212 import parse_packet
+from intake.domain.feeds.hj212.packet import parse_packet
 from onegrid.kafka.admin import ensure_topics
 from onegrid.settings import KafkaSettings
 from onegrid.topics import TopicSpec

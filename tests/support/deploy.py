@@ -1,4 +1,5 @@
-"""Loading the deployment scripts (deploy/k8s/*.py, not a package) as modules in tests."""
+"""Loading scripts that are not in a package (deploy/k8s/*.py, services/*/tools/*.py) as modules in
+tests."""
 
 from __future__ import annotations
 

@@ -24,8 +24,8 @@ def _us_each(items: Sequence[T], step: Callable[[T], object]) -> float:
 def cap_schema_cost(*, alerts: int = 2000, rounds: int = 5) -> dict[str, Any]:
     import defusedxml.ElementTree as SafeElementTree
 
-    from intake.domain.cap import parse_alert
-    from intake.domain.cap_schema import validate
+    from intake.domain.feeds.cap.alert import parse_alert
+    from intake.domain.feeds.cap.schema import validate
 
     values = [r.value for r in FeedStream("cap", seed=11).take(alerts)]
     trees = [SafeElementTree.fromstring(v) for v in values]

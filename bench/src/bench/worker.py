@@ -116,7 +116,7 @@ class Worker:
         every run starts from the same state whatever this process ran before; returns how many
         recent cases the old book held."""
         from intake.domain.correlation import CaseBook
-        from intake.domain.env_feed import EnvState
+        from intake.domain.feeds.hj212.feed import EnvState
 
         if self.parts is None:
             return 0

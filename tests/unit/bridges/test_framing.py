@@ -11,7 +11,7 @@ from support.records import hj212_packet, with_bad_crc
 from bridges.domain.framing import Framer
 from bridges.domain.records import hj212_mn
 from bridges.domain.replies import replies_for
-from intake.domain.hj212 import build_packet, parse_packet
+from intake.domain.feeds.hj212.packet import build_packet, parse_packet
 
 T = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
 A = hj212_packet("MN-A-0001", T, {"a34004": 41.0})

@@ -1,9 +1,12 @@
 from pathlib import Path
 
 import pytest
+from support.deploy import load_script
 
-from grid_registry.data.extract_divisions import extract, render
 from grid_registry.domain.divisions import divisions_from_records, load_divisions
+
+_extract_script = load_script("services/grid-registry/tools/extract_divisions.py")
+extract, render = _extract_script.extract, _extract_script.render
 
 CODE_LENGTH = {"city": 6, "district": 6, "street": 9, "community": 12}
 

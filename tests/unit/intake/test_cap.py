@@ -3,7 +3,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from support.shared import CONFORMANCE
 
-from intake.domain.cap import (
+from intake.domain.errors import Rejected
+from intake.domain.feeds.cap.alert import (
     TOLERANCE_VERY_LIKELY,
     CapCertainty,
     CapMsgType,
@@ -14,8 +15,7 @@ from intake.domain.cap import (
     CapUrgency,
     parse_alert,
 )
-from intake.domain.cap_area import CapCircle, CapPoint, CapValue
-from intake.domain.errors import Rejected
+from intake.domain.feeds.cap.area import CapCircle, CapPoint, CapValue
 
 SAMPLES = CONFORMANCE / "cap"
 

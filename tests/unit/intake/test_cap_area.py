@@ -5,7 +5,9 @@ import shapely
 from hypothesis import given
 from hypothesis import strategies as st
 
-from intake.domain.cap_area import (
+from intake.domain.coords import haversine_m
+from intake.domain.errors import Rejected
+from intake.domain.feeds.cap.area import (
     CIRCLE_SEGMENTS,
     KM_PER_DEGREE,
     CapArea,
@@ -17,8 +19,6 @@ from intake.domain.cap_area import (
     parse_polygon,
     union_shapes,
 )
-from intake.domain.coords import haversine_m
-from intake.domain.errors import Rejected
 
 # Around Yangzhou's Hanjiang district, in CAP's lat,lon order.
 SQUARE = "32.30,119.30 32.30,119.50 32.50,119.50 32.50,119.30 32.30,119.30"
@@ -135,7 +135,7 @@ def _circle_by_vertex(circle):
 
     from shapely.geometry import Polygon
 
-    from intake.domain.cap_area import CIRCLE_SEGMENTS, KM_PER_DEGREE
+    from intake.domain.feeds.cap.area import CIRCLE_SEGMENTS, KM_PER_DEGREE
 
     lat0, lon0 = circle.center
     dlat = circle.radius_km / KM_PER_DEGREE
@@ -150,7 +150,7 @@ def _circle_by_vertex(circle):
 def test_circles_are_exactly_the_vertex_by_vertex_definition() -> None:
     import random
 
-    from intake.domain.cap_area import CapCircle, CapPoint, circle_shape
+    from intake.domain.feeds.cap.area import CapCircle, CapPoint, circle_shape
 
     rng = random.Random(7)
     for _ in range(500):
@@ -163,7 +163,7 @@ def test_circles_are_exactly_the_vertex_by_vertex_definition() -> None:
 def test_case_event_areas_are_the_geojson_of_the_shape() -> None:
     from shapely.geometry import MultiPolygon, Polygon, mapping
 
-    from intake.domain.cap_area import CapCircle, CapPoint, circle_shape
+    from intake.domain.feeds.cap.area import CapCircle, CapPoint, circle_shape
     from intake.domain.normalize import _area
 
     def reference(shape):

@@ -3,9 +3,9 @@
 import pytest
 from support.shared import CONFORMANCE
 
-from intake.domain.cap import parse_alert
-from intake.domain.cap_schema import SCHEMA_FILE
 from intake.domain.errors import Rejected
+from intake.domain.feeds.cap.alert import parse_alert
+from intake.domain.feeds.cap.schema import SCHEMA_FILE
 
 SAMPLES = CONFORMANCE / "cap"
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.shared import CONFORMANCE
 
-from intake.domain.cap import MAX_ALERT_BYTES, CapAlert, parse_alert
 from intake.domain.errors import Rejected
+from intake.domain.feeds.cap.alert import MAX_ALERT_BYTES, CapAlert, parse_alert
 
 SAMPLES = CONFORMANCE / "cap"
 CANADA = (SAMPLES / "canada.cap").read_bytes()

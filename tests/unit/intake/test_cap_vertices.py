@@ -8,10 +8,10 @@ from datetime import datetime
 import pytest
 from support.records import BEIJING, HOME, cap_alert
 
-from intake.domain.cap import parse_alert
-from intake.domain.cap_area import MAX_ALERT_VERTICES
 from intake.domain.errors import Rejected
-from intake.domain.feeds import PreparedArea, reports_from_cap
+from intake.domain.feeds.cap.alert import parse_alert
+from intake.domain.feeds.cap.area import MAX_ALERT_VERTICES
+from intake.domain.feeds.cap.reports import PreparedArea, reports_from_cap
 
 
 def with_polygons(rings: list[int]) -> bytes:

@@ -5,11 +5,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from intake.domain.env_findings import EnvFinding
-from intake.domain.env_limits import EnvRuleConfig
-from intake.domain.env_rules import EnvRuleEngine
 from intake.domain.errors import Rejected
-from intake.domain.hj212 import BEIJING, build_packet, parse_packet
+from intake.domain.feeds.hj212.findings import EnvFinding
+from intake.domain.feeds.hj212.limits import EnvRuleConfig
+from intake.domain.feeds.hj212.packet import BEIJING, build_packet, parse_packet
+from intake.domain.feeds.hj212.rules import EnvRuleEngine
 
 T0 = datetime(2024, 5, 1, 0, 0, tzinfo=UTC)
 

@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from support.shared import CONFORMANCE
 
-from intake.domain.env_findings import EnvFinding
-from intake.domain.env_limits import EnvRuleConfig, Limit
-from intake.domain.env_rules import EnvRuleEngine
-from intake.domain.hj212 import BEIJING, Hj212Packet, build_packet, parse_packet
+from intake.domain.feeds.hj212.findings import EnvFinding
+from intake.domain.feeds.hj212.limits import EnvRuleConfig, Limit
+from intake.domain.feeds.hj212.packet import BEIJING, Hj212Packet, build_packet, parse_packet
+from intake.domain.feeds.hj212.rules import EnvRuleEngine
 
 T0 = datetime(2024, 5, 1, 0, 0, tzinfo=UTC)
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from intake.domain.env_findings import EnvFinding
-from intake.domain.env_limits import EnvRuleConfig
-from intake.domain.env_rules import EnvRuleEngine
-from intake.domain.hj212 import BEIJING, Hj212Packet, build_packet, parse_packet
+from intake.domain.feeds.hj212.findings import EnvFinding
+from intake.domain.feeds.hj212.limits import EnvRuleConfig
+from intake.domain.feeds.hj212.packet import BEIJING, Hj212Packet, build_packet, parse_packet
+from intake.domain.feeds.hj212.rules import EnvRuleEngine
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 CONFIG = EnvRuleConfig(close_after_normal=2)
@@ -89,7 +89,7 @@ def test_the_property_sees_open_episodes_at_the_cut() -> None:
 
 def test_a_state_slice_older_than_the_one_held_is_not_applied() -> None:
     """Issue 13.2: slices carry a revision; a late echo of an earlier write never undoes a newer one."""
-    from intake.domain.env_feed import EnvState
+    from intake.domain.feeds.hj212.feed import EnvState
 
     state = EnvState()
     newer = {"station": None, "episodes": [], "rev": 2}

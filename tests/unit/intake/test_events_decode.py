@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from support.records import BEIJING, HOME, cap_alert, open311_form, party_diary, safety_event
 
 from intake.domain.crosswalk import Crosswalk
-from intake.domain.open311 import reports_from_open311
+from intake.domain.feeds.open311.record import reports_from_open311
 from intake.domain.process import Intake
 from intake.geography import ViewGeography
 from intake.pipeline import IntakePipeline

@@ -5,7 +5,7 @@ import pytest
 from support.shared import CONFORMANCE
 
 from intake.domain.errors import Rejected
-from intake.domain.hj212 import build_packet, crc16_hj212, parse_packet
+from intake.domain.feeds.hj212.packet import build_packet, crc16_hj212, parse_packet
 
 PACKETS = CONFORMANCE / "hj212/packets.tsv"
 APPENDIX_A = (

@@ -7,8 +7,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from intake.domain.errors import Rejected
-from intake.domain.hj212 import build_packet, crc16_hj212, parse_packet
-from intake.domain.hj212_codes import POLLUTANT_CODES_2005_TO_2017
+from intake.domain.feeds.hj212.codes import POLLUTANT_CODES_2005_TO_2017
+from intake.domain.feeds.hj212.packet import build_packet, crc16_hj212, parse_packet
 
 TEXT = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 codes = st.from_regex(r"[aw][0-9]{5}|LA", fullmatch=True)
@@ -119,6 +119,6 @@ def test_mutated_packets_parse_or_raise_rejected(f: Fields, data: st.DataObject)
 
 @given(st.binary(max_size=600))
 def test_table_crc_equals_the_appendix_a_algorithm_bit_by_bit(data: bytes) -> None:
-    from intake.domain.hj212 import crc16_hj212, crc16_hj212_reference
+    from intake.domain.feeds.hj212.packet import crc16_hj212, crc16_hj212_reference
 
     assert crc16_hj212(data) == crc16_hj212_reference(data)

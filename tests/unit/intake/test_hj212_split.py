@@ -5,8 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from intake.domain.errors import Rejected
-from intake.domain.hj212 import Hj212Packet, build_packet, parse_packet
-from intake.domain.hj212_split import SplitPacketAssembler
+from intake.domain.feeds.hj212.packet import Hj212Packet, build_packet, parse_packet
+from intake.domain.feeds.hj212.split import SplitPacketAssembler
 
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 TIMEOUT = timedelta(minutes=5)

@@ -45,8 +45,8 @@ def test_summer_time_before_1992_still_comes_from_the_zone_database() -> None:
 )
 def test_feed_times_match_strptime_and_the_zone_database(digits: str) -> None:
     from intake.domain.errors import Rejected
-    from intake.domain.party import _beijing_to_utc as party_time
-    from intake.domain.safety import _beijing_to_utc as safety_time
+    from intake.domain.feeds.party.record import _beijing_to_utc as party_time
+    from intake.domain.feeds.safety.record import _beijing_to_utc as safety_time
 
     dashed = f"{digits[:4]}-{digits[4:6]}-{digits[6:8]} {digits[8:10]}:{digits[10:12]}:{digits[12:14]}"
     try:

@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from intake.domain.coords import CoordSystem
 from intake.domain.errors import Rejected
-from intake.domain.open311 import MAX_BYTES, Open311Request, parse_open311, reports_from_open311, to_report
+from intake.domain.feeds.open311.record import (
+    MAX_BYTES,
+    Open311Request,
+    parse_open311,
+    reports_from_open311,
+    to_report,
+)
 from intake.domain.report import Intent
 from intake.domain.severity import Severity
 
@@ -246,7 +252,7 @@ def test_the_pipeline_adapter_reads_id_and_time_from_the_headers() -> None:
 
 
 def test_credentials_are_removed_from_the_body_every_other_byte_kept() -> None:
-    from intake.domain.open311 import without_credentials
+    from intake.domain.feeds.open311.record import without_credentials
 
     body = b"service_code=001&api_key=s3cret&lat=32.39&api%5Fkey=x&api+key=y&description=%E8%B7%AF"
     assert without_credentials(body) == b"service_code=001&lat=32.39&api+key=y&description=%E8%B7%AF"

@@ -18,12 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.records import cap_alert, hj212_packet, open311_form, party_diary, safety_event
 
-from intake.domain.cap import parse_alert
 from intake.domain.errors import IntakeError
-from intake.domain.hj212 import parse_packet
-from intake.domain.open311 import parse_open311, without_credentials
-from intake.domain.party import parse_party
-from intake.domain.safety import parse_safety
+from intake.domain.feeds.cap.alert import parse_alert
+from intake.domain.feeds.hj212.packet import parse_packet
+from intake.domain.feeds.open311.record import parse_open311, without_credentials
+from intake.domain.feeds.party.record import parse_party
+from intake.domain.feeds.safety.record import parse_safety
 
 FUZZ = settings(
     max_examples=int(os.environ.get("ONEGRID_FUZZ_EXAMPLES", "300")),

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from intake.domain.errors import Rejected
-from intake.domain.party import PARTY_EVENT_TYPES, PartyPosition, parse_party
-from intake.domain.safety import Reporter
+from intake.domain.feeds.party.record import PARTY_EVENT_TYPES, PartyPosition, parse_party
+from intake.domain.feeds.safety.record import Reporter
 
 CONTRACTS = Path(__file__).resolve().parents[3] / "contracts" / "legacy"
 EXAMPLES = CONTRACTS / "examples" / "party"

@@ -15,8 +15,8 @@ from jsonschema import Draft202012Validator
 
 from intake.domain.crosswalk import Crosswalk
 from intake.domain.errors import Rejected
+from intake.domain.feeds.patrol.record import parse_patrol
 from intake.domain.normalize import Provenance
-from intake.domain.patrol import parse_patrol
 from intake.domain.process import DUPLICATE, Inbound, Intake
 from intake.geography import ViewGeography
 

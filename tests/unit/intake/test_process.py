@@ -226,7 +226,7 @@ def test_a_silent_station_opens_one_case_and_its_next_packet_closes_it(intake: I
 
 
 def test_split_packets_are_assembled_before_the_rules_see_them(intake: Intake) -> None:
-    from intake.domain.hj212 import build_packet
+    from intake.domain.feeds.hj212.packet import build_packet
 
     mn = "321003A0000004"
     q = "20261130080000000"

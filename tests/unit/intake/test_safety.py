@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from intake.domain.errors import Rejected
-from intake.domain.safety import (
+from intake.domain.feeds.safety.record import (
     HANDLING_STATUSES,
     SAFETY_EVENT_TYPES,
     SAFETY_LEVELS,

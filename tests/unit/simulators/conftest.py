@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from intake.domain.crosswalk import Crosswalk
-from intake.domain.open311 import reports_from_open311
+from intake.domain.feeds.open311.record import reports_from_open311
 from intake.domain.process import Inbound, Intake
 from intake.geography import ViewGeography
 

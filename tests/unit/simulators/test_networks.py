@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from intake.check import check
-from intake.domain.hj212 import parse_packet
-from intake.domain.party import parse_party
-from intake.domain.safety import parse_safety
+from intake.domain.feeds.hj212.packet import parse_packet
+from intake.domain.feeds.party.record import parse_party
+from intake.domain.feeds.safety.record import parse_safety
 from simulators.domain.networks import BAD_KINDS, Emission, Mix, Networks
 
 T0 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)

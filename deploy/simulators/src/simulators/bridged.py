@@ -24,7 +24,7 @@ import httpx
 from fastapi import FastAPI, Request, Response
 
 from intake.domain.errors import Rejected
-from intake.domain.hj212 import FLAG_REPLY_WANTED, build_packet, parse_packet
+from intake.domain.feeds.hj212.packet import FLAG_REPLY_WANTED, build_packet, parse_packet
 from onegrid.auth import mint
 from simulators.running import Tally
 

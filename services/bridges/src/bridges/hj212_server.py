@@ -31,7 +31,7 @@ from bridges.settings import Settings
 from bridges.sink import NotAcknowledged, Sink
 from bridges.stats import Stats
 from intake.domain.errors import Rejected
-from intake.domain.hj212 import Hj212Packet, parse_packet
+from intake.domain.feeds.hj212.packet import Hj212Packet, parse_packet
 
 log = logging.getLogger(__name__)
 BRIDGE = "hj212"

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from intake.cap_geometry import CapGeometry
 from intake.domain.correlation import CaseBook, correlation_windows
 from intake.domain.crosswalk import Crosswalk
-from intake.domain.open311 import reports_from_open311
+from intake.domain.feeds.open311.record import reports_from_open311
 from intake.domain.process import Intake
 from intake.geography import ViewGeography
 from intake.ledger import LedgerReader, ledger_router

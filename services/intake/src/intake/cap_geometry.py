@@ -33,9 +33,9 @@ from typing import Any
 
 import shapely
 
-from intake.domain.cap import CapAlert, parse_alert
 from intake.domain.errors import Rejected
-from intake.domain.feeds import PreparedArea
+from intake.domain.feeds.cap.alert import CapAlert, parse_alert
+from intake.domain.feeds.cap.reports import PreparedArea
 from intake.domain.process import Inbound
 from onegrid.kafka.policy import TransientError
 
@@ -55,7 +55,7 @@ def _bounded(alert: CapAlert) -> bool:
 
 
 def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the child process
-    from intake.domain.cap import parse_alert
+    from intake.domain.feeds.cap.alert import parse_alert
 
     conn.send(_READY)
     while True:

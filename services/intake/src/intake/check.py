@@ -36,9 +36,9 @@ import numpy as np
 
 from intake.domain.crosswalk import Crosswalk
 from intake.domain.errors import IntakeError, Quarantined
-from intake.domain.hj212 import parse_packet
+from intake.domain.feeds.hj212.packet import parse_packet
+from intake.domain.feeds.open311.record import reports_from_open311
 from intake.domain.normalize import Provenance
-from intake.domain.open311 import reports_from_open311
 from intake.domain.placement import Placement, from_chain
 from intake.domain.process import Inbound, Intake, Outcome
 from intake.domain.report import Report

@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from intake.domain.crosswalk import Crosswalk, Open311Service
 from intake.domain.errors import Rejected
-from intake.domain.open311 import MAX_BYTES, parse_open311, without_credentials
+from intake.domain.feeds.open311.record import MAX_BYTES, parse_open311, without_credentials
 from onegrid import telemetry
 from onegrid.auth import InvalidToken, Principal, caller, require
 from onegrid.envelope import CloudEvent

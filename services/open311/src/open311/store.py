@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from intake.domain.feeds.open311.record import NETWORK, Open311Request
 from intake.domain.identity import case_id_for
-from intake.domain.open311 import NETWORK, Open311Request
 from open311.domain.status import CaseLink, StatusChange
 
 _metadata = sa.MetaData()

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
 from intake.domain.coords import CoordSystem, from_wgs84
-from intake.domain.hj212 import build_packet
+from intake.domain.feeds.hj212.packet import build_packet
 
 BEIJING = timezone(timedelta(hours=8))
 # The check point of DOMAIN.md, inside 邗江区.

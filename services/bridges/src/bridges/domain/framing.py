@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from intake.domain.hj212 import crc16_hj212
+from intake.domain.feeds.hj212.packet import crc16_hj212
 
 Kind = Literal["packet", "malformed", "noise", "too_large"]
 HEAD = 6  # "##" + 4 length digits

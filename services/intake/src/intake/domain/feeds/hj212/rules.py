@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from intake.domain.env_episode import Episode, Station
-from intake.domain.env_findings import EnvFinding, FindingKind, FindingStatus, episode_id
-from intake.domain.env_limits import EnvRuleConfig, Limit
-from intake.domain.hj212 import Hj212Packet
-from intake.domain.hj212_codes import FAULT_FLAGS, MEASURING_FLAGS, data_flag, item_field
+from intake.domain.feeds.hj212.codes import FAULT_FLAGS, MEASURING_FLAGS, data_flag, item_field
+from intake.domain.feeds.hj212.episode import Episode, Station
+from intake.domain.feeds.hj212.findings import EnvFinding, FindingKind, FindingStatus, episode_id
+from intake.domain.feeds.hj212.limits import EnvRuleConfig, Limit
+from intake.domain.feeds.hj212.packet import Hj212Packet
 
 SNAPSHOT_VERSION = 1
 _VALID_FLAGS = MEASURING_FLAGS

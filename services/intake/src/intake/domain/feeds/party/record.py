@@ -18,8 +18,8 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 from intake.domain.errors import Rejected
+from intake.domain.feeds.safety.record import Reporter
 from intake.domain.localtime import beijing_text_to_utc
-from intake.domain.safety import Reporter
 
 __all__ = ["MAX_BYTES", "PARTY_EVENT_TYPES", "REPORTER_ROLES", "PartyPosition", "PartyRecord", "parse_party"]
 

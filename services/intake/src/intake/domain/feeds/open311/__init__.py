@@ -1,0 +1,1 @@
+"""Open311 GeoReport v2 service requests (`legacy.open311.v1`)."""

@@ -1,0 +1,1 @@
+"""Grid workers' patrol reports from the phone app (`legacy.patrol.v1`)."""

@@ -1,0 +1,1 @@
+"""The 综治/平安 safety system's event reports (`legacy.safety.v1`)."""
