@@ -18,6 +18,11 @@ production) and keep the measuring out of the measured process:
   since the last reset, sampled every 50 ms all along.
 - `{"op": "exit"}` ends the process (the bench reads its RSS from outside, with psutil).
 
+With `ONEGRID_BENCH_CPROFILE=DIR` in its environment, each run is profiled (cProfile) into
+`DIR/<mode>-<group>-<instance>.prof`: where a record's time goes on the Kafka side, the same
+pipeline's own cost being `make bench ARGS=--profile` (the profiler slows everything down; the
+figures of such a run are not the bench's).
+
 With `--tracing on` the process installs the service's telemetry (OpenTelemetry SDK, sampler at 1.0,
 Prometheus metrics) with an exporter that drops the spans; with `off` no provider is installed, so
 every span and metric is the API's no-op.
@@ -27,10 +32,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bench.raw import Progress, consume, passthrough
@@ -122,7 +130,11 @@ class Worker:
         n = cmd.get("n")
         reporter = asyncio.create_task(self._report(progress, n))
         mode, topics, group = cmd["mode"], list(cmd["topics"]), cmd["group"]
+        profiling = os.environ.get("ONEGRID_BENCH_CPROFILE")
+        profiler = cProfile.Profile() if profiling else None
         try:
+            if profiler is not None:
+                profiler.enable()
             await self._run(cmd, mode, topics, group, progress)
         except Exception as exc:
             log.exception("run %s failed", mode)
@@ -130,6 +142,10 @@ class Worker:
             return
         finally:
             reporter.cancel()
+            if profiler is not None and profiling:
+                profiler.disable()
+                instance = cmd.get("instance", "0")
+                profiler.dump_stats(str(Path(profiling) / f"{mode}-{group}-{instance}.prof"))
         self.say({"result": progress.summary()})
 
     async def _run(

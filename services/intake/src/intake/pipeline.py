@@ -77,22 +77,35 @@ def stage_of(error: IntakeError) -> str:
 
 
 def event_record(
-    ev: CaseEvent, parent_headers: Sequence[tuple[str, bytes]] | None, topic: str = CASES
+    ev: CaseEvent,
+    parent_headers: Sequence[tuple[str, bytes]] | None,
+    topic: str = CASES,
+    context: Sequence[tuple[str, bytes]] | None = None,
 ) -> OutRecord:
+    """The case event as a CloudEvent record, carrying the trace of the record it came from, or,
+    when that has none, `context`: the trace headers of the current span (`batch_context()`,
+    injected once per batch by the caller: one injection cost ~6 µs, once per event it showed in the
+    profile of the consumer loop). Without `context` they are injected here."""
+    case_id = str(ev.case_id)
     headers = CloudEvent(
         type=CE_TYPES[ev.event_type],
         source=SOURCE,
         id=str(ev.event_id),
-        subject=str(ev.case_id),
+        subject=case_id,
         time=ev.times.received_at,
         extensions={"network": ev.source.network},
     ).headers()
     parent = [(k, v) for k, v in (parent_headers or ()) if k in ("traceparent", "tracestate")]
-    headers += parent if parent else telemetry.inject([])
+    headers += parent or (batch_context() if context is None else context)
     # Not validated again here: the events intake builds are proven to decode by its tests
     # (tests/unit/intake/test_events_decode.py), and a second decode per event cost more than encoding.
     data = encode_case_event(ev, validate=False)
-    return OutRecord(topic, data, key=str(ev.case_id).encode(), headers=headers)
+    return OutRecord(topic, data, key=case_id.encode(), headers=headers)
+
+
+def batch_context() -> list[tuple[str, bytes]]:
+    """The current span's trace headers, for the events of a batch whose records carry none."""
+    return telemetry.inject([])
 
 
 @dataclass(frozen=True)
@@ -189,6 +202,7 @@ class IntakePipeline:
         accounts: dict[tuple[str, int], list[tuple[int, str, list[str]]]] = {}
         counts: Counter[tuple[str, str]] = Counter()
         keys = self._order_keys(records)
+        context = batch_context()  # the same span for every event of the batch
         for r, inbound, out in zip(records, batch, outcome.outcomes, strict=True):
             if out.error is not None:
                 kind = "quarantine" if isinstance(out.error, Quarantined) else "dlq"
@@ -208,7 +222,7 @@ class IntakePipeline:
             )
             outcome_label = "ok" if out.events else f"no case: {out.no_case}"  # e.g. "no case: status Test"
             counts[(inbound.feed, outcome_label)] += 1
-            result.outputs += [event_record(ev, r.headers, self.topics.cases) for ev in out.events]
+            result.outputs += [event_record(ev, r.headers, self.topics.cases, context) for ev in out.events]
         hj212 = {(r.topic, r.partition) for r in records if self.topics.feeds.get(r.topic) == "hj212"}
         # One partition per batch (exactly-once loops): the changed stations live on it.
         home = next(iter(hj212)) if len(hj212) == 1 else None
@@ -425,6 +439,7 @@ class IntakePipeline:
         result = BatchResult()
         accounts: dict[tuple[str, int], list[tuple[int, str, list[str]]]] = {}
         counts: Counter[tuple[str, str]] = Counter()
+        context = batch_context()
         for item in release.decide:
             settled = settle(book, item)
             if settled.error is not None:
@@ -442,7 +457,9 @@ class IntakePipeline:
                 (item.offset, outcome, [str(ev.case_id) for ev in settled.events])
             )
             counts[(item.feed, "ok" if kinds else f"no case: {DUPLICATE}")] += 1
-            result.outputs += [event_record(ev, item.headers, self.topics.cases) for ev in settled.events]
+            result.outputs += [
+                event_record(ev, item.headers, self.topics.cases, context) for ev in settled.events
+            ]
         self._count(counts)
         result.outputs += self._ledger_records(accounts)
         result.outputs += self._queue_records(topic, partition, queue, release)
