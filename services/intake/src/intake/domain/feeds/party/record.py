@@ -64,8 +64,9 @@ _MAX_INT_DIGITS: Final = 19
 _MAX_PHOTOS: Final = 9
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # What only the standard library's reading of a document can judge exactly (see `_fast_load`): an
-# integer of more than 19 digits, or nesting deep enough to reach Python's recursion limit.
-_LONG_DIGITS = re.compile(rb"[0-9]{20}")
+# integer of more than 19 digits (where it stands among the other faults), or nesting deep enough to
+# reach Python's recursion limit.
+_INT_LIMIT: Final = 10**_MAX_INT_DIGITS
 _MAX_FAST_BRACKETS: Final = 64
 _JSON = msgspec.json.Decoder()
 
@@ -175,7 +176,7 @@ def _fast_load(raw: bytes) -> dict[str, object] | None:
     write a colon that is not one), the text's colons are its keys plus the colons inside its strings,
     so a photo URL's colon is counted in the strings read; a key given twice is read once, and its own
     colon and those of its value are then missing from the count."""
-    if _LONG_DIGITS.search(raw) or raw.count(b"[") + raw.count(b"{") > _MAX_FAST_BRACKETS:
+    if raw.count(b"[") + raw.count(b"{") > _MAX_FAST_BRACKETS:
         return None
     try:
         document = _JSON.decode(raw)
@@ -183,21 +184,36 @@ def _fast_load(raw: bytes) -> dict[str, object] | None:
         return None
     if not isinstance(document, dict):
         return None
+    read = _colons_read(document)
     colons = raw.count(b":")
-    if colons == len(document) or (b"\\u" not in raw and colons == _colons_read(document)):
+    if read is not None and (colons == len(document) or (b"\\u" not in raw and colons == read)):
         return document
     return None
 
 
-def _colons_read(value: object) -> int:
-    """The keys of every object in `value` plus the colons inside every string, key or value."""
+def _colons_read(value: object) -> int | None:
+    """The keys of every object in `value` plus the colons inside every string, key or value; None
+    when an integer has more than 19 digits."""
     if isinstance(value, str):
         return value.count(":")
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return 0
+    if isinstance(value, int):
+        return 0 if -_INT_LIMIT < value < _INT_LIMIT else None
+    total = 0
+    items: list[object] = []
     if isinstance(value, dict):
-        return sum(1 + key.count(":") + _colons_read(item) for key, item in value.items())
-    if isinstance(value, list):
-        return sum(_colons_read(item) for item in value)
-    return 0
+        keys: list[str] = list(value)
+        total = sum(1 + key.count(":") for key in keys)
+        items = list(value.values())
+    elif isinstance(value, list):
+        items = value
+    for item in items:
+        count = _colons_read(item)
+        if count is None:
+            return None
+        total += count
+    return total
 
 
 def _load(text: str) -> object:
