@@ -130,7 +130,7 @@ class Worker:
         n = cmd.get("n")
         reporter = asyncio.create_task(self._report(progress, n))
         mode, topics, group = cmd["mode"], list(cmd["topics"]), cmd["group"]
-        profiling = os.environ.get("ONEGRID_BENCH_CPROFILE")
+        profiling = os.environ.get("ONEGRID_BENCH_CPROFILE", "")
         profiler = cProfile.Profile() if profiling else None
         try:
             if profiler is not None:
@@ -142,7 +142,7 @@ class Worker:
             return
         finally:
             reporter.cancel()
-            if profiler is not None and profiling:
+            if profiler is not None:
                 profiler.disable()
                 instance = cmd.get("instance", "0")
                 profiler.dump_stats(str(Path(profiling) / f"{mode}-{group}-{instance}.prof"))

@@ -32,7 +32,7 @@ def test_near_is_a_superset_of_the_brute_force_answer() -> None:
         q = Point(119.41 + rng.uniform(-0.1, 0.1), 32.39 + rng.uniform(-0.1, 0.1))
         radius = rng.choice([100.0, 500.0, 3000.0])
         want = {r.case_id for r in everything if distance_m(q, r.shape) <= radius}
-        got = {r.case_id for r in index.near(q, radius) if distance_m(q, r.shape) <= radius}
+        got = {r.case_id for r in index.near(q.bounds, radius) if distance_m(q, r.shape) <= radius}
         assert got == want
 
 
@@ -44,7 +44,7 @@ def test_prune_forgets_old_cases_everywhere() -> None:
     for r in (old, wide, new):
         index.add(r)
     index.prune(T0 + timedelta(hours=1))
-    assert [r.case_id for r in index.near(Point(119.4, 32.4), 100)] == [new.case_id]
+    assert [r.case_id for r in index.near(Point(119.4, 32.4).bounds, 100)] == [new.case_id]
     assert len(index) == 1
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from onegrid.kafka.partitioner import murmur2
+from onegrid.kafka.partitioner import keyed_partition
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,7 @@ class MemoryBroker:
     ) -> MemoryRecord:
         # Kafka's default partitioner (positive murmur2 of the key): the same partition in every
         # process, where Python's salted hash() of bytes would spread keys differently each run.
-        p = (
-            partition
-            if partition is not None
-            else ((murmur2(key) & 0x7FFFFFFF) % self.partitions if key else 0)
-        )
+        p = partition if partition is not None else (keyed_partition(key, self.partitions) if key else 0)
         tp = TopicPartition(topic, p)
         rec = MemoryRecord(topic, p, len(self.logs[tp]), key, value, tuple(headers))
         self.logs[tp].append(rec)

@@ -45,9 +45,15 @@ def murmur2(data: bytes) -> int:
     return h
 
 
+def keyed_partition(key: bytes, count: int) -> int:
+    """The partition of `count` that Kafka's default partitioner gives a keyed record: the positive
+    murmur2 of the key, modulo the partition count."""
+    return (murmur2(bytes(key)) & 0x7FFFFFFF) % count
+
+
 def partition_of(key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]) -> int:
     """The producer's `partitioner`: a keyed record's partition as Kafka's default partitioner picks
     it; a record without a key goes to a random available partition (as aiokafka's default does)."""
     if key is None:
         return random.choice(available or all_partitions)
-    return all_partitions[(murmur2(bytes(key)) & 0x7FFFFFFF) % len(all_partitions)]
+    return all_partitions[keyed_partition(key, len(all_partitions))]

@@ -98,10 +98,10 @@ class RecentIndex:
             for c in cells:
                 self.cells.setdefault(c, []).append(r)
 
-    def near(self, shape: BaseGeometry | Bounds, radius_m: float) -> Iterator[RecentCase]:
-        """Every case whose box comes within `radius_m` of `shape`'s box, or of the box `shape` is
-        (a superset of the answer)."""
-        minx, miny, maxx, maxy = shape if isinstance(shape, tuple) else shape.bounds
+    def near(self, bounds: Bounds, radius_m: float) -> Iterator[RecentCase]:
+        """Every case whose box comes within `radius_m` of the box `bounds` (a shape's `.bounds`; a
+        superset of the answer)."""
+        minx, miny, maxx, maxy = bounds
         dlat = radius_m / M_PER_DEG_LAT
         dlon = radius_m / (M_PER_DEG_LON_EQUATOR * max(0.1, math.cos(math.radians((miny + maxy) / 2))))
         cells = _cells(minx - dlon, miny - dlat, maxx + dlon, maxy + dlat)
