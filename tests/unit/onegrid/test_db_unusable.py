@@ -32,8 +32,25 @@ def test_other_errors_leave_the_connection_alone() -> None:
     assert not judged(InternalClientError("unexpected message type"))
 
 
-def test_an_error_on_an_invalidated_connection_is_transient_and_not_otherwise() -> None:
-    lost = DBAPIError("COMMIT", None, InternalClientError(SEEN), connection_invalidated=True)
-    kept = DBAPIError("COMMIT", None, InternalClientError(SEEN), connection_invalidated=False)
+def test_an_error_on_an_invalidated_connection_is_transient() -> None:
+    """Invalidated, any error is worth a retry on a new connection; a busy connection's error is
+    transient wrapped or not (the engine invalidates such a connection, asyncpg's pool terminates it,
+    and pre-ping would find it), while another protocol error on a connection kept is not."""
+    lost = DBAPIError(
+        "COMMIT", None, InternalClientError("unexpected message type"), connection_invalidated=True
+    )
+    busy = DBAPIError("COMMIT", None, InternalClientError(SEEN), connection_invalidated=False)
+    kept = DBAPIError(
+        "COMMIT", None, InternalClientError("unexpected message type"), connection_invalidated=False
+    )
     assert is_transient(lost)
+    assert is_transient(busy)
     assert not is_transient(kept)
+
+
+def test_asyncpg_busy_with_another_operation_is_transient_without_sqlalchemy() -> None:
+    """The audit writes through asyncpg's own pool: when PostgreSQL stops under a batch, releasing
+    the connection raises this (the pool then terminates it). The same batch succeeds on a new
+    connection; taken as the record's fault, a single-record batch was dead-lettered."""
+    assert is_transient(InternalClientError(SEEN))
+    assert not is_transient(InternalClientError("unexpected message type"))

@@ -142,6 +142,49 @@ async def test_transient_failures_are_retried_not_dead_lettered() -> None:
     assert broker.records("dlq") == []
 
 
+@pytest.mark.parametrize("eos", [False, True])
+async def test_a_failure_that_does_not_happen_again_dead_letters_nothing(eos: bool) -> None:
+    """A record is poison only when its failure happens again. A batch of one record whose handler
+    fails once with an error not known as transient (asyncpg's pool, PostgreSQL going down under it)
+    and then succeeds was dead-lettered at the first failure: lost from the trail for good."""
+    broker = MemoryBroker()
+    broker.append("in", b"a")
+    calls = 0
+
+    async def handler(rs):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("the connection broke under the pool")
+        return upper(rs)
+
+    loop = make_loop(broker, handler, eos=eos)
+    await run_until(loop, lambda: len(broker.records("out")) == 1, timeout=5)
+    assert broker.records("dlq") == []
+    assert [r.value for r in broker.records("out")] == [b"A"]
+
+
+@pytest.mark.parametrize("eos", [False, True])
+async def test_a_poison_record_is_dead_lettered_when_its_failure_happens_again(eos: bool) -> None:
+    broker = MemoryBroker()
+    for v in (b"ok", b"poison", b"ok2"):
+        broker.append("in", v)
+    runs: list[list[bytes]] = []
+
+    async def handler(rs):
+        runs.append([r.value for r in rs])
+        if any(r.value == b"poison" for r in rs):
+            raise ValueError("cannot digest")
+        return upper(rs)
+
+    loop = make_loop(broker, handler, eos=eos)
+    await run_until(loop, lambda: broker.committed.get(("g", ("in", 0))) == 3)
+    assert [r.value for r in broker.records("dlq")] == [b"poison"]
+    assert [r.value for r in broker.records("out")] == [b"OK", b"OK2"]
+    # isolated ([ok] succeeds, [ok, poison] fails), then its failure seen again before it is set aside
+    assert runs.count([b"ok", b"poison"]) == 2
+
+
 async def test_failed_transaction_publishes_nothing_and_is_retried() -> None:
     broker = MemoryBroker()
     for i in range(3):

@@ -14,6 +14,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from onegrid.kafka.policy import connection_busy
+
 
 def make_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
     """An engine whose connections use `schema` first on their search_path, and which drops a
@@ -29,19 +31,10 @@ def make_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
     return engine
 
 
-# asyncpg's words for a connection whose protocol is still busy with an earlier operation. After an
-# outage (PostgreSQL stopped and back) a pooled connection was found so at COMMIT ("cannot switch to
-# state 15; another operation (2) is in progress"): it can never be used again, while the same work
-# succeeds on a new connection.
-_BUSY = ("another operation", "is in progress", "is cancelling")
-
-
 def _unusable_is_a_disconnect(ctx: ExceptionContext) -> None:
     """Treat such a connection as lost: SQLAlchemy invalidates it (instead of handing it out again)
     and the error says `connection_invalidated`, which `is_transient` takes as worth a retry."""
-    exc = ctx.original_exception
-    name = type(exc).__name__
-    if name in ("InternalClientError", "InterfaceError") and any(w in str(exc) for w in _BUSY):
+    if connection_busy(ctx.original_exception):
         ctx.is_disconnect = True
 
 

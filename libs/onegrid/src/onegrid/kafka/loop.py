@@ -424,7 +424,12 @@ class ConsumerLoop:
         The batch is split AT the poison record, not replayed record by record: the records before
         it are handled together, as they would have been, so a record that depends on an earlier
         one of the same batch (a CAP Update of an Alert, the next packet of a station) still sees
-        it. The records after it are handled next, on the state their predecessors committed."""
+        it. The records after it are handled next, on the state their predecessors committed.
+
+        A record is poison only when its failure happens again: the prefix ending with it is run once
+        more before it is set aside. An error no one knew to be transient (a client library's state
+        after the database went away under it) does not happen twice in a row, and a batch of one
+        record would otherwise be dead-lettered on a single failure."""
         try:
             return await self._handler(records), len(records)
         except Backpressure:
@@ -446,6 +451,23 @@ class ConsumerLoop:
                     raise
                 failed_at, failure = mid, exc
         poison = records[ok_up_to]
+        try:
+            again = await self._handler(records[: ok_up_to + 1])
+        except Backpressure:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            failure = exc
+        else:
+            log.warning(
+                "%s[%d]@%d failed once and not again (%r): not poison",
+                poison.topic,
+                poison.partition,
+                poison.offset,
+                failure,
+            )
+            return again, ok_up_to + 1
         log.warning("poison record %s[%d]@%d: %r", poison.topic, poison.partition, poison.offset, failure)
         result.dead_letters.append(
             DeadLetter(poison, f"unhandled.{type(failure).__name__}", str(failure) or repr(failure))

@@ -46,6 +46,20 @@ _TRANSIENT_NAMES = frozenset(
 )
 
 
+# asyncpg's words for a connection whose protocol is still busy with an earlier operation. After an
+# outage (PostgreSQL stopped and back) a pooled connection was found so at COMMIT, or when the pool
+# reset it on release ("cannot switch to state 15; another operation (2) is in progress"): it can
+# never be used again (the pool terminates it), while the same work succeeds on a new connection.
+_BUSY = ("another operation", "is in progress", "is cancelling")
+
+
+def connection_busy(exc: BaseException) -> bool:
+    """Whether `exc` is asyncpg saying the connection is stuck in an earlier operation."""
+    return type(exc).__name__ in ("InternalClientError", "InterfaceError") and any(
+        w in str(exc) for w in _BUSY
+    )
+
+
 def is_transient(exc: BaseException) -> bool:
     """True when the same work may succeed later. SQLAlchemy wraps a driver's error (e.g. `DBAPIError`
     around asyncpg's "the database system is shutting down"), so the chain of causes is followed."""
@@ -66,6 +80,8 @@ def _transient_itself(exc: BaseException) -> bool:
         return True  # SQLAlchemy dropped the connection as lost: the work may succeed on a new one
     if isinstance(exc, KafkaError):
         return bool(getattr(exc, "retriable", False))
+    if connection_busy(exc):
+        return True
     return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
 
 
