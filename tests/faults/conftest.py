@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import socket
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,11 +74,15 @@ def _free_block(width: int, step: int = 1) -> int:
 # Module scope: the cluster and its 14 service processes stop when the scenarios end, not when the
 # whole `make test` session does (they would idle beside every later test, on the same 2 cores).
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def system() -> Iterator[System]:
     from devstack.stack import Stack
 
-    # ONEGRID_FAULTS_RUN keeps the run folder (logs of every process) where one wants it.
-    run = Path(os.environ.get("ONEGRID_FAULTS_RUN") or tmp_path_factory.mktemp("faults"))
+    # ONEGRID_FAULTS_RUN keeps the run folder (logs of every process) where one wants it. Otherwise
+    # a folder outside pytest's temp root: any pytest session started meanwhile tightens that root
+    # to 0700, and PostgreSQL's user (not us, as root) would lose its way to the data it stops.
+    # Kept when a scenario failed (its logs say why), removed otherwise.
+    chosen = os.environ.get("ONEGRID_FAULTS_RUN")
+    run = Path(chosen or tempfile.mkdtemp(prefix="onegrid-faults-"))
     run.mkdir(parents=True, exist_ok=True)
     env = {
         "ONEGRID_RUN": str(run),
@@ -102,6 +109,14 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     finally:
         try:
             stack.down(say=lambda _line: None)
+            if not chosen:
+                if RESULTS and all(r.ok for r in RESULTS):
+                    shutil.rmtree(run, ignore_errors=True)
+                else:
+                    print(
+                        f"\nfault suite: the run folder (logs of every process) is kept in {run}",
+                        file=sys.stderr,
+                    )
         finally:
             for k, v in saved.items():
                 if v is None:

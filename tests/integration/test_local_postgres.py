@@ -5,7 +5,10 @@ above for traversal only. A data directory made with `trust` before is switched 
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -108,3 +111,53 @@ async def test_a_database_started_while_another_session_tightens_pytests_temp_ro
     finally:
         root.chmod(before)
         shutil.rmtree(home, ignore_errors=True)
+
+
+async def test_a_stop_while_another_session_tightens_pytests_temp_root_is_a_clean_shutdown(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The fault suite stops PostgreSQL under load. With its data below pytest's temp root and that
+    root tightened meanwhile, `pg_ctl stop` (run as the server's user) could not reach the data and
+    the server was killed instead: a crash, not the clean stop the scenario means."""
+    root = tmp_path_factory.getbasetemp().parent
+    before = mode(root)
+    folder = tmp_path_factory.mktemp("pg-stop")
+    pg = LocalPostgres(folder / "pg" / "data", port=free_port(), database="onegrid_perm")
+    try:
+        pg.start()
+        root.chmod(before & ~0o077)
+        pg.stop()
+    finally:
+        root.chmod(before)
+        pg.stop()
+    log = pg.log_file.read_text()
+    assert "received fast shutdown request" in log
+    assert "unexpected postmaster exit" not in log
+
+
+async def test_a_commit_acknowledged_survives_a_crash_of_the_server(private_folder: Path) -> None:
+    """A service commits its offsets to Kafka once PostgreSQL acknowledged its transaction: a server
+    crash that forgets acknowledged commits loses those records for good (the fault suite found the
+    audit trail two records short after one). The local server may skip fsync (the machine does not
+    crash in a test) but never the write of a commit's WAL."""
+    pg = LocalPostgres(private_folder / "pg" / "data", port=free_port(), database="onegrid_perm")
+    try:
+        pg.start()
+        conn = await asyncpg.connect(pg.url)
+        await conn.execute("CREATE TABLE acknowledged (n int PRIMARY KEY)")
+        for n in range(300):
+            await conn.execute("INSERT INTO acknowledged VALUES ($1)", n)
+        pid = int((pg.data_dir / "postmaster.pid").read_text().splitlines()[0])
+        os.kill(pid, signal.SIGKILL)
+        await conn.close()
+        for _ in range(100):
+            if not pg.running():
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # the children notice their postmaster is gone
+        pg.start()
+        conn = await asyncpg.connect(pg.url)
+        assert await conn.fetchval("SELECT count(*) FROM acknowledged") == 300
+        await conn.close()
+    finally:
+        pg.stop()
