@@ -5,11 +5,13 @@ one cluster; the table of scenarios with their counts is printed at the end of t
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
 
 import pytest
+from support.waiting import wait_until
 
 from .conftest import RESULTS
 from .harness import CONSUMER_SERVICES, Result, System, table
@@ -104,11 +106,28 @@ async def test_4_sigstop_intake_until_evicted_then_sigcont(system: System) -> No
 
 async def test_5_postgres_stopped_20s(system: System) -> None:
     async def fault() -> None:
+        stops = system.stack.pg.log_file.read_text().count("received fast shutdown request")
         system.stack.pg.stop()
+        # a clean stop, as the scenario says (the crash is the next one)
+        assert system.stack.pg.log_file.read_text().count("received fast shutdown request") == stops + 1
         await asyncio.sleep(20)
         system.stack.pg.start()
 
     await run(system, "PostgreSQL stopped 20 s", fault, traffic_s=30)
+
+
+async def test_5b_postgres_killed_then_restarted(system: System) -> None:
+    """A crash of the server: what it acknowledged before is kept (services went on from it: offsets
+    committed, outputs published), what was in flight is retried by its writer."""
+
+    async def fault() -> None:
+        pid = int((system.stack.pg.data_dir / "postmaster.pid").read_text().splitlines()[0])
+        os.kill(pid, signal.SIGKILL)
+        await wait_until(lambda: not system.stack.pg.running(), interval_s=0.1, what="the server gone")
+        await asyncio.sleep(10)
+        system.stack.pg.start()
+
+    await run(system, "PostgreSQL SIGKILL, restart after 10 s", fault, traffic_s=30)
 
 
 async def test_6_rebalance_intake_1_2_1(system: System) -> None:
