@@ -83,7 +83,7 @@ def test_decisions_equal_a_scan_with_shapely_distances() -> None:
             linked += got.event_type == "case.linked"
             assert got.case_id is not None
             recent = RecentCase(got.case_id, family, shape, at, network)
-            txn.record(f"{network}:{source_id}", got, recent)
+            txn.record(f"{network}:{source_id}", got, recent, at)
             if got.event_type == "case.reported":
                 seen.append(recent)
         txn.apply()

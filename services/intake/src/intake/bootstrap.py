@@ -1,7 +1,7 @@
 """Composition root of the intake service.
 
-Start-up order matters: the registry view and the service's own state (case book from `cases.v1`,
-episode slices from `intake.state.v1`) are complete before the first legacy record is processed;
+Start-up order matters: the registry view and the service's own state (case book from `cases.v1`
+since the taken-in horizon, episode slices from `intake.state.v1`) are complete before the first legacy record is processed;
 then they keep following their topics.
 """
 
@@ -11,6 +11,7 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -121,14 +122,18 @@ def intake_parts(
     topics: IntakeTopics | None = None,
     registry_topic: str = GRID_REGISTRY,
     cap_geometry_limit_s: float = 5.0,
+    taken_in_horizon: timedelta | None = None,
 ) -> IntakeParts:
-    """The intake's parts, on the catalogue's topics unless told otherwise (tests)."""
+    """The intake's parts, on the catalogue's topics unless told otherwise (tests).
+
+    `taken_in_horizon`: how long a source key stays in the case book, and how far back `cases.v1`
+    is read at start (None: all of it, kept for ever)."""
     topics = topics or IntakeTopics()
     view = RegistryView(eager_index=True)  # a registry change never rebuilds the index on the loop
     intake = Intake(
         crosswalk=Crosswalk.load(),
         geography=ViewGeography(view),
-        book=CaseBook(windows=correlation_windows(windows or {})),
+        book=CaseBook(windows=correlation_windows(windows or {}), keep_sources=taken_in_horizon),
         open311=lambda inbound: reports_from_open311(inbound.value, inbound.headers),
     )
     # With a correlation stage, reports that may join another network's case are decided there.
@@ -137,7 +142,13 @@ def intake_parts(
     pipeline.cap_geometry = CapGeometry(limit_s=cap_geometry_limit_s)
     tables = [
         GlobalTable(kafka, registry_topic, view.handle, client_id=f"{client_id}-registry"),
-        GlobalTable(kafka, topics.cases, pipeline.observe_cases, client_id=f"{client_id}-cases"),
+        GlobalTable(
+            kafka,
+            topics.cases,
+            pipeline.observe_cases,
+            client_id=f"{client_id}-cases",
+            since=None if taken_in_horizon is None else functools.partial(_ago, taken_in_horizon),
+        ),
         GlobalTable(kafka, topics.state, pipeline.observe_state, client_id=f"{client_id}-state"),
     ]
     if topics.correlate_state is not None:
@@ -150,6 +161,10 @@ def intake_parts(
             )
         )
     return IntakeParts(view, pipeline, tables, kafka)
+
+
+def _ago(span: timedelta) -> datetime:
+    return datetime.now(UTC) - span
 
 
 async def forwarding_sources(kafka: KafkaSettings, pipeline: IntakePipeline) -> frozenset[tuple[str, int]]:
@@ -180,6 +195,7 @@ def bootstrap(settings: Settings | None = None) -> IntakeService:
         topics=topics,
         windows=settings.correlation_windows,
         cap_geometry_limit_s=settings.cap_geometry_limit_s,
+        taken_in_horizon=timedelta(seconds=settings.taken_in_horizon_s),
     )
     parts.pipeline.silence_check_s = settings.silence_check_s
     w.runtime.on_start.append(parts.catch_up)

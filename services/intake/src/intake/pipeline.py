@@ -161,7 +161,7 @@ class IntakePipeline:
         self.cap_geometry: CapGeometry | None = None
         # -- the correlation stage (topics.correlate) --
         # Decided there: their own case book, which only that stage changes, in its order.
-        self.book = CaseBook(windows=intake.book.windows)
+        self.book = CaseBook(windows=intake.book.windows, keep_sources=intake.book.keep_sources)
         # Per forwarding source partition: (stream time ms, next offset), as last committed.
         self.marks: dict[tuple[str, int], tuple[int, int]] = {}
         # Every source partition whose watermark the correlation stage waits for (set at start).
@@ -504,6 +504,9 @@ class IntakePipeline:
                 ev = decode_case_event(r.value)
                 correlated = self.topics.correlate is not None and ev.source.network not in NEVER_MERGED
                 observe_event(self.book if correlated else self.intake.book, ev)
+        # As after a committed batch: what fell past the windows and the taken-in horizon goes.
+        self.book.prune()
+        self.intake.book.prune()
         return BatchResult()
 
     async def observe_state(self, records: Sequence[Record]) -> BatchResult:

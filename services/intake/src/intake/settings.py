@@ -25,3 +25,9 @@ class Settings(ServiceSettings):
     # A CAP alert's area is computed in a worker process; past this limit the worker is killed and
     # the alert dead-lettered (`cap.geometry_timeout`); seconds.
     cap_geometry_limit_s: float = Field(default=5.0, gt=0)
+    # The taken-in horizon: how long a source key stays known (a re-send is recognised, an amendment
+    # or cancel finds its case), and how far back `cases.v1` is read at start; seconds. HJ 212 loggers
+    # resend unanswered packets and back-fill after an outage (days), CAP updates and cancels refer
+    # to alerts of incidents that last days to a couple of weeks (a flood), and 12345 requests are
+    # followed up within days: 30 days covers the longest of these with margin.
+    taken_in_horizon_s: float = Field(default=30 * 86400.0, gt=0)

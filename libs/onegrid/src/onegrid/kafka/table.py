@@ -3,7 +3,9 @@
 Used for the registry view (`grid.registry.v1`) and for a service's own state changelog. `catch_up()`
 returns once everything that was in the topic when it was called has been applied, so a service can
 refuse to process its input before its view is complete; `follow()` then applies changes as they come.
-Nothing is committed: a restarted instance rebuilds from the beginning.
+Nothing is committed: a restarted instance rebuilds from the beginning, or, with `since`, from the
+first record of each partition timestamped at or after that time (a state that only needs its recent
+history, e.g. a case book bounded by a horizon, need not read a year of an append-only topic).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -20,11 +23,22 @@ from onegrid.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 Apply = Callable[[Sequence[Record]], Awaitable[object]]
+# Where reading begins: a time, or asked for one when the table starts (e.g. now minus a horizon).
+Since = datetime | Callable[[], datetime]
 
 
 class GlobalTable:
-    def __init__(self, kafka: KafkaSettings, topic: str, apply: Apply, *, client_id: str = "table") -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        topic: str,
+        apply: Apply,
+        *,
+        client_id: str = "table",
+        since: Since | None = None,
+    ) -> None:
         self._kafka = kafka
+        self._since = since
         self.topic = topic
         self._apply = apply
         self._client_id = client_id
@@ -57,8 +71,24 @@ class GlobalTable:
             else:
                 await c.stop()
                 raise RuntimeError(f"topic {self.topic} has no partitions (does it exist?)")
+            if self._since is not None:
+                await self._seek_since(c, self._since() if callable(self._since) else self._since)
             self._consumer = c
         return self._consumer
+
+    async def _seek_since(self, c: AIOKafkaConsumer, since: datetime) -> None:
+        """Each partition from its first record timestamped at or after `since`; a partition with
+        none that recent from its end (nothing of it is read)."""
+        partitions = sorted(c.assignment())
+        ms = int(since.timestamp() * 1000)
+        found = await c.offsets_for_times({tp: ms for tp in partitions})
+        for tp in partitions:
+            at = found.get(tp)
+            if at is None:
+                await c.seek_to_end(tp)
+            else:
+                c.seek(tp, at.offset)
+        log.info("%s: reading from %s on", self.topic, since.isoformat())
 
     async def catch_up(self, timeout_s: float = 120.0) -> int:
         """Apply everything up to the end offsets seen now; returns how many records were applied."""

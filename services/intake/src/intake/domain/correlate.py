@@ -281,6 +281,6 @@ def settle(book: BookTxn, item: Forwarded) -> Settled:
         recent = None
         if shape is not None:
             recent = RecentCase(decision.case_id, d.category.family, shape, p.at, d.source.network)
-        book.record(f"{d.source.network}:{d.source.source_id}", decision, recent)
+        book.record(f"{d.source.network}:{d.source.source_id}", decision, recent, d.times.received_at)
         events.append(with_decision(d, decision))
     return Settled(events)

@@ -1,13 +1,15 @@
 """Which case a report belongs to: a new one, an existing one (same incident, another network), or
 none at all (a duplicate of what was already taken in).
 
-`CaseBook` is the state: every source key seen and the case it went to, plus the recent cases per
-correlation family. It is rebuilt at start from `cases.v1` (`observe`), changed only through a
-`BookTxn` whose changes are applied after the batch commits, so an aborted batch leaves no trace.
+`CaseBook` is the state: every source key taken in within the taken-in horizon and the case it
+went to, plus the recent cases per correlation family. It is rebuilt at start from `cases.v1`
+(`observe`, from the horizon on), changed only through a `BookTxn` whose changes are applied after
+the batch commits, so an aborted batch leaves no trace.
 """
 
 from __future__ import annotations
 
+import heapq
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -72,6 +74,14 @@ class CaseBook:
     sources: dict[str, uuid.UUID] = field(default_factory=dict)
     recent: dict[str, RecentIndex] = field(default_factory=dict)
     latest: datetime | None = None  # the latest incident time seen: the clock the windows follow
+    # The taken-in horizon: a source key is forgotten once it was taken in longer ago than this
+    # before the latest taken-in time seen (None: never). A re-send or an amendment of a record
+    # older than that is then a new case or an unknown reference (quarantined).
+    keep_sources: timedelta | None = None
+    # When each key was taken in (the source record's broker timestamp, `received_at`: the same
+    # time in a live batch and in the replay of cases.v1), oldest first.
+    taken: list[tuple[datetime, str]] = field(default_factory=list)
+    taken_latest: datetime | None = None  # the clock the taken-in horizon follows
 
     def window(self, family: str) -> Window:
         return self.windows.get(family, self.windows["*"])
@@ -79,11 +89,21 @@ class CaseBook:
     def begin(self) -> BookTxn:
         return BookTxn(self)
 
-    def observe(self, source_key: str, case_id: uuid.UUID, recent: RecentCase | None) -> None:
+    def observe(
+        self, source_key: str, case_id: uuid.UUID, recent: RecentCase | None, taken_at: datetime
+    ) -> None:
         """Take in one fact (from replaying cases.v1, or a committed batch); idempotent."""
-        self.sources.setdefault(source_key, case_id)
+        if source_key not in self.sources:
+            self.sources[source_key] = case_id
+            heapq.heappush(self.taken, (taken_at, source_key))
+        if self.taken_latest is None or taken_at > self.taken_latest:
+            self.taken_latest = taken_at
         if recent is not None:
             self.add_recent(recent)
+
+    def size(self) -> int:
+        """Source keys known: what the taken-in horizon bounds."""
+        return len(self.sources)
 
     def add_recent(self, recent: RecentCase) -> None:
         self.recent.setdefault(recent.family, RecentIndex()).add(recent)
@@ -92,12 +112,23 @@ class CaseBook:
 
     def prune(self, now: datetime | None = None) -> None:
         """Forget recent cases older than their family's window before `now` (default: the latest
-        incident seen). Sources are kept: they make a replay harmless."""
+        incident seen), and source keys taken in before the taken-in horizon."""
+        self._prune_sources()
         now = now or self.latest
         if now is None:
             return
         for family, index in self.recent.items():
             index.prune(now - self.window(family).within)
+
+    def _prune_sources(self) -> None:
+        # On stream time (the latest taken-in time), not the clock: the book of a replay is the
+        # book of the run that never stopped, whatever the hour of the restart.
+        if self.keep_sources is None or self.taken_latest is None:
+            return
+        horizon = self.taken_latest - self.keep_sources
+        while self.taken and self.taken[0][0] < horizon:
+            _, key = heapq.heappop(self.taken)
+            del self.sources[key]
 
 
 @dataclass
@@ -106,6 +137,7 @@ class BookTxn:
 
     book: CaseBook
     sources: dict[str, uuid.UUID] = field(default_factory=dict)
+    taken_at: dict[str, datetime] = field(default_factory=dict)
     recent: dict[str, RecentIndex] = field(default_factory=dict)
     latest: datetime | None = None  # the latest incident time among this batch's own new cases
 
@@ -175,10 +207,14 @@ class BookTxn:
                     best = (r, d, dt)
         return best
 
-    def record(self, source_key: str, decision: Decision, recent: RecentCase | None) -> None:
+    def record(
+        self, source_key: str, decision: Decision, recent: RecentCase | None, taken_at: datetime
+    ) -> None:
+        """`taken_at`: when the source record was taken in (the event's `received_at`)."""
         if decision.case_id is None:
             return
         self.sources[source_key] = decision.case_id
+        self.taken_at[source_key] = taken_at
         if recent is not None and decision.event_type == "case.reported":
             self.recent.setdefault(recent.family, RecentIndex()).add(recent)
             if self.latest is None or recent.at > self.latest:
@@ -186,7 +222,7 @@ class BookTxn:
 
     def apply(self) -> None:
         for key, case in self.sources.items():
-            self.book.sources.setdefault(key, case)
+            self.book.observe(key, case, None, self.taken_at[key])
         for index in self.recent.values():
             for r in index.by_time:
                 self.book.add_recent(r)

@@ -253,7 +253,7 @@ class Intake:
         recent = (
             RecentCase(decision.case_id, category.family, shape, at, r.network) if shape is not None else None
         )
-        book.record(r.source_key, decision, recent)
+        book.record(r.source_key, decision, recent, inbound.provenance.received_at)
         return [
             to_case_event(
                 r,
@@ -327,4 +327,4 @@ def observe_event(book: CaseBook, ev: ce.CaseEvent) -> None:
         if shape is not None:
             at = ev.times.occurred_at or ev.times.reported_at
             recent = RecentCase(ev.case_id, ev.category.family, shape, at, ev.source.network)
-    book.observe(key, ev.case_id, recent)
+    book.observe(key, ev.case_id, recent, ev.times.received_at)
