@@ -5,8 +5,9 @@ Contract of `ReadModels.apply(events)`: one transaction per batch. Events are st
 its stored events, so arrival order and repeats never matter. A changed case's contributions to the
 units it counts in (`metric_member`, see evaluation.domain.metrics.Member) are replaced, and the
 metric rows it counts in (before and after the change) are recomputed in one statement over those
-rows' members: no other case's facts are read, so a batch costs what its cases touch, not what the
-month holds. The rows are those `aggregate_all` gives over all facts. Writers are serialized by one
+rows' members: no other case's facts are read, decoded or folded; PostgreSQL combines each row from
+an index range of compact member rows (medians are not additive, so a row's sample is read whole
+there). The rows are those `aggregate_all` gives over all facts. Writers are serialized by one
 transaction-scoped advisory lock, so the service and a concurrent `rebuild` never interleave the
 read-fold-write of one case. Applying the same batch twice changes nothing.
 """
@@ -430,30 +431,33 @@ async def _replace_members(conn: AsyncConnection, facts: Iterable[CaseFacts]) ->
 
 def _totals_sql() -> str:
     """Every key's totals (evaluation.domain.metrics.combine) over the members of its unit registered
-    in its period, in one statement: an index range of metric_member per key."""
-    members = (
-        "k JOIN metric_member m ON m.dimension = k.dimension AND m.value = k.value "
-        "AND m.day >= k.period_start AND m.day < k.period_end"
-    )
-    sums = ", ".join(f"sum(m.{c})::bigint AS {c}" for c in COUNTS)
-    versions = ", ".join(
-        f"coalesce(array_agg(DISTINCT m.{one} ORDER BY m.{one}) FILTER (WHERE m.{one} IS NOT NULL), "
-        f"'{{}}') AS {many}"
-        for one, many in VERSIONS.items()
-    )
-    samples = "".join(
-        f", pooled_{sample} AS (SELECT k.i, "
-        + ", ".join(f"percentile_disc({p!r}) WITHIN GROUP (ORDER BY x) AS {c}" for c, p in columns.items())
-        + f" FROM {members} CROSS JOIN LATERAL unnest(m.{sample}) AS x GROUP BY k.i)"
-        for sample, columns in QUANTILES.items()
-    )
-    joins = " ".join(f"LEFT JOIN pooled_{sample} USING (i)" for sample in QUANTILES)
+    in its period, in one statement and one pass: an index range of metric_member per key. Each
+    member is joined with its durations side by side (unnest of both arrays, padded with nulls, which
+    the percentiles ignore; a member without any keeps one row of nulls), so its counts are summed
+    on its first row only."""
+    samples = list(QUANTILES)
+    once = "FILTER (WHERE coalesce(d.n, 1) = 1)"
+    figures = [
+        *(f"sum(m.{c}) {once} AS {c}" for c in COUNTS),
+        *(
+            f"coalesce(array_agg(DISTINCT m.{one} ORDER BY m.{one}) FILTER (WHERE m.{one} IS NOT NULL), "
+            f"'{{}}') AS {many}"
+            for one, many in VERSIONS.items()
+        ),
+        "max(m.last_event_at) AS last_event_at",
+        *(
+            f"percentile_disc({p!r}) WITHIN GROUP (ORDER BY d.{sample}) AS {column}"
+            for sample, columns in QUANTILES.items()
+            for column, p in columns.items()
+        ),
+    ]
     return (
         "WITH k AS (SELECT * FROM unnest(CAST(:d AS text[]), CAST(:v AS text[]), CAST(:p AS date[]), "
-        "CAST(:e AS date[])) WITH ORDINALITY AS k(dimension, value, period_start, period_end, i)), "
-        f"counted AS (SELECT k.i, {sums}, {versions}, max(m.last_event_at) AS last_event_at "
-        f"FROM {members} GROUP BY k.i){samples} "
-        f"SELECT * FROM counted {joins}"
+        "CAST(:e AS date[])) WITH ORDINALITY AS k(dimension, value, period_start, period_end, i)) "
+        f"SELECT k.i, {', '.join(figures)} FROM k JOIN metric_member m ON m.dimension = k.dimension "
+        "AND m.value = k.value AND m.day >= k.period_start AND m.day < k.period_end "
+        f"LEFT JOIN LATERAL unnest({', '.join(f'm.{s}' for s in samples)}) WITH ORDINALITY "
+        f"AS d({', '.join(samples)}, n) ON true GROUP BY k.i"
     )
 
 
