@@ -35,9 +35,13 @@ from devstack.stack import Instance, Stack
 from onegrid.kafka.cluster import group_states, leader_counts, partition_states
 from onegrid.settings import KafkaSettings
 from onegrid.topics import (
+    AUDIT_DLQ,
     CASE_LIFECYCLE,
     CASES,
+    DISPATCH_DLQ,
+    EVALUATION_DLQ,
     GRID_REGISTRY,
+    INTAKE_DLQ,
     INTAKE_LEDGER,
     LEGACY_EMERGENCY_CAP,
     LEGACY_ENV_HJ212,
@@ -45,9 +49,11 @@ from onegrid.topics import (
     LEGACY_PARTY,
     LEGACY_PATROL,
     LEGACY_SAFETY,
+    OPEN311_DLQ,
 )
 
 LEGACY = (LEGACY_ENV_HJ212, LEGACY_EMERGENCY_CAP, LEGACY_SAFETY, LEGACY_PARTY, LEGACY_OPEN311, LEGACY_PATROL)
+DEAD_LETTERS = (INTAKE_DLQ, DISPATCH_DLQ, EVALUATION_DLQ, OPEN311_DLQ, AUDIT_DLQ)
 CONSUMER_SERVICES = ("grid-registry", "intake", "dispatch", "audit", "evaluation", "open311")
 
 
@@ -363,12 +369,25 @@ class System:
         # The trail's export is fetched while the topics are read (both after the drain).
         export = asyncio.ensure_future(asyncio.to_thread(self.audit_export))
         orders_topics = await self.order_topics()
-        data = await self.read([*LEGACY, CASES, CASE_LIFECYCLE, GRID_REGISTRY, INTAKE_LEDGER, *orders_topics])
+        data = await self.read(
+            [*LEGACY, CASES, CASE_LIFECYCLE, GRID_REGISTRY, INTAKE_LEDGER, *DEAD_LETTERS, *orders_topics]
+        )
         legacy = [r for t in LEGACY for r in data[t]]
         cases = [json.loads(r.value) for r in data[CASES] if r.value]
         lifecycle = [json.loads(r.value) for r in data[CASE_LIFECYCLE] if r.value]
         orders = [json.loads(r.value) for t in orders_topics for r in data[t] if r.value]
         p = result.problems
+
+        # A fault is no record's fault: the loop sets a record aside as poison ("unhandled.*") only
+        # for an error of the record's own, and the traffic's bad input has reasons of its own.
+        poison = [
+            (r.topic, dict(r.headers).get("dlq_reason", b"").decode(), dict(r.headers).get("dlq_detail", b""))
+            for t in DEAD_LETTERS
+            for r in data[t]
+            if dict(r.headers).get("dlq_reason", b"").startswith(b"unhandled.")
+        ]
+        if poison:
+            p.append(f"{len(poison)} records dead-lettered as poison under the fault: {poison[:2]}")
 
         # legacy -> ledger
         if ledger["unaccounted"] or ledger["duplicated"] or not ledger["balanced"]:
