@@ -1,12 +1,13 @@
 """Rebuild the read models from the beginning of `case.lifecycle.v1`: the proof that every figure is
 reproducible from the stream.
 
-Contract: truncates lifecycle_event, case_fact, metric and lineage, then replays the topic from offset zero
-in a fresh consumer group (nothing the service has committed is touched) through the same projector,
-up to the end offsets found when the rebuild started; returns when those are reached. Safe while the
-service runs: both write through `ReadModels.apply`, serialized by its lock and idempotent, so events
-the service receives meanwhile are folded in whichever of the two sees them. With a lake, the fact
-files of every day it replays are rewritten under the current definition.
+Contract: truncates lifecycle_event, case_fact, metric_member, metric and lineage, then replays the
+topic from offset zero in a fresh consumer group (nothing the service has committed is touched)
+through the same projector, up to the end offsets found when the rebuild started; returns when those
+are reached. Safe while the service runs: both write through `ReadModels.apply`, serialized by its
+lock and idempotent, so events the service receives meanwhile are folded in whichever of the two
+sees them. With a lake, the fact files of every day it replays are rewritten under the current
+definition.
 """
 
 from __future__ import annotations

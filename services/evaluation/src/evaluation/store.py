@@ -2,8 +2,12 @@
 
 Contract of `ReadModels.apply(events)`: one transaction per batch. Events are stored once per
 (case_id, seq) (a repeat inserts nothing); every case that gained an event is folded again from ALL
-its stored events, so arrival order and repeats never matter; the metric rows those cases count in
-(before and after the change) are recomputed from the facts. Writers are serialized by one
+its stored events, so arrival order and repeats never matter. A changed case's contributions to the
+units it counts in (`metric_member`, see evaluation.domain.metrics.Member) are replaced, and the
+metric rows it counts in (before and after the change) are recomputed in one statement over those
+rows' members: no other case's facts are read, decoded or folded; PostgreSQL combines each row from
+an index range of compact member rows (medians are not additive, so a row's sample is read whole
+there). The rows are those `aggregate_all` gives over all facts. Writers are serialized by one
 transaction-scoped advisory lock, so the service and a concurrent `rebuild` never interleave the
 read-fold-write of one case. Applying the same batch twice changes nothing.
 """
@@ -16,17 +20,30 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from evaluation.domain.case_facts import CaseFacts, Policy, decode_facts, encode_facts, fold
-from evaluation.domain.metrics import COLUMNS, LISTS, MetricKey, MetricRow, aggregate_all, keys_of
+from evaluation.domain.metrics import (
+    COLUMNS,
+    COUNTS,
+    LISTS,
+    QUANTILES,
+    VERSIONS,
+    MetricKey,
+    MetricRow,
+    Totals,
+    keys_of,
+    members_of,
+    row_of,
+)
 from evaluation.domain.periods import instant, local_date, period_end
 from evaluation.domain.scope import Scope
 from onegrid_contracts.lifecycle import LifecycleEvent, decode_lifecycle
 
 _LOCK = int.from_bytes(hashlib.sha256(b"evaluation.read_models").digest()[:8], "big", signed=True)
-TABLES = ("lifecycle_event", "case_fact", "metric", "lineage")
+TABLES = ("lifecycle_event", "case_fact", "metric_member", "metric", "lineage")
 
 
 @dataclass(frozen=True)
@@ -102,6 +119,7 @@ class ReadModels:
             }
             changed = {cid: f for cid, f in after.items() if before.get(cid) != f}
             await _upsert_facts(conn, changed.values())
+            await _replace_members(conn, changed.values())
             keys: set[MetricKey] = set()
             for cid, f in changed.items():
                 keys |= keys_of(f)
@@ -113,8 +131,7 @@ class ReadModels:
     async def _recompute(self, conn: AsyncConnection, keys: set[MetricKey]) -> int:
         if not keys:
             return 0
-        facts = await _facts_registered_in(conn, _ranges(keys))
-        rows = aggregate_all(facts, self.definition, only=keys)
+        rows = {k: row_of(k, t, self.definition) for k, t in (await _totals(conn, keys)).items()}
         gone = keys - set(rows)
         if rows:
             cols = ", ".join(COLUMNS)
@@ -288,6 +305,7 @@ class ReadModels:
             "FROM lifecycle_event ORDER BY case_id, seq",
             "case_fact": "SELECT case_id, registered_at, state, street, department, facts::text "
             "FROM case_fact ORDER BY case_id",
+            "metric_member": "SELECT * FROM metric_member ORDER BY dimension, value, day, case_id",
             "metric": f"SELECT {', '.join(COLUMNS)} FROM metric ORDER BY dimension, granularity, period_start, value",
         }
         out: dict[str, list[tuple[Any, ...]]] = {}
@@ -384,6 +402,83 @@ async def _upsert_facts(conn: AsyncConnection, facts: Iterable[CaseFacts]) -> No
         )
 
 
+INSERT_MEMBERS = (
+    "INSERT INTO metric_member SELECT * FROM json_populate_recordset(NULL::metric_member, CAST(:m AS json))"
+)
+
+
+def members_json(facts: Iterable[CaseFacts]) -> str:
+    """The `metric_member` rows of the cases, as the JSON array INSERT_MEMBERS reads."""
+    rows = [
+        {"dimension": d, "value": v, "day": local_date(f.registered_at), "case_id": f.case_id}
+        | msgspec.structs.asdict(m)
+        for f in facts
+        for (d, v), m in members_of(f).items()
+    ]
+    return msgspec.json.encode(rows).decode()
+
+
+async def _replace_members(conn: AsyncConnection, facts: Iterable[CaseFacts]) -> None:
+    facts = list(facts)
+    if not facts:
+        return
+    await conn.execute(
+        text("DELETE FROM metric_member WHERE case_id = ANY(CAST(:ids AS uuid[]))"),
+        {"ids": [f.case_id for f in facts]},
+    )
+    await conn.execute(text(INSERT_MEMBERS), {"m": members_json(facts)})
+
+
+def _totals_sql() -> str:
+    """Every key's totals (evaluation.domain.metrics.combine) over the members of its unit registered
+    in its period, in one statement and one pass: an index range of metric_member per key. Each
+    member is joined with its durations side by side (unnest of both arrays, padded with nulls, which
+    the percentiles ignore; a member without any keeps one row of nulls), so its counts are summed
+    on its first row only."""
+    samples = list(QUANTILES)
+    once = "FILTER (WHERE coalesce(d.n, 1) = 1)"
+    figures = [
+        *(f"sum(m.{c}) {once} AS {c}" for c in COUNTS),
+        *(
+            f"coalesce(array_agg(DISTINCT m.{one} ORDER BY m.{one}) FILTER (WHERE m.{one} IS NOT NULL), "
+            f"'{{}}') AS {many}"
+            for one, many in VERSIONS.items()
+        ),
+        "max(m.last_event_at) AS last_event_at",
+        *(
+            f"percentile_disc({p!r}) WITHIN GROUP (ORDER BY d.{sample}) AS {column}"
+            for sample, columns in QUANTILES.items()
+            for column, p in columns.items()
+        ),
+    ]
+    return (
+        "WITH k AS (SELECT * FROM unnest(CAST(:d AS text[]), CAST(:v AS text[]), CAST(:p AS date[]), "
+        "CAST(:e AS date[])) WITH ORDINALITY AS k(dimension, value, period_start, period_end, i)) "
+        f"SELECT k.i, {', '.join(figures)} FROM k JOIN metric_member m ON m.dimension = k.dimension "
+        "AND m.value = k.value AND m.day >= k.period_start AND m.day < k.period_end "
+        f"LEFT JOIN LATERAL unnest({', '.join(f'm.{s}' for s in samples)}) WITH ORDINALITY "
+        f"AS d({', '.join(samples)}, n) ON true GROUP BY k.i"
+    )
+
+
+_TOTALS = _totals_sql()
+
+
+async def _totals(conn: AsyncConnection, keys: Iterable[MetricKey]) -> dict[MetricKey, Totals]:
+    """The totals of every key with at least one member (a key without any has no row)."""
+    ordered = list(keys)
+    result = await conn.execute(
+        text(_TOTALS),
+        {
+            "d": [k.dimension for k in ordered],
+            "v": [k.value for k in ordered],
+            "p": [k.period_start for k in ordered],
+            "e": [period_end(k.period_start, k.granularity) for k in ordered],  # type: ignore[arg-type]
+        },
+    )
+    return {ordered[m["i"] - 1]: msgspec.convert(dict(m), Totals) for m in result.mappings()}
+
+
 async def _facts_registered_in(
     conn: AsyncConnection, ranges: list[tuple[datetime, datetime]]
 ) -> list[CaseFacts]:
@@ -395,20 +490,6 @@ async def _facts_registered_in(
         {"lo": [r[0] for r in ranges], "hi": [r[1] for r in ranges]},
     )
     return [decode_facts(raw) for (raw,) in result.all()]
-
-
-def _ranges(keys: Iterable[MetricKey]) -> list[tuple[datetime, datetime]]:
-    """The registration-time ranges covering every key's period, overlapping ones merged."""
-    spans = sorted(
-        {(instant(k.period_start), instant(period_end(k.period_start, k.granularity))) for k in keys}  # type: ignore[arg-type]
-    )
-    merged: list[tuple[datetime, datetime]] = []
-    for lo, hi in spans:
-        if merged and lo <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
-        else:
-            merged.append((lo, hi))
-    return merged
 
 
 def _row_params(r: MetricRow) -> dict[str, Any]:

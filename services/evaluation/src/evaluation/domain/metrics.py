@@ -26,11 +26,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
-from evaluation.domain.case_facts import CaseFacts, Stint
+from evaluation.domain.case_facts import CaseFacts
 from evaluation.domain.periods import GRANULARITIES, instant, period_end, period_start
 
 Dimension = Literal["all", "department", "grid", "street", "district", "network", "category"]
@@ -145,108 +145,186 @@ def percentile_disc(values: Iterable[float], p: float) -> float | None:
     return xs[max(0, math.ceil(p * len(xs)) - 1)]
 
 
-def aggregate(key: MetricKey, facts: Sequence[CaseFacts], definition: str) -> MetricRow:
-    """The row for `key` over the facts that count in it (the caller selects them; at least one)."""
-    if key.dimension == "department":
-        own = [f for f in facts if dimension_value(f, "department") == key.value]
-        acts = _charged(key.value, facts)
-    else:
-        own, acts = list(facts), _case_acts(facts)
-    n = len(own)
-    cancelled = sum(f.state == "cancelled" for f in own)
-    merged = sum(f.state == "merged" for f in own)
-    closable = n - cancelled - merged
-    closed = sum(f.closed for f in own)
-    on_time = sum(f.on_time for f in own)
-    ack, res = acts.acknowledge, acts.resolve
-    dispatched, returned, resolved = acts.dispatched, acts.returned, acts.resolved
-    reworked, whistled = acts.reworked, acts.whistled
-    ever_closed = sum(f.first_closed_at is not None for f in own)
-    reopened = sum(f.reopens > 0 for f in own)
-    hops = sum(f.hops for f in own)
-    self_handled = sum(f.self_handled for f in own)
-    checks = sum(f.verifications for f in own)
-    checks_in_time = sum(f.verifications_in_time for f in own)
-    last = max((f.last_event_at for f in facts if f.last_event_at is not None), default=None)
-    return MetricRow(
-        dimension=key.dimension,
-        value=key.value,
-        granularity=key.granularity,
-        period_start=key.period_start,
-        registered=n,
-        cancelled=cancelled,
-        merged=merged,
-        closable=closable,
-        closed=closed,
-        closure_rate=ratio(closed, closable),
-        on_time_closed=on_time,
-        on_time_closure_rate=ratio(on_time, closable),
-        acknowledge_median_s=percentile_disc(ack, 0.5),
-        acknowledge_p90_s=percentile_disc(ack, 0.9),
-        resolve_median_s=percentile_disc(res, 0.5),
-        resolve_p90_s=percentile_disc(res, 0.9),
-        dispatched=dispatched,
-        returned=returned,
-        return_rate=ratio(returned, dispatched),
-        resolved=resolved,
-        reworked=reworked,
-        rework_rate=ratio(reworked, resolved),
-        ever_closed=ever_closed,
-        reopened=reopened,
-        reopen_rate=ratio(reopened, ever_closed),
-        whistled=whistled,
-        whistle_rate=ratio(whistled, dispatched if key.dimension == "department" else n),
-        hops=hops,
-        hops_per_case=ratio(hops, n),
-        self_handled=self_handled,
-        self_handled_rate=ratio(self_handled, n),
-        verifications=checks,
-        verifications_in_time=checks_in_time,
-        verification_timeliness=ratio(checks_in_time, checks),
-        incomplete=sum(not f.complete for f in facts),
-        rule_versions=tuple(sorted({f.rule_version for f in facts if f.rule_version})),
-        taxonomy_versions=tuple(sorted({f.taxonomy_version for f in facts if f.taxonomy_version})),
-        grid_versions=tuple(sorted({f.grid_version for f in facts if f.grid_version})),
-        last_event_at=last,
-        restated=last is not None and last >= instant(period_end(key.period_start, key.granularity)),  # type: ignore[arg-type]
-        definition=definition,
-    )
+class Counts(msgspec.Struct, frozen=True, kw_only=True):
+    """The additive figures of a row: a unit's sums over its cases."""
 
-
-class _Acts(NamedTuple):
+    registered: int
+    cancelled: int
+    merged: int
+    closed: int
+    on_time_closed: int
+    ever_closed: int
+    reopened: int
+    hops: int
+    self_handled: int
+    verifications: int
+    verifications_in_time: int
     dispatched: int
     returned: int
     resolved: int
     reworked: int
     whistled: int
-    acknowledge: list[float]
-    resolve: list[float]
+    incomplete: int
 
 
-def _case_acts(facts: Sequence[CaseFacts]) -> _Acts:
-    """What happened to each case, whoever did it (rows other than departments)."""
-    return _Acts(
-        dispatched=sum(f.hops > 0 for f in facts),
-        returned=sum(f.returns > 0 for f in facts),
-        resolved=sum(f.resolved_at is not None for f in facts),
-        reworked=sum(f.reworks > 0 for f in facts),
-        whistled=sum(f.whistles > 0 for f in facts),
-        acknowledge=[f.acknowledge_s for f in facts if f.acknowledge_s is not None],
-        resolve=[f.resolve_s for f in facts if f.resolve_s is not None],
+COUNTS: tuple[str, ...] = Counts.__struct_fields__
+
+
+class Member(Counts, frozen=True, kw_only=True):
+    """One case's contribution to the rows of one unit (a dimension's value), what a row is combined
+    from: its counts, the durations it adds to the samples, its versions and its latest transition.
+    In a department charged with acts of a case it is not answerable for, the case-level counts are 0
+    (only its acts, durations, versions and completeness count there)."""
+
+    acknowledge_s: tuple[float, ...]
+    resolve_s: tuple[float, ...]
+    rule_version: str | None
+    taxonomy_version: str | None
+    grid_version: str | None
+    last_event_at: datetime | None
+
+
+class Totals(Counts, frozen=True, kw_only=True):
+    """What a row is computed from: its members combined (`combine`, or the same in SQL)."""
+
+    acknowledge_median_s: float | None
+    acknowledge_p90_s: float | None
+    resolve_median_s: float | None
+    resolve_p90_s: float | None
+    rule_versions: tuple[str, ...]
+    taxonomy_versions: tuple[str, ...]
+    grid_versions: tuple[str, ...]
+    last_event_at: datetime | None
+
+
+# A member's durations -> the row's percentiles of them; a member's version -> the row's set of them.
+QUANTILES: dict[str, dict[str, float]] = {
+    "acknowledge_s": {"acknowledge_median_s": 0.5, "acknowledge_p90_s": 0.9},
+    "resolve_s": {"resolve_median_s": 0.5, "resolve_p90_s": 0.9},
+}
+VERSIONS = {
+    "rule_version": "rule_versions",
+    "taxonomy_version": "taxonomy_versions",
+    "grid_version": "grid_versions",
+}
+
+
+def member(f: CaseFacts, dimension: str, value: str) -> Member:
+    """The contribution of case `f` to the rows of unit `value` of `dimension` (one it counts in)."""
+    own = dimension != "department" or dimension_value(f, "department") == value
+    if dimension == "department":
+        mine = [s for s in f.stints if (s.department or NONE) == value]
+        dispatched = any(s.index > 0 for s in mine)
+        returned = any(s.returns for s in mine)
+        resolved = any(s.resolutions for s in mine)
+        reworked = any(s.reworks for s in mine)
+        whistled = any(s.whistles for s in mine)
+        ack = tuple(s.acknowledge_s for s in mine if s.acknowledge_s is not None)
+        res = tuple(s.resolve_s for s in mine if s.resolve_s is not None)
+    else:
+        dispatched, returned, resolved = f.hops > 0, f.returns > 0, f.resolved_at is not None
+        reworked, whistled = f.reworks > 0, f.whistles > 0
+        ack = (f.acknowledge_s,) if f.acknowledge_s is not None else ()
+        res = (f.resolve_s,) if f.resolve_s is not None else ()
+    return Member(
+        registered=int(own),
+        cancelled=int(own and f.state == "cancelled"),
+        merged=int(own and f.state == "merged"),
+        closed=int(own and f.closed),
+        on_time_closed=int(own and f.on_time),
+        ever_closed=int(own and f.first_closed_at is not None),
+        reopened=int(own and f.reopens > 0),
+        hops=f.hops if own else 0,
+        self_handled=int(own and f.self_handled),
+        verifications=f.verifications if own else 0,
+        verifications_in_time=f.verifications_in_time if own else 0,
+        dispatched=int(dispatched),
+        returned=int(returned),
+        resolved=int(resolved),
+        reworked=int(reworked),
+        whistled=int(whistled),
+        incomplete=int(not f.complete),
+        acknowledge_s=ack,
+        resolve_s=res,
+        rule_version=f.rule_version or None,
+        taxonomy_version=f.taxonomy_version or None,
+        grid_version=f.grid_version or None,
+        last_event_at=f.last_event_at,
     )
 
 
-def _charged(department: str, facts: Sequence[CaseFacts]) -> _Acts:
-    """What `department` itself did: its stints' acts, cases counted once each, durations per stint."""
-    mine: list[list[Stint]] = [[s for s in f.stints if (s.department or NONE) == department] for f in facts]
-    return _Acts(
-        dispatched=sum(any(s.index > 0 for s in ss) for ss in mine),
-        returned=sum(any(s.returns for s in ss) for ss in mine),
-        resolved=sum(any(s.resolutions for s in ss) for ss in mine),
-        reworked=sum(any(s.reworks for s in ss) for ss in mine),
-        whistled=sum(any(s.whistles for s in ss) for ss in mine),
-        acknowledge=[s.acknowledge_s for ss in mine for s in ss if s.acknowledge_s is not None],
-        resolve=[s.resolve_s for ss in mine for s in ss if s.resolve_s is not None],
+def members_of(f: CaseFacts) -> dict[tuple[str, str], Member]:
+    """The case's contribution to every unit it counts in, by (dimension, value); in each of them it
+    counts in the periods containing its registration (`keys_of`)."""
+    return {(d, v): member(f, d, v) for d in DIMENSIONS for v in values_of(f, d)}
+
+
+def combine(members: Sequence[Member]) -> Totals:
+    """Sums of the counts, percentiles of the pooled durations, the sorted set of versions and the
+    latest transition: what `metric_member` rows give in SQL (store.py), in Python."""
+    counts: dict[str, Any] = {c: sum(getattr(m, c) for m in members) for c in COUNTS}
+    quantiles: dict[str, Any] = {}
+    for sample, columns in QUANTILES.items():
+        pooled = [x for m in members for x in getattr(m, sample)]
+        quantiles |= {column: percentile_disc(pooled, p) for column, p in columns.items()}
+    versions: dict[str, Any] = {
+        many: tuple(sorted({v for m in members if (v := getattr(m, one))})) for one, many in VERSIONS.items()
+    }
+    last = max((m.last_event_at for m in members if m.last_event_at is not None), default=None)
+    return Totals(**counts, **quantiles, **versions, last_event_at=last)
+
+
+def aggregate(key: MetricKey, facts: Sequence[CaseFacts], definition: str) -> MetricRow:
+    """The row for `key` over the facts that count in it (the caller selects them)."""
+    return row_of(key, combine([member(f, key.dimension, key.value) for f in facts]), definition)
+
+
+def row_of(key: MetricKey, t: Totals, definition: str) -> MetricRow:
+    """The row for `key` from its members' totals: the counts, and the ratios of them."""
+    closable = t.registered - t.cancelled - t.merged
+    last = t.last_event_at
+    return MetricRow(
+        dimension=key.dimension,
+        value=key.value,
+        granularity=key.granularity,
+        period_start=key.period_start,
+        registered=t.registered,
+        cancelled=t.cancelled,
+        merged=t.merged,
+        closable=closable,
+        closed=t.closed,
+        closure_rate=ratio(t.closed, closable),
+        on_time_closed=t.on_time_closed,
+        on_time_closure_rate=ratio(t.on_time_closed, closable),
+        acknowledge_median_s=t.acknowledge_median_s,
+        acknowledge_p90_s=t.acknowledge_p90_s,
+        resolve_median_s=t.resolve_median_s,
+        resolve_p90_s=t.resolve_p90_s,
+        dispatched=t.dispatched,
+        returned=t.returned,
+        return_rate=ratio(t.returned, t.dispatched),
+        resolved=t.resolved,
+        reworked=t.reworked,
+        rework_rate=ratio(t.reworked, t.resolved),
+        ever_closed=t.ever_closed,
+        reopened=t.reopened,
+        reopen_rate=ratio(t.reopened, t.ever_closed),
+        whistled=t.whistled,
+        whistle_rate=ratio(t.whistled, t.dispatched if key.dimension == "department" else t.registered),
+        hops=t.hops,
+        hops_per_case=ratio(t.hops, t.registered),
+        self_handled=t.self_handled,
+        self_handled_rate=ratio(t.self_handled, t.registered),
+        verifications=t.verifications,
+        verifications_in_time=t.verifications_in_time,
+        verification_timeliness=ratio(t.verifications_in_time, t.verifications),
+        incomplete=t.incomplete,
+        rule_versions=t.rule_versions,
+        taxonomy_versions=t.taxonomy_versions,
+        grid_versions=t.grid_versions,
+        last_event_at=last,
+        restated=last is not None and last >= instant(period_end(key.period_start, key.granularity)),  # type: ignore[arg-type]
+        definition=definition,
     )
 
 
