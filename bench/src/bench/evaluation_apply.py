@@ -1,6 +1,6 @@
 """Evaluation's per-batch apply time with a month already full: `ReadModels.apply` on the real PostgreSQL.
 
-    .venv/bin/python bench/evaluation_apply.py [--cases 50000] [--batch 500] [--rounds 5]
+    python -m bench.evaluation_apply [--cases 50000] [--batch 500] [--rounds 5]
 
 Fills one month (2026-03, city time) with `--cases` cases (registered, dispatched to one of 20
 departments, acknowledged, resolved, verified and closed; some returned and arbitrated; 400 grids,
@@ -35,6 +35,7 @@ from evaluation.domain.case_facts import Policy
 from evaluation.rebuild import MIGRATIONS
 from evaluation.store import ReadModels, Received
 from onegrid.db import make_engine, migrate
+from onegrid.topics import CASE_LIFECYCLE
 from onegrid_contracts.lifecycle import decode_lifecycle
 
 MONTH = datetime(2026, 2, 28, 16, tzinfo=UTC)  # 2026-03-01 00:00 city time
@@ -112,7 +113,7 @@ def received(bodies: list[dict[str, Any]], offset: int) -> list[Received]:
     out = []
     for i, b in enumerate(bodies):
         raw = json.dumps(b).encode()
-        out.append(Received(decode_lifecycle(raw), raw, "case.lifecycle.v1", 0, offset + i))
+        out.append(Received(decode_lifecycle(raw), raw, CASE_LIFECYCLE, 0, offset + i))
     return out
 
 
@@ -152,7 +153,7 @@ async def run(database_url: str, n_cases: int, batch: int, rounds: int) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench.evaluation_apply", description=__doc__.splitlines()[0])
     p.add_argument("--cases", type=int, default=50_000)
     p.add_argument("--batch", type=int, default=500)
     p.add_argument("--rounds", type=int, default=5)
