@@ -136,7 +136,9 @@ async def test_start_up_reads_cases_from_the_taken_in_horizon_on(kafka_settings:
                 n["cases"], aged(template, sid, at), partition=i % 3, timestamp_ms=int(at.timestamp() * 1000)
             )
         for i, r in enumerate(recent):
-            await producer.send(n["cases"], r.value, key=r.key, headers=r.headers, partition=(0, 2)[i % 2])
+            await producer.send(
+                n["cases"], r.value, key=r.key, headers=list(r.headers), partition=(0, 2)[i % 2]
+            )
         await producer.flush()
 
         parts = intake_parts(
