@@ -32,3 +32,16 @@ async def test_catch_up_then_follow(kafka_settings, topics) -> None:
     table.stop()
     await task
     assert view.get("department", "new") == {"code": "new"}
+
+
+async def test_a_table_only_caught_up_closes_its_consumer(kafka_settings, topics) -> None:
+    topic = await topics("table-close", partitions=1, compacted=True)
+    p = AIOKafkaProducer(**kafka_settings.client_kwargs())
+    await p.start()
+    await p.send_and_wait(topic, b'{"code": "a"}', key=b"department:a")
+    await p.stop()
+    table = GlobalTable(kafka_settings, topic, RegistryView().handle)
+    assert await table.catch_up() == 1
+    consumer = await table._start()
+    await table.close()
+    assert consumer._closed  # aiokafka's own flag: stop() ran (no "Unclosed AIOKafkaConsumer" at exit)

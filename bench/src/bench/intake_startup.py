@@ -85,7 +85,7 @@ async def start_up(kafka: KafkaSettings, topic: str, horizon: timedelta | None) 
     t0 = time.perf_counter()
     await table.catch_up(timeout_s=1800)
     elapsed = time.perf_counter() - t0
-    table.stop()
+    await table.close()
     return {"seconds": round(elapsed, 2), "records_read": table.applied, "book_keys": intake.book.size()}
 
 

@@ -151,4 +151,13 @@ class GlobalTable:
             self._consumer = None
 
     def stop(self) -> None:
+        """Ends `follow()`, which then closes the consumer."""
         self._stopping = True
+
+    async def close(self) -> None:
+        """Closes the consumer of a table that was only caught up (never followed); with `follow()`
+        running, the same as `stop()`."""
+        self._stopping = True
+        if self._consumer is not None and not self._following:
+            await self._consumer.stop()
+            self._consumer = None
