@@ -82,15 +82,19 @@ async def end_to_end(
             }
             runs.append(run)
             under_load = {"intake (worker)": intake.rss(), "dispatch": dispatch.rss()}
-        # To the order: from the highest fixed rate sustained to the order, else below the lowest
+        # To the order: from the highest fixed rate sustained to the order (else below the lowest),
+        # bounded by the lowest fixed rate above it that was not.
         good = [float(r["rate"]) for r in runs if r["sustained_orders"]]
+        start = max(good) if good else 0.7 * min(plan.latency_rates)
+        failed = [float(r["rate"]) for r in runs if not r["sustained_orders"] and r["rate"] > start]
         best_orders, tried_orders = await highest_sustained(
             rig,
-            max(good) if good else 0.7 * min(plan.latency_rates),
+            start,
             seconds=plan.sustained_s,
             trials=plan.sustained_trials,
             drain_s=plan.drain_s,
             orders=True,
+            failed_at=min(failed) if failed else None,
         )
         dispatch.stop()
         best, tried = await highest_sustained(

@@ -217,21 +217,45 @@ class Rig:
 
 
 async def highest_sustained(
-    rig: Rig, start: float, *, seconds: float, trials: int, drain_s: float, orders: bool = False
+    rig: Rig,
+    start: float,
+    *,
+    seconds: float,
+    trials: int,
+    drain_s: float,
+    orders: bool = False,
+    failed_at: float | None = None,
+    close: float = 1.05,
 ) -> tuple[float | None, list[dict[str, Any]]]:
-    """Step the rate up by 1.25 from `start` while it is sustained, down by 0.7 while it is not;
-    the highest sustained rate seen within `trials` windows of `seconds` (with `orders`: sustained
-    to the department order)."""
-    rate, best, tried = start, None, []
+    """The highest rate sustained for `seconds` (with `orders`: sustained to the department order)
+    within `trials` windows. From `start`: up by 1.25 while sustained, down by 0.7 while nothing is;
+    once a sustained rate and a failed one above it are known, their geometric middle (bisection) until
+    the two are within `close` of each other. `failed_at`: a rate already seen failing (a fixed-rate
+    window), the ceiling from the start. A failed window is run again before it counts (one window
+    can fail on its own, e.g. the database busy after the overload before it), and only rates
+    sustained in these windows are reported."""
     key = "sustained_orders" if orders else "sustained"
+    best, ceiling, tried = None, failed_at, []
+    rate, retried = start, False
     for _ in range(trials):
         result = await rig.run(round(rate), seconds, drain_s=drain_s, orders=orders)
         tried.append(result)
+        ran = float(result["rate"])
         if result[key]:
-            best = max(best or 0.0, float(result["rate"]))
-            rate *= 1.25
+            best, retried = max(best or 0.0, ran), False
+        elif not retried and (best is None or ran > best):
+            retried = True  # the same rate once more before it bounds the search
+            continue
         else:
-            if best is not None:
+            retried = False
+            if best is None or ran > best:
+                ceiling = ran if ceiling is None else min(ceiling, ran)
+        if best is not None and ceiling is not None:
+            if ceiling / best <= close:
                 break
-            rate *= 0.7
+            rate = (best * ceiling) ** 0.5
+        elif best is not None:
+            rate = best * 1.25
+        else:
+            rate = (ceiling if ceiling is not None else rate) * 0.7
     return best, tried
