@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import importlib.util
 import io
 import json
 import uuid
@@ -22,6 +21,7 @@ import pyarrow.parquet as pq
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
+from support import scripted_stream as script
 from support.auth import ADMIN
 from support.waiting import wait_until
 
@@ -38,14 +38,6 @@ from onegrid.settings import KafkaSettings
 from onegrid_contracts.lifecycle import decode_lifecycle
 
 from .conftest import read_all
-
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "evaluation_script", ROOT / "tests/unit/evaluation/scripted_stream.py"
-)
-assert _spec is not None and _spec.loader is not None
-script = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(script)
 
 
 def asyncpg_url(url: str) -> str:

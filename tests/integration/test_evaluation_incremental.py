@@ -8,16 +8,15 @@ of the cases it already held."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from sqlalchemy import text
+from support import scripted_stream as script
 from support.lifecycles import batches
 
 from evaluation.domain.case_facts import CaseFacts, Policy, encode_facts, fold
@@ -27,14 +26,6 @@ from evaluation.rebuild import MIGRATIONS
 from evaluation.store import ReadModels, Received
 from onegrid.db import make_engine, migrate
 from onegrid_contracts.lifecycle import LifecycleEvent, decode_lifecycle
-
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "evaluation_script", ROOT / "tests/unit/evaluation/scripted_stream.py"
-)
-assert _spec is not None and _spec.loader is not None
-script = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(script)
 
 POLICY = Policy()
 

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
+from support import scripted_stream as script
 from support.auth import ADMIN, bearer
 
 from devstack.paths import free_port
@@ -47,7 +48,6 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-script = _load("scripted_stream")
 guide = _load("duckdb_guide")
 
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from support import scripted_stream as script
 
 from evaluation.domain.case_facts import Policy, fold
 from evaluation.domain.metrics import MetricKey, aggregate_all
 from evaluation.domain.ranking import rank
 
-from . import scripted_stream as script
 from .test_scripted_figures import decoded, lifecycle_validator
 
 POLICY = Policy()

@@ -8,6 +8,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from support import scripted_stream as script
+
 from evaluation import export
 from evaluation.domain.case_facts import CaseFacts, Policy, fold
 from evaluation.domain.dimensions import intervals, rows, version_of
@@ -16,7 +18,6 @@ from evaluation.domain.periods import local_date
 from evaluation.lake import LocalStore
 from onegrid_contracts.lifecycle import decode_lifecycle
 
-from . import scripted_stream as script
 from .duckdb_guide import run_guide
 
 POLICY = Policy()

@@ -14,11 +14,10 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from support import scripted_stream as script
 
 from evaluation.lake import FsspecStore, LakeSink, LocalStore, ObjectStore, open_store
 from onegrid.kafka.memory import MemoryBroker, MemoryRecord
-
-from . import scripted_stream as script
 
 
 def records() -> list[MemoryRecord]:

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
+from support import scripted_stream as script
 from support.lifecycles import batches, decoded
 
 from evaluation.domain.case_facts import CaseFacts, Policy, fold
@@ -27,7 +28,6 @@ from evaluation.domain.metrics import (
 from evaluation.domain.periods import local_date, period_end
 from onegrid_contracts.lifecycle import LifecycleEvent
 
-from . import scripted_stream as script
 from .test_scripted_figures import POLICY, facts_by_name
 
 DEFINITION = POLICY.definition()

@@ -8,13 +8,13 @@ import json
 from collections.abc import Sequence
 from datetime import date
 
+from support import scripted_stream as script
+
 from evaluation.domain.case_facts import CaseFacts, Policy, fold
 from evaluation.domain.metrics import MetricKey, MetricRow, aggregate_all
 from evaluation.projector import Projector
 from evaluation.store import Applied, Positions, Received
 from onegrid.kafka.memory import MemoryBroker
-
-from . import scripted_stream as script
 
 
 class MemoryReadModels:

@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
+from support import scripted_stream as script
 
 from evaluation.domain.case_facts import CaseFacts, Policy, decode_facts, encode_facts, fold
 from evaluation.domain.metrics import MetricKey, MetricRow, aggregate_all
 from onegrid_contracts.lifecycle import LifecycleEvent, decode_lifecycle
-
-from . import scripted_stream as script
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "contracts" / "schemas"
 POLICY = Policy(reopen_window_s=7 * 86400, verification_limit_s=86400)
