@@ -4,6 +4,7 @@ tests/integration/test_pipeline.py; the suite run on both brokers is tests/suppo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 
@@ -710,3 +711,92 @@ async def test_a_partition_dropped_while_its_transaction_fails_leaves_the_loop_r
     assert broker.committed[("g", tp)] == 1 and failing.stopped and len(started) == 2
     loop.stop()
     await task
+
+
+class CountedCommits(MemoryProducer):
+    """Each commit waits (up to `hold_s`) until `width` transactions are being committed at once, and
+    counts how many were at most: transactions committed one after another never overlap."""
+
+    open_now = 0
+    most = 0
+
+    def __init__(self, broker: MemoryBroker, *, width: int, hold_s: float = 0.3, **kw) -> None:
+        super().__init__(broker, **kw)
+        self.width, self.hold_s = width, hold_s
+
+    @asynccontextmanager
+    async def transaction(self):
+        async with super().transaction():
+            yield
+            cls = CountedCommits
+            cls.open_now += 1
+            cls.most = max(cls.most, cls.open_now)
+            with contextlib.suppress(AssertionError):  # not all open: committed one after another
+                await wait_until(lambda: cls.open_now >= self.width, timeout_s=self.hold_s, interval_s=0.005)
+            await asyncio.sleep(0.01)
+            cls.open_now -= 1
+
+
+async def test_the_transactions_of_one_fetch_commit_together_and_handlers_run_one_at_a_time() -> None:
+    """Exactly once, a fetch holding three partitions is three transactions on three producers: they
+    are committed concurrently (a round costs one commit's latency, not three), while the handler
+    still runs for one batch at a time, in partition order."""
+    broker = MemoryBroker(partitions=3)
+    for p in range(3):
+        for i in range(2):
+            broker.append("in", f"p{p}m{i}".encode(), partition=p)
+    CountedCommits.open_now = CountedCommits.most = 0
+    running, most_running, order = 0, 0, []
+
+    async def handler(rs):
+        nonlocal running, most_running
+        running += 1
+        most_running = max(most_running, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        order.append(rs[0].partition)
+        return upper(rs)
+
+    loop = ConsumerLoop(
+        consumer=MemoryConsumer(broker, "g"),
+        handler=handler,
+        transactional=lambda tp: CountedCommits(broker, width=3, transactional_id=f"g.in.{tp.partition}"),
+        config=LoopConfig(group_id="g", topics=("in",), service="test", dlq_topic="dlq", exactly_once=True),
+    )
+    await run_until(loop, lambda: len(broker.records("out")) == 6, timeout=5)
+    assert CountedCommits.most == 3, "the three transactions were committed one after another"
+    assert most_running == 1 and order == [0, 1, 2]
+    assert sorted(r.value for r in broker.records("out")) == sorted(
+        f"P{p}M{i}".encode() for p in range(3) for i in range(2)
+    )
+    assert all(broker.committed[("g", TopicPartition("in", p))] == 2 for p in range(3))
+
+
+async def test_a_transaction_failing_beside_others_is_retried_alone() -> None:
+    """Of the concurrent transactions of one fetch, one fails transiently: it alone is retried (its
+    state change applied once, after its commit); the others are delivered once and not again."""
+    broker = MemoryBroker(partitions=3)
+    for p in range(3):
+        broker.append("in", f"p{p}".encode(), partition=p)
+    handled: list[int] = []
+    applied: list[int] = []
+
+    async def handler(rs):
+        handled.append(rs[0].partition)
+        res = upper(rs)
+        res.after_commit.append(lambda: applied.append(rs[0].partition))
+        return res
+
+    def producers(tp: TopicPartition) -> MemoryProducer:
+        failing = 1 if tp.partition == 1 else 0  # its first transaction fails mid-way
+        return MemoryProducer(broker, fail_sends=failing, transactional_id=f"g.in.{tp.partition}")
+
+    loop = ConsumerLoop(
+        consumer=MemoryConsumer(broker, "g"),
+        handler=handler,
+        transactional=producers,
+        config=LoopConfig(group_id="g", topics=("in",), service="test", dlq_topic="dlq", exactly_once=True),
+    )
+    await run_until(loop, lambda: len(broker.records("out")) == 3 and len(applied) == 3, timeout=5)
+    assert sorted(r.value for r in broker.records("out")) == [b"P0", b"P1", b"P2"]
+    assert handled == [0, 1, 2, 1] and sorted(applied) == [0, 1, 2]

@@ -35,6 +35,13 @@ Contract:
   batch is delivered.
 - `BatchResult.after_commit` callbacks run only after the batch is committed (exactly-once mode) or
   its outputs acknowledged (at-least-once mode): the place to apply in-memory state changes.
+- Exactly once, the batches of one fetch (one per partition) form a *wave*: the handler runs for one
+  batch at a time, in order, and their transactions, each on its own partition's producer, commit
+  concurrently (a round costs one commit's latency, not one per partition). A handler may thus run
+  before an earlier batch of its wave has committed and applied its `after_commit`: batches of
+  different partitions must not depend on each other's in-memory state changes (state spanning
+  partitions travels through Kafka, as it must between instances). A batch of the wave that fails
+  transiently is retried alone; the others are done. Ticks of all partitions form a wave too.
 - Never commits a partition that was revoked. A commit refused because the instance was evicted
   (`CommitFailedError`) is logged and its offsets dropped: those records are processed again by the
   partition's next owner (at least once), the loop goes on.
@@ -48,17 +55,18 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError, ProducerFenced
 from aiokafka.structs import OffsetAndMetadata
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span, SpanKind
 
 from onegrid import telemetry
 from onegrid.kafka.policy import Backoff, Backpressure, DlqGuard, DlqLimitExceeded, is_transient
@@ -169,9 +177,9 @@ class ConsumerLoop:
         self._prepare = prepare
         self.config = config
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
-        # The producer whose transaction the loop is committing: a revoke meanwhile takes it out of
+        # The producers whose transactions the loop is committing: a revoke meanwhile takes one out of
         # `_producers` but leaves it running; the batch stops it when its transaction has ended.
-        self._in_flight: AIOKafkaProducer | None = None
+        self._in_flight: set[AIOKafkaProducer] = set()
         self._fenced: set[TopicPartition] = set()
         # Exactly once: assigned partitions whose producer could not be started yet (paused).
         self._unready: set[TopicPartition] = set()
@@ -304,26 +312,175 @@ class ConsumerLoop:
     # -- processing --------------------------------------------------------------------------
 
     async def _drain(self) -> None:
-        """Process queued batches in order; on a retriable failure pause everything and come back."""
+        """Process queued batches in order, a wave at a time; on a retriable failure pause everything
+        and come back."""
         while self._queue and not self._stopping.is_set():
-            gen, records = self._queue[0]
-            batch = self._owned(records, gen)
-            if batch:
-                try:
-                    done = await self._process(batch, gen=gen)
-                except _Dropped:
-                    done = len(batch)  # the partition's (new) owner reads these records again
-                except _Retry as retry:
-                    self._retry_at = time.monotonic() + retry.delay
-                    self._pause_all()
-                    return
-                self._backoff.reset()
-                if done < len(batch):
-                    self._queue[0] = (gen, batch[done:])  # split at a poison record: the rest next
-                    continue
-            self._queue.pop(0)
+            retry = await self._wave()
+            if retry is not None:
+                self._retry_at = time.monotonic() + retry
+                self._pause_all()
+                return
+            self._backoff.reset()
         if not self._queue:
             self._resume_all()
+
+    def _wave_size(self) -> int:
+        """How many batches at the head of the queue form the next wave: exactly once, the batches
+        of distinct partitions (one fetch's); at least once, one batch (it spans partitions)."""
+        if not self.config.exactly_once:
+            return 1
+        seen: set[tuple[str, int]] = set()
+        size = 0
+        for _, records in self._queue:
+            if records:
+                tp = (records[0].topic, records[0].partition)
+                if tp in seen:
+                    break
+                seen.add(tp)
+            size += 1
+        return size
+
+    async def _wave(self) -> float | None:
+        """Handle the wave's batches one after another, in order, and deliver them concurrently: each
+        exactly-once batch commits its own transaction on its own partition's producer, so a fetch
+        holding N partitions costs one commit's latency, not N. A handler may therefore run before
+        an earlier batch of its wave has committed and run its `after_commit`: batches of different
+        partitions must not depend on each other's in-memory state changes (state that spans
+        partitions travels through Kafka, as it must between instances anyway).
+
+        Returns the delay before a retry when a batch met a transient failure (that batch and those
+        after it not yet handled stay queued; the others of the wave are done), else None."""
+        size = self._wave_size()
+        wave = self._queue[:size]
+        left: list[tuple[int, list[Record]] | None] = list(wave)  # what stays queued, per position
+        deliveries: list[tuple[int, list[Record], _Handled, asyncio.Task[int]]] = []
+        guard = self._guard  # the DLQ limit checked over the wave's batches in order
+        retry: float | None = None
+        failure: BaseException | None = None
+        for i, (gen, records) in enumerate(wave):
+            batch = self._owned(records, gen)
+            if not batch:
+                left[i] = None
+                continue
+            try:
+                handled = await self._begin(batch, gen=gen, guard=guard)
+            except _Dropped:
+                left[i] = None  # the partition's (new) owner reads these records again
+                continue
+            except _Retry as exc:
+                retry = exc.delay
+                break
+            except BaseException as exc:
+                failure = exc
+                break
+            guard = handled.guard
+            task = asyncio.create_task(self._finish(handled), context=handled.context)
+            deliveries.append((i, batch, handled, task))
+        outcomes = await asyncio.gather(*(task for *_, task in deliveries), return_exceptions=True)
+        for (i, batch, handled, _), outcome in zip(deliveries, outcomes, strict=True):
+            if isinstance(outcome, _Retry):
+                retry = outcome.delay if retry is None else max(retry, outcome.delay)
+            elif isinstance(outcome, _Dropped):
+                left[i] = None  # the partition's (new) owner reads these records again
+            elif isinstance(outcome, BaseException):
+                failure = failure or outcome
+            elif outcome < len(batch):
+                left[i] = (handled.gen, batch[outcome:])  # split at a poison record: the rest next
+            else:
+                left[i] = None
+        self._queue[:size] = [b for b in left if b is not None]
+        if failure is not None:
+            raise failure
+        return retry
+
+    async def _maybe_tick(self) -> None:
+        interval = self.config.tick_interval_s
+        if interval is None or not self.assigned or self._queue or time.monotonic() < self._next_tick:
+            return
+        self._next_tick = time.monotonic() + interval
+        # As a wave: each partition's tick handled in turn, their transactions committed together.
+        deliveries = []
+        for tp in sorted(self.assigned - self._fenced - self._unready):
+            try:
+                handled = await self._begin([], gen=self._generation, guard=self._guard, tick=tp)
+            except (_Dropped, _Retry):
+                continue  # the next interval tries again
+            deliveries.append(asyncio.create_task(self._finish(handled), context=handled.context))
+        for outcome in await asyncio.gather(*deliveries, return_exceptions=True):
+            if isinstance(outcome, BaseException) and not isinstance(outcome, (_Dropped, _Retry)):
+                raise outcome
+
+    async def _begin(
+        self, records: list[Record], *, gen: int, guard: DlqGuard, tick: TopicPartition | None = None
+    ) -> _Handled:
+        """Handle the batch (or its part up to and including a poison record) under its span, which
+        stays open until `_finish` has delivered it; `guard`: the DLQ limit as it stands before this
+        batch. Raises `_Retry` on a transient failure, `_Dropped` when the partition is no longer
+        ours."""
+        self._m_consumed.add(len(records), {"group": self.config.group_id})
+        links = telemetry.batch_links([r.headers for r in records])
+        parent = telemetry.extract(records[0].headers) if len(records) == 1 else None
+        started = time.perf_counter()
+        span = self._tracer.start_span(
+            f"process {','.join(sorted({r.topic for r in records}))}" if records else "tick",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.consumer.group.name": self.config.group_id,
+                "messaging.batch.message_count": len(records),
+            },
+        )
+        try:
+            with trace.use_span(span, end_on_exit=False):
+                if tick is not None:
+                    result = await self._run_tick(tick)
+                else:
+                    result, done = await self._handle(records)
+                    records = records[:done]
+                after = guard.after(self._dead_lettered(records, result.dead_letters))
+                tp = tick or (TopicPartition(records[0].topic, records[0].partition) if records else None)
+                if (self.config.exactly_once or tick) and tp is not None and not self._current(tp, gen):
+                    raise _Dropped  # revoked (or re-read) while the handler ran
+                # The delivery's task runs in this context: the batch's span stays its parent.
+                return _Handled(records, gen, tp, result, after, span, started, contextvars.copy_context())
+        except BaseException as exc:
+            self._failed(span, exc)
+
+    async def _finish(self, handled: _Handled) -> int:
+        """Deliver a handled batch; returns how many records were delivered (raises as `_begin`)."""
+        try:
+            await self._deliver(handled.records, handled.result, handled.tp)
+            # Counted once, when the batch's result is kept (a retried batch is not counted twice).
+            # Batches of one wave land in any order: a limit the wave's order did not reach can
+            # still be reached here, after the delivery (the loop then stops, nothing is lost).
+            self._guard = self._guard.after(self._dead_lettered(handled.records, handled.result.dead_letters))
+        except BaseException as exc:
+            self._failed(handled.span, exc)
+        self._m_batch.record(time.perf_counter() - handled.started, {"group": self.config.group_id})
+        handled.span.end()
+        return len(handled.records)
+
+    def _failed(self, span: Span, exc: BaseException) -> NoReturn:
+        """End the batch's span and raise what the loop makes of `exc`: `_Retry` for a transient
+        failure or backpressure, `_Dropped` and the DLQ limit as they are, anything else recorded."""
+        try:
+            if isinstance(exc, Backpressure):
+                delay = self._backoff.next_delay()
+                span.add_event("backpressure", {"retry_in_s": delay})
+                raise _Retry(delay) from exc
+            if isinstance(exc, (_Dropped, _Retry, DlqLimitExceeded)) or not isinstance(exc, Exception):
+                raise exc
+            if is_transient(exc):
+                delay = self._backoff.next_delay()
+                log.warning("transient failure, retrying batch in %.2fs: %r", delay, exc)
+                raise _Retry(delay) from exc
+            span.record_exception(exc)
+            span.set_status(trace.StatusCode.ERROR)
+            raise exc
+        finally:
+            span.end()
 
     def _current(self, tp: TopicPartition, gen: int) -> bool:
         """Whether records of `tp` fetched in generation `gen` may still be processed."""
@@ -344,65 +501,6 @@ class ConsumerLoop:
         resumable = self.assigned - self._fenced - self._unready
         if resumable:
             self._consumer.resume(*resumable)
-
-    async def _maybe_tick(self) -> None:
-        interval = self.config.tick_interval_s
-        if interval is None or not self.assigned or self._queue or time.monotonic() < self._next_tick:
-            return
-        self._next_tick = time.monotonic() + interval
-        for tp in sorted(self.assigned - self._fenced - self._unready):
-            try:
-                await self._process([], gen=self._generation, tick=tp)
-            except (_Dropped, _Retry):
-                pass  # the next interval tries again
-
-    async def _process(self, records: list[Record], *, gen: int, tick: TopicPartition | None = None) -> int:
-        """Handle and deliver the batch, or its part up to and including a poison record; returns how
-        many records were delivered. Raises `_Retry` on a transient failure, `_Dropped` when the
-        partition is no longer ours."""
-        self._m_consumed.add(len(records), {"group": self.config.group_id})
-        links = telemetry.batch_links([r.headers for r in records])
-        parent = telemetry.extract(records[0].headers) if len(records) == 1 else None
-        started = time.perf_counter()
-        with self._tracer.start_as_current_span(
-            f"process {','.join(sorted({r.topic for r in records}))}" if records else "tick",
-            context=parent,
-            kind=SpanKind.CONSUMER,
-            links=links,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.consumer.group.name": self.config.group_id,
-                "messaging.batch.message_count": len(records),
-            },
-        ) as span:
-            try:
-                if tick is not None:
-                    result = await self._run_tick(tick)
-                else:
-                    result, done = await self._handle(records)
-                    records = records[:done]
-                guard = self._guard.after(self._dead_lettered(records, result.dead_letters))
-                tp = tick or (TopicPartition(records[0].topic, records[0].partition) if records else None)
-                if (self.config.exactly_once or tick) and tp is not None and not self._current(tp, gen):
-                    raise _Dropped  # revoked (or re-read) while the handler ran
-                await self._deliver(records, result, tp)
-                self._guard = guard
-                self._m_batch.record(time.perf_counter() - started, {"group": self.config.group_id})
-                return len(records)
-            except Backpressure as exc:
-                delay = self._backoff.next_delay()
-                span.add_event("backpressure", {"retry_in_s": delay})
-                raise _Retry(delay) from exc
-            except (_Dropped, DlqLimitExceeded):
-                raise
-            except Exception as exc:
-                if not is_transient(exc):
-                    span.record_exception(exc)
-                    span.set_status(trace.StatusCode.ERROR)
-                    raise
-                delay = self._backoff.next_delay()
-                log.warning("transient failure, retrying batch in %.2fs: %r", delay, exc)
-                raise _Retry(delay) from exc
 
     async def _run_tick(self, tp: TopicPartition) -> BatchResult:
         try:
@@ -520,11 +618,11 @@ class ConsumerLoop:
         producer = self._producers.get(tp)
         if producer is None:
             raise _Dropped  # retired meanwhile; the partition is read again once it has one
-        self._in_flight = producer
+        self._in_flight.add(producer)
         try:
             await self._commit_transaction(tp, producer, outputs, offsets)
         finally:
-            self._in_flight = None
+            self._in_flight.discard(producer)
             if self._producers.get(tp) is not producer:
                 # Retired by a revoke (or a fence) while its transaction ran: stopped now that
                 # nothing waits on its sender any more.
@@ -650,7 +748,7 @@ class ConsumerLoop:
         flight (then the batch stops it when that ends: stopping it under the transaction would leave
         the batch waiting for ever on replies its sender can no longer receive)."""
         producer = self._producers.pop(tp, None)
-        if producer is not None and producer is not self._in_flight:
+        if producer is not None and producer not in self._in_flight:
             await self._stop_producer(tp, producer)
 
     @staticmethod
@@ -748,6 +846,20 @@ class ConsumerLoop:
                     )
                 )
         return obs
+
+
+@dataclass
+class _Handled:
+    """A batch its handler is done with, waiting for (or in) its delivery."""
+
+    records: list[Record]  # delivered: up to and including a poison record
+    gen: int
+    tp: TopicPartition | None  # exactly once: the partition whose transaction delivers it
+    result: BatchResult
+    guard: DlqGuard  # the DLQ limit as it stands after this batch
+    span: Span
+    started: float
+    context: contextvars.Context
 
 
 class _Retry(Exception):
