@@ -23,6 +23,7 @@ async def end_to_end(
     intake: WorkerProcess,
     dispatch: ServiceProcess,
     windows: list[dict[str, str]],
+    stages: list[tuple[str, str]],
     partitions: int,
     group: str,
     cases_topic: str,
@@ -35,7 +36,9 @@ async def end_to_end(
     with the event-loop lag of the intake (worker) and of dispatch during each; then the highest
     rate sustained to the department order (intake and dispatch), and the highest the intake
     sustains alone (dispatch stopped first, so it takes none of the CPU the intake is measured on).
-    `windows`: the input topics ({feed: topic}) of each window in turn, all known to the worker."""
+    `windows`: the input topics ({feed: topic}) of each window in turn, all known to the worker;
+    `stages`: each window's correlation topic and changelog (the intake runs both its stages, as the
+    service does: the reports of these feeds are decided by the correlation stage)."""
     pending = iter(enumerate(windows))
     running = False
 
@@ -49,8 +52,10 @@ async def end_to_end(
         await intake.send(
             {
                 "op": "run",
-                "mode": "intake",
+                "mode": "intake_staged",
                 "topics": topic_list,
+                "correlate": stages[k][0],
+                "correlate_state": stages[k][1],
                 "group": f"{group}.{k}",
                 "n": None,
                 "fresh": True,

@@ -60,6 +60,8 @@ class Suite:
         # searches: to the order, then to cases.v1): input topics each.
         windows = 1 + len(plan.latency_rates) + 2 * plan.sustained_trials
         self.e2e = [{f: n(f"e2e.{k}.legacy.{f}") for f in E2E_FEEDS} for k in range(windows)]
+        # ... and the correlation stage's topic and changelog of each window.
+        self.e2e_stage = [(n(f"e2e.{k}.correlate"), n(f"e2e.{k}.correlate.state")) for k in range(windows)]
         self.scale = (
             {
                 (p, i, mode): n(f"scale.{mode}.{p}.{i}")
@@ -94,6 +96,8 @@ class Suite:
             for t in [*self.telemetry, *(t for w in self.e2e for t in w.values()), *self.orders]
         ]
         specs += [TopicSpec(t, partitions=parts) for (parts, _i, _m), t in self.scale.items()]
+        for correlate, changelog in self.e2e_stage:  # as INTAKE_CORRELATE and its state in the catalogue
+            specs += [TopicSpec(correlate, partitions=3), TopicSpec(changelog, partitions=3, compacted=True)]
         for tag in ("on", "off", "e2e"):
             o = self.outputs(tag)
             specs += [
@@ -242,6 +246,7 @@ class Suite:
                     intake=e2e_worker,
                     dispatch=dispatch,
                     windows=self.e2e,
+                    stages=self.e2e_stage,
                     partitions=plan.partitions,
                     group=self.group("e2e"),
                     cases_topic=self.outputs("e2e")["cases"],

@@ -161,6 +161,10 @@ class Worker:
             )
         elif mode == "intake":
             await self._intake_loop(topics, group, progress, instance)
+        elif mode == "intake_staged":
+            await self._staged_intake(
+                topics, group, progress, instance, cmd["correlate"], cmd["correlate_state"]
+            )
         else:
             raise ValueError(f"unknown mode {mode!r}")
 
@@ -217,6 +221,85 @@ class Worker:
         finally:
             watcher.cancel()
             await producer.stop()
+
+    async def _staged_intake(
+        self,
+        topics: list[str],
+        group: str,
+        progress: Progress,
+        instance: str,
+        correlate: str,
+        correlate_state: str,
+    ) -> None:
+        """The intake as the service runs it (`IntakeParts.loops`): the legacy loop decides HJ 212
+        where it reads it and forwards every other report, with its partition's watermarks, to the
+        correlation stage, whose own exactly-once loop decides it once every source's watermark has
+        passed it. The run has a correlation topic and changelog of its own, read from an empty
+        state (as its input topics are)."""
+        from dataclasses import replace
+
+        from intake.bootstrap import forwarding_sources
+        from intake.domain.correlation import CaseBook
+        from intake.settings import Settings
+        from onegrid.kafka.table import GlobalTable
+
+        if self.parts is None:
+            raise RuntimeError("send the intake command before an intake run")
+        parts, pipeline = self.parts, self.parts.pipeline
+        plain = pipeline.topics
+        pipeline.topics = replace(
+            plain,
+            feeds={t: f for t, f in plain.feeds.items() if t in topics},
+            correlate=correlate,
+            correlate_state=correlate_state,
+        )
+        pipeline.intake.deferred = True
+        book = pipeline.intake.book
+        pipeline.book = CaseBook(windows=book.windows, keep_sources=book.keep_sources)
+        pipeline.marks.clear()
+        pipeline.queues.clear()
+        pipeline.committed_queues.clear()
+        changelog = GlobalTable(
+            self.kafka, correlate_state, pipeline.observe_state, client_id=f"{group}-correlate-state"
+        )
+        await changelog.catch_up()
+        following = asyncio.create_task(changelog.follow())
+        parts.tables.append(changelog)  # caught up on every hand-over, as in the service
+        defaults = Settings.model_fields
+        tick_s = min(defaults["silence_check_s"].default, defaults["watermark_interval_s"].default)
+        try:
+            pipeline.sources = await forwarding_sources(self.kafka, pipeline)
+            legacy, stage = parts.loops(
+                self.kafka,
+                group_prefix=group,
+                client_id=f"{group}-{instance}",
+                dlq_topic=self.dead_letters[0],
+                quarantine_topic=self.dead_letters[1],
+                tick_interval_s=tick_s,
+            )
+            # `tick_interval_s` is the legacy loop's (idle watermarks); the stage has no ticks.
+            stage.config = replace(stage.config, tick_interval_s=None)
+
+            async def stop_when_asked() -> None:
+                while not progress.stop.is_set():
+                    # Ready when both stages hold their partitions.
+                    progress.assigned = len(legacy.assigned) if stage.assigned else 0
+                    await asyncio.sleep(0.05)
+                legacy.stop()
+                stage.stop()
+
+            watcher = asyncio.create_task(stop_when_asked())
+            try:
+                await asyncio.gather(legacy.run(), stage.run())
+            finally:
+                watcher.cancel()
+        finally:
+            parts.tables.remove(changelog)
+            changelog.stop()  # its follow() closes the consumer within one poll
+            await asyncio.gather(following, return_exceptions=True)
+            pipeline.topics = plain
+            pipeline.intake.deferred = False
+            pipeline.sources = frozenset()
 
     async def serve(self) -> None:
         lag = asyncio.create_task(self.lag.run())

@@ -266,3 +266,52 @@ async def test_an_idle_partition_sends_its_watermark_only_when_read_to_its_end(r
     wm = [json.loads(o.value) for o in outs if o.topic == "t.corr"]
     assert wm and wm[0]["source"] == ["cap", 1]
     assert wm[0]["upto"][0] >= int(datetime.now(UTC).timestamp() * 1000) - 60_000
+
+
+async def test_a_batch_that_reads_its_partition_to_the_end_marks_it_at_the_clock(reference_view) -> None:
+    """A partition read to its end by a batch moves its watermark on to the clock (as an idle
+    partition's tick does), so the stage decides the round's records together instead of holding
+    each until every other partition sends a later one; a partition with records still unread
+    marks its last record's key, and its later records are keyed from the mark on."""
+    p = make(reference_view)
+    ends: dict[TopicPartition, int] = {}
+    p.read_to_end = lambda tp, offset: offset >= ends.get(tp, 0)
+    first, second = incident()[0], incident()[1]  # party[1]@0 at T0, safety[0]@0 at T0+5
+    ends[TopicPartition("t.party", 1)] = 1  # nothing after it
+    ends[TopicPartition("t.safety", 0)] = 7  # six more records to come
+    before = int(datetime.now(UTC).timestamp() * 1000)
+    marks = [
+        json.loads(o.value)["upto"]
+        for rec in (first, second)
+        for o in commit(await p.handle([rec]))
+        if dict(o.headers).get("kind") == b"watermark"
+    ]
+    assert marks[0][1:] == ["party", 1, 1] and marks[0][0] >= before
+    assert marks[1] == [T0 + 5, "safety", 0, 1]
+    # The next record of the party partition, stamped before the clock mark, is keyed after it.
+    later = MemoryRecord(
+        "t.party", 1, 1, b"p2", party_diary("MQRJ0000000000009", wgs=HOME, when=AT), (), T0 + 50
+    )
+    ends[TopicPartition("t.party", 1)] = 2
+    fwd = [o for o in commit(await p.handle([later])) if dict(o.headers).get("kind") == b"forwarded"]
+    assert json.loads(dict(fwd[0].headers)["order"])[0] >= marks[0][0]
+
+
+async def test_records_of_partitions_read_to_their_ends_are_decided_in_one_round(reference_view) -> None:
+    """With every source read to its end, the stage holds nothing: the round's records are decided
+    as soon as it reads them (nothing written to its changelog as held)."""
+    p = make(reference_view)
+    p.read_to_end = lambda _tp, _offset: True
+    out = []
+    for rec in incident():
+        out += commit(await p.handle([rec]))
+    for topic in FEEDS:  # the partitions the incident has no record on: idle, read to their ends
+        for part in (0, 1):
+            if (topic, part) not in p.marks:
+                p.marks[(topic, part)] = (int(datetime.now(UTC).timestamp() * 1000), 0)
+                out += p._watermark((topic, part), p.marks[(topic, part)])
+    stage = make_from(p)
+    stage.take_over(0)
+    decided = commit(await stage.correlate(as_records([o for o in out if o.topic == "t.corr"])))
+    assert len(cases_of(decided)) == 4 and stage.queues[0].held == {}
+    assert not [o for o in decided if o.topic == "t.state" and b":held:" in (o.key or b"")]

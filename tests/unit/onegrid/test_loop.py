@@ -800,3 +800,12 @@ async def test_a_transaction_failing_beside_others_is_retried_alone() -> None:
     await run_until(loop, lambda: len(broker.records("out")) == 3 and len(applied) == 3, timeout=5)
     assert sorted(r.value for r in broker.records("out")) == [b"P0", b"P1", b"P2"]
     assert handled == [0, 1, 2, 1] and sorted(applied) == [0, 1, 2]
+
+
+async def test_read_to_end_tells_whether_an_offset_is_at_the_partitions_end() -> None:
+    broker = MemoryBroker()
+    for i in range(3):
+        broker.append("in", f"m{i}".encode())
+    loop = make_loop(broker, lambda rs: upper(rs))
+    tp = TopicPartition("in", 0)
+    assert not loop.read_to_end(tp, 2) and loop.read_to_end(tp, 3)

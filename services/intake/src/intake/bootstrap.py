@@ -102,6 +102,7 @@ class IntakeParts:
             out.append(loop)
         if p.topics.correlate is not None:
             p.caught_up = out[0].caught_up
+            p.read_to_end = out[0].read_to_end
         return out
 
     async def follow(self) -> None:
@@ -225,6 +226,7 @@ def bootstrap(settings: Settings | None = None) -> IntakeService:
         prepare=parts.take_region,
     )
     parts.pipeline.caught_up = lambda tp: w.loop("legacy").caught_up(tp)
+    parts.pipeline.read_to_end = lambda tp, offset: w.loop("legacy").read_to_end(tp, offset)
 
     # Every legacy record accounted for (GET /v1/ledger), from the accounts the loop above writes.
     ledger = LedgerReader(

@@ -169,6 +169,10 @@ class IntakePipeline:
         # Whether the loop has read a partition to its end (set by the composition root): an idle
         # partition's watermark advances to the clock, else nothing would ever be decided.
         self.caught_up: Callable[[TopicPartition], Awaitable[bool]] | None = None
+        # Whether a partition's end (as last fetched) is at the given offset: a batch that reads a
+        # partition to its end moves the partition's watermark on to the clock, as an idle tick does
+        # (set by the composition root; without it a batch's watermark is its last record's key).
+        self.read_to_end: Callable[[TopicPartition, int], bool] | None = None
         self.queues: dict[int, CorrelationQueue] = {}  # per owned correlation partition: live
         self.committed_queues: dict[int, CorrelationQueue] = {}  # every partition, as committed
         self.silence_check_s = 0.0
@@ -273,11 +277,22 @@ class IntakePipeline:
     def _marks_after(
         self, records: Sequence[Record], keys: dict[tuple[str, int, int], OrderKey]
     ) -> dict[tuple[str, int], tuple[int, int]]:
+        """Each forwarding partition's mark after the batch: its last record's stream time, or the
+        clock when the batch read the partition to its end. Every later record of the partition is
+        keyed from its mark on (a running maximum), so the mark is its watermark either way; the
+        clock's lets the correlation stage decide this batch's records with the other partitions'
+        records of the same round, instead of holding them (and writing them to its changelog)
+        until each other partition has sent a later record."""
         marks: dict[tuple[str, int], tuple[int, int]] = {}
         for r in records:
             k = keys.get((r.topic, r.partition, r.offset))
             if k is not None:
                 marks[(r.topic, r.partition)] = (k[0], r.offset + 1)
+        if self.read_to_end is not None:
+            now_ms = int(time.time() * 1000)
+            for (topic, part), (stream_ms, next_offset) in marks.items():
+                if self.read_to_end(TopicPartition(topic, part), next_offset):
+                    marks[(topic, part)] = (max(stream_ms, now_ms), next_offset)
         return marks
 
     def _forward(self, r: Record, feed: str, order: OrderKey, out: Outcome) -> OutRecord:

@@ -831,6 +831,14 @@ class ConsumerLoop:
             return False  # nothing fetched from it yet
         return bool(await self._consumer.position(tp) >= end)
 
+    def read_to_end(self, tp: TopicPartition, next_offset: int) -> bool:
+        """Whether `next_offset` is at `tp`'s end as last fetched (its last stable offset when reading
+        committed records): a batch ending just before it left nothing of `tp` unread."""
+        end = self._consumer.last_stable_offset(tp)
+        if end is None or end < 0:
+            end = self._consumer.highwater(tp)
+        return end is not None and next_offset >= end
+
     def _observe_lag(self, _options: Any) -> list[Any]:
         from opentelemetry.metrics import Observation
 

@@ -143,6 +143,9 @@ class MemoryConsumer:
     def highwater(self, tp: TopicPartition) -> int:
         return len(self.broker.logs.get(tp, []))
 
+    def last_stable_offset(self, tp: TopicPartition) -> int:
+        return self.highwater(tp)  # only committed records reach the in-memory logs
+
     async def stop(self) -> None:
         self.stopped = True
 
