@@ -72,7 +72,9 @@ async def end_to_end(
     dispatched = _dispatched(database_url, dispatch_schema)
     rig = Rig(kafka, tuple(windows[0]), cases, orders, window=next_window, dispatched=dispatched)
     try:
-        await rig.run(100, 1.0, drain_s=plan.drain_s, orders=False)  # warm-up: connections, caches
+        # Warm-up: connections, caches, and the broker's transaction paths (its JIT): the first
+        # seconds of transactional traffic on a fresh broker commit several times slower.
+        await rig.run(200, 5.0, drain_s=plan.drain_s, orders=False)
         runs = []
         for rate in plan.latency_rates:
             await intake.send({"op": "lag", "reset": True})
