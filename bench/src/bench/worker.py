@@ -266,7 +266,9 @@ class Worker:
         following = asyncio.create_task(changelog.follow())
         parts.tables.append(changelog)  # caught up on every hand-over, as in the service
         defaults = Settings.model_fields
-        tick_s = min(defaults["silence_check_s"].default, defaults["watermark_interval_s"].default)
+        tick_s = min(
+            defaults[k].default for k in ("silence_check_s", "watermark_interval_s", "watermark_wait_s")
+        )
         try:
             pipeline.sources = await forwarding_sources(self.kafka, pipeline)
             legacy, stage = parts.loops(

@@ -315,3 +315,29 @@ async def test_records_of_partitions_read_to_their_ends_are_decided_in_one_round
     decided = commit(await stage.correlate(as_records([o for o in out if o.topic == "t.corr"])))
     assert len(cases_of(decided)) == 4 and stage.queues[0].held == {}
     assert not [o for o in decided if o.topic == "t.state" and b":held:" in (o.key or b"")]
+
+
+async def test_an_idle_partition_answers_a_held_record_at_its_next_tick(reference_view) -> None:
+    """Ticks come often; an idle partition sends its watermark on the heartbeat, and sooner only when
+    a correlation queue (its changelog copy included) holds a record above the partition's mark."""
+    p = make(reference_view)
+    p.watermark_interval_s = 3600.0
+    tp = TopicPartition("t.cap", 1)
+
+    async def caught_up(_t: TopicPartition) -> bool:
+        return True
+
+    p.caught_up = caught_up
+    first = commit(await p.tick(tp))
+    assert [o for o in first if o.topic == "t.corr"], "the first tick is a heartbeat"
+    assert commit(await p.tick(tp)) == [], "nothing waits and the heartbeat is not due"
+    mark_ms = p.marks[("t.cap", 1)][0]
+    waiting = item((mark_ms + 5_000, "party", 0, 3))  # a record the stage holds, above the mark
+    q = CorrelationQueue()
+    q.observe_held(waiting.order, waiting)
+    p.committed_queues[0] = q
+    assert q.newest_held() == waiting.order
+    answered = [json.loads(o.value) for o in commit(await p.tick(tp)) if o.topic == "t.corr"]
+    assert answered and answered[0]["source"] == ["cap", 1]
+    q.observe_held(waiting.order, None)  # decided: nothing waits any more
+    assert q.newest_held() is None and commit(await p.tick(tp)) == []

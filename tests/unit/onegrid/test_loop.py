@@ -809,3 +809,34 @@ async def test_read_to_end_tells_whether_an_offset_is_at_the_partitions_end() ->
     loop = make_loop(broker, lambda rs: upper(rs))
     tp = TopicPartition("in", 0)
     assert not loop.read_to_end(tp, 2) and loop.read_to_end(tp, 3)
+
+
+@pytest.mark.parametrize("eos", [False, True])
+async def test_a_tick_with_nothing_to_deliver_makes_no_span(eos: bool) -> None:
+    """Ticks can be frequent (idle watermarks every 100 ms): one that has nothing to deliver leaves
+    no trace; one that delivers is a "tick" span, ended once its outputs are delivered."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    broker = MemoryBroker()
+    ticks = 0
+
+    async def handler(rs):
+        return upper(rs)
+
+    async def tick(_tp):
+        nonlocal ticks
+        ticks += 1
+        return BatchResult(outputs=[OutRecord("out", b"tock")] if ticks % 5 == 0 else [])
+
+    loop = make_loop(broker, handler, eos=eos, tick_interval_s=0.01)
+    loop._tick = tick
+    loop._tracer = provider.get_tracer("test")
+    await run_until(loop, lambda: ticks >= 10)
+    names = [s.name for s in exporter.get_finished_spans()]
+    delivered = len(broker.records("out"))
+    assert delivered >= 2 and names == ["tick"] * delivered

@@ -199,6 +199,7 @@ def bootstrap(settings: Settings | None = None) -> IntakeService:
         taken_in_horizon=timedelta(seconds=settings.taken_in_horizon_s),
     )
     parts.pipeline.silence_check_s = settings.silence_check_s
+    parts.pipeline.watermark_interval_s = settings.watermark_interval_s
     w.runtime.on_start.append(parts.catch_up)
     w.runtime.background.append(parts.follow)
     w.runtime.on_stop.insert(0, parts.stop)
@@ -211,7 +212,9 @@ def bootstrap(settings: Settings | None = None) -> IntakeService:
         dlq_topic=INTAKE_DLQ,
         quarantine_topic=INTAKE_QUARANTINE,
         # Ticks send idle partitions' watermarks; the silence check keeps its own interval.
-        tick_interval_s=min(settings.silence_check_s, settings.watermark_interval_s),
+        tick_interval_s=min(
+            settings.silence_check_s, settings.watermark_interval_s, settings.watermark_wait_s
+        ),
         tick=parts.pipeline.tick,
         prepare=parts.handover,
     )

@@ -176,6 +176,10 @@ class IntakePipeline:
         self.queues: dict[int, CorrelationQueue] = {}  # per owned correlation partition: live
         self.committed_queues: dict[int, CorrelationQueue] = {}  # every partition, as committed
         self.silence_check_s = 0.0
+        # An idle partition's watermark goes out at least this often, and at its next tick when the
+        # correlation stage holds a record it has not passed (`_awaited`).
+        self.watermark_interval_s = 1.0
+        self._last_idle_mark: dict[tuple[str, int], float] = {}
         self._next_silence: dict[tuple[str, int], float] = {}
         self._m_outcomes = telemetry.meter("intake").create_counter(
             "intake_records", description="legacy records by feed and outcome reason"
@@ -404,14 +408,32 @@ class IntakePipeline:
         record that comes later is ordered from there), so the correlation stage is not held up by a
         quiet feed. A partition with records still to read moves only with its records."""
         result = BatchResult()
+        key = (tp.topic, tp.partition)
+        heartbeat = time.monotonic() - self._last_idle_mark.get(key, -1e9) >= self.watermark_interval_s
+        if not heartbeat and not self._awaited(key):
+            return result
         if self.caught_up is None or not await self.caught_up(tp):
             return result
-        key = (tp.topic, tp.partition)
         stream_ms, next_offset = self.marks.get(key, (0, 0))
         mark = (max(stream_ms, int(time.time() * 1000)), next_offset)
         result.outputs += self._watermark(key, mark)
-        result.after_commit.append(lambda: self._set_mark(key, mark))
+        result.after_commit += [lambda: self._set_mark(key, mark), lambda: self._idle_mark_sent(key)]
         return result
+
+    def _idle_mark_sent(self, key: tuple[str, int]) -> None:
+        self._last_idle_mark[key] = time.monotonic()
+
+    def _awaited(self, key: tuple[str, int]) -> bool:
+        """Whether a correlation queue (one this instance decides, or any as its changelog has it)
+        holds a record above this partition's mark: that record waits for this watermark."""
+        stream_ms, next_offset = self.marks.get(key, (0, 0))
+        feed = self.topics.feeds.get(key[0], key[0])
+        mine: OrderKey = (stream_ms, feed, key[1], next_offset)
+        for queue in (*self.queues.values(), *self.committed_queues.values()):
+            newest = queue.newest_held()
+            if newest is not None and newest > mine:
+                return True
+        return False
 
     def _set_mark(self, key: tuple[str, int], mark: tuple[int, int]) -> None:
         """Only forward: a mark read late from the changelog never takes a partition back."""

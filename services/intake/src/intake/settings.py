@@ -19,9 +19,13 @@ class Settings(ServiceSettings):
     correlation_windows: dict[str, dict[str, float]] = Field(default_factory=dict)
     # How often stations are checked for silence (HJ 212 packets overdue); seconds.
     silence_check_s: float = 60.0
-    # How often a legacy partition read to its end sends its watermark to the correlation stage (a
-    # quiet feed holds correlation back at most about this long); seconds.
+    # How often a legacy partition read to its end sends its watermark to the correlation stage
+    # anyway (a heartbeat); seconds.
     watermark_interval_s: float = Field(default=1.0, gt=0)
+    # How soon a partition read to its end answers a record the correlation stage holds waiting for
+    # its watermark (seen in the stage's changelog); seconds. A report of a quiet city is decided
+    # about this long after the stage took it in, not a heartbeat later.
+    watermark_wait_s: float = Field(default=0.1, gt=0)
     # A CAP alert's area is computed in a worker process; past this limit the worker is killed and
     # the alert dead-lettered (`cap.geometry_timeout`); seconds.
     cap_geometry_limit_s: float = Field(default=5.0, gt=0)

@@ -399,52 +399,58 @@ class ConsumerLoop:
             return
         self._next_tick = time.monotonic() + interval
         # As a wave: each partition's tick handled in turn, their transactions committed together.
+        # A tick with nothing to deliver ends there: no span, no transaction (ticks can be frequent).
         deliveries = []
+        gen = self._generation
         for tp in sorted(self.assigned - self._fenced - self._unready):
+            started = time.perf_counter()
             try:
-                handled = await self._begin([], gen=self._generation, guard=self._guard, tick=tp)
-            except (_Dropped, _Retry):
-                continue  # the next interval tries again
+                result = await self._run_tick(tp)
+            except Exception:
+                continue  # transient, or backpressure: the next interval tries again
+            if not (result.outputs or result.dead_letters or result.after_commit):
+                continue
+            if not self._current(tp, gen):
+                continue  # revoked while it ran
+            span = self._batch_span([])
+            handled = _Handled([], gen, tp, result, self._guard, span, started, _context_of(span))
             deliveries.append(asyncio.create_task(self._finish(handled), context=handled.context))
         for outcome in await asyncio.gather(*deliveries, return_exceptions=True):
             if isinstance(outcome, BaseException) and not isinstance(outcome, (_Dropped, _Retry)):
                 raise outcome
 
-    async def _begin(
-        self, records: list[Record], *, gen: int, guard: DlqGuard, tick: TopicPartition | None = None
-    ) -> _Handled:
-        """Handle the batch (or its part up to and including a poison record) under its span, which
-        stays open until `_finish` has delivered it; `guard`: the DLQ limit as it stands before this
-        batch. Raises `_Retry` on a transient failure, `_Dropped` when the partition is no longer
-        ours."""
-        self._m_consumed.add(len(records), {"group": self.config.group_id})
-        links = telemetry.batch_links([r.headers for r in records])
-        parent = telemetry.extract(records[0].headers) if len(records) == 1 else None
-        started = time.perf_counter()
-        span = self._tracer.start_span(
+    def _batch_span(self, records: list[Record]) -> Span:
+        """The span of a batch (or, without records, of a tick), open until its delivery ends."""
+        return self._tracer.start_span(
             f"process {','.join(sorted({r.topic for r in records}))}" if records else "tick",
-            context=parent,
+            context=telemetry.extract(records[0].headers) if len(records) == 1 else None,
             kind=SpanKind.CONSUMER,
-            links=links,
+            links=telemetry.batch_links([r.headers for r in records]),
             attributes={
                 "messaging.system": "kafka",
                 "messaging.consumer.group.name": self.config.group_id,
                 "messaging.batch.message_count": len(records),
             },
         )
+
+    async def _begin(self, records: list[Record], *, gen: int, guard: DlqGuard) -> _Handled:
+        """Handle the batch (or its part up to and including a poison record) under its span, which
+        stays open until `_finish` has delivered it; `guard`: the DLQ limit as it stands before this
+        batch. Raises `_Retry` on a transient failure, `_Dropped` when the partition is no longer
+        ours."""
+        self._m_consumed.add(len(records), {"group": self.config.group_id})
+        started = time.perf_counter()
+        span = self._batch_span(records)
         try:
             with trace.use_span(span, end_on_exit=False):
-                if tick is not None:
-                    result = await self._run_tick(tick)
-                else:
-                    result, done = await self._handle(records)
-                    records = records[:done]
+                result, done = await self._handle(records)
+                records = records[:done]
                 after = guard.after(self._dead_lettered(records, result.dead_letters))
-                tp = tick or (TopicPartition(records[0].topic, records[0].partition) if records else None)
-                if (self.config.exactly_once or tick) and tp is not None and not self._current(tp, gen):
+                tp = TopicPartition(records[0].topic, records[0].partition) if records else None
+                if self.config.exactly_once and tp is not None and not self._current(tp, gen):
                     raise _Dropped  # revoked (or re-read) while the handler ran
-                # The delivery's task runs in this context: the batch's span stays its parent.
-                return _Handled(records, gen, tp, result, after, span, started, contextvars.copy_context())
+            # The delivery's task runs in the span's context: the batch's span stays its parent.
+            return _Handled(records, gen, tp, result, after, span, started, _context_of(span))
         except BaseException as exc:
             self._failed(span, exc)
 
@@ -854,6 +860,12 @@ class ConsumerLoop:
                     )
                 )
         return obs
+
+
+def _context_of(span: Span) -> contextvars.Context:
+    """A copy of the current context with `span` current in it (for the task that delivers it)."""
+    with trace.use_span(span, end_on_exit=False):
+        return contextvars.copy_context()
 
 
 @dataclass

@@ -147,9 +147,17 @@ class CorrelationQueue:
     marks: dict[Source, OrderKey] = field(default_factory=dict)
     held: dict[OrderKey, Forwarded] = field(default_factory=dict)
     horizon: OrderKey | None = None
+    # The highest key held, computed again only after `held` changed (idle sources ask it on every tick).
+    _newest: tuple[OrderKey | None] | None = field(default=None, repr=False, compare=False)
 
     def copy(self) -> CorrelationQueue:
         return CorrelationQueue(dict(self.marks), dict(self.held), self.horizon)
+
+    def newest_held(self) -> OrderKey | None:
+        """The highest order key of the records held (None when none is)."""
+        if self._newest is None:
+            self._newest = (max(self.held) if self.held else None,)
+        return self._newest[0]
 
     def floor(self, marks: dict[Source, OrderKey], sources: frozenset[Source]) -> OrderKey | None:
         """The lowest watermark of all sources (None while a source has sent none)."""
@@ -191,6 +199,7 @@ class CorrelationQueue:
         for it in release.hold:
             self.held[it.order] = it
         self.horizon = release.horizon
+        self._newest = None
 
     # -- the changelog (intake.correlate.state.v1) -----------------------------------------------------
 
@@ -205,8 +214,10 @@ class CorrelationQueue:
             if self.horizon is None or h > self.horizon:
                 self.horizon = h
                 self.held = {k: v for k, v in self.held.items() if k > h}
+                self._newest = None
 
     def observe_held(self, order: OrderKey, item: Forwarded | None) -> None:
+        self._newest = None
         if item is None:
             self.held.pop(order, None)
         elif self.horizon is None or order > self.horizon:
