@@ -806,9 +806,22 @@ async def test_read_to_end_tells_whether_an_offset_is_at_the_partitions_end() ->
     broker = MemoryBroker()
     for i in range(3):
         broker.append("in", f"m{i}".encode())
-    loop = make_loop(broker, lambda rs: upper(rs))
+    consumer = MemoryConsumer(broker, "g")
+    loop = make_loop(broker, lambda rs: upper(rs), consumer=consumer)
     tp = TopicPartition("in", 0)
+    await consumer.rebalance({tp})
     assert not loop.read_to_end(tp, 2) and loop.read_to_end(tp, 3)
+
+
+async def test_read_to_end_of_a_partition_no_longer_held_is_false_not_an_error() -> None:
+    """A handler asks while a rebalance took its partition away (aiokafka's consumer asserts on a
+    partition it does not hold: the batch would have been dead-lettered as poison)."""
+    broker = MemoryBroker()
+    broker.append("in", b"m0")
+    consumer = MemoryConsumer(broker, "g")
+    loop = make_loop(broker, lambda rs: upper(rs), consumer=consumer)
+    await consumer.rebalance(set())
+    assert loop.read_to_end(TopicPartition("in", 0), 1) is False
 
 
 @pytest.mark.parametrize("eos", [False, True])

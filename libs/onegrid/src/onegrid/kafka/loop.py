@@ -826,7 +826,7 @@ class ConsumerLoop:
     async def caught_up(self, tp: TopicPartition) -> bool:
         """Whether `tp` is this loop's and read to its end, with nothing of it waiting: for a tick to
         tell a partition with nothing to read from one whose records are still to come."""
-        if tp not in self.assigned or tp in self._fenced:
+        if tp not in self.assigned or tp in self._fenced or tp not in self._consumer.assignment():
             return False
         if any(rs and (rs[0].topic, rs[0].partition) == (tp.topic, tp.partition) for _, rs in self._queue):
             return False
@@ -839,7 +839,10 @@ class ConsumerLoop:
 
     def read_to_end(self, tp: TopicPartition, next_offset: int) -> bool:
         """Whether `next_offset` is at `tp`'s end as last fetched (its last stable offset when reading
-        committed records): a batch ending just before it left nothing of `tp` unread."""
+        committed records): a batch ending just before it left nothing of `tp` unread. False for a
+        partition the member no longer holds (the client refuses to answer for one)."""
+        if tp not in self._consumer.assignment():
+            return False
         end = self._consumer.last_stable_offset(tp)
         if end is None or end < 0:
             end = self._consumer.highwater(tp)

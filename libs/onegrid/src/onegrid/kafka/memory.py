@@ -141,6 +141,7 @@ class MemoryConsumer:
             self.broker.committed[(self.group_id, tp)] = o
 
     def highwater(self, tp: TopicPartition) -> int:
+        assert tp in self.assignment(), "Partition is not assigned"  # as aiokafka's consumer
         return len(self.broker.logs.get(tp, []))
 
     def last_stable_offset(self, tp: TopicPartition) -> int:
