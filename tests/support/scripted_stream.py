@@ -151,27 +151,20 @@ class CaseScript:
         return self
 
     def rework(self, at: datetime) -> CaseScript:
-        self.counters["reworks"] += 1
-        self.resolve_by = at + timedelta(hours=24)
-        self._emit(
-            "rework",
-            "in_progress",
-            at,
-            {"kind": "staff", "id": "hj-supervision/0003", "display": "张*"},
-            "verify.failed",
-        )
-        return self
+        inspector = {"kind": "staff", "id": "hj-supervision/0003", "display": "张*"}
+        return self._again("reworks", "rework", "in_progress", at, inspector, "verify.failed")
 
     def reopen(self, at: datetime) -> CaseScript:
-        self.counters["reopens"] += 1
+        citizen = {"kind": "citizen", "id": "open311", "display": "市*"}
+        return self._again("reopens", "reopen", "reopened", at, citizen, "reopen.requested")
+
+    def _again(
+        self, counter: str, action: str, to: str, at: datetime, actor: dict[str, str], reason: str
+    ) -> CaseScript:
+        """Back to work on a closed-out step: counted, and a new day to resolve it."""
+        self.counters[counter] += 1
         self.resolve_by = at + timedelta(hours=24)
-        self._emit(
-            "reopen",
-            "reopened",
-            at,
-            {"kind": "citizen", "id": "open311", "display": "市*"},
-            "reopen.requested",
-        )
+        self._emit(action, to, at, actor, reason)
         return self
 
     def suspend(self, at: datetime) -> CaseScript:

@@ -265,10 +265,6 @@ class Worker:
         await changelog.catch_up()
         following = asyncio.create_task(changelog.follow())
         parts.tables.append(changelog)  # caught up on every hand-over, as in the service
-        defaults = Settings.model_fields
-        tick_s = min(
-            defaults[k].default for k in ("silence_check_s", "watermark_interval_s", "watermark_wait_s")
-        )
         try:
             pipeline.sources = await forwarding_sources(self.kafka, pipeline)
             legacy, stage = parts.loops(
@@ -277,10 +273,8 @@ class Worker:
                 client_id=f"{group}-{instance}",
                 dlq_topic=self.dead_letters[0],
                 quarantine_topic=self.dead_letters[1],
-                tick_interval_s=tick_s,
+                tick_interval_s=Settings.model_construct().legacy_tick_s,  # the defaults
             )
-            # `tick_interval_s` is the legacy loop's (idle watermarks); the stage has no ticks.
-            stage.config = replace(stage.config, tick_interval_s=None)
 
             async def stop_when_asked() -> None:
                 while not progress.stop.is_set():

@@ -72,10 +72,17 @@ class IntakeParts:
         self.pipeline.take_over(tp.partition)
 
     def loops(
-        self, kafka: KafkaSettings, *, group_prefix: str, client_id: str, **config: Any
+        self,
+        kafka: KafkaSettings,
+        *,
+        group_prefix: str,
+        client_id: str,
+        tick_interval_s: float | None = None,
+        **config: Any,
     ) -> list[ConsumerLoop]:
         """The intake's exactly-once loops on its topics (tests and tools run them without the app):
-        the legacy feeds in group `<prefix>.legacy`, the correlation stage in `<prefix>.correlate`."""
+        the legacy feeds in group `<prefix>.legacy`, the correlation stage in `<prefix>.correlate`.
+        `tick_interval_s` is the legacy loop's (idle watermarks, silence); the stage has no ticks."""
         p = self.pipeline
         specs: list[tuple[str, tuple[str, ...], Any, Any, Any]] = [
             ("legacy", tuple(p.topics.feeds), p.handle, p.tick, self.handover)
@@ -96,7 +103,12 @@ class IntakeParts:
                 tick=tick,
                 prepare=prepare,
                 config=LoopConfig(
-                    group_id=group, topics=topics, service="intake", exactly_once=True, **config
+                    group_id=group,
+                    topics=topics,
+                    service="intake",
+                    exactly_once=True,
+                    tick_interval_s=tick_interval_s if tick is not None else None,
+                    **config,
                 ),
             )
             out.append(loop)
@@ -211,10 +223,7 @@ def bootstrap(settings: Settings | None = None) -> IntakeService:
         exactly_once=True,
         dlq_topic=INTAKE_DLQ,
         quarantine_topic=INTAKE_QUARANTINE,
-        # Ticks send idle partitions' watermarks; the silence check keeps its own interval.
-        tick_interval_s=min(
-            settings.silence_check_s, settings.watermark_interval_s, settings.watermark_wait_s
-        ),
+        tick_interval_s=settings.legacy_tick_s,
         tick=parts.pipeline.tick,
         prepare=parts.handover,
     )

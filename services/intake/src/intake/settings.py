@@ -35,3 +35,9 @@ class Settings(ServiceSettings):
     # to alerts of incidents that last days to a couple of weeks (a flood), and 12345 requests are
     # followed up within days: 30 days covers the longest of these with margin.
     taken_in_horizon_s: float = Field(default=30 * 86400.0, gt=0)
+
+    @property
+    def legacy_tick_s(self) -> float:
+        """The legacy loop's tick: idle watermarks (heartbeat, and answers to held records) and the
+        silence check each keep their own interval on top of it."""
+        return min(self.silence_check_s, self.watermark_interval_s, self.watermark_wait_s)

@@ -830,9 +830,7 @@ class ConsumerLoop:
             return False
         if any(rs and (rs[0].topic, rs[0].partition) == (tp.topic, tp.partition) for _, rs in self._queue):
             return False
-        end = self._consumer.last_stable_offset(tp)  # read_committed; -1 otherwise
-        if end is None or end < 0:
-            end = self._consumer.highwater(tp)
+        end = self._end(tp)
         if end is None:
             return False  # nothing fetched from it yet
         return bool(await self._consumer.position(tp) >= end)
@@ -843,10 +841,16 @@ class ConsumerLoop:
         partition the member no longer holds (the client refuses to answer for one)."""
         if tp not in self._consumer.assignment():
             return False
+        end = self._end(tp)
+        return end is not None and next_offset >= end
+
+    def _end(self, tp: TopicPartition) -> int | None:
+        """`tp`'s end as last fetched: its last stable offset when reading committed records (-1
+        otherwise), else its high watermark; None before anything was fetched from it."""
         end = self._consumer.last_stable_offset(tp)
         if end is None or end < 0:
             end = self._consumer.highwater(tp)
-        return end is not None and next_offset >= end
+        return end  # type: ignore[no-any-return]
 
     def _observe_lag(self, _options: Any) -> list[Any]:
         from opentelemetry.metrics import Observation
