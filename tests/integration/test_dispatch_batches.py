@@ -109,3 +109,40 @@ async def test_a_batch_writes_the_rows_of_one_transaction_per_message(
             async with engine.begin() as conn:
                 await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             await engine.dispose()
+
+
+async def test_units_claiming_the_same_keys_in_opposite_orders_do_not_deadlock(database_url: str) -> None:
+    """Two units (two lanes of one batch, or two instances) claim the same message ids at once, given
+    in opposite orders (a sender that reused ids across cases): one waits for the other and finds
+    them claimed; neither is made a deadlock victim."""
+    import asyncio
+
+    from dispatch.store import MessageKey, Processed
+
+    url = database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    schema = f"dispatch_claims_{uuid.uuid4().hex[:8]}"
+    await migrate(url, schema, MIGRATIONS)
+    engine = make_engine(url, schema)
+    repo = PgRepository(engine)
+    keys = [
+        Processed(MessageKey("feedback", "dept", f"fb-{i:05}"), str(uuid.uuid4()), "applied", scenario_.T0)
+        for i in range(3000)
+    ]
+    both_open = asyncio.Barrier(2)
+
+    async def claim(order: list[Processed]) -> int:
+        async with repo.unit() as u:
+            await u.now()  # the transaction is open
+            await both_open.wait()
+            return len(await u.claim(order))
+
+    try:
+        got = await asyncio.wait_for(
+            asyncio.gather(claim(keys), claim(keys[::-1]), return_exceptions=True), 60
+        )
+        assert not any(isinstance(g, BaseException) for g in got), got
+        assert sorted(got) == [0, len(keys)]  # type: ignore[type-var]
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await engine.dispose()

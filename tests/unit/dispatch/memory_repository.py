@@ -36,9 +36,18 @@ class Tables:
 
 
 class MemoryUnit:
+    """Reads and writes `t` (the unit's copy); every write is also kept in `ops`, to be replayed on
+    the shared tables at commit, so units running concurrently on disjoint cases each keep their
+    rows, as transactions do."""
+
     def __init__(self, t: Tables, clock: Callable[[], datetime] = lambda: DB_TIME) -> None:
         self.t = t
         self._clock = clock
+        self.ops: list[Callable[[Tables], object]] = []
+
+    def _do(self, op: Callable[[Tables], Any]) -> Any:
+        self.ops.append(op)
+        return op(self.t)
 
     async def now(self) -> datetime:
         return self._clock()
@@ -56,16 +65,7 @@ class MemoryUnit:
         return [Processed(r["key"], r["case_id"], r["outcome"], r["at"]) for r in rows]
 
     async def claim(self, processed: list[Processed]) -> set[MessageKey]:
-        fresh = set()
-        for p in processed:
-            if p.key not in self.t.processed:
-                self.t.processed[p.key] = {
-                    "key": p.key,
-                    "case_id": p.case_id,
-                    "outcome": p.outcome,
-                    "at": p.at,
-                }
-                fresh.add(p.key)
+        fresh: set[MessageKey] = self._do(lambda t: _claim(t, processed))
         return fresh
 
     async def deadline_status(self, deadline_id: str) -> str | None:
@@ -73,88 +73,109 @@ class MemoryUnit:
         return None if row is None else str(row["status"])
 
     async def refuse_deadline(self, deadline_id: str, reason: str, now: datetime) -> None:
-        row = self.t.deadlines.get(deadline_id)
-        if row is not None:
-            status = "cleared" if reason == "deadline.stale" else "refused"
-            row.update(status=status, settled_at=now, detail=reason)
+        self._do(lambda t: _refuse_deadline(t, deadline_id, reason, now))
 
     async def write(self, changes: Changes) -> None:
-        t = self.t
-        for r in changes.cases.values():
-            c = r.case
-            old = t.cases.get(c.case_id)
-            t.cases[c.case_id] = {
-                "case_id": c.case_id,
-                "state": c.state.value,
-                "department": c.department,
-                "tier": c.tier,
-                "grid": c.facts.division.grid if old is None else old["grid"],  # not updated on conflict
-                "hops": c.counters.hops,
-                "body": json.loads(msgspec.json.encode(c)),
-                "registered_at": c.registered_at if old is None else old["registered_at"],
-                "updated_at": r.updated_at,
+        self._do(lambda t: _write(t, changes))
+
+
+def _claim(t: Tables, processed: list[Processed]) -> set[MessageKey]:
+    fresh = set()
+    for p in processed:
+        if p.key not in t.processed:
+            t.processed[p.key] = {
+                "key": p.key,
+                "case_id": p.case_id,
+                "outcome": p.outcome,
+                "at": p.at,
             }
-        for tr in changes.transitions:
-            t.transitions.append(json.loads(msgspec.json.encode(tr)))
-        for d in changes.deadlines:
-            t.deadlines[d.deadline_id] = {
-                "deadline_id": d.deadline_id,
-                "case_id": d.case_id,
-                "kind": d.kind,
-                "due_at": d.due_at,
-                "status": "running",
-                "settled_at": None,
-                "detail": None,
-            }
-        for s in changes.settled:
-            row = t.deadlines.get(s.deadline_id)
-            if row is not None and row["status"] == "running":
-                row.update(status=s.status, settled_at=s.at)
-        t.routing_decisions += [
-            {
-                "event_id": r.event_id,
-                "case_id": r.case_id,
-                "decision": json.loads(r.decision),
-                "decided_at": r.decided_at,
-            }
-            for r in changes.routing
-        ]
-        t.orders += [
-            {
-                "order_id": o.order_id,
-                "case_id": o.case_id,
-                "department": o.department,
-                "kind": o.kind,
-                "hop": o.hop,
-                "issued_at": o.issued_at,
-                "body": json.loads(o.body),
-            }
-            for o in changes.orders
-        ]
-        t.deliveries += [
-            {
-                "delivery_id": d.delivery_id,
-                "order_id": d.order_id,
-                "department": d.department,
-                "url": d.url,
-                "body": d.body,
-                "next_attempt_at": d.created_at,
-                "created_at": d.created_at,
-                "traceparent": d.traceparent,
-            }
-            for d in changes.deliveries
-        ]
-        t.outbox += [
-            {
-                "id": len(t.outbox) + i + 1,
-                "topic": r.topic,
-                "key": r.key,
-                "value": r.value,
-                "headers": list(r.headers),
-                "partition": r.partition,
-            }
-            for i, r in enumerate(changes.outbox)
-        ]
+            fresh.add(p.key)
+    return fresh
+
+
+def _refuse_deadline(t: Tables, deadline_id: str, reason: str, now: datetime) -> None:
+    row = t.deadlines.get(deadline_id)
+    if row is not None:
+        status = "cleared" if reason == "deadline.stale" else "refused"
+        row.update(status=status, settled_at=now, detail=reason)
+
+
+def _write(t: Tables, changes: Changes) -> None:
+    for r in changes.cases.values():
+        c = r.case
+        old = t.cases.get(c.case_id)
+        t.cases[c.case_id] = {
+            "case_id": c.case_id,
+            "state": c.state.value,
+            "department": c.department,
+            "tier": c.tier,
+            "grid": c.facts.division.grid if old is None else old["grid"],  # not updated on conflict
+            "hops": c.counters.hops,
+            "body": json.loads(msgspec.json.encode(c)),
+            "registered_at": c.registered_at if old is None else old["registered_at"],
+            "updated_at": r.updated_at,
+        }
+    for tr in changes.transitions:
+        t.transitions.append(json.loads(msgspec.json.encode(tr)))
+    for d in changes.deadlines:
+        t.deadlines[d.deadline_id] = {
+            "deadline_id": d.deadline_id,
+            "case_id": d.case_id,
+            "kind": d.kind,
+            "due_at": d.due_at,
+            "status": "running",
+            "settled_at": None,
+            "detail": None,
+        }
+    for s in changes.settled:
+        row = t.deadlines.get(s.deadline_id)
+        if row is not None and row["status"] == "running":
+            row.update(status=s.status, settled_at=s.at)
+    t.routing_decisions += [
+        {
+            "event_id": r.event_id,
+            "case_id": r.case_id,
+            "decision": json.loads(r.decision),
+            "decided_at": r.decided_at,
+        }
+        for r in changes.routing
+    ]
+    t.orders += [
+        {
+            "order_id": o.order_id,
+            "case_id": o.case_id,
+            "department": o.department,
+            "kind": o.kind,
+            "hop": o.hop,
+            "issued_at": o.issued_at,
+            "body": json.loads(o.body),
+        }
+        for o in changes.orders
+    ]
+    t.deliveries += [
+        {
+            "delivery_id": d.delivery_id,
+            "order_id": d.order_id,
+            "department": d.department,
+            "url": d.url,
+            "body": d.body,
+            "next_attempt_at": d.created_at,
+            "created_at": d.created_at,
+            "traceparent": d.traceparent,
+        }
+        for d in changes.deliveries
+    ]
+    t.outbox += [
+        {
+            "id": len(t.outbox) + i + 1,
+            "topic": r.topic,
+            "key": r.key,
+            "value": r.value,
+            "headers": list(r.headers),
+            "partition": r.partition,
+        }
+        for i, r in enumerate(changes.outbox)
+    ]
 
 
 class MemoryRepository:
@@ -164,7 +185,8 @@ class MemoryRepository:
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[MemoryUnit]:
-        draft = copy.deepcopy(self.tables)
-        yield MemoryUnit(draft)
-        self.tables = draft
+        unit = MemoryUnit(copy.deepcopy(self.tables))
+        yield unit
+        for op in unit.ops:  # committed: the unit's writes land on the tables as they are now
+            op(self.tables)
         self.units += 1

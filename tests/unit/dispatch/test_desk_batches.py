@@ -89,7 +89,9 @@ class RacingRepository:
         @asynccontextmanager
         async def unit():  # type: ignore[no-untyped-def]
             async with inner.unit() as u:
-                yield Unit(u.t)
+                racing = Unit(u.t)
+                racing.ops = u.ops  # its writes are the unit's, replayed when it commits
+                yield racing
 
         return unit()
 

@@ -66,6 +66,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> D
         outlets=Outlets(lifecycle_topic=s.lifecycle_topic, orders_topic=s.orders_topic, webhooks=hooks),
         ensure_topic=ensure_topic,
         on_commit=relay.wake,
+        lanes=s.desk_lanes,
     )
     watch = DeadlineWatch(w.engine, desk, poll_s=s.deadline_poll_s)
     courier = Courier(

@@ -13,12 +13,17 @@ repository (store.Repository): the cases they touch are locked and read once, th
 in memory in the order given (several changes of one case follow each other there exactly as they
 would one transaction apiece) and everything is written at once. The rows are those of one
 transaction per change. A message another instance processed meanwhile (a rebalance mid-batch) makes
-the unit start again from fresh reads, where it shows as a repeat.
+the unit start again from fresh reads, where it shows as a repeat. A large batch is split by case into
+`lanes` units that run at once on their own connections (PostgreSQL executes one while Python decides
+the next); a lane that fails fails the batch, whose redelivery finds the other lanes' messages
+processed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +50,9 @@ FEEDBACK_ACTIONS = {
 }
 # A unit that meets another instance's claim starts again this many times before it gives up.
 ATTEMPTS = 5
+# A batch is split into lanes only when each lane would hold at least this many changes: below it a
+# second unit's round trips cost more than the overlap saves.
+LANE_MIN = 32
 # Refusals saying the sender had no business sending the message: no such case, or an order that
 # is not live or not the sender's. They are answered but claim nothing (see the module docstring).
 UNENTITLED = frozenset({"transition.case_unknown", "feedback.unknown_order", "feedback.department_mismatch"})
@@ -93,6 +101,9 @@ class Desk:
     # Where decisions are kept: `repository`, else PostgreSQL on `engine` (dispatch.pg).
     engine: AsyncEngine | None = None
     repository: Repository | None = None
+    # Units of work a large batch is split into, run concurrently (on as many connections): one
+    # unit's statements execute in PostgreSQL while the next unit is decided in Python.
+    lanes: int = 2
 
     @staticmethod
     def case_key(facts: CaseFacts) -> MessageKey:
@@ -144,7 +155,27 @@ class Desk:
         return (await self.apply([Change(key, case_id, cmd, trace=_current_trace())]))[0]
 
     async def apply(self, changes: Sequence[Change]) -> list[Result]:
-        """Apply `changes` in order in one unit of work; one result per change."""
+        """Apply `changes` in order; one result per change. A large batch is split by case into
+        `lanes` units of work that run concurrently (see `lanes_of`), a small one is one unit."""
+        lanes = lanes_of(changes, self.lanes if len(changes) >= LANE_MIN * 2 else 1)
+        if len(lanes) == 1:
+            return await self._apply_unit(changes)
+        done = await asyncio.gather(
+            *(self._apply_unit([changes[i] for i in lane]) for lane in lanes), return_exceptions=True
+        )
+        failed = next((d for d in done if isinstance(d, BaseException)), None)
+        if failed is not None:
+            # The lanes that committed are kept; the caller's retry finds their messages processed.
+            raise failed
+        results: list[Result | None] = [None] * len(changes)
+        for lane, lane_results in zip(lanes, done, strict=True):
+            assert not isinstance(lane_results, BaseException)
+            for i, r in zip(lane, lane_results, strict=True):
+                results[i] = r
+        return [r for r in results if r is not None]
+
+    async def _apply_unit(self, changes: Sequence[Change]) -> list[Result]:
+        """Apply `changes` in order in one unit of work."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return await self._apply_once(changes)
@@ -280,6 +311,20 @@ class Desk:
         self._m_transitions = telemetry.meter("dispatch").create_counter(
             "dispatch_transitions", description="committed case transitions by action and new state"
         )
+
+
+def lanes_of(changes: Sequence[Change], lanes: int) -> list[list[int]]:
+    """The positions of `changes` in `lanes` groups by case (a case's changes keep their order in
+    one group, and no two groups touch one case), empty groups left out. Split this way, the groups'
+    units of work lock disjoint cases and claim disjoint messages (a message names its case), so
+    they neither wait on nor race each other, and each change sees exactly what it would see in a
+    single unit."""
+    if lanes <= 1:
+        return [list(range(len(changes)))]
+    groups: list[list[int]] = [[] for _ in range(lanes)]
+    for i, c in enumerate(changes):
+        groups[zlib.crc32(c.case_id.encode()) % lanes].append(i)
+    return [g for g in groups if g]
 
 
 def _current_trace() -> Headers:

@@ -69,6 +69,9 @@ class PgUnit:
     async def claim(self, processed: list[Processed]) -> set[MessageKey]:
         if not processed:
             return set()
+        # In key order: two units claiming overlapping keys (a sender reusing an id for another
+        # case, in two lanes or two instances) then wait on each other in one order, never in a cycle.
+        processed = sorted(processed, key=lambda p: (p.key.source, p.key.caller, p.key.id))
         rows = await self._conn.fetch(
             CLAIM,
             [p.key.source for p in processed],

@@ -44,6 +44,9 @@ class Settings(ServiceSettings):
     arbitration_s: int = Field(default=4 * 3600, ge=1)
     command_centre_suffix: str = "-command"
     deadline_poll_s: float = Field(default=0.5, gt=0)
+    # Concurrent units of work a large consumer batch is split into, by case (Desk.lanes): one unit's
+    # statements run in PostgreSQL while the next is decided. Each holds a pooled connection.
+    desk_lanes: int = Field(default=2, ge=1, le=8)
     # How often the gauges (cases by state, stuck webhook deliveries) are counted in the database.
     gauges_interval_s: float = Field(default=15.0, gt=0)
 

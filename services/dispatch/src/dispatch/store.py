@@ -181,8 +181,8 @@ class Changes:
             _lifecycle_record(snap, t, outlets, trace)
             for snap, t in zip(out.snapshots, out.transitions, strict=True)
         ]
-        if before is None and c.routing is not None:
-            decision = msgspec.json.encode(c.routing).decode()
+        if out.decision is not None:
+            decision = msgspec.json.encode(out.decision).decode()
             self.routing.append(RoutingRow(out.transitions[0].event_id, c.case_id, decision, now))
         traceparent = next((v.decode() for k, v in trace if k == "traceparent"), None)
         for o in out.orders:

@@ -119,6 +119,8 @@ class Outcome(_S, frozen=True):
     transitions: tuple[Transition, ...]
     orders: tuple[Order, ...] = ()
     snapshots: tuple[Case, ...] = ()  # the case right after each transition (its lifecycle event's view)
+    # A registration's routing decision, whole (the case's copy leaves out the rules looked at).
+    decision: RoutingDecision | None = None
 
 
 class Refused(Exception):

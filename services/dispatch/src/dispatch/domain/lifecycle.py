@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import msgspec
+
 from dispatch.domain.case import (
     SYSTEM,
     Case,
@@ -71,7 +73,7 @@ class Lifecycle:
             state=S.REGISTERED,
             facts=facts,
             tier=decision.tier,
-            routing=decision,
+            routing=decision.for_case(),
             sla=decision.sla,
             registered_at=now,
         )
@@ -82,7 +84,7 @@ class Lifecycle:
         d.case = d.replace(first_resolve_by=resolve[0].due_at)
         if decision.departments and not decision.self_handle:
             send_orders(d, A.DISPATCH, decision.departments, decision.order_kind, SYSTEM, now, None)
-        return d.outcome()
+        return msgspec.structs.replace(d.outcome(), decision=decision)
 
     def decide(self, case: Case | None, cmd: Command, now: datetime) -> Outcome:
         """Apply `cmd` to `case`; raises Refused naming why an action is illegal or invalid."""

@@ -74,7 +74,13 @@ class RoutingDecision(msgspec.Struct, frozen=True, kw_only=True):
     rule_version: str | None
     sla: Sla
     versions: Versions
-    considered_rules: tuple[tuple[str, int], ...]  # (code, revision) of every active rule looked at
+    # (code, revision) of every active rule looked at: kept in the decision's own record
+    # (routing_decisions), empty in the copy a case carries (`for_case`), which every later change
+    # of the case writes again.
+    considered_rules: tuple[tuple[str, int], ...] = ()
+
+    def for_case(self) -> RoutingDecision:
+        return msgspec.structs.replace(self, considered_rules=())
 
 
 DEFAULT_SLA = Sla(code=None, revision=None, acknowledge_s=1800, resolve_s=86400)

@@ -1,0 +1,137 @@
+"""A large batch is split by case into units of work that run concurrently (Desk.lanes): each case's
+changes stay in order in one unit, and the batch answers and leaves what one unit would."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from dispatch.desk import LANE_MIN, Change, lanes_of
+from dispatch.store import Changes
+
+from . import sample
+from .batch_scenario import Scenario, _id, desk, feedback, outcomes, seeded_uuid4
+from .memory_repository import MemoryRepository, Tables
+
+
+def test_lanes_split_by_case_and_keep_each_cases_order() -> None:
+    changes = [Change(None, f"case-{i % 7}", note=True) for i in range(70)]
+    lanes = lanes_of(changes, 2)
+    assert sorted(i for lane in lanes for i in lane) == list(range(70))
+    assert all(lane == sorted(lane) for lane in lanes)
+    cases = [{changes[i].case_id for i in lane} for lane in lanes]
+    assert len(lanes) == 2 and not cases[0] & cases[1]
+    assert lanes_of(changes, 1) == [list(range(70))]
+
+
+def _batch(n: int) -> list[Change]:
+    """`n` registrations, then for each case a repeat of its registration and an acknowledgement of
+    an order it never got (refused), interleaved across cases as a consumer batch holds them."""
+    events = [
+        sample.case_event(category="city.street_vending", case_id=_id(5000 + i)) | {"event_id": _id(6000 + i)}
+        for i in range(n)
+    ]
+    first = [Scenario.case(e) for e in events]
+    later = [
+        c
+        for i, e in enumerate(events)
+        for c in (
+            Scenario.case(e),
+            feedback(e["case_id"], _id(7000 + i), "acknowledge", 100 + i, "hj-urban-mgmt"),
+        )
+    ]
+    return [*first, *later]
+
+
+def _shape(t: Tables) -> dict[str, Any]:
+    """The tables without the ids and times a run draws (uuid4 in whatever order the units ran)."""
+    outbox: dict[bytes, list[str]] = defaultdict(list)
+    for r in t.outbox:
+        outbox[r["key"]].append(dict(r["headers"])["ce_type"].decode())
+    return {
+        "cases": {k: (r["state"], r["department"], r["hops"]) for k, r in t.cases.items()},
+        "transitions": sorted((r["case_id"], r["seq"], r["action"], r["to_state"]) for r in t.transitions),
+        "routing": sorted(
+            (r["case_id"], json.dumps(r["decision"], sort_keys=True)) for r in t.routing_decisions
+        ),
+        "orders": sorted((r["case_id"], r["department"], r["kind"]) for r in t.orders),
+        "processed": {k: (r["case_id"], r["outcome"]) for k, r in t.processed.items()},
+        "outbox": dict(outbox),  # each case's records in the order written
+    }
+
+
+async def test_a_batch_in_lanes_answers_and_writes_what_one_unit_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    batch = _batch(LANE_MIN * 2)
+    runs = []
+    for lanes in (1, 2):
+        monkeypatch.setattr(uuid, "uuid4", seeded_uuid4(7))
+        repo = MemoryRepository()
+        d = desk(repo, sample)
+        d.lanes = lanes
+        runs.append((await d.apply(batch), repo))
+    (one, one_repo), (two, two_repo) = runs
+    assert one_repo.units == 1 and two_repo.units == 2
+    assert outcomes(two) == outcomes(one)
+    assert outcomes(one).count("applied") == LANE_MIN * 2
+    assert outcomes(one).count("duplicate:applied") == LANE_MIN * 2
+    assert outcomes(one).count("refused:feedback.unknown_order") == LANE_MIN * 2
+    assert [r.case.case_id if r.case else None for r in two] == [
+        r.case.case_id if r.case else None for r in one
+    ]
+    assert _shape(two_repo.tables) == _shape(one_repo.tables)
+    assert len(two_repo.tables.cases) == LANE_MIN * 2
+
+
+async def test_a_failing_lane_fails_the_batch_and_the_other_lanes_stay_committed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    batch = _batch(LANE_MIN * 2)
+    doomed = batch[0].case_id
+    repo = MemoryRepository()
+
+    class Broken(RuntimeError):
+        pass
+
+    from . import memory_repository as m
+
+    write = m.MemoryUnit.write
+
+    async def failing(self: m.MemoryUnit, changes: Changes) -> None:
+        if doomed in changes.cases:
+            raise Broken("the connection went away")
+        await write(self, changes)
+
+    monkeypatch.setattr(m.MemoryUnit, "write", failing)
+    d = desk(repo, sample)
+    with pytest.raises(Broken):
+        await d.apply(batch)
+    committed = set(repo.tables.cases)
+    assert repo.units == 1 and committed and doomed not in committed
+    # The batch again (the loop redelivers it): the committed lane's cases answer repeats, the
+    # failed lane's register now.
+    monkeypatch.setattr(m.MemoryUnit, "write", write)
+    again = await d.apply(batch)
+    registrations = again[: LANE_MIN * 2]
+    assert [r.outcome for r in registrations] == [
+        "duplicate:applied" if c.case_id in committed else "applied" for c in batch[: LANE_MIN * 2]
+    ]
+    assert len(repo.tables.cases) == LANE_MIN * 2
+
+
+async def test_a_case_carries_its_routing_without_the_rules_looked_at_which_its_decision_keeps() -> None:
+    repo = MemoryRepository()
+    results = await desk(repo, sample).apply(Scenario(sample).first())
+    assert all(r.applied for r in results)
+    for row in repo.tables.routing_decisions:
+        case = repo.tables.cases[row["case_id"]]["body"]
+        assert len(row["decision"]["considered_rules"]) > 1
+        assert case["routing"]["considered_rules"] == []
+        assert {k: v for k, v in case["routing"].items() if k != "considered_rules"} == {
+            k: v for k, v in row["decision"].items() if k != "considered_rules"
+        }
