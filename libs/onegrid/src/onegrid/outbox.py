@@ -40,6 +40,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 from aiokafka.errors import IllegalStateError, KafkaTimeoutError, ProducerClosed, ProducerFenced
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -53,6 +54,7 @@ from onegrid.periodic import Periodic
 log = logging.getLogger(__name__)
 
 DEFAULT_TABLE = "outbox"
+_HEADERS_JSON = msgspec.json.Encoder()
 
 
 def outbox_ddl(table: str = DEFAULT_TABLE) -> str:
@@ -105,15 +107,22 @@ def refused_reason(exc: BaseException) -> str | None:
 
 
 def _encode_headers(headers: Sequence[tuple[str, bytes]]) -> str:
-    return json.dumps([[k, base64.b64encode(v or b"").decode()] for k, v in headers])
+    # [[name, base64 of the value], ...]: msgspec writes bytes as base64 (the relay's _decode_headers)
+    return _HEADERS_JSON.encode([(k, v or b"") for k, v in headers]).decode()
 
 
-def with_trace(headers: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    """`headers`, plus the current trace context when they carry none (unchanged outside a span)."""
+def with_trace(
+    headers: Sequence[tuple[str, bytes]], current: Sequence[tuple[str, bytes]] | None = None
+) -> list[tuple[str, bytes]]:
+    """`headers`, plus the current trace context when they carry none (unchanged outside a span).
+    `current`: that context as headers (`telemetry.inject([])`), when the caller has it already."""
     out = list(headers)
     if any(k == "traceparent" for k, _ in out):
         return out
-    return telemetry.inject(out)
+    if current is None:
+        return telemetry.inject(out)
+    names = {k for k, _ in current}  # as the propagator's setter does: its headers replace any of theirs
+    return [*(h for h in out if h[0] not in names), *current] if names else out
 
 
 def _decode_headers(raw: Any) -> list[tuple[str, bytes]]:
@@ -125,6 +134,7 @@ async def enqueue(conn: AsyncConnection, records: Sequence[OutRecord], *, table:
     """Add `records` to the outbox within the caller's open transaction on `conn`. Does not commit."""
     if not records:
         return
+    current = telemetry.inject([])  # the same for every record: read once
     await conn.execute(
         text(
             f"INSERT INTO {table} (topic, key, value, headers, partition) "
@@ -135,7 +145,7 @@ async def enqueue(conn: AsyncConnection, records: Sequence[OutRecord], *, table:
                 "topic": r.topic,
                 "key": r.key,
                 "value": r.value,
-                "headers": _encode_headers(with_trace(r.headers)),
+                "headers": _encode_headers(with_trace(r.headers, current)),
                 "partition": r.partition,
             }
             for r in records
@@ -149,11 +159,13 @@ async def copy_into(raw: Any, records: Sequence[OutRecord], *, table: str = DEFA
     takes text, as the SQLAlchemy asyncpg dialect sets it up (`headers` go as their JSON text)."""
     if not records:
         return
+    current = telemetry.inject([])  # the same for every record: read once
     await raw.copy_records_to_table(
         table,
         columns=("topic", "key", "value", "headers", "partition"),
         records=[
-            (r.topic, r.key, r.value, _encode_headers(with_trace(r.headers)), r.partition) for r in records
+            (r.topic, r.key, r.value, _encode_headers(with_trace(r.headers, current)), r.partition)
+            for r in records
         ],
     )
 

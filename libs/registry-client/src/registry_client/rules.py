@@ -11,6 +11,7 @@ answers lookups with them and dispatch, intake and the console decide with the s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -123,10 +124,16 @@ def working_calendar(policy: Json) -> WorkCalendar:
     """The official working-day calendar (holidays and 调休 make-up days, ``registry_client.workcal``) with the
     policy's office hours (default 08:30-17:30) and its own closures (``business_hours.holidays``)."""
     hours = policy.get("business_hours") or {}
-    opens, closes = _clock(hours.get("start", "08:30")), _clock(hours.get("end", "17:30"))
+    return _calendar(hours.get("start", "08:30"), hours.get("end", "17:30"), tuple(hours.get("holidays", [])))
+
+
+@functools.lru_cache(maxsize=256)
+def _calendar(start: str, end: str, holidays: tuple[str, ...]) -> WorkCalendar:
+    # Built once per distinct office: every deadline armed reads it twice (due time and version).
+    opens, closes = _clock(start), _clock(end)
     if closes <= opens:
         raise ValueError(f"business hours {opens}-{closes} are empty")
-    closed = frozenset(date.fromisoformat(d) for d in hours.get("holidays", []))
+    closed = frozenset(date.fromisoformat(d) for d in holidays)
     return WorkCalendar(office_hours=((opens, closes),), closed=closed)
 
 
