@@ -37,4 +37,3 @@ def test_the_context_read_once_gives_each_record_what_reading_it_per_record_give
             for h in records:
                 assert with_trace(h, current) == with_trace(h)
                 assert _decode_headers(_encode_headers(with_trace(h, current))) == with_trace(h)
-
