@@ -318,7 +318,8 @@ def lanes_of(changes: Sequence[Change], lanes: int) -> list[list[int]]:
     one group, and no two groups touch one case), empty groups left out. Split this way, the groups'
     units of work lock disjoint cases and claim disjoint messages (a message names its case), so
     they neither wait on nor race each other, and each change sees exactly what it would see in a
-    single unit."""
+    single unit. (A sender reusing a message id for another case is settled by the claim, as
+    between instances: one unit waits for the other's commit, finds the id taken and starts again.)"""
     if lanes <= 1:
         return [list(range(len(changes)))]
     groups: list[list[int]] = [[] for _ in range(lanes)]
