@@ -10,6 +10,8 @@ from typing import Any
 
 import asyncpg
 
+from onegrid.db import server_settings
+
 
 def libpq_url(url: str) -> str:
     """The plain ``postgresql://`` form of a SQLAlchemy ``postgresql+asyncpg://`` URL."""
@@ -29,7 +31,7 @@ class Database:
                 self._url,
                 min_size=self._sizes[0],
                 max_size=self._sizes[1],
-                server_settings={"search_path": f'"{self.schema}",public', "application_name": self.schema},
+                server_settings=server_settings(self.schema),
             )
 
     async def close(self) -> None:

@@ -20,6 +20,10 @@ from onegrid.outbox import copy_into
 LOCK = (
     "SELECT case_id::text, body::text FROM cases WHERE case_id = ANY($1::uuid[]) ORDER BY case_id FOR UPDATE"
 )
+PROCESSED = (
+    "SELECT source, caller, message_id, case_id::text, outcome, at FROM processed "
+    "WHERE message_id = ANY($1::text[]) ORDER BY at"
+)
 UPSERT_CASES = """
 INSERT INTO cases (case_id, state, department, tier, grid, hops, body, registered_at, updated_at)
 SELECT id, state, dept, tier, grid, hops, body::jsonb, reg, upd
@@ -59,11 +63,7 @@ class PgUnit:
     async def processed(self, message_ids: list[str]) -> list[Processed]:
         if not message_ids:
             return []
-        rows = await self._conn.fetch(
-            "SELECT source, caller, message_id, case_id::text, outcome, at FROM processed "
-            "WHERE message_id = ANY($1::text[]) ORDER BY at",
-            message_ids,
-        )
+        rows = await self._conn.fetch(PROCESSED, message_ids)
         return [Processed(MessageKey(r[0], r[1], r[2]), r[3], r[4], r[5]) for r in rows]
 
     async def claim(self, processed: list[Processed]) -> set[MessageKey]:
