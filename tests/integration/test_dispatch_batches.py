@@ -6,6 +6,7 @@ dispatch schema (the outbox's ids and order included). The scenario is the unit 
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -41,11 +42,15 @@ TABLES = {
     "transitions": "event_id",
     "deadlines": "deadline_id",
     "routing_decisions": "event_id",
+    "routing_rule_sets": "rule_set",
     "orders": "order_id",
     "deliveries": "delivery_id",
     "processed": "source, caller, message_id",
     "outbox": "id",
 }
+
+
+SERVER_TIMES = {("outbox", "created_at"), ("routing_rule_sets", "stored_at")}
 
 
 class FixedClockRepository(PgRepository):
@@ -68,10 +73,8 @@ async def dump(engine: Any) -> dict[str, list[dict[str, Any]]]:
     async with engine.connect() as conn:
         for table, key in TABLES.items():
             rows = (await conn.execute(text(f"SELECT * FROM {table} ORDER BY {key}"))).mappings().all()
-            # the outbox row's insertion time is the server's clock, not the desk's
-            out[table] = [
-                {k: v for k, v in r.items() if (table, k) != ("outbox", "created_at")} for r in rows
-            ]
+            # the outbox row's insertion time and a rule set's are the server's clock, not the desk's
+            out[table] = [{k: v for k, v in r.items() if (table, k) not in SERVER_TIMES} for r in rows]
     return out
 
 
@@ -185,6 +188,102 @@ async def test_the_batch_reads_are_planned_for_their_ids(database_url: str) -> N
                 PROCESSED,
             )
         assert [tuple(r) for r in rows] == [(0, 12)]
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await engine.dispose()
+
+
+async def test_lanes_storing_a_new_rule_set_at_once_store_it_once(database_url: str) -> None:
+    """The first batch under a version of the rules: its lanes, running at once, both meet a rule set
+    not stored yet and store it (one waits on the other's insert, then finds it there). Every decision
+    names it; `routing_decisions_whole` shows each one with the rules it looked at, as a decision
+    stored them before the sets were kept apart."""
+    from dispatch.desk import LANE_MIN
+
+    url = database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    schema = f"dispatch_rule_sets_{uuid.uuid4().hex[:8]}"
+    await migrate(url, schema, MIGRATIONS)
+    engine = make_engine(url, schema)
+    try:
+        desk = scenario_.desk(PgRepository(engine), sample)
+        n = 2 * LANE_MIN  # enough for two lanes
+        batch = [
+            scenario_.Scenario.case(
+                sample.case_event(category="city.street_vending", case_id=scenario_._id(5000 + i))
+                | {"event_id": scenario_._id(6000 + i)}
+            )
+            for i in range(n)
+        ]
+        results = await desk.apply(batch)
+        assert [r.outcome for r in results] == ["applied"] * n
+        expected = [[r["code"], int(r.get("revision", 0))] for r in desk.lifecycle().directory._rules()]
+        async with engine.connect() as conn:
+            sets = (await conn.execute(text("SELECT rule_set, rules FROM routing_rule_sets"))).all()
+            whole = (
+                await conn.execute(text("SELECT case_id, decision, rule_set FROM routing_decisions_whole"))
+            ).all()
+        assert [r.rules for r in sets] == [expected]
+        assert len(whole) == n
+        assert all(d.decision["considered_rules"] == expected for d in whole)
+        assert {d.decision["rule_set"] for d in whole} == {sets[0].rule_set}
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await engine.dispose()
+
+
+async def test_decisions_from_before_the_rule_sets_and_after_read_alike(database_url: str) -> None:
+    """Migration 0007 keeps a decision written before it as it is (its list inside `decision`);
+    `routing_decisions_whole` shows old and new decisions with the rules they looked at, and going
+    back to 0006 puts the list into every new decision again."""
+    import asyncio
+
+    from alembic import command
+    from alembic.config import Config
+
+    url = database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    schema = f"dispatch_0007_{uuid.uuid4().hex[:8]}"
+    rules = [["r-vending", 3], ["r-default", 1]]
+    old = {"tier": "street", "rule_code": "r-vending", "considered_rules": rules}
+    new = {"tier": "street", "rule_code": "r-vending", "rule_set": "abc"}
+    insert = text(
+        "INSERT INTO routing_decisions (event_id, case_id, decision, decided_at) "
+        "VALUES (:e, :c, CAST(:d AS jsonb), now())"
+    )
+    old_id, new_id = uuid.uuid4(), uuid.uuid4()
+    await migrate(url, schema, MIGRATIONS, to="0006")
+    engine = make_engine(url, schema)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert, {"e": old_id, "c": uuid.uuid4(), "d": json.dumps(old)})
+        await migrate(url, schema, MIGRATIONS)
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO routing_rule_sets (rule_set, rules) VALUES ('abc', CAST(:r AS jsonb))"),
+                {"r": json.dumps(rules)},
+            )
+            await conn.execute(insert, {"e": new_id, "c": uuid.uuid4(), "d": json.dumps(new)})
+            await conn.execute(
+                text("UPDATE routing_decisions SET rule_set = 'abc' WHERE event_id = :e"), {"e": new_id}
+            )
+            whole = dict(
+                (await conn.execute(text("SELECT event_id, decision FROM routing_decisions_whole"))).all()
+            )
+        assert whole == {old_id: old, new_id: new | {"considered_rules": rules}}
+
+        def downgrade() -> None:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS))
+            cfg.attributes["url"] = url
+            cfg.attributes["schema"] = schema
+            command.downgrade(cfg, "0006")
+
+        await engine.dispose()
+        await asyncio.to_thread(downgrade)
+        async with engine.begin() as conn:
+            back = dict((await conn.execute(text("SELECT event_id, decision FROM routing_decisions"))).all())
+        assert back == {old_id: old, new_id: new | {"considered_rules": rules}}
     finally:
         async with engine.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -29,6 +29,7 @@ class Tables:
     transitions: list[Row] = field(default_factory=list)
     deadlines: dict[str, Row] = field(default_factory=dict)
     routing_decisions: list[Row] = field(default_factory=list)
+    routing_rule_sets: dict[str, Any] = field(default_factory=dict)
     orders: list[Row] = field(default_factory=list)
     deliveries: list[Row] = field(default_factory=list)
     processed: dict[MessageKey, Row] = field(default_factory=dict)
@@ -137,9 +138,12 @@ def _write(t: Tables, changes: Changes) -> None:
             "case_id": r.case_id,
             "decision": json.loads(r.decision),
             "decided_at": r.decided_at,
+            "rule_set": r.rule_set,
         }
         for r in changes.routing
     ]
+    for rule_set, rules in changes.rule_sets.items():
+        t.routing_rule_sets.setdefault(rule_set, json.loads(rules))
     t.orders += [
         {
             "order_id": o.order_id,

@@ -3,6 +3,7 @@ changes stay in order in one unit, and the batch answers and leaves what one uni
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections import defaultdict
@@ -124,14 +125,22 @@ async def test_a_failing_lane_fails_the_batch_and_the_other_lanes_stay_committed
     assert len(repo.tables.cases) == LANE_MIN * 2
 
 
-async def test_a_case_carries_its_routing_without_the_rules_looked_at_which_its_decision_keeps() -> None:
+async def test_decisions_name_the_rules_they_looked_at_which_are_stored_once() -> None:
+    """Every decision (and the case's copy of it) names the set of active rules it looked at; the
+    set, the same for every case routed under one version of the rules, is stored once, under the
+    SHA-256 of its JSON, listing every active rule in the order tried."""
     repo = MemoryRepository()
+    lifecycle = desk(repo, sample).lifecycle()
     results = await desk(repo, sample).apply(Scenario(sample).first())
     assert all(r.applied for r in results)
+    rules = lifecycle.directory._rules()
+    expected = [[r["code"], int(r.get("revision", 0))] for r in rules]
+    assert len(expected) > 1
+    rule_set = hashlib.sha256(json.dumps(expected, separators=(",", ":")).encode()).hexdigest()
+    assert repo.tables.routing_rule_sets == {rule_set: expected}
+    assert repo.tables.routing_decisions
     for row in repo.tables.routing_decisions:
         case = repo.tables.cases[row["case_id"]]["body"]
-        assert len(row["decision"]["considered_rules"]) > 1
-        assert case["routing"]["considered_rules"] == []
-        assert {k: v for k, v in case["routing"].items() if k != "considered_rules"} == {
-            k: v for k, v in row["decision"].items() if k != "considered_rules"
-        }
+        assert row["rule_set"] == row["decision"]["rule_set"] == rule_set
+        assert "considered_rules" not in row["decision"]
+        assert case["routing"] == row["decision"]

@@ -37,6 +37,11 @@ INSERT INTO processed (source, caller, message_id, case_id, outcome, at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::timestamptz[])
 ON CONFLICT (source, caller, message_id) DO NOTHING RETURNING source, caller, message_id
 """
+# A set already stored (by another unit, or another instance) is the same set: its id is its hash.
+STORE_RULE_SETS = """
+INSERT INTO routing_rule_sets (rule_set, rules)
+SELECT * FROM unnest($1::text[], $2::jsonb[]) ON CONFLICT (rule_set) DO NOTHING
+"""
 # Only a running deadline settles: the same condition as a single UPDATE per decision.
 SETTLE = """
 UPDATE deadlines d SET status = u.status, settled_at = u.at
@@ -50,8 +55,11 @@ REFUSE_DEADLINE = (
 
 
 class PgUnit:
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, stored_rule_sets: frozenset[str] = frozenset()) -> None:
         self._conn = conn  # asyncpg.Connection, in a transaction
+        # Rule sets known to be committed (PgRepository), and those this unit stores.
+        self._stored_rule_sets = stored_rule_sets
+        self.rule_sets_written: set[str] = set()
 
     async def lock_cases(self, case_ids: list[str], *, skip_locked: bool = False) -> dict[str, Case]:
         if not case_ids:
@@ -159,10 +167,11 @@ class PgUnit:
                 [s.status for s in ch.settled],
                 [s.at for s in ch.settled],
             )
+        await self._store_rule_sets(ch.rule_sets)
         await self._copy(
             "routing_decisions",
-            ("event_id", "case_id", "decision", "decided_at"),
-            [(r.event_id, r.case_id, r.decision, r.decided_at) for r in ch.routing],
+            ("event_id", "case_id", "decision", "decided_at", "rule_set"),
+            [(r.event_id, r.case_id, r.decision, r.decided_at, r.rule_set) for r in ch.routing],
         )
         await self._copy(
             "orders",
@@ -200,6 +209,15 @@ class PgUnit:
         )
         await copy_into(conn, ch.outbox)
 
+    async def _store_rule_sets(self, rule_sets: dict[str, str]) -> None:
+        """The sets not known to be stored. Only the first units after a new version of the rules
+        write one (the repository remembers what committed), so units running at once seldom wait
+        on each other's insert of the same set."""
+        new = {k: v for k, v in rule_sets.items() if k not in self._stored_rule_sets}
+        if new:
+            await self._conn.execute(STORE_RULE_SETS, list(new), list(new.values()))
+            self.rule_sets_written.update(new)
+
     async def _copy(self, table: str, columns: tuple[str, ...], records: list[tuple[Any, ...]]) -> None:
         if records:
             await self._conn.copy_records_to_table(table, columns=columns, records=records)
@@ -208,6 +226,7 @@ class PgUnit:
 class PgRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._stored_rule_sets: frozenset[str] = frozenset()  # committed (they are never deleted)
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[PgUnit]:
@@ -216,5 +235,7 @@ class PgRepository:
         async with self._engine.connect() as sa:
             raw = (await sa.get_raw_connection()).driver_connection
             assert raw is not None, "a checked-out connection has its driver connection"
+            unit = PgUnit(raw, self._stored_rule_sets)
             async with raw.transaction():
-                yield PgUnit(raw)
+                yield unit
+            self._stored_rule_sets |= unit.rule_sets_written

@@ -124,6 +124,7 @@ class RoutingRow:
     case_id: str
     decision: str  # JSON
     decided_at: datetime
+    rule_set: str | None  # the id of the rules it looked at (Changes.rule_sets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,8 @@ class Changes:
     deadlines: list[DeadlineRow] = field(default_factory=list)
     settled: list[Settled] = field(default_factory=list)
     routing: list[RoutingRow] = field(default_factory=list)
+    # The rule sets the routing decisions name, by id (as JSON): written where not stored yet.
+    rule_sets: dict[str, str] = field(default_factory=dict)
     orders: list[OrderRow] = field(default_factory=list)
     deliveries: list[DeliveryRow] = field(default_factory=list)
     processed: list[Processed] = field(default_factory=list)
@@ -183,7 +186,12 @@ class Changes:
         ]
         if out.decision is not None:
             decision = msgspec.json.encode(out.decision).decode()
-            self.routing.append(RoutingRow(out.transitions[0].event_id, c.case_id, decision, now))
+            rules = out.rule_set
+            self.routing.append(
+                RoutingRow(out.transitions[0].event_id, c.case_id, decision, now, rules.id if rules else None)
+            )
+            if rules is not None and rules.id not in self.rule_sets:
+                self.rule_sets[rules.id] = msgspec.json.encode(rules.rules).decode()
         traceparent = next((v.decode() for k, v in trace if k == "traceparent"), None)
         for o in out.orders:
             body = msgspec.json.encode(dispatch_order(c, o))

@@ -11,7 +11,7 @@ from datetime import datetime
 import msgspec
 
 from dispatch.domain.facts import Actor, CaseFacts, ReturnReason
-from dispatch.domain.routing import RoutingDecision, Sla
+from dispatch.domain.routing import RoutingDecision, RuleSet, Sla
 from dispatch.domain.states import Action, State
 
 SYSTEM = Actor(kind="system", id="dispatch", display="系统")
@@ -119,8 +119,9 @@ class Outcome(_S, frozen=True):
     transitions: tuple[Transition, ...]
     orders: tuple[Order, ...] = ()
     snapshots: tuple[Case, ...] = ()  # the case right after each transition (its lifecycle event's view)
-    # A registration's routing decision, whole (the case's copy leaves out the rules looked at).
+    # A registration's routing decision, and the rules it looked at (stored once per set).
     decision: RoutingDecision | None = None
+    rule_set: RuleSet | None = None
 
 
 class Refused(Exception):

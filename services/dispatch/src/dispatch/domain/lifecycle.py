@@ -73,7 +73,7 @@ class Lifecycle:
             state=S.REGISTERED,
             facts=facts,
             tier=decision.tier,
-            routing=decision.for_case(),
+            routing=decision,
             sla=decision.sla,
             registered_at=now,
         )
@@ -84,7 +84,7 @@ class Lifecycle:
         d.case = d.replace(first_resolve_by=resolve[0].due_at)
         if decision.departments and not decision.self_handle:
             send_orders(d, A.DISPATCH, decision.departments, decision.order_kind, SYSTEM, now, None)
-        return msgspec.structs.replace(d.outcome(), decision=decision)
+        return msgspec.structs.replace(d.outcome(), decision=decision, rule_set=self.directory.rule_set())
 
     def decide(self, case: Case | None, cmd: Command, now: datetime) -> Outcome:
         """Apply `cmd` to `case`; raises Refused naming why an action is illegal or invalid."""

@@ -18,6 +18,7 @@ territorial unit is the street's command centre (then the district's, then the c
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,13 +75,22 @@ class RoutingDecision(msgspec.Struct, frozen=True, kw_only=True):
     rule_version: str | None
     sla: Sla
     versions: Versions
-    # (code, revision) of every active rule looked at: kept in the decision's own record
-    # (routing_decisions), empty in the copy a case carries (`for_case`), which every later change
-    # of the case writes again.
-    considered_rules: tuple[tuple[str, int], ...] = ()
+    # The active rules looked at: the id of their set (`RuleSet`), stored once per set, not per case.
+    rule_set: str | None = None
 
-    def for_case(self) -> RoutingDecision:
-        return msgspec.structs.replace(self, considered_rules=())
+
+class RuleSet(msgspec.Struct, frozen=True):
+    """The active routing rules a decision looked at, as (code, revision) in the order they are
+    tried: what a disputed evaluation needs besides the decision to replay it. Named by the SHA-256
+    of its JSON, so every decision taken under one version of the rules names one stored set (the
+    desk stores it once, in routing_rule_sets, however many decisions name it)."""
+
+    id: str
+    rules: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, rules: tuple[tuple[str, int], ...]) -> RuleSet:
+        return cls(hashlib.sha256(msgspec.json.encode(rules)).hexdigest(), rules)
 
 
 DEFAULT_SLA = Sla(code=None, revision=None, acknowledge_s=1800, resolve_s=86400)
@@ -112,11 +122,14 @@ class Directory:
         rules: list[dict[str, Any]] = self._memo["rules"]
         return rules
 
-    def _considered(self) -> tuple[tuple[str, int], ...]:
-        if "considered" not in self._memo:
-            self._memo["considered"] = tuple((r["code"], int(r.get("revision", 0))) for r in self._rules())
-        considered: tuple[tuple[str, int], ...] = self._memo["considered"]
-        return considered
+    def rule_set(self) -> RuleSet:
+        """The active rules every decision of this directory looks at (`RuleSet`)."""
+        if "rule_set" not in self._memo:
+            self._memo["rule_set"] = RuleSet.of(
+                tuple((r["code"], int(r.get("revision", 0))) for r in self._rules())
+            )
+        rule_set: RuleSet = self._memo["rule_set"]
+        return rule_set
 
     def _rules_for(self, category: str, severity: int) -> list[dict[str, Any]]:
         """The rules whose category and severity lists admit the case's: the only ones `match_route`
@@ -161,7 +174,7 @@ class Directory:
             rule_version=str(rule["revision"]) if rule else None,
             sla=self.sla(facts),
             versions=self.versions(facts, rule),
-            considered_rules=self._considered(),
+            rule_set=self.rule_set().id,
         )
 
     def versions(self, facts: CaseFacts, rule: Mapping[str, Any] | None) -> Versions:
