@@ -101,6 +101,16 @@ async def migrate(url: str, schema: str, script_location: Path, *, to: str = "he
         await engine.dispose()
 
 
+def run_statements(script: str) -> None:
+    """Run a migration's `;`-separated SQL one command per execute (asyncpg prepares each statement,
+    and a prepared statement holds one command). Call it from a migration's upgrade or downgrade."""
+    from alembic import op
+
+    for statement in script.split(";"):
+        if statement.strip():
+            op.execute(statement)
+
+
 def run_alembic_env() -> None:
     """The body of every service's `migrations/env.py` (online mode, async engine, own schema)."""
     from alembic import context

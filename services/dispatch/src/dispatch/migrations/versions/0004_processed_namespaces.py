@@ -11,7 +11,7 @@ Revision ID: 0004
 Revises: 0003
 """
 
-from alembic import op
+from onegrid.db import run_statements
 
 revision = "0004"
 down_revision = "0003"
@@ -38,16 +38,9 @@ DOWNGRADE = """
 """
 
 
-def _run(script: str) -> None:
-    # asyncpg prepares each statement: one command per execute
-    for statement in script.split(";"):
-        if statement.strip():
-            op.execute(statement)
-
-
 def upgrade() -> None:
-    _run(UPGRADE)
+    run_statements(UPGRADE)
 
 
 def downgrade() -> None:
-    _run(DOWNGRADE)
+    run_statements(DOWNGRADE)

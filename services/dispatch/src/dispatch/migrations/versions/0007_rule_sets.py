@@ -11,7 +11,7 @@ Revision ID: 0007
 Revises: 0006
 """
 
-from alembic import op
+from onegrid.db import run_statements
 
 revision = "0007"
 down_revision = "0006"
@@ -41,16 +41,9 @@ DOWNGRADE = """
 """
 
 
-def _run(script: str) -> None:
-    # asyncpg prepares each statement: one command per execute
-    for statement in script.split(";"):
-        if statement.strip():
-            op.execute(statement)
-
-
 def upgrade() -> None:
-    _run(UPGRADE)
+    run_statements(UPGRADE)
 
 
 def downgrade() -> None:
-    _run(DOWNGRADE)
+    run_statements(DOWNGRADE)
