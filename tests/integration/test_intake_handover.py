@@ -1,7 +1,8 @@
 """Intake state handed over on a rebalance (issue 13.2), on the real broker: an HJ 212 partition
 moves from one instance to another whose state follower lags behind; the new owner first catches up
 the state and the cases the previous owner committed, so the open episode goes on (no second
-`case.reported` for it)."""
+`case.reported` for it). Also while another producer's transaction is open on the state topic (an
+instance killed mid-batch, not fenced yet): the previous owner's commits behind it count too."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
@@ -60,8 +62,9 @@ async def processed_to(kafka: KafkaSettings, group: str, topic: str, end: int) -
     raise AssertionError(f"{group} never processed {topic} to {end}")
 
 
+@pytest.mark.parametrize("open_elsewhere", [False, True], ids=["alone", "behind-an-open-transaction"])
 async def test_the_new_owner_of_an_hj212_partition_continues_the_open_episode(
-    kafka_settings: KafkaSettings,
+    kafka_settings: KafkaSettings, open_elsewhere: bool
 ) -> None:
     from grid_registry.domain.seed import seed_records
 
@@ -103,10 +106,19 @@ async def test_the_new_owner_of_an_hj212_partition_continues_the_open_episode(
     await a.catch_up()
     await b.catch_up()  # B's view of the state is from now; its follower is not running (it lags)
     follow_a = asyncio.create_task(a.follow())
-    await packets(0, 10)
+    dead = AIOKafkaProducer(transactional_id=f"dead-{ns}", **kafka_settings.client_kwargs())
+    await packets(0, 5)
     loop_a = loop_for(kafka_settings, a, group, n)
     task_a = asyncio.create_task(loop_a.run())
     try:
+        await processed_to(kafka_settings, group, n["hj212"], 5)
+        if open_elsewhere:
+            # Another stage's instance, killed mid-transaction: A's commits from now on (the episode
+            # opening) lie beyond the last stable offset until its partition's next owner fences it.
+            await dead.start()
+            await dead.begin_transaction()
+            await dead.send_and_wait(n["state"], b"{}", key=b"elsewhere:0")
+        await packets(5, 10)
         await processed_to(kafka_settings, group, n["hj212"], 10)
     finally:
         loop_a.stop()
@@ -119,9 +131,20 @@ async def test_the_new_owner_of_an_hj212_partition_continues_the_open_episode(
     await packets(10, 15)
     loop_b = loop_for(kafka_settings, b, group, n)
     task_b = asyncio.create_task(loop_b.run())
+
+    async def fence_the_dead() -> None:
+        await asyncio.sleep(2)  # B takes the partition over meanwhile
+        fencer = AIOKafkaProducer(transactional_id=f"dead-{ns}", **kafka_settings.client_kwargs())
+        await fencer.start()
+        await fencer.stop()
+
+    fencing = asyncio.create_task(fence_the_dead()) if open_elsewhere else None
     try:
         await processed_to(kafka_settings, group, n["hj212"], 15)
     finally:
+        if fencing is not None:
+            await fencing
+            await dead.stop()
         loop_b.stop()
         await asyncio.wait_for(task_b, 30)
         await b.stop()

@@ -45,3 +45,44 @@ async def test_a_table_only_caught_up_closes_its_consumer(kafka_settings, topics
     consumer = await table._start()
     await table.close()
     assert consumer._closed  # aiokafka's own flag: stop() ran (no "Unclosed AIOKafkaConsumer" at exit)
+
+
+async def test_sync_waits_for_records_committed_behind_another_producers_open_transaction(
+    kafka_settings, topics
+) -> None:
+    """A handover's sync must see everything the fenced owner committed. Reading committed records
+    stops at the first offset of any transaction still open (the last stable offset), whoever opened
+    it: on a topic several producers write (a changelog shared by two stages, `cases.v1`), a dead
+    instance's open transaction hid the last commit of the partition's previous owner from its new
+    owner, which then went on from the committed input offset without that state (a record held for
+    its turn was lost). So sync reads up to the end of every record written, resolved or not."""
+    topic = await topics("table-behind-open", partitions=1, compacted=True)
+    view = RegistryView()
+    table = GlobalTable(kafka_settings, topic, view.handle, client_id="table-behind-open")
+    await table.catch_up()
+    follow = asyncio.create_task(table.follow())
+
+    def producer(tid: str) -> AIOKafkaProducer:
+        return AIOKafkaProducer(transactional_id=tid, **kafka_settings.client_kwargs())
+
+    dead, owner = producer(f"{topic}-dead"), producer(f"{topic}-owner")
+    await dead.start()
+    await owner.start()
+    await dead.begin_transaction()  # another stage's instance, killed mid-transaction
+    await dead.send_and_wait(topic, b'{"code": "x"}', key=b"department:x")
+    async with owner.transaction():  # the partition's previous owner: its last commit
+        await owner.send_and_wait(topic, b'{"code": "y"}', key=b"department:y")
+    await owner.stop()
+
+    synced = asyncio.create_task(table.sync(timeout_s=60))
+    await asyncio.sleep(1.0)
+    assert not synced.done(), "sync returned with the previous owner's last commit unread"
+    # The dead producer's transaction ends when its own partition's next owner fences it.
+    fencer = producer(f"{topic}-dead")
+    await fencer.start()
+    await synced
+    assert view.get("department", "y") == {"code": "y"} and view.get("department", "x") is None
+    await fencer.stop()
+    await dead.stop()
+    table.stop()
+    await follow

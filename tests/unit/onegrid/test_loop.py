@@ -518,6 +518,37 @@ async def test_the_assignment_callback_returns_before_producers_start_and_state_
     await task
 
 
+async def test_every_newly_assigned_partition_is_fenced_before_any_is_prepared() -> None:
+    """A `prepare` that catches a shared state topic up waits for every transaction open on it; a
+    dead owner's transaction on another newly assigned partition ends only when that partition's
+    producer fences it. Taken up one at a time, the first `prepare` waited for the second fence
+    (until the coordinator timed the transaction out)."""
+    broker = MemoryBroker(partitions=3)
+    for i in range(3):
+        broker.append("in", f"m{i}".encode(), key=f"k{i}".encode())
+    fenced_when_prepared: dict[int, set[str]] = {}
+
+    async def prepare(tp) -> None:
+        fenced_when_prepared[tp.partition] = set(broker.epochs)
+
+    config = LoopConfig(
+        group_id="g", topics=("in",), service="test", dlq_topic="dlq", quarantine_topic="quarantine",
+        exactly_once=True, commit_interval_s=0,
+    )  # fmt: skip
+    consumer = MemoryConsumer(broker, "g")
+    loop = ConsumerLoop(
+        consumer=consumer,
+        handler=lambda records: asyncio.sleep(0, upper(records)),
+        producer=MemoryProducer(broker),
+        transactional=partition_producers(broker),
+        config=config,
+        prepare=prepare,
+    )
+    await run_until(loop, lambda: len(loop.assigned) == 3)
+    every = {f"g.in.{p}" for p in range(3)}
+    assert fenced_when_prepared == {p: every for p in range(3)}
+
+
 class CoordinationBreaks(MemoryConsumer):
     """aiokafka's group coordination routine dies on its own assertion (aio-libs/aiokafka#796, seen
     after a broker SIGKILL); from then on every getmany raises the same error."""

@@ -17,7 +17,9 @@ Contract:
   it: that fences the previous owner (a stalled or evicted instance can no longer commit outputs or
   offsets for it) and aborts its open transaction at once (readers are not blocked for the
   transaction timeout); then `prepare(tp)` runs (e.g. state the previous owner wrote is caught up to
-  the end of its changelog), and the partition is read from its committed offset. A fenced batch is
+  the end of its changelog), and the partition is read from its committed offset. Every partition
+  of an assignment is fenced before any is prepared (a `prepare` may wait for a transaction that
+  another of them fences). A fenced batch is
   dropped and its partition paused until the group assigns it again.
 - A revoke that lands while a batch's transaction is being committed does not stop that producer
   under it: the transaction ends (committed, or aborted once the next owner fences it) and only
@@ -685,26 +687,35 @@ class ConsumerLoop:
 
     # -- producers per partition ---------------------------------------------------------------
 
-    async def _acquire(self, tp: TopicPartition) -> None:
-        """Start `tp`'s producer (fencing its previous owner), then read `tp` from its committed
-        offset; on failure `tp` stays paused and is tried again on the next round."""
+    async def _acquire_unready(self) -> None:
+        """Every assigned partition not yet ours: first each one's producer is started (fencing its
+        previous owner), then each is taken up (`prepare`, then read from its committed offset); a
+        partition that fails stays paused and is tried again on the next round.
+
+        All are fenced before any is prepared: a `prepare` catching a shared state topic up
+        (GlobalTable.sync) waits for every transaction open on it, and one a dead owner of another
+        of these partitions left open ends only when that partition's producer fences it. One at a
+        time, the first `prepare` would wait for the second fence until the coordinator timed the
+        transaction out."""
         assert self._transactional is not None
         async with self._acquiring:
-            if tp in self._unready:
-                await self._acquire_locked(tp)
+            for tp in sorted(self._unready):
+                if tp not in self._consumer.assignment():
+                    self._unready.discard(tp)
+                elif tp not in self._producers:
+                    await self._acquiring_step(tp, self._fence)
+            for tp in sorted(self._unready):
+                if tp in self._producers:
+                    await self._acquiring_step(tp, self._take_up)
 
-    async def _acquire_locked(self, tp: TopicPartition) -> None:
-        assert self._transactional is not None
-        revokes = self._revokes
+    async def _fence(self, tp: TopicPartition) -> None:
+        self._producers[tp] = await self._start_producer(tp)
+
+    async def _acquiring_step(
+        self, tp: TopicPartition, step: Callable[[TopicPartition], Awaitable[None]]
+    ) -> None:
         try:
-            if tp not in self._producers:
-                self._producers[tp] = await self._start_producer(tp)
-            # The committed offset is read after the fence: no earlier owner can move it any more.
-            committed = await self._consumer.committed(tp)
-            if committed is None:
-                await self._consumer.seek_to_beginning(tp)
-            if self._prepare is not None:
-                await self._prepare(tp)
+            await step(tp)
         except Exception as exc:
             if tp not in self._consumer.assignment():
                 # Revoked while it was being taken up (aiokafka refuses to seek or pause a partition
@@ -712,10 +723,19 @@ class ConsumerLoop:
                 log.info("%s[%d] revoked while being taken up (%r)", tp.topic, tp.partition, exc)
                 self._unready.discard(tp)
                 return
-            log.exception("starting the producer of %s[%d] failed; trying again", tp.topic, tp.partition)
+            log.exception("taking up %s[%d] failed; trying again", tp.topic, tp.partition)
             self._unready.add(tp)
             self._consumer.pause(tp)
-            return
+
+    async def _take_up(self, tp: TopicPartition) -> None:
+        """Read `tp`, fenced already, from its committed offset, after `prepare`."""
+        revokes = self._revokes
+        # The committed offset is read after the fence: no earlier owner can move it any more.
+        committed = await self._consumer.committed(tp)
+        if committed is None:
+            await self._consumer.seek_to_beginning(tp)
+        if self._prepare is not None:
+            await self._prepare(tp)
         if revokes != self._revokes or tp not in self._consumer.assignment():
             return  # a rebalance began meanwhile: its assignment decides (and acquires again)
         # No await from here on: whatever was fetched before this point came from the old position.
@@ -728,13 +748,6 @@ class ConsumerLoop:
         self.assigned.add(tp)
         if not self._queue:
             self._consumer.resume(tp)
-
-    async def _acquire_unready(self) -> None:
-        for tp in sorted(self._unready):
-            if tp in self._consumer.assignment():
-                await self._acquire(tp)
-            else:
-                self._unready.discard(tp)
 
     async def _start_producer(self, tp: TopicPartition) -> AIOKafkaProducer:
         """`tp`'s transactional producer, started (its InitProducerId fences the previous owner). A

@@ -6,6 +6,10 @@ refuse to process its input before its view is complete; `follow()` then applies
 Nothing is committed: a restarted instance rebuilds from the beginning, or, with `since`, from the
 first record of each partition timestamped at or after that time (a state that only needs its recent
 history, e.g. a case book bounded by a horizon, need not read a year of an append-only topic).
+
+Records are read committed, i.e. up to each partition's *last stable offset*: the first offset of any
+transaction still open, whoever opened it. `catch_up()` stops there. `sync()`, for a handover, goes
+on to the end of everything written (see there).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class GlobalTable:
         self._apply = apply
         self._client_id = client_id
         self._consumer: AIOKafkaConsumer | None = None
+        # Reads the end of everything written, committed or not (sync's target); started on first use.
+        self._ends: AIOKafkaConsumer | None = None
         self.caught_up = asyncio.Event()
         self.applied = 0
         self._stopping = False
@@ -90,10 +96,14 @@ class GlobalTable:
                 c.seek(tp, at.offset)
         log.info("%s: reading from %s on", self.topic, since.isoformat())
 
-    async def catch_up(self, timeout_s: float = 120.0) -> int:
-        """Apply everything up to the end offsets seen now; returns how many records were applied."""
+    async def catch_up(
+        self, timeout_s: float = 120.0, *, ends: dict[TopicPartition, int] | None = None
+    ) -> int:
+        """Apply everything up to the end offsets seen now (committed records: up to each partition's
+        last stable offset), or up to `ends`; returns how many records were applied."""
         c = await self._start()
-        ends = await c.end_offsets(list(c.assignment()))
+        if ends is None:
+            ends = await c.end_offsets(list(c.assignment()))
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             positions = {tp: await c.position(tp) for tp in ends}
@@ -119,15 +129,22 @@ class GlobalTable:
             self._progress.notify_all()
 
     async def sync(self, timeout_s: float = 120.0) -> None:
-        """Return once everything in the topic NOW (its current end offsets) has been applied.
+        """Return once every record written to the topic before this call is applied or known aborted.
 
-        For a state handover: once the previous owner of a partition is fenced, its last writes are
-        in the topic; a new owner calls this before processing, so it starts from them."""
-        if not self._following:
-            await self.catch_up(timeout_s)
-            return
+        For a state handover: once the previous owner of a partition is fenced, its last transaction
+        is committed or aborted, and a new owner calls this before processing, so it starts from
+        that owner's last commit. The target is each partition's end as written (read uncommitted),
+        not its last stable offset: on a topic other producers write too (a changelog two stages
+        share, `cases.v1`), another instance's transaction still open, e.g. one killed mid-batch
+        and not fenced yet, holds the last stable offset below the previous owner's last commit,
+        and stopping there would start the new owner on the state before it. Reading committed
+        records passes that open transaction only once it ends (fenced by its own partition's next
+        owner, or timed out by its coordinator), so this waits for it."""
         c = await self._start()
-        ends = await c.end_offsets(list(c.assignment()))
+        ends = await self._written_ends(sorted(c.assignment()))
+        if not self._following:
+            await self.catch_up(timeout_s, ends=ends)
+            return
         async with self._progress:
             await asyncio.wait_for(
                 self._progress.wait_for(
@@ -135,6 +152,20 @@ class GlobalTable:
                 ),
                 timeout_s,
             )
+
+    async def _written_ends(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Each partition's end offset counting records of open transactions (its high watermark)."""
+        if self._ends is None:
+            c = AIOKafkaConsumer(
+                client_id=f"{self._client_id}-ends",
+                enable_auto_commit=False,
+                isolation_level="read_uncommitted",
+                **self._kafka.client_kwargs(),
+            )
+            await c.start()
+            self._ends = c
+        ends: dict[TopicPartition, int] = await self._ends.end_offsets(partitions)
+        return ends
 
     async def follow(self) -> None:
         """Catch up (if not yet) and keep applying changes until `stop()`."""
@@ -149,6 +180,7 @@ class GlobalTable:
             self._following = False
             await c.stop()
             self._consumer = None
+            await self._close_ends()
 
     def stop(self) -> None:
         """Ends `follow()`, which then closes the consumer."""
@@ -161,3 +193,9 @@ class GlobalTable:
         if self._consumer is not None and not self._following:
             await self._consumer.stop()
             self._consumer = None
+        await self._close_ends()
+
+    async def _close_ends(self) -> None:
+        if self._ends is not None:
+            ends, self._ends = self._ends, None
+            await ends.stop()
