@@ -24,7 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from intake.ledger import LedgerReader, wait_assigned
-from onegrid.kafka.admin import PartitionLag, consumer_lag, ensure_topics
+from onegrid.kafka.admin import PartitionLag, WrittenEnds, consumer_lag, ensure_topics
 from onegrid.settings import KafkaSettings
 from onegrid.topics import TopicSpec
 
@@ -48,16 +48,18 @@ async def judge(reader: LedgerReader, kafka: KafkaSettings) -> dict[str, Any]:
         **kafka.client_kwargs(),
     )
     admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    written = WrittenEnds(kafka, client_id="ledger-test-ends")
     await consumer.start()
     await admin.start()
     try:
         correlate = [reader.correlate_topic] if reader.correlate_topic else []
         consumer.subscribe([*reader.feeds, reader.ledger_topic, *reader.set_aside_topics, *correlate])
         await wait_assigned(consumer)
-        await reader.judge(consumer, admin, timeout_s=60)
+        await reader.judge(consumer, admin, written, timeout_s=60)
     finally:
         await consumer.stop()
         await admin.close()
+        await written.close()
     assert reader.snapshot is not None and reader.snapshot["caught_up"]
     return reader.snapshot
 

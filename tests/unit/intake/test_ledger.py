@@ -67,6 +67,23 @@ def test_a_committed_record_without_account_is_unaccounted_an_uncommitted_one_pe
     assert j["pending"] == 2
 
 
+def test_a_judgement_that_could_not_read_everything_written_calls_nothing_unaccounted() -> None:
+    """After an instance is killed mid-batch, its open transaction holds the ledger's reader back
+    until its partition's next owner fences it (seconds: a session timeout, then the fence), and the
+    accounts committed meanwhile by the others lie beyond it. Judged as usual, every record they
+    account for was reported lost for that long: the alarm rang after every kill."""
+    b = book()
+    for o in range(3):
+        b.received(T, 1, o, H)
+    b.accounted(Account(T, 1, 0, "case.reported"))
+    assert b.judge({(T, 1): 3})["unaccounted"] == 0  # 1 and 2 suspect
+    held_back = b.judge({(T, 1): 3}, conclusive=False)
+    assert held_back["unaccounted"] == 0 and held_back["pending"] == 2 and held_back["balanced"]
+    b.accounted(Account(T, 1, 1, "case.reported"))  # read once the transaction ended
+    j = b.judge({(T, 1): 3})
+    assert j["unaccounted"] == 1 and j["unaccounted_records"] == [{"topic": T, "partition": 1, "offset": 2}]
+
+
 def test_a_record_accounted_twice_is_duplicated() -> None:
     b = book()
     b.received(T, 0, 7, H)

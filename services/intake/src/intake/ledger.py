@@ -3,8 +3,11 @@ start, matches them (intake.domain.ledger), and serves the balance at `GET /v1/l
 
 Every intake instance keeps the whole ledger, like a global table, so any instance answers for all.
 A judgement first reads the intake group's committed offsets, THEN catches up with the accounts up to
-their end: the accounts of every committed record are in by then (same transaction), so a record
-below the committed offset with no account is truly unaccounted, never merely not read yet.
+the end of everything written (onegrid.kafka.admin.WrittenEnds): the accounts of every committed
+record are in by then (same transaction), so a record below the committed offset with no account is
+truly unaccounted, never merely not read yet. Until a transaction left open on those topics ends (an
+instance killed mid-batch, until its partition's next owner fences it), that end is out of reach and
+the judgement is inconclusive: it calls nothing unaccounted.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from intake.domain.ledger import Account, LedgerBook, accounts_of_entry
 from onegrid import telemetry
 from onegrid.auth import Principal, require
 from onegrid.envelope import header_dict
+from onegrid.kafka.admin import WrittenEnds
 from onegrid.kafka.records import Record
 from onegrid.provided import Provided
 from onegrid.settings import KafkaSettings
@@ -122,6 +126,7 @@ class LedgerReader:
             **self._kafka.client_kwargs(),
         )
         admin = AIOKafkaAdminClient(**self._kafka.client_kwargs())
+        ends = WrittenEnds(self._kafka, client_id=f"{self._client_id}-ends")
         await consumer.start()
         await admin.start()
         try:
@@ -133,20 +138,25 @@ class LedgerReader:
                 await self._poll(consumer, 500)
                 if time.monotonic() >= next_judge:
                     try:
-                        await self.judge(consumer, admin)
+                        await self.judge(consumer, admin, ends)
                     except Exception as exc:  # a broker away: judged again at the next interval
                         log.warning("ledger judgement failed: %r", exc)
                     next_judge = time.monotonic() + self.judge_interval_s
         finally:
             await consumer.stop()
             await admin.close()
+            await ends.close()
 
     async def _poll(self, consumer: AIOKafkaConsumer, timeout_ms: int) -> None:
         fetched = await consumer.getmany(timeout_ms=timeout_ms, max_records=5000)
         self.apply([r for rs in fetched.values() for r in rs])
 
     async def judge(
-        self, consumer: AIOKafkaConsumer, admin: AIOKafkaAdminClient, timeout_s: float = 10
+        self,
+        consumer: AIOKafkaConsumer,
+        admin: AIOKafkaAdminClient,
+        written: WrittenEnds,
+        timeout_s: float = 10,
     ) -> None:
         committed_raw = await admin.list_consumer_group_offsets(self.group_id)
         committed = {
@@ -162,8 +172,8 @@ class LedgerReader:
                 for tp, meta in raw.items()
                 if tp.topic == self.correlate_topic and meta is not None and meta.offset >= 0
             }
-        # Then catch up with everything written so far (read_committed: up to the last stable offset).
-        ends = await consumer.end_offsets(list(consumer.assignment()))
+        # Then catch up with everything written so far, every transaction in it ended.
+        ends = await written.of(consumer.assignment())
         deadline = time.monotonic() + timeout_s
         caught_up = False
         while time.monotonic() < deadline:
@@ -172,7 +182,7 @@ class LedgerReader:
                 caught_up = True
                 break
             await self._poll(consumer, 200)
-        snap = self.book.judge(committed, correlated=correlated)
+        snap = self.book.judge(committed, correlated=correlated, conclusive=caught_up)
         snap["as_of"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         snap["caught_up"] = caught_up
         snap["committed"] = {f"{t}[{p}]": o for (t, p), o in sorted(committed.items())}

@@ -197,3 +197,39 @@ __all__ = [
     "consumer_lag",
     "ensure_topics",
 ]
+
+
+class WrittenEnds:
+    """Each partition's end counting every record written, committed or not (its high watermark).
+
+    A consumer reading committed records stops at a partition's *last stable offset*: the first
+    offset of any transaction still open, whoever opened it. On a topic several producers write, an
+    instance killed mid-transaction holds it there until its partition's next owner fences it, and
+    everything committed after that offset by others stays unread meanwhile. A reader that must
+    have seen all that was committed before some moment (a handover, a ledger judgement) reads to
+    these ends instead: it passes the open transaction only once it ends, so reaching them means
+    every transaction written before is resolved and read. One read-uncommitted consumer, no group,
+    started on first use."""
+
+    def __init__(self, kafka: KafkaSettings, *, client_id: str) -> None:
+        self._kafka = kafka
+        self._client_id = client_id
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def of(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        if self._consumer is None:
+            c = AIOKafkaConsumer(
+                client_id=self._client_id,
+                enable_auto_commit=False,
+                isolation_level="read_uncommitted",
+                **self._kafka.client_kwargs(),
+            )
+            await c.start()
+            self._consumer = c
+        ends: dict[TopicPartition, int] = await self._consumer.end_offsets(list(partitions))
+        return ends
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            c, self._consumer = self._consumer, None
+            await c.stop()

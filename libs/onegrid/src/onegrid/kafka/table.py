@@ -21,6 +21,7 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from onegrid.kafka.admin import WrittenEnds
 from onegrid.kafka.records import Record
 from onegrid.settings import KafkaSettings
 
@@ -47,8 +48,7 @@ class GlobalTable:
         self._apply = apply
         self._client_id = client_id
         self._consumer: AIOKafkaConsumer | None = None
-        # Reads the end of everything written, committed or not (sync's target); started on first use.
-        self._ends: AIOKafkaConsumer | None = None
+        self._ends = WrittenEnds(kafka, client_id=f"{client_id}-ends")  # sync's target
         self.caught_up = asyncio.Event()
         self.applied = 0
         self._stopping = False
@@ -133,15 +133,13 @@ class GlobalTable:
 
         For a state handover: once the previous owner of a partition is fenced, its last transaction
         is committed or aborted, and a new owner calls this before processing, so it starts from
-        that owner's last commit. The target is each partition's end as written (read uncommitted),
-        not its last stable offset: on a topic other producers write too (a changelog two stages
-        share, `cases.v1`), another instance's transaction still open, e.g. one killed mid-batch
-        and not fenced yet, holds the last stable offset below the previous owner's last commit,
-        and stopping there would start the new owner on the state before it. Reading committed
-        records passes that open transaction only once it ends (fenced by its own partition's next
-        owner, or timed out by its coordinator), so this waits for it."""
+        that owner's last commit. The target is the end of everything written (WrittenEnds), not
+        the last stable offset: on a topic other producers write too (a changelog two stages share,
+        `cases.v1`), another instance's transaction left open (killed mid-batch, not fenced yet)
+        holds that offset below the previous owner's last commit, and stopping there started the new
+        owner on the state before it. So this also waits for every transaction open now to end."""
         c = await self._start()
-        ends = await self._written_ends(sorted(c.assignment()))
+        ends = await self._ends.of(sorted(c.assignment()))
         if not self._following:
             await self.catch_up(timeout_s, ends=ends)
             return
@@ -152,20 +150,6 @@ class GlobalTable:
                 ),
                 timeout_s,
             )
-
-    async def _written_ends(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-        """Each partition's end offset counting records of open transactions (its high watermark)."""
-        if self._ends is None:
-            c = AIOKafkaConsumer(
-                client_id=f"{self._client_id}-ends",
-                enable_auto_commit=False,
-                isolation_level="read_uncommitted",
-                **self._kafka.client_kwargs(),
-            )
-            await c.start()
-            self._ends = c
-        ends: dict[TopicPartition, int] = await self._ends.end_offsets(partitions)
-        return ends
 
     async def follow(self) -> None:
         """Catch up (if not yet) and keep applying changes until `stop()`."""
@@ -180,7 +164,7 @@ class GlobalTable:
             self._following = False
             await c.stop()
             self._consumer = None
-            await self._close_ends()
+            await self._ends.close()
 
     def stop(self) -> None:
         """Ends `follow()`, which then closes the consumer."""
@@ -193,9 +177,4 @@ class GlobalTable:
         if self._consumer is not None and not self._following:
             await self._consumer.stop()
             self._consumer = None
-        await self._close_ends()
-
-    async def _close_ends(self) -> None:
-        if self._ends is not None:
-            ends, self._ends = self._ends, None
-            await ends.stop()
+        await self._ends.close()

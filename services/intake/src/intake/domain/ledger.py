@@ -229,13 +229,17 @@ class LedgerBook:
         *,
         limit: int = 50,
         correlated: Mapping[TopicPartition, int] | None = None,
+        conclusive: bool = True,
     ) -> dict[str, Any]:
         """The ledger now: per feed and hour, received = outcomes + pending + unaccounted.
 
         `committed`: the intake group's committed offset per legacy partition, `correlated` its
         correlation stage's per correlation partition, both read BEFORE this book caught up with the
         accounts; a record without account below them is unaccounted from the second judgement that
-        finds it so (see the module's note)."""
+        finds it so (see the module's note). `conclusive=False`: the book could not catch up with
+        everything written after them (a transaction still open holds its reader back), so the
+        accounts of such a record may be unread yet: it stays pending, and the suspects stand as the
+        last conclusive judgement left them."""
         rows: dict[tuple[str, str], dict[str, int]] = {k: dict(v) for k, v in self.counts.items()}
         lost: list[dict[str, Any]] = []
         suspects: set[tuple[str, int, int]] = set()
@@ -248,7 +252,7 @@ class LedgerBook:
                     settled = self._decided(origin, correlated or {})
                 else:
                     settled = offset < upto
-                if settled:
+                if settled and conclusive:
                     suspects.add((topic, partition, offset))
                     if (topic, partition, offset) in self.suspects:
                         what = "unaccounted"
@@ -256,7 +260,8 @@ class LedgerBook:
                 row[what] = row.get(what, 0) + 1
                 if what == "unaccounted" and len(lost) < limit:
                     lost.append({"topic": topic, "partition": partition, "offset": offset})
-        self.suspects = suspects
+        if conclusive:
+            self.suspects = suspects
         table = []
         totals: dict[str, int] = {}
         for (feed, hour), row in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0])):
