@@ -28,6 +28,7 @@ FLAG_VERSION_2017: Final = 1 << 2
 _HEAD_KEYS: Final = ("QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO")
 _CP_MARKER: Final = "CP=&&"
 _HEX: Final = frozenset(b"0123456789abcdefABCDEF")
+_PRINTABLE: Final = bytes(range(0x20, 0x7F))
 _DIGITS_RE: Final = re.compile(r"[0-9]+")
 _MN_RE: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _CP_KEY_RE: Final = re.compile(r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)?")
@@ -85,11 +86,11 @@ _CRC_TABLE = tuple(_crc_rounds(i) for i in range(256))
 
 def crc16_hj212(data: bytes) -> int:
     """CRC of HJ 212-2017 Appendix A (not CRC-16/MODBUS: the register is shifted before the XOR)."""
+    # (reg >> 8) ^ byte is below 256, so the table lookup alone is the next register.
     reg = 0xFFFF
     table = _CRC_TABLE
     for byte in data:
-        v = (reg >> 8) ^ byte
-        reg = (v >> 8) ^ table[v & 0xFF]
+        reg = table[(reg >> 8) ^ byte]
     return reg
 
 
@@ -159,11 +160,13 @@ def _unframe(raw: bytes) -> tuple[bytes, list[str]]:
 
 
 def _decode(segment: bytes) -> str:
-    for offset, byte in enumerate(segment):
-        if not 0x20 <= byte <= 0x7E:
-            raise Rejected(
-                "hj212.encoding", f"byte 0x{byte:02X} at data segment offset {offset} is not printable ASCII"
-            )
+    # Deleting the printable bytes (in C) leaves nothing in a valid segment; only a refusal looks
+    # for where the first other byte is.
+    if segment.translate(None, _PRINTABLE):
+        offset, byte = next((i, b) for i, b in enumerate(segment) if not 0x20 <= b <= 0x7E)
+        raise Rejected(
+            "hj212.encoding", f"byte 0x{byte:02X} at data segment offset {offset} is not printable ASCII"
+        )
     return segment.decode("ascii")
 
 
