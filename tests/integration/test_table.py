@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from onegrid.kafka.table import GlobalTable
 from registry_client import RegistryView
@@ -86,3 +86,27 @@ async def test_sync_waits_for_records_committed_behind_another_producers_open_tr
     await dead.stop()
     table.stop()
     await follow
+
+
+async def test_written_ends_asked_twice_at_once_start_one_consumer(
+    kafka_settings, topics, monkeypatch
+) -> None:
+    """The legacy loop's handover and the correlation stage's both sync the same tables, at once after
+    a rebalance: each used to start a consumer of its own and one was never stopped."""
+    import onegrid.kafka.admin as admin
+
+    topic = await topics("written-ends", partitions=2)
+    made: list[AIOKafkaConsumer] = []
+
+    class Counted(AIOKafkaConsumer):
+        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(admin, "AIOKafkaConsumer", Counted)
+    ends = admin.WrittenEnds(kafka_settings, client_id="written-ends")
+    tps = [TopicPartition(topic, p) for p in range(2)]
+    first, second = await asyncio.gather(ends.of(tps), ends.of(tps))
+    assert first == second == {tp: 0 for tp in tps}
+    await ends.close()
+    assert len(made) == 1 and made[0]._closed

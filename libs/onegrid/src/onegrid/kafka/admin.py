@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -215,18 +216,22 @@ class WrittenEnds:
         self._kafka = kafka
         self._client_id = client_id
         self._consumer: AIOKafkaConsumer | None = None
+        # Two loops' handovers may ask at once: one consumer is started, not one each.
+        self._starting = asyncio.Lock()
 
     async def of(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
-        if self._consumer is None:
-            c = AIOKafkaConsumer(
-                client_id=self._client_id,
-                enable_auto_commit=False,
-                isolation_level="read_uncommitted",
-                **self._kafka.client_kwargs(),
-            )
-            await c.start()
-            self._consumer = c
-        ends: dict[TopicPartition, int] = await self._consumer.end_offsets(list(partitions))
+        async with self._starting:
+            if self._consumer is None:
+                c = AIOKafkaConsumer(
+                    client_id=self._client_id,
+                    enable_auto_commit=False,
+                    isolation_level="read_uncommitted",
+                    **self._kafka.client_kwargs(),
+                )
+                await c.start()
+                self._consumer = c
+            consumer = self._consumer
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(list(partitions))
         return ends
 
     async def close(self) -> None:
