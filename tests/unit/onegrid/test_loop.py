@@ -478,19 +478,10 @@ async def test_a_member_given_no_partition_is_ready_as_a_standby() -> None:
     await task
 
 
-async def test_the_assignment_callback_returns_before_producers_start_and_state_catches_up() -> None:
-    """Starting a partition's producer and catching its state up (`prepare`) can take longer than the
-    group's rebalance timeout; done inside the assignment callback, the member loses its membership
-    and the group rebalances again and again. The callback must return at once; the partition is
-    taken up in the loop's next round."""
-    broker = MemoryBroker(partitions=1)
-    broker.append("in", b"a", key=b"k")
-    caught_up = asyncio.Event()
+def exactly_once_loop(broker: MemoryBroker, prepare) -> tuple[ConsumerLoop, MemoryConsumer]:  # type: ignore[no-untyped-def]
+    """An exactly-once loop of group "g" on "in" (`upper` as handler) with `prepare`, and its consumer."""
 
-    async def prepare(tp) -> None:
-        await caught_up.wait()
-
-    async def handler(records):
+    async def handler(records):  # type: ignore[no-untyped-def]
         return upper(records)
 
     config = LoopConfig(
@@ -506,6 +497,22 @@ async def test_the_assignment_callback_returns_before_producers_start_and_state_
         config=config,
         prepare=prepare,
     )
+    return loop, consumer
+
+
+async def test_the_assignment_callback_returns_before_producers_start_and_state_catches_up() -> None:
+    """Starting a partition's producer and catching its state up (`prepare`) can take longer than the
+    group's rebalance timeout; done inside the assignment callback, the member loses its membership
+    and the group rebalances again and again. The callback must return at once; the partition is
+    taken up in the loop's next round."""
+    broker = MemoryBroker(partitions=1)
+    broker.append("in", b"a", key=b"k")
+    caught_up = asyncio.Event()
+
+    async def prepare(tp) -> None:
+        await caught_up.wait()
+
+    loop, consumer = exactly_once_loop(broker, prepare)
     task = asyncio.create_task(loop.run())
     await wait_until(lambda: loop.running, interval_s=0.01)
     tp = next(iter(consumer.assignment()))
@@ -531,19 +538,7 @@ async def test_every_newly_assigned_partition_is_fenced_before_any_is_prepared()
     async def prepare(tp) -> None:
         fenced_when_prepared[tp.partition] = set(broker.epochs)
 
-    config = LoopConfig(
-        group_id="g", topics=("in",), service="test", dlq_topic="dlq", quarantine_topic="quarantine",
-        exactly_once=True, commit_interval_s=0,
-    )  # fmt: skip
-    consumer = MemoryConsumer(broker, "g")
-    loop = ConsumerLoop(
-        consumer=consumer,
-        handler=lambda records: asyncio.sleep(0, upper(records)),
-        producer=MemoryProducer(broker),
-        transactional=partition_producers(broker),
-        config=config,
-        prepare=prepare,
-    )
+    loop, _ = exactly_once_loop(broker, prepare)
     await run_until(loop, lambda: len(loop.assigned) == 3)
     every = {f"g.in.{p}" for p in range(3)}
     assert fenced_when_prepared == {p: every for p in range(3)}

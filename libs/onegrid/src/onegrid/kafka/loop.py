@@ -19,8 +19,8 @@ Contract:
   transaction timeout); then `prepare(tp)` runs (e.g. state the previous owner wrote is caught up to
   the end of its changelog), and the partition is read from its committed offset. Every partition
   of an assignment is fenced before any is prepared (a `prepare` may wait for a transaction that
-  another of them fences). A fenced batch is
-  dropped and its partition paused until the group assigns it again.
+  another of them fences). A fenced batch is dropped and its partition paused until the group
+  assigns it again.
 - A revoke that lands while a batch's transaction is being committed does not stop that producer
   under it: the transaction ends (committed, or aborted once the next owner fences it) and only
   then is its producer stopped. A producer that fails to start is stopped again at once.
