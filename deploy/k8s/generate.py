@@ -113,12 +113,17 @@ def _topic_acls(reads: Iterable[TopicName], writes: Iterable[TopicName]) -> list
 
 def acls_of(access: TopicAccess) -> list[Manifest]:
     """Read and describe what it reads, write and describe what it writes; its own groups and
-    transactional ids by the prefix `<service>.`; nothing else."""
+    transactional ids by the prefix `<service>.` (an outbox relay's by `<service>.outbox.`); nothing
+    else."""
     acls = _topic_acls(access.reads, access.writes)
     if access.groups:
         acls.append(_acl("group", f"{access.service}.", "prefix", ["Read", "Describe"]))
     if access.transactional:
         acls.append(_acl("transactionalId", f"{access.service}.", "prefix", ["Write", "Describe"]))
+    elif access.outbox:  # the outbox relay's transactional id, and its group (the committed pass)
+        acls.append(_acl("transactionalId", access.outbox_prefix, "prefix", ["Write", "Describe"]))
+    if access.outbox and not access.groups:
+        acls.append(_acl("group", access.outbox_prefix, "prefix", ["Read", "Describe"]))
     if access.describes_all:
         acls.append(_acl("topic", "*", "literal", ["Describe", "DescribeConfigs"]))
         acls.append(_acl("group", "*", "literal", ["Describe"]))

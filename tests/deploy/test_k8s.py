@@ -258,6 +258,36 @@ def test_no_service_may_write_a_topic_it_does_not_own() -> None:
     assert _acl_topics(users["evaluation"], "Write") == [("evaluation.dlq.v1", "literal")]
 
 
+def test_an_outbox_relays_transactional_id_group_and_passes_topic_are_granted_to_its_service() -> None:
+    """A relay commits its pass as its group's offset on the passes topic inside its transaction:
+    TxnOffsetCommit needs the transactional id's Write, the group's Read and the topic's Read."""
+    from onegrid.topics import OUTBOX_PASSES
+
+    users = {u["metadata"]["name"]: u for u in of_kind("production", "KafkaUser")}
+    relaying = [a for a in SERVICE_TOPICS if a.outbox]
+    assert {a.service for a in relaying} == {"dispatch", "grid-registry"}
+    for access in relaying:
+        acls = users[access.service]["spec"]["authorization"]["acls"]
+
+        def granted(kind: str, name: str, op: str, acls: list[Manifest] = acls) -> bool:
+            return any(
+                a["resource"]["type"] == kind
+                and op in a["operations"]
+                and (
+                    name.startswith(a["resource"]["name"])
+                    if a["resource"]["patternType"] == "prefix"
+                    else name == a["resource"]["name"]
+                )
+                for a in acls
+            )
+
+        relay_id = f"{access.outbox_prefix}{access.service}.outbox"
+        assert granted("transactionalId", relay_id, "Write"), access.service
+        assert granted("group", relay_id, "Read"), access.service
+        assert granted("topic", OUTBOX_PASSES, "Read") and granted("topic", OUTBOX_PASSES, "Write")
+    assert not any(a.outbox for a in SERVICE_TOPICS if a.service not in ("dispatch", "grid-registry"))
+
+
 def test_production_holds_no_placeholder_and_names_only_documented_secrets() -> None:
     images = set()
     secrets: set[str] = set()

@@ -1,12 +1,17 @@
 """onegrid.outbox on real PostgreSQL and Kafka: only committed rows are published, in order, with their
-headers; a failed send keeps them for the next pass; a row the broker refuses for good is set aside
-with the reason and the relay goes on; one relay at a time holds a table."""
+headers, each exactly once: a failed send aborts its pass for the next to publish; a pass Kafka
+committed is never sent again, whether the database died before its delete or the instance died
+mid-transaction; a row the broker refuses for good is set aside with the reason and the relay goes
+on; one relay at a time holds a table."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -15,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onegrid.db import make_engine
 from onegrid.kafka import OutRecord
-from onegrid.kafka.memory import MemoryBroker, MemoryProducer
-from onegrid.kafka.producer import make_producer
+from onegrid.kafka.memory import MemoryBroker, MemoryRelayLink
+from onegrid.kafka.policy import is_transient
 from onegrid.outbox import (
+    KafkaRelayLink,
     OutboxRelay,
     SetAsideLimitExceeded,
     enqueue,
@@ -27,6 +33,7 @@ from onegrid.outbox import (
     set_aside_rows,
 )
 from onegrid.settings import KafkaSettings
+from onegrid.topics import OUTBOX_PASSES
 
 from .conftest import read_all
 
@@ -54,6 +61,20 @@ def records(topic: str, n: int, start: int = 0) -> list[OutRecord]:
     ]
 
 
+def relay_of(engine: AsyncEngine, scope: str, **kw: Any) -> OutboxRelay:
+    """A relay of the test's own table: its lock, transactional id and group are the test's."""
+    return OutboxRelay(engine, scope=scope, standby_s=0.0, **kw)
+
+
+def new_scope() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+async def pending(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(text("SELECT count(*) FROM outbox")) or 0)
+
+
 async def test_committed_rows_reach_kafka_in_order_and_rolled_back_rows_never(
     engine: AsyncEngine, kafka_settings: KafkaSettings, topics
 ) -> None:
@@ -68,47 +89,144 @@ async def test_committed_rows_reach_kafka_in_order_and_rolled_back_rows_never(
         await enqueue(conn, records(topic, 2, start=5))
         await enqueue(conn, [OutRecord(topic, None, key=b"k0")])  # a tombstone
 
-    producer = make_producer(kafka_settings, client_id="outbox-test")
-    await producer.start()
+    relay = relay_of(engine, new_scope(), batch_size=3)
     try:
-        relay = OutboxRelay(engine, batch_size=3)
-        assert await relay.drain(producer) == 8
-        assert await relay.drain(producer) == 0
+        link = KafkaRelayLink(kafka_settings, client_id="outbox-test")
+        assert await relay.drain(link) == 8
+        assert await relay.drain(link) == 0
+        assert await link.last_pass(relay.transactional_id) == 3  # 3 + 3 + 2 rows
     finally:
-        await producer.stop()
+        await relay.close()
     got = await read_all(kafka_settings, topic, expect=8)
     assert [r.value for r in got] == [f"v{i}".encode() for i in range(7)] + [None]
     assert [dict(r.headers)["ce_id"] for r in got[:7]] == [f"id-{i}".encode() for i in range(7)]
-    async with engine.connect() as conn:
-        assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 0
+    assert await pending(engine) == 0
+    entries = [
+        json.loads(r.value)
+        for r in await read_all(kafka_settings, OUTBOX_PASSES, expect=1)
+        if r.key == relay.transactional_id.encode()
+    ]
+    assert [(e["pass"], e["records"]) for e in entries] == [(1, 3), (2, 3), (3, 2)]
 
 
-async def test_a_failed_send_keeps_the_rows_for_the_next_pass(engine: AsyncEngine) -> None:
+async def test_a_failed_send_publishes_nothing_of_its_pass_and_the_next_pass_all_of_it(
+    engine: AsyncEngine,
+) -> None:
     async with engine.begin() as conn:
         await enqueue(conn, records("t", 4))
     broker = MemoryBroker()
-    relay = OutboxRelay(engine)
+    relay = relay_of(engine, new_scope())
+    failing = MemoryRelayLink(broker, producers=lambda p: FailingAt(p, 2, ConnectionError("broker away")))
     with pytest.raises(ConnectionError):
-        await relay.publish_pending(MemoryProducer(broker, fail_sends=1))
-    assert await relay.publish_pending(MemoryProducer(broker)) == 4
-    # sends before the failure may be published twice (at least once); the last four are the rows in order
-    assert [r.value for r in broker.records("t")[-4:]] == [f"v{i}".encode() for i in range(4)]
+        await relay.publish_pending(failing)
+    assert broker.records("t") == [] and await pending(engine) == 4  # the pass was aborted
+    assert await relay.publish_pending(MemoryRelayLink(broker)) == 4
+    assert [r.value for r in broker.records("t")] == [f"v{i}".encode() for i in range(4)]  # each once
+    await relay.close()
 
 
 async def test_one_relay_at_a_time_holds_a_table(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await enqueue(conn, records("t", 2))
     broker = MemoryBroker()
-    first, second = OutboxRelay(engine), OutboxRelay(engine)
-    async with engine.begin() as conn:  # hold the first relay's lock the way a pass in flight does
-        key = first._lock_key
-        assert await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key})
-        assert await second.publish_pending(MemoryProducer(broker)) == 0
-    assert await second.publish_pending(MemoryProducer(broker)) == 2
-    assert len(broker.records("t")) == 2
+    link = MemoryRelayLink(broker)
+    scope = new_scope()
+    first, second = relay_of(engine, scope), relay_of(engine, scope)
+    assert await first.publish_pending(link) == 2 and first.active
+    async with engine.begin() as conn:
+        await enqueue(conn, records("t", 1, start=2))
+    assert await second.publish_pending(link) == 0 and not second.active  # stands by
+    await first.close()  # the instance goes away: its session, and the lock with it
+    assert await second.publish_pending(link) == 1 and second.active
+    assert [r.value for r in broker.records("t")] == [b"v0", b"v1", b"v2"]
+    await second.close()
 
 
-async def test_a_row_the_broker_refuses_is_set_aside_with_its_reason_and_the_rest_published(
+async def test_a_pass_whose_delete_never_committed_is_not_published_again(
+    engine: AsyncEngine, kafka_settings: KafkaSettings, topics
+) -> None:
+    """PostgreSQL went down between the broker's commit of a pass and the delete of its rows: the
+    relay sent the pass again once the database was back, and dispatch's orders and lifecycle
+    events reached Kafka twice (the fault suite's 'orders issued twice' after a database kill)."""
+    topic = await topics("outbox-db-gone")
+    async with engine.begin() as conn:
+        await enqueue(conn, records(topic, 4))
+    scope = new_scope()
+    relay = relay_of(engine, scope)
+
+    class DatabaseDiesAfterCommit(KafkaRelayLink):
+        def producer(self, transactional_id: str) -> Any:
+            return Hooked(super().producer(transactional_id), after_commit=kill_relay_session)
+
+    async def kill_relay_session() -> None:
+        key = relay._lock_key  # a bigint advisory key shows in pg_locks as its two 32-bit halves
+        async with engine.connect() as conn:  # what a database restart does to the relay's session
+            killed = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND granted AND classid::bigint = :hi AND objid::bigint = :lo AND objsubid = 1"
+                ),
+                {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF},
+            )
+        assert killed == 1
+
+    with pytest.raises(Exception) as failed:
+        await relay.publish_pending(DatabaseDiesAfterCommit(kafka_settings, client_id="outbox-db-gone"))
+    assert is_transient(failed.value), failed.value
+    assert not relay.active and await pending(engine) == 4  # published, not yet deleted
+
+    link = KafkaRelayLink(kafka_settings, client_id="outbox-db-back")
+    async with engine.begin() as conn:
+        await enqueue(conn, records(topic, 1, start=4))
+    try:
+        assert await relay.drain(link) == 1  # takes the table up again: the four were published
+    finally:
+        await relay.close()
+    got = await read_all(kafka_settings, topic, expect=5)
+    assert [r.value for r in got] == [f"v{i}".encode() for i in range(5)]
+    assert await pending(engine) == 0
+
+
+async def test_a_relay_that_died_mid_transaction_is_fenced_and_its_pass_published_once_by_the_next(
+    engine: AsyncEngine, kafka_settings: KafkaSettings, topics
+) -> None:
+    """An instance killed with a pass's records sent but not committed: the next relay's producer
+    aborts that transaction (fencing), and the claimed rows go out again, once, in its own."""
+    topic = await topics("outbox-killed")
+    async with engine.begin() as conn:
+        await enqueue(conn, records(topic, 3))
+    scope = new_scope()
+    dying, next_one = relay_of(engine, scope), relay_of(engine, scope)
+    stuck = asyncio.Event()
+
+    class HangsBeforeCommit(KafkaRelayLink):
+        def producer(self, transactional_id: str) -> Any:
+            return Hooked(super().producer(transactional_id), before_offsets=hang)
+
+    async def hang() -> None:
+        stuck.set()
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(
+        dying.publish_pending(HangsBeforeCommit(kafka_settings, client_id="outbox-dying"))
+    )
+    await asyncio.wait_for(stuck.wait(), 30)
+    assert dying._active is not None
+    await dying._active.conn.invalidate()  # the instance is gone: its session ends, the lock is free
+    link = KafkaRelayLink(kafka_settings, client_id="outbox-next")
+    try:
+        assert await next_one.drain(link) == 3
+    finally:
+        await next_one.close()
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(task, 30)
+    got = await read_all(kafka_settings, topic, expect=3)
+    assert [r.value for r in got] == [b"v0", b"v1", b"v2"]
+    assert await pending(engine) == 0
+
+
+async def test_a_row_the_broker_refuses_is_set_aside_with_its_reason_and_the_rest_published_once(
     engine: AsyncEngine, kafka_settings: KafkaSettings, topics
 ) -> None:
     """A 2 MB record (a lifecycle event with a huge display name, say) can never be sent: before, the
@@ -119,11 +237,9 @@ async def test_a_row_the_broker_refuses_is_set_aside_with_its_reason_and_the_res
         await enqueue(conn, records(topic, 2))
         await enqueue(conn, [huge])
         await enqueue(conn, records(topic, 2, start=2))
-    producer = make_producer(kafka_settings, client_id="outbox-set-aside")
-    await producer.start()
+    relay = relay_of(engine, new_scope())
     try:
-        relay = OutboxRelay(engine)
-        assert await relay.drain(producer) == 5
+        assert await relay.drain(KafkaRelayLink(kafka_settings, client_id="outbox-set-aside")) == 5
         assert relay.set_aside == 1
         async with engine.connect() as conn:
             [aside] = await set_aside_rows(conn)
@@ -131,10 +247,8 @@ async def test_a_row_the_broker_refuses_is_set_aside_with_its_reason_and_the_res
         assert aside["topic"] == topic and aside["size"] == 2 * 1024 * 1024
         assert aside["reason"].startswith("MessageSizeTooLargeError")
         got = await read_all(kafka_settings, topic, expect=4)
-        # every other row reached Kafka, in order (the pass's earlier rows may come twice: at least once)
-        values = [r.value for r in got]
-        assert sorted(set(values)) == [f"v{i}".encode() for i in range(4)]
-        assert values[-2:] == [b"v2", b"v3"]
+        # every other row reached Kafka once, in order: the pass with the refused row was aborted
+        assert [r.value for r in got] == [f"v{i}".encode() for i in range(4)]
 
         # Once the cause is fixed, the row goes back at the end of the outbox, bytes and headers intact.
         async with engine.begin() as conn:
@@ -144,44 +258,68 @@ async def test_a_row_the_broker_refuses_is_set_aside_with_its_reason_and_the_res
         assert back.topic == topic and bytes(back.value) == huge.value
         assert relay.set_aside == 1
     finally:
-        await producer.stop()
+        await relay.close()
 
 
 async def test_too_many_refusals_in_a_row_stop_the_relay_loudly(engine: AsyncEngine) -> None:
     """A fault of every row (a forbidden topic, a wrong ACL) must not empty the outbox into set-aside."""
     async with engine.begin() as conn:
         await enqueue(conn, records("t", 5))
-
-    class Refusing:
-        async def send(self, *a: object, **kw: object) -> object:
-            raise ValueError("this producer refuses every record")
-
-    relay = OutboxRelay(engine, max_consecutive_set_aside=2)
+    broker = MemoryBroker()
+    refusing = MemoryRelayLink(broker, producers=lambda p: FailingAt(p, range(1, 100), ValueError("refused")))
+    relay = relay_of(engine, new_scope(), max_consecutive_set_aside=2)
     with pytest.raises(SetAsideLimitExceeded):
-        await relay.publish_pending(Refusing())
+        await relay.publish_pending(refusing)
+    assert await pending(engine) == 5 and broker.records("t") == []
     async with engine.connect() as conn:
-        assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 5
         assert await set_aside_rows(conn) == []
+    assert not relay.active  # it let go of the table: the next call takes it up again
 
 
-class FailingAt:
-    """A producer whose `at`-th send fails in delivery (the others are acknowledged): what a pass
-    meets when one partition's leader goes away during a broker restart."""
+class Hooked:
+    """A relay producer with hooks: `before_offsets` runs where the pass's offsets are committed,
+    `after_commit` once its transaction committed (a crash's place, or a database's going away)."""
 
-    def __init__(self, broker: MemoryBroker, at: int, exc: BaseException) -> None:
-        self.inner = MemoryProducer(broker)
-        self.at, self.exc, self.sends = at, exc, 0
+    def __init__(self, inner: Any, *, before_offsets: Any = None, after_commit: Any = None) -> None:
+        self.inner, self.before_offsets, self.after_commit = inner, before_offsets, after_commit
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def send_offsets_to_transaction(self, offsets: Any, group_id: str) -> None:
+        if self.before_offsets is not None:
+            await self.before_offsets()
+        await self.inner.send_offsets_to_transaction(offsets, group_id)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        async with self.inner.transaction():
+            yield
+        if self.after_commit is not None:
+            await self.after_commit()
+
+
+class FailingAt(Hooked):
+    """A producer whose sends numbered in `at` fail in delivery (the others are acknowledged): what
+    a pass meets when one partition's leader goes away during a broker restart."""
+
+    def __init__(self, inner: Any, at: int | range, exc: BaseException) -> None:
+        super().__init__(inner)
+        self.at = range(at, at + 1) if isinstance(at, int) else at
+        self.exc, self.sends = exc, 0
 
     async def send(self, *a: object, **kw: object) -> object:
         self.sends += 1
-        if self.sends == self.at:
+        if self.sends in self.at:
             failed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
             failed.set_exception(self.exc)
             return failed
-        return await self.inner.send(*a, **kw)  # type: ignore[arg-type]
+        return await self.inner.send(*a, **kw)
 
 
-async def test_a_pass_that_fails_part_way_publishes_no_acknowledged_row_again(engine: AsyncEngine) -> None:
+async def test_a_pass_that_fails_part_way_publishes_none_of_it_and_the_next_all_of_it_once(
+    engine: AsyncEngine,
+) -> None:
     """A broker restart made one send of a pass fail (LeaderNotAvailable) after the others were
     acknowledged; the whole pass was sent again, so every other order and lifecycle event of it
     reached Kafka twice (the fault suite's 'orders issued twice' in a rolling restart)."""
@@ -190,15 +328,15 @@ async def test_a_pass_that_fails_part_way_publishes_no_acknowledged_row_again(en
     async with engine.begin() as conn:
         await enqueue(conn, records("t", 5))
     broker = MemoryBroker()
-    relay = OutboxRelay(engine)
+    relay = relay_of(engine, new_scope())
+    failing = MemoryRelayLink(broker, producers=lambda p: FailingAt(p, 3, LeaderNotAvailableError()))
     with pytest.raises(LeaderNotAvailableError):
-        await relay.publish_pending(FailingAt(broker, 3, LeaderNotAvailableError()))
-    async with engine.connect() as conn:  # only the row not acknowledged is left
-        assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 1
-    assert await relay.drain(MemoryProducer(broker)) == 1
-    values = [r.value for r in broker.records("t")]
-    assert sorted(values) == [f"v{i}".encode() for i in range(5)]  # each once
+        await relay.publish_pending(failing)
+    assert broker.records("t") == [] and await pending(engine) == 5
+    assert await relay.drain(MemoryRelayLink(broker)) == 5
+    assert [r.value for r in broker.records("t")] == [f"v{i}".encode() for i in range(5)]  # each once
     assert relay.published == 5
+    await relay.close()
 
 
 async def test_a_refused_row_among_acknowledged_ones_is_set_aside_and_the_rest_sent_once(
@@ -207,10 +345,13 @@ async def test_a_refused_row_among_acknowledged_ones_is_set_aside_and_the_rest_s
     async with engine.begin() as conn:
         await enqueue(conn, records("t", 4))
     broker = MemoryBroker()
-    relay = OutboxRelay(engine)
-    assert await relay.publish_pending(FailingAt(broker, 2, ValueError("not sendable"))) == 4
-    assert relay.set_aside == 1
+    relay = relay_of(engine, new_scope())
+    refusing = MemoryRelayLink(broker, producers=lambda p: FailingAt(p, 2, ValueError("not sendable")))
+    assert await relay.publish_pending(refusing) == 1  # set aside; the pass aborted
+    assert relay.set_aside == 1 and broker.records("t") == []
+    assert await relay.drain(MemoryRelayLink(broker)) == 3
     assert [r.value for r in broker.records("t")] == [b"v0", b"v2", b"v3"]
     async with engine.connect() as conn:
         [aside] = await set_aside_rows(conn)
         assert aside["reason"].startswith("ValueError")
+    await relay.close()

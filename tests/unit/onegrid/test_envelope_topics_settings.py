@@ -52,6 +52,7 @@ def test_topic_names_are_the_public_interface() -> None:
         "dispatch.feedback.v1",
         "case.lifecycle.v1",
         "audit.heads.v1",
+        "outbox.passes.v1",
     }
     registry = next(t for t in CATALOGUE if t.name == "grid.registry.v1")
     assert registry.config()["cleanup.policy"] == "compact"

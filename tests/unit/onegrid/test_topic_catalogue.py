@@ -102,11 +102,13 @@ def test_the_audit_tap_subscribes_every_topic_but_the_trails_own_and_the_correla
     # The correlation stage's topics carry watermarks and its changelog even while the city is idle
     # (tens of records a second): recorded, they grew the trail without bound. Their evidence is
     # elsewhere: the legacy records they forward (on the feeds), the decisions (cases, ledger).
+    # The outbox relays' positions topic holds no record (its groups' offsets are the positions).
     assert every - tapped == {
         topics.AUDIT_HEADS,
         topics.AUDIT_DLQ,
         topics.INTAKE_CORRELATE,
         topics.INTAKE_CORRELATE_STATE,
+        topics.OUTBOX_PASSES,
     }
     assert {topics.DISPATCH_DLQ, topics.EVALUATION_DLQ, topics.INTAKE_STATE} <= tapped
 

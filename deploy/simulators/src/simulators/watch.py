@@ -137,7 +137,7 @@ class Watch:
             self.case_of[(src.get("network", ""), src.get("source_id", ""))] = body["case_id"]
         elif r.topic == CASE_LIFECYCLE:
             if any(e["event_id"] == body["event_id"] for e in self.lifecycle[body["case_id"]]):
-                return  # the outbox relay delivers at least once
+                return  # published again only after a restore of dispatch's database: keep the first
             self.lifecycle[body["case_id"]].append(body)
             self.on_lifecycle(body)
         else:

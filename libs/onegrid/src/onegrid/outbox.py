@@ -1,28 +1,39 @@
 """Transactional outbox: a change and the Kafka records announcing it commit together, or not at all.
 
 A service writes its change and calls `enqueue(conn, records)` on the same connection, inside the same
-database transaction; an `OutboxRelay` then publishes the committed rows to Kafka in id order and
-deletes them once the broker has acknowledged them. Nothing is lost (a crash before the delete only
-publishes the rows again: at least once, so consumers must tolerate a repeat, which a compacted
-changelog of full records does by construction). A pass that fails part-way (one partition's leader
-gone during a broker restart) deletes the rows the broker did acknowledge and keeps only the others,
-so a failed send never publishes the rest of its pass a second time.
+database transaction; an `OutboxRelay` then publishes the committed rows to Kafka in id order, exactly
+once, and deletes them.
 
-Order: rows are published in `id` order by one relay at a time (a transaction-scoped advisory lock per
-table keeps a second instance out). For two changes of one entity to keep their order, enqueue after
-the write that locks the entity's row: the second transaction then waits for the first to commit
-before it draws its outbox id.
+Exactly once across two systems without a two-phase commit: the relay works in *passes*. A pass first
+claims its rows in PostgreSQL (their `relay_pass` column set to the pass's number, committed), then
+sends them in one Kafka transaction that ends with the pass's entry on `outbox.passes.v1` and commits
+the relay's consumer group offset after it, with the pass's number as the offset's metadata (the
+group's offset is the relay's position, committed atomically with the records), and then deletes the
+pass's rows. Whatever dies in between (the database before the delete, the instance mid-transaction,
+a broker), the Kafka side says which passes were published: a relay taking a table up starts its own
+transactional producer (fencing any earlier one, whose open transaction is completed or aborted
+first), reads the committed pass number, deletes the rows of every pass up to it (published) and
+claims the others again (their transaction never committed). Readers see a pass's records only once
+it committed (read_committed, as every consumer here reads).
+
+One relay at a time: the active relay holds a session-level advisory lock per table on a connection
+of its own, and does every claim and delete on that connection; when that session ends (the instance
+killed, PostgreSQL restarted) the lock goes with it, another instance takes the table up and its
+producer fences the old one. An instance that cannot take the lock stands by and tries again every
+`standby_s`. For two changes of one entity to keep their order, enqueue after the write that locks
+the entity's row: the second transaction then waits for the first to commit before it draws its
+outbox id.
 
 Set aside: a row the broker refuses for a reason that retrying cannot cure (too large for the topic,
 an invalid or forbidden topic, a value the producer cannot send) is moved, with the reason and its
-original bytes, to `<table>_set_aside` and the relay goes on with the next rows: one bad row never
-stops every later record. Each row's own outcome tells which were refused; the rows acknowledged
-with them are not sent again. A later row of the same
-entity is published after a set-aside one; `replay_set_aside` puts set-aside rows back at the end of
-the outbox once the cause is fixed (e.g. the topic's max.message.bytes raised). Failures of the
-producer itself (closed, fenced, timed out) are not the row's fault and still raise, and more than
-`max_consecutive_set_aside` rows set aside in a row stop the relay loudly (`SetAsideLimitExceeded`)
-instead of emptying the outbox (say, after a misconfigured ACL).
+original bytes, to `<table>_set_aside`, the pass is aborted (none of its records is published) and
+the rest of its rows go in the next pass: one bad row never stops every later record, and no row is
+published twice. A later row of the same entity is published after a set-aside one;
+`replay_set_aside` puts set-aside rows back at the end of the outbox once the cause is fixed (e.g.
+the topic's max.message.bytes raised). Failures that are not the row's (a broker away, the producer
+fenced or timed out) abort the pass and keep its rows, and more than `max_consecutive_set_aside` rows
+set aside in a row stop the relay loudly (`SetAsideLimitExceeded`) instead of emptying the outbox
+(say, after a misconfigured ACL).
 
 Traces: a record enqueued without a `traceparent` gets the caller's current trace context, so the
 records a change announces continue the trace of whatever caused it (a consumed record, a request).
@@ -33,28 +44,40 @@ migration; the tables live in the service's own schema (on the engine's search_p
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import msgspec
-from aiokafka.errors import IllegalStateError, KafkaTimeoutError, ProducerClosed, ProducerFenced
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import IllegalStateError, KafkaError, KafkaTimeoutError, ProducerClosed, ProducerFenced
+from aiokafka.structs import OffsetAndMetadata
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onegrid import telemetry
-from onegrid.kafka.policy import is_transient
-from onegrid.kafka.producer import send_each
+from onegrid.kafka.admin import ensure_topics
+from onegrid.kafka.policy import Backoff, is_transient
+from onegrid.kafka.producer import make_producer, send_each
 from onegrid.kafka.records import OutRecord
 from onegrid.periodic import Periodic
+from onegrid.settings import KafkaSettings
+from onegrid.topics import OUTBOX_PASSES, spec_of
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TABLE = "outbox"
 _HEADERS_JSON = msgspec.json.Encoder()
+_PASS_JSON = msgspec.json.Encoder()
+_COORDINATOR_ATTEMPTS = 20  # ~30 s of capped backoff for the group coordinator to answer
 
 
 def outbox_ddl(table: str = DEFAULT_TABLE) -> str:
@@ -67,9 +90,15 @@ def outbox_ddl(table: str = DEFAULT_TABLE) -> str:
             value      bytea,
             headers    jsonb NOT NULL DEFAULT '[]',
             partition  int,
-            created_at timestamptz NOT NULL DEFAULT now()
+            created_at timestamptz NOT NULL DEFAULT now(),
+            relay_pass bigint  -- the relay's pass that claimed the row (module docstring); NULL: unclaimed
         )
     """
+
+
+def add_relay_pass_ddl(table: str = DEFAULT_TABLE) -> str:
+    """The `relay_pass` column for an outbox created before the relay published exactly once."""
+    return f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS relay_pass bigint"
 
 
 def set_aside_ddl(table: str = DEFAULT_TABLE) -> str:
@@ -209,12 +238,80 @@ async def replay_set_aside(conn: AsyncConnection, ids: Sequence[int], *, table: 
     return int(moved.rowcount or 0)
 
 
-class OutboxRelay:
-    """Publishes an outbox table to Kafka. One pass: `publish_pending`; forever: `run`.
+class RelayLink(Protocol):
+    """The relay's side of Kafka: its transactional producer, and the pass it last committed."""
 
-    `producer` is anything with aiokafka's `send` (an idempotent AIOKafkaProducer, or the in-memory
-    fake). `wake()` shortens the idle wait after a commit made in this process; other writers are
-    picked up within `idle_s`.
+    passes: TopicPartition  # where a relay's group commits its pass number (module docstring)
+
+    def producer(self, transactional_id: str) -> Any:
+        """A transactional producer with this id, not started (aiokafka's API, or the fake's)."""
+
+    async def last_pass(self, group: str) -> int:
+        """The pass number `group` committed last; 0 when none."""
+
+
+class KafkaRelayLink:
+    """`RelayLink` on the cluster: producers from `make_producer`, the pass from the group's offsets."""
+
+    def __init__(self, kafka: KafkaSettings, *, client_id: str, passes_topic: str = OUTBOX_PASSES) -> None:
+        self._kafka = kafka
+        self._client_id = client_id
+        self.passes = TopicPartition(passes_topic, 0)
+        self._topic_ready = False
+
+    def producer(self, transactional_id: str) -> AIOKafkaProducer:
+        # no linger: a pass's records are sent at once and the transaction commits right after them
+        return make_producer(
+            self._kafka, client_id=f"{self._client_id}-outbox", transactional_id=transactional_id, linger_ms=0
+        )
+
+    async def last_pass(self, group: str) -> int:
+        if not self._topic_ready:  # offsets can only be committed on a partition that exists
+            await ensure_topics(self._kafka, [spec_of(OUTBOX_PASSES).named(self.passes.topic)])
+            self._topic_ready = True
+        admin = AIOKafkaAdminClient(**self._kafka.client_kwargs())
+        await admin.start()
+        try:
+            backoff = Backoff(initial_s=0.1, max_s=2.0)
+            while True:
+                try:
+                    got = await admin.list_consumer_group_offsets(group, partitions=[self.passes])
+                    return pass_of(getattr(got.get(self.passes), "metadata", None))
+                except KafkaError as exc:
+                    # the group coordinator loading or moving (a fresh cluster, a broker restart)
+                    if not is_transient(exc) or backoff.attempt >= _COORDINATOR_ATTEMPTS:
+                        raise
+                    await asyncio.sleep(backoff.next_delay())
+        finally:
+            await admin.close()
+
+
+def pass_of(metadata: str | None) -> int:
+    """The pass number a relay's committed offset carries as its metadata; 0 when it has none."""
+    return int(metadata) if metadata and metadata.isdigit() else 0
+
+
+class _Aborted(Exception):
+    """Raised inside a pass's Kafka transaction to abort it (a row refused, or a send failed)."""
+
+
+@dataclass
+class _Active:
+    """What the relay holding a table has: the session that holds the table's lock (every claim and
+    delete goes through it), its producer (which fenced every earlier one) and its next pass."""
+
+    conn: AsyncConnection
+    producer: Any
+    next_pass: int
+
+
+class OutboxRelay:
+    """Publishes an outbox table to Kafka exactly once. One pass: `publish_pending`; forever: `run`.
+
+    `link` (a `RelayLink`) gives the transactional producer and the committed pass; its
+    transactional id and consumer group are `transactional_id`, `<service>.outbox.<scope>.<table>`
+    (granted by the service's ACL prefix). `wake()` shortens the idle wait after a commit made in this
+    process; other writers are picked up within `idle_s`.
     """
 
     def __init__(
@@ -224,22 +321,34 @@ class OutboxRelay:
         table: str = DEFAULT_TABLE,
         batch_size: int = 1000,
         idle_s: float = 0.2,
+        standby_s: float = 1.0,
         max_consecutive_set_aside: int = 100,
         scope: str = "",
+        service: str = "onegrid",
     ) -> None:
-        """`scope` (the owning service's schema) makes the advisory lock this relay's own: two
-        services' outboxes in one database, both named `outbox`, never hold each other up."""
+        """`scope` (the owning service's schema) makes the advisory lock, the transactional id and
+        the group this relay's own: two services' outboxes in one database, both named `outbox`,
+        never hold each other up."""
         self._engine = engine
         self._max_consecutive = max_consecutive_set_aside
         self._consecutive = 0
         self.set_aside = 0  # rows moved aside since start
         self._table = table
         self._batch_size = batch_size
+        self._standby_s = standby_s
+        self._standby_until = 0.0
         self._job = Periodic("outbox relay", idle_s)
         self._lock_key = int.from_bytes(
             hashlib.sha256(f"outbox:{scope}.{table}".encode()).digest()[:8], "big", signed=True
         )
-        self.published = 0  # records acknowledged by the broker since start
+        self.transactional_id = f"{service}.outbox.{scope or 'public'}.{table}"
+        self._active: _Active | None = None
+        self.published = 0  # records published (their transaction committed) since start
+
+    @property
+    def active(self) -> bool:
+        """True while this relay holds its table."""
+        return self._active is not None
 
     def wake(self) -> None:
         self._job.wake()
@@ -247,55 +356,140 @@ class OutboxRelay:
     def stop(self) -> None:
         self._job.stop()
 
-    async def publish_pending(self, producer: Any) -> int:
-        """Publish up to `batch_size` rows in id order and delete them (those refused for good are
-        set aside); the number of rows taken off the outbox.
+    async def publish_pending(self, link: RelayLink) -> int:
+        """One pass: publish up to `batch_size` rows in id order and delete them (those refused for
+        good are set aside); the number of rows taken off the outbox.
 
-        Returns 0 when another relay holds the table. Raises what the producer or database raise
-        when it is not a row's fault; rows stay in the outbox then and are published by a later call.
+        Returns 0 when another relay holds the table (this one stands by), or when the producer was
+        fenced by a relay that took the table over. Raises what the producer or database raise when
+        it is not a row's fault, after letting go of the table (the next call takes it up again,
+        settling what the failed pass left); the pass's rows are published by a later pass.
         """
-        async with self._engine.begin() as conn:
-            got = await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
-            if not got:
-                return 0
-            rows = (
+        if self._active is None and not await self._take_up(link):
+            return 0
+        try:
+            return await self._pass(link)
+        except ProducerFenced:
+            log.warning("outbox %s: fenced by another relay, standing by", self._table)
+            await self.close()
+            return 0
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _take_up(self, link: RelayLink) -> bool:
+        """Become the table's relay if no other holds it: lock, fence, settle the last pass."""
+        now = time.monotonic()
+        if now < self._standby_until:
+            return False
+        conn = await self._engine.connect()
+        try:
+            got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._lock_key})
+            await conn.commit()
+        except BaseException:
+            await _end_session(conn)
+            raise
+        if not got:
+            self._standby_until = now + self._standby_s
+            await conn.close()
+            return False
+        producer = link.producer(self.transactional_id)
+        try:
+            # Starting the producer fences every earlier one of this id, and completes (commits or
+            # aborts) a transaction one left open: after it, the committed pass is final.
+            await producer.start()
+            done = await link.last_pass(self.transactional_id)
+            async with conn.begin():
                 await conn.execute(
+                    text(f"DELETE FROM {self._table} WHERE relay_pass <= :done"), {"done": done}
+                )
+                highest = await conn.scalar(text(f"SELECT max(relay_pass) FROM {self._table}"))
+        except BaseException:
+            await _stop_quietly(producer)
+            await _end_session(conn)
+            raise
+        self._active = _Active(conn, producer, max(done, highest or 0) + 1)
+        log.info("outbox %s: relay taken up after pass %d", self._table, done)
+        return True
+
+    async def _pass(self, link: RelayLink) -> int:
+        a = self._active
+        assert a is not None
+        p = a.next_pass
+        async with a.conn.begin():
+            # Rows a pass claimed but never published (aborted) come first, then the unclaimed ones;
+            # the claim commits before anything is sent, so the pass's number names exactly them.
+            claimed = (
+                await a.conn.execute(
                     text(
-                        f"SELECT id, topic, key, value, headers, partition FROM {self._table} "
-                        "ORDER BY id LIMIT :n"
+                        f"UPDATE {self._table} SET relay_pass = :p WHERE id IN ("
+                        f"SELECT id FROM {self._table} ORDER BY relay_pass IS NULL, id LIMIT :n) "
+                        "RETURNING id, topic, key, value, headers, partition"
                     ),
-                    {"n": self._batch_size},
+                    {"p": p, "n": self._batch_size},
                 )
             ).all()
-            if not rows:
-                return 0
-            out = [_record_of(r) for r in rows]
-            outcomes = await send_each(producer, out)
-            sent, refused, failure = self._sort_out(rows, out, outcomes)
-            if refused:
-                await self._move_aside(conn, rows, refused)
-            # exactly the rows acknowledged or set aside: a smaller id committed meanwhile, or a row
-            # whose send failed, must not be deleted unsent
-            done = [*sent, *refused]
-            if done:
-                await conn.execute(text(f"DELETE FROM {self._table} WHERE id = ANY(:ids)"), {"ids": done})
-        self.published += len(sent)
-        self.set_aside += len(refused)
+        if not claimed:
+            return 0
+        a.next_pass += 1
+        rows = sorted(claimed, key=lambda r: r.id)
+        out = [_record_of(r) for r in rows]
+        refused: dict[int, str] = {}
+        failure: BaseException | None = None
+        try:
+            async with a.producer.transaction():
+                outcomes = await send_each(a.producer, out)
+                refused, failure = self._sort_out(rows, out, outcomes)
+                if refused or failure is not None:
+                    raise _Aborted
+                await self._account(a.producer, link, p, rows)
+        except _Aborted:
+            pass
+        if refused:
+            async with a.conn.begin():
+                await self._move_aside(a.conn, refused)
+            self.set_aside += len(refused)
         if failure is not None:
-            raise failure  # not a row's fault: the rows left are sent by a later pass
-        return len(done)
+            raise failure  # not a row's fault: the pass's rows go in a later pass
+        if refused:
+            return len(refused)  # the others stay claimed and go in the next pass
+        async with a.conn.begin():
+            await a.conn.execute(text(f"DELETE FROM {self._table} WHERE relay_pass = :p"), {"p": p})
+        self.published += len(rows)
+        return len(rows)
+
+    async def _account(self, producer: Any, link: RelayLink, p: int, rows: Sequence[Any]) -> None:
+        """The pass's entry on the passes topic and the group's offset after it, carrying the pass's
+        number: both commit with the pass's records, or neither does."""
+        entry = {
+            "relay": self.transactional_id,
+            "pass": p,
+            "records": len(rows),
+            "first_id": rows[0].id,
+            "last_id": rows[-1].id,
+            "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        }
+        sent = await producer.send(
+            link.passes.topic,
+            value=_PASS_JSON.encode(entry),
+            key=self.transactional_id.encode(),
+            partition=link.passes.partition,
+        )
+        where = await sent
+        offset = getattr(where, "offset", -1) + 1  # the fake's sends in a transaction have no offset yet
+        await producer.send_offsets_to_transaction(
+            {link.passes: OffsetAndMetadata(offset, str(p))}, self.transactional_id
+        )
 
     def _sort_out(
         self, rows: Sequence[Any], out: Sequence[OutRecord], outcomes: Sequence[BaseException | None]
-    ) -> tuple[list[int], dict[int, str], BaseException | None]:
-        """The rows acknowledged, those refused for good (with the reason) and the first failure
-        that is not a row's fault (its row and every row not sent stay in the outbox)."""
-        sent: list[int] = []
+    ) -> tuple[dict[int, str], BaseException | None]:
+        """The rows refused for good (with the reason) and the first failure that is not a row's
+        fault; either aborts the pass."""
         refused: dict[int, str] = {}
         failure: BaseException | None = None
         for row, record, exc in zip(rows, out, outcomes, strict=True):
             if exc is None:
-                sent.append(row.id)
                 self._consecutive = 0
                 continue
             reason = refused_reason(exc)
@@ -309,9 +503,9 @@ class OutboxRelay:
                 raise SetAsideLimitExceeded(
                     f"{self._consecutive} outbox rows of {self._table} refused in a row; last: {reason}"
                 ) from exc
-        return sent, refused, failure
+        return refused, failure
 
-    async def _move_aside(self, conn: AsyncConnection, rows: Sequence[Any], refused: dict[int, str]) -> None:
+    async def _move_aside(self, conn: AsyncConnection, refused: dict[int, str]) -> None:
         await conn.execute(
             text(
                 f"INSERT INTO {self._table}_set_aside (id, topic, key, value, headers, partition, created_at, reason) "
@@ -320,15 +514,44 @@ class OutboxRelay:
             ),
             [{"id": row_id, "reason": reason} for row_id, reason in refused.items()],
         )
+        await conn.execute(text(f"DELETE FROM {self._table} WHERE id = ANY(:ids)"), {"ids": list(refused)})
 
-    async def drain(self, producer: Any) -> int:
-        """Publish until the outbox is empty (or another relay holds it); the number published."""
+    async def close(self) -> None:
+        """Let go of the table: stop the producer and end the session that holds the lock."""
+        a, self._active = self._active, None
+        if a is not None:
+            await _stop_quietly(a.producer)
+            await _end_session(a.conn)
+
+    async def drain(self, link: RelayLink) -> int:
+        """Publish until the outbox is empty (or another relay holds it); the number taken off."""
         total = 0
-        while n := await self.publish_pending(producer):
+        while n := await self.publish_pending(link):
             total += n
         return total
 
-    async def run(self, producer: Any) -> None:
+    async def run(self, link: RelayLink) -> None:
         """Relay until `stop()`: a full batch is followed at once, otherwise after `idle_s` (or
-        `wake()`); transient failures retry with capped backoff, others raise."""
-        await self._job.run(lambda: self.publish_pending(producer), again=lambda n: n >= self._batch_size)
+        `wake()`); transient failures retry with capped backoff, others raise. Lets go of the table
+        when it ends."""
+        try:
+            await self._job.run(lambda: self.publish_pending(link), again=lambda n: n >= self._batch_size)
+        finally:
+            await self.close()
+
+
+async def _end_session(conn: AsyncConnection) -> None:
+    """Close the connection's session for good, not back into the pool: a session-level advisory
+    lock outlives transactions, so only the session's end is sure to release it."""
+    try:
+        await conn.invalidate()
+        await conn.close()
+    except Exception:  # already gone with its server: nothing left to release
+        log.debug("outbox: ending a relay session failed", exc_info=True)
+
+
+async def _stop_quietly(producer: Any) -> None:
+    try:
+        await producer.stop()
+    except Exception:
+        log.debug("outbox: stopping a relay producer failed", exc_info=True)

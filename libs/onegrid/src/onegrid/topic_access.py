@@ -73,6 +73,13 @@ class TopicAccess:
     # Describes every topic and consumer group (throughput and lag pages), reads none of them.
     describes_all: bool = False
     groups: tuple[ConsumerGroup, ...] = ()
+    # Publishes a transactional outbox (onegrid.outbox): the relay's transactional id and consumer
+    # group are `<service>.outbox.<schema>.<table>`, shared by the instances (each fences the last).
+    outbox: bool = False
+
+    @property
+    def outbox_prefix(self) -> str:
+        return f"{self.service}.outbox."
 
     def group_id(self, group: ConsumerGroup) -> str:
         return f"{self.service}.{group.loop}"
@@ -95,6 +102,7 @@ def _of(
     transactional: bool = False,
     describes_all: bool = False,
     groups: tuple[ConsumerGroup, ...] = (),
+    outbox: bool = False,
 ) -> TopicAccess:
     """A service's access: the catalogue's topics it reads and writes, and the families given."""
     return TopicAccess(
@@ -104,13 +112,14 @@ def _of(
         transactional=transactional,
         describes_all=describes_all,
         groups=groups,
+        outbox=outbox,
     )
 
 
 SERVICE_TOPICS: tuple[TopicAccess, ...] = (
     # The registry publishes its changelog from its outbox and follows it for its own lookups (a
     # global table read from the start by every instance: no consumer group).
-    _of("grid-registry"),
+    _of("grid-registry", outbox=True),
     # Legacy records in, case events out in one transaction; its state changelog. The ledger:
     # accounts written with the outputs, read back beside the feeds and the set-aside copies. Its
     # correlation stage: records forwarded by region, decided by the region's partition owner.
@@ -126,6 +135,7 @@ SERVICE_TOPICS: tuple[TopicAccess, ...] = (
         "dispatch",
         writes=(prefix(DISPATCH_ORDERS_PREFIX),),
         groups=(ConsumerGroup("inbox", (CASES, DISPATCH_FEEDBACK)),),
+        outbox=True,  # orders and lifecycle events
     ),
     # The wire tap reads every audited topic of the catalogue and every department's orders.
     _of("audit", reads=(prefix(DISPATCH_ORDERS_PREFIX),), groups=(ConsumerGroup("wiretap"),)),

@@ -50,6 +50,10 @@ GRID_REGISTRY = "grid.registry.v1"
 DISPATCH_FEEDBACK = "dispatch.feedback.v1"
 CASE_LIFECYCLE = "case.lifecycle.v1"
 AUDIT_HEADS = "audit.heads.v1"
+# Internal: the outbox relays' passes. Each pass a relay publishes ends with a record here (key: the
+# relay, `<service>.outbox.<schema>.<table>`), and the relay's consumer group of that name commits its
+# offset, with the pass's number, in the same Kafka transaction as the pass's records (onegrid.outbox).
+OUTBOX_PASSES = "outbox.passes.v1"
 # One orders topic per department: `{department}` is its code.
 ORDERS_TOPIC_TEMPLATE = "dispatch.orders.{department}.v1"
 
@@ -292,6 +296,18 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         case_facts=True,
     ),
     TopicSpec(AUDIT_HEADS, partitions=1, retention_ms=None, owner="audit", key="key_id", audited=False),
+    # The relays' groups commit their offsets here too, which Kafka grants on the topic's Read.
+    TopicSpec(
+        OUTBOX_PASSES,
+        partitions=1,
+        compacted=True,
+        extra_config={"min.cleanable.dirty.ratio": "0.1"},
+        owner="dispatch",
+        also_written_by=("grid-registry",),
+        readers=("dispatch", "grid-registry"),
+        key="The relay: `<service>.outbox.<schema>.<table>`.",
+        audited=False,  # bookkeeping: the records it accounts for are on their own topics
+    ),
 )
 
 # The family of per-department orders topics (`ORDERS_TOPIC_TEMPLATE`); `orders_topic_spec` names one.

@@ -22,7 +22,7 @@ from dispatch.store import Outlets, Webhook
 from dispatch.webhooks import Courier
 from onegrid.kafka.admin import ensure_topics
 from onegrid.kafka.table import GlobalTable
-from onegrid.outbox import OutboxRelay
+from onegrid.outbox import KafkaRelayLink, OutboxRelay
 from onegrid.service import create_app
 from onegrid.topics import GRID_REGISTRY, orders_topic_spec, renamed, spec_of
 from onegrid.wiring import Wiring, wire
@@ -51,7 +51,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> D
     table = GlobalTable(s.kafka, s.registry_topic, view.handle, client_id=f"{s.client_id}-registry")
     policy = Policy(reopen_window_s=s.reopen_window_days * 86400, arbitration_s=s.arbitration_s)
     hooks = {code: Webhook(t.url, t.secret) for code, t in s.webhooks.items()}
-    relay = OutboxRelay(w.engine, scope=s.db_schema)
+    relay = OutboxRelay(w.engine, scope=s.db_schema, service=s.service_name)
+    relay_link = KafkaRelayLink(s.kafka, client_id=s.client_id)
 
     def lifecycle() -> Lifecycle:
         return Lifecycle(Directory(view.records, command_suffix=s.command_centre_suffix), policy)
@@ -88,7 +89,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> D
     gauges = LoopGauges(
         w.engine, stuck_after=s.webhook_stuck_after, departments=hooks, interval_s=s.gauges_interval_s
     )
-    w.runtime.background += [table.follow, lambda: relay.run(w.producer), watch.run, courier.run, gauges.run]
+    w.runtime.background += [table.follow, lambda: relay.run(relay_link), watch.run, courier.run, gauges.run]
     w.runtime.on_stop.insert(0, _stopper(relay, watch, courier, table))
     w.add_loop(
         name="inbox",

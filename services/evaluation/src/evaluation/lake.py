@@ -16,8 +16,9 @@ durable before the handler returns (local: temporary name, fsync, rename, fsync 
 object storage: one PUT, visible whole or not at all), and the loop commits the offsets only after.
 After a crash the batch is consumed again from the committed offset: files of that partition from
 that offset on are leftovers of the uncommitted attempt and are deleted before it is written again,
-so every record lands in exactly one file. A duplicate *published* by dispatch's at-least-once outbox
-is a distinct record (another offset) and stays, as in the topic: deduplicate on `event_id`.
+so every record lands in exactly one file. A duplicate *published* (dispatch's outbox publishes once,
+but a database restored from a backup may publish again) is a distinct record (another offset) and
+stays, as in the topic: deduplicate on `event_id`.
 
 Facts and dimensions are snapshots rebuilt from the read models: the day files of the cases of every
 projector batch are rewritten (one PUT each) before that batch is committed.

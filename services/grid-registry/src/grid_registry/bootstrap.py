@@ -24,7 +24,7 @@ from grid_registry.settings import Settings
 from grid_registry.store import RecordStore
 from onegrid.kafka.admin import ensure_topics
 from onegrid.kafka.table import GlobalTable
-from onegrid.outbox import OutboxRelay
+from onegrid.outbox import KafkaRelayLink, OutboxRelay
 from onegrid.service import create_app
 from onegrid.topics import GRID_REGISTRY, orders_topic_spec, renamed
 from onegrid.wiring import Wiring, wire
@@ -50,7 +50,8 @@ def bootstrap(settings: Settings | None = None) -> GridRegistryService:
     settings = settings or Settings()
     w = wire(settings, migrations=MIGRATIONS, topics=renamed({GRID_REGISTRY: settings.changelog_topic}))
     store = RecordStore(w.engine, topic=settings.changelog_topic)
-    relay = OutboxRelay(w.engine, scope=settings.db_schema)
+    relay = OutboxRelay(w.engine, scope=settings.db_schema, service=settings.service_name)
+    relay_link = KafkaRelayLink(settings.kafka, client_id=settings.client_id)
 
     async def ensure_order_topics(codes: Sequence[str]) -> None:
         specs = [orders_topic_spec(settings.orders_topic.format(department=code)) for code in codes]
@@ -85,7 +86,7 @@ def bootstrap(settings: Settings | None = None) -> GridRegistryService:
         table.stop()
 
     w.runtime.on_start.append(catch_up_changelog)
-    w.runtime.background += [lambda: relay.run(w.producer), table.follow]
+    w.runtime.background += [lambda: relay.run(relay_link), table.follow]
     w.runtime.on_stop.insert(0, stop_table)
     w.runtime.checks["changelog"] = changelog_caught_up
     app = create_app(

@@ -16,6 +16,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from onegrid.kafka.partitioner import keyed_partition
+from onegrid.topics import OUTBOX_PASSES
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class MemoryBroker:
     partitions: int = 1
     logs: dict[TopicPartition, list[MemoryRecord]] = field(default_factory=lambda: defaultdict(list))
     committed: dict[tuple[str, TopicPartition], int] = field(default_factory=dict)
+    # The metadata committed with each offset (an outbox relay's pass number).
+    metadata: dict[tuple[str, TopicPartition], str] = field(default_factory=dict)
     # The current producer epoch of each transactional id: a newer producer fences older ones.
     epochs: dict[str, int] = field(default_factory=dict)
 
@@ -219,6 +222,26 @@ class MemoryProducer:
         if offsets:
             for tp, meta in offsets[0].items():
                 self.broker.committed[(offsets[1], tp)] = meta.offset
+                self.broker.metadata[(offsets[1], tp)] = meta.metadata
 
     async def send_offsets_to_transaction(self, offsets: dict[TopicPartition, Any], group_id: str) -> None:
         self._txn_offsets = (offsets, group_id)
+
+
+class MemoryRelayLink:
+    """An outbox relay's `RelayLink` on the in-memory broker: transactional fakes and the pass
+    number committed with the relay's group offset. `producers` wraps each new producer (a test's
+    failing one)."""
+
+    def __init__(self, broker: MemoryBroker, producers: Any = None) -> None:
+        self.broker = broker
+        self.passes = TopicPartition(OUTBOX_PASSES, 0)
+        self._wrap = producers or (lambda p: p)
+
+    def producer(self, transactional_id: str) -> Any:
+        return self._wrap(MemoryProducer(self.broker, transactional_id=transactional_id))
+
+    async def last_pass(self, group: str) -> int:
+        from onegrid.outbox import pass_of  # the outbox imports the Kafka modules this one sits beside
+
+        return pass_of(self.broker.metadata.get((group, self.passes)))
