@@ -417,13 +417,15 @@ class OutboxRelay:
         assert a is not None
         p = a.next_pass
         async with a.conn.begin():
-            # Rows a pass claimed but never published (aborted) come first, then the unclaimed ones;
-            # the claim commits before anything is sent, so the pass's number names exactly them.
+            # Every row here is unpublished: a committed pass's rows are deleted before the next
+            # pass, or by the take-up after a failure. Rows an aborted pass claimed are claimed
+            # again with the rest, in id order (the primary key's). The claim commits before
+            # anything is sent, so the pass's number names exactly its rows.
             claimed = (
                 await a.conn.execute(
                     text(
                         f"UPDATE {self._table} SET relay_pass = :p WHERE id IN ("
-                        f"SELECT id FROM {self._table} ORDER BY relay_pass IS NULL, id LIMIT :n) "
+                        f"SELECT id FROM {self._table} ORDER BY id LIMIT :n) "
                         "RETURNING id, topic, key, value, headers, partition"
                     ),
                     {"p": p, "n": self._batch_size},
