@@ -17,6 +17,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from support.waiting import wait_until
 
 from onegrid.db import make_engine
 from onegrid.kafka import OutRecord
@@ -140,6 +141,29 @@ async def test_one_relay_at_a_time_holds_a_table(engine: AsyncEngine) -> None:
     assert await second.publish_pending(link) == 1 and second.active
     assert [r.value for r in broker.records("t")] == [b"v0", b"v1", b"v2"]
     await second.close()
+
+
+async def test_a_commit_in_any_session_wakes_the_relay_at_once(engine: AsyncEngine) -> None:
+    """The relay of one instance waited out its idle interval for rows another instance's desk had
+    committed (only a commit in its own process woke it): the writers notify, the relay listens."""
+    broker = MemoryBroker()
+    async with engine.connect() as conn:  # the relay listens on the channel of its own schema
+        schema = await conn.scalar(text("SELECT current_schema()"))
+    relay = OutboxRelay(engine, scope=schema, idle_s=600.0)
+    task = asyncio.create_task(relay.run(MemoryRelayLink(broker)))
+    try:
+        await wait_until(lambda: relay.active, interval_s=0.05, what="the relay taking its table up")
+        async with engine.begin() as conn:  # another instance's transaction: no wake() in this one
+            await enqueue(conn, records("t", 2))
+        # well inside the idle interval: only the commit's notification can have woken it
+        await wait_until(
+            lambda: len(broker.records("t")) == 2, timeout_s=30, interval_s=0.05, what="the rows"
+        )
+    finally:
+        relay.stop()
+        await task
+    assert [r.value for r in broker.records("t")] == [b"v0", b"v1"]
+    assert not relay.active
 
 
 async def test_a_pass_whose_delete_never_committed_is_not_published_again(

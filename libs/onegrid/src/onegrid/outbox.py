@@ -20,7 +20,8 @@ One relay at a time: the active relay holds a session-level advisory lock per ta
 of its own, and does every claim and delete on that connection; when that session ends (the instance
 killed, PostgreSQL restarted) the lock goes with it, another instance takes the table up and its
 producer fences the old one. An instance that cannot take the lock stands by and tries again every
-`standby_s`. For two changes of one entity to keep their order, enqueue after the write that locks
+`standby_s`. Writers notify the table's channel in their transactions and the active relay listens,
+so a commit in any instance wakes it at once. For two changes of one entity to keep their order, enqueue after the write that locks
 the entity's row: the second transaction then waits for the first to commit before it draws its
 outbox id.
 
@@ -180,6 +181,7 @@ async def enqueue(conn: AsyncConnection, records: Sequence[OutRecord], *, table:
             for r in records
         ],
     )
+    await conn.execute(text(_notify_sql(table)))
 
 
 async def copy_into(raw: Any, records: Sequence[OutRecord], *, table: str = DEFAULT_TABLE) -> None:
@@ -197,6 +199,19 @@ async def copy_into(raw: Any, records: Sequence[OutRecord], *, table: str = DEFA
             for r in records
         ],
     )
+    await raw.execute(_notify_sql(table))
+
+
+def _channel_sql(table: str) -> str:
+    # NOTIFY channels are at most 63 bytes: the schema and table, hashed
+    return f"'onegrid_outbox_' || md5(current_schema() || '.{table}')"
+
+
+def _notify_sql(table: str) -> str:
+    """Wakes the relay holding `table` (in whichever instance) when the writer's transaction
+    commits: the relay LISTENs on its session (PostgreSQL delivers a notification only on commit,
+    once per transaction and channel however often it was sent)."""
+    return f"SELECT pg_notify({_channel_sql(table)}, '')"
 
 
 def _record_of(row: Any) -> OutRecord:
@@ -404,6 +419,7 @@ class OutboxRelay:
                     text(f"DELETE FROM {self._table} WHERE relay_pass <= :done"), {"done": done}
                 )
                 highest = await conn.scalar(text(f"SELECT max(relay_pass) FROM {self._table}"))
+                await self._listen(conn)
         except BaseException:
             await _stop_quietly(producer)
             await _end_session(conn)
@@ -411,6 +427,13 @@ class OutboxRelay:
         self._active = _Active(conn, producer, max(done, highest or 0) + 1)
         log.info("outbox %s: relay taken up after pass %d", self._table, done)
         return True
+
+    async def _listen(self, conn: AsyncConnection) -> None:
+        """Wake on every writer's commit, in any instance (`_notify_sql`), not only this one's."""
+        channel = await conn.scalar(text(f"SELECT {_channel_sql(self._table)}"))
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None  # a connection that is checked out has its driver's
+        await raw.add_listener(channel, lambda *_: self._job.wake())
 
     async def _pass(self, link: RelayLink) -> int:
         a = self._active
