@@ -76,8 +76,7 @@ from onegrid.topics import OUTBOX_PASSES, spec_of
 log = logging.getLogger(__name__)
 
 DEFAULT_TABLE = "outbox"
-_HEADERS_JSON = msgspec.json.Encoder()
-_PASS_JSON = msgspec.json.Encoder()
+_JSON = msgspec.json.Encoder()
 _COORDINATOR_ATTEMPTS = 20  # ~30 s of capped backoff for the group coordinator to answer
 
 
@@ -138,7 +137,7 @@ def refused_reason(exc: BaseException) -> str | None:
 
 def _encode_headers(headers: Sequence[tuple[str, bytes]]) -> str:
     # [[name, base64 of the value], ...]: msgspec writes bytes as base64 (the relay's _decode_headers)
-    return _HEADERS_JSON.encode([(k, v or b"") for k, v in headers]).decode()
+    return _JSON.encode([(k, v or b"") for k, v in headers]).decode()
 
 
 def with_trace(
@@ -496,7 +495,7 @@ class OutboxRelay:
         }
         sent = await producer.send(
             link.passes.topic,
-            value=_PASS_JSON.encode(entry),
+            value=_JSON.encode(entry),
             key=self.transactional_id.encode(),
             partition=link.passes.partition,
         )
