@@ -301,17 +301,28 @@ class EvictedConsumer(MemoryConsumer):
     """The group moved on without this member: its next commit is refused once."""
 
     refusals = 1
+    refusal: type[Exception]
 
     async def commit(self, offsets):
-        from aiokafka.errors import CommitFailedError
-
         if self.refusals:
             self.refusals -= 1
-            raise CommitFailedError("the group has already rebalanced")
+            raise self.refusal("the group has already rebalanced")
         await super().commit(offsets)
 
 
-async def test_a_commit_refused_after_eviction_does_not_kill_the_loop() -> None:
+def _evicted(broker: MemoryBroker, refusal: type[Exception]) -> EvictedConsumer:
+    consumer = EvictedConsumer(broker, "g")
+    consumer.refusal = refusal
+    return consumer
+
+
+# CommitFailedError: the group rebalanced without this member. IllegalStateError: aiokafka's own
+# assignment is gone while the loop still holds the partitions, e.g. a pattern subscription matched
+# a new topic (a broker restarted, a topic created) and the rebalance it starts has not revoked yet.
+@pytest.mark.parametrize("refusal", ["CommitFailedError", "IllegalStateError"])
+async def test_a_commit_refused_after_eviction_does_not_kill_the_loop(refusal: str) -> None:
+    import aiokafka.errors
+
     broker = MemoryBroker()
     broker.append("in", b"a")
 
@@ -319,7 +330,7 @@ async def test_a_commit_refused_after_eviction_does_not_kill_the_loop() -> None:
         return upper(rs)
 
     loop = ConsumerLoop(
-        consumer=EvictedConsumer(broker, "g"),
+        consumer=_evicted(broker, getattr(aiokafka.errors, refusal)),
         handler=handler,
         producer=MemoryProducer(broker),
         config=LoopConfig(group_id="g", topics=("in",), service="t", commit_interval_s=0),

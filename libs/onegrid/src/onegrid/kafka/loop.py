@@ -65,7 +65,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError, ProducerFenced
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, ProducerFenced
 from aiokafka.structs import OffsetAndMetadata
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
@@ -789,8 +789,11 @@ class ConsumerLoop:
         try:
             if offsets:
                 await self._consumer.commit(offsets)
-        except CommitFailedError as exc:
-            # Evicted (a long stall): the partitions' next owner processes these records again.
+        except (CommitFailedError, IllegalStateError) as exc:
+            # Evicted (a long stall), or the consumer's assignment already dropped for a rebalance this
+            # loop has not been told of yet (a pattern subscription matching a new topic resets it at
+            # once; the revoke comes with the rejoin): the partitions' next owner, maybe this loop,
+            # processes these records again.
             log.warning(
                 "commit refused, the group moved on; %d partitions will be re-read: %s", len(offsets), exc
             )
