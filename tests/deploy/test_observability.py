@@ -102,6 +102,8 @@ def test_the_alerts_the_issue_asks_for() -> None:
     assert "intake_records_total" in r["OneGridFeedSilent"]["expr"]
     assert "900" in r["OneGridNoSignedTreeHead"]["expr"]  # 15 minutes
     assert "dispatch_webhook_stuck_deliveries" in r["OneGridWebhookStuck"]["expr"]
+    # an outbox no instance relays: nothing of the service reaches Kafka
+    assert "onegrid_outbox_relay_active" in r["OneGridOutboxNotRelayed"]["expr"]
     assert 'outcome="failed"' in r["OneGridAuditVerifyFailed"]["expr"]
     ledger = r["OneGridLedgerImbalance"]["expr"]
     assert "intake_ledger_unaccounted" in ledger and "intake_ledger_duplicated" in ledger

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -229,6 +230,22 @@ class System:
             return {s: int(await conn.fetchval(f'SELECT count(*) FROM "{s}".outbox')) for s in schemas}
         finally:
             await conn.close()
+
+    def relaying(self, service: str, *, besides: Instance | None = None) -> list[Instance]:
+        """The instances of `service` (but `besides`, which may be stopped and would not answer)
+        whose outbox relay holds its table now, as their /metrics say."""
+        active = re.compile(r"^onegrid_outbox_relay_active\{[^}]*\} 1(\.0)?$", re.MULTILINE)
+        out = []
+        for inst in self.stack.all_instances():
+            if inst.spec.name != service or inst is besides or inst.name in self.stopped:
+                continue
+            try:
+                with urllib.request.urlopen(f"{inst.url}/metrics", timeout=10) as resp:
+                    if active.search(resp.read().decode()):
+                        out.append(inst)
+            except OSError:
+                continue
+        return out
 
     def liveness(self) -> dict[str, int]:
         """Each instance's /healthz status (500 once a consumer loop or background job died; 0: no

@@ -155,3 +155,29 @@ async def test_6_rebalance_intake_1_2_1(system: System) -> None:
     finally:
         if not system.alive(inst):
             await asyncio.to_thread(system.restart_instance, inst)
+
+
+async def test_7_sigstop_the_relaying_dispatch_instance_then_sigcont(system: System) -> None:
+    """An instance stopped without dying kept its database session open, and with it the lock of its
+    outbox table: no order or lifecycle event of any dispatch instance was published for as long as
+    it stayed stopped. The server ends the idle session after the lease (outbox_lease_s, 20 s) and
+    the other instance relays; the stopped one, woken, stands by, and nothing is published twice."""
+
+    async def fault() -> None:
+        deadline = time.monotonic() + 60
+        while len(relaying := await asyncio.to_thread(system.relaying, "dispatch")) != 1:
+            assert time.monotonic() < deadline, f"not one dispatch instance relaying: {relaying}"
+            await asyncio.sleep(1)
+        inst = relaying[0]
+        system.signal_instance(inst, signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 120
+            while not await asyncio.to_thread(system.relaying, "dispatch", besides=inst):
+                assert time.monotonic() < deadline, "no other dispatch instance took the outbox up"
+                await asyncio.sleep(1)
+            await asyncio.sleep(5)  # the other instance publishes while this one is stopped
+        finally:
+            system.signal_instance(inst, signal.SIGCONT)
+        await asyncio.sleep(5)
+
+    await run(system, "SIGSTOP the relaying dispatch instance, SIGCONT", fault, traffic_s=40)

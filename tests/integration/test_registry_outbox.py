@@ -149,7 +149,7 @@ async def test_a_commit_in_any_session_wakes_the_relay_at_once(engine: AsyncEngi
     broker = MemoryBroker()
     async with engine.connect() as conn:  # the relay listens on the channel of its own schema
         schema = await conn.scalar(text("SELECT current_schema()"))
-    relay = OutboxRelay(engine, scope=schema, idle_s=600.0)
+    relay = OutboxRelay(engine, scope=schema, idle_s=600.0, lease_s=6000.0)
     task = asyncio.create_task(relay.run(MemoryRelayLink(broker)))
     try:
         await wait_until(lambda: relay.active, interval_s=0.05, what="the relay taking its table up")
@@ -248,6 +248,59 @@ async def test_a_relay_that_died_mid_transaction_is_fenced_and_its_pass_publishe
     got = await read_all(kafka_settings, topic, expect=3)
     assert [r.value for r in got] == [b"v0", b"v1", b"v2"]
     assert await pending(engine) == 0
+
+
+@pytest.mark.parametrize("where", ["between passes", "inside a claim"])
+async def test_a_relay_that_stalls_without_dying_lets_go_of_its_table_after_the_lease(
+    engine: AsyncEngine, kafka_settings: KafkaSettings, topics, where: str
+) -> None:
+    """An instance stopped (SIGSTOP, a frozen VM) keeps its connection open, and with it the session
+    that holds the table's lock: every other instance stood by for as long as it stayed stopped, and
+    no outbox row of the service was published. The server ends the idle session after the lease;
+    another instance takes the table up, and the stalled one, when it wakes, stands by."""
+    topic = await topics(f"outbox-stall-{where.split()[0]}")
+    async with engine.begin() as conn:
+        await enqueue(conn, records(topic, 2))
+    scope = new_scope()
+    stalled, other = relay_of(engine, scope, lease_s=2.0), relay_of(engine, scope, lease_s=2.0)
+    link = KafkaRelayLink(kafka_settings, client_id="outbox-stall")
+    try:
+        assert await stalled.publish_pending(link) == 2
+        assert stalled._active is not None
+        if where == "inside a claim":  # stopped holding the row locks of a claim
+            await stalled._active.conn.begin()
+            await stalled._active.conn.execute(text("SELECT id FROM outbox FOR UPDATE"))
+        async with engine.begin() as conn:
+            await enqueue(conn, records(topic, 2, start=2))
+        # the stalled relay makes no call from here on; the other tries as a standby does
+        loop = asyncio.get_running_loop()
+        started, deadline = loop.time(), loop.time() + 30
+        while not await other.publish_pending(link):
+            assert loop.time() < deadline, "the table stayed with the stalled relay"
+            await asyncio.sleep(0.2)
+        assert loop.time() - started >= 1.0  # not before the lease ran out
+        assert other.active
+
+        # The stalled instance wakes: its session is gone (so its lock), and it stands by.
+        with pytest.raises(Exception) as woke:
+            await stalled._active.conn.execute(text("SELECT 1"))
+        assert is_transient(woke.value), woke.value
+        await stalled.close()
+        async with engine.begin() as conn:
+            await enqueue(conn, records(topic, 1, start=4))
+        assert await stalled.publish_pending(link) == 0 and not stalled.active
+        assert await other.drain(link) == 1
+    finally:
+        await stalled.close()
+        await other.close()
+    got = await read_all(kafka_settings, topic, expect=5)
+    assert [r.value for r in got] == [f"v{i}".encode() for i in range(5)]  # each once, in order
+    assert await pending(engine) == 0
+
+
+async def test_a_lease_not_well_above_the_idle_interval_is_refused(engine: AsyncEngine) -> None:
+    with pytest.raises(ValueError, match="lease_s"):
+        OutboxRelay(engine, idle_s=1.0, lease_s=2.0)
 
 
 async def test_a_row_the_broker_refuses_is_set_aside_with_its_reason_and_the_rest_published_once(

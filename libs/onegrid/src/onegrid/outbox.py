@@ -19,8 +19,12 @@ it committed (read_committed, as every consumer here reads).
 One relay at a time: the active relay holds a session-level advisory lock per table on a connection
 of its own, and does every claim and delete on that connection; when that session ends (the instance
 killed, PostgreSQL restarted) the lock goes with it, another instance takes the table up and its
-producer fences the old one. An instance that cannot take the lock stands by and tries again every
-`standby_s`. Writers notify the table's channel in their transactions and the active relay listens,
+producer fences the old one. The session is also a lease: the server ends it once it has been idle
+for `lease_s` (`idle_session_timeout`, and `idle_in_transaction_session_timeout` for a stall inside
+a claim), which a working relay never is (it claims every `idle_s`), so an instance that stalls
+without dying (SIGSTOP, a frozen VM, a pause longer than the lease) lets go of the table too; when
+it wakes, its producer is fenced and its session gone, and it stands by. An instance that cannot
+take the lock stands by and tries again every `standby_s`. Writers notify the table's channel in their transactions and the active relay listens,
 so a commit in any instance wakes it at once. For two changes of one entity to keep their order, enqueue after the write that locks
 the entity's row: the second transaction then waits for the first to commit before it draws its
 outbox id.
@@ -61,6 +65,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import IllegalStateError, KafkaError, KafkaTimeoutError, ProducerClosed, ProducerFenced
 from aiokafka.structs import OffsetAndMetadata
+from opentelemetry.metrics import Observation
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -339,11 +344,18 @@ class OutboxRelay:
         max_consecutive_set_aside: int = 100,
         scope: str = "",
         service: str = "onegrid",
+        lease_s: float = 20.0,
     ) -> None:
         """`scope` (the owning service's schema) makes the advisory lock, the transactional id and
         the group this relay's own: two services' outboxes in one database, both named `outbox`,
-        never hold each other up."""
+        never hold each other up. `lease_s`: how long the relay's session may stay idle before the
+        server ends it and another instance takes the table up (module docstring); well above
+        `idle_s` and a Kafka transaction's usual length, since a pass's Kafka transaction runs
+        while the session waits."""
+        if lease_s <= idle_s * 5:
+            raise ValueError(f"lease_s ({lease_s}) must be well above idle_s ({idle_s})")
         self._engine = engine
+        self._lease_ms = int(lease_s * 1000)
         self._max_consecutive = max_consecutive_set_aside
         self._consecutive = 0
         self.set_aside = 0  # rows moved aside since start
@@ -358,11 +370,29 @@ class OutboxRelay:
         self.transactional_id = f"{service}.outbox.{scope or 'public'}.{table}"
         self._active: _Active | None = None
         self.published = 0  # records published (their transaction committed) since start
+        # Operators see which instance relays a table, how often it passes and how long a pass takes.
+        self._labels = {"table": f"{scope or 'public'}.{table}"}
+        m = telemetry.meter("onegrid.outbox")
+        self._m_published = m.create_counter(
+            "onegrid_outbox_published_records", description="outbox records published (committed)"
+        )
+        self._m_pass = m.create_histogram(
+            "onegrid_outbox_pass_seconds", unit="s", description="a pass: claim, Kafka transaction, delete"
+        )
+        telemetry.observe_gauge(
+            "onegrid_outbox_relay_active",
+            self._observe_active,
+            meter_name="onegrid.outbox",
+            description="1 while this instance relays the table (one instance at a time)",
+        )
 
     @property
     def active(self) -> bool:
         """True while this relay holds its table."""
         return self._active is not None
+
+    def _observe_active(self, _options: Any) -> list[Observation]:
+        return [Observation(int(self.active), self._labels)]
 
     def wake(self) -> None:
         self._job.wake()
@@ -398,8 +428,25 @@ class OutboxRelay:
             return False
         conn = await self._engine.connect()
         try:
-            got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._lock_key})
-            await conn.commit()
+            # The lease with the lock (module docstring), so a session holding the lock always has
+            # it; when the lock is not had, the rollback takes the settings back (set_config's
+            # effects end with an aborted transaction) and the connection goes back to the pool as
+            # it came.
+            # (every column of a select list is evaluated; the terms of an AND need not be)
+            got = (
+                await conn.execute(
+                    text(
+                        "SELECT set_config('idle_session_timeout', :ms, false), "
+                        "set_config('idle_in_transaction_session_timeout', :ms, false), "
+                        "pg_try_advisory_lock(:k)"
+                    ),
+                    {"ms": str(self._lease_ms), "k": self._lock_key},
+                )
+            ).one()[2]
+            if got:
+                await conn.commit()
+            else:
+                await conn.rollback()
         except BaseException:
             await _end_session(conn)
             raise
@@ -438,6 +485,7 @@ class OutboxRelay:
         a = self._active
         assert a is not None
         p = a.next_pass
+        started = time.monotonic()
         async with a.conn.begin():
             # Every row here is unpublished: a committed pass's rows are deleted before the next
             # pass, or by the take-up after a failure. Rows an aborted pass claimed are claimed
@@ -480,6 +528,8 @@ class OutboxRelay:
         async with a.conn.begin():
             await a.conn.execute(text(f"DELETE FROM {self._table} WHERE relay_pass = :p"), {"p": p})
         self.published += len(rows)
+        self._m_published.add(len(rows), self._labels)
+        self._m_pass.record(time.monotonic() - started, self._labels)
         return len(rows)
 
     async def _account(self, producer: Any, link: RelayLink, p: int, rows: Sequence[Any]) -> None:

@@ -121,6 +121,10 @@ class ServiceSettings(BaseSettings):
     # A member that has not polled for this long leaves its group and its partitions move on; its
     # late work is then fenced (exactly once) or its commits refused (at least once).
     max_poll_interval_ms: int = Field(default=300_000, ge=1000)
+    # A service with an outbox (onegrid.outbox): how long the relaying instance's database session
+    # may stay idle before the server ends it and another instance relays (an instance stopped
+    # without dying holds the table no longer than this).
+    outbox_lease_s: float = Field(default=20.0, gt=1.0)
 
     @field_validator("database_url")
     @classmethod

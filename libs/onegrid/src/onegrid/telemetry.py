@@ -8,10 +8,13 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import sys
-from collections.abc import Sequence
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -159,3 +162,47 @@ def tracer(name: str = "onegrid") -> trace.Tracer:
 
 def meter(name: str = "onegrid") -> metrics.Meter:
     return metrics.get_meter(name)
+
+
+GaugeCallback = Callable[[Any], Iterable[metrics.Observation]]
+_gauges: dict[tuple[int, str, str], list[Callable[[], GaugeCallback | None]]] = {}
+_gauges_lock = threading.Lock()
+
+
+def observe_gauge(
+    name: str,
+    callback: GaugeCallback,
+    *,
+    meter_name: str = "onegrid",
+    description: str = "",
+    unit: str = "",
+    provider: metrics.MeterProvider | None = None,
+) -> None:
+    """Report `callback`'s observations under the gauge `name`, with those of every other callback
+    registered under it in this process.
+
+    OpenTelemetry keeps the callbacks of a name's first registration only (a second
+    `create_observable_gauge` of a name is the same instrument): two consumer loops in one process
+    each creating `onegrid_consumer_lag` showed the first loop's lag alone. Bound methods are held
+    weakly, so a gauge never keeps its object alive; a dead one stops reporting. `provider`: another
+    meter provider than the global one (tests)."""
+    # a plain function is held for good, through a strong reference shaped like a weak one
+    ref: Callable[[], GaugeCallback | None] = (
+        weakref.WeakMethod(callback) if inspect.ismethod(callback) else lambda: callback
+    )
+    key = (id(provider) if provider is not None else 0, meter_name, name)
+    with _gauges_lock:
+        first = key not in _gauges
+        _gauges.setdefault(key, []).append(ref)
+    if not first:
+        return
+
+    def observe(options: Any) -> Iterable[metrics.Observation]:
+        with _gauges_lock:
+            refs = _gauges[key]
+            live = [(r, cb) for r in refs if (cb := r()) is not None]
+            refs[:] = [r for r, _ in live]
+        return [o for _, cb in live for o in cb(options)]
+
+    m = (provider or metrics.get_meter_provider()).get_meter(meter_name)
+    m.create_observable_gauge(name, callbacks=[observe], description=description, unit=unit)

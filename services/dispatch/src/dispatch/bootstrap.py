@@ -51,7 +51,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> D
     table = GlobalTable(s.kafka, s.registry_topic, view.handle, client_id=f"{s.client_id}-registry")
     policy = Policy(reopen_window_s=s.reopen_window_days * 86400, arbitration_s=s.arbitration_s)
     hooks = {code: Webhook(t.url, t.secret) for code, t in s.webhooks.items()}
-    relay = OutboxRelay(w.engine, scope=s.db_schema, service=s.service_name)
+    relay = OutboxRelay(w.engine, scope=s.db_schema, service=s.service_name, lease_s=s.outbox_lease_s)
     relay_link = KafkaRelayLink(s.kafka, client_id=s.client_id)
 
     def lifecycle() -> Lifecycle:

@@ -50,7 +50,9 @@ def bootstrap(settings: Settings | None = None) -> GridRegistryService:
     settings = settings or Settings()
     w = wire(settings, migrations=MIGRATIONS, topics=renamed({GRID_REGISTRY: settings.changelog_topic}))
     store = RecordStore(w.engine, topic=settings.changelog_topic)
-    relay = OutboxRelay(w.engine, scope=settings.db_schema, service=settings.service_name)
+    relay = OutboxRelay(
+        w.engine, scope=settings.db_schema, service=settings.service_name, lease_s=settings.outbox_lease_s
+    )
     relay_link = KafkaRelayLink(settings.kafka, client_id=settings.client_id)
 
     async def ensure_order_topics(codes: Sequence[str]) -> None:

@@ -218,7 +218,7 @@ class ConsumerLoop:
             "onegrid_messages_dropped_revoked", description="records of partitions no longer owned"
         )
         self._m_batch = m.create_histogram("onegrid_batch_seconds", unit="s", description="batch processing")
-        m.create_observable_gauge("onegrid_consumer_lag", callbacks=[self._observe_lag])
+        telemetry.observe_gauge("onegrid_consumer_lag", self._observe_lag, meter_name="onegrid.kafka")
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -37,6 +37,10 @@ _TRANSIENT_NAMES = frozenset(
         "CannotConnectNowError",
         "AdminShutdownError",
         "CrashShutdownError",
+        # the server ended an idle session (idle_session_timeout, idle_in_transaction_session_timeout):
+        # the work succeeds on a new connection
+        "IdleSessionTimeoutError",
+        "IdleInTransactionSessionTimeoutError",
         "TooManyConnectionsError",
         "InterfaceError",
         "OperationalError",
