@@ -72,7 +72,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from onegrid import telemetry
 from onegrid.kafka.admin import ensure_topics
 from onegrid.kafka.policy import Backoff, is_transient
-from onegrid.kafka.producer import make_producer, send_each
+from onegrid.kafka.producer import make_producer, send_each_answers
 from onegrid.kafka.records import OutRecord
 from onegrid.periodic import Periodic
 from onegrid.settings import KafkaSettings
@@ -510,11 +510,15 @@ class OutboxRelay:
         failure: BaseException | None = None
         try:
             async with a.producer.transaction():
-                outcomes = await send_each(a.producer, out)
+                # The pass's entry goes with its records, in the same round of requests.
+                *answers, entry = await send_each_answers(a.producer, [*out, self._entry(link, p, rows)])
+                outcomes = [x if isinstance(x, BaseException) else None for x in answers]
                 refused, failure = self._sort_out(rows, out, outcomes)
+                if isinstance(entry, BaseException):
+                    failure = failure or entry
                 if refused or failure is not None:
                     raise _Aborted
-                await self._account(a.producer, link, p, rows)
+                await self._account(a.producer, link, p, entry)
         except _Aborted:
             pass
         if refused:
@@ -532,9 +536,8 @@ class OutboxRelay:
         self._m_pass.record(time.monotonic() - started, self._labels)
         return len(rows)
 
-    async def _account(self, producer: Any, link: RelayLink, p: int, rows: Sequence[Any]) -> None:
-        """The pass's entry on the passes topic and the group's offset after it, carrying the pass's
-        number: both commit with the pass's records, or neither does."""
+    def _entry(self, link: RelayLink, p: int, rows: Sequence[Any]) -> OutRecord:
+        """The pass's entry on the passes topic (what it published, for whoever reads that topic)."""
         entry = {
             "relay": self.transactional_id,
             "pass": p,
@@ -543,14 +546,17 @@ class OutboxRelay:
             "last_id": rows[-1].id,
             "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         }
-        sent = await producer.send(
+        return OutRecord(
             link.passes.topic,
-            value=_JSON.encode(entry),
+            _JSON.encode(entry),
             key=self.transactional_id.encode(),
             partition=link.passes.partition,
         )
-        where = await sent
-        offset = getattr(where, "offset", -1) + 1  # the fake's sends in a transaction have no offset yet
+
+    async def _account(self, producer: Any, link: RelayLink, p: int, entry: Any) -> None:
+        """The group's offset after the pass's entry (`entry`: the broker's answer to it), carrying
+        the pass's number: it commits with the pass's records and entry, or nothing does."""
+        offset = getattr(entry, "offset", -1) + 1  # the fake's sends in a transaction have no offset yet
         await producer.send_offsets_to_transaction(
             {link.passes: OffsetAndMetadata(offset, str(p))}, self.transactional_id
         )

@@ -68,6 +68,12 @@ async def send_each(producer: Any, records: Sequence[OutRecord]) -> list[BaseExc
     its failure. Sends are issued back to back so the producer batches them. A failure of the send
     call itself that is not the record's (no metadata, the producer closed) stops issuing: the
     records after it are not sent and get that failure too, so a later retry keeps their order."""
+    return [a if isinstance(a, BaseException) else None for a in await send_each_answers(producer, records)]
+
+
+async def send_each_answers(producer: Any, records: Sequence[OutRecord]) -> list[Any]:
+    """`send_each`, with the broker's answer (its RecordMetadata: partition, offset) where a record
+    was acknowledged, in place of None."""
     issued: list[asyncio.Future[Any] | BaseException] = []
     stopped: BaseException | None = None
     for r in records:
@@ -86,11 +92,7 @@ async def send_each(producer: Any, records: Sequence[OutRecord]) -> list[BaseExc
                 stopped = exc
     futures = [f for f in issued if not isinstance(f, BaseException)]
     answers = iter(await asyncio.gather(*futures, return_exceptions=True))
-    outcomes: list[BaseException | None] = []
-    for f in issued:
-        answer = f if isinstance(f, BaseException) else next(answers)
-        outcomes.append(answer if isinstance(answer, BaseException) else None)
-    return outcomes
+    return [f if isinstance(f, BaseException) else next(answers) for f in issued]
 
 
 async def send_all(producer: AIOKafkaProducer, records: Iterable[OutRecord]) -> None:
