@@ -329,8 +329,8 @@ class OutboxRelay:
 
     `link` (a `RelayLink`) gives the transactional producer and the committed pass; its
     transactional id and consumer group are `transactional_id`, `<service>.outbox.<scope>.<table>`
-    (granted by the service's ACL prefix). `wake()` shortens the idle wait after a commit made in this
-    process; other writers are picked up within `idle_s`.
+    (granted by the service's ACL prefix). Writers' commits wake it (their notification, or `wake()`
+    in this process); without one it passes every `idle_s`, which also keeps its lease.
     """
 
     def __init__(
