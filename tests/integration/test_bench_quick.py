@@ -46,6 +46,9 @@ def test_quick_bench_writes_every_section(kafka_bootstrap: str, database_url: st
         assert {"intake (worker)", "dispatch"} == set(r["event_loop_lag"])
         assert all(lag["n"] > 0 for lag in r["event_loop_lag"].values()), r["event_loop_lag"]
     assert report["latency"]["sustained_orders"]["trials"]
+    # every window with dispatch running (warm-up, fixed rates, the search to the order) began settled
+    settle = report["latency"]["dispatch_settle_s"]
+    assert settle["windows"] == 1 + 2 + len(report["latency"]["sustained_orders"]["trials"]), settle
     assert set(report["memory"]["services"]) == {"grid-registry", "intake", "dispatch", "audit", "open311"}
     o311 = report["open311"]
     assert o311["requests"] > 0 and o311["status"]["events"] == 3 * o311["requests"]

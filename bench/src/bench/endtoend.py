@@ -4,6 +4,7 @@ dispatch service (`python -m dispatch`) on the run's topics, under open-loop loa
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,12 +42,18 @@ async def end_to_end(
     service does: the reports of these feeds are decided by the correlation stage)."""
     pending = iter(enumerate(windows))
     running = False
+    # Each window starts with dispatch caught up: an overloaded window (5,000/s) leaves tens of
+    # thousands of cases on the cases topic, and the next windows' orders would queue behind them.
+    settle_dispatch = True
+    settled: list[float] = []
 
     async def next_window() -> dict[str, str]:
         nonlocal running
         if running:  # the previous window's loop commits and leaves; its backlog stays unread
             await intake.send({"op": "stop"})
             await intake.answer("result")
+        if settle_dispatch:
+            settled.append(await _settle(database_url, dispatch_schema))
         k, topics = next(pending)
         topic_list = list(topics.values())
         await intake.send(
@@ -104,6 +111,7 @@ async def end_to_end(
             failed_at=min(failed) if failed else None,
         )
         dispatch.stop()
+        settle_dispatch = False
         best, tried = await highest_sustained(
             rig, start_rate, seconds=plan.sustained_s, trials=plan.sustained_trials, drain_s=plan.drain_s
         )
@@ -139,6 +147,11 @@ async def end_to_end(
             "rule": f"sustained to {CASES}, and every case registered by dispatch and every order it "
             "wrote seen on the orders topics within the drain, order p99 <= 1 s",
         },
+        "dispatch_settle_s": {
+            "windows": len(settled),
+            "max": round(max(settled), 1) if settled else None,
+            "total": round(sum(settled), 1),
+        },
         "rss_under_load_mb": {k: round(v / 2**20, 1) for k, v in under_load.items()},
         "windows": "each window on input topics of its own, from an empty case book",
     }
@@ -164,3 +177,31 @@ def _dispatched(database_url: str, schema: str) -> Callable[[list[str]], Awaitab
         return int(registered), int(routed)
 
     return count
+
+
+SETTLE_QUIET_S = 2.0
+SETTLE_TIMEOUT_S = 600.0
+
+
+async def _settle(database_url: str, schema: str) -> float:
+    """Wait until dispatch has caught up (its outbox empty and no case registered for
+    `SETTLE_QUIET_S`); the seconds it took. Raises after `SETTLE_TIMEOUT_S`."""
+    import asyncpg
+
+    started = time.monotonic()
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        last, quiet_since = -1, time.monotonic()
+        while True:
+            cases = int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".cases'))
+            pending = int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".outbox'))
+            now = time.monotonic()
+            if cases != last or pending:
+                last, quiet_since = cases, now
+            elif now - quiet_since >= SETTLE_QUIET_S:
+                return round(now - started - SETTLE_QUIET_S, 1)
+            if now - started > SETTLE_TIMEOUT_S:
+                raise TimeoutError(f"dispatch still busy after {SETTLE_TIMEOUT_S} s ({pending} in its outbox)")
+            await asyncio.sleep(0.25)
+    finally:
+        await conn.close()

@@ -215,6 +215,12 @@ def _latency(_r: dict[str, Any], lat: dict[str, Any]) -> list[str]:
     ]
     lag = _table(["rate/s", "process", "event-loop lag p50/p99/p99.9 ms"], lag_rows) if lag_rows else []
     feeds = f"Feeds: {', '.join(lat['feeds'])}, in turn; {lat.get('windows', '')}."
+    if settle := lat.get("dispatch_settle_s"):
+        feeds += (
+            f" Before each window with dispatch running, dispatch caught up with what the windows before"
+            f" it left (outbox empty, no new case for 2 s): {settle['total']} s over {settle['windows']}"
+            f" windows, at most {settle['max']} s."
+        )
     return [*_table(head, rows), feeds, *[n + "\n" for n in notes], *lag]
 
 
