@@ -46,6 +46,12 @@ def test_quick_bench_writes_every_section(kafka_bootstrap: str, database_url: st
         assert {"intake (worker)", "dispatch"} == set(r["event_loop_lag"])
         assert all(lag["n"] > 0 for lag in r["event_loop_lag"].values()), r["event_loop_lag"]
     assert report["latency"]["sustained_orders"]["trials"]
+    # the floor: two exactly-once stages that only forward, at each fixed rate, every record through
+    floor = report["latency"]["floor"]
+    assert [f["rate"] for f in floor] == [200, 1000]
+    assert all(f["missing"] == 0 and f["cases"]["n"] == f["sent"] > 0 for f in floor), floor
+    to_cases = next(g for g in report["goals"] if g["goal"].startswith("end-to-end p99 ≤ 100 ms"))
+    assert to_cases["baseline"] == floor[1]["cases"]["p99_ms"]
     # every window with dispatch running (warm-up, fixed rates, the search to the order) began settled
     settle = report["latency"]["dispatch_settle_s"]
     assert settle["windows"] == 1 + 2 + len(report["latency"]["sustained_orders"]["trials"]), settle

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.latency import Rig, Tail, highest_sustained
+from bench.latency import Rig, Tail, highest_sustained, keyed_ids
 from bench.plan import Plan
 from bench.processes import WorkerProcess
 from bench.services import ServiceProcess, bucket_percentiles
@@ -32,6 +32,7 @@ async def end_to_end(
     start_rate: float,
     database_url: str,
     dispatch_schema: str,
+    hops: list[tuple[dict[str, str], list[str]]] | None = None,
 ) -> dict[str, Any]:
     """Latency at each of the plan's fixed rates (to cases.v1 and, for routed cases, to the order),
     with the event-loop lag of the intake (worker) and of dispatch during each; then the highest
@@ -39,7 +40,10 @@ async def end_to_end(
     sustains alone (dispatch stopped first, so it takes none of the CPU the intake is measured on).
     `windows`: the input topics ({feed: topic}) of each window in turn, all known to the worker;
     `stages`: each window's correlation topic and changelog (the intake runs both its stages, as the
-    service does: the reports of these feeds are decided by the correlation stage)."""
+    service does: the reports of these feeds are decided by the correlation stage). `hops`: for
+    each fixed rate, input topics ({feed: topic}) and the topics of two exactly-once stages that do
+    nothing, run at that rate after the intake's fixed-rate windows: the floor of the latency to
+    cases.v1 on this machine (`_floor`)."""
     pending = iter(enumerate(windows))
     running = False
     # Each window starts with dispatch caught up: an overloaded window (5,000/s) leaves tens of
@@ -96,6 +100,13 @@ async def end_to_end(
             }
             runs.append(run)
             under_load = {"intake (worker)": intake.rss(), "dispatch": dispatch.rss()}
+        floor: list[dict[str, Any]] = []
+        if hops:
+            if running:  # the intake's last window leaves; the floor runs in the same worker
+                await intake.send({"op": "stop"})
+                await intake.answer("result")
+                running = False
+            floor = await _floor(kafka, plan, intake, hops, partitions=partitions, group=f"{group}.hops")
         # To the order: from the highest fixed rate sustained to the order (else below the lowest),
         # bounded by the lowest fixed rate above it that was not.
         good = [float(r["rate"]) for r in runs if r["sustained_orders"]]
@@ -124,6 +135,7 @@ async def end_to_end(
     return {
         "feeds": sorted(windows[0]),
         "runs": runs,
+        "floor": floor,
         "sustained": {
             "stage": f"legacy record -> {CASES} (intake)",
             "window_s": plan.sustained_s,
@@ -179,6 +191,59 @@ def _dispatched(database_url: str, schema: str) -> Callable[[list[str]], Awaitab
     return count
 
 
+async def _floor(
+    kafka: KafkaSettings,
+    plan: Plan,
+    worker: WorkerProcess,
+    hops: list[tuple[dict[str, str], list[str]]],
+    *,
+    partitions: int,
+    group: str,
+) -> list[dict[str, Any]]:
+    """The same records at each fixed rate through two exactly-once stages that only forward them
+    (the intake's two stages, without the intake's work: `bench.worker` mode `hops`), each rate on
+    topics of its own; latency from the send to the arrival on the last hop, read_committed."""
+    pending = iter(enumerate(hops))
+    running = False
+
+    async def window() -> dict[str, str]:
+        nonlocal running
+        if running:
+            await worker.send({"op": "stop"})
+            await worker.answer("result")
+        k, (inputs, chain) = next(pending)
+        await worker.send(
+            {
+                "op": "run",
+                "mode": "hops",
+                "topics": list(inputs.values()),
+                "hops": chain,
+                "group": f"{group}.{k}",
+                "n": None,
+            }
+        )
+        running = True
+        await wait_assigned([worker], partitions * len(inputs))
+        return inputs
+
+    last = Tail(kafka, [chain[-1] for _, chain in hops])
+    await last.start()
+    rig = Rig(kafka, tuple(hops[0][0]), last, None, window=window, identify=keyed_ids)
+    try:
+        runs = []
+        for rate in plan.latency_rates[: len(hops)]:
+            run = await rig.run(rate, plan.latency_s, drain_s=plan.drain_s, orders=False)
+            runs.append(
+                {k: run[k] for k in ("rate", "achieved_rate", "sent", "missing", "cases", "sustained")}
+            )
+        return runs
+    finally:
+        if running:
+            await worker.send({"op": "stop"})
+            await worker.answer("result")
+        await last.stop()
+
+
 SETTLE_QUIET_S = 2.0
 SETTLE_TIMEOUT_S = 600.0
 
@@ -201,7 +266,9 @@ async def _settle(database_url: str, schema: str) -> float:
             elif now - quiet_since >= SETTLE_QUIET_S:
                 return round(now - started - SETTLE_QUIET_S, 1)
             if now - started > SETTLE_TIMEOUT_S:
-                raise TimeoutError(f"dispatch still busy after {SETTLE_TIMEOUT_S} s ({pending} in its outbox)")
+                raise TimeoutError(
+                    f"dispatch still busy after {SETTLE_TIMEOUT_S} s ({pending} in its outbox)"
+                )
             await asyncio.sleep(0.25)
     finally:
         await conn.close()

@@ -87,6 +87,18 @@ class Tail:
             await self.consumer.stop()
 
 
+def case_event_ids(_key: bytes | None, value: bytes | None) -> tuple[str, str]:
+    """(source id, case id) of a CaseEvent on the cases topic."""
+    event = json.loads(value or b"{}")
+    return event.get("source", {}).get("source_id", ""), event.get("case_id", "")
+
+
+def keyed_ids(key: bytes | None, _value: bytes | None) -> tuple[str, str]:
+    """(source id, source id) of a legacy record forwarded unchanged (its key is its source id)."""
+    k = (key or b"").decode()
+    return k, k
+
+
 @dataclass
 class Rig:
     """The system under load: feed topics in, the cases topic and the orders topics out."""
@@ -94,7 +106,7 @@ class Rig:
     kafka: KafkaSettings
     feeds: tuple[str, ...]
     cases: Tail
-    orders: Tail
+    orders: Tail | None  # None: nothing downstream of the cases topic is measured
     # Before each window: the intake's input topics for it ({feed: topic}). Each window has topics of
     # its own, read by the intake from an empty case book, so the backlog a failed window leaves
     # behind never slows the next one.
@@ -103,6 +115,8 @@ class Rig:
     # (its database), so a rate counts as sustained to the order only when dispatch kept up.
     dispatched: Callable[[list[str]], Awaitable[tuple[int, int]]] | None = None
     streams: dict[str, FeedStream] = field(default_factory=dict)
+    # What an arrival on `cases` answers: (the legacy record's source id, the case id)
+    identify: Callable[[bytes | None, bytes | None], tuple[str, str]] = case_event_ids
 
     def __post_init__(self) -> None:
         self.streams = {f: FeedStream(f, seed=23) for f in self.feeds}
@@ -120,7 +134,8 @@ class Rig:
         """One window at `rate`; `orders=False` skips waiting for orders (dispatch not running)."""
         todo = self.records(max(1, int(rate * seconds)), await self.window())
         self.cases.take()
-        self.orders.take()
+        if self.orders is not None:
+            self.orders.take()
         producer = AIOKafkaProducer(
             acks="all", linger_ms=5, client_id="bench-legacy", **self.kafka.client_kwargs()
         )
@@ -141,6 +156,7 @@ class Rig:
         finally:
             await producer.stop()
         case_ms, case_sent = await self._collect_cases(sent, drain_s)
+        orders = orders and self.orders is not None
         order_ms = await self._collect_orders(case_sent, drain_s) if orders else []
         registered = routed = None
         if orders and self.dispatched is not None:
@@ -187,18 +203,18 @@ class Rig:
         deadline = time.monotonic() + drain_s
         while len(seen) < len(sent) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-            for at, _key, value in self.cases.take():
-                event = json.loads(value or b"{}")
-                source = event.get("source", {}).get("source_id", "")
+            for at, key, value in self.cases.take():
+                source, case_id = self.identify(key, value)
                 if source in sent and source not in seen:
                     seen.add(source)
                     latencies.append((at - sent[source]) * 1000)
-                    case_sent.setdefault(event["case_id"], sent[source])
+                    case_sent.setdefault(case_id, sent[source])
         return latencies, case_sent
 
     async def _collect_orders(self, case_sent: dict[str, float], drain_s: float) -> list[float]:
         """Orders for this run's cases, until none has come for a second (or the drain ends); orders
         of earlier runs' cases arriving late are not counted."""
+        assert self.orders is not None
         case_sent = dict(case_sent)
         latencies: list[float] = []
         deadline = time.monotonic() + drain_s

@@ -62,6 +62,15 @@ class Suite:
         self.e2e = [{f: n(f"e2e.{k}.legacy.{f}") for f in E2E_FEEDS} for k in range(windows)]
         # ... and the correlation stage's topic and changelog of each window.
         self.e2e_stage = [(n(f"e2e.{k}.correlate"), n(f"e2e.{k}.correlate.state")) for k in range(windows)]
+        # The latency's floor at each fixed rate: input topics as a window's, and two exactly-once
+        # stages' outputs (partitioned as the correlation topic and the cases topic).
+        self.hops = [
+            (
+                {f: n(f"e2e.hops.{k}.legacy.{f}") for f in E2E_FEEDS},
+                [n(f"e2e.hops.{k}.mid"), n(f"e2e.hops.{k}.out")],
+            )
+            for k in range(len(plan.latency_rates))
+        ]
         self.scale = (
             {
                 (p, i, mode): n(f"scale.{mode}.{p}.{i}")
@@ -96,6 +105,9 @@ class Suite:
             for t in [*self.telemetry, *(t for w in self.e2e for t in w.values()), *self.orders]
         ]
         specs += [TopicSpec(t, partitions=parts) for (parts, _i, _m), t in self.scale.items()]
+        for inputs, (mid, out) in self.hops:
+            specs += [TopicSpec(t, partitions=p) for t in inputs.values()]
+            specs += [TopicSpec(mid, partitions=3), TopicSpec(out, partitions=6)]
         for correlate, changelog in self.e2e_stage:  # as INTAKE_CORRELATE and its state in the catalogue
             specs += [TopicSpec(correlate, partitions=3), TopicSpec(changelog, partitions=3, compacted=True)]
         for tag in ("on", "off", "e2e"):
@@ -254,6 +266,7 @@ class Suite:
                     start_rate=start_rate,
                     database_url=self.env.database_url,
                     dispatch_schema=f"bench_dispatch_{self.ns.run}",
+                    hops=self.hops,
                 ),
             )
         if self.wants("scaling"):

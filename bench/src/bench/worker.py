@@ -8,7 +8,8 @@ production) and keep the measuring out of the measured process:
   builds the real
   intake (intake.bootstrap.intake_parts) and catches up its views; answers `{"ready": ...}`.
 - `{"op": "run", "mode": M, "topics": [...], "group": G, "n": N|null, "out": T, "instance": I}` with
-  M one of consume, passthrough, passthrough_tx, intake: runs until N records are done (or a `stop`
+  M one of consume, passthrough, passthrough_tx, intake, intake_staged, or hops (with `"hops": [T, ...]`:
+  exactly-once stages in series that forward every record, the end-to-end latency's floor): runs until N records are done (or a `stop`
   command), printing `{"progress": count, "assigned": partitions}` every 0.2 s, then
   `{"result": {count, t_first, t_last, cpu_s}}` (monotonic clock: comparable across processes), or
   `{"error": reason}` when the run failed (e.g. the consumer loop stopped on its dead-letter limit).
@@ -161,6 +162,8 @@ class Worker:
             )
         elif mode == "intake":
             await self._intake_loop(topics, group, progress, instance)
+        elif mode == "hops":
+            await self._hops(topics, group, progress, instance, list(cmd["hops"]))
         elif mode == "intake_staged":
             await self._staged_intake(
                 topics, group, progress, instance, cmd["correlate"], cmd["correlate_state"]
@@ -296,6 +299,61 @@ class Worker:
             pipeline.topics = plain
             pipeline.intake.deferred = False
             pipeline.sources = frozenset()
+
+    async def _hops(
+        self, topics: list[str], group: str, progress: Progress, instance: str, hops: list[str]
+    ) -> None:
+        """Exactly-once stages in series that do nothing: stage i reads its input (the run's topics,
+        then the stage before's output) and writes every record unchanged to `hops[i]`. Built as the
+        intake builds its stages (the services' consumer loop, a transactional producer per input
+        partition, the same batching), so the latency to the last hop is what the stages' exactly-once
+        delivery costs on this machine before any work is done: the end-to-end latency's floor."""
+        import functools
+
+        from onegrid.kafka import BatchResult, Record
+        from onegrid.kafka.loop import ConsumerLoop, LoopConfig, make_consumer
+        from onegrid.kafka.producer import partition_producers
+        from onegrid.kafka.records import OutRecord
+
+        def forward(out: str) -> Any:
+            async def handle(records: Sequence[Record]) -> BatchResult:
+                return BatchResult(
+                    outputs=[OutRecord(out, r.value, key=r.key, headers=tuple(r.headers)) for r in records]
+                )
+
+            return handle
+
+        loops = []
+        for i, (ins, out) in enumerate(zip([topics, *([h] for h in hops[:-1])], hops, strict=True)):
+            name = f"{group}.{i}"
+            consumer = functools.partial(
+                make_consumer, self.kafka, group_id=name, client_id=f"{name}-{instance}"
+            )
+            loops.append(
+                ConsumerLoop(
+                    consumer=consumer(),
+                    renew=consumer,
+                    handler=forward(out),
+                    transactional=partition_producers(
+                        self.kafka, group=name, client_id=f"{name}-{instance}-t"
+                    ),
+                    config=LoopConfig(group_id=name, topics=tuple(ins), service="bench", exactly_once=True),
+                )
+            )
+
+        async def stop_when_asked() -> None:
+            while not progress.stop.is_set():
+                # Ready when every stage holds its partitions: the first stage's count.
+                progress.assigned = len(loops[0].assigned) if all(x.assigned for x in loops) else 0
+                await asyncio.sleep(0.05)
+            for x in loops:
+                x.stop()
+
+        watcher = asyncio.create_task(stop_when_asked())
+        try:
+            await asyncio.gather(*(x.run() for x in loops))
+        finally:
+            watcher.cancel()
 
     async def serve(self) -> None:
         lag = asyncio.create_task(self.lag.run())
