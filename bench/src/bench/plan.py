@@ -19,6 +19,7 @@ class Plan:
     lookup_points: int
     latency_rates: tuple[int, ...]
     latency_s: float
+    warmup_s: float  # the end-to-end section's first window at 200/s, not measured
     sustained_s: float
     sustained_trials: int
     drain_s: float
@@ -48,6 +49,7 @@ QUICK = Plan(
     lookup_points=1_000_000,
     latency_rates=(200, 1_000),
     latency_s=2.0,
+    warmup_s=5.0,
     sustained_s=3.0,
     sustained_trials=2,
     drain_s=5.0,
@@ -69,6 +71,7 @@ FULL = Plan(
     lookup_points=1_000_000,
     latency_rates=(200, 1_000, 5_000),
     latency_s=30.0,
+    warmup_s=30.0,
     sustained_s=60.0,
     sustained_trials=7,
     drain_s=60.0,
