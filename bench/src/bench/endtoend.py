@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bench import cpu
 from bench.latency import Rig, Tail, highest_sustained, keyed_ids
 from bench.plan import Plan
 from bench.processes import WorkerProcess
@@ -92,7 +93,15 @@ async def end_to_end(
             await intake.send({"op": "lag", "reset": True})
             await intake.answer("lag")
             before = await asyncio.to_thread(dispatch.loop_lag_buckets)
+            cpu_before, started = await asyncio.to_thread(cpu.snapshot), time.monotonic()
             run = await rig.run(rate, plan.latency_s, drain_s=plan.drain_s)
+            # the whole window (its set-up and drain too): every record sent is done or abandoned
+            run["cpu"] = cpu.per_record(
+                cpu_before,
+                await asyncio.to_thread(cpu.snapshot),
+                records=run["sent"],
+                wall_s=time.monotonic() - started,
+            )
             await intake.send({"op": "lag", "reset": True})
             after = await asyncio.to_thread(dispatch.loop_lag_buckets)
             run["event_loop_lag"] = {

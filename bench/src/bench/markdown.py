@@ -234,7 +234,29 @@ def _latency(_r: dict[str, Any], lat: dict[str, Any]) -> list[str]:
             "The floor: the same records at the same rates through two exactly-once stages that only forward them "
             "(built as the intake's two stages, on the services' consumer loop), on topics of their own.\n",
         ]
-    return [*_table(head, rows), feeds, *[n + "\n" for n in notes], *floor, *lag]
+    cpu_rows = [
+        [
+            _n(x["rate"]),
+            *x["cpu"]["ms_per_record"].values(),
+            x["cpu"]["total_ms_per_record"],
+            x["cpu"]["cores_busy"],
+            _n(x["cpu"]["ceiling_per_s"]),
+        ]
+        for x in lat["runs"]
+        if "cpu" in x
+    ]
+    cpu = []
+    if cpu_rows:
+        roles = list(next(x["cpu"]["ms_per_record"] for x in lat["runs"] if "cpu" in x))
+        cpu = [
+            *_table(
+                ["rate/s", *(f"{r} ms/rec" for r in roles), "all ms/rec", "cores busy", "ceiling rec/s"],
+                cpu_rows,
+            ),
+            "CPU per record sent, each fixed-rate window (its set-up and drain included), by process; "
+            "the ceiling: the machine's cores over all of it.\n",
+        ]
+    return [*_table(head, rows), feeds, *[n + "\n" for n in notes], *floor, *cpu, *lag]
 
 
 def _open311(_r: dict[str, Any], o: dict[str, Any]) -> list[str]:
