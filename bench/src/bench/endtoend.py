@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench import cpu
+from bench.environment import connect_pg
 from bench.latency import Rig, Tail, highest_sustained, keyed_ids
 from bench.plan import Plan
 from bench.processes import WorkerProcess
@@ -192,9 +193,8 @@ def _dispatched(database_url: str, schema: str) -> Callable[[list[str]], Awaitab
     """Of the given case ids: how many dispatch registered, how many got an order (its database)."""
 
     async def count(case_ids: list[str]) -> tuple[int, int]:
-        import asyncpg
 
-        conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        conn = await connect_pg(database_url)
         try:
             registered = await conn.fetchval(
                 f'SELECT count(*) FROM "{schema}".cases WHERE case_id = ANY($1::uuid[])', case_ids
@@ -272,10 +272,9 @@ SETTLE_TIMEOUT_S = 600.0
 async def _settle(database_url: str, schema: str) -> float:
     """Wait until dispatch has caught up (its outbox empty and no case registered for
     `SETTLE_QUIET_S`); the seconds it took. Raises after `SETTLE_TIMEOUT_S`."""
-    import asyncpg
 
     started = time.monotonic()
-    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await connect_pg(database_url)
     try:
         last, quiet_since = -1, time.monotonic()
         while True:

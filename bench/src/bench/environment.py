@@ -93,9 +93,7 @@ async def remove_run(env: Environment, kafka: KafkaSettings, run: str) -> None:
         finally:
             await admin.close()
     if not env.own_database:
-        import asyncpg
-
-        conn = await asyncpg.connect(env.database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        conn = await connect_pg(env.database_url)
         try:
             rows = await conn.fetch(
                 "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", f"bench\\_%\\_{run}%"
@@ -139,9 +137,8 @@ def _git_commit() -> str | None:
 
 
 async def machine(env: Environment) -> dict[str, Any]:
-    import asyncpg
 
-    conn = await asyncpg.connect(env.database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await connect_pg(env.database_url)
     try:
         pg_version = await conn.fetchval("SHOW server_version")
     finally:
@@ -165,3 +162,10 @@ async def machine(env: Environment) -> dict[str, Any]:
         "database": "started by the bench" if env.own_database else "given (DATABASE_URL)",
         "commit": _git_commit(),
     }
+
+
+async def connect_pg(database_url: str) -> Any:
+    """A raw asyncpg connection to the SQLAlchemy-style `database_url` the services are given."""
+    import asyncpg
+
+    return await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))

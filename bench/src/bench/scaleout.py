@@ -27,6 +27,7 @@ from typing import Any
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench.environment import connect_pg
 from bench.feeds import Legacy
 from bench.kafka_io import Namespace, partitions_of, produce_at_once
 from bench.processes import WorkerProcess
@@ -170,9 +171,7 @@ def _audit_env(run: Run) -> dict[str, str]:
 @asynccontextmanager
 async def _trail_rows(run: Run) -> AsyncIterator[Counter]:
     """Rows in the run's trail (one per recorded record, in the shared log's sequence)."""
-    import asyncpg
-
-    conn = await asyncpg.connect(run.database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await connect_pg(run.database_url)
     schema = run.env()["ONEGRID_AUDIT_DB_SCHEMA"]
 
     async def count() -> int:
