@@ -2,7 +2,7 @@
 dispatch instances.
 
 Deadlines live in the `deadlines` table, so they survive restarts. "Due" is judged on the database's
-clock (`clock_timestamp()`), the clock the due times were computed on (store.db_now), never on this
+clock (the statement's start), the clock the due times were computed on (store.db_now), never on this
 instance's: instances whose clocks disagree neither fire a deadline early nor hold it late. Each pass
 reads the due running deadlines (no lock), then fires each in its own transaction: the case row is locked with SKIP LOCKED
 (a case busy elsewhere is left for the next pass), the deadline row is re-read under that lock, and
@@ -23,6 +23,14 @@ from onegrid.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
+# Due by the database's clock: the statement's own start, not clock_timestamp(). (The statement runs
+# alone in its transaction, so they agree; but a volatile function cannot bound an index scan, and
+# PostgreSQL would then walk every running deadline, filtering row by row, twice a second.)
+DUE = (
+    "SELECT deadline_id::text, case_id::text FROM deadlines "
+    "WHERE status = 'running' AND due_at <= statement_timestamp() ORDER BY due_at LIMIT :n"
+)
+
 
 class DeadlineWatch:
     def __init__(self, engine: AsyncEngine, desk: Desk, *, poll_s: float = 0.5, batch: int = 100) -> None:
@@ -41,10 +49,7 @@ class DeadlineWatch:
         async with self._engine.connect() as conn:
             due = (
                 await conn.execute(
-                    text(
-                        "SELECT deadline_id::text, case_id::text FROM deadlines "
-                        "WHERE status = 'running' AND due_at <= clock_timestamp() ORDER BY due_at LIMIT :n"
-                    ),
+                    text(DUE),
                     {"n": self._batch},
                 )
             ).all()
