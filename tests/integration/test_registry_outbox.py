@@ -29,6 +29,7 @@ from onegrid.outbox import (
     SetAsideLimitExceeded,
     enqueue,
     outbox_ddl,
+    pass_statements,
     replay_set_aside,
     set_aside_ddl,
     set_aside_rows,
@@ -432,3 +433,31 @@ async def test_a_refused_row_among_acknowledged_ones_is_set_aside_and_the_rest_s
         [aside] = await set_aside_rows(conn)
         assert aside["reason"].startswith("ValueError")
     await relay.close()
+
+
+def _scans_of(plan: dict[str, Any], table: str) -> list[str]:
+    """The scan node types of `plan` (EXPLAIN's JSON) that read `table`."""
+    found = [plan["Node Type"]] if plan.get("Relation Name") == table else []
+    for child in plan.get("Plans", []):
+        found += _scans_of(child, table)
+    return found
+
+
+async def test_a_pass_claims_and_deletes_its_rows_through_the_primary_key(engine: AsyncEngine) -> None:
+    """Statistics taken while the relay was a few thousand rows behind gave the claim a plan that read
+    the whole table (a hash join over a sequential scan), and the delete (by pass number, which no
+    index covers) always did; an outbox's heap holds every row written since its last vacuum, so on a
+    busy one each pass took ~100 ms. Both go by the primary key whatever the statistics say."""
+    table = f"outbox_plan_{uuid.uuid4().hex[:8]}"
+    async with engine.begin() as conn:
+        await conn.execute(text(outbox_ddl(table)))
+        await enqueue(conn, records("t", 5000), table=table)
+        await conn.execute(text(f"ANALYZE {table}"))
+        claim, delete = pass_statements(table)
+        claim_plan = await conn.scalar(text("EXPLAIN (FORMAT JSON) " + claim), {"p": 1, "n": 1000})
+        delete_plan = await conn.scalar(
+            text("EXPLAIN (FORMAT JSON) " + delete), {"ids": list(range(1, 1001))}
+        )
+    for what, plan in (("claim", claim_plan), ("delete", delete_plan)):
+        scans = _scans_of(plan[0]["Plan"], table)
+        assert scans and "Seq Scan" not in scans, f"the {what} reads {table} by {scans}"

@@ -206,6 +206,21 @@ async def copy_into(raw: Any, records: Sequence[OutRecord], *, table: str = DEFA
     await raw.execute(_notify_sql(table))
 
 
+def pass_statements(table: str = DEFAULT_TABLE) -> tuple[str, str]:
+    """A pass's claim (`:p` the pass, `:n` the batch) and the delete of its rows once published
+    (`:ids` the claimed ids). Both reach the rows by the primary key whatever the table's statistics
+    say: `= ANY(ARRAY(...))` cannot become a hash join, which `IN (SELECT ...)` does when the last
+    ANALYZE saw a backlog, and then reads the whole heap, every dead row since the last vacuum
+    included (an outbox's rows all die within seconds); the delete goes by id, as `relay_pass` has
+    no index."""
+    claim = (
+        f"UPDATE {table} SET relay_pass = :p WHERE id = ANY(ARRAY("
+        f"SELECT id FROM {table} ORDER BY id LIMIT :n)) "
+        "RETURNING id, topic, key, value, headers, partition"
+    )
+    return claim, f"DELETE FROM {table} WHERE id = ANY(CAST(:ids AS bigint[]))"
+
+
 def _channel_sql(table: str) -> str:
     # NOTIFY channels are at most 63 bytes: the schema and table, hashed
     return f"'onegrid_outbox_' || md5(current_schema() || '.{table}')"
@@ -360,6 +375,7 @@ class OutboxRelay:
         self._consecutive = 0
         self.set_aside = 0  # rows moved aside since start
         self._table = table
+        self._claim_sql, self._delete_sql = pass_statements(table)
         self._batch_size = batch_size
         self._standby_s = standby_s
         self._standby_until = 0.0
@@ -491,16 +507,7 @@ class OutboxRelay:
             # pass, or by the take-up after a failure. Rows an aborted pass claimed are claimed
             # again with the rest, in id order (the primary key's). The claim commits before
             # anything is sent, so the pass's number names exactly its rows.
-            claimed = (
-                await a.conn.execute(
-                    text(
-                        f"UPDATE {self._table} SET relay_pass = :p WHERE id IN ("
-                        f"SELECT id FROM {self._table} ORDER BY id LIMIT :n) "
-                        "RETURNING id, topic, key, value, headers, partition"
-                    ),
-                    {"p": p, "n": self._batch_size},
-                )
-            ).all()
+            claimed = (await a.conn.execute(text(self._claim_sql), {"p": p, "n": self._batch_size})).all()
         if not claimed:
             return 0
         a.next_pass += 1
@@ -530,7 +537,7 @@ class OutboxRelay:
         if refused:
             return len(refused)  # the others stay claimed and go in the next pass
         async with a.conn.begin():
-            await a.conn.execute(text(f"DELETE FROM {self._table} WHERE relay_pass = :p"), {"p": p})
+            await a.conn.execute(text(self._delete_sql), {"ids": [r.id for r in rows]})
         self.published += len(rows)
         self._m_published.add(len(rows), self._labels)
         self._m_pass.record(time.monotonic() - started, self._labels)
