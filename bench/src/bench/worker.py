@@ -43,9 +43,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.raw import Progress, consume, passthrough
-from onegrid.settings import KafkaSettings, TelemetrySettings
+from onegrid.settings import WAVE_INTERVAL_MS, KafkaSettings, TelemetrySettings
 
 log = logging.getLogger("bench.worker")
+
+
+def wave_interval_ms() -> int:
+    """The intake's wave interval, read as the service reads it (ONEGRID_INTAKE_WAVE_INTERVAL_MS)."""
+    return int(os.environ.get("ONEGRID_INTAKE_WAVE_INTERVAL_MS", WAVE_INTERVAL_MS))
 
 
 class _DroppingExporter:
@@ -209,6 +214,7 @@ class Worker:
                 exactly_once=True,
                 dlq_topic=self.dead_letters[0],
                 quarantine_topic=self.dead_letters[1],
+                wave_interval_ms=wave_interval_ms(),
             ),
         )
 
@@ -277,6 +283,7 @@ class Worker:
                 dlq_topic=self.dead_letters[0],
                 quarantine_topic=self.dead_letters[1],
                 tick_interval_s=Settings.model_construct().legacy_tick_s,  # the defaults
+                wave_interval_ms=wave_interval_ms(),
             )
 
             async def stop_when_asked() -> None:
@@ -337,7 +344,13 @@ class Worker:
                     transactional=partition_producers(
                         self.kafka, group=name, client_id=f"{name}-{instance}-t"
                     ),
-                    config=LoopConfig(group_id=name, topics=tuple(ins), service="bench", exactly_once=True),
+                    config=LoopConfig(
+                        group_id=name,
+                        topics=tuple(ins),
+                        service="bench",
+                        exactly_once=True,
+                        wave_interval_ms=wave_interval_ms(),
+                    ),
                 )
             )
 

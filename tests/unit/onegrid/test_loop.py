@@ -890,3 +890,64 @@ async def test_a_tick_with_nothing_to_deliver_makes_no_span(eos: bool) -> None:
     names = [s.name for s in exporter.get_finished_spans()]
     delivered = len(broker.records("out"))
     assert delivered >= 2 and names == ["tick"] * delivered
+
+
+class CountingCommits(MemoryProducer):
+    """Counts the transactions committed by every producer of a test."""
+
+    commits = 0
+
+    @asynccontextmanager
+    async def transaction(self):
+        async with super().transaction():
+            yield
+        CountingCommits.commits += 1
+
+
+async def test_under_load_a_wave_gathers_what_arrives_within_the_wave_interval() -> None:
+    """Records arriving one by one, every few milliseconds: without a pause between waves each went
+    in a transaction of its own (five requests to the broker apiece, and as many transaction markers
+    on every output partition), the cost of which, not the records, then filled the cores. A wave
+    begun within `wave_interval_ms` of the last one gathers what arrives meanwhile; the records keep
+    their order and every one is delivered once."""
+    broker = MemoryBroker(partitions=1)
+    CountingCommits.commits = 0
+    loop = ConsumerLoop(
+        consumer=MemoryConsumer(broker, "g"),
+        handler=lambda rs: _async(upper(rs)),
+        transactional=lambda tp: CountingCommits(broker, transactional_id=f"g.in.{tp.partition}"),
+        config=LoopConfig(
+            group_id="g", topics=("in",), service="test", exactly_once=True, wave_interval_ms=100
+        ),
+    )
+
+    async def arrive() -> None:
+        for i in range(60):
+            broker.append("in", f"m{i:02}".encode(), partition=0)
+            await asyncio.sleep(0.005)
+
+    feeding = asyncio.create_task(arrive())
+    await run_until(loop, lambda: len(broker.records("out")) == 60, timeout=10)
+    await feeding
+    assert [r.value for r in broker.records("out")] == [f"M{i:02}".encode() for i in range(60)]
+    assert broker.committed[("g", TopicPartition("in", 0))] == 60
+    # ~0.3 s of arrivals at most one wave per 100 ms (a sleep may oversleep: some slack), not ~60.
+    assert CountingCommits.commits <= 10, f"{CountingCommits.commits} transactions for 60 records"
+
+
+async def test_a_record_after_a_quiet_spell_is_not_held_for_the_wave_interval() -> None:
+    """The interval only spaces waves that follow each other: the first record after a quiet spell
+    goes at once, however long the interval (here 30 s)."""
+    broker = MemoryBroker(partitions=1)
+    loop = make_loop(broker, lambda rs: _async(upper(rs)), eos=True, wave_interval_ms=30_000)
+    broker.append("in", b"a", partition=0)
+    task = asyncio.create_task(loop.run())
+    try:
+        await wait_until(lambda: len(broker.records("out")) == 1, timeout_s=5, interval_s=0.01, what="a")
+    finally:
+        loop.stop()
+        await task
+
+
+async def _async(result: BatchResult) -> BatchResult:
+    return result

@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from onegrid.auth.settings import AuthSettings
 
+# The consumer loops' default spacing of waves under load (ServiceSettings.wave_interval_ms).
+WAVE_INTERVAL_MS = 50
+
 
 class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ONEGRID_KAFKA_", extra="ignore")
@@ -116,6 +119,9 @@ class ServiceSettings(BaseSettings):
     batch_max_records: int = Field(default=500, ge=1)
     batch_timeout_ms: int = Field(default=100, ge=1)
     commit_interval_s: float = Field(default=1.0, ge=0.0)
+    # Under load a loop's next wave (a transaction per partition, exactly once) begins at most this
+    # long after the last: what arrives meanwhile goes in it (onegrid.kafka.loop, `_gather`).
+    wave_interval_ms: int = Field(default=WAVE_INTERVAL_MS, ge=0)
     dlq_max_ratio: float = Field(default=0.5, gt=0.0, le=1.0)
     dlq_max_consecutive: int = Field(default=1000, ge=1)
     # A member that has not polled for this long leaves its group and its partitions move on; its

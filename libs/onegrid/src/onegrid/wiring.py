@@ -143,6 +143,7 @@ class Wiring:
                         batch_max_records=s.batch_max_records,
                         batch_timeout_ms=s.batch_timeout_ms,
                         commit_interval_s=s.commit_interval_s,
+                        wave_interval_ms=s.wave_interval_ms,
                         dlq_max_ratio=s.dlq_max_ratio,
                         dlq_max_consecutive=s.dlq_max_consecutive,
                         topic_pattern=spec.topic_pattern,

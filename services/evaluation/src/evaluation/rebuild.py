@@ -94,6 +94,7 @@ async def rebuild(settings: Settings, *, poll_s: float = 0.2) -> RebuildReport:
                     service=settings.service_name,
                     batch_max_records=settings.batch_max_records,
                     batch_timeout_ms=settings.batch_timeout_ms,
+                    wave_interval_ms=settings.wave_interval_ms,
                     commit_interval_s=settings.commit_interval_s,
                 ),
             )

@@ -74,7 +74,7 @@ from onegrid import telemetry
 from onegrid.kafka.policy import Backoff, Backpressure, DlqGuard, DlqLimitExceeded, is_transient
 from onegrid.kafka.producer import send_all
 from onegrid.kafka.records import BatchResult, DeadLetter, OutRecord, Record, dead_letter_record
-from onegrid.settings import KafkaSettings
+from onegrid.settings import WAVE_INTERVAL_MS, KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,9 @@ class LoopConfig:
     # Exactly once: how long a partition's producer may take to start (InitProducerId, which fences
     # the previous owner) before the partition is given up for this round and tried again.
     producer_start_timeout_s: float = 60.0
+    # Under load, a wave begins at most this long after the one before it, gathering what arrives
+    # meanwhile (see `_gather`); 0: every fetch is a wave.
+    wave_interval_ms: int = WAVE_INTERVAL_MS
 
 
 def make_consumer(
@@ -201,6 +204,7 @@ class ConsumerLoop:
         self._backoff = Backoff()
         self._retry_at = 0.0
         self._last_commit = time.monotonic()
+        self._wave_began = 0.0  # when the last wave began (`_gather`)
         self._next_tick = time.monotonic() + (config.tick_interval_s or 0)
         self._stopping = asyncio.Event()
         self._guard = DlqGuard(max_ratio=config.dlq_max_ratio, max_consecutive=config.dlq_max_consecutive)
@@ -267,10 +271,13 @@ class ConsumerLoop:
             await self._acquire_unready()
         if self._queue and time.monotonic() >= self._retry_at:
             await self._drain()
+        fresh = not self._queue  # nothing waits for a retry: what this round fetches may gather
         fetched = await self._consumer.getmany(
             timeout_ms=self._poll_timeout_ms(), max_records=self.config.batch_max_records
         )
         self._queue += self._batches(fetched)
+        if fresh and self._queue:
+            await self._gather()
         if self._queue and time.monotonic() >= self._retry_at:
             await self._drain()
         await self._maybe_tick()
@@ -310,6 +317,44 @@ class ConsumerLoop:
             return [(gen, list(rs)) for _, rs in sorted(fetched.items()) if rs]
         records: list[Record] = [r for rs in fetched.values() for r in rs]
         return [(gen, records)] if records else []
+
+    async def _gather(self) -> None:
+        """Under load, let the next wave gather: until `wave_interval_ms` after the last wave began
+        (or a batch is full), keep fetching into the queued batches. Each wave costs a transaction
+        per partition (exactly once: five requests and a marker on every output partition) or a
+        handler call and its sends, whatever its size; records trickling in one at a time at a few
+        hundred a second would otherwise each pay that alone, and the cost of the transactions, not
+        of the records, would fill the cores. After a quiet spell nothing waits: the last wave began
+        long ago. Only fresh fetches gather (never a batch waiting for a retry)."""
+        interval_s = self.config.wave_interval_ms / 1000
+        while not self._stopping.is_set() and not self._full():
+            wait_ms = int((self._wave_began + interval_s - time.monotonic()) * 1000)
+            if wait_ms <= 0:
+                return
+            more = await self._consumer.getmany(timeout_ms=wait_ms, max_records=self.config.batch_max_records)
+            for batch in self._batches(more):
+                self._merge(batch)
+
+    def _full(self) -> bool:
+        return any(len(records) >= self.config.batch_max_records for _, records in self._queue)
+
+    def _merge(self, batch: tuple[int, list[Record]]) -> None:
+        """Add a fetched batch to the queue: to the queued batch of the same partitions (exactly
+        once: its partition; at least once: any) and generation while it has room, else after it.
+        A partition's records stay in offset order: its later records go after its earlier ones."""
+        gen, records = batch
+        for i in range(len(self._queue) - 1, -1, -1):
+            queued_gen, queued = self._queue[i]
+            if self.config.exactly_once and (queued[0].topic, queued[0].partition) != (
+                records[0].topic,
+                records[0].partition,
+            ):
+                continue
+            if queued_gen == gen and len(queued) + len(records) <= self.config.batch_max_records:
+                self._queue[i] = (gen, queued + records)
+                return
+            break
+        self._queue.append(batch)
 
     # -- processing --------------------------------------------------------------------------
 
@@ -352,6 +397,7 @@ class ConsumerLoop:
 
         Returns the delay before a retry when a batch met a transient failure (that batch and those
         after it not yet handled stay queued; the others of the wave are done), else None."""
+        self._wave_began = time.monotonic()
         size = self._wave_size()
         wave = self._queue[:size]
         left: list[tuple[int, list[Record]] | None] = list(wave)  # what stays queued, per position

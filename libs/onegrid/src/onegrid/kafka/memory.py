@@ -7,6 +7,7 @@ all-or-nothing) in milliseconds. Integration tests run the same scenarios on the
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -125,8 +126,17 @@ class MemoryConsumer:
                 self._position[tp] = self.broker.committed.get((self.group_id, tp), 0)
             if self._listener:
                 await self._listener.on_partitions_assigned(self.assignment())
+        # As the real consumer: back as soon as records are there, else after `timeout_ms`.
+        deadline = time.monotonic() + timeout_ms / 1000
+        while not (out := self._take(max_records or 1 << 30)):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            await asyncio.sleep(min(left, 0.002))
+        return out
+
+    def _take(self, budget: int) -> dict[TopicPartition, list[MemoryRecord]]:
         out: dict[TopicPartition, list[MemoryRecord]] = {}
-        budget = max_records or 1 << 30
         for tp in sorted(self.assignment() - self._paused):
             log = self.broker.logs.get(tp, [])
             pos = self._position[tp]
@@ -135,8 +145,6 @@ class MemoryConsumer:
                 out[tp] = take
                 self._position[tp] = pos + len(take)
                 budget -= len(take)
-        if not out:
-            await asyncio.sleep(timeout_ms / 1000)
         return out
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
