@@ -95,7 +95,7 @@ async def end_to_end(
             await intake.answer("lag")
             before = await asyncio.to_thread(dispatch.loop_lag_buckets)
             cpu_before, started = await asyncio.to_thread(cpu.snapshot), time.monotonic()
-            run = await rig.run(rate, plan.latency_s, drain_s=plan.drain_s)
+            run = await rig.run(rate, plan.latency_s, drain_s=plan.drain_s, steady_cpu=True)
             # the whole window (its set-up and drain too): every record sent is done or abandoned
             run["cpu"] = cpu.per_record(
                 cpu_before,

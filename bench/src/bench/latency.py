@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench import cpu
 from bench.feeds import FeedStream, Legacy
 from bench.kafka_io import partitions_of
 from onegrid.settings import KafkaSettings
@@ -129,9 +130,12 @@ class Rig:
         ]
 
     async def run(
-        self, rate: float, seconds: float, *, drain_s: float, orders: bool = True
+        self, rate: float, seconds: float, *, drain_s: float, orders: bool = True, steady_cpu: bool = False
     ) -> dict[str, Any]:
-        """One window at `rate`; `orders=False` skips waiting for orders (dispatch not running)."""
+        """One window at `rate`; `orders=False` skips waiting for orders (dispatch not running).
+        `steady_cpu`: the CPU per record by process from the first quarter of the window's records
+        sent to the last (`cpu_steady`): the system's cost at that rate once running, without the
+        window's set-up (a fresh intake run catching up), its drain, or the catching up before it."""
         todo = self.records(max(1, int(rate * seconds)), await self.window())
         self.cases.take()
         if self.orders is not None:
@@ -144,7 +148,10 @@ class Rig:
         futures = []
         try:
             t0 = time.monotonic()
+            first = len(todo) // 4 if steady_cpu else -1
             for i, (topic, r) in enumerate(todo):
+                if i == first:  # the pacing below makes up for the snapshot's time
+                    steady = (await asyncio.to_thread(cpu.snapshot), time.monotonic())
                 due = t0 + i / rate
                 delay = due - time.monotonic()
                 if delay > 0.001:
@@ -152,6 +159,13 @@ class Rig:
                 sent[r.key.decode()] = time.time()
                 futures.append(await producer.send(topic, r.value, key=r.key, headers=list(r.headers)))
             send_s = time.monotonic() - t0
+            if first >= 0:
+                cpu_steady = cpu.per_record(
+                    steady[0],
+                    await asyncio.to_thread(cpu.snapshot),
+                    records=len(todo) - first,
+                    wall_s=time.monotonic() - steady[1],
+                )
             await asyncio.gather(*futures)
         finally:
             await producer.stop()
@@ -181,6 +195,7 @@ class Rig:
             and float(order_pct["p99_ms"]) <= SUSTAINED_P99_MS
         )
         return {
+            **({"cpu_steady": cpu_steady} if first >= 0 else {}),
             "rate": rate,
             "seconds": seconds,
             "sent": len(sent),

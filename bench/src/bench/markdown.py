@@ -237,24 +237,35 @@ def _latency(_r: dict[str, Any], lat: dict[str, Any]) -> list[str]:
     cpu_rows = [
         [
             _n(x["rate"]),
-            *x["cpu"]["ms_per_record"].values(),
-            x["cpu"]["total_ms_per_record"],
-            x["cpu"]["cores_busy"],
-            _n(x["cpu"]["ceiling_per_s"]),
+            what,
+            *x[key]["ms_per_record"].values(),
+            x[key]["total_ms_per_record"],
+            x[key]["cores_busy"],
+            _n(x[key]["ceiling_per_s"]),
         ]
         for x in lat["runs"]
-        if "cpu" in x
+        for key, what in (("cpu_steady", "running"), ("cpu", "whole window"))
+        if key in x
     ]
     cpu = []
     if cpu_rows:
         roles = list(next(x["cpu"]["ms_per_record"] for x in lat["runs"] if "cpu" in x))
         cpu = [
             *_table(
-                ["rate/s", *(f"{r} ms/rec" for r in roles), "all ms/rec", "cores busy", "ceiling rec/s"],
+                [
+                    "rate/s",
+                    "span",
+                    *(f"{r} ms/rec" for r in roles),
+                    "all ms/rec",
+                    "cores busy",
+                    "ceiling rec/s",
+                ],
                 cpu_rows,
             ),
-            "CPU per record sent, each fixed-rate window (its set-up and drain included), by process; "
-            "the ceiling: the machine's cores over all of it.\n",
+            "CPU per record sent, by process, in each fixed-rate window: *running*, from the first quarter of "
+            "its records sent to the last (the system's cost at that rate); *whole window*, its set-up (a fresh "
+            "intake run, dispatch catching up before it) and drain included. The ceiling: the machine's cores "
+            "over all of it.\n",
         ]
     return [*_table(head, rows), feeds, *[n + "\n" for n in notes], *floor, *cpu, *lag]
 
