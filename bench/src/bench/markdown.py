@@ -263,7 +263,8 @@ def _latency(_r: dict[str, Any], lat: dict[str, Any]) -> list[str]:
                 cpu_rows,
             ),
             "CPU per record sent, by process, in each fixed-rate window: *running*, from the first quarter of "
-            "its records sent to the last (the system's cost at that rate); *whole window*, its set-up (a fresh "
+            "its records sent to the last (the system's cost at that rate, where the window is sustained: an "
+            "overloaded system leaves what it was sent for later); *whole window*, its set-up (a fresh "
             "intake run, dispatch catching up before it) and drain included. The ceiling: the machine's cores "
             "over all of it.\n",
         ]
