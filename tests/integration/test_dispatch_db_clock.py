@@ -18,6 +18,7 @@ from typing import Any
 import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from support.plans import plan_nodes
 
 from dispatch.bootstrap import MIGRATIONS
 from dispatch.deadlines import DUE, DeadlineWatch
@@ -249,13 +250,7 @@ async def test_a_pass_reads_only_what_is_due_however_many_deadlines_run(engine: 
         )
         await conn.execute(text("ANALYZE deadlines"))
         plan = await conn.scalar(text("EXPLAIN (ANALYZE, FORMAT JSON) " + DUE), {"n": 100})
-    nodes = list(_plan_nodes(plan[0]["Plan"]))
+    nodes = list(plan_nodes(plan))
     filtered = sum(int(n.get("Rows Removed by Filter", 0)) for n in nodes)
     assert filtered == 0, f"the watch's read filtered {filtered} rows that were not due: {nodes[-1]}"
     assert any("due_at" in n.get("Index Cond", "") for n in nodes), nodes
-
-
-def _plan_nodes(node: dict[str, Any]) -> Any:
-    yield node
-    for child in node.get("Plans", []):
-        yield from _plan_nodes(child)

@@ -17,6 +17,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from support.plans import plan_nodes
 from support.waiting import wait_until
 
 from onegrid.db import make_engine
@@ -435,14 +436,6 @@ async def test_a_refused_row_among_acknowledged_ones_is_set_aside_and_the_rest_s
     await relay.close()
 
 
-def _scans_of(plan: dict[str, Any], table: str) -> list[str]:
-    """The scan node types of `plan` (EXPLAIN's JSON) that read `table`."""
-    found = [plan["Node Type"]] if plan.get("Relation Name") == table else []
-    for child in plan.get("Plans", []):
-        found += _scans_of(child, table)
-    return found
-
-
 async def test_a_pass_claims_and_deletes_its_rows_through_the_primary_key(engine: AsyncEngine) -> None:
     """Statistics taken while the relay was a few thousand rows behind gave the claim a plan that read
     the whole table (a hash join over a sequential scan), and the delete (by pass number, which no
@@ -459,5 +452,5 @@ async def test_a_pass_claims_and_deletes_its_rows_through_the_primary_key(engine
             text("EXPLAIN (FORMAT JSON) " + delete), {"ids": list(range(1, 1001))}
         )
     for what, plan in (("claim", claim_plan), ("delete", delete_plan)):
-        scans = _scans_of(plan[0]["Plan"], table)
+        scans = [n["Node Type"] for n in plan_nodes(plan) if n.get("Relation Name") == table]
         assert scans and "Seq Scan" not in scans, f"the {what} reads {table} by {scans}"
