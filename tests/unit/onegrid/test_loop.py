@@ -951,3 +951,39 @@ async def test_a_record_after_a_quiet_spell_is_not_held_for_the_wave_interval() 
 
 async def _async(result: BatchResult) -> BatchResult:
     return result
+
+
+@pytest.mark.parametrize("eos", [False, True])
+async def test_a_partition_that_moves_while_its_wave_gathers_is_read_again_and_handled_once(
+    eos: bool,
+) -> None:
+    """The partition is revoked and assigned again while a wave gathers its records: what was gathered
+    under the old assignment is dropped (never merged with what is read again from the committed
+    offset), and every record is handled and committed exactly once."""
+    broker = MemoryBroker(partitions=1)
+    seen: list[bytes] = []
+
+    async def handler(rs):
+        seen.extend(r.value for r in rs)
+        return upper(rs)
+
+    loop = make_loop(broker, handler, eos=eos, wave_interval_ms=400)
+    consumer = loop._consumer
+    task = asyncio.create_task(loop.run())
+    try:
+        broker.append("in", b"a0", partition=0)
+        await wait_until(lambda: len(broker.records("out")) == 1, timeout_s=5, interval_s=0.005, what="a0")
+        broker.append("in", b"a1", partition=0)  # within the interval: it gathers
+        await asyncio.sleep(0.1)
+        assert seen == [b"a0"], "a1 went in a wave of its own within the interval"
+        await asyncio.wait_for(consumer.rebalance(set()), 5)
+        await asyncio.wait_for(consumer.rebalance({TopicPartition("in", 0)}), 5)
+        broker.append("in", b"a2", partition=0)
+        await wait_until(lambda: len(broker.records("out")) == 3, timeout_s=5, interval_s=0.01, what="a2")
+        await asyncio.sleep(0.5)  # nothing more comes out
+    finally:
+        loop.stop()
+        await task
+    assert seen == [b"a0", b"a1", b"a2"]
+    assert [r.value for r in broker.records("out")] == [b"A0", b"A1", b"A2"]
+    assert broker.committed[("g", TopicPartition("in", 0))] == 3

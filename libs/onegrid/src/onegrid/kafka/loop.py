@@ -879,6 +879,12 @@ class ConsumerLoop:
                     self._consumer.pause(tp)
                     self._unready.add(tp)
         else:
+            # Batches fetched before a partition's revoke are dropped when it comes back (it is read
+            # again from the committed offset), as in exactly-once mode.
+            newly = current - self.assigned
+            if newly:
+                self._generation += 1
+                self._since.update(dict.fromkeys(newly, self._generation))
             self.assigned = current
         if self._queue:
             self._pause_all()
