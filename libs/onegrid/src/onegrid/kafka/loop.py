@@ -47,6 +47,9 @@ Contract:
 - Never commits a partition that was revoked. A commit refused because the instance was evicted
   (`CommitFailedError`) is logged and its offsets dropped: those records are processed again by the
   partition's next owner (at least once), the loop goes on.
+- Under load a wave begins at most `wave_interval_ms` after the one before it and gathers what is
+  fetched meanwhile (`_gather`): a partition's records stay in offset order, a batch never exceeds
+  `batch_max_records`, and after a quiet spell a record goes at once.
 - Ticks (`tick_interval_s`): the `tick` callable (default: the handler with no records) is called
   once per assigned partition with that partition, and its outputs go out in that partition's
   transaction (exactly once) or as plain sends; each owner does the time-driven work of its own
