@@ -24,6 +24,9 @@ class ViewGeography:
     def __init__(self, view: RegistryView) -> None:
         self.view = view
         self._city: tuple[int, BaseGeometry | None] = (-1, None)
+        # Stations as the feed rules read them, per view version (every HJ 212 packet asks).
+        self._stations: dict[str, Station | None] = {}
+        self._stations_version = -1
 
     @property
     def version(self) -> str:
@@ -53,6 +56,16 @@ class ViewGeography:
         return None
 
     def station(self, mn: str) -> Station | None:
+        if self._stations_version != self.view.version:
+            self._stations.clear()
+            self._stations_version = self.view.version
+        try:
+            return self._stations[mn]
+        except KeyError:
+            found = self._stations[mn] = self._station(mn)
+            return found
+
+    def _station(self, mn: str) -> Station | None:
         r = self.view.station(mn)
         if r is None:
             return None

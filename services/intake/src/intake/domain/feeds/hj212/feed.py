@@ -75,11 +75,17 @@ class EnvState:
             self.slices[mn] = piece
 
 
-@dataclass
 class EnvTxn:
-    state: EnvState
-    changed: dict[str, Slice] = field(default_factory=dict)
-    _assembler: SplitPacketAssembler | None = None
+    """One batch's work on the stations' state. Each station's engine is restored from its slice
+    the first time the batch touches it and kept for the rest of the batch; the new slices are taken
+    once, when the batch asks for them (`changed`), not after every packet."""
+
+    def __init__(self, state: EnvState) -> None:
+        self.state = state
+        self._engines: dict[str, EnvRuleEngine] = {}
+        self._touched: set[str] = set()
+        self._changed: dict[str, Slice] | None = None
+        self._assembler: SplitPacketAssembler | None = None
 
     def assemble(self, packet: Hj212Packet, now: datetime) -> Hj212Packet | None:
         """The packet to process: itself, the merged packet its part completes, or None (waiting).
@@ -90,33 +96,49 @@ class EnvTxn:
             self._assembler = copy.deepcopy(self.state.assembler)
         return self._assembler.add(packet, now=now)
 
-    def _engine_for(self, mns: set[str]) -> EnvRuleEngine:
-        slices = {mn: self.changed.get(mn) or self.state.slices.get(mn) for mn in mns}
-        return EnvRuleEngine.restore(self.state.config, join_slices({k: v for k, v in slices.items() if v}))
+    def _engine(self, mn: str) -> EnvRuleEngine:
+        engine = self._engines.get(mn)
+        if engine is None:
+            held = self.state.slices.get(mn)
+            engine = EnvRuleEngine.restore(self.state.config, join_slices({mn: held} if held else {}))
+            self._engines[mn] = engine
+        return engine
 
-    def _keep(self, engine: EnvRuleEngine, mns: set[str]) -> None:
-        after = split_snapshot(engine.snapshot())
-        for mn in mns:
-            before = self.changed.get(mn) or self.state.slices.get(mn) or {}
-            piece = after.get(mn, {"station": None, "episodes": []})
-            piece["rev"] = int(before.get("rev", 0)) + 1
-            self.changed[mn] = piece
+    def _touch(self, mn: str) -> None:
+        self._touched.add(mn)
+        self._changed = None
 
     def findings(self, packet: Hj212Packet, received_at: datetime) -> list[EnvFinding]:
-        engine = self._engine_for({packet.mn})
-        out = engine.process(packet, received_at=received_at)
-        self._keep(engine, {packet.mn})
+        out = self._engine(packet.mn).process(packet, received_at=received_at)
+        self._touch(packet.mn)
         return out
 
     def silence(self, now: datetime, stations: set[str] | None = None) -> list[EnvFinding]:
         """Silence findings at `now` for `stations` (default: every station known)."""
-        mns = set(self.state.slices) | set(self.changed)
+        mns = set(self.state.slices) | self._touched
         if stations is not None:
             mns &= stations
-        engine = self._engine_for(mns)
-        out = engine.check_silence(now)
-        self._keep(engine, {f.mn for f in out})
+        out: list[EnvFinding] = []
+        for mn in sorted(mns):
+            found = self._engine(mn).check_silence(now)
+            if found:
+                self._touch(mn)
+                out += found
         return out
+
+    @property
+    def changed(self) -> dict[str, Slice]:
+        """The new slice of every station this batch changed, each with `rev` one more than the
+        slice it replaces."""
+        if self._changed is None:
+            changed: dict[str, Slice] = {}
+            for mn in self._touched:
+                before = self.state.slices.get(mn) or {}
+                piece = split_snapshot(self._engines[mn].snapshot()).get(mn, {"station": None, "episodes": []})
+                piece["rev"] = int(before.get("rev", 0)) + 1
+                changed[mn] = piece
+            self._changed = changed
+        return self._changed
 
     def apply(self) -> None:
         self.state.slices.update(self.changed)
