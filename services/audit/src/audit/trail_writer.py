@@ -62,8 +62,10 @@ _JSON = msgspec.json.Encoder()  # the headers, for their jsonb column
 # Subtree roots of at least this height are stored: ~1 row per 128 leaves, proofs read < 256 leaves.
 NODE_MIN_HEIGHT = 8
 # Rows per COPY (the server inserts one chunk while the next is built) and per turn of the event
-# loop (the chunk in flight, or the reads, progress between turns).
-COPY_CHUNK = 250
+# loop (the chunk in flight, or the reads, progress between turns). The first chunk's building and
+# the last one's insert overlap nothing: at 100 rows (250 before) a 500-record batch waited on the
+# server a quarter less (0.55 -> 0.41 s over 50,000 rows, `python -m bench.audit_sink`).
+COPY_CHUNK = 100
 YIELD_EVERY = 32
 
 # Completed subtree roots, positions (by topic id, or by name for a topic without one) and the log's
@@ -195,9 +197,8 @@ class TrailWriter:
         )
         picks = [fresh[k] for k in order]
         times = recording_times(state["last_recorded_at"], now, len(picks))
-        leaves = await self._write_rows(conn, records, captures, picks, ids, state["size"], times)
-        frontier, nodes = append_recording(
-            MerkleFrontier.from_bytes(state["frontier"]), leaves, min_height=NODE_MIN_HEIGHT
+        frontier, nodes = await self._write_rows(
+            conn, records, captures, picks, ids, MerkleFrontier.from_bytes(state["frontier"]), times
         )
         await self._advance(conn, records, ids, nodes, frontier, times[-1] if times else None)
         return Appended(len(picks), len(records) - len(picks), frontier.size)
@@ -218,11 +219,13 @@ class TrailWriter:
         captures: Captures,
         picks: list[int],
         ids: dict[str, uuid.UUID],
-        size: int,
+        tree: MerkleFrontier,
         times: list[datetime],
-    ) -> list[bytes]:
-        """COPY the picked records as entries ``size``, ``size + 1``...; their leaf hashes. Each chunk
-        is inserted by the server while the next one is described and built (``PipelinedCopy``)."""
+    ) -> tuple[MerkleFrontier, list[CompletedSubtree]]:
+        """COPY the picked records as entries ``tree.size``, ``tree.size + 1``...; the tree with their
+        leaves appended. Each chunk is inserted by the server while the next one is described and built
+        (``PipelinedCopy``), and the last one while the leaves go into the tree."""
+        size = tree.size
         first_us = micros(times[0]) if times else 0
         leaves: list[bytes] = []
         async with PipelinedCopy(conn, "trail", TRAIL_COLUMNS) as copy:
@@ -237,7 +240,7 @@ class TrailWriter:
                     topic_id = ids.get(record.topic)
                     rows.append(trail_row(cap, size + i, times[i], leaf, record.timestamp, topic_id=topic_id))
                 await copy.send(rows)
-        return leaves
+            return append_recording(tree, leaves, min_height=NODE_MIN_HEIGHT)
 
     async def _ids(self, conn: asyncpg.Connection, records: Sequence[Record]) -> dict[str, uuid.UUID]:
         """The topic ids of the batch's topics. Looked up again when a record falls below the
