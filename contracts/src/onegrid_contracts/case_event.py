@@ -12,7 +12,7 @@ and an older consumer must keep working (see contracts/README.md, "Versioning").
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -53,8 +53,12 @@ class _Contract(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=False):
     """Keyword-only, immutable, every field encoded (subclasses repeat `frozen=True` for mypy)."""
 
 
+_ZERO = timedelta(0)
+
+
 def _require_utc(name: str, value: datetime | None) -> None:
-    if value is not None and value.utcoffset() != timedelta(0):
+    # `tzinfo is UTC` first: what the system builds itself, without a call and a timedelta per check.
+    if value is not None and value.tzinfo is not UTC and value.utcoffset() != _ZERO:
         raise ValueError(f"{name} must be in UTC, got offset {value.utcoffset()}")
 
 

@@ -3,16 +3,22 @@ case joined, the same distance and time apart, for points and areas, across batc
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
-from shapely.geometry import Point, box
+import msgspec
+import pytest
+from shapely.geometry import Point, box, mapping
 from shapely.geometry.base import BaseGeometry
 
+from intake.domain.correlate import Pending, pending
 from intake.domain.correlation import NEVER_MERGED, CaseBook, Decision
 from intake.domain.identity import case_id_for
 from intake.domain.nearby import RecentCase, distance_m
 from intake.domain.report import Intent
+from onegrid_contracts.case_event import decode_case_event
+from tests.unit.dispatch.sample import case_event
 
 T0 = datetime(2026, 11, 30, tzinfo=UTC)
 NETWORKS = ("party", "safety", "emergency", "open311", "env")
@@ -51,7 +57,10 @@ def _shape(rng: random.Random) -> BaseGeometry:
     return box(lon, lat, lon + rng.uniform(0, 0.02), lat + rng.uniform(0, 0.02))
 
 
-def test_decisions_equal_a_scan_with_shapely_distances() -> None:
+@pytest.mark.parametrize("boxes_given", [False, True], ids=["boxes from shapely", "point boxes given"])
+def test_decisions_equal_a_scan_with_shapely_distances(boxes_given: bool) -> None:
+    """`boxes_given`: as intake decides, a point's box handed in from its coordinates (no shapely
+    read), to the decision and to the recent case."""
     rng = random.Random(16)
     book = CaseBook()
     seen: list[RecentCase] = []
@@ -65,6 +74,9 @@ def test_decisions_equal_a_scan_with_shapely_distances() -> None:
             shape = _shape(rng)
             at = T0 + timedelta(minutes=batch * 20 + i + rng.uniform(-30, 30))
             want = _expected(book, seen, family, shape, at)
+            bounds = (
+                (shape.x, shape.y, shape.x, shape.y) if boxes_given and isinstance(shape, Point) else None
+            )
             if network in NEVER_MERGED:
                 want = Decision("case.reported", None)
             got = txn.decide(
@@ -76,15 +88,33 @@ def test_decisions_equal_a_scan_with_shapely_distances() -> None:
                 at=at,
                 network=network,
                 source_id=source_id,
+                bounds=bounds,
             )
             if want.event_type == "case.reported":
                 want = Decision("case.reported", case_id_for(network, source_id))
             assert got == want, (batch, i)
             linked += got.event_type == "case.linked"
             assert got.case_id is not None
-            recent = RecentCase(got.case_id, family, shape, at, network)
+            recent = RecentCase(got.case_id, family, shape, at, network, bounds or tuple(shape.bounds))
             txn.record(f"{network}:{source_id}", got, recent, at)
             if got.event_type == "case.reported":
                 seen.append(recent)
         txn.apply()
     assert 200 < linked < 1800  # the stream exercises both outcomes
+
+
+@pytest.mark.parametrize("lat_lon", [(32.39, 119.41), (32.4123456789012, 119.0), (-0.0, 0.0)])
+def test_a_drafted_point_reads_back_as_shapely_would_have_written_and_read_it(
+    lat_lon: tuple[float, float],
+) -> None:
+    """The correlation stage gets a point's GeoJSON written from its coordinates and reads its box
+    from them: the same JSON, shape and box as through shapely's mapping and shape."""
+    lat, lon = lat_lon
+    draft = decode_case_event(json.dumps(case_event()).encode())
+    ours = pending(draft, Intent.REPORT, (), None, point=(lat, lon))
+    theirs = pending(draft, Intent.REPORT, (), Point(lon, lat))
+    assert msgspec.json.encode(ours) == msgspec.json.encode(theirs)
+    back = msgspec.json.decode(msgspec.json.encode(ours), type=Pending)
+    shape, bounds = back.located()
+    assert shape is not None and shape.equals(Point(lon, lat)) and bounds == tuple(Point(lon, lat).bounds)
+    assert dict(mapping(shape)) == dict(mapping(Point(lon, lat)))

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from shapely.geometry.base import BaseGeometry
 
 from intake.domain.identity import case_id_for
-from intake.domain.nearby import RecentCase, RecentIndex, distance_to
+from intake.domain.nearby import Bounds, RecentCase, RecentIndex, distance_to
 from intake.domain.report import Intent
 
 
@@ -155,9 +155,11 @@ class BookTxn:
         at: datetime,
         network: str,
         source_id: str,
+        bounds: Bounds | None = None,
     ) -> Decision:
         """Raises LookupError when an amendment or cancel names no known record (the caller
-        quarantines it: it is replayable once the original has arrived)."""
+        quarantines it: it is replayable once the original has arrived). `bounds`: the shape's box,
+        when the caller has it without asking shapely (a point's is its position)."""
         if self.case_of(source_key) is not None:
             return Decision(None, self.case_of(source_key))
         if intent is not Intent.REPORT:
@@ -168,7 +170,7 @@ class BookTxn:
                     return Decision(kind, target)
             raise LookupError(f"{source_key} refers to {', '.join(refers_to) or 'nothing'}, none of it known")
         if shape is not None and network not in NEVER_MERGED:
-            match = self._nearest_open(family, shape, at, source_key)
+            match = self._nearest_open(family, shape, at, bounds or tuple(shape.bounds))
             if match is not None:
                 other, dist, dt = match
                 return Decision(
@@ -182,7 +184,7 @@ class BookTxn:
         return Decision("case.reported", case_id_for(network, source_id))
 
     def _nearest_open(
-        self, family: str, shape: BaseGeometry, at: datetime, source_key: str
+        self, family: str, shape: BaseGeometry, at: datetime, bounds: Bounds
     ) -> tuple[RecentCase, float, float] | None:
         w = self.book.window(family)
         # A case the book forgets at the end of a batch (it prunes to its latest incident time) is no
@@ -191,7 +193,6 @@ class BookTxn:
         horizon = None if latest is None else latest - w.within
         best: tuple[RecentCase, float, float] | None = None
         indexes = [i for i in (self.book.recent.get(family), self.recent.get(family)) if i is not None]
-        bounds = tuple(shape.bounds)
         for index in indexes:
             for r in index.near(bounds, w.radius_m):
                 if r.network in NEVER_MERGED or (horizon is not None and r.at < horizon):
@@ -202,7 +203,7 @@ class BookTxn:
                 d = distance_to(shape, bounds, r)
                 # Equally near: the smaller case id, not whichever the index happens to hold first.
                 if d <= w.radius_m and (
-                    best is None or (d, str(r.case_id)) < (best[1], str(best[0].case_id))
+                    best is None or d < best[1] or (d == best[1] and str(r.case_id) < str(best[0].case_id))
                 ):
                     best = (r, d, dt)
         return best

@@ -33,13 +33,15 @@ class RecentCase:
     shape: BaseGeometry  # WGS-84 point or area, lon/lat axis order
     at: datetime
     network: str
-    # The shape's box as floats, read from shapely once: every search and distance between points
-    # works on them (a shapely attribute read costs about a microsecond, several per comparison).
-    bounds: Bounds = field(init=False, compare=False, repr=False)
+    # The shape's box as floats, read from shapely once (or given by a caller that knows them: a
+    # point's box is its position): every search and distance between points works on them (a shapely
+    # attribute read costs about two microseconds, several per comparison).
+    bounds: Bounds = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
     point: bool = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "bounds", tuple(self.shape.bounds))
+        if self.bounds is None:
+            object.__setattr__(self, "bounds", tuple(self.shape.bounds))
         object.__setattr__(self, "point", isinstance(self.shape, Point))
 
 

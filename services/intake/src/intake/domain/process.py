@@ -16,6 +16,7 @@ from datetime import datetime
 
 import msgspec
 import numpy as np
+import shapely
 from shapely.geometry import Point
 from shapely.geometry import shape as shapely_shape
 from shapely.geometry.base import BaseGeometry
@@ -31,7 +32,7 @@ from intake.domain.feeds.party.reports import reports_from_party
 from intake.domain.feeds.patrol.reports import reports_from_patrol
 from intake.domain.feeds.safety.reports import reports_from_safety
 from intake.domain.identity import case_id_for
-from intake.domain.nearby import RecentCase
+from intake.domain.nearby import Bounds, RecentCase
 from intake.domain.normalize import Provenance, to_case_event
 from intake.domain.placement import UNLOCATED, Geography, Placement, from_chain, from_owner
 from intake.domain.report import Report
@@ -113,7 +114,8 @@ class Intake:
                 outcomes[i].no_case = NO_FINDING
         points = self._convert(reports, outcomes)
         places = self._place(reports, points, outcomes)
-        for (i, report), point, place in zip(reports, points, places, strict=True):
+        shapes = point_shapes(points)
+        for (i, report), point, place, shape in zip(reports, points, places, shapes, strict=True):
             if outcomes[i].error is not None:
                 continue
             if report.no_case is not None:
@@ -123,7 +125,7 @@ class Intake:
                 if self.deferred and report.network not in NEVER_MERGED:
                     outcomes[i].deferred.append(self._draft(report, point, place, batch[i]))
                     continue
-                events = self._build(report, point, place, batch[i], book)
+                events = self._build(report, point, place, batch[i], book, shape)
             except IntakeError as e:
                 outcomes[i].error = e
                 outcomes[i].events.clear()
@@ -229,10 +231,22 @@ class Intake:
     # -- pass 3 ---------------------------------------------------------------------------------
 
     def _build(
-        self, r: Report, point: tuple[float, float] | None, place: Placement, inbound: Inbound, book: BookTxn
+        self,
+        r: Report,
+        point: tuple[float, float] | None,
+        place: Placement,
+        inbound: Inbound,
+        book: BookTxn,
+        point_shape: Point | None = None,
     ) -> list[ce.CaseEvent]:
+        """`point_shape`: the point's shapely Point when the caller made the batch's in one call."""
         category = self.crosswalk.map(r.network, r.source_code, hints=r.hints)
-        shape = Point(point[1], point[0]) if point else r.area
+        bounds: Bounds | None = None
+        if point:
+            shape: BaseGeometry | None = point_shape or Point(point[1], point[0])
+            bounds = (point[1], point[0], point[1], point[0])  # a point's box: no shapely read
+        else:
+            shape = r.area
         at = (r.occurred or r.reported).utc
         try:
             decision = book.decide(
@@ -244,6 +258,7 @@ class Intake:
                 at=at,
                 network=r.network,
                 source_id=r.source_id,
+                bounds=bounds,
             )
         except LookupError as e:
             raise Quarantined("correlation.unknown_reference", str(e)) from e
@@ -251,7 +266,9 @@ class Intake:
             return []  # the same source record again: already taken in
         assert decision.case_id is not None
         recent = (
-            RecentCase(decision.case_id, category.family, shape, at, r.network) if shape is not None else None
+            RecentCase(decision.case_id, category.family, shape, at, r.network, bounds or tuple(shape.bounds))
+            if shape is not None
+            else None
         )
         book.record(r.source_key, decision, recent, inbound.provenance.received_at)
         return [
@@ -273,7 +290,6 @@ class Intake:
     ) -> Pending:
         """The report's event as if it opened its own case, for the correlation stage to decide."""
         category = self.crosswalk.map(r.network, r.source_code, hints=r.hints)
-        shape = Point(point[1], point[0]) if point else r.area
         draft = to_case_event(
             r,
             category=category,
@@ -285,7 +301,8 @@ class Intake:
             provenance=inbound.provenance,
             geography_version=self.geography.version,
         )
-        return pending(draft, r.intent, tuple(f"{r.network}:{x}" for x in r.refers_to), shape)
+        refers_to = tuple(f"{r.network}:{x}" for x in r.refers_to)
+        return pending(draft, r.intent, refers_to, None if point else r.area, point)
 
     def silence(
         self, now: datetime, stations: set[str] | None = None
@@ -311,6 +328,20 @@ class Intake:
             except IntakeError as e:
                 refused.append(Outcome(error=e))
         return events, BatchOutcome(refused, book, env)
+
+
+def point_shapes(points: Sequence[tuple[float, float] | None]) -> list[Point | None]:
+    """The (lat, lon) points as shapely Points, made in one call (~0.2 µs a point; 3.7 one by one)."""
+    out: list[Point | None] = [None] * len(points)
+    located = [k for k, p in enumerate(points) if p is not None]
+    if located:
+        made = shapely.points(
+            np.array([points[k][1] for k in located]),  # type: ignore[index]
+            np.array([points[k][0] for k in located]),  # type: ignore[index]
+        )
+        for k, shape in zip(located, made, strict=True):
+            out[k] = shape
+    return out
 
 
 def observe_event(book: CaseBook, ev: ce.CaseEvent) -> None:

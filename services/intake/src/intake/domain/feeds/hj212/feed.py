@@ -134,7 +134,9 @@ class EnvTxn:
             changed: dict[str, Slice] = {}
             for mn in self._touched:
                 before = self.state.slices.get(mn) or {}
-                piece = split_snapshot(self._engines[mn].snapshot()).get(mn, {"station": None, "episodes": []})
+                piece = split_snapshot(self._engines[mn].snapshot()).get(
+                    mn, {"station": None, "episodes": []}
+                )
                 piece["rev"] = int(before.get("rev", 0)) + 1
                 changed[mn] = piece
             self._changed = changed

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
 
+from onegrid.ids import uuid5
+
 FindingKind = Literal["exceedance", "fault", "silence"]
 FindingStatus = Literal["opened", "updated", "closed"]
 
@@ -14,7 +16,7 @@ _EPISODE_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:onegrid:intake:h
 def episode_id(mn: str, pollutant: str | None, kind: FindingKind, anchor: str) -> str:
     """Deterministic episode id: the same station, pollutant, kind and first packet (its QN, else its
     DataTime) give the same id, so replaying the feed reproduces the ids."""
-    return str(uuid.uuid5(_EPISODE_NAMESPACE, f"{mn}|{pollutant or '-'}|{kind}|{anchor}"))
+    return str(uuid5(_EPISODE_NAMESPACE, f"{mn}|{pollutant or '-'}|{kind}|{anchor}"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,9 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from functools import reduce
 from operator import xor
-from datetime import UTC, datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Final
 
