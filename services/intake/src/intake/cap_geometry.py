@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+import msgspec
 import shapely
 
 from intake.domain.errors import Rejected
@@ -87,7 +88,7 @@ class CapGeometry:
         for inbound in batch:
             if inbound.feed == "cap":
                 prepared = await self.area(inbound.value)
-                inbound = inbound if prepared is None else replace(inbound, area=prepared)
+                inbound = inbound if prepared is None else msgspec.structs.replace(inbound, area=prepared)
             out.append(inbound)
         return out
 

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import msgspec
 from shapely.geometry.base import BaseGeometry
 
 from intake.domain.identity import case_id_for
@@ -56,8 +57,7 @@ def correlation_windows(overrides: dict[str, dict[str, float]]) -> dict[str, Win
 NEVER_MERGED = frozenset({"env"})
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     """`event_type` None: a duplicate, nothing to emit."""
 
     event_type: str | None

@@ -19,9 +19,10 @@ future" and break deadlines). A local time repeated by a summer-time change is t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
 
 from intake.domain.errors import Rejected
 
@@ -46,8 +47,7 @@ _ISO = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class LocalTime:
+class LocalTime(msgspec.Struct, frozen=True):
     """An instant (``utc``, aware, tzinfo UTC), the ``text`` it was read from, and the ``zone`` that
     text was interpreted in ("UTC" or e.g. "+08:00" for ISO 8601 texts that carried an offset)."""
 

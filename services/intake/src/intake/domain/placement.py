@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
 import numpy as np
 from shapely.geometry.base import BaseGeometry
 
@@ -71,8 +72,7 @@ class Geography(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
+class Placement(msgspec.Struct, frozen=True):
     district: str | None
     street: str | None
     community: str | None

@@ -11,7 +11,7 @@ The service (Kafka) and the feed checker (files) both run exactly this code.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import msgspec
@@ -43,12 +43,11 @@ from onegrid_contracts import case_event as ce
 LEGACY_FEEDS = legacy_feeds()
 
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
+class Inbound(msgspec.Struct, frozen=True):
     feed: str  # hj212 | cap | safety | party | open311 | patrol
     value: bytes
     provenance: Provenance
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
     area: PreparedArea | None = None  # a CAP alert's geometry, computed ahead by the service
 
 
@@ -208,7 +207,7 @@ class Intake:
                 if owner is None and city is not None and r.area.covers(city):
                     # A national or provincial warning: for this city, its area is the city (to
                     # about 100 m: the case carries an outline, not the survey).
-                    reports[k] = (i, replace(r, area=city.simplify(CITY_OUTLINE_TOLERANCE)))
+                    reports[k] = (i, msgspec.structs.replace(r, area=city.simplify(CITY_OUTLINE_TOLERANCE)))
             elif r.grid_code and (chain := self.geography.chain_of(r.grid_code)) is not None:
                 places[k] = from_chain(chain, r.severity)
             elif r.division_code and (area := self.geography.division_area(r.division_code)) is not None:

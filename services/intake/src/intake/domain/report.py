@@ -8,10 +8,10 @@ local time texts, coordinates in the source's system); all conversion happens la
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 from shapely.geometry.base import BaseGeometry
 
 from intake.domain.coords import CoordSystem
@@ -27,8 +27,7 @@ class Intent(StrEnum):
     CANCEL = "cancel"  # the source withdraws it: CAP Cancel
 
 
-@dataclass(frozen=True, slots=True)
-class SourcePosition:
+class SourcePosition(msgspec.Struct, frozen=True):
     """A point exactly as the source gave it."""
 
     lat: float
@@ -36,8 +35,7 @@ class SourcePosition:
     system: CoordSystem
 
 
-@dataclass(frozen=True, slots=True)
-class ReporterInfo:
+class ReporterInfo(msgspec.Struct, frozen=True):
     """Personal data: masked outside the roles that need it."""
 
     name: str | None = None
@@ -51,8 +49,7 @@ class ReporterInfo:
         return f"ReporterInfo(name={hidden['name']!r}, phone={hidden['phone']!r}, id_number={hidden['id_number']!r}, org={self.org!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
+class Report(msgspec.Struct, frozen=True):
     network: str  # env | emergency | safety | party | open311 | patrol
     source_id: str  # the source's own id; with network, the idempotency key
     intent: Intent
@@ -65,20 +62,20 @@ class Report:
     severity_source: str | None = None
     occurred: LocalTime | None = None
     refers_to: tuple[str, ...] = ()  # source ids of earlier records this one amends or cancels
-    hints: Mapping[str, str] = field(default_factory=dict)  # crosswalk hints (e.g. CAP event text)
+    hints: Mapping[str, str] = msgspec.field(default_factory=dict)  # crosswalk hints (e.g. CAP event text)
     position: SourcePosition | None = None
     area: BaseGeometry | None = None  # WGS-84, lon/lat axis order
     address: str | None = None
     grid_code: str | None = None  # the source's own placement, checked against the registry
     division_code: str | None = None  # e.g. a CAP geocode or a station's registered street
-    reporter: ReporterInfo = field(default_factory=ReporterInfo)
+    reporter: ReporterInfo = msgspec.field(default_factory=ReporterInfo)
     # True for feeds from outside the city's own systems (CAP): a record that names no place of the
     # city is outside it. The city's own feeds may be unlocated; the command centre then places them.
     must_locate: bool = False
     # Set when the record is about no real incident (a CAP Test, Exercise, Ack...): it is still placed
     # and reported truthfully, and accounted for as "no case: <this>", but never becomes a case.
     no_case: str | None = None
-    attributes: Mapping[str, Any] = field(default_factory=dict)
+    attributes: Mapping[str, Any] = msgspec.field(default_factory=dict)
 
     @property
     def source_key(self) -> str:
