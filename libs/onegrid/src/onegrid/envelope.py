@@ -8,7 +8,7 @@ attributes travel as `ce_*` headers. Binary mode keeps legacy bytes byte-exact a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -31,18 +31,15 @@ class CloudEvent:
     extensions: dict[str, str] = field(default_factory=dict)
 
     def headers(self) -> Headers:
-        h: Headers = [
-            ("ce_specversion", SPECVERSION.encode()),
-            ("ce_id", self.id.encode()),
-            ("ce_source", self.source.encode()),
-            ("ce_type", self.type.encode()),
-            ("ce_time", self.time.astimezone(UTC).isoformat().replace("+00:00", "Z").encode()),
-            ("content-type", self.content_type.encode()),
-        ]
-        if self.subject is not None:
-            h.append(("ce_subject", self.subject.encode()))
-        h += [(f"ce_{k}", v.encode()) for k, v in self.extensions.items()]
-        return h
+        return ce_headers(
+            type=self.type,
+            source=self.source,
+            id=self.id,
+            time=self.time,
+            subject=self.subject,
+            content_type=self.content_type,
+            extensions=self.extensions,
+        )
 
     @classmethod
     def from_headers(cls, headers: Sequence[tuple[str, bytes]]) -> CloudEvent | None:
@@ -61,6 +58,37 @@ class CloudEvent:
             content_type=d.get("content-type", "application/octet-stream"),
             extensions=ext,
         )
+
+
+_SPECVERSION_BYTES = SPECVERSION.encode()
+
+
+def ce_headers(
+    *,
+    type: str,
+    source: str,
+    id: str,
+    time: datetime,
+    subject: str | None = None,
+    content_type: str = "application/json",
+    extensions: Mapping[str, str] | None = None,
+) -> Headers:
+    """The headers of a CloudEvent with these attributes (`CloudEvent.headers`), for a producer that
+    writes one per record and needs no CloudEvent object on the way."""
+    utc = time if time.tzinfo is UTC else time.astimezone(UTC)
+    h: Headers = [
+        ("ce_specversion", _SPECVERSION_BYTES),
+        ("ce_id", id.encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", type.encode()),
+        ("ce_time", utc.isoformat().replace("+00:00", "Z").encode()),
+        ("content-type", content_type.encode()),
+    ]
+    if subject is not None:
+        h.append(("ce_subject", subject.encode()))
+    if extensions:
+        h += [(f"ce_{k}", v.encode()) for k, v in extensions.items()]
+    return h
 
 
 def header_dict(headers: Sequence[tuple[str, bytes]] | None) -> dict[str, str]:

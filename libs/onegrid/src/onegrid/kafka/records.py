@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+import msgspec
+
 Headers = Sequence[tuple[str, bytes]]
 
 
@@ -30,9 +32,9 @@ class Record(Protocol):
     def timestamp(self) -> int: ...
 
 
-@dataclass(frozen=True, slots=True)
-class OutRecord:
-    """A record to produce. `value=None` is a tombstone on a compacted topic."""
+class OutRecord(msgspec.Struct, frozen=True):
+    """A record to produce. `value=None` is a tombstone on a compacted topic. A struct: every service
+    builds one per record it writes (constructed in C, a quarter of a frozen dataclass's cost)."""
 
     topic: str
     value: bytes | None
