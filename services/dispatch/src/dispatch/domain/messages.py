@@ -5,6 +5,7 @@ actor display names are masked (`李*`)."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,8 +20,13 @@ ORDER_CE_TYPE = "cn.onegrid.dispatch.order.v1"
 
 def utc(t: datetime | None) -> str | None:
     """RFC 3339 with `Z`, as the contracts' utc_time requires."""
-    if t is None:
-        return None
+    return None if t is None else _utc_text(t)
+
+
+@functools.lru_cache(maxsize=4096)
+def _utc_text(t: datetime) -> str:
+    # Cached: a batch's events share its instant and its cases' deadlines (equal instants are equal
+    # keys whatever their zone, and give the same text).
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
