@@ -110,3 +110,61 @@ async def test_written_ends_asked_twice_at_once_start_one_consumer(
     assert first == second == {tp: 0 for tp in tps}
     await ends.close()
     assert len(made) == 1 and made[0]._closed
+
+
+async def test_a_table_is_current_only_once_everything_committed_is_applied(kafka_settings, topics) -> None:
+    """The registry seeded after a service started arrives while it already runs: a record placed
+    against a view still applying the divisions, and not yet the grids, stays at the community for
+    good (the grid worker never sees the case). `current` says whether the table holds everything
+    the broker reported committed in its latest fetch response; `until_current` waits for it."""
+    topic = await topics("table-current", partitions=2, compacted=True)
+    view = RegistryView()
+    tokens = asyncio.Semaphore(0)  # one per batch the test lets the table apply
+    entered: list[list[tuple[int, int]]] = []
+
+    async def slow(records):  # type: ignore[no-untyped-def]
+        entered.append([(r.partition, r.offset) for r in records])
+        await tokens.acquire()  # a batch being applied (the view's index rebuilt meanwhile)
+        return await view.handle(records)
+
+    table = GlobalTable(kafka_settings, topic, slow, client_id="table-current")
+    assert not table.current  # nothing read yet
+    await table.catch_up()
+    assert table.current  # an empty topic, read to its end
+    follow = asyncio.create_task(table.follow())
+    p = AIOKafkaProducer(**kafka_settings.client_kwargs())
+    await p.start()
+    await p.send_and_wait(topic, b'{"code": "a"}', key=b"division:a", partition=0)
+    for _ in range(300):
+        if entered:
+            break
+        await asyncio.sleep(0.1)
+    assert entered == [[(0, 0)]]
+    assert not table.current, "current while a fetched batch is being applied"
+    assert not await table.until_current(0.3)
+
+    # More committed while the first batch is applied: once the consumer has heard of them (a
+    # fetch response's last stable offset), the table is behind them until they are applied too.
+    # (In one transaction: committed at once, so one fetch response tells of all three.)
+    t = AIOKafkaProducer(transactional_id=f"{topic}-grids", **kafka_settings.client_kwargs())
+    await t.start()
+    async with t.transaction():
+        for i in range(3):
+            await t.send(topic, b'{"code": "%d"}' % i, key=b"grid:%d" % i, partition=1)
+    await t.stop()
+    c = await table._start()
+    grids = TopicPartition(topic, 1)
+    for _ in range(300):
+        if c.last_stable_offset(grids) == 4:  # three records and the commit marker
+            break
+        await asyncio.sleep(0.1)
+    assert c.last_stable_offset(grids) == 4
+    tokens.release()  # the divisions' batch is applied; the grids are not
+    assert not await table.until_current(0.5)
+    assert view.get("division", "a") == {"code": "a"} and not view.all("grid")
+    tokens.release()
+    assert await table.until_current(30)
+    assert len(view.all("grid")) == 3 and [x for b in entered[1:] for x in b] == [(1, 0), (1, 1), (1, 2)]
+    await p.stop()
+    table.stop()
+    await follow

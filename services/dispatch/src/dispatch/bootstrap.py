@@ -78,7 +78,9 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> D
         max_backoff_s=s.webhook_max_backoff_s,
         stuck_after=s.webhook_stuck_after,
     )
-    inbox = Inbox(desk, cases_topic=s.cases_topic, feedback_topic=s.feedback_topic)
+    inbox = Inbox(
+        desk, cases_topic=s.cases_topic, feedback_topic=s.feedback_topic, settle=table.until_current
+    )
 
     async def registry_loaded() -> None:
         # Routing reads the registry: no case is taken before the view holds the whole topic.

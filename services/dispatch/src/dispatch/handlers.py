@@ -10,7 +10,7 @@ machine refuses is not poison: it is remembered as `refused:<reason>` (GET /v1/m
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -22,12 +22,25 @@ from dispatch.store import Headers
 from onegrid import telemetry
 from onegrid.envelope import get_header
 from onegrid.kafka import BatchResult, DeadLetter, Record
+from onegrid.kafka.policy import Backpressure
 
 log = logging.getLogger(__name__)
 
 
 class Inbox:
-    def __init__(self, desk: Desk, *, cases_topic: str, feedback_topic: str) -> None:
+    def __init__(
+        self,
+        desk: Desk,
+        *,
+        cases_topic: str,
+        feedback_topic: str,
+        settle: Callable[[float], Awaitable[bool]] | None = None,
+    ) -> None:
+        """`settle(timeout_s)`: waits up to that long for the registry view to hold everything
+        committed to the registry (its table's `until_current`); a case is routed by the rules,
+        departments and deadlines in force, never by a view known to be behind them."""
+        self._settle = settle
+        self.settle_s = 5.0  # then the batch is retried with backoff: nothing is lost
         self._tracer = telemetry.tracer("dispatch")
         self._m_latency = telemetry.meter("dispatch").create_histogram(
             "dispatch_case_latency",
@@ -39,6 +52,8 @@ class Inbox:
         self._feedback = feedback_topic
 
     async def handle(self, records: Sequence[Record]) -> BatchResult:
+        if records and self._settle is not None and not await self._settle(self.settle_s):
+            raise Backpressure("the registry view is behind the registry; waiting for it")
         result = BatchResult()
         # One span per batch, linked to each record's trace; a record's orders and lifecycle events
         # (through the outbox) continue the trace that began at the legacy packet, or this batch's

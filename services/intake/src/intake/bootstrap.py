@@ -151,10 +151,16 @@ def intake_parts(
     )
     # With a correlation stage, reports that may join another network's case are decided there.
     intake.deferred = topics.correlate is not None
-    pipeline = IntakePipeline(intake, topics=topics, ready=lambda: bool(view.all("division")))
+    registry = GlobalTable(kafka, registry_topic, view.handle, client_id=f"{client_id}-registry")
+    pipeline = IntakePipeline(
+        intake,
+        topics=topics,
+        ready=lambda: bool(view.all("division")) and registry.current,
+        settle=registry.until_current,
+    )
     pipeline.cap_geometry = CapGeometry(limit_s=cap_geometry_limit_s)
     tables = [
-        GlobalTable(kafka, registry_topic, view.handle, client_id=f"{client_id}-registry"),
+        registry,
         GlobalTable(
             kafka,
             topics.cases,

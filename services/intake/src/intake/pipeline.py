@@ -148,10 +148,20 @@ class _Origin:
 
 class IntakePipeline:
     def __init__(
-        self, intake: Intake, *, topics: IntakeTopics | None = None, ready: Callable[[], bool] = lambda: True
+        self,
+        intake: Intake,
+        *,
+        topics: IntakeTopics | None = None,
+        ready: Callable[[], bool] = lambda: True,
+        settle: Callable[[float], Awaitable[bool]] | None = None,
     ) -> None:
+        """`ready`: whether the registry view can place a record now (it holds the registry and
+        everything committed to it is applied); `settle(timeout_s)`: waits up to that long for it
+        to hold everything committed (the registry table's `until_current`)."""
         self.intake = intake
         self.ready = ready
+        self.settle = settle
+        self.settle_s = 5.0  # then the batch is retried with backoff (Backpressure): nothing is lost
         self.topics = topics or IntakeTopics()
         # Stream time per HJ 212 partition: the latest broker timestamp committed from it. Silence is
         # judged on it, per partition, by the partition's owner, for the stations of that partition
@@ -188,9 +198,13 @@ class IntakePipeline:
     async def handle(self, records: Sequence[Record]) -> BatchResult:
         if not records:
             return BatchResult()  # time-driven work runs per partition: `tick`
+        if self.settle is not None:
+            await self.settle(self.settle_s)
         if not self.ready():
-            # Without the registry every place looks outside the city: wait, don't dead-letter.
-            raise Backpressure(f"the registry view is empty; waiting for {GRID_REGISTRY}")
+            # Without the registry every place looks outside the city, and with part of it (the
+            # divisions applied, the grids still arriving) a report is placed above its grid for
+            # good: wait, don't decide on a view known to be behind, don't dead-letter.
+            raise Backpressure(f"the registry view is empty or behind {GRID_REGISTRY}; waiting for it")
         batch = [
             Inbound(
                 self.topics.feeds.get(r.topic, r.topic),

@@ -10,6 +10,13 @@ history, e.g. a case book bounded by a horizon, need not read a year of an appen
 Records are read committed, i.e. up to each partition's *last stable offset*: the first offset of any
 transaction still open, whoever opened it. `catch_up()` stops there. `sync()`, for a handover, goes
 on to the end of everything written (see there).
+
+A table followed live lags its topic: a record is applied up to a fetch wait after it is committed,
+and a burst (the registry seeded or re-imported after a service started: thousands of records, the
+spatial index rebuilt as they land) takes seconds. `current` says whether the table holds everything
+the broker last reported committed; a handler whose outputs depend on the table (a report placed in
+the grids, a case routed by the rules) waits with `until_current` instead of deciding on a view that
+is known to be behind and keeping that decision for good.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ class GlobalTable:
         # Per partition, the position up to which everything has been applied.
         self._applied_to: dict[TopicPartition, int] = {}
         self._progress = asyncio.Condition()
+        self._applying = False  # a fetched batch is being applied: the table is behind it
 
     async def _start(self) -> AIOKafkaConsumer:
         if self._consumer is None:
@@ -112,6 +120,7 @@ class GlobalTable:
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"{self.topic}: not caught up after {timeout_s}s ({positions} < {ends})")
             await self._poll(c, timeout_ms=200)
+        self._applied_to.update(positions)  # also when nothing was left to read
         self.caught_up.set()
         log.info("%s: caught up with %d records", self.topic, self.applied)
         return self.applied
@@ -122,11 +131,47 @@ class GlobalTable:
         positions = {tp: await c.position(tp) for tp in c.assignment()}
         records: list[Record] = [r for rs in fetched.values() for r in rs]
         if records:
-            await self._apply(records)
+            self._applying = True
+            try:
+                await self._apply(records)
+            finally:
+                self._applying = False
             self.applied += len(records)
         async with self._progress:
             self._applied_to.update(positions)
             self._progress.notify_all()
+
+    @property
+    def current(self) -> bool:
+        """Whether everything the broker last reported committed (each partition's last stable
+        offset in its latest fetch response, which the consumer's fetcher keeps asking for) is
+        applied: false before the first catch-up, while a batch is applied, and while records the
+        consumer knows of wait to be. A record committed after the latest fetch response is not
+        known yet (for at most the fetch wait, 500 ms)."""
+        if not self.caught_up.is_set() or self._applying:
+            return False
+        c = self._consumer
+        if c is None:
+            return True  # only caught up, never followed: nothing newer can be known
+        for tp in c.assignment():
+            end = c.last_stable_offset(tp)
+            if end is None or end < 0:  # no fetch response yet, or read uncommitted
+                end = c.highwater(tp)
+            if end is not None and self._applied_to.get(tp, 0) < end:
+                return False
+        return True
+
+    async def until_current(self, timeout_s: float) -> bool:
+        """Waits up to `timeout_s` for `current` (checked as each fetched batch is applied);
+        returns whether it is."""
+        if self.current:
+            return True
+        try:
+            async with self._progress:
+                await asyncio.wait_for(self._progress.wait_for(lambda: self.current), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     async def sync(self, timeout_s: float = 120.0) -> None:
         """Return once every record written to the topic before this call is applied or known aborted.
