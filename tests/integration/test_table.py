@@ -142,6 +142,8 @@ async def test_a_table_is_current_only_once_everything_committed_is_applied(kafk
     assert entered == [[(0, 0)]]
     assert not table.current, "current while a fetched batch is being applied"
     assert not await table.until_current(0.3)
+    # A caller's target is what was committed when it asked: what comes after does not hold it up.
+    asked_before_the_grids = asyncio.create_task(table.until_current(30))
 
     # More committed while the first batch is applied: once the consumer has heard of them (a
     # fetch response's last stable offset), the table is behind them until they are applied too.
@@ -160,6 +162,8 @@ async def test_a_table_is_current_only_once_everything_committed_is_applied(kafk
         await asyncio.sleep(0.1)
     assert c.last_stable_offset(grids) == 4
     tokens.release()  # the divisions' batch is applied; the grids are not
+    assert await asked_before_the_grids
+    assert not table.current
     assert not await table.until_current(0.5)
     assert view.get("division", "a") == {"code": "a"} and not view.all("grid")
     tokens.release()

@@ -155,7 +155,7 @@ def intake_parts(
     pipeline = IntakePipeline(
         intake,
         topics=topics,
-        ready=lambda: bool(view.all("division")) and registry.current,
+        ready=lambda: bool(view.all("division")),
         settle=registry.until_current,
     )
     pipeline.cap_geometry = CapGeometry(limit_s=cap_geometry_limit_s)

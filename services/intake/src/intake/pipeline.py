@@ -155,9 +155,9 @@ class IntakePipeline:
         ready: Callable[[], bool] = lambda: True,
         settle: Callable[[float], Awaitable[bool]] | None = None,
     ) -> None:
-        """`ready`: whether the registry view can place a record now (it holds the registry and
-        everything committed to it is applied); `settle(timeout_s)`: waits up to that long for it
-        to hold everything committed (the registry table's `until_current`)."""
+        """`ready`: whether the registry view holds the registry at all; `settle(timeout_s)`: waits up
+        to that long for it to hold everything committed to the registry so far (the registry
+        table's `until_current`), false if it does not by then."""
         self.intake = intake
         self.ready = ready
         self.settle = settle
@@ -198,13 +198,13 @@ class IntakePipeline:
     async def handle(self, records: Sequence[Record]) -> BatchResult:
         if not records:
             return BatchResult()  # time-driven work runs per partition: `tick`
-        if self.settle is not None:
-            await self.settle(self.settle_s)
+        # Without the registry every place looks outside the city, and with part of it (the divisions
+        # applied, the grids still arriving) a report is placed above its grid for good: wait, don't
+        # decide on a view known to be behind, don't dead-letter.
+        if self.settle is not None and not await self.settle(self.settle_s):
+            raise Backpressure(f"the registry view is behind {GRID_REGISTRY}; waiting for it")
         if not self.ready():
-            # Without the registry every place looks outside the city, and with part of it (the
-            # divisions applied, the grids still arriving) a report is placed above its grid for
-            # good: wait, don't decide on a view known to be behind, don't dead-letter.
-            raise Backpressure(f"the registry view is empty or behind {GRID_REGISTRY}; waiting for it")
+            raise Backpressure(f"the registry view is empty; waiting for {GRID_REGISTRY}")
         batch = [
             Inbound(
                 self.topics.feeds.get(r.topic, r.topic),

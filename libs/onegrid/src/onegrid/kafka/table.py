@@ -148,30 +148,39 @@ class GlobalTable:
         applied: false before the first catch-up, while a batch is applied, and while records the
         consumer knows of wait to be. A record committed after the latest fetch response is not
         known yet (for at most the fetch wait, 500 ms)."""
-        if not self.caught_up.is_set() or self._applying:
+        if self._applying:
             return False
+        return self._applied(self._known_ends())
+
+    async def until_current(self, timeout_s: float) -> bool:
+        """Waits up to `timeout_s` until everything the broker had reported committed when this was
+        called is applied; returns whether it is. (A fixed target: records committed meanwhile
+        do not hold the caller up, so a steady stream of changes cannot keep it waiting.)"""
+        ends = self._known_ends()
+        if self._applied(ends):
+            return True
+        try:
+            async with self._progress:
+                await asyncio.wait_for(self._progress.wait_for(lambda: self._applied(ends)), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    def _known_ends(self) -> dict[TopicPartition, int]:
         c = self._consumer
         if c is None:
-            return True  # only caught up, never followed: nothing newer can be known
+            return {}  # only caught up, never followed: nothing newer can be known
+        ends = {}
         for tp in c.assignment():
             end = c.last_stable_offset(tp)
             if end is None or end < 0:  # no fetch response yet, or read uncommitted
                 end = c.highwater(tp)
-            if end is not None and self._applied_to.get(tp, 0) < end:
-                return False
-        return True
+            if end is not None:
+                ends[tp] = end
+        return ends
 
-    async def until_current(self, timeout_s: float) -> bool:
-        """Waits up to `timeout_s` for `current` (checked as each fetched batch is applied);
-        returns whether it is."""
-        if self.current:
-            return True
-        try:
-            async with self._progress:
-                await asyncio.wait_for(self._progress.wait_for(lambda: self.current), timeout_s)
-        except TimeoutError:
-            return False
-        return True
+    def _applied(self, ends: dict[TopicPartition, int]) -> bool:
+        return self.caught_up.is_set() and all(self._applied_to.get(tp, 0) >= e for tp, e in ends.items())
 
     async def sync(self, timeout_s: float = 120.0) -> None:
         """Return once every record written to the topic before this call is applied or known aborted.
