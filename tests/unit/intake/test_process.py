@@ -205,6 +205,46 @@ def test_a_restarted_book_still_merges_with_area_alerts(intake: Intake, referenc
     assert diary.events[0].case_id == alert.events[0].case_id
 
 
+def _book_state(book) -> tuple:  # type: ignore[no-untyped-def]
+    recent = {
+        family: sorted(
+            (str(r.case_id), r.shape.wkt, r.at.isoformat(), r.network, tuple(r.bounds), r.point)
+            for r in index.by_time
+        )
+        for family, index in book.recent.items()
+    }
+    return dict(book.sources), sorted(book.taken), book.taken_latest, book.latest, recent
+
+
+def test_the_book_read_back_lightly_is_the_book_read_back_in_full(intake: Intake) -> None:
+    """Every instance reads `cases.v1` back into its case book, its own events too: the light
+    decode (`decode_seen`: the fields the book takes, nothing validated twice) and the shapes made
+    only for cases the book does not hold give the very book the full, validated decode gave."""
+    from intake.domain.correlation import CaseBook
+    from intake.domain.process import decode_seen, observe_event
+    from onegrid_contracts.case_event import decode_case_event
+
+    outcomes = run(
+        intake,
+        inbound("cap", cap_alert("YZ-AREA-2")),
+        inbound("party", party_diary("MQRJ2026113000901"), 1),
+        inbound("party", party_diary("MQRJ2026113000902", wgs=(32.41, 119.38)), 2),
+        inbound("safety", safety_event("SE-LIGHT-1"), 3),
+    )
+    events = [encode_case_event(e) for o in outcomes for e in o.events]
+    assert {json.loads(e)["event_type"] for e in events} >= {"case.reported"}
+    assert any(json.loads(e)["location"]["area"] for e in events)
+    assert any(json.loads(e)["location"]["point"] for e in events)
+    full, light = CaseBook(), CaseBook()
+    for raw in events:
+        observe_event(full, decode_case_event(raw))
+        observe_event(light, decode_seen(raw))
+    assert _book_state(light) == _book_state(full)
+    for raw in events:  # read back again (a restart, another instance's table): nothing changes
+        observe_event(light, decode_seen(raw))
+    assert _book_state(light) == _book_state(full)
+
+
 def test_a_silent_station_opens_one_case_and_its_next_packet_closes_it(intake: Intake) -> None:
     mn = "321003A0000003"
     t = datetime(2026, 11, 30, 6, 0, tzinfo=BEIJING)

@@ -52,7 +52,15 @@ from intake.domain.correlation import NEVER_MERGED, CaseBook
 from intake.domain.errors import IntakeError, Quarantined
 from intake.domain.ledger import entry, outcome_of, progress_entry
 from intake.domain.normalize import Provenance
-from intake.domain.process import DUPLICATE, LEGACY_FEEDS, Inbound, Intake, Outcome, observe_event
+from intake.domain.process import (
+    DUPLICATE,
+    LEGACY_FEEDS,
+    Inbound,
+    Intake,
+    Outcome,
+    decode_seen,
+    observe_event,
+)
 from intake.domain.report import Intent
 from onegrid import telemetry
 from onegrid.envelope import ce_headers, header_dict
@@ -548,11 +556,9 @@ class IntakePipeline:
 
     async def observe_cases(self, records: Sequence[Record]) -> BatchResult:
         """GlobalTable handler for `cases.v1`: what was already taken in, and recent cases."""
-        from onegrid_contracts.case_event import decode_case_event
-
         for r in records:
             if r.value:
-                ev = decode_case_event(r.value)
+                ev = decode_seen(r.value)
                 correlated = self.topics.correlate is not None and ev.source.network not in NEVER_MERGED
                 observe_event(self.book if correlated else self.intake.book, ev)
         # As after a committed batch: what fell past the windows and the taken-in horizon goes.

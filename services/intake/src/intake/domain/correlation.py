@@ -101,6 +101,10 @@ class CaseBook:
         if recent is not None:
             self.add_recent(recent)
 
+    def holds_recent(self, family: str, case_id: uuid.UUID) -> bool:
+        index = self.recent.get(family)
+        return index is not None and case_id in index.ids
+
     def size(self) -> int:
         """Source keys known: what the taken-in horizon bounds."""
         return len(self.sources)
