@@ -214,3 +214,37 @@ async def test_an_eager_view_rebuilds_the_index_off_the_event_loop_when_a_change
     rebuilt = view.grid_index()  # already current: no build here
     assert len(built_on) == 1 and rebuilt is not first
     assert rebuilt.lookup(3, 1).street == "321003010"  # type: ignore[union-attr]
+
+
+async def test_an_eager_view_rebuilds_once_a_burst_of_changes_is_applied() -> None:
+    """The registry seeded or re-imported while a service runs comes in several batches: the eager
+    view builds its index after the burst's last one (its table knows of no more), not after each
+    (seconds a build, during which the table applies nothing and decisions wait for it)."""
+    from onegrid.geo import index as geo_index
+    from onegrid.kafka.memory import MemoryRecord
+
+    view = RegistryView(eager_index=True)
+    put(view, division("321003", "district", "321000", (0, 0, 4, 4)))
+    first = view.grid_index()
+    builds: list[int] = []
+    build = geo_index.GridIndex.build
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        builds.append(1)
+        return build(*args, **kw)
+
+    more = [True, True, False]  # the table knows of more after the first two batches
+    view.more_coming = lambda: more[0]
+    geo_index.GridIndex.build = counted  # type: ignore[method-assign]
+    try:
+        for i, code in enumerate(("321003009", "321003010", "321003011")):
+            street = division(code, "street", "321003", (i, 0, i + 1, 1))
+            record = MemoryRecord("registry", 0, i, f"division:{code}".encode(), json.dumps(street).encode())
+            await view.handle([record])
+            assert len(builds) == (0 if more[0] else 1), (i, builds)
+            more.pop(0)
+    finally:
+        geo_index.GridIndex.build = build  # type: ignore[method-assign]
+    rebuilt = view.grid_index()  # already current: no build here
+    assert len(builds) == 1 and rebuilt is not first
+    assert rebuilt.lookup(2.5, 0.5).street == "321003011"  # type: ignore[union-attr]

@@ -7,7 +7,8 @@ questions services ask on their hot path, all in memory:
 
 - `grid_index()` / `await grid_index_async()`: a GridIndex over every active division with an area and
   every active grid, rebuilt lazily on the first call after a division or grid changed (never per
-  change; the async form builds in a worker thread);
+  change; the async form builds in a worker thread); an eager view rebuilds it as changes arrive,
+  once per burst of them (`more_coming`);
 - `station(mn)`: the HJ 212 monitoring station with that MN.
 
 The rules over its records live once, in `registry_client.rules`: `match_route(view.all("routing_rule")
@@ -58,6 +59,10 @@ class RegistryView:
         self._index_version = -1
         self._building = asyncio.Lock()
         self._max_tiles = max_tiles  # GridIndex raster size: build time against lookup speed
+        # Set by the composition root to its table's `more_known`: during a burst (the registry
+        # seeded or re-imported: thousands of records in several batches) the eager rebuild waits
+        # for the burst's last batch instead of building an index per batch (seconds each).
+        self.more_coming: Callable[[], bool] = lambda: False
 
     def get(self, kind: str, code: str) -> Json | None:
         return self.records.get(kind, {}).get(code)
@@ -87,7 +92,12 @@ class RegistryView:
             if r.key is None:
                 continue
             self.apply(r.key.decode(), r.value)
-        if self.eager_index and self._index is not None and self._index_version != self.spatial_version:
+        if (
+            self.eager_index
+            and self._index is not None
+            and self._index_version != self.spatial_version
+            and not self.more_coming()
+        ):
             await self.grid_index_async()
         return BatchResult()
 

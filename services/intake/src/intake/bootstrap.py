@@ -152,6 +152,7 @@ def intake_parts(
     # With a correlation stage, reports that may join another network's case are decided there.
     intake.deferred = topics.correlate is not None
     registry = GlobalTable(kafka, registry_topic, view.handle, client_id=f"{client_id}-registry")
+    view.more_coming = registry.more_known
     pipeline = IntakePipeline(
         intake,
         topics=topics,

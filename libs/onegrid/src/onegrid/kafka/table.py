@@ -64,6 +64,7 @@ class GlobalTable:
         self._applied_to: dict[TopicPartition, int] = {}
         self._progress = asyncio.Condition()
         self._applying = False  # a fetched batch is being applied: the table is behind it
+        self._fetched_to: dict[TopicPartition, int] = {}  # positions after the latest fetch
 
     async def _start(self) -> AIOKafkaConsumer:
         if self._consumer is None:
@@ -130,6 +131,7 @@ class GlobalTable:
         # Taken right after the fetch: everything below these positions is in `fetched` or before it.
         positions = {tp: await c.position(tp) for tp in c.assignment()}
         records: list[Record] = [r for rs in fetched.values() for r in rs]
+        self._fetched_to = positions
         if records:
             self._applying = True
             try:
@@ -151,6 +153,12 @@ class GlobalTable:
         if self._applying:
             return False
         return self._applied(self._known_ends())
+
+    def more_known(self) -> bool:
+        """Whether the consumer knows of committed records beyond the batch being applied (or last
+        applied): for an apply function that would rather do its expensive follow-up work (a
+        spatial index rebuilt) once, after the last batch of a burst, than after every batch."""
+        return any(end > self._fetched_to.get(tp, 0) for tp, end in self._known_ends().items())
 
     async def until_current(self, timeout_s: float) -> bool:
         """Waits up to `timeout_s` until everything the broker had reported committed when this was
