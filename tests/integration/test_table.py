@@ -174,3 +174,25 @@ async def test_a_table_is_current_only_once_everything_committed_is_applied(kafk
     await p.stop()
     table.stop()
     await follow
+
+
+async def test_a_table_only_caught_up_waits_for_nothing_newer(kafka_settings, topics) -> None:
+    """A table caught up and never followed applies nothing more (a tool's or a test's view): a
+    record committed since, which its consumer's fetcher has heard of, is not waited for."""
+    topic = await topics("table-not-followed", partitions=1, compacted=True)
+    view = RegistryView()
+    table = GlobalTable(kafka_settings, topic, view.handle, client_id="table-not-followed")
+    await table.catch_up()
+    p = AIOKafkaProducer(**kafka_settings.client_kwargs())
+    await p.start()
+    await p.send_and_wait(topic, b'{"code": "late"}', key=b"department:late")
+    await p.stop()
+    c = await table._start()
+    tp = TopicPartition(topic, 0)
+    for _ in range(100):
+        if c.last_stable_offset(tp) == 1:  # the fetcher has heard of it
+            break
+        await asyncio.sleep(0.1)
+    assert await table.until_current(1.0) and table.current
+    assert view.get("department", "late") is None
+    await table.close()

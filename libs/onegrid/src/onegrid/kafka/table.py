@@ -176,8 +176,10 @@ class GlobalTable:
 
     def _known_ends(self) -> dict[TopicPartition, int]:
         c = self._consumer
-        if c is None:
-            return {}  # only caught up, never followed: nothing newer can be known
+        if c is None or not self._following:
+            # Only caught up, never followed: nothing newer will be applied, so none is waited for
+            # (the consumer's fetcher may still have heard of newer records).
+            return {}
         ends = {}
         for tp in c.assignment():
             end = c.last_stable_offset(tp)
