@@ -112,6 +112,16 @@ async def test_written_ends_asked_twice_at_once_start_one_consumer(
     assert len(made) == 1 and made[0]._closed
 
 
+async def heard_of(table: GlobalTable, tp: TopicPartition, end: int) -> None:
+    """Until the table's consumer has had a fetch response saying `tp` is committed up to `end`."""
+    c = await table._start()
+    for _ in range(300):
+        if c.last_stable_offset(tp) == end:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{tp} never known committed to {end}: {c.last_stable_offset(tp)}")
+
+
 async def test_a_table_is_current_only_once_everything_committed_is_applied(kafka_settings, topics) -> None:
     """The registry seeded after a service started arrives while it already runs: a record placed
     against a view still applying the divisions, and not yet the grids, stays at the community for
@@ -154,13 +164,7 @@ async def test_a_table_is_current_only_once_everything_committed_is_applied(kafk
         for i in range(3):
             await t.send(topic, b'{"code": "%d"}' % i, key=b"grid:%d" % i, partition=1)
     await t.stop()
-    c = await table._start()
-    grids = TopicPartition(topic, 1)
-    for _ in range(300):
-        if c.last_stable_offset(grids) == 4:  # three records and the commit marker
-            break
-        await asyncio.sleep(0.1)
-    assert c.last_stable_offset(grids) == 4
+    await heard_of(table, TopicPartition(topic, 1), 4)  # three records and the commit marker
     assert table.more_known()  # beyond the batch being applied: a burst's follow-up work can wait
     tokens.release()  # the divisions' batch is applied; the grids are not
     assert await asked_before_the_grids
@@ -187,12 +191,7 @@ async def test_a_table_only_caught_up_waits_for_nothing_newer(kafka_settings, to
     await p.start()
     await p.send_and_wait(topic, b'{"code": "late"}', key=b"department:late")
     await p.stop()
-    c = await table._start()
-    tp = TopicPartition(topic, 0)
-    for _ in range(100):
-        if c.last_stable_offset(tp) == 1:  # the fetcher has heard of it
-            break
-        await asyncio.sleep(0.1)
+    await heard_of(table, TopicPartition(topic, 0), 1)
     assert await table.until_current(1.0) and table.current
     assert view.get("department", "late") is None
     await table.close()

@@ -63,8 +63,8 @@ class GlobalTable:
         # Per partition, the position up to which everything has been applied.
         self._applied_to: dict[TopicPartition, int] = {}
         self._progress = asyncio.Condition()
-        self._applying = False  # a fetched batch is being applied: the table is behind it
-        self._fetched_to: dict[TopicPartition, int] = {}  # positions after the latest fetch
+        # Positions after the latest fetch: a batch being applied is known, and not yet applied.
+        self._fetched_to: dict[TopicPartition, int] = {}
 
     async def _start(self) -> AIOKafkaConsumer:
         if self._consumer is None:
@@ -133,11 +133,7 @@ class GlobalTable:
         records: list[Record] = [r for rs in fetched.values() for r in rs]
         self._fetched_to = positions
         if records:
-            self._applying = True
-            try:
-                await self._apply(records)
-            finally:
-                self._applying = False
+            await self._apply(records)
             self.applied += len(records)
         async with self._progress:
             self._applied_to.update(positions)
@@ -150,8 +146,6 @@ class GlobalTable:
         applied: false before the first catch-up, while a batch is applied, and while records the
         consumer knows of wait to be. A record committed after the latest fetch response is not
         known yet (for at most the fetch wait, 500 ms)."""
-        if self._applying:
-            return False
         return self._applied(self._known_ends())
 
     def more_known(self) -> bool:
@@ -185,8 +179,8 @@ class GlobalTable:
             end = c.last_stable_offset(tp)
             if end is None or end < 0:  # no fetch response yet, or read uncommitted
                 end = c.highwater(tp)
-            if end is not None:
-                ends[tp] = end
+            # A batch fetched is known even before its partition's offsets are.
+            ends[tp] = max(end or 0, self._fetched_to.get(tp, 0))
         return ends
 
     def _applied(self, ends: dict[TopicPartition, int]) -> bool:
