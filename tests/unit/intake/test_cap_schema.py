@@ -109,3 +109,60 @@ def test_the_shipped_schema_is_the_oasis_file_unchanged() -> None:
 
     shipped = resources.files("intake.data").joinpath(SCHEMA_FILE).read_bytes()
     assert shipped == (SAMPLES / "CAP-v1.2.xsd").read_bytes()
+
+
+XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+SIG = '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo/></ds:Signature>'
+ROOT = '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2" xmlns:yz="urn:yangzhou:yjj:cap-ext:1">'
+# What the schema may read differently on the document as parsed and on the copy of its CAP parts.
+VARIANTS = {
+    "extension outside the CAP namespace": OURS,
+    "order": OURS.replace(
+        "<status>Actual</status>\n  <msgType>Alert</msgType>",
+        "<msgType>Alert</msgType>\n  <status>Actual</status>",
+    ),
+    "Very Likely": OURS.replace("<certainty>Likely</certainty>", "<certainty>Very Likely</certainty>"),
+    "unknown word": OURS.replace("<certainty>Likely</certainty>", "<certainty>Sure</certainty>"),
+    "signature": OURS.replace("</info>\n</alert>", f"</info>\n{SIG}</alert>"),
+    "signature misplaced": OURS.replace("<scope>Public</scope>", f"<scope>Public</scope>{SIG}"),
+    "xml:lang": OURS.replace(ROOT, ROOT[:-1] + ' xml:lang="zh">'),
+    "xsi:type": OURS.replace(ROOT, ROOT[:-1] + f" {XSI}>")
+    .replace("<note>", "<note>")
+    .replace(
+        "<event>暴雨</event>",
+        '<event xsi:type="xs:token" xmlns:xs="http://www.w3.org/2001/XMLSchema">暴雨</event>',
+    ),
+    "xsi:nil": OURS.replace(ROOT, ROOT[:-1] + f" {XSI}>").replace(
+        "<event>暴雨</event>", '<event xsi:nil="true"/>'
+    ),
+    "undeclared default": OURS.replace("<event>暴雨</event>", '<event xmlns="">暴雨</event>'),
+    "spaced declaration": OURS.replace('<alert xmlns="', '<alert xmlns = "'),
+    "unqualified attribute": OURS.replace("<scope>", '<scope kind="x">'),
+    "text between elements": OURS.replace("<scope>Public</scope>", "<scope>Public</scope>stray"),
+    "comment": OURS.replace("<scope>Public</scope>", "<scope>Public</scope><!-- c -->"),
+}
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [pytest.param(v.encode(), id=k) for k, v in VARIANTS.items()]
+    + [pytest.param(OURS.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16"), id="utf-16")]
+    + [
+        pytest.param((SAMPLES / n).read_bytes(), id=n)
+        for n in ("canada.cap", "australia.cap", "taiwan.cap", "invalid.cap")
+    ],
+)
+def test_the_verdict_on_the_document_is_the_verdict_on_the_copy(doc: bytes) -> None:
+    # The schema reads the document as libxml2 parsed it first, a copy of its CAP parts only when
+    # that is refused: the copy's verdict and message must be the verdict, whatever the document holds.
+    from intake.domain.feeds.cap.schema import validate
+    from intake.domain.xmldoc import parse_document
+
+    def verdict(**document: bytes) -> str:
+        try:
+            validate(parse_document(doc), certainty_aliases={"Very Likely": "Likely"}, **document)
+        except Rejected as error:
+            return str(error)
+        return "valid"
+
+    assert verdict(document=doc) == verdict()

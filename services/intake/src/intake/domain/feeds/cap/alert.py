@@ -7,6 +7,7 @@ The accepted dialect, its limits and every reason code are specified in ``contra
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -257,24 +258,26 @@ def parse_alert(raw: bytes, *, max_bytes: int = MAX_ALERT_BYTES) -> CapAlert:
     """
     if len(raw) > max_bytes:
         raise Rejected("cap.too_large", f"document of {len(raw)} bytes exceeds the limit of {max_bytes}")
-    root = _parse_xml(raw.removeprefix(_BOM))
+    document = raw.removeprefix(_BOM)
+    root = _parse_xml(document)
     if root.tag != _Q + "alert":
         raise Rejected("cap.namespace", f"root element is {root.tag!r}, expected {_Q}alert")
     # The schema decides structure, order, enumerations and types; the checks below add what it
     # cannot say (empty elements, Private needs addresses, references, identifiers, geometry).
-    validate_schema(root, certainty_aliases=_CERTAINTY_ALIASES)
+    validate_schema(root, document=document, certainty_aliases=_CERTAINTY_ALIASES)
+    top = _kids(root)
     # Checked in CAP's element order, so the first missing or invalid element is the one reported.
-    identifier = _identity(_required(root, "identifier", "alert"), "alert/identifier")
-    sender = _identity(_required(root, "sender", "alert"), "alert/sender")
-    sent_text = _required(root, "sent", "alert")
+    identifier = _identity(_required(top, "identifier", "alert"), "alert/identifier")
+    sender = _identity(_required(top, "sender", "alert"), "alert/sender")
+    sent_text = _required(top, "sent", "alert")
     sent = _time(sent_text, "alert/sent")
-    status = _enum(CapStatus, _required(root, "status", "alert"), "alert/status")
-    msg_type = _enum(CapMsgType, _required(root, "msgType", "alert"), "alert/msgType")
-    scope = _enum(CapScope, _required(root, "scope", "alert"), "alert/scope")
-    addresses = _tokens(_optional(root, "addresses", "alert"))
+    status = _enum(CapStatus, _required(top, "status", "alert"), "alert/status")
+    msg_type = _enum(CapMsgType, _required(top, "msgType", "alert"), "alert/msgType")
+    scope = _enum(CapScope, _required(top, "scope", "alert"), "alert/scope")
+    addresses = _tokens(_optional(top, "addresses", "alert"))
     if scope is CapScope.PRIVATE and not addresses:
         raise Rejected("cap.missing_field", "alert/addresses is required when scope is Private")
-    references_text = _optional(root, "references", "alert")
+    references_text = _optional(top, "references", "alert")
     references = _references(references_text) if references_text else ()
     if msg_type in (CapMsgType.UPDATE, CapMsgType.CANCEL) and not references:
         raise Rejected("cap.references", f"msgType {msg_type} must cite earlier messages in alert/references")
@@ -286,15 +289,15 @@ def parse_alert(raw: bytes, *, max_bytes: int = MAX_ALERT_BYTES) -> CapAlert:
         sent_text=sent_text,
         status=status,
         msg_type=msg_type,
-        source=_optional(root, "source", "alert"),
+        source=_optional(top, "source", "alert"),
         scope=scope,
-        restriction=_optional(root, "restriction", "alert"),
+        restriction=_optional(top, "restriction", "alert"),
         addresses=addresses,
-        codes=tuple(text for el in _children(root, "code") if (text := _text(el))),
-        note=_optional(root, "note", "alert"),
+        codes=tuple(text for el in _children(top, "code") if (text := _text(el))),
+        note=_optional(top, "note", "alert"),
         references=references,
-        incidents=_tokens(_optional(root, "incidents", "alert")),
-        infos=tuple(_info(el, f"info[{n}]", tolerances) for n, el in enumerate(_children(root, "info"))),
+        incidents=_tokens(_optional(top, "incidents", "alert")),
+        infos=tuple(_info(el, f"info[{n}]", tolerances) for n, el in enumerate(_children(top, "info"))),
         tolerances=tuple(dict.fromkeys(tolerances)),
     )
 
@@ -324,64 +327,66 @@ def _parse_xml(data: bytes) -> Element:
 
 
 def _info(el: Element, where: str, tolerances: list[str]) -> CapInfo:
-    categories = tuple(_text(c) for c in _children(el, "category"))
+    kids = _kids(el)
+    categories = tuple(_text(c) for c in _children(kids, "category"))
     if not categories:
         raise Rejected("cap.missing_field", f"{where}/category is required (one or more)")
     for category in categories:
         _member(category, CATEGORIES, f"{where}/category")
-    response_types = tuple(_text(c) for c in _children(el, "responseType"))
+    response_types = tuple(_text(c) for c in _children(kids, "responseType"))
     for response_type in response_types:
         _member(response_type, RESPONSE_TYPES, f"{where}/responseType")
-    certainty_text = _required(el, "certainty", where)
+    certainty_text = _required(kids, "certainty", where)
     if certainty_text == "Very Likely":  # CAP 1.0 wording, still sent by old encoders
         certainty_text = CapCertainty.LIKELY
         tolerances.append(TOLERANCE_VERY_LIKELY)
-    times = {name: _optional(el, name, where) for name in ("effective", "onset", "expires")}
+    times = {name: _optional(kids, name, where) for name in ("effective", "onset", "expires")}
     stamps = {name: _time(text, f"{where}/{name}") if text else None for name, text in times.items()}
     return CapInfo(
-        language=_optional(el, "language", where) or "en-US",
+        language=_optional(kids, "language", where) or "en-US",
         categories=categories,
-        event=_required(el, "event", where),
+        event=_required(kids, "event", where),
         response_types=response_types,
-        urgency=_enum(CapUrgency, _required(el, "urgency", where), f"{where}/urgency"),
-        severity=_enum(CapSeverity, _required(el, "severity", where), f"{where}/severity"),
+        urgency=_enum(CapUrgency, _required(kids, "urgency", where), f"{where}/urgency"),
+        severity=_enum(CapSeverity, _required(kids, "severity", where), f"{where}/severity"),
         certainty=_enum(CapCertainty, certainty_text, f"{where}/certainty"),
-        audience=_optional(el, "audience", where),
-        event_codes=_values(el, "eventCode", where),
+        audience=_optional(kids, "audience", where),
+        event_codes=_values(kids, "eventCode", where),
         effective=stamps["effective"],
         effective_text=times["effective"],
         onset=stamps["onset"],
         onset_text=times["onset"],
         expires=stamps["expires"],
         expires_text=times["expires"],
-        sender_name=_optional(el, "senderName", where),
-        headline=_optional(el, "headline", where),
-        description=_optional(el, "description", where),
-        instruction=_optional(el, "instruction", where),
-        web=_optional(el, "web", where),
-        contact=_optional(el, "contact", where),
-        parameters=_values(el, "parameter", where),
+        sender_name=_optional(kids, "senderName", where),
+        headline=_optional(kids, "headline", where),
+        description=_optional(kids, "description", where),
+        instruction=_optional(kids, "instruction", where),
+        web=_optional(kids, "web", where),
+        contact=_optional(kids, "contact", where),
+        parameters=_values(kids, "parameter", where),
         resources=tuple(
-            _resource(r, f"{where}/resource[{n}]") for n, r in enumerate(_children(el, "resource"))
+            _resource(r, f"{where}/resource[{n}]") for n, r in enumerate(_children(kids, "resource"))
         ),
-        areas=tuple(_area(a, f"{where}/area[{n}]") for n, a in enumerate(_children(el, "area"))),
+        areas=tuple(_area(a, f"{where}/area[{n}]") for n, a in enumerate(_children(kids, "area"))),
     )
 
 
 def _area(el: Element, where: str) -> CapArea:
-    altitude_text = _optional(el, "altitude", where)
-    ceiling_text = _optional(el, "ceiling", where)
+    kids = _kids(el)
+    altitude_text = _optional(kids, "altitude", where)
+    ceiling_text = _optional(kids, "ceiling", where)
     if ceiling_text is not None and altitude_text is None:
         raise Rejected("cap.invalid_area", f"{where}/ceiling is given without altitude")
     return CapArea(
-        area_desc=_required(el, "areaDesc", where),
+        area_desc=_required(kids, "areaDesc", where),
         polygons=tuple(
-            parse_polygon(_text(p), f"{where}/polygon[{n}]") for n, p in enumerate(_children(el, "polygon"))
+            parse_polygon(_text(p), f"{where}/polygon[{n}]") for n, p in enumerate(_children(kids, "polygon"))
         ),
         circles=tuple(
-            parse_circle(_text(c), f"{where}/circle[{n}]") for n, c in enumerate(_children(el, "circle"))
+            parse_circle(_text(c), f"{where}/circle[{n}]") for n, c in enumerate(_children(kids, "circle"))
         ),
-        geocodes=_values(el, "geocode", where),
+        geocodes=_values(kids, "geocode", where),
         altitude=parse_decimal(altitude_text, f"{where}/altitude", "cap.invalid_area")
         if altitude_text
         else None,
@@ -390,23 +395,27 @@ def _area(el: Element, where: str) -> CapArea:
 
 
 def _resource(el: Element, where: str) -> CapResource:
-    size_text = _optional(el, "size", where)
+    kids = _kids(el)
+    size_text = _optional(kids, "size", where)
     if size_text is not None and not (size_text.isascii() and size_text.isdigit()):
         raise Rejected("cap.invalid_value", f"{where}/size {size_text[:60]!r} is not a whole number of bytes")
     return CapResource(
-        resource_desc=_required(el, "resourceDesc", where),
-        mime_type=_required(el, "mimeType", where),
+        resource_desc=_required(kids, "resourceDesc", where),
+        mime_type=_required(kids, "mimeType", where),
         size=int(size_text) if size_text is not None else None,
-        uri=_optional(el, "uri", where),
-        digest=_optional(el, "digest", where),
+        uri=_optional(kids, "uri", where),
+        digest=_optional(kids, "digest", where),
     )
 
 
-def _values(el: Element, name: str, where: str) -> tuple[CapValue, ...]:
+def _values(kids: _Kids, name: str, where: str) -> tuple[CapValue, ...]:
     pairs = []
-    for n, pair in enumerate(_children(el, name)):
+    for n, pair in enumerate(_children(kids, name)):
         inner = f"{where}/{name}[{n}]"
-        pairs.append(CapValue(_required(pair, "valueName", inner), _optional(pair, "value", inner) or ""))
+        of_pair = _kids(pair)
+        pairs.append(
+            CapValue(_required(of_pair, "valueName", inner), _optional(of_pair, "value", inner) or "")
+        )
     return tuple(pairs)
 
 
@@ -471,24 +480,39 @@ def _tokens(text: str | None) -> tuple[str, ...]:
     return tuple(quoted if quoted else bare for quoted, bare in _TOKEN.findall(text))
 
 
-def _children(el: Element, name: str) -> list[Element]:
-    return [child for child in el if child.tag == _Q + name]
+# An element's CAP children by local name. Each element is looked up by name many times (an info
+# block ~25): indexed once, in one pass over its children, instead of one pass per lookup.
+_Kids = dict[str, list[Element]]
+_NO_CHILDREN: Final[tuple[Element, ...]] = ()
+
+
+def _kids(el: Element) -> _Kids:
+    kids: _Kids = {}
+    for child in el:
+        tag = child.tag
+        if isinstance(tag, str) and tag.startswith(_Q):
+            kids.setdefault(tag[len(_Q) :], []).append(child)
+    return kids
+
+
+def _children(kids: _Kids, name: str) -> Sequence[Element]:
+    return kids.get(name, _NO_CHILDREN)
 
 
 def _text(el: Element) -> str:
     return (el.text or "").strip()
 
 
-def _optional(el: Element, name: str, where: str) -> str | None:
+def _optional(kids: _Kids, name: str, where: str) -> str | None:
     """The stripped text of the single child ``name``; None when absent or empty."""
-    found = _children(el, name)
+    found = _children(kids, name)
     if len(found) > 1:
         raise Rejected("cap.invalid_value", f"{where}/{name} occurs {len(found)} times, at most once allowed")
     return (_text(found[0]) or None) if found else None
 
 
-def _required(el: Element, name: str, where: str) -> str:
-    text = _optional(el, name, where)
+def _required(kids: _Kids, name: str, where: str) -> str:
+    text = _optional(kids, name, where)
     if text is None:
         raise Rejected("cap.missing_field", f"{where}/{name} is required and missing or empty")
     return text
