@@ -179,3 +179,27 @@ def test_case_event_areas_are_the_geojson_of_the_shape() -> None:
     circles = MultiPolygon([circle_shape(CapCircle(CapPoint(32.39, 119.41 + d), 0.5)) for d in (0, 0.1)])
     for shape in (holed, with_z, bowtie, circles, circles.geoms[0]):
         assert _area(shape).coordinates == reference(shape), shape.wkt[:60]
+
+
+def test_the_union_of_one_shape_is_the_shape_the_union_makes() -> None:
+    # A single point or polygon is returned as it is: exactly what unary_union makes of it.
+    from shapely.geometry import Point, Polygon
+
+    from intake.domain.feeds.cap.area import CapCircle, CapPoint, circle_shape
+
+    shapes = [
+        Polygon([(0, 0), (0, 1), (1, 1), (1, 0)]),  # clockwise
+        Polygon([(0, 0), (1, 0), (1, 1), (0, 1)]),
+        Polygon([(0, 0), (0, 10), (10, 10), (10, 0)], [[(2, 2), (3, 2), (3, 3), (2, 3)]]),
+        circle_shape(CapCircle(CapPoint(32.39, 119.41), 0.5)),
+        circle_shape(CapCircle(CapPoint(89.99, 10.0), 50.0)),  # clamped at the pole
+        area(polygons=(SQUARE,)).geometry(),
+        Point(119.4, 32.4),
+    ]
+    for shape in shapes:
+        assert union_shapes([shape]).wkb == shapely.unary_union([shape]).wkb, shape.wkt[:80]
+    # A multipolygon goes through the union, which orders its parts.
+    bowtie = parse_polygon("32.3,119.3 32.5,119.5 32.5,119.3 32.3,119.5 32.3,119.3", "t")
+    repaired = shapely.make_valid(shapely.Polygon([(p.lon, p.lat) for p in bowtie]))
+    assert repaired.geom_type == "MultiPolygon"
+    assert union_shapes([repaired]).wkb == shapely.unary_union([repaired]).wkb

@@ -56,6 +56,8 @@ MAX_RADIUS_KM: Final = 20_015.0
 MAX_ALERT_VERTICES: Final = 20_000
 # Near the poles cos(lat) tends to 0; the floor keeps longitudes finite there.
 _MIN_COS_LAT: Final = 1e-6
+# A circle this many degrees of latitude across or more (~1 cm) has 64 distinct vertices in floats.
+_MIN_PLAIN_DLAT: Final = 1e-7
 
 # The unit circle's vertices, from math.sin/math.cos of the same angles as always.
 _UNIT_SIN: Final = np.array([math.sin(2 * math.pi * k / CIRCLE_SEGMENTS) for k in range(CIRCLE_SEGMENTS)])
@@ -126,10 +128,17 @@ def check_vertices(areas: Iterable[CapArea]) -> None:
 
 
 def union_shapes(shapes: Iterable[BaseGeometry | None]) -> BaseGeometry | None:
-    """Union of the given shapes, ignoring None; None when there is nothing to unite."""
+    """Union of the given shapes, ignoring None; None when there is nothing to unite.
+
+    A single valid Point or Polygon (what a circle, a plain ring and every area's own union make) is
+    its own union, returned as it is (the union of one polygon is that polygon, vertex for vertex; it
+    cost ~5 µs at each of the three levels of an alert). A single MultiPolygon or collection still goes
+    through the union, which orders its parts."""
     present = [shape for shape in shapes if shape is not None]
     if not present:
         return None
+    if len(present) == 1 and isinstance(present[0], Point | Polygon):
+        return present[0]
     return shapely.unary_union(present)
 
 
@@ -149,6 +158,11 @@ def circle_shape(circle: CapCircle) -> BaseGeometry:
     # IEEE products and sums as the loop, so the same coordinates.
     ring = np.empty((CIRCLE_SEGMENTS, 2))
     ring[:, 0] = lon0 + dlon * _UNIT_COS
+    if dlat >= _MIN_PLAIN_DLAT and lat0 - dlat >= -90.0 and lat0 + dlat <= 90.0:
+        # Distinct vertices on an ellipse, none clamped: a convex ring, valid as it is (repairing it
+        # cost ~7 µs a circle and changed nothing).
+        ring[:, 1] = lat0 + dlat * _UNIT_SIN
+        return shapely.polygons(ring)
     ring[:, 1] = np.clip(lat0 + dlat * _UNIT_SIN, -90.0, 90.0)
     return shapely.make_valid(shapely.polygons(ring))
 
