@@ -52,3 +52,41 @@ def test_distance_between_points_matches_the_check_point_offset() -> None:
     # DOMAIN.md: the WGS and GCJ positions of the Yangzhou check point are about 556 m apart.
     d = distance_m(Point(119.4129, 32.3942), Point(119.4183802, 32.3923204))
     assert 540 < d < 570
+
+
+def test_the_gap_of_two_boxes_is_never_more_than_the_distance_of_their_shapes() -> None:
+    # What lets correlation skip an area's exact distance: the boxes' gap is a lower bound of it,
+    # at any latitude, so a candidate skipped as farther than the limit is farther.
+    import math
+
+    from intake.domain.feeds.cap.area import CapCircle, CapPoint, circle_shape
+    from intake.domain.nearby import distance_to, gap_m
+
+    rng = random.Random(5)
+    skipped = 0
+    for _ in range(2_000):
+        lat = rng.choice([rng.uniform(-80, 80), rng.uniform(31, 33), rng.uniform(-1, 1)])
+        lon = rng.uniform(-170, 170)
+        a = circle_shape(CapCircle(CapPoint(lat, lon), rng.uniform(0.05, 3)))
+        b = rng.choice(
+            [
+                circle_shape(
+                    CapCircle(
+                        CapPoint(lat + rng.uniform(-0.1, 0.1), lon + rng.uniform(-0.1, 0.1)),
+                        rng.uniform(0.05, 3),
+                    )
+                ),
+                box(lon + rng.uniform(-0.1, 0), lat + rng.uniform(-0.1, 0), lon + rng.uniform(0, 0.1), lat),
+            ]
+        )
+        exact = distance_m(a, b)
+        assert gap_m(tuple(a.bounds), tuple(b.bounds)) <= exact + 1e-9
+        r = RecentCase(uuid.uuid4(), "flood", b, datetime(2026, 1, 1, tzinfo=UTC), "emergency")
+        limit = rng.uniform(0, 5_000)
+        got = distance_to(a, tuple(a.bounds), r, limit)
+        if got == math.inf:
+            skipped += 1
+            assert exact > limit
+        else:
+            assert got == exact
+    assert skipped > 100  # the bound does skip

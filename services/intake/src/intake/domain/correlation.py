@@ -204,7 +204,8 @@ class BookTxn:
                 dt = abs((at - r.at).total_seconds())
                 if dt > w.within.total_seconds():
                     continue
-                d = distance_to(shape, bounds, r)
+                # No farther than the radius, nor than the best so far (an equal one may still win).
+                d = distance_to(shape, bounds, r, w.radius_m if best is None else best[1])
                 # Equally near: the smaller case id, not whichever the index happens to hold first.
                 if d <= w.radius_m and (
                     best is None or d < best[1] or (d == best[1] and str(r.case_id) < str(best[0].case_id))

@@ -61,11 +61,32 @@ def distance_m(a: BaseGeometry, b: BaseGeometry) -> float:
     return ground_m(pa.x, pa.y, pb.x, pb.y)
 
 
-def distance_to(shape: BaseGeometry, bounds: Bounds, r: RecentCase) -> float:
-    """`distance_m(shape, r.shape)`, where `bounds` are `shape`'s: between two points from the boxes'
-    corners (a point's box is its position, the same floats), without shapely."""
+def gap_m(a: Bounds, b: Bounds) -> float:
+    """A lower bound of `ground_m` between any position in box `a` and any in box `b` (0 when the
+    boxes meet): each axis's gap between the boxes, the longitude's at the cosine of the latitude
+    farthest from the equator either box reaches (`ground_m` takes it at the two positions' mean
+    latitude, which lies between)."""
+    gx = max(0.0, b[0] - a[2], a[0] - b[2])
+    gy = max(0.0, b[1] - a[3], a[1] - b[3])
+    if gx == 0.0 and gy == 0.0:
+        return 0.0
+    lat = max(abs(min(a[1], b[1])), abs(max(a[3], b[3])))
+    return math.hypot(gx * M_PER_DEG_LON_EQUATOR * math.cos(math.radians(lat)), gy * M_PER_DEG_LAT)
+
+
+# Room for rounding between the bound and the distance computed another way (a micrometre).
+_GAP_SLACK_M = 1e-6
+
+
+def distance_to(shape: BaseGeometry, bounds: Bounds, r: RecentCase, limit: float = math.inf) -> float:
+    """`distance_m(shape, r.shape)`, where `bounds` are `shape`'s, or `math.inf` when it surely
+    exceeds `limit`: between two points from the boxes' corners (a point's box is its position, the
+    same floats), without shapely; between areas, shapely (~12 µs for two 64-gons) only when the
+    boxes' gap (`gap_m`, ~1 µs) does not already exceed `limit`."""
     if r.point and isinstance(shape, Point):
         return ground_m(bounds[0], bounds[1], r.bounds[0], r.bounds[1])
+    if gap_m(bounds, r.bounds) > limit + _GAP_SLACK_M:
+        return math.inf
     return distance_m(shape, r.shape)
 
 
