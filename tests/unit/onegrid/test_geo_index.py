@@ -136,6 +136,26 @@ def test_covering_and_owning_tier_of_hand_made_areas(city: CityGeography, index:
     assert index.owning_tier(LineString([CHECK_POINT, (119.55, 32.40)])) is None  # Hanjiang into 广陵区
 
 
+def test_owning_tier_agrees_with_brute_force_on_random_areas(city: CityGeography, index: GridIndex) -> None:
+    # Every territorial unit covering the area, the deepest and then the smallest code: what
+    # owning_tier answers by boxes first and exact tests in order of preference.
+    depth = {"city": 0, "district": 1, "street": 2, "community": 3, "grid": 4, "micro_grid": 5}
+    units = [c for c in city.cells if c.level != "special"]
+    rng = np.random.default_rng(11)
+    minx, miny, maxx, maxy = city[HANJIANG].geometry.buffer(0.05).bounds
+    owners = set()
+    for n in range(400):
+        x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+        r = float(rng.choice([1e-5, 1e-4, 1e-3, 5e-3, 2e-2, 6e-2]))
+        area = Point(x, y).buffer(r) if n % 2 else box(x - r, y - r / 3, x + r / 2, y + r)
+        covering = [c for c in units if c.geometry.covers(area)]
+        best = min(covering, key=lambda c: (-depth[c.level], c.code), default=None)
+        expected = None if best is None else Owner(best.level, best.code)
+        assert index.owning_tier(area) == expected, (x, y, r)
+        owners.add(None if expected is None else expected.level)
+    assert owners >= {None, "district", "street", "community", "grid", "micro_grid"}
+
+
 def _patch_across_two_streets(city: CityGeography) -> Polygon:
     streets = city.at_level("street")
     a, b = next(

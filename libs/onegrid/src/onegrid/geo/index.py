@@ -68,6 +68,29 @@ class _Snapshot:
         units = list(self.hierarchy.cells.values()) + list(self.hierarchy.specials)
         self.units = units
         self.unit_tree = shapely.STRtree([c.geometry for c in units])
+        # owning_tier's look at the few candidates of one area: Python lists (numpy's per-call cost
+        # on arrays of ~20 is more than the work), and each territorial unit's place in its
+        # preference (deepest first, then smallest code); special cells never own an area.
+        self.unit_boxes: list[tuple[float, float, float, float]] = [c.geometry.bounds for c in units]
+        preference = sorted(
+            (i for i, c in enumerate(units) if c.level != "special"),
+            key=lambda i: (-_DEPTH[units[i].level], units[i].code),
+        )
+        self.owner_rank = [len(units)] * len(units)
+        for rank, i in enumerate(preference):
+            self.owner_rank[i] = rank
+        self._covers: dict[int, BaseGeometry] = {}
+
+    def covers(self, i: int, geometry: BaseGeometry) -> bool:
+        """Whether unit `i` covers `geometry`, on a prepared copy of the unit's shape (made the first
+        time the unit is asked: the few units that own areas; the cell's own shape is left as it is,
+        other threads may read it)."""
+        unit = self._covers.get(i)
+        if unit is None:
+            unit = shapely.from_wkb(shapely.to_wkb(self.units[i].geometry))
+            shapely.prepare(unit)
+            self._covers[i] = unit
+        return bool(unit.covers(geometry))
 
     def locate(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         labels = self.raster.classify(xs, ys)
@@ -184,15 +207,27 @@ class GridIndex:
         """The deepest territorial unit containing the whole geometry (an area across two streets is
         owned by their district); the smallest code among equals; None outside any single district."""
         snapshot = self._current()
-        owners = [
-            snapshot.units[i]
-            for i in snapshot.unit_tree.query(geometry, predicate="covered_by")
-            if snapshot.units[i].level != "special"
-        ]
-        if geometry.is_empty or not owners:
+        if geometry.is_empty:
             return None
-        best = min(owners, key=lambda c: (-_DEPTH[c.level], c.code))
-        return Owner(best.level, best.code)
+        # Only a unit whose box holds the area's box can cover it: the boxes rule out most of the
+        # candidates (the grids an area crosses), and the rest are tried in order of preference, so
+        # the first that covers the area is the answer: 35 -> ~15 µs for a 1 km circle, which
+        # crosses ~20 units' boxes and lies in 4 of them.
+        minx, miny, maxx, maxy = geometry.bounds
+        boxes, last = snapshot.unit_boxes, len(snapshot.units)
+        found = [
+            i
+            for i in snapshot.unit_tree.query(geometry).tolist()
+            if (b := boxes[i])[0] <= minx and b[1] <= miny and b[2] >= maxx and b[3] >= maxy
+        ]
+        found.sort(key=snapshot.owner_rank.__getitem__)
+        for i in found:
+            if snapshot.owner_rank[i] == last:
+                break  # a special cell, ranked last: no territorial unit covers the area
+            if snapshot.covers(i, geometry):
+                unit = snapshot.units[i]
+                return Owner(unit.level, unit.code)
+        return None
 
     def _current(self) -> _Snapshot:
         snapshot = self._snapshot
