@@ -36,6 +36,22 @@ def test_near_is_a_superset_of_the_brute_force_answer() -> None:
         assert got == want
 
 
+def test_near_gives_each_case_once_whether_it_visits_cells_or_every_case() -> None:
+    rng = random.Random(9)
+    for population in (3, 40, 400):
+        index = RecentIndex()
+        for i in range(population):
+            lon, lat = 119.41 + rng.uniform(-0.05, 0.05), 32.39 + rng.uniform(-0.05, 0.05)
+            shape = box(lon, lat, lon + rng.uniform(0, 0.03), lat + rng.uniform(0, 0.03))
+            index.add(RecentCase(uuid.uuid4(), "flood", shape, T0 + timedelta(seconds=i), "emergency"))
+        for radius in (50.0, 3000.0, 20_000.0):
+            q = box(119.40, 32.38, 119.41, 32.39)
+            got = [r.case_id for r in index.near(q.bounds, radius)]
+            assert len(got) == len(set(got))
+            want = {r.case_id for r in index.by_time if distance_m(q, r.shape) <= radius}
+            assert want <= set(got)
+
+
 def test_prune_forgets_old_cases_everywhere() -> None:
     index = RecentIndex()
     old = RecentCase(uuid.uuid4(), "fire", Point(119.4, 32.4), T0, "party")

@@ -128,12 +128,15 @@ class RecentIndex:
         dlat = radius_m / M_PER_DEG_LAT
         dlon = radius_m / (M_PER_DEG_LON_EQUATOR * max(0.1, math.cos(math.radians((miny + maxy) / 2))))
         cells = _cells(minx - dlon, miny - dlat, maxx + dlon, maxy + dlat)
+        if cells is None or len(cells) > len(self.by_time):
+            # Fewer cases than cells to visit (a wide search over a thin window: a CAP area and a
+            # flood's 3 km visit ~60 cells for ~10 cases): every case, each once.
+            yield from self.by_time
+            return
         # A case is one object in every cell it covers (`add` takes each id once): seen by identity,
         # which hashes without the UUID's Python-level __hash__.
         seen: set[int] = set()
-        pools = [self.wide] + (
-            [self.cells.get(c, []) for c in cells] if cells is not None else list(self.cells.values())
-        )
+        pools = [self.wide] + [self.cells.get(c, []) for c in cells]
         for pool in pools:
             for r in pool:
                 if id(r) not in seen:
