@@ -38,11 +38,15 @@ class RecentCase:
     # attribute read costs about two microseconds, several per comparison).
     bounds: Bounds = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
     point: bool = field(init=False, compare=False, repr=False)
+    # The index cells the box covers (None: too many, a "wide" case), once: a case is added to two
+    # indexes (its batch's and the book's) and pruned from one.
+    cells: list[tuple[int, int]] | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.bounds is None:
             object.__setattr__(self, "bounds", tuple(self.shape.bounds))
         object.__setattr__(self, "point", isinstance(self.shape, Point))
+        object.__setattr__(self, "cells", _cells(*self.bounds))
 
 
 def ground_m(ax: float, ay: float, bx: float, by: float) -> float:
@@ -114,7 +118,7 @@ class RecentIndex:
             return
         self.ids.add(r.case_id)
         self.by_time.append(r)
-        cells = _cells(*r.bounds)
+        cells = r.cells
         if cells is None:
             self.wide.append(r)
         else:
@@ -127,12 +131,14 @@ class RecentIndex:
         minx, miny, maxx, maxy = bounds
         dlat = radius_m / M_PER_DEG_LAT
         dlon = radius_m / (M_PER_DEG_LON_EQUATOR * max(0.1, math.cos(math.radians((miny + maxy) / 2))))
-        cells = _cells(minx - dlon, miny - dlat, maxx + dlon, maxy + dlat)
-        if cells is None or len(cells) > len(self.by_time):
+        x0, x1 = math.floor((minx - dlon) / CELL_DEG), math.floor((maxx + dlon) / CELL_DEG)
+        y0, y1 = math.floor((miny - dlat) / CELL_DEG), math.floor((maxy + dlat) / CELL_DEG)
+        if (x1 - x0 + 1) * (y1 - y0 + 1) > min(MAX_CELLS, len(self.by_time)):
             # Fewer cases than cells to visit (a wide search over a thin window: a CAP area and a
-            # flood's 3 km visit ~60 cells for ~10 cases): every case, each once.
+            # flood's 3 km visit ~60 cells for ~10 cases), or a search too wide: every case, once.
             yield from self.by_time
             return
+        cells = [(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
         # A case is one object in every cell it covers (`add` takes each id once): seen by identity,
         # which hashes without the UUID's Python-level __hash__.
         seen: set[int] = set()
@@ -148,7 +154,7 @@ class RecentIndex:
         while self.by_time and self.by_time[0].at < horizon:
             old = self.by_time.popleft()
             self.ids.discard(old.case_id)
-            cells = _cells(*old.bounds)
+            cells = old.cells
             pools = [self.wide] if cells is None else [self.cells.get(c, []) for c in cells]
             for pool in pools:
                 if old in pool:
