@@ -120,3 +120,21 @@ def test_credentials_never_survive_into_the_published_body() -> None:
         without_credentials(junk + body)  # total on any bytes
 
     run()
+
+
+@FUZZ
+@given(mutated(PARSERS["cap"][1]))
+def test_cap_reads_a_mutated_alert_alike_parsed_once_by_libxml2_or_by_the_safe_parser(raw: bytes) -> None:
+    # tests/unit/intake/test_cap_one_parse.py: the same alert, or the same refusal in the same words.
+    from intake.domain.feeds.cap import alert as cap
+
+    def outcome() -> object:
+        try:
+            return cap.parse_alert(raw)
+        except IntakeError as error:
+            return (type(error).__name__, str(error))
+
+    plain = outcome()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(cap, "parse_plain", lambda _document: None)
+        assert outcome() == plain

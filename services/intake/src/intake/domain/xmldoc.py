@@ -19,7 +19,7 @@ from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeElementTree
 
-__all__ = ["parse_document"]
+__all__ = ["parse_document", "visibly_without_dtd"]
 
 _DOCTYPE: Final = "<!DOCTYPE"
 # The XML declaration, if any, and its encoding name (XML 1.0 §2.8, §4.3.3).
@@ -28,7 +28,7 @@ _ENCODING = re.compile(rb"encoding[ \t\r\n]*=[ \t\r\n]*[\"']([A-Za-z][A-Za-z0-9.
 _ASCII_COMPATIBLE: Final = frozenset((b"utf-8", b"utf8", b"us-ascii", b"ascii"))
 
 
-def _visibly_without_dtd(data: bytes | str) -> bool:
+def visibly_without_dtd(data: bytes | str) -> bool:
     """True when ``data`` certainly declares no DTD: text, or UTF-8/ASCII bytes, with no ``<!DOCTYPE``."""
     if isinstance(data, str):
         return _DOCTYPE not in data  # already decoded: what expat reads is this text
@@ -48,7 +48,7 @@ def parse_document(data: bytes | str) -> Element:
     """The document's root element. Raises ``xml.etree.ElementTree.ParseError`` for malformed XML,
     ``defusedxml.DefusedXmlException`` (its subclasses) for a DTD, an entity declaration or an
     external reference, and ``ValueError``/``LookupError`` for an encoding expat cannot read."""
-    if _visibly_without_dtd(data):
+    if visibly_without_dtd(data):
         return ET.fromstring(data)
     root: Element = SafeElementTree.fromstring(
         data, forbid_dtd=True, forbid_entities=True, forbid_external=True

@@ -28,6 +28,7 @@ from intake.domain.feeds.cap.area import (
     parse_polygon,
     union_shapes,
 )
+from intake.domain.feeds.cap.schema import parse_plain
 from intake.domain.feeds.cap.schema import validate as validate_schema
 from intake.domain.xmldoc import parse_document
 
@@ -259,12 +260,15 @@ def parse_alert(raw: bytes, *, max_bytes: int = MAX_ALERT_BYTES) -> CapAlert:
     if len(raw) > max_bytes:
         raise Rejected("cap.too_large", f"document of {len(raw)} bytes exceeds the limit of {max_bytes}")
     document = raw.removeprefix(_BOM)
-    root = _parse_xml(document)
+    # One parse: libxml2's tree serves the schema and the reading below alike (the safe parser's,
+    # through expat, for a document it cannot take as plain: another encoding, a DTD, an error).
+    parsed = parse_plain(document)
+    root = parsed if parsed is not None else _parse_xml(document)
     if root.tag != _Q + "alert":
         raise Rejected("cap.namespace", f"root element is {root.tag!r}, expected {_Q}alert")
     # The schema decides structure, order, enumerations and types; the checks below add what it
     # cannot say (empty elements, Private needs addresses, references, identifiers, geometry).
-    validate_schema(root, document=document, certainty_aliases=_CERTAINTY_ALIASES)
+    validate_schema(root, document=document, parsed=parsed, certainty_aliases=_CERTAINTY_ALIASES)
     top = _kids(root)
     # Checked in CAP's element order, so the first missing or invalid element is the one reported.
     identifier = _identity(_required(top, "identifier", "alert"), "alert/identifier")

@@ -24,6 +24,7 @@ from xml.etree.ElementTree import Element
 from lxml import etree
 
 from intake.domain.errors import Rejected
+from intake.domain.xmldoc import visibly_without_dtd
 
 CAP_NAMESPACE: Final = "urn:oasis:names:tc:emergency:cap:1.2"
 SCHEMA_FILE: Final = "CAP-v1.2.xsd"
@@ -40,22 +41,46 @@ def _compile() -> Any:
 
 
 _SCHEMA: Final = _compile()
-# For bytes already vetted by the safe parser; still nothing loaded, resolved or fetched.
-_PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+# Nothing loaded, resolved or fetched; comments and processing instructions left out, as the
+# standard library's tree builder leaves them out (the text around a comment is one text).
+_PARSER: Final = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    remove_comments=True,
+    remove_pis=True,
+    collect_ids=False,
+)
+
+
+def parse_plain(document: bytes) -> Any:
+    """The document as libxml2 parses it, when its bytes visibly declare no DTD in UTF-8 or ASCII
+    (``xmldoc.visibly_without_dtd``: then there is nothing to declare, expand or fetch, only XML's
+    predefined entities and character references); None for any other document and for one
+    libxml2 refuses (the safe parser of ``xmldoc`` reads those, and names what it refuses)."""
+    if not visibly_without_dtd(document):
+        return None
+    return _as_is(document)
 
 
 def validate(
-    root: Element, *, document: bytes | None = None, certainty_aliases: dict[str, str] | None = None
+    root: Element,
+    *,
+    document: bytes | None = None,
+    parsed: Any = None,
+    certainty_aliases: dict[str, str] | None = None,
 ) -> None:
     """Raise ``Rejected("cap.schema", ...)`` naming the first element the CAP 1.2 schema refuses
     (path as ``alert/info[0]/area[1]/polygon``) and the schema's own message.
 
-    ``document``, when given, is the bytes ``root`` was parsed from (the same verdict, sooner).
+    ``document``, when given, is the bytes ``root`` was parsed from (the same verdict, sooner);
+    ``parsed``, when given, is those bytes as libxml2 parsed them (``parse_plain``; ``root`` may be
+    that very tree).
     ``certainty_aliases`` maps tolerated non-CAP-1.2 certainty words to the CAP 1.2 value they are
     read as (the parser's documented tolerances); nothing else is rewritten.
     """
     aliases = certainty_aliases or {}
-    as_is = _as_is(document) if document is not None else None
+    as_is = parsed if parsed is not None else _as_is(document) if document is not None else None
     if as_is is not None and _SCHEMA.validate(as_is):
         return
     # Refused (or not readable as it is): the copy's verdict and its error's path, which names the
