@@ -94,12 +94,22 @@ def distance_to(shape: BaseGeometry, bounds: Bounds, r: RecentCase, limit: float
     return distance_m(shape, r.shape)
 
 
-def _cells(minx: float, miny: float, maxx: float, maxy: float) -> list[tuple[int, int]] | None:
-    x0, x1 = math.floor(minx / CELL_DEG), math.floor(maxx / CELL_DEG)
-    y0, y1 = math.floor(miny / CELL_DEG), math.floor(maxy / CELL_DEG)
-    if (x1 - x0 + 1) * (y1 - y0 + 1) > MAX_CELLS:
+def _span(minx: float, miny: float, maxx: float, maxy: float) -> tuple[range, range]:
+    """The cell columns and rows a box touches."""
+    return (
+        range(math.floor(minx / CELL_DEG), math.floor(maxx / CELL_DEG) + 1),
+        range(math.floor(miny / CELL_DEG), math.floor(maxy / CELL_DEG) + 1),
+    )
+
+
+def _cells(
+    minx: float, miny: float, maxx: float, maxy: float, most: int = MAX_CELLS
+) -> list[tuple[int, int]] | None:
+    """The cells a box touches; None when they are more than `most`."""
+    xs, ys = _span(minx, miny, maxx, maxy)
+    if len(xs) * len(ys) > most:
         return None
-    return [(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+    return [(x, y) for x in xs for y in ys]
 
 
 @dataclass
@@ -131,14 +141,12 @@ class RecentIndex:
         minx, miny, maxx, maxy = bounds
         dlat = radius_m / M_PER_DEG_LAT
         dlon = radius_m / (M_PER_DEG_LON_EQUATOR * max(0.1, math.cos(math.radians((miny + maxy) / 2))))
-        x0, x1 = math.floor((minx - dlon) / CELL_DEG), math.floor((maxx + dlon) / CELL_DEG)
-        y0, y1 = math.floor((miny - dlat) / CELL_DEG), math.floor((maxy + dlat) / CELL_DEG)
-        if (x1 - x0 + 1) * (y1 - y0 + 1) > min(MAX_CELLS, len(self.by_time)):
+        cells = _cells(minx - dlon, miny - dlat, maxx + dlon, maxy + dlat, min(MAX_CELLS, len(self.by_time)))
+        if cells is None:
             # Fewer cases than cells to visit (a wide search over a thin window: a CAP area and a
             # flood's 3 km visit ~60 cells for ~10 cases), or a search too wide: every case, once.
             yield from self.by_time
             return
-        cells = [(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
         # A case is one object in every cell it covers (`add` takes each id once): seen by identity,
         # which hashes without the UUID's Python-level __hash__.
         seen: set[int] = set()
