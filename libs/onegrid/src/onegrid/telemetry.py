@@ -66,7 +66,12 @@ def batch_links(headers_list: Sequence[Sequence[tuple[str, bytes]] | None]) -> l
     """Links from one batch span to each distinct remote producer span, so traces stay connected."""
     links: list[trace.Link] = []
     seen: set[int] = set()
+    # The headers the configured propagator reads: a record carrying none of them links nothing,
+    # and is passed over without the propagator's extraction (~2 µs a record even then).
+    fields = propagate.get_global_textmap().fields
     for headers in headers_list:
+        if not headers or not any(key in fields for key, _ in headers):
+            continue
         sc = trace.get_current_span(extract(headers)).get_span_context()
         if sc.is_valid and sc.span_id not in seen:
             seen.add(sc.span_id)

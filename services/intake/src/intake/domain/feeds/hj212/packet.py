@@ -8,12 +8,11 @@ import functools
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import reduce
 from operator import xor
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NamedTuple
 
 from intake.domain.errors import Rejected
 from intake.domain.feeds.hj212.codes import pollutant_code_2017
@@ -29,23 +28,25 @@ FLAG_REPLY_WANTED: Final = 1 << 0
 FLAG_SPLIT: Final = 1 << 1
 FLAG_VERSION_2017: Final = 1 << 2
 
-_HEAD_KEYS: Final = ("QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO")
+_HEAD_KEYS: Final = frozenset({"QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO"})
+_MANDATORY_KEYS_IN_ORDER: Final = ("ST", "CN", "PW", "MN")
+_MANDATORY_KEYS: Final = frozenset(_MANDATORY_KEYS_IN_ORDER)
 _CP_MARKER: Final = "CP=&&"
-_HEX: Final = frozenset(b"0123456789abcdefABCDEF")
+_HEX: Final = b"0123456789abcdefABCDEF"
 _PRINTABLE: Final = bytes(range(0x20, 0x7F))
-_DIGITS_RE: Final = re.compile(r"[0-9]+")
 _MN_RE: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _CP_KEY_RE: Final = re.compile(r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)?")
 _DATA_TIME_RE: Final = re.compile(r"[0-9]{14}(?:[0-9]{3})?")
 
 
-@dataclass(frozen=True, slots=True)
-class Hj212Packet:
+class Hj212Packet(NamedTuple):
     """One verified HJ 212 packet. Mappings are read-only views; values stay raw strings.
 
     ``cp_items`` is keyed by the HJ 212-2017 pollutant code; ``original_codes`` maps such a key
     back to the 2005 code the device sent, for the items that were renamed.
     ``cp_data_time`` is the CP ``DataTime`` (Beijing local time) converted to UTC.
+    A named tuple: immutable like a frozen dataclass, and made in one step (a packet is made for
+    every record of the feed; a frozen dataclass sets its fifteen fields one by one).
     """
 
     qn: str | None
@@ -177,7 +178,7 @@ def _unframe(raw: bytes) -> tuple[bytes, list[str]]:
     length_text, crc_text = body[2:6], body[-4:]
     if not length_text.isdigit() or not length_text.isascii():
         raise Rejected("hj212.framing", f"length field {length_text!r} is not 4 decimal digits")
-    if not all(b in _HEX for b in crc_text):
+    if crc_text.translate(None, _HEX):
         raise Rejected("hj212.framing", f"CRC field {crc_text!r} at the end is not 4 hex digits")
     segment = body[6:-4]
     declared, actual = int(length_text), len(segment)
@@ -272,22 +273,27 @@ def _parse_head(head_text: str) -> dict[str, str]:
         if key in head:
             raise Rejected("hj212.segment", f"field {key} appears twice")
         head[key] = value
-    for key in ("ST", "CN", "PW", "MN"):
-        if key not in head:
-            raise Rejected("hj212.segment", f"mandatory field {key} is missing")
+    if not head.keys() >= _MANDATORY_KEYS:
+        missing = next(key for key in _MANDATORY_KEYS_IN_ORDER if key not in head)
+        raise Rejected("hj212.segment", f"mandatory field {missing} is missing")
     for key in ("ST", "CN"):
-        if not _DIGITS_RE.fullmatch(head[key]):
+        if not _is_digits(head[key]):
             raise Rejected("hj212.segment", f"{key}={head[key]!r} is not a decimal code")
     if not _MN_RE.fullmatch(head["MN"]):
         raise Rejected("hj212.segment", f"MN={head['MN']!r} is not 1-64 characters of [A-Za-z0-9_.-]")
     return head
 
 
+def _is_digits(text: str) -> bool:
+    """One or more of 0-9 (the segment is printable ASCII: no other digit can be in it)."""
+    return text.isdigit() and text.isascii()
+
+
 def _optional_int(head: Mapping[str, str], key: str) -> int | None:
     value = head.get(key)
     if value is None:
         return None
-    if not _DIGITS_RE.fullmatch(value) or len(value) > 4:
+    if len(value) > 4 or not _is_digits(value):
         raise Rejected("hj212.segment", f"{key}={value!r} is not a decimal number of at most 4 digits")
     return int(value)
 
@@ -308,6 +314,28 @@ def _check_split(flag: int | None, pnum: int | None, pno: int | None, qn: str | 
         raise Rejected("hj212.segment", "split packet has no QN to tie its parts together")
 
 
+class _CpKey(NamedTuple):
+    """What a CP key says: a parameter (``DataTime``: no pollutant code), or a field of an item
+    (``a34004-Flag``: the code as sent, its 2017 code, the field's suffix and that suffix case-folded)."""
+
+    code: str
+    new_code: str | None  # None: a parameter
+    suffix: str
+    folded: str
+
+
+@functools.lru_cache(maxsize=1024)
+def _cp_key(key: str) -> _CpKey | None:
+    """``key`` read once for every packet that sends it (a city's stations send a few dozen keys);
+    None for a key that is not one. Bounded: a device sending ever new keys costs a lookup, no memory."""
+    if not _CP_KEY_RE.fullmatch(key):
+        return None
+    code, dash, suffix = key.partition("-")
+    if not dash:
+        return _CpKey(key, None, "", "")
+    return _CpKey(code, pollutant_code_2017(code), suffix, suffix.casefold())
+
+
 def _parse_cp(
     body: str,
 ) -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, str]]:
@@ -315,6 +343,7 @@ def _parse_cp(
     params: dict[str, str] = {}
     original_codes: dict[str, str] = {}
     sent_as: dict[str, str] = {}  # 2017 code -> code as sent, to catch "B01" and "w00000" together
+    folded_sent: set[tuple[str, str]] = set()  # (2017 code, suffix case-folded) of each field sent
     if not body:
         return items, params, original_codes
     for item_no, item in enumerate(body.split(";")):
@@ -322,24 +351,29 @@ def _parse_cp(
             raise Rejected("hj212.cp", f"CP item {item_no} is empty")
         for field in item.split(","):
             key, sep, value = field.partition("=")
-            if not sep or "=" in value or "&" in value or not _CP_KEY_RE.fullmatch(key):
+            cp_key = _cp_key(key)
+            if not sep or "=" in value or "&" in value or cp_key is None:
                 raise Rejected("hj212.cp", f"CP item {item_no}: {field!r} is not key=value")
-            code, dash, suffix = key.partition("-")
-            if not dash:
+            new_code = cp_key.new_code
+            if new_code is None:
                 if key in params:
                     raise Rejected("hj212.cp", f"CP key {key} appears twice")
                 params[key] = value
                 continue
-            new_code = pollutant_code_2017(code)
+            code = cp_key.code
             if sent_as.setdefault(new_code, code) != code:
                 raise Rejected("hj212.cp", f"CP codes {sent_as[new_code]} and {code} both mean {new_code}")
             if new_code != code:
                 original_codes[new_code] = code
-            fields = items.setdefault(new_code, {})
             # "-Flag" and "-flag" are one field: sent twice, its meaning would be ambiguous.
-            if any(sent.casefold() == suffix.casefold() for sent in fields):
+            folded = (new_code, cp_key.folded)
+            if folded in folded_sent:
                 raise Rejected("hj212.cp", f"CP key {key} appears twice")
-            fields[suffix] = value
+            folded_sent.add(folded)
+            fields = items.get(new_code)
+            if fields is None:
+                fields = items[new_code] = {}
+            fields[cp_key.suffix] = value
     return items, params, original_codes
 
 

@@ -18,9 +18,8 @@ processing.
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from intake.domain.feeds.hj212.codes import FAULT_FLAGS, MEASURING_FLAGS, data_flag, item_field
 from intake.domain.feeds.hj212.episode import Episode, Station
@@ -34,8 +33,7 @@ _VALID_FLAGS = MEASURING_FLAGS
 EpisodeKey = tuple[str, str, FindingKind]  # (MN, pollutant or "", kind)
 
 
-@dataclass(frozen=True, slots=True)
-class _Reading:
+class _Reading(NamedTuple):  # one per item of every packet: a tuple is made in one step
     packet: Hj212Packet
     code: str
     value: float | None

@@ -4,7 +4,7 @@ Pure and single-threaded: the caller supplies the clock (``now``) on every call 
 persistence. Parts arrive in any order and may be repeated (devices resend unanswered packets).
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
@@ -157,8 +157,7 @@ def merge_parts(parts: list[Hj212Packet]) -> Hj212Packet:
         original_codes.update(part.original_codes)
         tolerances.extend(t for t in part.tolerances if t not in tolerances)
     first = parts[0]
-    return replace(
-        first,
+    return first._replace(
         flag=None if first.flag is None else first.flag & ~FLAG_SPLIT,
         pnum=None,
         pno=None,
