@@ -239,6 +239,7 @@ def _latency(_r: dict[str, Any], lat: dict[str, Any]) -> list[str]:
             _n(x["rate"]),
             what,
             *x[key]["ms_per_record"].values(),
+            x[key].get("broker_jit_ms_per_record", "—"),
             x[key]["total_ms_per_record"],
             x[key]["cores_busy"],
             _n(x[key]["ceiling_per_s"]),
@@ -256,6 +257,7 @@ def _latency(_r: dict[str, Any], lat: dict[str, Any]) -> list[str]:
                     "rate/s",
                     "span",
                     *(f"{r} ms/rec" for r in roles),
+                    "of the broker's: its JIT compiler ms/rec",
                     "all ms/rec",
                     "cores busy",
                     "ceiling rec/s",
@@ -266,7 +268,8 @@ def _latency(_r: dict[str, Any], lat: dict[str, Any]) -> list[str]:
             "its records sent to the last (the system's cost at that rate, where the window is sustained: an "
             "overloaded system leaves what it was sent for later); *whole window*, its set-up (a fresh "
             "intake run, dispatch catching up before it) and drain included. The ceiling: the machine's cores "
-            "over all of it.\n",
+            "over all of it. The broker's JIT compiler: its share of the broker's CPU (a broker that started "
+            "minutes before still compiles its hot paths, one that has run for days no longer does).\n",
         ]
     return [*_table(head, rows), feeds, *[n + "\n" for n in notes], *floor, *cpu, *lag]
 
