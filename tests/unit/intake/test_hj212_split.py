@@ -124,3 +124,31 @@ def test_invalid_configuration_is_refused() -> None:
         SplitPacketAssembler(timeout=timedelta(0))
     with pytest.raises(ValueError):
         SplitPacketAssembler(timeout=TIMEOUT, max_open_sets=0)
+
+
+def test_a_set_whose_parts_come_in_different_batches_is_merged_by_the_batch_of_its_last_part() -> None:
+    """A batch works on a copy of the station state's assembler and adopts it once committed: the
+    copy of an assembler holding parts must be possible (the packets' read-only mappings cannot be
+    deep-copied, and need not be: a packet never changes)."""
+    from intake.domain.feeds.hj212.feed import EnvState
+
+    state = EnvState()
+    first = state.begin()
+    assert first.assemble(part(1, 3, item("a34004", 1)), T0) is None
+    first.apply()
+    second = state.begin()
+    assert second.assemble(part(2, 3, item("a34002", 2)), T0) is None
+    # not committed (the batch failed): the state's assembler still holds the first part only
+    retried = state.begin()
+    assert retried.assemble(part(2, 3, item("a34002", 2)), T0) is None
+    merged = retried.assemble(part(3, 3, item("a21026", 3)), T0)
+    assert merged is not None and not merged.is_split
+    assert {c: dict(f) for c, f in merged.cp_items.items()} == {
+        "a34004": {"Avg": "1", "Flag": "N"},
+        "a34002": {"Avg": "2", "Flag": "N"},
+        "a21026": {"Avg": "3", "Flag": "N"},
+    }
+    assert state.assembler.open_sets == 1  # until the batch that merged them commits
+    retried.apply()
+    assert state.assembler.open_sets == 0
+    assert state.begin().assemble(part(3, 3, item("a21026", 3)), T0) is None  # a late repeat: done

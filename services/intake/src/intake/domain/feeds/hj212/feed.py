@@ -8,7 +8,6 @@ also written to the compacted state topic so a restarted instance resumes the sa
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -93,7 +92,7 @@ class EnvTxn:
         if not packet.is_split:
             return packet
         if self._assembler is None:
-            self._assembler = copy.deepcopy(self.state.assembler)
+            self._assembler = self.state.assembler.copy()
         return self._assembler.add(packet, now=now)
 
     def _engine(self, mn: str) -> EnvRuleEngine:

@@ -4,6 +4,8 @@ Pure and single-threaded: the caller supplies the clock (``now``) on every call 
 persistence. Parts arrive in any order and may be repeated (devices resend unanswered packets).
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -58,6 +60,19 @@ class SplitPacketAssembler:
     @property
     def open_sets(self) -> int:
         return len(self._open)
+
+    def copy(self) -> SplitPacketAssembler:
+        """An independent copy, for a batch to work on and adopt once committed. Its containers are
+        new; the packets are shared (a packet never changes, and its read-only mappings cannot be
+        deep-copied)."""
+        other = SplitPacketAssembler(timeout=self._timeout, max_open_sets=self._max_open_sets)
+        other._open = {
+            key: _OpenSet(pnum=s.pnum, first_seen=s.first_seen, parts=dict(s.parts))
+            for key, s in self._open.items()
+        }
+        other._completed = dict(self._completed)
+        other._abandoned = list(self._abandoned)
+        return other
 
     def add(self, packet: Hj212Packet, *, now: datetime) -> Hj212Packet | None:
         """Return ``packet`` itself if it is not split, the merged packet when this part completes
