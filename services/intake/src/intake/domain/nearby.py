@@ -94,19 +94,12 @@ def distance_to(shape: BaseGeometry, bounds: Bounds, r: RecentCase, limit: float
     return distance_m(shape, r.shape)
 
 
-def _span(minx: float, miny: float, maxx: float, maxy: float) -> tuple[range, range]:
-    """The cell columns and rows a box touches."""
-    return (
-        range(math.floor(minx / CELL_DEG), math.floor(maxx / CELL_DEG) + 1),
-        range(math.floor(miny / CELL_DEG), math.floor(maxy / CELL_DEG) + 1),
-    )
-
-
 def _cells(
     minx: float, miny: float, maxx: float, maxy: float, most: int = MAX_CELLS
 ) -> list[tuple[int, int]] | None:
     """The cells a box touches; None when they are more than `most`."""
-    xs, ys = _span(minx, miny, maxx, maxy)
+    xs = range(math.floor(minx / CELL_DEG), math.floor(maxx / CELL_DEG) + 1)
+    ys = range(math.floor(miny / CELL_DEG), math.floor(maxy / CELL_DEG) + 1)
     if len(xs) * len(ys) > most:
         return None
     return [(x, y) for x in xs for y in ys]
